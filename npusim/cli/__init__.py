@@ -1,0 +1,81 @@
+"""The ``npusim`` command: one module per verb, each with ``add_parser`` and ``run``.
+
+Bad input anywhere becomes one line ``error: <file>[:<line>]: <field>: <what>``
+and exit status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from ..errors import COMMAND_LINE, InputError
+
+VERBS = ("run", "sweep", "report", "map", "trace", "regress", "soc")
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """An argparse usage problem, reported on one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UsageError(message)
+
+
+def common_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks instead of one-line errors")
+    return parent
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="npusim",
+        description="Cycle-approximate simulator of multi-tenant NPU SoCs with a shared "
+                    "last-level cache and DRAM.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"npusim {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
+    parent = common_parent()
+    for verb in VERBS:
+        module = importlib.import_module(f".cmd_{verb}", __name__)
+        module.add_parser(sub, parent)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "verb", None):
+            parser.print_help()
+            return EXIT_INPUT
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"error: {COMMAND_LINE}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except InputError as exc:
+        if debug:
+            raise
+        print(f"error: {exc.format()}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def run_main() -> None:  # console-script entry point
+    sys.exit(main())

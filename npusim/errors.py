@@ -1,0 +1,30 @@
+"""Input errors: one exception type that carries where the bad input is.
+
+Every loader (SoC spec, trace, scenario, experiment, CLI flags) raises
+`InputError`; the CLI turns it into one line
+``error: <file>[:<line>]: <field>: <what is wrong>`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad user input, located by source (file name or ``<command line>``),
+    optional 1-based line, and field (a dotted key or a column name)."""
+
+    def __init__(self, source: str, field: str, message: str, line: int | None = None):
+        self.source = str(source)
+        self.field = str(field)
+        self.message = str(message)
+        self.line = line
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        return f"{where}: {self.field}: {self.message}"
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.format()
+
+
+COMMAND_LINE = "<command line>"

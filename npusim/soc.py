@@ -1,0 +1,448 @@
+"""The hardware specification: an SoC of NPU cores, a shared LLC and DRAM.
+
+One YAML format (docs/SOC.md), one loader (`load_soc`), frozen dataclasses.
+Presets ship in ``npusim/presets/<name>.yaml`` and are accepted anywhere a
+spec file is. A spec file may start from another with ``base: <preset|file>``
+and override only some fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import COMMAND_LINE, InputError
+from .specio import LineDict, Section, load_yaml, load_yaml_text
+from .units import UnitError, format_frequency, format_size, parse_size
+
+DATAFLOWS = ("ws", "os", "is")
+TIMING_MODELS = ("pipelined", "scalesim")
+WRITE_POLICIES = ("write-back", "write-through")
+REPLACEMENT_POLICIES = ("lru", "srrip")
+PAGE_POLICIES = ("open", "closed")
+DRAM_SCHEDULERS = ("frfcfs", "fcfs")
+
+
+def dram_standard_names() -> tuple[str, ...]:
+    from .dram import standard_names  # the DRAM registry owns the list
+
+    return standard_names()
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+@dataclass(frozen=True)
+class NPUSpec:
+    cores: int
+    array_rows: int
+    array_cols: int
+    dataflow: str
+    clock_hz: int
+    accumulator_bytes: int
+    input_buffer_bytes: int | None = None  # separate input / weight buffers ...
+    weight_buffer_bytes: int | None = None
+    scratchpad_bytes: int | None = None  # ... or one scratchpad they share (Gemmini)
+    input_elem_bytes: int = 1
+    weight_elem_bytes: int = 1
+    output_elem_bytes: int = 1
+    accumulator_elem_bytes: int = 4
+    timing: str = "pipelined"
+    vector_elems_per_cycle: int = 32
+    dma_bytes_per_cycle: int = 64
+
+    @property
+    def pe_count(self) -> int:
+        return self.array_rows * self.array_cols
+
+    @property
+    def unified_scratchpad(self) -> bool:
+        return self.scratchpad_bytes is not None
+
+
+@dataclass(frozen=True)
+class LLCSpec:
+    size_bytes: int
+    ways: int
+    line_bytes: int = 64
+    banks: int = 8
+    hit_latency_cycles: int = 20
+    bank_bytes_per_cycle: int = 64
+    write_policy: str = "write-back"
+    replacement: str = "lru"
+    npu_ways: int = 0
+    page_bytes: int = 32 * 1024
+
+    @property
+    def sets(self) -> int:
+        return self.size_bytes // (self.ways * self.line_bytes)
+
+    @property
+    def way_bytes(self) -> int:
+        return self.size_bytes // self.ways
+
+    @property
+    def npu_bytes(self) -> int:
+        """Capacity of the NPU-controlled ways (CaMDN's page region store)."""
+        return self.way_bytes * self.npu_ways
+
+    @property
+    def npu_pages(self) -> int:
+        return self.npu_bytes // self.page_bytes
+
+    @property
+    def bytes_per_cycle(self) -> int:
+        return self.banks * self.bank_bytes_per_cycle
+
+
+@dataclass(frozen=True)
+class DRAMSpec:
+    standard: str
+    channels: int = 1
+    ranks: int | None = None  # None: the standard's default organisation
+    mapping: str | None = None  # None: the standard's default address mapping
+    page_policy: str = "open"
+    scheduler: str = "frfcfs"
+    queue_depth: int = 32
+    timing: tuple[tuple[str, int], ...] = ()  # overrides, in DRAM clock cycles
+
+    @property
+    def timing_overrides(self) -> dict[str, int]:
+        return dict(self.timing)
+
+
+@dataclass(frozen=True)
+class SoCSpec:
+    name: str
+    npu: NPUSpec
+    llc: LLCSpec
+    dram: DRAMSpec
+    source: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A YAML/JSON-ready dict in the spec file's own vocabulary."""
+        n, c, d = self.npu, self.llc, self.dram
+        buffers: dict[str, Any] = {"accumulator": format_size(n.accumulator_bytes)}
+        if n.unified_scratchpad:
+            buffers["scratchpad"] = format_size(n.scratchpad_bytes)
+        else:
+            buffers["input"] = format_size(n.input_buffer_bytes)
+            buffers["weight"] = format_size(n.weight_buffer_bytes)
+        dram: dict[str, Any] = {
+            "standard": d.standard,
+            "channels": d.channels,
+            "page_policy": d.page_policy,
+            "scheduler": d.scheduler,
+            "queue_depth": d.queue_depth,
+        }
+        if d.ranks is not None:
+            dram["ranks"] = d.ranks
+        if d.mapping is not None:
+            dram["mapping"] = d.mapping
+        if d.timing:
+            dram["timing"] = dict(d.timing)
+        return {
+            "name": self.name,
+            "npu": {
+                "cores": n.cores,
+                "array": f"{n.array_rows}x{n.array_cols}",
+                "dataflow": n.dataflow,
+                "clock": format_frequency(n.clock_hz),
+                "buffers": buffers,
+                "elem_bytes": {
+                    "input": n.input_elem_bytes,
+                    "weight": n.weight_elem_bytes,
+                    "output": n.output_elem_bytes,
+                    "accumulator": n.accumulator_elem_bytes,
+                },
+                "timing": n.timing,
+                "vector_elems_per_cycle": n.vector_elems_per_cycle,
+                "dma_bytes_per_cycle": n.dma_bytes_per_cycle,
+            },
+            "llc": {
+                "size": format_size(c.size_bytes),
+                "ways": c.ways,
+                "line": format_size(c.line_bytes),
+                "banks": c.banks,
+                "hit_latency_cycles": c.hit_latency_cycles,
+                "bank_bytes_per_cycle": c.bank_bytes_per_cycle,
+                "write_policy": c.write_policy,
+                "replacement": c.replacement,
+                "npu_ways": c.npu_ways,
+                "page": format_size(c.page_bytes),
+            },
+            "dram": dram,
+        }
+
+    def replace(self, **sections: Any) -> "SoCSpec":
+        return dataclasses.replace(self, **sections)
+
+
+# -- presets ----------------------------------------------------------------
+
+def preset_names() -> list[str]:
+    folder = resources.files("npusim") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _preset_text(name: str) -> str:
+    return (resources.files("npusim") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
+    """The raw mapping of a preset or file, with ``base:`` chains merged."""
+    path = Path(ref)
+    if ref in preset_names() and not path.is_file():
+        source = f"preset {ref}"
+        data = load_yaml_text(_preset_text(ref), source)
+    elif path.is_file() or path.suffix in (".yaml", ".yml") or "/" in ref:
+        source = str(path)
+        data = load_yaml(path)
+    else:
+        raise InputError(
+            ref, "soc", f"unknown preset and no such file (presets: {', '.join(preset_names())})"
+        )
+    if data is None:
+        data = LineDict()
+    if not isinstance(data, dict):
+        raise InputError(source, "document", "expected a mapping with npu, llc and dram sections", 1)
+    if "base" in data:
+        base = data["base"]
+        if not isinstance(base, str):
+            raise InputError(source, "base", "expected a preset name or file", data.key_lines.get("base"))
+        if base in seen:
+            raise InputError(source, "base", f"circular base chain through {base!r}", data.key_lines.get("base"))
+        base_ref = base
+        if base not in preset_names() and not Path(base).is_absolute():
+            base_ref = str(path.parent / base)
+        base_data, _ = _read_raw(base_ref, seen + (ref,))
+        data = _merge(base_data, data)
+        data.pop("base", None)
+    return data, source
+
+
+def _merge(base: dict, top: dict) -> LineDict:
+    out = LineDict()
+    out.line = getattr(top, "line", None) or getattr(base, "line", None)
+    # keys inherited from a base file are reported at the overriding section's line
+    out.key_lines = {k: out.line for k in base} if getattr(top, "line", None) else dict(
+        getattr(base, "key_lines", {}))
+    out.key_lines.update(getattr(top, "key_lines", {}))
+    for key, value in base.items():
+        out[key] = value
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# -- command-line overrides ---------------------------------------------------
+
+OVERRIDE_FLAGS = {
+    # flag: (dotted field, parser)
+    "--llc-size": "llc.size",
+    "--llc-ways": "llc.ways",
+    "--cores": "npu.cores",
+    "--array": "npu.array",
+    "--dataflow": "npu.dataflow",
+    "--dram": "dram.standard",
+    "--dram-channels": "dram.channels",
+}
+
+
+def _parse_override(flag: str, value: Any) -> Any:
+    """Command-line strings become typed YAML-like values."""
+    if flag in ("--llc-ways", "--cores", "--dram-channels"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        try:
+            return int(text)
+        except ValueError:
+            raise InputError(COMMAND_LINE, flag, f"expected an integer, got {text!r}") from None
+    if flag == "--llc-size":
+        try:
+            return parse_size(value)
+        except UnitError as exc:
+            raise InputError(COMMAND_LINE, flag, str(exc)) from None
+    return value
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any]) -> tuple[LineDict, dict[str, str]]:
+    """Merge ``{flag: value}`` into the raw tree; return it and field->flag origins."""
+    out = _merge(data, {})
+    origins: dict[str, str] = {}
+    for flag, value in overrides.items():
+        if value is None:
+            continue
+        if flag not in OVERRIDE_FLAGS:
+            raise InputError(COMMAND_LINE, flag, "not a spec override")
+        dotted = OVERRIDE_FLAGS[flag]
+        section, key = dotted.split(".")
+        sub = out.get(section)
+        sub = _merge(sub, {}) if isinstance(sub, dict) else LineDict()
+        old_value = sub.get(key)
+        sub[key] = _parse_override(flag, value)
+        if flag == "--llc-ways":
+            _keep_npu_way_share(sub, old_value)
+        out[section] = sub
+        origins[dotted] = flag
+    return out, origins
+
+
+def _keep_npu_way_share(llc: dict, old_ways: Any) -> None:
+    """``--llc-ways`` keeps the NPU-controlled share of the ways (12/16 -> 6/8)."""
+    npu_ways, new_ways = llc.get("npu_ways"), llc.get("ways")
+    if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (npu_ways, new_ways, old_ways)):
+        llc["npu_ways"] = min(npu_ways * new_ways // old_ways, new_ways - 1)
+
+
+# -- validation ---------------------------------------------------------------
+
+def _parse_array(sec: Section) -> tuple[int, int]:
+    value = sec.raw("array")
+    if isinstance(value, int) and not isinstance(value, bool):
+        rows = cols = value
+    else:
+        text = str(value).lower().replace(" ", "")
+        parts = text.split("x")
+        if len(parts) != 2 or not all(p.lstrip("-").isdigit() for p in parts):
+            raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
+        rows, cols = int(parts[0]), int(parts[1])
+    if rows < 1 or cols < 1:
+        raise sec.error("array", f"array needs at least one PE in each dimension, got {value!r}")
+    return rows, cols
+
+
+def _npu(sec: Section) -> NPUSpec:
+    cores = sec.integer("cores", minimum=1)
+    rows, cols = _parse_array(sec)
+    dataflow = sec.choice("dataflow", DATAFLOWS, "ws")
+    clock_hz = sec.frequency("clock", 1_000_000_000)
+    buf = sec.section("buffers")
+    acc = buf.size("accumulator")
+    scratch = buf.size("scratchpad", None)
+    if scratch is not None:
+        for key in ("input", "weight"):
+            if buf.has(key):
+                raise buf.error(key, "give either a unified scratchpad or input/weight buffers, not both")
+        inp = wgt = None
+    else:
+        inp = buf.size("input")
+        wgt = buf.size("weight")
+    buf.finish()
+    eb = sec.section("elem_bytes", required=False)
+    elem = {k: eb.integer(k, d, minimum=1, maximum=8)
+            for k, d in (("input", 1), ("weight", 1), ("output", 1), ("accumulator", 4))}
+    eb.finish()
+    timing = sec.choice("timing", TIMING_MODELS, "pipelined")
+    vector = sec.integer("vector_elems_per_cycle", cols, minimum=1)
+    dma = sec.integer("dma_bytes_per_cycle", 64, minimum=1)
+    sec.finish()
+    return NPUSpec(
+        cores=cores, array_rows=rows, array_cols=cols, dataflow=dataflow, clock_hz=clock_hz,
+        accumulator_bytes=acc, input_buffer_bytes=inp, weight_buffer_bytes=wgt,
+        scratchpad_bytes=scratch, input_elem_bytes=elem["input"], weight_elem_bytes=elem["weight"],
+        output_elem_bytes=elem["output"], accumulator_elem_bytes=elem["accumulator"],
+        timing=timing, vector_elems_per_cycle=vector, dma_bytes_per_cycle=dma,
+    )
+
+
+def _llc(sec: Section) -> LLCSpec:
+    size = sec.size("size")
+    ways = sec.integer("ways", minimum=1)
+    line = sec.size("line", 64)
+    if not _is_pow2(line):
+        raise sec.error("line", f"line size must be a power of two, got {line} bytes")
+    banks = sec.integer("banks", 8, minimum=1)
+    hit = sec.integer("hit_latency_cycles", 20, minimum=0)
+    bw = sec.integer("bank_bytes_per_cycle", 64, minimum=1)
+    write = sec.choice("write_policy", WRITE_POLICIES, "write-back")
+    repl = sec.choice("replacement", REPLACEMENT_POLICIES, "lru")
+    npu_ways = sec.integer("npu_ways", 0, minimum=0)
+    page = sec.size("page", 32 * 1024)
+    if size % (ways * line):
+        raise sec.error_any(("size", "ways", "line"), f"{format_size(size)} is not a whole number of {ways}-way sets of {line} B lines")
+    sets = size // (ways * line)
+    if not _is_pow2(sets):
+        raise sec.error_any(("size", "ways", "line"), f"gives {sets} sets ({format_size(size)} / {ways} ways / {line} B lines); "
+                                "the set count must be a power of two")
+    if npu_ways > ways:
+        raise sec.error_any(("npu_ways", "ways"), f"{npu_ways} NPU ways exceed the cache's {ways} ways")
+    if npu_ways and npu_ways == ways:
+        raise sec.error_any(("npu_ways", "ways"), f"all {ways} ways are NPU ways; leave at least one way for the LRU part")
+    if page % line:
+        raise sec.error("page", f"page size {page} B is not a multiple of the {line} B line")
+    if npu_ways and (size // ways * npu_ways) % page:
+        raise sec.error("page", f"the NPU ways ({format_size(size // ways * npu_ways)}) "
+                                f"are not a whole number of {format_size(page)} pages")
+    sec.finish()
+    return LLCSpec(size_bytes=size, ways=ways, line_bytes=line, banks=banks, hit_latency_cycles=hit,
+                   bank_bytes_per_cycle=bw, write_policy=write, replacement=repl,
+                   npu_ways=npu_ways, page_bytes=page)
+
+
+def _dram(sec: Section) -> DRAMSpec:
+    standard = sec.choice("standard", dram_standard_names())
+    channels = sec.integer("channels", 1, minimum=1)
+    if not _is_pow2(channels):
+        raise sec.error("channels", f"channel count must be a power of two, got {channels}")
+    ranks = sec.integer("ranks", None, minimum=1)
+    if ranks is not None and not _is_pow2(ranks):
+        raise sec.error("ranks", f"rank count must be a power of two, got {ranks}")
+    mapping = sec.string("mapping", None)
+    page_policy = sec.choice("page_policy", PAGE_POLICIES, "open")
+    scheduler = sec.choice("scheduler", DRAM_SCHEDULERS, "frfcfs")
+    queue = sec.integer("queue_depth", 32, minimum=1)
+    tsec = sec.section("timing", required=False)
+    timing = tuple(sorted((str(k), tsec.integer(k, minimum=0)) for k in list(tsec.data.keys())))
+    tsec.finish()
+    sec.finish()
+    spec = DRAMSpec(standard=standard, channels=channels, ranks=ranks, mapping=mapping,
+                    page_policy=page_policy, scheduler=scheduler, queue_depth=queue, timing=timing)
+    _check_dram(spec, sec)
+    return spec
+
+
+def _check_dram(spec: DRAMSpec, sec: Section) -> None:
+    """Let the DRAM model reject mapping strings and timing overrides it cannot honour."""
+    from .dram import validate_spec
+
+    try:
+        validate_spec(spec)
+    except ValueError as exc:
+        fld = getattr(exc, "field", None) or "timing"
+        key = fld.split(".")[-1]
+        if fld.startswith("timing.") or fld in dict(spec.timing):
+            sub = Section(sec.data.get("timing", LineDict()), sec.source, sec.field("timing"), sec.line_of("timing"), sec.origins)
+            raise sub.error(key, str(exc)) from None
+        raise sec.error(key, str(exc)) from None
+
+
+def soc_from_dict(data: Any, source: str, origins: dict[str, str] | None = None) -> SoCSpec:
+    top = Section(data, source, origins=origins)
+    name = top.string("name", Path(source).stem if source else "soc")
+    npu = _npu(top.section("npu"))
+    llc = _llc(top.section("llc"))
+    dram = _dram(top.section("dram"))
+    top.finish()
+    return SoCSpec(name=name, npu=npu, llc=llc, dram=dram, source=source)
+
+
+def load_soc(ref: str = "camdn", overrides: dict[str, Any] | None = None) -> SoCSpec:
+    """Load a preset (by name) or a YAML file, then apply command-line overrides.
+
+    ``overrides`` maps flags from `OVERRIDE_FLAGS` (``--llc-size`` ...) to
+    values; errors they cause are reported against the flag.
+    """
+    data, source = _read_raw(str(ref))
+    origins: dict[str, str] = {}
+    if overrides:
+        data, origins = apply_overrides(data, overrides)
+    return soc_from_dict(data, source, origins)

@@ -1,0 +1,232 @@
+"""YAML loading with line numbers, and a small typed reader for spec sections.
+
+All four specification loaders (SoC, scenario, experiment, mapping options)
+read YAML through `load_yaml` and validate through `Section`, so every error
+names its file, line and dotted field the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from .errors import COMMAND_LINE, InputError
+from .units import UnitError, parse_frequency, parse_rate, parse_size
+
+
+class LineDict(dict):
+    """A dict that remembers the 1-based line of itself and of each key."""
+
+    line: int | None = None
+    key_lines: dict
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    out = LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """Parse YAML text; syntax errors become `InputError` with the line."""
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise InputError(source, "yaml", f"malformed YAML: {problem}", line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(source, "yaml", f"malformed YAML: {exc}") from None
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read and parse a YAML file; unreadable files are `InputError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), "file", "no such file") from None
+    except IsADirectoryError:
+        raise InputError(str(path), "file", "is a directory, expected a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), "file", f"cannot read: {exc}") from None
+    return load_yaml_text(text, str(path))
+
+
+_MISSING = object()
+
+
+class Section:
+    """Typed, located access to one YAML mapping.
+
+    Each getter removes the key from the set of unread keys; `finish()`
+    rejects whatever is left, so unknown keys are always an error.
+    """
+
+    def __init__(self, data: Any, source: str, prefix: str = "", line: int | None = None,
+                 origins: dict[str, str] | None = None):
+        self.source = source
+        self.prefix = prefix
+        # dotted field -> command-line flag that set it, so errors point at the flag
+        self.origins = origins or {}
+        if data is None:
+            data = LineDict()
+        if not isinstance(data, dict):
+            raise InputError(source, prefix or "document", "expected a mapping of keys to values", line)
+        self.data = data
+        self.line = getattr(data, "line", None) or line
+        self._unread = list(data.keys())
+
+    # -- location helpers -------------------------------------------------
+    def field(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else str(key)
+
+    def line_of(self, key: str) -> int | None:
+        lines = getattr(self.data, "key_lines", None)
+        if lines and key in lines:
+            return lines[key]
+        return self.line
+
+    def error(self, key: str, message: str) -> InputError:
+        field = self.field(key)
+        if field in self.origins:
+            return InputError(COMMAND_LINE, self.origins[field], message)
+        return InputError(self.source, field, message, self.line_of(key))
+
+    def error_any(self, keys: Iterable[str], message: str) -> InputError:
+        """An error about a relation between fields: blame the one set on the
+        command line if any, else the first."""
+        keys = list(keys)
+        for key in keys:
+            if self.field(key) in self.origins:
+                return self.error(key, message)
+        return self.error(keys[0], message)
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    # -- raw access --------------------------------------------------------
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        if key in self._unread:
+            self._unread.remove(key)
+        if key not in self.data:
+            if default is _MISSING:
+                raise InputError(self.source, self.field(key), "required field is missing", self.line)
+            return default
+        return self.data[key]
+
+    def section(self, key: str, required: bool = True) -> "Section":
+        if not required and key not in self.data:
+            self.raw(key, None)
+            return Section(LineDict(), self.source, self.field(key), self.line, self.origins)
+        value = self.raw(key)
+        if not isinstance(value, dict):
+            raise self.error(key, "expected a mapping of keys to values")
+        return Section(value, self.source, self.field(key), self.line_of(key), self.origins)
+
+    def _convert(self, key: str, default: Any, convert: Callable[[Any], Any]) -> Any:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return default
+        try:
+            return convert(value)
+        except UnitError as exc:
+            raise self.error(key, str(exc)) from None
+
+    # -- typed getters -----------------------------------------------------
+    def integer(self, key: str, default: Any = _MISSING, *, minimum: int | None = None,
+                maximum: int | None = None) -> int:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"expected an integer, got {value!r}")
+        self._check_range(key, value, minimum, maximum)
+        return value
+
+    def number(self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
+               maximum: float | None = None) -> float:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(key, f"expected a number, got {value!r}")
+        self._check_range(key, value, minimum, maximum)
+        return float(value)
+
+    def size(self, key: str, default: Any = _MISSING, *, minimum: int | None = 1) -> int:
+        value = self._convert(key, default, parse_size)
+        if value is default and default is not _MISSING:
+            return default
+        self._check_range(key, value, minimum, None, unit=" bytes")
+        return value
+
+    def frequency(self, key: str, default: Any = _MISSING) -> int:
+        value = self._convert(key, default, parse_frequency)
+        if value is default and default is not _MISSING:
+            return default
+        self._check_range(key, value, 1, None, unit=" Hz")
+        return value
+
+    def rate(self, key: str, default: Any = _MISSING) -> int:
+        value = self._convert(key, default, parse_rate)
+        if value is default and default is not _MISSING:
+            return default
+        self._check_range(key, value, 1, None)
+        return value
+
+    def string(self, key: str, default: Any = _MISSING) -> str:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return default
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string, got {value!r}")
+        return value
+
+    def choice(self, key: str, choices: Iterable[str], default: Any = _MISSING) -> str:
+        choices = list(choices)
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return default
+        if value not in choices:
+            raise self.error(key, f"unknown value {value!r} (choose from {', '.join(map(str, choices))})")
+        return value
+
+    def boolean(self, key: str, default: Any = _MISSING) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {value!r}")
+        return value
+
+    def _check_range(self, key, value, minimum, maximum, unit: str = "") -> None:
+        if minimum is not None and value < minimum:
+            if value < 0:
+                raise self.error(key, f"must not be negative, got {value}{unit}")
+            raise self.error(key, f"must be at least {minimum}{unit}, got {value}{unit}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be at most {maximum}{unit}, got {value}{unit}")
+
+    def finish(self) -> None:
+        """Reject keys nobody read (unknown keys)."""
+        for key in self._unread:
+            raise self.error(key, "unknown key")

@@ -1,0 +1,112 @@
+"""Parsing of quantities with units: sizes, frequencies, transfer rates.
+
+Rules (documented in docs/SOC.md):
+
+* Sizes are bytes. An integer is a byte count. Strings take binary prefixes
+  only: ``B``, ``KiB``, ``MiB``, ``GiB``, ``TiB`` (case-sensitive, optional
+  space: ``16MiB``, ``32 KiB``, ``64B``). Decimal-looking ``KB``/``MB``/``GB``
+  (and ``kB``, ``Kb``...) are rejected as ambiguous: in cache and memory
+  specs they are used for both 10^3 and 2^10. Fractions are allowed only when
+  they give a whole number of bytes (``1.5KiB`` = 1536).
+* Frequencies: ``Hz``, ``kHz``, ``MHz``, ``GHz`` (decimal by definition), or an
+  integer in Hz. Must be a whole number of hertz.
+* Transfer rates: ``MT/s`` or ``GT/s`` (``3200MT/s``), returned in transfers/s.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+_NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]+)?)"
+_SIZE_RE = re.compile(_NUMBER + r"\s*(?P<unit>[A-Za-z]*)\Z")
+_FREQ_RE = re.compile(_NUMBER + r"\s*(?P<unit>[A-Za-z]*)\Z")
+_RATE_RE = re.compile(_NUMBER + r"\s*(?P<unit>[A-Za-z]+/s)\Z")
+
+SIZE_UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+_AMBIGUOUS_SIZE = {"kb", "mb", "gb", "tb", "k", "m", "g", "t"}
+FREQ_UNITS = {"": 1, "Hz": 1, "kHz": 10**3, "MHz": 10**6, "GHz": 10**9}
+RATE_UNITS = {"T/s": 1, "MT/s": 10**6, "GT/s": 10**9}
+
+
+class UnitError(ValueError):
+    """A quantity string that cannot be parsed; the message says why."""
+
+
+def _whole(num: str, scale: int, what: str, text: str) -> int:
+    value = Fraction(num) * scale
+    if value.denominator != 1:
+        raise UnitError(f"{text!r} is not a whole number of {what}")
+    return int(value)
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an int or a string such as ``16MiB``; see module doc."""
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not a size")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        raise UnitError(f"{value!r} is not a size (write bytes as an integer or use KiB/MiB/GiB)")
+    if not isinstance(value, str):
+        raise UnitError(f"{value!r} is not a size")
+    text = value.strip()
+    m = _SIZE_RE.match(text)
+    if not m:
+        if text.startswith("-"):
+            raise UnitError(f"{value!r} is negative")
+        raise UnitError(f"{value!r} is not a size (expected e.g. 64B, 32KiB, 16MiB)")
+    unit = m.group("unit")
+    if unit not in SIZE_UNITS:
+        if unit.lower() in _AMBIGUOUS_SIZE:
+            raise UnitError(
+                f"{value!r} is ambiguous: write binary units (KiB, MiB, GiB) or a byte count"
+            )
+        raise UnitError(f"{value!r} has an unknown unit {unit!r} (use B, KiB, MiB, GiB, TiB)")
+    return _whole(m.group("num"), SIZE_UNITS[unit], "bytes", value)
+
+
+def parse_frequency(value: object) -> int:
+    """Hertz from an int or a string such as ``1GHz`` or ``800 MHz``."""
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not a frequency")
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        raise UnitError(f"{value!r} is not a frequency (expected e.g. 1GHz)")
+    text = value.strip()
+    m = _FREQ_RE.match(text)
+    if not m or m.group("unit") not in FREQ_UNITS:
+        raise UnitError(f"{value!r} is not a frequency (expected e.g. 1GHz, 800MHz)")
+    return _whole(m.group("num"), FREQ_UNITS[m.group("unit")], "hertz", value)
+
+
+def parse_rate(value: object) -> int:
+    """Transfers per second from an int or a string such as ``3200MT/s``."""
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not a transfer rate")
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        raise UnitError(f"{value!r} is not a transfer rate (expected e.g. 3200MT/s)")
+    m = _RATE_RE.match(value.strip())
+    if not m or m.group("unit") not in RATE_UNITS:
+        raise UnitError(f"{value!r} is not a transfer rate (expected e.g. 3200MT/s)")
+    return _whole(m.group("num"), RATE_UNITS[m.group("unit")], "transfers/s", value)
+
+
+def format_size(n_bytes: int) -> str:
+    """Shortest exact binary-unit spelling: 16777216 -> '16MiB', 1536 -> '1536B'."""
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        scale = SIZE_UNITS[unit]
+        if n_bytes and n_bytes % scale == 0:
+            return f"{n_bytes // scale}{unit}"
+    return f"{n_bytes}B"
+
+
+def format_frequency(hz: int) -> str:
+    for unit in ("GHz", "MHz", "kHz"):
+        scale = FREQ_UNITS[unit]
+        if hz and hz % scale == 0:
+            return f"{hz // scale}{unit}"
+    return f"{hz}Hz"

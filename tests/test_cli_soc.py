@@ -1,0 +1,72 @@
+import json
+
+import pytest
+
+
+def test_help_lists_verbs(cli):
+    r = cli("--help")
+    assert r.returncode == 0
+    for verb in ("run", "sweep", "report", "map", "trace", "regress", "soc"):
+        assert verb in r.stdout
+
+
+def test_soc_show_json(cli):
+    r = cli("soc", "show", "camdn", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["llc"]["size"] == "16MiB" and data["npu"]["array"] == "32x32"
+
+
+def test_soc_show_overrides(cli):
+    r = cli("soc", "show", "gemmini-moca", "--json", "--llc-size", "4MiB", "--cores", "2")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["llc"]["size"] == "4MiB" and data["npu"]["cores"] == 2
+
+
+@pytest.mark.parametrize("content, expect", [
+    ("base: camdn\nllc:\n  ways: 16\n  npu_ways: 20\n", "bad.yaml:4: llc.npu_ways: "),
+    ("base: camdn\nnpu:\n  cores: 4\n  bogus: 1\n", "bad.yaml:4: npu.bogus: unknown key"),
+    ("base: camdn\nnpu:\n  cores: 2.5\n", "bad.yaml:3: npu.cores: expected an integer"),
+    ("base: camdn\nllc:\n  size: -1MiB\n", "bad.yaml:3: llc.size: "),
+    ("base: camdn\nllc:\n  size: 0\n", "bad.yaml:3: llc.size: must be at least 1"),
+    ("base: camdn\nllc:\n  size: 24MiB\n", "bad.yaml:3: llc.size: gives"),
+    ("base: camdn\nllc:\n  size: 4 MB\n", "bad.yaml:3: llc.size: '4 MB' is ambiguous"),
+    ("base: camdn\ndram:\n  standard: DDR9\n", "bad.yaml:3: dram.standard: unknown value 'DDR9'"),
+    ("base: camdn\ndram:\n  channels: 3\n", "bad.yaml:3: dram.channels: channel count must be a power of two"),
+    ("npu: [1\n", "bad.yaml:2: yaml: malformed YAML"),
+])
+def test_bad_spec_one_line_exit_2(cli, tmp_path, content, expect):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    r = cli("soc", "show", str(path))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: ") and expect in lines[0], lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_preset(cli):
+    r = cli("soc", "show", "warp-drive")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "error: warp-drive: soc: unknown preset and no such file (presets: camdn, gemmini-moca)")
+
+
+@pytest.mark.parametrize("flags, expect", [
+    (["--llc-size", "4 MB"], "error: <command line>: --llc-size: '4 MB' is ambiguous"),
+    (["--array", "0x16"], "error: <command line>: --array: array needs at least one PE"),
+    (["--llc-ways", "0"], "error: <command line>: --llc-ways: must be at least 1"),
+    (["--llc-ways", "17"], "error: <command line>: --llc-ways: 16MiB is not a whole number"),
+    (["--cores", "-3"], "error: <command line>: --cores: must not be negative"),
+    (["--dataflow", "xy"], "error: <command line>: --dataflow: unknown value 'xy'"),
+])
+def test_bad_overrides(cli, flags, expect):
+    r = cli("soc", "show", "camdn", *flags)
+    assert r.returncode == 2 and r.stderr.startswith(expect), r.stderr
+
+
+def test_debug_shows_traceback(cli):
+    r = cli("--debug", "soc", "show", "warp-drive")
+    assert r.returncode != 0 and "Traceback" in r.stderr

@@ -1,0 +1,94 @@
+import json
+
+import pytest
+import yaml
+
+from npusim.errors import InputError
+from npusim.soc import load_soc, preset_names, soc_from_dict
+
+
+def test_presets_exist():
+    assert {"camdn", "gemmini-moca"} <= set(preset_names())
+
+
+def test_camdn_preset_values():
+    s = load_soc("camdn")
+    assert (s.npu.cores, s.npu.array_rows, s.npu.array_cols, s.npu.dataflow) == (16, 32, 32, "ws")
+    assert s.npu.clock_hz == 10**9
+    assert (s.npu.input_buffer_bytes, s.npu.weight_buffer_bytes, s.npu.accumulator_bytes) == (
+        32 << 10, 32 << 10, 64 << 10)
+    assert (s.llc.size_bytes, s.llc.ways, s.llc.line_bytes, s.llc.banks) == (16 << 20, 16, 64, 8)
+    assert (s.llc.npu_ways, s.llc.page_bytes, s.llc.write_policy, s.llc.replacement) == (
+        12, 32 << 10, "write-back", "lru")
+    assert s.llc.npu_bytes == 12 << 20 and s.llc.npu_pages == 384
+    assert (s.dram.standard, s.dram.channels) == ("DDR4-3200", 4)
+
+
+def test_gemmini_preset_values():
+    s = load_soc("gemmini-moca")
+    assert (s.npu.cores, s.npu.array_rows, s.npu.dataflow) == (8, 16, "ws")
+    assert s.npu.scratchpad_bytes == 128 << 10 and s.npu.accumulator_bytes == 64 << 10
+    assert s.npu.input_buffer_bytes is None
+    assert (s.llc.size_bytes, s.llc.banks, s.llc.npu_ways) == (2 << 20, 8, 0)
+    assert (s.dram.standard, s.dram.scheduler, s.dram.ranks) == ("DDR3-1600", "frfcfs", 4)
+
+
+@pytest.mark.parametrize("name", ["camdn", "gemmini-moca"])
+def test_round_trip(name, tmp_path):
+    spec = load_soc(name)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec.to_dict()))
+    again = load_soc(str(path))
+    assert again == spec
+    assert json.loads(json.dumps(spec.to_dict())) == spec.to_dict()
+
+
+def test_overrides():
+    s = load_soc("camdn", {"--llc-size": "4MiB", "--llc-ways": "8", "--cores": "4", "--array": "16x8",
+                           "--dataflow": "os", "--dram": "HBM2", "--dram-channels": "8"})
+    assert (s.llc.size_bytes, s.llc.ways, s.npu.cores) == (4 << 20, 8, 4)
+    assert (s.npu.array_rows, s.npu.array_cols, s.npu.dataflow) == (16, 8, "os")
+    assert (s.dram.standard, s.dram.channels) == ("HBM2", 8)
+
+
+def test_base_file(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text("base: camdn\nname: small\nllc:\n  size: 4MiB\n")
+    s = load_soc(str(path))
+    assert s.name == "small" and s.llc.size_bytes == 4 << 20 and s.llc.ways == 16 and s.npu.cores == 16
+
+
+def _bad(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_soc(str(path))
+    return info.value
+
+
+def test_errors_carry_line_and_field(tmp_path):
+    e = _bad(tmp_path, "base: camdn\nllc:\n  ways: 16\n  npu_ways: 17\n")
+    assert (e.line, e.field) == (4, "llc.npu_ways") and "exceed" in e.message
+    e = _bad(tmp_path, "base: camdn\nnpu:\n  cores: 4\n  colour: red\n")
+    assert (e.line, e.field, e.message) == (4, "npu.colour", "unknown key")
+    e = _bad(tmp_path, "base: camdn\nnpu:\n  cores: four\n")
+    assert e.field == "npu.cores" and "integer" in e.message
+    e = _bad(tmp_path, "base: camdn\nllc:\n  size: 0\n")
+    assert e.field == "llc.size" and "at least 1" in e.message
+    e = _bad(tmp_path, "base: camdn\nllc:\n  size: 12MiB\n")
+    assert e.field == "llc.size" and "power of two" in e.message
+    e = _bad(tmp_path, "base: nosuchpreset\n")
+    assert "unknown preset" in e.message or "no such file" in e.message
+    e = _bad(tmp_path, "npu:\n  cores: 1\n  cores: 2\n")
+    assert "duplicate key" in e.message and e.line == 3
+
+
+def test_direct_dict_requires_sections():
+    with pytest.raises(InputError, match="required field is missing"):
+        soc_from_dict({"npu": {}}, "x.yaml")
+
+
+def test_llc_ways_override_keeps_npu_share():
+    assert load_soc("camdn", {"--llc-ways": "8"}).llc.npu_ways == 6
+    assert load_soc("camdn", {"--llc-ways": "32", "--llc-size": "32MiB"}).llc.npu_ways == 24
+    assert load_soc("camdn", {"--llc-ways": "1", "--llc-size": "1MiB"}).llc.npu_ways == 0

@@ -1,0 +1,45 @@
+import pytest
+
+from npusim.units import UnitError, format_size, parse_frequency, parse_rate, parse_size
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("64B", 64), ("32KiB", 32768), ("16MiB", 16 << 20), ("2GiB", 2 << 30), ("1TiB", 1 << 40),
+    ("32 KiB", 32768), ("1.5KiB", 1536), ("4096", 4096), (4096, 4096), ("0", 0),
+])
+def test_sizes(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["4 MB", "4MB", "16KB", "1kB", "2GB", "3M", "8k", "1Mb"])
+def test_decimal_looking_sizes_are_ambiguous(text):
+    with pytest.raises(UnitError, match="ambiguous"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("-5KiB", "negative"), ("1.3B", "whole number"), ("0.3KiB", "whole number"),
+    ("12 parsecs", "unknown unit"), ("MiB", "not a size"), ("16XiB", "unknown unit"), (1.5, "not a size"),
+    (True, "not a size"), (None, "not a size"),
+])
+def test_bad_sizes(text, why):
+    with pytest.raises(UnitError, match=why):
+        parse_size(text)
+
+
+def test_frequency_and_rate():
+    assert parse_frequency("1GHz") == 10**9
+    assert parse_frequency("800 MHz") == 800 * 10**6
+    assert parse_frequency("1.6GHz") == 1_600_000_000
+    assert parse_rate("3200MT/s") == 3_200_000_000
+    assert parse_rate("6.4GT/s") == 6_400_000_000
+    with pytest.raises(UnitError):
+        parse_frequency("1 GB")
+    with pytest.raises(UnitError):
+        parse_rate("3200MHz")
+
+
+def test_format_size_roundtrip():
+    for n in (64, 1536, 32768, 16 << 20, 3 << 30):
+        assert parse_size(format_size(n)) == n
+    assert format_size(16 << 20) == "16MiB"
