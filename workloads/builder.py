@@ -1,0 +1,123 @@
+"""A small builder that tracks tensor shapes, so zoo models read like their papers.
+
+    b = TraceBuilder("tiny")
+    x = b.input(3, 32, 32)
+    x = b.conv("conv1", x, 16, 3, padding=1)
+    y = b.conv("conv2", x, 16, 3, padding=1)
+    x = b.eltwise("add", [x, y])
+    trace = b.build()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .trace import Layer, Trace, make_layer, trace_from_layers
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """An activation: `producer` is the layer that wrote it ('' = network input).
+
+    Feature maps are (c, h, w); token matrices are (rows=h, features=c) with w = 1.
+    """
+
+    producer: str
+    c: int
+    h: int = 1
+    w: int = 1
+
+
+class TraceBuilder:
+    def __init__(self, name: str, *, batch: int = 1, elem_bytes: int = 1):
+        self.name = name
+        self.batch = batch
+        self.elem_bytes = elem_bytes
+        self.layers: list[Layer] = []
+        self._block = ""
+        self._tasks: tuple[str, ...] = ()
+        self._expert: int | None = None
+
+    # -- context for the layers that follow -------------------------------
+    def block(self, block_id: str) -> "TraceBuilder":
+        """Layers added next belong to layer block `block_id` ('' ends it)."""
+        self._block = block_id
+        return self
+
+    def tasks(self, *tasks: str, expert: int | None = None) -> "TraceBuilder":
+        """Layers added next are activated only by `tasks` (none = all)."""
+        self._tasks = tuple(tasks)
+        self._expert = expert
+        return self
+
+    # -- layers ------------------------------------------------------------
+    def input(self, c: int, h: int = 1, w: int = 1) -> Tensor:
+        return Tensor("", c, h, w)
+
+    def _add(self, inputs: list[Tensor], **fields) -> Layer:
+        fields.setdefault("in_elem_bytes", self.elem_bytes)
+        fields.setdefault("weight_elem_bytes", self.elem_bytes)
+        fields.setdefault("out_elem_bytes", self.elem_bytes)
+        fields.setdefault("block", self._block)
+        fields.setdefault("task", self._tasks)
+        fields.setdefault("expert", self._expert)
+        producers = [t.producer for t in inputs if t.producer]
+        fields["inputs"] = tuple(producers)
+        layer = make_layer(fields, source=self.name, known=[l.name for l in self.layers])
+        self.layers.append(layer)
+        return layer
+
+    def conv(self, name: str, x: Tensor, out_c: int, kernel: int | tuple[int, int], *, stride: int = 1,
+             padding: int = 0, groups: int = 1) -> Tensor:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        layer = self._add([x], name=name, op="conv", batch=self.batch, in_c=x.c, in_h=x.h, in_w=x.w,
+                          out_c=out_c, kernel_h=kh, kernel_w=kw, stride=stride, padding=padding,
+                          groups=groups)
+        return Tensor(name, out_c, layer.out_h, layer.out_w)
+
+    def dwconv(self, name: str, x: Tensor, kernel: int | tuple[int, int], *, stride: int = 1,
+               padding: int = 0, multiplier: int = 1) -> Tensor:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        layer = self._add([x], name=name, op="dwconv", batch=self.batch, in_c=x.c, in_h=x.h, in_w=x.w,
+                          out_c=x.c * multiplier, kernel_h=kh, kernel_w=kw, stride=stride,
+                          padding=padding, groups=x.c)
+        return Tensor(name, layer.out_c, layer.out_h, layer.out_w)
+
+    def pool(self, name: str, x: Tensor, kernel: int | tuple[int, int], *, stride: int | None = None,
+             padding: int = 0) -> Tensor:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        layer = self._add([x], name=name, op="pool", batch=self.batch, in_c=x.c, in_h=x.h, in_w=x.w,
+                          kernel_h=kh, kernel_w=kw, stride=stride or kh, padding=padding)
+        return Tensor(name, x.c, layer.out_h, layer.out_w)
+
+    def global_pool(self, name: str, x: Tensor) -> Tensor:
+        return self.pool(name, x, (x.h, x.w), stride=1)
+
+    def eltwise(self, name: str, xs: list[Tensor]) -> Tensor:
+        x = xs[0]
+        self._add(list(xs), name=name, op="eltwise", batch=self.batch, in_c=x.c, in_h=x.h, in_w=x.w)
+        return Tensor(name, x.c, x.h, x.w)
+
+    def gemm(self, name: str, x: Tensor, out_features: int, *, rows: int | None = None) -> Tensor:
+        """x (rows x features) times a weight matrix; rows default to x.h * x.w * batch."""
+        m = rows if rows is not None else x.h * x.w * self.batch
+        k = x.c
+        self._add([x], name=name, op="gemm", M=m, N=out_features, K=k)
+        return Tensor(name, out_features, m, 1)
+
+    def matmul(self, name: str, a: Tensor, b: Tensor, *, m: int, n: int, k: int, batch: int = 1) -> Tensor:
+        """`batch` independent products A[m x k] B[k x n] of two activations."""
+        self._add([a, b], name=name, op="matmul", batch=batch, M=m, N=n, K=k)
+        return Tensor(name, n * batch, m, 1)
+
+    def lstm(self, name: str, x: Tensor, hidden: int, *, steps: int, input_size: int | None = None) -> Tensor:
+        in_size = input_size if input_size is not None else x.c
+        self._add([x], name=name, op="lstm", batch=self.batch, M=steps, N=4 * hidden, K=in_size + hidden)
+        return Tensor(name, hidden, steps, 1)
+
+    def embedding(self, name: str, x: Tensor, *, table_rows: int, dim: int, lookups: int) -> Tensor:
+        self._add([x], name=name, op="embedding", M=lookups, N=dim, K=table_rows)
+        return Tensor(name, dim, lookups, 1)
+
+    def build(self) -> Trace:
+        return trace_from_layers(self.name, self.layers)
