@@ -18,12 +18,22 @@ from .errors import COMMAND_LINE, InputError
 from .specio import LineDict, Section, load_yaml, load_yaml_text
 from .units import UnitError, format_frequency, format_size, parse_size
 
-DATAFLOWS = ("ws", "os", "is")
-TIMING_MODELS = ("pipelined", "scalesim")
 WRITE_POLICIES = ("write-back", "write-through")
 REPLACEMENT_POLICIES = ("lru", "srrip")
 PAGE_POLICIES = ("open", "closed")
 DRAM_SCHEDULERS = ("frfcfs", "fcfs")
+
+
+def dataflow_names() -> tuple[str, ...]:
+    from .npu import dataflow_names as names  # the compute model's registry owns the list
+
+    return names()
+
+
+def timing_names() -> tuple[str, ...]:
+    from .npu import timing_names as names
+
+    return names()
 
 
 def dram_standard_names() -> tuple[str, ...]:
@@ -253,6 +263,7 @@ OVERRIDE_FLAGS = {
     "--dataflow": "npu.dataflow",
     "--dram": "dram.standard",
     "--dram-channels": "dram.channels",
+    "--timing": "npu.timing",
 }
 
 
@@ -323,7 +334,7 @@ def _parse_array(sec: Section) -> tuple[int, int]:
 def _npu(sec: Section) -> NPUSpec:
     cores = sec.integer("cores", minimum=1)
     rows, cols = _parse_array(sec)
-    dataflow = sec.choice("dataflow", DATAFLOWS, "ws")
+    dataflow = sec.choice("dataflow", dataflow_names(), "ws")
     clock_hz = sec.frequency("clock", 1_000_000_000)
     buf = sec.section("buffers")
     acc = buf.size("accumulator")
@@ -341,7 +352,7 @@ def _npu(sec: Section) -> NPUSpec:
     elem = {k: eb.integer(k, d, minimum=1, maximum=8)
             for k, d in (("input", 1), ("weight", 1), ("output", 1), ("accumulator", 4))}
     eb.finish()
-    timing = sec.choice("timing", TIMING_MODELS, "pipelined")
+    timing = sec.choice("timing", timing_names(), "pipelined")
     vector = sec.integer("vector_elems_per_cycle", cols, minimum=1)
     dma = sec.integer("dma_bytes_per_cycle", 64, minimum=1)
     sec.finish()
