@@ -1,0 +1,69 @@
+"""Where a tenant's tensors live in physical memory.
+
+Each tenant gets its own slot of the physical address space. Inside it,
+every layer's weights and every layer's output activation get a buffer of
+their own, 4 KiB aligned, in trace order; a scratch buffer holds spilled
+partial sums. Layouts (docs/MAPPING.md): activations NHWC with the batch
+folded into rows (channel-interleaved groups) for spatial ops and
+group-major [G][rows][features] for matmul/lstm; weights [G][K][R][S][C],
+i.e. filter-major with input channels innermost (a gemm's B is stored as
+N rows of K, like a PyTorch Linear weight).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workloads.trace import Trace
+
+ALIGN_BYTES = 4096
+SLOT_BYTES = 1 << 30  # address space per tenant slot (grown when a model needs more)
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN_BYTES) * ALIGN_BYTES
+
+
+@dataclass(frozen=True)
+class TensorLayout:
+    base_bytes: int
+    network_input_base: int
+    weight_base: dict[str, int]
+    output_base: dict[str, int]
+    scratch_base: int
+    end_bytes: int
+
+    @property
+    def size_bytes(self) -> int:
+        return self.end_bytes - self.base_bytes
+
+
+def layout_trace(trace: Trace, base_bytes: int = 0) -> TensorLayout:
+    """Bump-allocate the tensors of `trace` from `base_bytes`."""
+    at = _align(base_bytes)
+    first = trace.layers[0]
+    net_in = at
+    at = _align(at + max(first.input_bytes, 1))
+    weights: dict[str, int] = {}
+    outputs: dict[str, int] = {}
+    scratch = 0
+    for layer in trace.layers:
+        if layer.weight_bytes:
+            weights[layer.name] = at
+            at = _align(at + layer.weight_bytes)
+    for layer in trace.layers:
+        outputs[layer.name] = at
+        at = _align(at + max(layer.output_bytes, 1))
+        scratch = max(scratch, layer.output_elems * 4)
+    scratch_base = at
+    at = _align(at + max(scratch, 1))
+    return TensorLayout(base_bytes=base_bytes, network_input_base=net_in, weight_base=weights,
+                        output_base=outputs, scratch_base=scratch_base, end_bytes=at)
+
+
+def tenant_base(slot: int) -> int:
+    return slot * SLOT_BYTES
+
+
+def slots_needed(layout_size_bytes: int) -> int:
+    return max(1, -(-layout_size_bytes // SLOT_BYTES))

@@ -1,0 +1,233 @@
+"""The mapper: plans for every layer of a trace, with an on-disk plan cache.
+
+The search result of a layer depends only on its loop nest (shape, split,
+element sizes) and on the core's compute side (array, dataflow, timing,
+buffers); it is cached on disk under a hash of exactly those, so sweeps over
+LLC sizes, DRAM, policies or mixes never search a layer twice. Resolving a
+budget from the cached winners is cheap and is done per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from workloads.trace import Layer, Trace
+
+from ..errors import InputError
+from ..npu.scalar import hw_vector
+from ..soc import SoCSpec
+from .nest import LoopNest, loop_nest
+from .plan import (DEFAULT_LADDER, UNMANAGED, CostModel, LayerCandidates, LayerPlan, MemorySystem)
+from .search import FIELDS, OBJECTIVES, search_layer, vector_best
+
+SEARCH_VERSION = "1"  # bump when the search or its cost model changes: old cache entries are ignored
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("NPUSIM_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "npusim"
+
+
+def buffer_array(soc: SoCSpec) -> np.ndarray:
+    n = soc.npu
+    return np.array([n.input_buffer_bytes or 0, n.weight_buffer_bytes or 0, n.accumulator_bytes,
+                     n.scratchpad_bytes or 0], dtype=np.int64)
+
+
+def memory_system(soc: SoCSpec) -> MemorySystem:
+    from ..dram import DRAM
+
+    dram = DRAM.from_spec(soc.dram, clock_hz=soc.npu.clock_hz, request_bytes=soc.llc.line_bytes)
+    return MemorySystem(dram_peak_bytes_per_cycle=float(dram.peak_bytes_per_cycle),
+                        dma_bytes_per_cycle=soc.npu.dma_bytes_per_cycle,
+                        llc_bytes_per_cycle=soc.llc.bytes_per_cycle, llc_size_bytes=soc.llc.size_bytes)
+
+
+class Mapper:
+    """Plans layers of traces on one SoC. Not thread-safe; cheap to create."""
+
+    def __init__(self, soc: SoCSpec, *, cost: CostModel | None = None,
+                 cache_dir: Path | str | None | bool = None, memory: MemorySystem | None = None):
+        """`cache_dir`: plan cache folder (None: the default, False: no disk
+        cache); `memory`: the SoC's memory numbers (default: from its spec)."""
+        self.soc = soc
+        self.cost = cost or CostModel()
+        npu = soc.npu
+        self.hw = hw_vector(rows=npu.array_rows, cols=npu.array_cols, dataflow=npu.dataflow, timing=npu.timing,
+                            **self.cost.timing_params(npu.timing))
+        self.vec = np.array([npu.vector_elems_per_cycle, self.cost.vector_overhead_cycles], dtype=np.int64)
+        self.buffers = buffer_array(soc)
+        self.memory = memory or memory_system(soc)
+        if cache_dir is False:
+            self.cache_dir = None
+        else:
+            self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir() / "plans"
+        self._memo: dict[str, np.ndarray] = {}
+        self.searches = 0  # searches actually run (not served from a cache)
+
+    # -- search with caching ------------------------------------------------
+    def _key(self, nest: LoopNest) -> str:
+        n = self.soc.npu
+        payload = {
+            "v": SEARCH_VERSION,
+            "nest": {f.name: getattr(nest, f.name) for f in dataclasses.fields(nest) if f.name != "layer"},
+            "hw": [int(x) for x in self.hw],
+            "vec": [int(x) for x in self.vec],
+            "buffers": [int(x) for x in self.buffers],
+            "acc": n.accumulator_elem_bytes,
+            "line": self.soc.llc.line_bytes,
+        }
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def _search(self, nest: LoopNest) -> np.ndarray:
+        key = self._key(nest)
+        if key in self._memo:
+            return self._memo[key]
+        path = self.cache_dir / key[:2] / f"{key}.npy" if self.cache_dir else None
+        best = None
+        if path is not None and path.is_file():
+            try:
+                best = np.load(path)
+                if best.shape != (len(OBJECTIVES), len(FIELDS)):
+                    best = None
+            except (OSError, ValueError):
+                best = None  # a damaged entry is recomputed
+        if best is None:
+            self.searches += 1
+            if nest.vector:
+                best = vector_best(nest, self.buffers, self.vec, self.soc.llc.line_bytes)
+            else:
+                best = search_layer(nest, self.buffers, self.hw, self.soc.llc.line_bytes)
+            if path is not None:
+                _atomic_save(path, best)
+        self._memo[key] = best
+        return best
+
+    def candidates(self, layer: Layer, cores: int, source: str = "") -> LayerCandidates:
+        """The search winners of `layer` on `cores` cores; `source` names the
+        workload in the error raised when no tiling fits the buffers."""
+        if cores < 1:
+            raise InputError(source or "<mapping>", "cores", f"must be at least 1, got {cores}")
+        nest = loop_nest(layer, self.soc.npu, cores, self.soc.llc.line_bytes)
+        cands = LayerCandidates(nest, self._search(nest), cores, self.memory, self.cost)
+        if not cands.fits:
+            n = self.soc.npu
+            buffers = (f"scratchpad {n.scratchpad_bytes} B" if n.unified_scratchpad else
+                       f"input {n.input_buffer_bytes} B, weight {n.weight_buffer_bytes} B")
+            raise InputError(source or "<workload>", layer.name,
+                             f"fits the core buffers at no tiling ({buffers}, accumulator "
+                             f"{n.accumulator_bytes} B; a tile may use half of each buffer)", layer.line)
+        return cands
+
+    # -- plans ---------------------------------------------------------------
+    def plan(self, layer: Layer, cores: int, budget_bytes: int = UNMANAGED, source: str = "") -> LayerPlan:
+        cands = self.candidates(layer, cores, source)
+        plan = cands.best_for_budget(budget_bytes)
+        if plan is None:  # nothing fits: the no-residency plan always does
+            plan = cands.plan("none", max(budget_bytes, 0))
+        return plan
+
+    def layer_plans(self, layer: Layer, cores: int, budgets: Iterable[int], source: str = "") -> list[LayerPlan]:
+        cands = self.candidates(layer, cores, source)
+        out = []
+        for b in budgets:
+            p = cands.best_for_budget(b)
+            out.append(p if p is not None else cands.plan("none", b))
+        return out
+
+    def block_plans(self, trace: Trace, cores: int, budget_bytes: int) -> dict[str, LayerPlan]:
+        """Fused plans for every layer block of `trace` that fits `budget_bytes`
+        (intermediate maps pinned in the region). Blocks that do not fit are
+        absent from the result."""
+        out: dict[str, LayerPlan] = {}
+        for block in trace_blocks(trace):
+            plans = self._fuse(trace, block, cores, budget_bytes)
+            if plans is not None:
+                out.update({p.layer: p for p in plans})
+        return out
+
+    def _fuse(self, trace: Trace, block: list[Layer], cores: int, budget: int) -> list[LayerPlan] | None:
+        names = [l.name for l in block]
+        pos = {n: i for i, n in enumerate(names)}
+        consumers: dict[str, list[str]] = {l.name: [] for l in trace.layers}
+        for l in trace.layers:
+            for p in l.inputs:
+                consumers[p].append(l.name)
+        last_layer = trace.layers[-1].name
+        plans = []
+        for i, layer in enumerate(block):
+            activation_inputs = layer.inputs[:1] if layer.op == "matmul" else layer.inputs
+            input_in_region = bool(activation_inputs) and all(p in pos for p in activation_inputs)
+            inside = [c for c in consumers[layer.name] if c in pos]
+            outside = [c for c in consumers[layer.name] if c not in pos]
+            output_in_region = bool(inside) and not outside and layer.name != last_layer
+            pinned = 0
+            for j in range(i + 1):
+                later = [pos[c] for c in consumers[names[j]] if c in pos and pos[c] > j]
+                if later and max(later) >= i:
+                    pinned += block[j].output_bytes
+            cands = self.candidates(layer, cores)
+            p = cands.best_for_budget(budget, pinned_bytes=pinned, input_in_region=input_in_region,
+                                      output_in_region=output_in_region, block=layer.block, fused=True)
+            if p is None:
+                return None
+            plans.append(p)
+        return plans
+
+    def table(self, trace: Trace, cores_list: Sequence[int], budgets: Sequence[int] = DEFAULT_LADDER,
+              *, unmanaged: bool = True, blocks: bool = True, source: str = ""):
+        """The plan table: one row per (layer, cores, budget), plus fused rows
+        for layers of blocks that fit a budget."""
+        import pandas as pd
+
+        ladder = list(budgets) + ([UNMANAGED] if unmanaged and UNMANAGED not in budgets else [])
+        rows = []
+        for cores in cores_list:
+            for layer in trace.layers:
+                for p in self.layer_plans(layer, cores, ladder, source or trace.source or trace.name):
+                    rows.append(p.as_row())
+            if blocks:
+                for b in budgets:
+                    if b == UNMANAGED or b <= 0:
+                        continue
+                    for p in self.block_plans(trace, cores, b).values():
+                        rows.append(p.as_row())
+        return pd.DataFrame(rows)
+
+
+def trace_blocks(trace: Trace) -> list[list[Layer]]:
+    """Maximal runs of consecutive layers sharing a non-empty block id (2+ layers)."""
+    out: list[list[Layer]] = []
+    run: list[Layer] = []
+    for layer in trace.layers:
+        if layer.block and run and run[-1].block == layer.block:
+            run.append(layer)
+            continue
+        if len(run) > 1:
+            out.append(run)
+        run = [layer] if layer.block else []
+    if len(run) > 1:
+        out.append(run)
+    return out
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only costs speed

@@ -1,0 +1,387 @@
+"""Tile address streams: the byte runs every step of a plan reads and writes.
+
+A tenant's cores run a layer in lockstep: step i is tile i of every core
+(cores whose share is smaller simply have no tile at the end). For each step
+the kernel emits run-length records (start byte, length, kind, readers), in
+order: the reads that fill the buffers for the step, then the writes that
+drain its finished output tiles. Runs that continue the previous one are
+merged, so a whole contiguous tensor is one run.
+
+Kinds: 0 input read, 1 weight read (a matmul's second operand, an
+embedding's table rows), 2 partial-sum read, 3 output write, 4 partial-sum
+write. `readers` is the number of cores that consume a run: an operand every
+core needs (inputs when the layer is split only over output channels,
+weights when it is not split over output channels) is emitted once with
+readers = cores, so a multicast read costs one transfer.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from workloads.trace import Layer, Trace
+
+from ..npu.scalar import tile_cycles, vector_tile_cycles
+from .layout import TensorLayout
+from .nest import LoopNest
+from .plan import LayerPlan
+from .search import ORDER_NAMES, ORDERS
+
+KIND_INPUT, KIND_WEIGHT, KIND_PARTIAL_READ, KIND_OUTPUT, KIND_PARTIAL_WRITE = range(5)
+KIND_NAMES = ("input", "weight", "partial_read", "output", "partial_write")
+
+OP_ARRAY, OP_POOL, OP_ELTWISE, OP_EMBEDDING = range(4)
+
+
+@nb.njit(cache=True)
+def _emit(st, starts, lens, kinds, readers, start, length, kind, nread, fill):
+    """Append a run, merging it into the previous one when it continues it."""
+    if length <= 0:
+        return
+    n = st[0]
+    if n > 0 and st[3] == kind and st[4] == nread and st[2] == start and st[5] == 0:
+        st[2] = start + length
+        if fill:
+            lens[n - 1] += length
+        return
+    if fill:
+        starts[n] = start
+        lens[n] = length
+        kinds[n] = kind
+        readers[n] = nread
+    st[0] = n + 1
+    st[1] = start
+    st[2] = start + length
+    st[3] = kind
+    st[4] = nread
+    st[5] = 0
+
+
+@nb.njit(cache=True)
+def _barrier(st):
+    """No merging across this point (between steps)."""
+    st[5] = 1
+
+
+@nb.njit(cache=True)
+def _input_runs(st, starts, lens, kinds, readers, fill, nread,
+                g0, g1, c0, c1, h0, h1, w0, w1, G, C, H, W, groups_outer,
+                seg_base, seg_c0, seg_nc, eb):
+    """Runs of input elements: groups [g0,g1), channels [c0,c1) of each group,
+    rows [h0,h1), columns [w0,w1). Channel-interleaved layouts read each
+    concatenated producer (segment) for the channels it holds."""
+    if groups_outer:
+        # [G][H][C] (W == 1): one run per (group, row)
+        for g in range(g0, g1):
+            for h in range(h0, h1):
+                addr = seg_base[0] + ((g * H + h) * C + c0) * eb
+                _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_INPUT, nread, fill)
+        return
+    whole = c0 == 0 and c1 == C  # all channels of the groups: one contiguous channel range
+    for h in range(h0, h1):
+        for w in range(w0, w1):
+            for g in range(g0, g0 + 1 if whole else g1):
+                lo = g * C + c0
+                hi = g1 * C if whole else g * C + c1
+                for s in range(seg_base.shape[0]):
+                    a = max(lo, seg_c0[s])
+                    b = min(hi, seg_c0[s] + seg_nc[s])
+                    if a < b:
+                        addr = seg_base[s] + ((h * W + w) * seg_nc[s] + (a - seg_c0[s])) * eb
+                        _emit(st, starts, lens, kinds, readers, addr, (b - a) * eb, KIND_INPUT, nread, fill)
+
+
+@nb.njit(cache=True)
+def _weight_runs(st, starts, lens, kinds, readers, fill, nread,
+                 g0, g1, k0, k1, c0, c1, K, C, R, S, shared_w, base, eb):
+    """Runs of weights [G][K][R][S][C] (one matrix for all groups if shared)."""
+    gl = 0 if shared_w else g0
+    gh = 1 if shared_w else g1
+    for g in range(gl, gh):
+        for k in range(k0, k1):
+            for r in range(R):
+                for s in range(S):
+                    addr = base + ((((g * K + k) * R + r) * S + s) * C + c0) * eb
+                    _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_WEIGHT, nread, fill)
+
+
+@nb.njit(cache=True)
+def _output_runs(st, starts, lens, kinds, readers, fill, kind,
+                 g0, g1, k0, k1, p0, p1, q0, q1, G, K, P, Q, groups_outer, base, eb):
+    """Runs of outputs: NHWC [P][Q][G*K], or [G][P][K] for group-major ops."""
+    if groups_outer:
+        for g in range(g0, g1):
+            for p in range(p0, p1):
+                addr = base + ((g * P + p) * K + k0) * eb
+                _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * eb, kind, 1, fill)
+        return
+    whole = k0 == 0 and k1 == K
+    for p in range(p0, p1):
+        for q in range(q0, q1):
+            if whole:
+                addr = base + ((p * Q + q) * G * K + g0 * K) * eb
+                _emit(st, starts, lens, kinds, readers, addr, (g1 - g0) * K * eb, kind, 1, fill)
+                continue
+            for g in range(g0, g1):
+                addr = base + ((p * Q + q) * G * K + g * K + k0) * eb
+                _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * eb, kind, 1, fill)
+
+
+@nb.njit(cache=True)
+def _table_row(m, salt, rows):
+    """Deterministic pseudo-random table row of lookup m (splitmix64)."""
+    z = (m * 0x9E3779B97F4A7C15 + salt) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    z = z ^ (z >> 31)
+    return z % rows
+
+
+@nb.njit(cache=True)
+def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
+              geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
+    """One pass over all steps; counts runs (fill=False) or writes them."""
+    op, G, K, C, P, Q, R, S = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6], geom[7]
+    stride, pad, H, W, groups_outer, shared_w = geom[8], geom[9], geom[10], geom[11], geom[12], geom[13]
+    table_rows, salt = geom[14], geom[15]
+    sk, sg, sp, sq = split[0], split[1], split[2], split[3]
+    tg, tk, tc, tp, tq = tiles[0], tiles[1], tiles[2], tiles[3], tiles[4]
+    in_eb, w_eb, out_eb, acc_eb = eb[0], eb[1], eb[2], eb[3]
+    w_base, out_base, part_base = bases[0], bases[1], bases[2]
+    Gc = -(-G // sg)
+    Kc = -(-K // sk)
+    Pc = -(-P // sp)
+    Qc = -(-Q // sq)
+    Tg = -(-Gc // tg)
+    Tk = -(-Kc // tk)
+    Tc = -(-C // tc)
+    Tp = -(-Pc // tp)
+    Tq = -(-Qc // tq)
+    trips = np.array([Tk, Tc, Tp * Tq], dtype=np.int64)
+    n_cores = sk * sg * sp * sq
+    st = np.zeros(6, dtype=np.int64)
+    step = 0
+    prev = np.full(5, -1, dtype=np.int64)  # g, k, c, p, q of the previous step
+    idx = np.zeros(3, dtype=np.int64)
+    n_steps = Tg * Tk * Tc * Tp * Tq
+    for ig in range(Tg):
+        for flat in range(Tk * Tc * Tp * Tq):
+            # decode the k/c/s loop indices in this order (last = innermost)
+            rem = flat
+            for pos in range(2, -1, -1):
+                d = order[pos]
+                idx[d] = rem % trips[d]
+                rem //= trips[d]
+            ik, ic, isp = idx[0], idx[1], idx[2]
+            ip, iq = isp // Tq, isp % Tq
+            first = step == 0
+            new_in = first or prev[0] != ig or prev[2] != ic or prev[3] != ip or prev[4] != iq
+            new_w = first or prev[1] != ik or prev[2] != ic or (prev[0] != ig and not shared_w)
+            new_out_tile = first or prev[0] != ig or prev[1] != ik or prev[3] != ip or prev[4] != iq
+            # is the next step on another output tile? (then this one drains)
+            if step + 1 < n_steps:
+                nxt = flat + 1
+                ng = ig
+                if nxt == Tk * Tc * Tp * Tq:
+                    nxt = 0
+                    ng = ig + 1
+                rem = nxt
+                nk = 0
+                nsp = 0
+                for pos in range(2, -1, -1):
+                    d = order[pos]
+                    v = rem % trips[d]
+                    rem //= trips[d]
+                    if d == 0:
+                        nk = v
+                    elif d == 2:
+                        nsp = v
+                leaving = ng != ig or nk != ik or nsp != isp
+            else:
+                leaving = True
+            if fill:
+                step_ptr[step] = st[0]
+            _barrier(st)
+            max_cyc = 0
+            for core in range(n_cores):
+                jq = core % sq
+                jp = (core // sq) % sp
+                jg = (core // (sq * sp)) % sg
+                jk = core // (sq * sp * sg)
+                # this core's tile, clipped to its share and to the layer
+                cg0 = jg * Gc + ig * tg
+                cg1 = min(min(cg0 + tg, (jg + 1) * Gc), G)
+                ck0 = jk * Kc + ik * tk
+                ck1 = min(min(ck0 + tk, (jk + 1) * Kc), K)
+                cp0 = jp * Pc + ip * tp
+                cp1 = min(min(cp0 + tp, (jp + 1) * Pc), P)
+                cq0 = jq * Qc + iq * tq
+                cq1 = min(min(cq0 + tq, (jq + 1) * Qc), Q)
+                cc0 = ic * tc
+                cc1 = min(cc0 + tc, C)
+                if cg1 <= cg0 or ck1 <= ck0 or cp1 <= cp0 or cq1 <= cq0:
+                    continue
+                h0 = max(cp0 * stride - pad, 0)
+                h1 = min((cp1 - 1) * stride - pad + R, H)
+                w0 = max(cq0 * stride - pad, 0)
+                w1 = min((cq1 - 1) * stride - pad + S, W)
+                # reads: cores that differ only in a split the operand does not depend
+                # on read the same tile, which the first of them fetches for all (multicast)
+                if new_in and op != OP_EMBEDDING and jk == 0:
+                    nread = sk
+                    _input_runs(st, starts, lens, kinds, readers, fill, nread, cg0, cg1, cc0, cc1, h0, h1,
+                                w0, w1, G, C, H, W, groups_outer, seg_base, seg_c0, seg_nc, in_eb)
+                if new_w and w_base >= 0 and jp == 0 and jq == 0 and (jg == 0 or not shared_w):
+                    nread = sp * sq * (sg if shared_w else 1)
+                    if op == OP_EMBEDDING:
+                        for m in range(cp0, cp1):
+                            row = _table_row(m, salt, table_rows)
+                            _emit(st, starts, lens, kinds, readers, w_base + (row * K + ck0) * w_eb,
+                                  (ck1 - ck0) * w_eb, KIND_WEIGHT, nread, fill)
+                    else:
+                        _weight_runs(st, starts, lens, kinds, readers, fill, nread, cg0, cg1, ck0, ck1, cc0,
+                                     cc1, K, C, R, S, shared_w, w_base, w_eb)
+                if new_out_tile and ic > 0:
+                    _output_runs(st, starts, lens, kinds, readers, fill, KIND_PARTIAL_READ, cg0, cg1, ck0,
+                                 ck1, cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, part_base, acc_eb)
+                # compute time of the step: the slowest core's tile
+                if op == OP_ARRAY:
+                    cyc = tile_cycles((cp1 - cp0) * (cq1 - cq0), ck1 - ck0, (cc1 - cc0) * R * S, cg1 - cg0, hw)
+                else:
+                    elems = (cg1 - cg0) * (ck1 - ck0) * (cp1 - cp0) * (cq1 - cq0)
+                    ops = R * S if op == OP_POOL else (seg_base.shape[0] if op == OP_ELTWISE else 1)
+                    cyc = vector_tile_cycles(elems, vec[0], ops, vec[1])
+                max_cyc = max(max_cyc, cyc)
+            # writes of output tiles this step finishes (or spills)
+            if leaving:
+                for core in range(n_cores):
+                    jq = core % sq
+                    jp = (core // sq) % sp
+                    jg = (core // (sq * sp)) % sg
+                    jk = core // (sq * sp * sg)
+                    cg0 = jg * Gc + ig * tg
+                    cg1 = min(min(cg0 + tg, (jg + 1) * Gc), G)
+                    ck0 = jk * Kc + ik * tk
+                    ck1 = min(min(ck0 + tk, (jk + 1) * Kc), K)
+                    cp0 = jp * Pc + ip * tp
+                    cp1 = min(min(cp0 + tp, (jp + 1) * Pc), P)
+                    cq0 = jq * Qc + iq * tq
+                    cq1 = min(min(cq0 + tq, (jq + 1) * Qc), Q)
+                    if cg1 <= cg0 or ck1 <= ck0 or cp1 <= cp0 or cq1 <= cq0:
+                        continue
+                    if ic == Tc - 1:
+                        _output_runs(st, starts, lens, kinds, readers, fill, KIND_OUTPUT, cg0, cg1, ck0, ck1,
+                                     cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, out_base, out_eb)
+                    else:
+                        _output_runs(st, starts, lens, kinds, readers, fill, KIND_PARTIAL_WRITE, cg0, cg1, ck0,
+                                     ck1, cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, part_base, acc_eb)
+            if fill:
+                step_cycles[step] = max_cyc
+            prev[0] = ig
+            prev[1] = ik
+            prev[2] = ic
+            prev[3] = ip
+            prev[4] = iq
+            step += 1
+    if fill:
+        step_ptr[step] = st[0]
+    return st[0], step
+
+
+@dataclass(frozen=True)
+class LayerStreams:
+    """All steps of one layer on one core group: runs in CSR form per step."""
+
+    layer: str
+    starts: np.ndarray  # int64 byte addresses
+    lengths: np.ndarray  # int64 bytes
+    kinds: np.ndarray  # int8, KIND_*
+    readers: np.ndarray  # int64, cores that consume the run
+    step_ptr: np.ndarray  # int64 [steps + 1]
+    step_cycles: np.ndarray  # int64 compute cycles per step
+
+    @property
+    def steps(self) -> int:
+        return len(self.step_cycles)
+
+    def bytes_by_kind(self) -> dict[str, int]:
+        return {KIND_NAMES[k]: int(self.lengths[self.kinds == k].sum()) for k in range(5)}
+
+
+def _op_code(op: str) -> int:
+    return {"pool": OP_POOL, "eltwise": OP_ELTWISE, "embedding": OP_EMBEDDING}.get(op, OP_ARRAY)
+
+
+def _input_segments(layer: Layer, trace_layers: dict[str, Layer], layout: TensorLayout, nest: LoopNest):
+    """(base, first channel, channels) of each producer the input A is read from."""
+    if layer.op == "eltwise":
+        producers = list(layer.inputs) or [""]
+        bases = [layout.output_base[p] if p else layout.network_input_base for p in producers]
+        return (np.array(bases, dtype=np.int64), np.zeros(len(bases), dtype=np.int64),
+                np.full(len(bases), layer.in_c, dtype=np.int64))
+    if layer.op == "matmul":
+        producers = list(layer.inputs[:1])
+    else:
+        producers = list(layer.inputs)
+    if not producers:
+        return (np.array([layout.network_input_base], dtype=np.int64), np.zeros(1, dtype=np.int64),
+                np.array([nest.G * nest.C], dtype=np.int64))
+    if len(producers) == 1 or nest.op in ("gemm", "matmul", "lstm", "embedding"):
+        return (np.array([layout.output_base[producers[0]]], dtype=np.int64), np.zeros(1, dtype=np.int64),
+                np.array([nest.G * nest.C], dtype=np.int64))
+    # concatenation along channels: each producer holds a slice
+    bases, c0s, ncs = [], [], []
+    at = 0
+    total = nest.G * nest.C
+    for p in producers:
+        prod = trace_layers[p]
+        nc = prod.out_c if prod.op in ("conv", "dwconv", "pool", "eltwise") else prod.N
+        nc = min(nc, total - at)
+        if nc <= 0:
+            break
+        bases.append(layout.output_base[p])
+        c0s.append(at)
+        ncs.append(nc)
+        at += nc
+    if at < total:  # producers narrower than the input (a trace quirk): the last one covers the rest
+        ncs[-1] += total - at
+    return np.array(bases, dtype=np.int64), np.array(c0s, dtype=np.int64), np.array(ncs, dtype=np.int64)
+
+
+def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, layout: TensorLayout,
+                  hw: np.ndarray, vec: np.ndarray) -> LayerStreams:
+    """Generate the step runs of `plan` for `layer` of `trace` laid out by `layout`."""
+    trace_layers = {l.name: l for l in trace.layers}
+    op = _op_code(layer.op)
+    groups_outer = 1 if layer.op in ("matmul", "lstm") else 0
+    salt = zlib.crc32(layer.name.encode()) & 0x7FFFFFFF  # per-layer lookup pattern, stable across runs
+    geom = np.array([op, nest.G, nest.K, nest.C, nest.P, nest.Q, nest.R, nest.S, nest.stride, nest.padding,
+                     nest.H, nest.W, groups_outer, int(nest.weights_shared_by_groups),
+                     max(layer.K, 1), salt], dtype=np.int64)
+    split = np.array([plan.split_k, plan.split_g, plan.split_p, plan.split_q], dtype=np.int64)
+    tiles = np.array([plan.tile_g, plan.tile_k, plan.tile_c, plan.tile_p, plan.tile_q], dtype=np.int64)
+    order = ORDERS[ORDER_NAMES.index(plan.loop_order)]
+    eb = np.array([nest.in_eb, nest.w_eb, nest.out_eb, nest.acc_eb], dtype=np.int64)
+    seg_base, seg_c0, seg_nc = _input_segments(layer, trace_layers, layout, nest)
+    if layer.op == "matmul":
+        w_base = layout.output_base[layer.inputs[1]] if len(layer.inputs) > 1 else seg_base[0]
+    else:
+        w_base = layout.weight_base.get(layer.name, -1)
+    bases = np.array([w_base, layout.output_base[layer.name], layout.scratch_base], dtype=np.int64)
+    dummy_i = np.zeros(0, dtype=np.int64)
+    dummy_k = np.zeros(0, dtype=np.int8)
+    n_runs, n_steps = _generate(False, dummy_i, dummy_i, dummy_k, dummy_i, dummy_i, dummy_i, geom, split,
+                                tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec)
+    starts = np.empty(n_runs, dtype=np.int64)
+    lens = np.empty(n_runs, dtype=np.int64)
+    kinds = np.empty(n_runs, dtype=np.int8)
+    readers = np.empty(n_runs, dtype=np.int64)
+    step_ptr = np.empty(n_steps + 1, dtype=np.int64)
+    step_cycles = np.empty(n_steps, dtype=np.int64)
+    _generate(True, starts, lens, kinds, readers, step_ptr, step_cycles, geom, split, tiles, order, eb,
+              seg_base, seg_c0, seg_nc, bases, hw, vec)
+    return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles)

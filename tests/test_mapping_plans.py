@@ -1,0 +1,147 @@
+"""Plans: budget ladder, residency, blocks, the on-disk cache, and address streams."""
+
+import numpy as np
+import pytest
+
+from npusim.mapping import DEFAULT_LADDER, UNMANAGED, Mapper, loop_nest, trace_blocks
+from npusim.mapping.layout import layout_trace
+from npusim.mapping.plan import MemorySystem
+from npusim.mapping.streams import KIND_INPUT, KIND_OUTPUT, KIND_WEIGHT, layer_streams
+from npusim.soc import load_soc
+from workloads.builder import TraceBuilder
+
+SOC = load_soc("camdn")
+MEM = MemorySystem(dram_peak_bytes_per_cycle=102.4, dma_bytes_per_cycle=64, llc_bytes_per_cycle=512,
+                   llc_size_bytes=16 << 20)
+
+
+def small_net():
+    b = TraceBuilder("net")
+    x = b.input(64, 28, 28)
+    b.block("b1")
+    y = b.conv("c1", x, 64, 1)
+    y = b.conv("c2", y, 64, 3, padding=1)
+    y = b.conv("c3", y, 256, 1)
+    b.block("")
+    s = b.conv("proj", x, 256, 1)
+    z = b.eltwise("add", [y, s])
+    p = b.global_pool("gap", z)
+    b.gemm("fc", p, 1000)
+    return b.build()
+
+
+@pytest.fixture(scope="module")
+def mapper():
+    return Mapper(SOC, cache_dir=False, memory=MEM)
+
+
+def test_ladder_monotone_and_fits(mapper):
+    net = small_net()
+    for layer in net.layers:
+        for cores in (1, 4, 16):
+            plans = mapper.layer_plans(layer, cores, DEFAULT_LADDER)
+            drams = [p.dram_bytes for p in plans]
+            assert drams == sorted(drams, reverse=True), (layer.name, cores, drams)
+            for p in plans:
+                assert p.region_bytes <= p.budget_bytes
+                assert p.cores_used <= cores and p.steps >= 1 and p.compute_cycles > 0
+                assert p.predicted_cycles >= max(p.compute_cycles, p.memory_cycles)
+
+
+def test_budget_zero_streams_everything_from_dram(mapper):
+    layer = small_net().layer("c2")
+    p = mapper.plan(layer, 1, 0)
+    assert p.resident == "none" and p.region_bytes == 0
+    assert p.dram_read_bytes == p.llc_bytes - p.dram_write_bytes
+
+
+def test_large_budget_reaches_compulsory_traffic(mapper):
+    layer = small_net().layer("c2")
+    p = mapper.plan(layer, 4, 16 << 20)
+    # inputs and weights read once, outputs written once
+    compulsory = layer.input_bytes + layer.weight_bytes + layer.output_bytes
+    assert p.dram_bytes == pytest.approx(compulsory, rel=0.02)
+    assert p.resident in ("both", "weights", "inputs")
+
+
+def test_blocks_keep_intermediate_maps_on_chip(mapper):
+    net = small_net()
+    blocks = trace_blocks(net)
+    assert [[l.name for l in b] for b in blocks] == [["c1", "c2", "c3"]]
+    fused = mapper.block_plans(net, 4, 4 << 20)
+    assert set(fused) == {"c1", "c2", "c3"}
+    alone = {n: mapper.plan(net.layer(n), 4, 4 << 20) for n in fused}
+    assert fused["c1"].output_in_region and not fused["c1"].input_in_region
+    assert fused["c2"].input_in_region and fused["c2"].output_in_region
+    assert fused["c3"].input_in_region and not fused["c3"].output_in_region
+    saved = sum(alone[n].dram_bytes - fused[n].dram_bytes for n in fused)
+    # c1's and c2's outputs are neither written nor read back
+    inter = net.layer("c1").output_bytes + net.layer("c2").output_bytes
+    assert saved >= 2 * inter * 0.95
+    # a budget too small for the intermediate maps fuses nothing
+    assert mapper.block_plans(net, 4, 32 << 10) == {}
+
+
+def test_plan_cache_on_disk(tmp_path):
+    net = small_net()
+    m1 = Mapper(SOC, cache_dir=tmp_path, memory=MEM)
+    t1 = m1.table(net, [1, 4], [0, 1 << 20])
+    assert m1.searches > 0
+    m2 = Mapper(SOC, cache_dir=tmp_path, memory=MEM)
+    t2 = m2.table(net, [1, 4], [0, 1 << 20])
+    assert m2.searches == 0
+    assert t1.equals(t2)
+    # a damaged entry is recomputed, not trusted
+    entry = next(tmp_path.rglob("*.npy"))
+    entry.write_bytes(b"garbage")
+    m3 = Mapper(SOC, cache_dir=tmp_path, memory=MEM)
+    assert m3.table(net, [1, 4], [0, 1 << 20]).equals(t1) and m3.searches == 1
+
+
+def test_table_columns(mapper):
+    t = mapper.table(small_net(), [2], [0, 1 << 20])
+    for col in ("layer", "cores", "budget_bytes", "tile_k", "tile_c", "tile_p", "tile_q", "loop_order",
+                "resident", "region_bytes", "dram_bytes", "dram_read_bytes", "dram_write_bytes", "llc_bytes",
+                "compute_cycles", "predicted_cycles", "fused"):
+        assert col in t.columns
+    assert set(t.budget_bytes) == {0, 1 << 20, UNMANAGED}
+
+
+def _streams(mapper, net, name, cores, budget):
+    layer = net.layer(name)
+    plan = mapper.plan(layer, cores, budget)
+    nest = loop_nest(layer, SOC.npu, cores, 64)
+    return plan, layer_streams(layer, net, nest, plan, layout_trace(net), mapper.hw, mapper.vec)
+
+
+@pytest.mark.parametrize("name", ["c1", "c2", "c3", "proj", "add", "gap", "fc"])
+@pytest.mark.parametrize("cores", [1, 4])
+def test_streams_agree_with_plan(mapper, name, cores):
+    net = small_net()
+    layer = net.layer(name)
+    plan, st = _streams(mapper, net, name, cores, 0)
+    assert st.steps == plan.steps
+    assert int(st.step_cycles.sum()) == plan.compute_cycles
+    by = st.bytes_by_kind()
+    # every output element written exactly once (no partial spills at these sizes)
+    assert by["output"] == layer.output_bytes
+    # weights are read at least once; multicast runs carry their readers
+    if layer.weight_bytes:
+        assert by["weight"] >= layer.weight_bytes
+    # runs stay inside the tenant's tensors
+    lay = layout_trace(net)
+    assert st.starts.min() >= 0 and (st.starts + st.lengths).max() <= lay.end_bytes
+    # line-granular traffic of a bypass plan is what the plan predicts (alignment aside)
+    lines = ((st.starts + st.lengths - 1) // 64 - st.starts // 64 + 1) * 64
+    assert lines.sum() == pytest.approx(plan.dram_bytes, rel=0.06)
+
+
+def test_streams_read_inputs_in_tile_order(mapper):
+    net = small_net()
+    plan, st = _streams(mapper, net, "c2", 1, 0)
+    inputs = st.starts[st.kinds == KIND_INPUT]
+    lay = layout_trace(net)
+    base = lay.output_base["c1"]
+    assert inputs.min() >= base and inputs.max() < base + net.layer("c1").output_bytes
+    assert (st.kinds[st.step_ptr[:-1]] != KIND_OUTPUT).all()  # a step starts with its reads
+    assert (st.kinds == KIND_WEIGHT).any()
