@@ -152,12 +152,13 @@ class Mapper:
         absent from the result."""
         out: dict[str, LayerPlan] = {}
         for block in trace_blocks(trace):
-            plans = self._fuse(trace, block, cores, budget_bytes)
+            plans = self.fuse_block(trace, block, cores, budget_bytes)
             if plans is not None:
                 out.update({p.layer: p for p in plans})
         return out
 
-    def _fuse(self, trace: Trace, block: list[Layer], cores: int, budget: int) -> list[LayerPlan] | None:
+    def fuse_block(self, trace: Trace, block: list[Layer], cores: int, budget: int) -> list[LayerPlan] | None:
+        """Fused plans of one block's layers within `budget`, or None if it does not fit."""
         names = [l.name for l in block]
         pos = {n: i for i, n in enumerate(names)}
         consumers: dict[str, list[str]] = {l.name: [] for l in trace.layers}
