@@ -1,14 +1,9 @@
-"""DRAM timing model: JEDEC standards registered by name (docs/DRAM.md)."""
+"""DRAM timing model: JEDEC standards registered by name, address mapping,
+FR-FCFS banks/rows/bus timing, refresh and MoCA's read throttle (docs/DRAM.md)."""
 
-from __future__ import annotations
+from .mapping import AddressMapping, parse_mapping
+from .model import DRAM, standard_for, validate_spec
+from .standards import Standard, get_standard, register, standard_names
 
-STANDARDS = ("DDR3-1600", "DDR4-3200", "LPDDR4-4266", "LPDDR5-6400", "HBM2")
-
-
-def standard_names() -> tuple[str, ...]:
-    return STANDARDS
-
-
-def validate_spec(spec) -> None:
-    """Reject DRAM spec fields the model cannot honour (filled in by the DRAM model)."""
-    return None
+__all__ = ["AddressMapping", "DRAM", "Standard", "get_standard", "parse_mapping", "register", "standard_for",
+           "standard_names", "validate_spec"]

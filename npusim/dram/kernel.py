@@ -1,0 +1,198 @@
+"""The per-request DRAM timing kernel (numba).
+
+Time is in picoseconds. Resources are booked ahead (reservation style): a
+request's commands are placed at the earliest time every constraint allows,
+so a batch that arrives while an earlier one is still being served queues
+behind it per bank and per data bus, and batches on other banks overlap.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+# bank_state columns
+B_OPEN_ROW, B_ACT_READY, B_PRE_READY, B_CAS_READY = range(4)
+N_B = 4
+# rank_state columns: the last four ACT times (tFAW), ring index, last ACT, next refresh
+R_FAW0, R_FAW_IDX, R_LAST_ACT, R_NEXT_REF = 0, 4, 5, 6
+N_R = 7
+# bank-group state columns
+G_LAST_ACT, G_LAST_CAS, G_LAST_WR_END = range(3)
+N_G = 3
+# channel state columns
+C_BUS_FREE, C_LAST_CAS, C_LAST_WR_END, C_LAST_RD_CAS, C_BUSY = range(5)
+N_C = 5
+# timing vector (ps)
+(T_CL, T_CWL, T_RCD, T_RP, T_RAS, T_CCD_S, T_CCD_L, T_RRD_S, T_RRD_L, T_FAW, T_WR, T_WTR_S, T_WTR_L, T_RTP,
+ T_REFI, T_RFC, T_BURST, T_CK, T_CTRL, T_SPAN) = range(20)
+N_T = 20  # T_BURST: data-bus time of one request; T_SPAN: its first to last CAS
+# org vector
+O_CHANNELS, O_RANKS, O_BGS, O_BPG, O_OPEN_PAGE, O_FRFCFS, O_QUEUE, O_REQ_BYTES, O_REFRESH = range(9)
+# throttle columns (per source)
+TH_ACTIVE, TH_WINDOW, TH_TARGET, TH_WIN_START, TH_WIN_BYTES, TH_OVER, TH_STALL, TH_NEXT, TH_GAP = range(9)
+N_TH = 9
+# stats
+S_READS, S_WRITES, S_ROW_HITS, S_ROW_MISSES, S_ROW_CONFLICTS = range(5)
+N_S = 5
+
+
+@nb.njit(cache=True)
+def _throttled_issue(th, src, t, nbytes):
+    """MoCA's load-DMA rule: bytes are counted per window; at each window end the
+    overshoot over the target accumulates; once it exceeds half the target, reads
+    stop for as many half windows as it holds half targets."""
+    if th[src, TH_ACTIVE] == 0:
+        return t
+    window = th[src, TH_WINDOW]
+    target = th[src, TH_TARGET]
+    # the DMA issues one request at a time, no faster than DRAM can take them
+    t = max(t, th[src, TH_STALL], th[src, TH_NEXT])
+    while t >= th[src, TH_WIN_START] + window:
+        over = th[src, TH_OVER] + th[src, TH_WIN_BYTES] - target
+        over = max(over, 0)
+        th[src, TH_WIN_START] += window
+        th[src, TH_WIN_BYTES] = 0
+        half = max(1, target // 2)
+        if over > half:
+            k = over // half
+            stall_end = th[src, TH_WIN_START] + k * (window // 2)
+            over -= k * half
+            th[src, TH_STALL] = max(th[src, TH_STALL], stall_end)
+            if t < stall_end:
+                t = stall_end
+                th[src, TH_WIN_START] = stall_end  # the next window starts when issue resumes
+        th[src, TH_OVER] = over
+    th[src, TH_WIN_BYTES] += nbytes
+    th[src, TH_NEXT] = t + th[src, TH_GAP]
+    return t
+
+
+@nb.njit(cache=True)
+def _refresh(rank_state, bank_state, r, first_bank, n_banks, t, T):
+    """Apply every refresh of rank r due before t; return t pushed past any refresh in progress."""
+    while t >= rank_state[r, R_NEXT_REF]:
+        start = rank_state[r, R_NEXT_REF]
+        end = start + T[T_RFC]
+        for b in range(first_bank, first_bank + n_banks):
+            bank_state[b, B_OPEN_ROW] = -1
+            bank_state[b, B_ACT_READY] = max(bank_state[b, B_ACT_READY], end)
+        rank_state[r, R_NEXT_REF] = start + T[T_REFI]
+        if t < end:
+            t = end
+    return t
+
+
+@nb.njit(cache=True)
+def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank_state, rank_state, bg_state,
+                chan_state, throttle, stats, src_bytes, done_ps):
+    n = addrs.shape[0]
+    channels, ranks, bgs, bpg = org[O_CHANNELS], org[O_RANKS], org[O_BGS], org[O_BPG]
+    open_page, frfcfs, depth, req_bytes = org[O_OPEN_PAGE], org[O_FRFCFS], org[O_QUEUE], org[O_REQ_BYTES]
+    refresh_on = org[O_REFRESH]
+    # decode every request once
+    ch = (addrs >> shifts[0]) & masks[0]
+    ra = (addrs >> shifts[1]) & masks[1]
+    bg = (addrs >> shifts[2]) & masks[2]
+    ba = (addrs >> shifts[3]) & masks[3]
+    ro = (addrs >> shifts[4]) & masks[4]
+    bank = ((ch * ranks + ra) * bgs + bg) * bpg + ba
+    rank = ch * ranks + ra
+    group = (ch * ranks + ra) * bgs + bg
+    taken = np.zeros(n, dtype=np.bool_)
+    head = 0  # the oldest request not yet served
+    for _ in range(n):
+        while taken[head]:
+            head += 1
+        i = head
+        # FR-FCFS: the oldest request, unless it would close a row that younger
+        # requests in the window (the next `depth` unserved ones) still hit: those
+        # row hits go first. Requests to other banks keep their order (their
+        # commands interleave in a real controller).
+        if frfcfs and open_page:
+            b0 = bank[head]
+            open0 = bank_state[b0, B_OPEN_ROW]
+            if open0 >= 0 and open0 != ro[head]:
+                seen = 1
+                k = head + 1
+                while k < n and seen < depth:
+                    if not taken[k]:
+                        seen += 1
+                        if bank[k] == b0 and ro[k] == open0:
+                            i = k
+                            break
+                    k += 1
+        taken[i] = True
+
+        b, r, g, c = bank[i], rank[i], group[i], ch[i]
+        w = is_write[i]
+        t = arrival_ps
+        if not w:
+            t = _throttled_issue(throttle, source, t, req_bytes)
+        row = ro[i]
+        # place the commands; if a refresh of the rank falls before the column
+        # command, the refresh closes every row first and the request is placed again
+        while True:
+            open_row = bank_state[b, B_OPEN_ROW]
+            act = -1
+            if open_page and open_row == row:
+                kind = 0
+                cas = max(t, bank_state[b, B_CAS_READY])
+            else:
+                if open_row >= 0:
+                    kind = 2
+                    act = max(t, bank_state[b, B_PRE_READY]) + T[T_RP]
+                else:
+                    kind = 1
+                    act = max(t, bank_state[b, B_ACT_READY])
+                act = max(act, rank_state[r, R_LAST_ACT] + T[T_RRD_S])
+                act = max(act, bg_state[g, G_LAST_ACT] + T[T_RRD_L])
+                act = max(act, rank_state[r, R_FAW0 + rank_state[r, R_FAW_IDX]] + T[T_FAW])
+                cas = act + T[T_RCD]
+            cas = max(cas, chan_state[c, C_LAST_CAS] + T[T_CCD_S], bg_state[g, G_LAST_CAS] + T[T_CCD_L])
+            if w:
+                cas = max(cas, chan_state[c, C_LAST_RD_CAS] + T[T_CL] + T[T_BURST] + 2 * T[T_CK] - T[T_CWL])
+                lat = T[T_CWL]
+            else:
+                cas = max(cas, chan_state[c, C_LAST_WR_END] + T[T_WTR_S], bg_state[g, G_LAST_WR_END] + T[T_WTR_L])
+                lat = T[T_CL]
+            data = cas + lat
+            if data < chan_state[c, C_BUS_FREE]:
+                shift = chan_state[c, C_BUS_FREE] - data
+                cas += shift
+                data += shift
+            if refresh_on and cas >= rank_state[r, R_NEXT_REF]:
+                _refresh(rank_state, bank_state, r, r * bgs * bpg, bgs * bpg, cas, T)
+                continue
+            break
+        if kind == 0:
+            stats[S_ROW_HITS] += 1
+        else:
+            stats[S_ROW_CONFLICTS if kind == 2 else S_ROW_MISSES] += 1
+            rank_state[r, R_FAW0 + rank_state[r, R_FAW_IDX]] = act
+            rank_state[r, R_FAW_IDX] = (rank_state[r, R_FAW_IDX] + 1) % 4
+            rank_state[r, R_LAST_ACT] = act
+            bg_state[g, G_LAST_ACT] = act
+            bank_state[b, B_OPEN_ROW] = row
+            bank_state[b, B_PRE_READY] = act + T[T_RAS]
+            bank_state[b, B_CAS_READY] = act + T[T_RCD]
+        end = data + T[T_BURST]
+        chan_state[c, C_BUS_FREE] = end
+        chan_state[c, C_BUSY] += T[T_BURST]
+        last_cas = cas + T[T_SPAN]  # a line wider than one burst takes several CAS commands
+        chan_state[c, C_LAST_CAS] = last_cas
+        bg_state[g, G_LAST_CAS] = last_cas
+        if w:
+            stats[S_WRITES] += 1
+            chan_state[c, C_LAST_WR_END] = end
+            bg_state[g, G_LAST_WR_END] = end
+            bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], end + T[T_WR])
+        else:
+            stats[S_READS] += 1
+            chan_state[c, C_LAST_RD_CAS] = max(chan_state[c, C_LAST_RD_CAS], cas)
+            bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], cas + T[T_RTP])
+        if not open_page:
+            bank_state[b, B_OPEN_ROW] = -1
+            bank_state[b, B_ACT_READY] = bank_state[b, B_PRE_READY] + T[T_RP]
+        src_bytes[source] += req_bytes
+        done_ps[i] = end + T[T_CTRL]

@@ -1,0 +1,225 @@
+"""`DRAM`: the timing model the engine sends LLC misses and write-backs to (docs/DRAM.md)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import kernel as K
+from .mapping import AddressMapping, parse_mapping
+from .standards import TIMING_NAMES, Standard, get_standard, peak_bytes_per_s
+
+PAGE_POLICIES = ("open", "closed")
+SCHEDULERS = ("frfcfs", "fcfs")
+
+
+def _field_error(field: str, message: str) -> ValueError:
+    err = ValueError(message)
+    err.field = field  # type: ignore[attr-defined]
+    return err
+
+
+def check_timings(std: Standard) -> None:
+    """JEDEC relations a set of timings must keep (after overrides)."""
+    t = std.timings()
+    for name, v in t.items():
+        if v < (0 if name in ("tCWL", "tWTR_S", "tWTR_L") else 1):
+            raise _field_error(f"timing.{name}", f"{name} must be at least 1 cycle, got {v}")
+    rules = (
+        ("tRAS", "tRCD", "tRAS (row active time) must be at least tRCD"),
+        ("tCCD_L", "tCCD_S", "tCCD_L must be at least tCCD_S"),
+        ("tRRD_L", "tRRD_S", "tRRD_L must be at least tRRD_S"),
+        ("tWTR_L", "tWTR_S", "tWTR_L must be at least tWTR_S"),
+        ("tFAW", "tRRD_S", "tFAW must be at least tRRD_S"),
+        ("tREFI", "tRFC", "tREFI must exceed tRFC"),
+    )
+    for big, small, msg in rules:
+        if t[big] < t[small] or (big == "tREFI" and t[big] <= t[small]):
+            raise _field_error(f"timing.{big}", f"{msg} ({big} = {t[big]}, {small} = {t[small]})")
+
+
+def standard_for(spec) -> Standard:
+    """The standard of a `DRAMSpec` with its timing overrides applied and checked."""
+    std = get_standard(spec.standard)
+    overrides = dict(spec.timing)
+    for name in overrides:
+        if name not in TIMING_NAMES:
+            raise _field_error(f"timing.{name}", f"unknown timing parameter {name!r} "
+                                                 f"(known: {', '.join(TIMING_NAMES)})")
+    std = std.with_timings(overrides) if overrides else std
+    check_timings(std)
+    return std
+
+
+def validate_spec(spec) -> None:
+    """Raise ValueError (with `.field`) for DRAM spec fields the model cannot honour."""
+    standard_for(spec)
+    if spec.channels < 1 or spec.channels & (spec.channels - 1):
+        raise _field_error("channels", f"channel count must be a power of two, got {spec.channels}")
+    if spec.mapping is not None:
+        parse_mapping(spec.mapping)
+
+
+class DRAM:
+    """Channels of one DRAM standard behind an FR-FCFS controller, in SoC cycles."""
+
+    def __init__(self, standard: Standard, *, channels: int = 1, clock_hz: int = 1_000_000_000,
+                 ranks: int | None = None, mapping: str | None = None, page_policy: str = "open",
+                 scheduler: str = "frfcfs", queue_depth: int = 32, request_bytes: int = 64,
+                 refresh: bool = True, controller_cycles: int = 0):
+        check_timings(standard)
+        if page_policy not in PAGE_POLICIES:
+            raise _field_error("page_policy", f"page policy must be open or closed, got {page_policy!r}")
+        if scheduler not in SCHEDULERS:
+            raise _field_error("scheduler", f"scheduler must be frfcfs or fcfs, got {scheduler!r}")
+        if queue_depth < 1:
+            raise _field_error("queue_depth", f"queue depth must be at least 1, got {queue_depth}")
+        if clock_hz <= 0:
+            raise _field_error("clock_hz", f"clock must be positive, got {clock_hz}")
+        self.standard = standard
+        self.channels = channels
+        self.ranks = ranks or standard.ranks
+        self.clock_hz = int(clock_hz)
+        self.request_bytes = request_bytes
+        self.mapping = AddressMapping.build(mapping or standard.mapping, channels=channels, ranks=self.ranks,
+                                            bank_groups=standard.bank_groups,
+                                            banks_per_group=standard.banks_per_group, rows=standard.rows,
+                                            row_bytes=standard.row_bytes, line_bytes=request_bytes)
+        self.ps_per_cycle = 1e12 / self.clock_hz
+        tck = standard.tck_ps
+        bursts = max(1, -(-request_bytes // standard.burst_bytes))
+        burst_ps = standard.burst_cycles * tck
+        step_ps = max(burst_ps, standard.tCCD_L * tck)
+        T = np.zeros(K.N_T, dtype=np.int64)
+        for name, idx in (("tCL", K.T_CL), ("tCWL", K.T_CWL), ("tRCD", K.T_RCD), ("tRP", K.T_RP),
+                          ("tRAS", K.T_RAS), ("tCCD_S", K.T_CCD_S), ("tCCD_L", K.T_CCD_L), ("tRRD_S", K.T_RRD_S),
+                          ("tRRD_L", K.T_RRD_L), ("tFAW", K.T_FAW), ("tWR", K.T_WR), ("tWTR_S", K.T_WTR_S),
+                          ("tWTR_L", K.T_WTR_L), ("tRTP", K.T_RTP), ("tREFI", K.T_REFI), ("tRFC", K.T_RFC)):
+            T[idx] = getattr(standard, name) * tck
+        T[K.T_BURST] = burst_ps + (bursts - 1) * step_ps
+        T[K.T_SPAN] = (bursts - 1) * step_ps
+        T[K.T_CK] = tck
+        T[K.T_CTRL] = controller_cycles * tck
+        self.T = T
+        self.org = np.array([channels, self.ranks, standard.bank_groups, standard.banks_per_group,
+                             int(page_policy == "open"), int(scheduler == "frfcfs"), queue_depth, request_bytes,
+                             int(refresh)], dtype=np.int64)
+        self.page_policy, self.scheduler, self.queue_depth = page_policy, scheduler, queue_depth
+        n_ranks = channels * self.ranks
+        n_groups = n_ranks * standard.bank_groups
+        n_banks = n_groups * standard.banks_per_group
+        self.bank_state = np.zeros((n_banks, K.N_B), dtype=np.int64)
+        self.bank_state[:, K.B_OPEN_ROW] = -1
+        self.rank_state = np.zeros((n_ranks, K.N_R), dtype=np.int64)
+        self.rank_state[:, K.R_FAW0:K.R_FAW0 + 4] = -(1 << 50)
+        self.rank_state[:, K.R_LAST_ACT] = -(1 << 50)
+        # stagger refreshes across ranks so they do not all block at once
+        self.rank_state[:, K.R_NEXT_REF] = T[K.T_REFI] + np.arange(n_ranks) * (T[K.T_REFI] // max(1, n_ranks))
+        self.bg_state = np.full((n_groups, K.N_G), -(1 << 50), dtype=np.int64)
+        self.chan_state = np.zeros((channels, K.N_C), dtype=np.int64)
+        self.chan_state[:, [K.C_LAST_CAS, K.C_LAST_WR_END, K.C_LAST_RD_CAS]] = -(1 << 50)
+        self.throttle = np.zeros((64, K.N_TH), dtype=np.int64)
+        self.stats_array = np.zeros(K.N_S, dtype=np.int64)
+        self.src_bytes = np.zeros(64, dtype=np.int64)
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, name: str, *, channels: int = 1, clock_hz: int = 1_000_000_000, ranks: int | None = None,
+                    mapping: str | None = None, page_policy: str = "open", scheduler: str = "frfcfs",
+                    queue_depth: int = 32, timing: dict[str, int] | None = None, request_bytes: int = 64,
+                    **kwargs: Any) -> "DRAM":
+        std = get_standard(name)
+        if timing:
+            for k in timing:
+                if k not in TIMING_NAMES:
+                    raise _field_error(f"timing.{k}", f"unknown timing parameter {k!r}")
+            std = std.with_timings(timing)
+        if channels < 1 or channels & (channels - 1):
+            raise _field_error("channels", f"channel count must be a power of two, got {channels}")
+        return cls(std, channels=channels, clock_hz=clock_hz, ranks=ranks, mapping=mapping,
+                   page_policy=page_policy, scheduler=scheduler, queue_depth=queue_depth,
+                   request_bytes=request_bytes, **kwargs)
+
+    @classmethod
+    def from_spec(cls, spec, clock_hz: int, request_bytes: int = 64) -> "DRAM":
+        """From a SoC spec's `DRAMSpec` (npusim.soc)."""
+        return cls(standard_for(spec), channels=spec.channels, clock_hz=clock_hz, ranks=spec.ranks,
+                   mapping=spec.mapping, page_policy=spec.page_policy, scheduler=spec.scheduler,
+                   queue_depth=spec.queue_depth, request_bytes=request_bytes)
+
+    # -- serving -----------------------------------------------------------------------
+    def _source(self, source: int) -> int:
+        if source < 0:
+            raise ValueError(f"source must be a non-negative integer, got {source}")
+        while source >= self.throttle.shape[0]:
+            self.throttle = np.vstack([self.throttle, np.zeros_like(self.throttle)])
+            self.src_bytes = np.concatenate([self.src_bytes, np.zeros_like(self.src_bytes)])
+        return source
+
+    def serve(self, addrs, *, is_write=False, arrival_cycle: int = 0, source: int = 0) -> np.ndarray:
+        """Serve a batch of line requests arriving together; return their completion cycles."""
+        a = np.ascontiguousarray(addrs, dtype=np.int64)
+        n = a.shape[0]
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        src = self._source(int(source))
+        if isinstance(is_write, (bool, np.bool_)):
+            w = np.full(n, bool(is_write))
+        else:
+            w = np.ascontiguousarray(is_write, dtype=np.bool_)
+            if w.shape[0] != n:
+                raise ValueError(f"is_write has {w.shape[0]} entries for {n} addresses")
+        done = np.empty(n, dtype=np.int64)
+        K.serve_batch(a, w, int(round(arrival_cycle * self.ps_per_cycle)), src, self.mapping.shifts,
+                      self.mapping.masks, self.org, self.T, self.bank_state, self.rank_state, self.bg_state,
+                      self.chan_state, self.throttle, self.stats_array, self.src_bytes, done)
+        return np.ceil(done / self.ps_per_cycle - 1e-9).astype(np.int64)
+
+    # -- MoCA throttle -------------------------------------------------------------------
+    def set_throttle(self, source: int, window_cycles: int, target_bytes: int) -> None:
+        """Limit `source`'s reads to about target_bytes per window (MoCA's load-DMA rule)."""
+        if window_cycles <= 0:
+            raise ValueError(f"window_cycles must be positive, got {window_cycles}")
+        if target_bytes <= 0:
+            raise ValueError(f"target_bytes must be positive, got {target_bytes}")
+        src = self._source(int(source))
+        row = self.throttle[src]
+        window_ps = int(round(window_cycles * self.ps_per_cycle))
+        if not row[K.TH_ACTIVE]:
+            row[K.TH_WIN_START] = 0
+            row[K.TH_WIN_BYTES] = 0
+            row[K.TH_OVER] = 0
+        row[K.TH_ACTIVE] = 1
+        row[K.TH_WINDOW] = window_ps
+        row[K.TH_TARGET] = int(target_bytes)
+        row[K.TH_GAP] = int(self.request_bytes / (self.peak_bytes_per_cycle / self.ps_per_cycle))
+
+    def clear_throttle(self, source: int) -> None:
+        src = self._source(int(source))
+        self.throttle[src, :] = 0
+
+    # -- figures -------------------------------------------------------------------------
+    @property
+    def peak_bytes_per_cycle(self) -> float:
+        return peak_bytes_per_s(self.standard, self.channels) / self.clock_hz
+
+    def min_read_cycles(self) -> int:
+        """Latency of a read that finds its row open (tCL + burst), in SoC cycles."""
+        return math.ceil((self.T[K.T_CL] + self.T[K.T_BURST]) / self.ps_per_cycle - 1e-9)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        s = self.stats_array
+        return {
+            "reads": int(s[K.S_READS]), "writes": int(s[K.S_WRITES]), "row_hits": int(s[K.S_ROW_HITS]),
+            "row_misses": int(s[K.S_ROW_MISSES]), "row_conflicts": int(s[K.S_ROW_CONFLICTS]),
+            "bytes_per_source": {i: int(b) for i, b in enumerate(self.src_bytes) if b},
+            "busy_cycles_per_channel": [int(math.ceil(b / self.ps_per_cycle)) for b in self.chan_state[:, K.C_BUSY]],
+        }
+
+    def reset_stats(self) -> None:
+        self.stats_array[:] = 0
+        self.src_bytes[:] = 0
+        self.chan_state[:, K.C_BUSY] = 0

@@ -1,0 +1,184 @@
+"""DRAM model: exact single-request latencies, bandwidth, interference, throttle, bad input."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from npusim.dram import DRAM, get_standard, standard_names, validate_spec
+from npusim.dram import kernel as K
+from npusim.soc import DRAMSpec
+
+GHZ = 10**9
+
+
+def ns_cycles(ns: float) -> int:
+    return math.ceil(ns - 1e-9)  # SoC cycles at 1 GHz
+
+
+def test_registry_has_the_five_standards():
+    assert set(standard_names()) >= {"DDR3-1600", "DDR4-3200", "LPDDR4-4266", "LPDDR5-6400", "HBM2"}
+    for name in standard_names():
+        std = get_standard(name)
+        assert std.tRAS >= std.tRCD and std.tREFI > std.tRFC and std.source
+
+
+@pytest.mark.parametrize("name", ["DDR3-1600", "DDR4-3200", "LPDDR4-4266", "LPDDR5-6400", "HBM2"])
+def test_idle_hit_and_conflict_latencies(name):
+    std = get_standard(name)
+    tck_ns = std.tck_ps / 1000
+    bursts = max(1, 64 // std.burst_bytes)
+    burst_ns = (std.burst_cycles + (bursts - 1) * max(std.burst_cycles, std.tCCD_L)) * tck_ns
+    d = DRAM.from_preset(name, clock_hz=GHZ)
+    # an idle bank: activate, read
+    assert d.serve(np.array([0]), arrival_cycle=0)[0] == ns_cycles((std.tRCD + std.tCL) * tck_ns + burst_ns)
+    # the same row later (before the first refresh): a row hit
+    t = 1_000
+    next_column = 1 << int(d.mapping.shifts[5])
+    assert d.serve(np.array([next_column]), arrival_cycle=t)[0] - t == ns_cycles(std.tCL * tck_ns + burst_ns)
+    # another row of the same bank: precharge first
+    rows_bit = int(d.mapping.shifts[4])
+    t = 2_000
+    got = d.serve(np.array([1 << rows_bit]), arrival_cycle=t)[0] - t
+    assert got == ns_cycles((std.tRP + std.tRCD + std.tCL) * tck_ns + burst_ns)
+    s = d.stats
+    assert (s["row_misses"], s["row_hits"], s["row_conflicts"], s["reads"]) == (1, 1, 1, 3)
+
+
+def test_closed_page_never_hits():
+    d = DRAM.from_preset("DDR4-3200", clock_hz=GHZ, page_policy="closed")
+    d.serve(np.array([0]), arrival_cycle=0)
+    got = d.serve(np.array([1 << int(d.mapping.shifts[5])]), arrival_cycle=1_000)[0] - 1_000
+    assert got == ns_cycles((22 + 22 + 4) * 0.625)
+    assert d.stats["row_hits"] == 0
+
+
+@pytest.mark.parametrize("name, channels", [("DDR3-1600", 2), ("DDR4-3200", 4), ("LPDDR4-4266", 4),
+                                            ("LPDDR5-6400", 4), ("HBM2", 8)])
+def test_streaming_and_random_bandwidth(name, channels):
+    n = 1 << 16
+    d = DRAM.from_preset(name, channels=channels, clock_hz=GHZ)
+    done = d.serve(np.arange(n, dtype=np.int64) * 64, arrival_cycle=0)
+    eff = n * 64 / done.max() / d.peak_bytes_per_cycle
+    hits = d.stats["row_hits"] / n
+    assert 0.80 <= eff <= 0.98, eff
+    assert hits >= 0.90
+    r = DRAM.from_preset(name, channels=channels, clock_hz=GHZ)
+    addrs = np.random.default_rng(1).integers(0, 4 << 30, n) // 64 * 64
+    done = r.serve(addrs, arrival_cycle=0)
+    eff = n * 64 / done.max() / r.peak_bytes_per_cycle
+    assert eff <= 0.60 and r.stats["row_hits"] / n <= 0.20
+
+
+def test_conservation_and_minimum_latency():
+    d = DRAM.from_preset("DDR4-3200", channels=2, clock_hz=GHZ)
+    rng = np.random.default_rng(3)
+    total = 0
+    t = 0
+    for _ in range(50):
+        n = int(rng.integers(1, 200))
+        addrs = rng.integers(0, 1 << 30, n) // 64 * 64
+        writes = rng.random(n) < 0.3
+        done = d.serve(addrs, is_write=writes, arrival_cycle=t, source=int(rng.integers(0, 3)))
+        assert done.shape == (n,) and (done >= t + d.min_read_cycles() - 10).all()
+        assert (done[~writes] >= t + d.min_read_cycles()).all()
+        total += n
+        t += int(rng.integers(0, 2000))
+    s = d.stats
+    assert s["reads"] + s["writes"] == total
+    assert s["row_hits"] + s["row_misses"] + s["row_conflicts"] == total
+    assert sum(s["bytes_per_source"].values()) == total * 64
+
+
+def test_a_streaming_co_runner_slows_random_reads():
+    rng = np.random.default_rng(7)
+    batches = [rng.integers(0, 1 << 30, 64) // 64 * 64 for _ in range(100)]
+
+    def run(with_stream: bool) -> int:
+        d = DRAM.from_preset("DDR4-3200", channels=1, clock_hz=GHZ)
+        finish = 0
+        for i, b in enumerate(batches):
+            t = i * 400
+            if with_stream:
+                d.serve((np.arange(128) + i * 128 + (1 << 24)) * 64, arrival_cycle=t, source=1)
+            finish = max(finish, int(d.serve(b, arrival_cycle=t, source=0).max()))
+        return finish
+
+    assert run(True) > 1.2 * run(False)
+
+
+def test_moca_throttle_caps_read_bandwidth():
+    window, target = 1000, 4096
+    d = DRAM.from_preset("DDR4-3200", channels=4, clock_hz=GHZ)
+    d.set_throttle(0, window, target)
+    n = 20_000
+    done = d.serve(np.arange(n, dtype=np.int64) * 64, arrival_cycle=0, source=0)
+    achieved = n * 64 / done.max()
+    assert achieved == pytest.approx(target / window, rel=0.15)
+    # writes are not throttled, and clearing restores full speed
+    w = d.serve(np.arange(n, dtype=np.int64) * 64 + (1 << 28), is_write=True, arrival_cycle=int(done.max()))
+    assert n * 64 / (w.max() - done.max()) > 5 * target / window
+    d.clear_throttle(0)
+    t0 = int(w.max())
+    r = d.serve(np.arange(n, dtype=np.int64) * 64 + (1 << 29), arrival_cycle=t0)
+    assert n * 64 / (r.max() - t0) > 5 * target / window
+
+
+def test_throttle_only_its_source():
+    d = DRAM.from_preset("DDR4-3200", channels=4, clock_hz=GHZ)
+    d.set_throttle(3, 1000, 1024)
+    done = d.serve(np.arange(4096, dtype=np.int64) * 64, arrival_cycle=0, source=1)
+    assert 4096 * 64 / done.max() > 50
+
+
+def spec(**kw):
+    base = dict(standard="DDR4-3200", channels=4)
+    base.update(kw)
+    return DRAMSpec(**base)
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(standard="DDR9"), "standard"),
+    (dict(timing=(("tRAS", 10),)), "timing.tRAS"),
+    (dict(timing=(("tXYZ", 3),)), "timing.tXYZ"),
+    (dict(timing=(("tREFI", 100),)), "timing.tREFI"),
+    (dict(mapping="ro:ra:ba:co:ch"), "mapping"),
+    (dict(mapping="ro:ra:bg:ba:co:ch:ch"), "mapping"),
+    (dict(channels=3), "channels"),
+])
+def test_bad_specs_name_the_field(kw, field):
+    with pytest.raises(ValueError) as info:
+        validate_spec(spec(**kw))
+    assert info.value.field == field
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="channel count"):
+        DRAM.from_preset("DDR4-3200", channels=6)
+    with pytest.raises(ValueError, match="unknown DRAM standard"):
+        DRAM.from_preset("SDRAM-66")
+    d = DRAM.from_preset("DDR4-3200")
+    with pytest.raises(ValueError, match="window_cycles"):
+        d.set_throttle(0, 0, 100)
+
+
+def test_cli_rejects_bad_timing_override(cli, tmp_path):
+    path = tmp_path / "soc.yaml"
+    path.write_text("base: camdn\ndram:\n  timing:\n    tRAS: 5\n")
+    r = cli("soc", "show", str(path))
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith(f"error: {path}:4: dram.timing.tRAS: tRAS (row active time) must be at least tRCD")
+    path.write_text("base: camdn\ndram:\n  mapping: ro:ba:co\n")
+    r = cli("soc", "show", str(path))
+    assert r.returncode == 2 and f"{path}:3: dram.mapping: mapping 'ro:ba:co' must list" in r.stderr
+    path.write_text("base: camdn\ndram:\n  timing:\n    tRCD: 24\n")
+    r = cli("soc", "show", str(path), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["dram"]["timing"] == {"tRCD": 24}
+
+
+def test_peak_bandwidth_in_soc_cycles():
+    assert DRAM.from_preset("DDR4-3200", channels=4, clock_hz=GHZ).peak_bytes_per_cycle == pytest.approx(102.4)
+    assert DRAM.from_preset("DDR3-1600", channels=2, clock_hz=GHZ).peak_bytes_per_cycle == pytest.approx(25.6)
+    assert DRAM.from_preset("DDR4-3200", channels=1, clock_hz=2 * GHZ).peak_bytes_per_cycle == pytest.approx(12.8)
+    assert K.N_T == len(DRAM.from_preset("HBM2").T)
