@@ -1,0 +1,235 @@
+"""cache_models against an obviously-correct reference model, plus the page region store."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from cache_models import PageRegionStore, RegionFullError, SetAssociativeCache
+
+
+class ReferenceCache:
+    """Plain Python: per set a list of ways (tag, owner, dirty, last_use or rrpv)."""
+
+    def __init__(self, size, ways, line=64, policy="lru", write_back=True):
+        self.sets = size // (ways * line)
+        self.ways, self.line, self.policy, self.write_back = ways, line, policy, write_back
+        self.data = [[None] * ways for _ in range(self.sets)]
+        self.clock = 0
+        self.masks = {}
+
+    def access(self, addr, tenant=0, write=False):
+        line = addr // self.line
+        s = line % self.sets
+        ways = self.data[s]
+        self.clock += 1
+        for w, e in enumerate(ways):
+            if e is not None and e[0] == line:
+                dirty = e[2] or (write and self.write_back)
+                ways[w] = (line, e[1], dirty, self.clock if self.policy == "lru" else 0)
+                return "hit", None
+        mask = self.masks.get(tenant, (1 << self.ways) - 1)
+        allowed = [w for w in range(self.ways) if mask >> w & 1]
+        empty = [w for w in allowed if ways[w] is None]
+        if empty:
+            victim = empty[0]
+        elif self.policy == "lru":
+            victim = min(allowed, key=lambda w: ways[w][3])
+        else:
+            while True:
+                full = [w for w in allowed if ways[w][3] >= 3]
+                if full:
+                    victim = full[0]
+                    break
+                for w in allowed:
+                    t, o, d, r = ways[w]
+                    ways[w] = (t, o, d, r + 1)
+        old = ways[victim]
+        wb = old[0] * self.line if old is not None and old[2] else None
+        ways[victim] = (line, tenant, write and self.write_back, self.clock if self.policy == "lru" else 2)
+        return "miss", wb
+
+
+def run_both(ops, size=4096, ways=4, policy="lru"):
+    c = SetAssociativeCache(size, ways, 64, policy=policy)
+    r = ReferenceCache(size, ways, 64, policy=policy)
+    for op in ops:
+        if op[0] == "mask":
+            _, tenant, mask = op
+            c.set_way_mask(tenant, mask)
+            r.masks[tenant] = mask
+            continue
+        _, tenant, addrs, write = op
+        res = c.access(np.array(addrs, dtype=np.int64), tenant=tenant, write=write)
+        outs = [r.access(a, tenant, write) for a in addrs]
+        misses = [a // 64 * 64 for a, (kind, _) in zip(addrs, outs) if kind == "miss"]
+        wbs = [wb for _, wb in outs if wb is not None]
+        assert res.hits == sum(k == "hit" for k, _ in outs)
+        assert list(res.miss_addrs) == misses
+        assert list(res.writeback_addrs) == wbs
+    return c, r
+
+
+addr_lists = st.lists(st.integers(0, 1 << 16), min_size=1, max_size=60)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("acc"), st.integers(0, 2), addr_lists, st.booleans()),
+        st.tuples(st.just("acc"), st.integers(0, 2),
+                  st.builds(lambda b, n, s: [b + i * s for i in range(n)], st.integers(0, 4096),
+                            st.integers(1, 80), st.sampled_from([64, 128, 192, 4096, 8192])),
+                  st.booleans()),
+        st.tuples(st.just("mask"), st.integers(0, 2), st.integers(1, 15)),
+    ), min_size=1, max_size=25)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=ops, policy=st.sampled_from(["lru", "srrip"]))
+def test_kernel_equals_reference(ops, policy):
+    run_both(ops, policy=policy)
+
+
+@settings(max_examples=40, deadline=None)
+@given(base=st.integers(0, 1 << 20), tile=st.integers(1, 40), reps=st.integers(1, 4))
+def test_tiled_reuse_equals_reference(base, tile, reps):
+    # a tile of lines re-read several times, then the next tile
+    addrs = [base + 64 * (t * tile + i) for t in range(6) for _ in range(reps) for i in range(tile)]
+    run_both([("acc", 0, addrs, False)], size=8192, ways=8)
+
+
+def test_lru_exact_counts():
+    c = SetAssociativeCache(4 * 64 * 2, 4)  # 2 sets x 4 ways
+    same_set = [i * 128 for i in range(5)]  # five lines of set 0
+    r = c.access(np.array(same_set))
+    assert (r.hits, r.misses) == (0, 5)
+    r = c.access(np.array([0]))  # evicted by the fifth
+    assert (r.hits, r.misses) == (0, 1)
+    r = c.access(np.array([4 * 128]))  # still there (MRU before the re-fetch)
+    assert r.hits == 1
+
+
+def test_runs_equal_line_accesses():
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, 1 << 20, 300)
+    lens = rng.integers(1, 700, 300)
+    writes = rng.random(300) < 0.3
+    a = SetAssociativeCache(16 << 10, 4)
+    b = SetAssociativeCache(16 << 10, 4)
+    ra = a.access_runs(starts, lens, tenant=1, write=writes)
+    lines, wflags = [], []
+    for s, n, w in zip(starts, lens, writes):
+        for ln in range(s // 64, (s + n - 1) // 64 + 1):
+            lines.append(ln * 64 + 5)
+            wflags.append(w)
+    rb = b.access(np.array(lines), tenant=1, write=np.array(wflags))
+    assert (ra.hits, ra.misses, ra.writebacks) == (rb.hits, rb.misses, rb.writebacks)
+    assert np.array_equal(ra.miss_addrs, rb.miss_addrs) and np.array_equal(ra.writeback_addrs, rb.writeback_addrs)
+
+
+def test_way_masks_partition_allocation():
+    c = SetAssociativeCache(8 * 64 * 4, 8)  # 4 sets x 8 ways
+    c.set_way_mask(0, 0b00001111)
+    c.set_way_mask(1, 0b11110000)
+    c.access(np.arange(16) * 64, tenant=0)  # tenant 0 fills its 4 ways of every set
+    c.access(np.arange(100, 1100) * 64, tenant=1)  # tenant 1 streams a lot
+    again = c.access(np.arange(16) * 64, tenant=0)
+    assert again.hits == 16  # untouched by the co-runner
+    assert c.occupancy(0) == 16 and c.occupancy(1) == 16
+    # lookups hit in any way: tenant 1 can read tenant 0's lines
+    assert c.access(np.arange(16) * 64, tenant=1).hits == 16
+    # repartitioning at run time without a flush
+    c.set_way_mask(1, 0xFF)
+    assert c.occupancy(0) == 16
+
+
+def test_write_back_and_flush_and_invalidate():
+    c = SetAssociativeCache(2 * 64, 1)  # 2 sets x 1 way
+    c.access(np.array([0]), write=True)
+    r = c.access(np.array([128]))  # same set: evicts dirty line 0
+    assert r.writebacks == 1 and list(r.writeback_addrs) == [0]
+    c.access(np.array([64]), tenant=2, write=True)
+    assert list(c.invalidate(2)) == [64] and c.occupancy(2) == 0
+    c.access(np.array([64]), write=True)
+    assert list(c.flush()) == [64]
+    assert c.occupancy(0) == 0
+    wt = SetAssociativeCache(2 * 64, 1, write_back=False)
+    wt.access(np.array([0]), write=True)
+    assert wt.access(np.array([128])).writebacks == 0
+    s = c.stats()
+    assert list(s.columns) == ["tenant", "accesses", "hits", "misses", "writebacks", "occupancy_lines"]
+    assert int(s[s.tenant == 0].writebacks.iloc[0]) == 2
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(size_bytes=3 * 64 * 4, ways=4), "power of two"),
+    (dict(size_bytes=4096, ways=0), "ways"),
+    (dict(size_bytes=4096, ways=4, line_bytes=48), "line_bytes"),
+    (dict(size_bytes=4096, ways=4, policy="plru"), "policy"),
+])
+def test_bad_geometry(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SetAssociativeCache(**kwargs)
+
+
+def test_bad_masks_and_addresses():
+    c = SetAssociativeCache(4096, 4)
+    with pytest.raises(ValueError, match="at least one way"):
+        c.set_way_mask(0, 0)
+    with pytest.raises(ValueError, match="beyond"):
+        c.set_way_mask(0, 0b10000)
+    with pytest.raises(ValueError, match="addrs must be integer"):
+        c.access(np.array([1.5]))
+    with pytest.raises(ValueError, match="must not be negative"):
+        c.access(np.array([-64]))
+    with pytest.raises(ValueError, match="lengths"):
+        c.access_runs(np.array([0]), np.array([0]))
+
+
+def test_page_region_store():
+    r = PageRegionStore(8 * 32768, 32768)
+    assert r.free_pages == 8
+    assert list(r.allocate(1, 3)) == [0, 1, 2]
+    assert list(r.allocate(2, 2)) == [3, 4]
+    assert list(r.translate(2, [0, 32768 + 5])) == [3 * 32768, 4 * 32768 + 5]
+    assert r.access(1, np.arange(0, 3 * 32768, 64)) == 3 * 512
+    with pytest.raises(ValueError, match="outside"):
+        r.translate(2, [2 * 32768])
+    with pytest.raises(RegionFullError, match="only 3"):
+        r.allocate(3, 4)
+    r.record(100)
+    assert r.free(1, 2) == 2 and r.pages_of(1) == 1 and r.free_pages == 5
+    assert r.free(2) == 2
+    r.record(200)
+    h = r.history()
+    assert list(h.pages) == [3, 2, 1, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), ways=st.sampled_from([1, 2, 4, 8]), masks=st.booleans())
+def test_sequential_fast_path_is_exact(seed, ways, masks):
+    """Long runs take the set-by-set replay; it must leave the same state and
+    report the same misses and write-backs, in the same order, as line by line."""
+    rng = np.random.default_rng(seed)
+    size = 16 * 64 * ways  # 16 sets
+    fast = SetAssociativeCache(size, ways)
+    slow = SetAssociativeCache(size, ways)
+    if masks and ways > 1:
+        for c in (fast, slow):
+            c.set_way_mask(1, (1 << (ways // 2)) - 1)
+            c.set_way_mask(2, ((1 << ways) - 1) ^ ((1 << (ways // 2)) - 1))
+    for _ in range(12):
+        tenant = int(rng.integers(0, 3))
+        write = bool(rng.random() < 0.4)
+        if rng.random() < 0.5:
+            start = int(rng.integers(0, 4096)) * 64 + int(rng.integers(0, 64))
+            length = int(rng.integers(16 * 64, 80 * 64))  # at least one line per set: the fast path
+            a = fast.access_runs(np.array([start]), np.array([length]), tenant=tenant, write=write)
+            lines = np.arange(start // 64, (start + length - 1) // 64 + 1) * 64
+            b = slow.access(lines, tenant=tenant, write=write)
+        else:
+            addrs = rng.integers(0, 4096, 30) * 64
+            a = fast.access(addrs, tenant=tenant, write=write)
+            b = slow.access(addrs, tenant=tenant, write=write)
+        assert (a.hits, a.misses, a.writebacks) == (b.hits, b.misses, b.writebacks)
+        assert np.array_equal(a.miss_addrs, b.miss_addrs)
+        assert np.array_equal(a.writeback_addrs, b.writeback_addrs)
+        assert np.array_equal(fast._entries, slow._entries)
+    assert fast.stats().equals(slow.stats())
