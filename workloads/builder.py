@@ -67,12 +67,23 @@ class TraceBuilder:
         self.layers.append(layer)
         return layer
 
-    def conv(self, name: str, x: Tensor, out_c: int, kernel: int | tuple[int, int], *, stride: int = 1,
-             padding: int = 0, groups: int = 1) -> Tensor:
+    def conv(self, name: str, x: Tensor | list[Tensor], out_c: int, kernel: int | tuple[int, int], *,
+             stride: int = 1, padding: int = 0, groups: int = 1, in_hw: tuple[int, int] | None = None,
+             out_hw: tuple[int, int] | None = None) -> Tensor:
+        """A convolution; a list of inputs is their channel concatenation.
+
+        `in_hw` reads a window of that size of the input (traces transcribed
+        from code that does so); `out_hw` fixes the output size (asymmetric or
+        one-sided padding, e.g. 1-D convolutions with padding along W only).
+        """
+        xs = x if isinstance(x, list) else [x]
+        c = sum(t.c for t in xs)
+        h, w = in_hw if in_hw else (xs[0].h, xs[0].w)
         kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        layer = self._add([x], name=name, op="conv", batch=self.batch, in_c=x.c, in_h=x.h, in_w=x.w,
+        extra = {"out_h": out_hw[0], "out_w": out_hw[1]} if out_hw else {}
+        layer = self._add(xs, name=name, op="conv", batch=self.batch, in_c=c, in_h=h, in_w=w,
                           out_c=out_c, kernel_h=kh, kernel_w=kw, stride=stride, padding=padding,
-                          groups=groups)
+                          groups=groups, **extra)
         return Tensor(name, out_c, layer.out_h, layer.out_w)
 
     def dwconv(self, name: str, x: Tensor, kernel: int | tuple[int, int], *, stride: int = 1,
@@ -83,20 +94,27 @@ class TraceBuilder:
                           padding=padding, groups=x.c)
         return Tensor(name, layer.out_c, layer.out_h, layer.out_w)
 
-    def pool(self, name: str, x: Tensor, kernel: int | tuple[int, int], *, stride: int | None = None,
-             padding: int = 0) -> Tensor:
+    def pool(self, name: str, x: Tensor | list[Tensor], kernel: int | tuple[int, int], *,
+             stride: int | None = None, padding: int = 0, in_hw: tuple[int, int] | None = None,
+             out_hw: tuple[int, int] | None = None) -> Tensor:
+        xs = x if isinstance(x, list) else [x]
+        c = sum(t.c for t in xs)
+        h, w = in_hw if in_hw else (xs[0].h, xs[0].w)
         kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        layer = self._add([x], name=name, op="pool", batch=self.batch, in_c=x.c, in_h=x.h, in_w=x.w,
-                          kernel_h=kh, kernel_w=kw, stride=stride or kh, padding=padding)
-        return Tensor(name, x.c, layer.out_h, layer.out_w)
+        extra = {"out_h": out_hw[0], "out_w": out_hw[1]} if out_hw else {}
+        layer = self._add(xs, name=name, op="pool", batch=self.batch, in_c=c, in_h=h, in_w=w,
+                          kernel_h=kh, kernel_w=kw, stride=stride or kh, padding=padding, **extra)
+        return Tensor(name, c, layer.out_h, layer.out_w)
 
     def global_pool(self, name: str, x: Tensor) -> Tensor:
         return self.pool(name, x, (x.h, x.w), stride=1)
 
-    def eltwise(self, name: str, xs: list[Tensor]) -> Tensor:
-        x = xs[0]
-        self._add(list(xs), name=name, op="eltwise", batch=self.batch, in_c=x.c, in_h=x.h, in_w=x.w)
-        return Tensor(name, x.c, x.h, x.w)
+    def eltwise(self, name: str, xs: list[Tensor], *, shape: tuple[int, int, int] | None = None) -> Tensor:
+        """Element-wise combination of same-shaped tensors; `shape` (c, h, w)
+        overrides the shape executed (traces transcribed as executed)."""
+        c, h, w = shape if shape else (xs[0].c, xs[0].h, xs[0].w)
+        self._add(list(xs), name=name, op="eltwise", batch=self.batch, in_c=c, in_h=h, in_w=w)
+        return Tensor(name, c, h, w)
 
     def gemm(self, name: str, x: Tensor, out_features: int, *, rows: int | None = None) -> Tensor:
         """x (rows x features) times a weight matrix; rows default to x.h * x.w * batch."""
@@ -110,9 +128,12 @@ class TraceBuilder:
         self._add([a, b], name=name, op="matmul", batch=batch, M=m, N=n, K=k)
         return Tensor(name, n * batch, m, 1)
 
-    def lstm(self, name: str, x: Tensor, hidden: int, *, steps: int, input_size: int | None = None) -> Tensor:
-        in_size = input_size if input_size is not None else x.c
-        self._add([x], name=name, op="lstm", batch=self.batch, M=steps, N=4 * hidden, K=in_size + hidden)
+    def lstm(self, name: str, x: Tensor | list[Tensor], hidden: int, *, steps: int,
+             input_size: int | None = None) -> Tensor:
+        """One LSTM layer over `steps` timesteps; a list of inputs is concatenated."""
+        xs = x if isinstance(x, list) else [x]
+        in_size = input_size if input_size is not None else sum(t.c for t in xs)
+        self._add(xs, name=name, op="lstm", batch=self.batch, M=steps, N=4 * hidden, K=in_size + hidden)
         return Tensor(name, hidden, steps, 1)
 
     def embedding(self, name: str, x: Tensor, *, table_rows: int, dim: int, lookups: int) -> Tensor:

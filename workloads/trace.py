@@ -259,8 +259,12 @@ class Trace:
         """The layers a task activates (shared layers plus its own)."""
         if task not in self.tasks:
             raise KeyError(f"{self.name} has no task {task!r} (tasks: {', '.join(self.tasks) or 'none'})")
-        kept = tuple(l for l in self.layers if not l.tasks or task in l.tasks)
-        return dataclasses.replace(self, name=f"{self.name}[{task}]", layers=kept)
+        kept = [l for l in self.layers if not l.tasks or task in l.tasks]
+        names = {l.name for l in kept}
+        # inputs from layers the task does not run drop out (e.g. inactive experts of a combine)
+        kept = [l if all(p in names for p in l.inputs) else
+                dataclasses.replace(l, inputs=tuple(p for p in l.inputs if p in names)) for l in kept]
+        return dataclasses.replace(self, name=f"{self.name}[{task}]", layers=tuple(kept))
 
     def totals(self) -> dict[str, object]:
         return {
