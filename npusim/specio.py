@@ -226,6 +226,13 @@ class Section:
         if maximum is not None and value > maximum:
             raise self.error(key, f"must be at most {maximum}{unit}, got {value}{unit}")
 
+    def allow(self, *keys: str) -> "Section":
+        """Reject unknown keys up front (before a missing required one is reported)."""
+        for key in self.data:
+            if key not in keys:
+                raise self.error(key, "unknown key")
+        return self
+
     def finish(self) -> None:
         """Reject keys nobody read (unknown keys)."""
         for key in self._unread:

@@ -30,7 +30,7 @@ def test_idle_hit_and_conflict_latencies(name):
     tck_ns = std.tck_ps / 1000
     bursts = max(1, 64 // std.burst_bytes)
     burst_ns = (std.burst_cycles + (bursts - 1) * max(std.burst_cycles, std.tCCD_L)) * tck_ns
-    d = DRAM.from_preset(name, clock_hz=GHZ)
+    d = DRAM.from_preset(name, clock_hz=GHZ, xor_hash=False)
     # an idle bank: activate, read
     assert d.serve(np.array([0]), arrival_cycle=0)[0] == ns_cycles((std.tRCD + std.tCL) * tck_ns + burst_ns)
     # the same row later (before the first refresh): a row hit
@@ -47,7 +47,7 @@ def test_idle_hit_and_conflict_latencies(name):
 
 
 def test_closed_page_never_hits():
-    d = DRAM.from_preset("DDR4-3200", clock_hz=GHZ, page_policy="closed")
+    d = DRAM.from_preset("DDR4-3200", clock_hz=GHZ, page_policy="closed", xor_hash=False)
     d.serve(np.array([0]), arrival_cycle=0)
     got = d.serve(np.array([1 << int(d.mapping.shifts[5])]), arrival_cycle=1_000)[0] - 1_000
     assert got == ns_cycles((22 + 22 + 4) * 0.625)
@@ -175,6 +175,18 @@ def test_cli_rejects_bad_timing_override(cli, tmp_path):
     path.write_text("base: camdn\ndram:\n  timing:\n    tRCD: 24\n")
     r = cli("soc", "show", str(path), "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["dram"]["timing"] == {"tRCD": 24}
+
+
+def test_xor_hashing_spreads_strided_streams():
+    # lines 512 B apart: without hashing they all land on one channel and bank group
+    addrs = np.arange(4096, dtype=np.int64) * 512
+    plain = DRAM.from_preset("DDR4-3200", channels=4, clock_hz=GHZ, xor_hash=False)
+    hashed = DRAM.from_preset("DDR4-3200", channels=4, clock_hz=GHZ)
+    t_plain = plain.serve(addrs, arrival_cycle=0).max()
+    t_hashed = hashed.serve(addrs, arrival_cycle=0).max()
+    assert t_hashed * 3 < t_plain
+    assert sum(1 for b in hashed.stats["busy_cycles_per_channel"] if b) == 4
+    assert sum(1 for b in plain.stats["busy_cycles_per_channel"] if b) == 1
 
 
 def test_peak_bandwidth_in_soc_cycles():

@@ -1,12 +1,155 @@
-"""``npusim run``: run one scenario on the SoC."""
+"""``npusim run``: simulate one scenario and report its metrics."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
 
-from .common import not_available
+from ..errors import COMMAND_LINE, InputError
+from .common import add_soc_flags, soc_overrides
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by `run` and `sweep` (sweep accepts comma lists for them)."""
+    p.add_argument("--scenario", metavar="FILE", help="scenario YAML (docs/SCENARIOS.md)")
+    add_soc_flags(p, soc_default=None)
+    p.add_argument("--mix", metavar="A,B,C", help="workloads, one tenant each with an equal share of cores")
+    p.add_argument("--policy", metavar="NAME", help="policy (default shared; see docs/POLICIES.md)")
+    p.add_argument("--requests", metavar="N", help="closed-loop requests per tenant with --mix (default 1)")
+    p.add_argument("--qos", metavar="L|M|H", help="latency targets 1.2 / 1.0 / 0.8 x the target")
+    p.add_argument("--seed", metavar="S", help="random seed (default 0)")
+    p.add_argument("--scheduler", metavar="fcfs|priority", help="task scheduler (default fcfs)")
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("run", parents=[parent], help="run one scenario on the SoC", description="Run one scenario on the SoC. Not available yet.")
-    p.set_defaults(func=not_available("run", "the engine issue"))
+    p = sub.add_parser("run", parents=[parent], help="run one scenario on the SoC",
+                       description="Simulate tenants on a shared-LLC NPU SoC and report latency, DRAM "
+                                   "traffic, LLC hit rate, STP, ANTT, fairness and SLA rate.")
+    add_run_flags(p)
+    p.add_argument("--out", metavar="DIR", help="write summary.json and the tasks/tenants/layers/timeline tables")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format with --out")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-cache", action="store_true", help="ignore the plan and isolated-latency caches")
+    p.set_defaults(func=run)
+
+
+def _int_flag(value: str | None, flag: str, minimum: int) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise InputError(COMMAND_LINE, flag, f"expected an integer, got {value!r}") from None
+    if n < minimum:
+        raise InputError(COMMAND_LINE, flag, f"must be at least {minimum}, got {n}")
+    return n
+
+
+def scenario_from_args(args: argparse.Namespace):
+    """The scenario of a `run` (or one sweep point): a file and/or flags."""
+    from ..scenario import QOS_FACTORS, SCHEDULERS, load_scenario, policy_names, scenario_from_flags
+
+    overrides = soc_overrides(args)
+    requests = _int_flag(args.requests, "--requests", 1)
+    seed = _int_flag(args.seed, "--seed", 0)
+    if args.qos is not None and args.qos not in QOS_FACTORS:
+        raise InputError(COMMAND_LINE, "--qos", f"unknown QoS level {args.qos!r} (choose L, M or H)")
+    if args.scheduler is not None and args.scheduler not in SCHEDULERS:
+        raise InputError(COMMAND_LINE, "--scheduler", f"unknown scheduler {args.scheduler!r} "
+                                                      f"(choose {', '.join(SCHEDULERS)})")
+    if args.policy is not None and args.policy not in policy_names():
+        raise InputError(COMMAND_LINE, "--policy", f"unknown policy {args.policy!r} "
+                                                   f"(policies: {', '.join(policy_names())})")
+    if args.scenario:
+        if args.mix:
+            raise InputError(COMMAND_LINE, "--mix", "give either --scenario or --mix, not both")
+        scenario = load_scenario(args.scenario, overrides, soc_ref=args.soc)
+        changes = {}
+        if args.policy:
+            changes["policy"] = dataclasses.replace(scenario.policy, name=args.policy, options=())
+        if seed is not None:
+            changes["seed"] = seed
+        if args.qos:
+            changes["qos"] = args.qos
+        if args.scheduler:
+            changes["scheduler"] = args.scheduler
+        if requests is not None:
+            changes["tenants"] = tuple(dataclasses.replace(t, requests=requests) if t.arrival == "closed" else t
+                                       for t in scenario.tenants)
+        return dataclasses.replace(scenario, **changes) if changes else scenario
+    if not args.mix:
+        raise InputError(COMMAND_LINE, "--mix", "give --scenario FILE or --mix a,b,c")
+    mix = [m.strip() for m in args.mix.split(",") if m.strip()]
+    if not mix:
+        raise InputError(COMMAND_LINE, "--mix", "no workloads given")
+    return scenario_from_flags(soc=args.soc or "camdn", mix=mix, policy=args.policy or "shared", requests=requests or 1,
+                               qos=args.qos or "M", seed=seed or 0, scheduler=args.scheduler or "fcfs",
+                               soc_override=overrides)
+
+
+class Progress:
+    """A progress bar on stderr, shown only on a terminal and after two seconds."""
+
+    def __init__(self, enabled: bool, desc: str):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=1, desc=desc, unit="layer", delay=2.0, file=sys.stderr, leave=False)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh() if done == total else self.bar.update(0)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import run_scenario
+
+    scenario = scenario_from_args(args)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise InputError(COMMAND_LINE, "--out", f"{args.out!r} exists and is not a directory")
+    progress = Progress(not args.quiet, f"npusim run ({scenario.policy.name})")
+    try:
+        result = run_scenario(scenario, cache=not args.no_cache, progress=progress)
+    finally:
+        progress.close()
+    if args.out:
+        try:
+            result.write(args.out, args.format)
+        except OSError as exc:
+            raise InputError(COMMAND_LINE, "--out", f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+    if args.json:
+        print(result.to_json())
+    else:
+        print_summary(result.summary, sys.stdout)
+    return 0
+
+
+def print_summary(s: dict, out) -> None:
+    print(f"{s['scenario']}: policy {s['policy']} on {s['soc']} (LLC {s['llc_bytes'] / 2**20:g} MiB), "
+          f"makespan {s['makespan_cycles']:,} cycles, DRAM {s['dram_bytes'] / 2**20:.1f} MiB", file=out)
+
+    def f(x, fmt):
+        return "n/a" if x is None else format(x, fmt)
+
+    print(f"STP {f(s['stp'], '.3f')}  ANTT {f(s['antt'], '.3f')}  fairness {f(s['fairness'], '.3f')}  "
+          f"SLA {f(s['sla_rate'], '.0%')}", file=out)
+    print(f"{'tenant':24s} {'tasks':>5s} {'mean latency':>14s} {'p95 latency':>14s} {'isolated':>12s} "
+          f"{'DRAM MiB':>9s} {'LLC hit':>8s} {'SLA':>5s}", file=out)
+    for t in s["tenants"]:
+        print(f"{t['name']:24s} {t['tasks']:5d} {f(t['mean_latency_cycles'], ',.0f'):>14s} "
+              f"{f(t['p95_latency_cycles'], ',.0f'):>14s} {f(t['isolated_latency_cycles'], ',.0f'):>12s} "
+              f"{t['dram_bytes'] / 2**20:9.1f} {f(t['llc_hit_rate'], '.1%'):>8s} {f(t['sla_rate'], '.0%'):>5s}",
+              file=out)

@@ -8,26 +8,33 @@ from ..soc import OVERRIDE_FLAGS, SoCSpec, load_soc
 
 
 def add_soc_flags(parser: argparse.ArgumentParser, *, soc_default: str | None = "camdn",
-                  positional: bool = False) -> None:
+                  positional: bool = False, exclude: tuple[str, ...] = ()) -> None:
     """``--soc PRESET|FILE`` (or a positional) plus the spec override flags."""
     if positional:
         parser.add_argument("soc", metavar="PRESET|FILE", help="a preset name (see `npusim soc list`) or a SoC YAML file")
     else:
         parser.add_argument("--soc", default=soc_default, metavar="PRESET|FILE",
-                            help=f"SoC preset or YAML file (default: {soc_default})")
+                            help=f"SoC preset or YAML file (default: {soc_default or 'the scenario, or camdn'})")
     group = parser.add_argument_group("SoC overrides")
-    group.add_argument("--llc-size", metavar="SIZE", help="LLC capacity, e.g. 8MiB")
-    group.add_argument("--llc-ways", metavar="N", help="LLC associativity")
-    group.add_argument("--cores", metavar="N", help="number of NPU cores")
-    group.add_argument("--array", metavar="RxC", help="systolic array rows x columns, e.g. 16x16")
-    group.add_argument("--dataflow", metavar="ws|os|is", help="systolic dataflow")
-    group.add_argument("--dram", metavar="STANDARD", help="DRAM standard, e.g. DDR4-3200")
-    group.add_argument("--dram-channels", metavar="N", help="number of DRAM channels")
+    flags = (
+        ("--llc-size", "SIZE", "LLC capacity, e.g. 8MiB"),
+        ("--llc-ways", "N", "LLC associativity"),
+        ("--cores", "N", "number of NPU cores"),
+        ("--array", "RxC", "systolic array rows x columns, e.g. 16x16"),
+        ("--dataflow", "ws|os|is", "systolic dataflow"),
+        ("--dram", "STANDARD", "DRAM standard, e.g. DDR4-3200"),
+        ("--dram-channels", "N", "number of DRAM channels"),
+    )
+    for flag, metavar, text in flags:
+        if flag not in exclude:
+            group.add_argument(flag, metavar=metavar, help=text)
 
 
-def soc_overrides(args: argparse.Namespace) -> dict[str, str]:
+def soc_overrides(args: argparse.Namespace, exclude: tuple[str, ...] = ()) -> dict[str, str]:
     out = {}
     for flag in OVERRIDE_FLAGS:
+        if flag in exclude or flag == "--timing":
+            continue
         value = getattr(args, flag[2:].replace("-", "_"), None)
         if value is not None:
             out[flag] = value

@@ -28,13 +28,34 @@ N_C = 5
  T_REFI, T_RFC, T_BURST, T_CK, T_CTRL, T_SPAN) = range(20)
 N_T = 20  # T_BURST: data-bus time of one request; T_SPAN: its first to last CAS
 # org vector
-O_CHANNELS, O_RANKS, O_BGS, O_BPG, O_OPEN_PAGE, O_FRFCFS, O_QUEUE, O_REQ_BYTES, O_REFRESH = range(9)
+O_CHANNELS, O_RANKS, O_BGS, O_BPG, O_OPEN_PAGE, O_FRFCFS, O_QUEUE, O_REQ_BYTES, O_REFRESH, O_HASH = range(10)
 # throttle columns (per source)
 TH_ACTIVE, TH_WINDOW, TH_TARGET, TH_WIN_START, TH_WIN_BYTES, TH_OVER, TH_STALL, TH_NEXT, TH_GAP = range(9)
 N_TH = 9
 # stats
 S_READS, S_WRITES, S_ROW_HITS, S_ROW_MISSES, S_ROW_CONFLICTS = range(5)
 N_S = 5
+
+
+@nb.njit(cache=True)
+def _width(mask):
+    w = 0
+    while (mask >> w) & 1:
+        w += 1
+    return w
+
+
+@nb.njit(cache=True)
+def _fold(x, mask):
+    """XOR of the successive field-wide chunks of the next 24 bits of x."""
+    if mask == 0:
+        return 0
+    width = _width(mask)
+    h = 0
+    for _ in range(24 // width + 1):
+        h ^= x & mask
+        x >>= width
+    return h
 
 
 @nb.njit(cache=True)
@@ -96,6 +117,15 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     bg = (addrs >> shifts[2]) & masks[2]
     ba = (addrs >> shifts[3]) & masks[3]
     ro = (addrs >> shifts[4]) & masks[4]
+    if org[O_HASH]:
+        # XOR interleaving: channel bits are folded with the bits above them, bank
+        # group and bank bits with the row, so strided streams spread like sequential
+        # ones while a row's lines keep their bank
+        up_ch = shifts[0] + _width(masks[0])
+        for i in range(n):
+            ch[i] ^= _fold(addrs[i] >> up_ch, masks[0])
+            bg[i] ^= ro[i] & masks[2]
+            ba[i] ^= (ro[i] >> _width(masks[2])) & masks[3]
     bank = ((ch * ranks + ra) * bgs + bg) * bpg + ba
     rank = ch * ranks + ra
     group = (ch * ranks + ra) * bgs + bg

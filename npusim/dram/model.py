@@ -63,12 +63,17 @@ def validate_spec(spec) -> None:
 
 
 class DRAM:
-    """Channels of one DRAM standard behind an FR-FCFS controller, in SoC cycles."""
+    """Channels of one DRAM standard behind an FR-FCFS controller, in SoC cycles.
+
+    `xor_hash` (default on) folds the channel bits with the address bits above
+    them and the bank-group and bank bits with the row, as memory controllers
+    do, so power-of-two strides do not pile onto one channel or bank.
+    """
 
     def __init__(self, standard: Standard, *, channels: int = 1, clock_hz: int = 1_000_000_000,
                  ranks: int | None = None, mapping: str | None = None, page_policy: str = "open",
                  scheduler: str = "frfcfs", queue_depth: int = 32, request_bytes: int = 64,
-                 refresh: bool = True, controller_cycles: int = 0):
+                 refresh: bool = True, controller_cycles: int = 0, xor_hash: bool = True):
         check_timings(standard)
         if page_policy not in PAGE_POLICIES:
             raise _field_error("page_policy", f"page policy must be open or closed, got {page_policy!r}")
@@ -105,7 +110,7 @@ class DRAM:
         self.T = T
         self.org = np.array([channels, self.ranks, standard.bank_groups, standard.banks_per_group,
                              int(page_policy == "open"), int(scheduler == "frfcfs"), queue_depth, request_bytes,
-                             int(refresh)], dtype=np.int64)
+                             int(refresh), int(xor_hash)], dtype=np.int64)
         self.page_policy, self.scheduler, self.queue_depth = page_policy, scheduler, queue_depth
         n_ranks = channels * self.ranks
         n_groups = n_ranks * standard.bank_groups

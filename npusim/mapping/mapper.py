@@ -86,6 +86,7 @@ class Mapper:
             "buffers": [int(x) for x in self.buffers],
             "acc": n.accumulator_elem_bytes,
             "line": self.soc.llc.line_bytes,
+            "tie": self.cost.tie_tolerance,
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
@@ -108,7 +109,7 @@ class Mapper:
             if nest.vector:
                 best = vector_best(nest, self.buffers, self.vec, self.soc.llc.line_bytes)
             else:
-                best = search_layer(nest, self.buffers, self.hw, self.soc.llc.line_bytes)
+                best = search_layer(nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance)
             if path is not None:
                 _atomic_save(path, best)
         self._memo[key] = best

@@ -42,6 +42,7 @@ class CostModel:
     layer_overhead_cycles: int = 0  # fixed per-layer cost (command issue, synchronisation)
     tile_overhead_cycles: int = 0  # fixed cost of each compute tile (npusim.npu pipelined model)
     vector_overhead_cycles: int = 0  # fixed cost of each vector-path tile
+    tie_tolerance: float = 0.02  # tilings within 2 % of the fewest bytes tie; the fastest wins
 
     def timing_params(self, timing: str) -> dict:
         """Keyword constants for npusim.npu's timing model (scalesim takes none)."""

@@ -43,7 +43,9 @@ FI = {name: i for i, name in enumerate(FIELDS)}
 
 @nb.njit(cache=True)
 def span_sum(n_out, tile, stride, window, pad, extent):
-    """Sum over tiles of the input span each reads (halo in, padding out) and the largest span."""
+    """Sum over tiles of the input rows (or columns) each tile reads, and the
+    most any tile reads. Padding is not read; with a stride larger than the
+    window the rows in between are skipped, not read."""
     total = 0
     largest = 0
     start = 0
@@ -51,13 +53,28 @@ def span_sum(n_out, tile, stride, window, pad, extent):
         end = min(start + tile, n_out)
         lo = start * stride - pad
         hi = (end - 1) * stride - pad + window
-        lo = max(lo, 0)
-        hi = min(hi, extent)
-        span = hi - lo if hi > lo else 0
+        if stride > window:
+            span = 0
+            for o in range(start, end):
+                a = max(o * stride - pad, 0)
+                b = min(o * stride - pad + window, extent)
+                if b > a:
+                    span += b - a
+        else:
+            lo = max(lo, 0)
+            hi = min(hi, extent)
+            span = hi - lo if hi > lo else 0
         total += span
         largest = max(largest, span)
         start = end
     return total, largest
+
+
+def window_span(tile: int, stride: int, window: int, extent: int) -> int:
+    """Input rows an interior tile of `tile` output rows holds in its buffer."""
+    if stride > window:
+        return min(extent, tile * window)
+    return min(extent, (tile - 1) * stride + window)
 
 
 @nb.njit(cache=True)
@@ -159,8 +176,7 @@ def piece_waste(run, block, line):
     """
     if run <= 0 or block <= 0:
         return 1.0
-    if run > block:
-        run = block
+    run = min(run, block)
     pieces = -(-block // run)
     n_blocks = line // _gcd(block, line)
     period = line // _gcd(run, line)
@@ -218,8 +234,9 @@ def waste_tables(nest: LoopNest, cg, ck, cc, cp, cq, rows_max, cols_max, line: i
         t[W_W_K, i] = piece_waste(tk * R * S * C * we, K * R * S * C * we, line)
         t[W_O_K, i] = piece_waste(tk * oe, K * oe, line)
         t[W_A_K, i] = piece_waste(tk * ae, K * ae, line)
+    skips = nest.stride > nest.S  # windows skip columns: each pixel is its own run
     for i, tq in enumerate(cq):
-        t[W_IN_Q, i] = piece_waste(int(cols_max[i]) * G * C * ie, W * G * C * ie, line)
+        t[W_IN_Q, i] = piece_waste((1 if skips else int(cols_max[i])) * G * C * ie, W * G * C * ie, line)
         t[W_O_Q, i] = piece_waste(tq * G * K * oe, Q * G * K * oe, line)
         t[W_A_Q, i] = piece_waste(tq * G * K * ae, Q * G * K * ae, line)
     for i, tp in enumerate(cp):
@@ -228,7 +245,12 @@ def waste_tables(nest: LoopNest, cg, ck, cc, cp, cq, rows_max, cols_max, line: i
             t[W_O_P, i] = piece_waste(tp * K * oe, P * K * oe, line)
             t[W_A_P, i] = piece_waste(tp * K * ae, P * K * ae, line)
         else:
-            t[W_IN_P, i] = piece_waste(int(rows_max[i]) * W * G * C * ie, H * W * G * C * ie, line)
+            if skips:
+                t[W_IN_P, i] = t[W_IN_Q, 0]
+            elif nest.stride > nest.R:  # skipped rows: one run per row read
+                t[W_IN_P, i] = piece_waste(W * G * C * ie, W * G * C * ie, line)
+            else:
+                t[W_IN_P, i] = piece_waste(int(rows_max[i]) * W * G * C * ie, H * W * G * C * ie, line)
             t[W_O_P, i] = piece_waste(tp * Q * G * K * oe, P * Q * G * K * oe, line)
             t[W_A_P, i] = piece_waste(tp * Q * G * K * ae, P * Q * G * K * ae, line)
     return t
@@ -268,14 +290,24 @@ def operand_waste(wt, ig, ik, ic, ip, iq, tg, tk, tc, tq, C, G_all, K_all, W_col
 
 
 @nb.njit(cache=True)
+def weight_tile_waste(tg, tk, tc, R, S, G_all, K_all, C, shared_w, eb, line):
+    """Weights are laid out in tile order: a tile is one run per group."""
+    groups = 1 if shared_w else G_all
+    return piece_waste(tk * tc * R * S * eb, groups * K_all * C * R * S * eb, line)
+
+
+@nb.njit(cache=True)
 def _better(obj, cyc, best_obj, best_cyc):
     return obj < best_obj or (obj == best_obj and cyc < best_cyc)
 
 
 @nb.njit(cache=True)
 def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, cols_sum, cols_max,
-           eb, buffers, factors, shared_w, hw, mem_layout, wt):
-    """Best tiling per objective.
+           eb, buffers, factors, shared_w, hw, mem_layout, wt, tie_tolerance):
+    """Best tiling per objective: the fewest cycles among the tilings whose
+    bytes are within `tie_tolerance` of the fewest (then the fewest bytes).
+    Two passes over the candidates: the first finds the fewest bytes, the
+    second computes cycles only for the tilings close enough to it.
 
     dims = (Gc, Kc, C, Pc, Qc, R, S); rows_sum/rows_max (cols_*) are indexed
     like cand_p (cand_q); eb = (in, weight, out, acc) bytes per element;
@@ -283,7 +315,7 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
     meaning one buffer shared by inputs and weights; factors = tenant scale
     (inputs, weights, outputs) for DRAM (multicast) and (inputs, weights) for
     LLC traffic (no multicast); mem_layout = (line bytes, G, K, W, Q,
-    groups_outer) of the whole layer and wt its `waste_tables`, to charge
+    groups_outer, weights_are_activations) of the whole layer and wt its `waste_tables`, to charge
     every fetch whole lines.
     """
     Gc, Kc, C, Pc, Qc, R, S = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6]
@@ -307,97 +339,106 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
     out_bytes = float(out_elems * out_eb)
     line = mem_layout[0]
     G_all, K_all, W_all, Q_all, g_outer = mem_layout[1], mem_layout[2], mem_layout[3], mem_layout[4], mem_layout[5]
-    for ig in range(cand_g.shape[0]):
-        tg = cand_g[ig]
-        Tg = -(-Gc // tg)
-        for ik in range(cand_k.shape[0]):
-            tk = cand_k[ik]
-            Tk = -(-Kc // tk)
-            for ic in range(cand_c.shape[0]):
-                tc = cand_c[ic]
-                Tc = -(-C // tc)
-                w_tile = (1 if shared_w else tg) * tk * tc * R * S * w_eb
-                if spad == 0 and 2 * w_tile > w_buf:
-                    continue
-                for ip in range(cand_p.shape[0]):
-                    tp = cand_p[ip]
-                    Tp = -(-Pc // tp)
-                    for iq in range(cand_q.shape[0]):
-                        tq = cand_q[iq]
-                        Tq = -(-Qc // tq)
-                        in_tile = tg * tc * rows_max[ip] * cols_max[iq] * in_eb
-                        acc_tile = tg * tk * tp * tq * acc_eb
-                        if 2 * acc_tile > acc_buf:
-                            continue
-                        if spad > 0:
-                            if 2 * (in_tile + w_tile) > spad:
+    w_act = mem_layout[6]
+    fewest = np.full(n_obj, np.inf)
+    for pass_ in range(2):
+        for ig in range(cand_g.shape[0]):
+            tg = cand_g[ig]
+            Tg = -(-Gc // tg)
+            for ik in range(cand_k.shape[0]):
+                tk = cand_k[ik]
+                Tk = -(-Kc // tk)
+                for ic in range(cand_c.shape[0]):
+                    tc = cand_c[ic]
+                    Tc = -(-C // tc)
+                    w_tile = (1 if shared_w else tg) * tk * tc * R * S * w_eb
+                    if spad == 0 and 2 * w_tile > w_buf:
+                        continue
+                    for ip in range(cand_p.shape[0]):
+                        tp = cand_p[ip]
+                        Tp = -(-Pc // tp)
+                        for iq in range(cand_q.shape[0]):
+                            tq = cand_q[iq]
+                            Tq = -(-Qc // tq)
+                            in_tile = tg * tc * rows_max[ip] * cols_max[iq] * in_eb
+                            acc_tile = tg * tk * tp * tq * acc_eb
+                            if 2 * acc_tile > acc_buf:
                                 continue
-                        elif 2 * in_tile > in_buf:
-                            continue
-                        steps = Tg * Tk * Tc * Tp * Tq
-                        in_dist = float(Gc * C * rows_sum[ip] * cols_sum[iq] * in_eb)
-                        # whole-line transfers: short contiguous runs waste the rest of each line
-                        e_in, e_w, e_out, e_acc = operand_waste(wt, ig, ik, ic, ip, iq, tg, tk, tc, tq, C, G_all,
-                                                                K_all, cols_max[iq] < W_all, Q_all, g_outer)
-                        trips[0] = Tk
-                        trips[1] = Tc
-                        trips[2] = Tp * Tq
-                        # best order per objective for this tiling (cycles do not depend on order)
-                        for obj in range(n_obj):
-                            cand_val[obj] = np.inf
-                        for o in range(6):
-                            order = ORDERS[o]
-                            m_in = refetch_count(trips, order, False, True, True)
-                            m_w = refetch_count(trips, order, True, True, False)
-                            if shared_w and Tg > 1 and Tk * Tc > 1:
-                                m_w *= Tg  # one weight matrix reloaded for every group (timestep)
-                            v = output_visits(trips, order)
-                            partial = float(2 * (v - 1) * out_elems * acc_eb) * e_acc  # spill + reload
-                            in_traffic = in_dist * m_in * e_in
-                            w_traffic = w_unique * m_w * e_w
+                            if spad > 0:
+                                if 2 * (in_tile + w_tile) > spad:
+                                    continue
+                            elif 2 * in_tile > in_buf:
+                                continue
+                            steps = Tg * Tk * Tc * Tp * Tq
+                            in_dist = float(Gc * C * rows_sum[ip] * cols_sum[iq] * in_eb)
+                            # whole-line transfers: short contiguous runs waste the rest of each line
+                            e_in, e_w, e_out, e_acc = operand_waste(wt, ig, ik, ic, ip, iq, tg, tk, tc, tq, C, G_all,
+                                                                    K_all, cols_max[iq] < W_all, Q_all, g_outer)
+                            if not w_act:  # constant weights: tile-major layout (a matmul's B is an activation)
+                                e_w = weight_tile_waste(tg, tk, tc, R, S, G_all, K_all, C, shared_w, w_eb, line)
+                            trips[0] = Tk
+                            trips[1] = Tc
+                            trips[2] = Tp * Tq
+                            # best order per objective for this tiling (cycles do not depend on order)
                             for obj in range(n_obj):
-                                if obj == 0:
-                                    val = f_in * in_traffic + f_w * w_traffic
-                                elif obj == 1:
-                                    val = f_in * in_traffic + f_w * w_unique
-                                elif obj == 2:
-                                    val = f_in * in_unique + f_w * w_traffic
-                                elif obj == 3:
-                                    val = f_in * in_unique + f_w * w_unique
-                                else:
-                                    val = f_in_llc * in_traffic + f_w_llc * w_traffic
-                                val += f_out * (partial + out_bytes * e_out)
-                                if val < cand_val[obj]:
-                                    cand_val[obj] = val
-                                    cand_order[obj] = o
-                                    cand_in[obj] = in_traffic
-                                    cand_w[obj] = w_traffic
-                                    cand_part[obj] = partial
-                        cyc = -1.0
-                        for obj in range(n_obj):
-                            if cand_val[obj] > best[obj, 15]:
+                                cand_val[obj] = np.inf
+                            for o in range(6):
+                                order = ORDERS[o]
+                                m_in = refetch_count(trips, order, False, True, True)
+                                m_w = refetch_count(trips, order, True, True, False)
+                                if shared_w and Tg > 1 and Tk * Tc > 1:
+                                    m_w *= Tg  # one weight matrix reloaded for every group (timestep)
+                                v = output_visits(trips, order)
+                                partial = float(2 * (v - 1) * out_elems * acc_eb) * e_acc  # spill + reload
+                                in_traffic = in_dist * m_in * e_in
+                                w_traffic = w_unique * m_w * e_w
+                                for obj in range(n_obj):
+                                    if obj == 0:
+                                        val = f_in * in_traffic + f_w * w_traffic
+                                    elif obj == 1:
+                                        val = f_in * in_traffic + f_w * w_unique
+                                    elif obj == 2:
+                                        val = f_in * in_unique + f_w * w_traffic
+                                    elif obj == 3:
+                                        val = f_in * in_unique + f_w * w_unique
+                                    else:
+                                        val = f_in_llc * in_traffic + f_w_llc * w_traffic
+                                    val += f_out * (partial + out_bytes * e_out)
+                                    if val < cand_val[obj]:
+                                        cand_val[obj] = val
+                                        cand_order[obj] = o
+                                        cand_in[obj] = in_traffic
+                                        cand_w[obj] = w_traffic
+                                        cand_part[obj] = partial
+                            if pass_ == 0:
+                                for obj in range(n_obj):
+                                    fewest[obj] = min(fewest[obj], cand_val[obj])
                                 continue
-                            if cyc < 0:
-                                cyc = float(array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw))
-                            if _better(cand_val[obj], cyc, best[obj, 15], best_cyc[obj]):
-                                best_cyc[obj] = cyc
-                                row = best[obj]
-                                row[0] = 1.0
-                                row[1] = tg
-                                row[2] = tk
-                                row[3] = tc
-                                row[4] = tp
-                                row[5] = tq
-                                row[6] = cand_order[obj]
-                                row[7] = cyc
-                                row[8] = steps
-                                row[9] = cand_in[obj]
-                                row[10] = cand_w[obj]
-                                row[11] = cand_part[obj]
-                                row[12] = in_unique
-                                row[13] = w_unique
-                                row[14] = out_bytes * e_out
-                                row[15] = cand_val[obj]
+                            cyc = -1.0
+                            for obj in range(n_obj):
+                                if cand_val[obj] > fewest[obj] * (1.0 + tie_tolerance):
+                                    continue
+                                if cyc < 0:
+                                    cyc = float(array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw))
+                                if _better(cyc, cand_val[obj], best_cyc[obj], best[obj, 15]):
+                                    best_cyc[obj] = cyc
+                                    row = best[obj]
+                                    row[0] = 1.0
+                                    row[1] = tg
+                                    row[2] = tk
+                                    row[3] = tc
+                                    row[4] = tp
+                                    row[5] = tq
+                                    row[6] = cand_order[obj]
+                                    row[7] = cyc
+                                    row[8] = steps
+                                    row[9] = cand_in[obj]
+                                    row[10] = cand_w[obj]
+                                    row[11] = cand_part[obj]
+                                    row[12] = in_unique
+                                    row[13] = w_unique
+                                    row[14] = out_bytes * e_out
+                                    row[15] = cand_val[obj]
     return best
 
 
@@ -408,7 +449,7 @@ def _spans(n_out: int, cands: list[int], stride: int, window: int, pad: int, ext
     maxes = np.empty(len(cands), dtype=np.int64)
     for i, t in enumerate(cands):
         sums[i], _ = span_sum(n_out, t, stride, window, pad, extent)
-        maxes[i] = min(extent, (t - 1) * stride + window)
+        maxes[i] = window_span(t, stride, window, extent)
     return sums, maxes
 
 
@@ -437,7 +478,8 @@ def tenant_factors(nest: LoopNest) -> np.ndarray:
     return np.array([f_in, f_w, f_out, f_in_llc, f_w_llc], dtype=np.float64)
 
 
-def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes: int) -> np.ndarray:
+def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes: int,
+                 tie_tolerance: float = 0.0) -> np.ndarray:
     """Run the kernel for an array op; returns [5 objectives x len(FIELDS)]."""
     Gc, Kc, Pc, Qc = nest.Gc, nest.Kc, nest.Pc, nest.Qc
     H_core = min(nest.H, (Pc - 1) * nest.stride + nest.R)
@@ -460,8 +502,8 @@ def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes
         np.array(cand_c, dtype=np.int64), np.array(cand_p, dtype=np.int64),
         np.array(cand_q, dtype=np.int64), rows_sum, rows_max, cols_sum, cols_max,
         eb, buffers, tenant_factors(nest), nest.weights_shared_by_groups, hw,
-        np.array([line_bytes, nest.G, nest.K, nest.W, nest.Q, int(nest.op in ("matmul", "lstm"))],
-                 dtype=np.int64), wt,
+        np.array([line_bytes, nest.G, nest.K, nest.W, nest.Q, int(nest.op in ("matmul", "lstm")),
+                  int(nest.weights_are_activations)], dtype=np.int64), wt, tie_tolerance,
     )
 
 
@@ -488,8 +530,8 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
     for tg in channel_candidates(Gc, per_line):
         for tp in ceil_candidates(Pc):
             for tq in ceil_candidates(Qc):
-                rows = min(nest.H, (tp - 1) * nest.stride + nest.R)
-                cols = min(nest.W, (tq - 1) * nest.stride + nest.S)
+                rows = window_span(tp, nest.stride, nest.R, nest.H)
+                cols = window_span(tq, nest.stride, nest.S, nest.W)
                 if embedding:
                     tile_bytes = tp * nest.Kc * nest.w_eb  # table rows gathered per tile
                 else:
@@ -512,8 +554,8 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
     cols_sum, _ = span_sum(Qc, tq, nest.stride, nest.S, nest.padding, nest.W)
     rows_all, _ = span_sum(Pc, Pc, nest.stride, nest.R, nest.padding, nest.H)
     cols_all, _ = span_sum(Qc, Qc, nest.stride, nest.S, nest.padding, nest.W)
-    rows_max = min(nest.H, (tp - 1) * nest.stride + nest.R)
-    cols_max = min(nest.W, (tq - 1) * nest.stride + nest.S)
+    rows_max = window_span(tp, nest.stride, nest.R, nest.H)
+    cols_max = window_span(tq, nest.stride, nest.S, nest.W)
     e_in, e_out = _vector_waste(nest, tg, tp, tq, rows_max, cols_max, line_bytes)
     if embedding:
         in_traffic = in_unique = 0.0

@@ -70,7 +70,7 @@ def _barrier(st):
 @nb.njit(cache=True)
 def _input_runs(st, starts, lens, kinds, readers, fill, nread,
                 g0, g1, c0, c1, h0, h1, w0, w1, G, C, H, W, groups_outer,
-                seg_base, seg_c0, seg_nc, eb):
+                seg_base, seg_c0, seg_nc, eb, stride, pad, R, S):
     """Runs of input elements: groups [g0,g1), channels [c0,c1) of each group,
     rows [h0,h1), columns [w0,w1). Channel-interleaved layouts read each
     concatenated producer (segment) for the channels it holds."""
@@ -83,7 +83,11 @@ def _input_runs(st, starts, lens, kinds, readers, fill, nread,
         return
     whole = c0 == 0 and c1 == C  # all channels of the groups: one contiguous channel range
     for h in range(h0, h1):
+        if stride > R and (h + pad) % stride >= R:
+            continue  # a row the window skips
         for w in range(w0, w1):
+            if stride > S and (w + pad) % stride >= S:
+                continue
             for g in range(g0, g0 + 1 if whole else g1):
                 lo = g * C + c0
                 hi = g1 * C if whole else g * C + c1
@@ -98,15 +102,24 @@ def _input_runs(st, starts, lens, kinds, readers, fill, nread,
 @nb.njit(cache=True)
 def _weight_runs(st, starts, lens, kinds, readers, fill, nread,
                  g0, g1, k0, k1, c0, c1, K, C, R, S, shared_w, base, eb):
-    """Runs of weights [G][K][R][S][C] (one matrix for all groups if shared)."""
+    """Runs of a weight tile. Weights are constants, laid out offline in tile
+    order ([G][k-tile][c-tile][k][R][S][c] of the plan's tiling), so a tile is
+    one contiguous run per group (one matrix for all groups if shared)."""
     gl = 0 if shared_w else g0
     gh = 1 if shared_w else g1
+    rs = R * S
     for g in range(gl, gh):
+        addr = base + ((g * K + k0) * C * rs + (k1 - k0) * c0 * rs) * eb
+        _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * (c1 - c0) * rs * eb, KIND_WEIGHT, nread, fill)
+
+
+@nb.njit(cache=True)
+def _activation_b_runs(st, starts, lens, kinds, readers, fill, nread, g0, g1, k0, k1, c0, c1, K, C, base, eb):
+    """A matmul's second operand, an activation stored [G][N][K]: one run per row."""
+    for g in range(g0, g1):
         for k in range(k0, k1):
-            for r in range(R):
-                for s in range(S):
-                    addr = base + ((((g * K + k) * R + r) * S + s) * C + c0) * eb
-                    _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_WEIGHT, nread, fill)
+            addr = base + ((g * K + k) * C + c0) * eb
+            _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_WEIGHT, nread, fill)
 
 
 @nb.njit(cache=True)
@@ -147,7 +160,7 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
     """One pass over all steps; counts runs (fill=False) or writes them."""
     op, G, K, C, P, Q, R, S = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6], geom[7]
     stride, pad, H, W, groups_outer, shared_w = geom[8], geom[9], geom[10], geom[11], geom[12], geom[13]
-    table_rows, salt = geom[14], geom[15]
+    table_rows, salt, w_act = geom[14], geom[15], geom[16]
     sk, sg, sp, sq = split[0], split[1], split[2], split[3]
     tg, tk, tc, tp, tq = tiles[0], tiles[1], tiles[2], tiles[3], tiles[4]
     in_eb, w_eb, out_eb, acc_eb = eb[0], eb[1], eb[2], eb[3]
@@ -234,7 +247,7 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
                 if new_in and op != OP_EMBEDDING and jk == 0:
                     nread = sk
                     _input_runs(st, starts, lens, kinds, readers, fill, nread, cg0, cg1, cc0, cc1, h0, h1,
-                                w0, w1, G, C, H, W, groups_outer, seg_base, seg_c0, seg_nc, in_eb)
+                                w0, w1, G, C, H, W, groups_outer, seg_base, seg_c0, seg_nc, in_eb, stride, pad, R, S)
                 if new_w and w_base >= 0 and jp == 0 and jq == 0 and (jg == 0 or not shared_w):
                     nread = sp * sq * (sg if shared_w else 1)
                     if op == OP_EMBEDDING:
@@ -242,6 +255,9 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
                             row = _table_row(m, salt, table_rows)
                             _emit(st, starts, lens, kinds, readers, w_base + (row * K + ck0) * w_eb,
                                   (ck1 - ck0) * w_eb, KIND_WEIGHT, nread, fill)
+                    elif w_act:
+                        _activation_b_runs(st, starts, lens, kinds, readers, fill, nread, cg0, cg1, ck0, ck1,
+                                           cc0, cc1, K, C, w_base, w_eb)
                     else:
                         _weight_runs(st, starts, lens, kinds, readers, fill, nread, cg0, cg1, ck0, ck1, cc0,
                                      cc1, K, C, R, S, shared_w, w_base, w_eb)
@@ -361,7 +377,7 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     salt = zlib.crc32(layer.name.encode()) & 0x7FFFFFFF  # per-layer lookup pattern, stable across runs
     geom = np.array([op, nest.G, nest.K, nest.C, nest.P, nest.Q, nest.R, nest.S, nest.stride, nest.padding,
                      nest.H, nest.W, groups_outer, int(nest.weights_shared_by_groups),
-                     max(layer.K, 1), salt], dtype=np.int64)
+                     max(layer.K, 1), salt, int(nest.weights_are_activations)], dtype=np.int64)
     split = np.array([plan.split_k, plan.split_g, plan.split_p, plan.split_q], dtype=np.int64)
     tiles = np.array([plan.tile_g, plan.tile_k, plan.tile_c, plan.tile_p, plan.tile_q], dtype=np.int64)
     order = ORDERS[ORDER_NAMES.index(plan.loop_order)]

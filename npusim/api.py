@@ -1,0 +1,128 @@
+"""`npusim.simulate`: run a scenario and get its tables and summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from .engine.sim import Simulation
+from .mapping import Mapper
+from .mapping.mapper import SEARCH_VERSION, default_cache_dir
+from .metrics import Result, build_result
+from .scenario import PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
+
+ENGINE_VERSION = "1"  # bump when engine timing changes: cached isolated latencies are ignored
+
+
+def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:
+    payload = {
+        "engine": ENGINE_VERSION, "search": SEARCH_VERSION, "soc": scenario.soc.to_dict(),
+        "workload": spec.workload, "params": [list(p) for p in spec.params], "task": spec.task,
+        "cores": spec.cores if isinstance(spec.cores, int) else len(spec.cores),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, cache: bool = True) -> float:
+    """Latency of one request of `spec` alone on its cores with the whole LLC and DRAM."""
+    path = None
+    if cache:
+        key = _isolated_key(scenario, spec)
+        path = default_cache_dir() / "isolated" / f"{key}.json"
+        if path.is_file():
+            try:
+                return float(json.loads(path.read_text())["latency_cycles"])
+            except (OSError, ValueError, KeyError):
+                pass
+    n_cores = spec.cores if isinstance(spec.cores, int) else len(spec.cores)
+    alone = dataclasses.replace(
+        scenario, tenants=(dataclasses.replace(spec, cores=n_cores, arrival="closed", requests=1,
+                                               arrival_cycles=(), rate_per_mcycle=None),),
+        policy=PolicySpec("shared"))
+    sim = Simulation(alone, mapper=mapper).run()
+    latency = float(sim.tasks[0].latency)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"latency_cycles": latency, "tenant": spec.name}, fh)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return latency
+
+
+def run_scenario(scenario: Scenario, *, mapper: Mapper | None = None, cache: bool = True,
+                 progress: Callable[[int, int], None] | None = None) -> Result:
+    mapper = mapper or Mapper(scenario.soc, cache_dir=None if cache else False)
+    iso = {t.name: isolated_latency(scenario, t, mapper, cache=cache) for t in scenario.tenants}
+    if scenario.policy.name == "isolated":
+        return _run_isolated(scenario, mapper, iso, progress)
+    sim = Simulation(scenario, mapper=mapper, isolated_latency=iso, progress=progress).run()
+    return build_result(sim, policy=scenario.policy.name)
+
+
+def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
+                  progress: Callable[[int, int], None] | None) -> Result:
+    """Every tenant alone (with all its requests); tables merged as if one run."""
+    merged = SimpleNamespace(scenario=scenario, tenants=[], tasks=[], layers=[], timeline=[],
+                             memory=SimpleNamespace(counters=[]))
+    for i, spec in enumerate(scenario.tenants):
+        alone = dataclasses.replace(scenario, tenants=(spec,), policy=PolicySpec("shared"))
+        sim = Simulation(alone, mapper=mapper, isolated_latency=iso).run()
+        t = sim.tenants[0]
+        t.index = i
+        merged.tenants.append(t)
+        merged.memory.counters.append(sim.memory.counters[0])
+        for k in sim.tasks:
+            k.tenant = i
+            merged.tasks.append(k)
+        for r in sim.layers:
+            r.tenant = i
+            merged.layers.append(r)
+        merged.timeline.extend(sim.timeline)
+    return build_result(merged, policy="isolated")
+
+
+def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **kwargs: Any) -> Result:
+    """Run a scenario: a `Scenario`, a scenario YAML path, or keyword arguments
+    as on the command line (``mix=["resnet50", "bert_base"], policy="shared",
+    soc="camdn", requests=1, qos="M", seed=0, llc_size="8MiB"``).
+
+    Returns a `Result` with ``.summary`` (dict) and ``.tasks``, ``.tenants``,
+    ``.layers``, ``.timeline`` DataFrames.
+    """
+    cache = kwargs.pop("cache", True)
+    progress = kwargs.pop("progress", None)
+    if isinstance(scenario, (str, Path)):
+        scenario = load_scenario(scenario, _soc_overrides(kwargs))
+    elif isinstance(scenario, dict):
+        kwargs = {**scenario, **kwargs}
+        scenario = None
+    if scenario is None:
+        overrides = _soc_overrides(kwargs)
+        mix = kwargs.pop("mix")
+        if isinstance(mix, str):
+            mix = [m.strip() for m in mix.split(",") if m.strip()]
+        scenario = scenario_from_flags(mix=list(mix), soc_override=overrides, **kwargs)
+    elif kwargs:
+        raise TypeError(f"unexpected arguments with a Scenario: {', '.join(kwargs)}")
+    return run_scenario(scenario, cache=cache, progress=progress)
+
+
+def _soc_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+    from .soc import OVERRIDE_FLAGS
+
+    out = {}
+    for flag in OVERRIDE_FLAGS:
+        key = flag[2:].replace("-", "_")
+        if key in kwargs:
+            out[flag] = kwargs.pop(key)
+    return out

@@ -1,0 +1,204 @@
+"""The shared memory hierarchy the cores see: LLC (LRU part and page regions) and DRAM.
+
+All tenants' batches go through the same LLC state and the same DRAM
+bank/row/bus state in event order, so interference is real. Time is kept in
+reservations: the LLC data port and DRAM book their resources ahead, and a
+batch learns when its last byte arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cache_models import PageRegionStore, SetAssociativeCache
+
+from ..dram import DRAM
+from ..soc import SoCSpec
+from .kernels import line_count, region_touch, runs_to_lines
+
+
+@dataclass
+class TenantCounters:
+    """Cumulative per-tenant line and byte counts (lines of the LLC line size)."""
+
+    cache_hits: int = 0  # LRU part
+    cache_misses: int = 0
+    region_hits: int = 0  # resident data already in the tenant's region
+    region_fills: int = 0  # first touches of resident data (read from DRAM)
+    bypass_lines: int = 0  # reads that skip the cache
+    multicast_saved: int = 0  # line deliveries served by one multicast transfer
+    dram_read_bytes: int = 0
+    dram_write_bytes: int = 0
+    llc_bytes: int = 0  # bytes through the LLC data port
+
+    def snapshot(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Residency:
+    """Byte ranges of a tenant's tensors that live in its region, with line presence bits."""
+
+    lo: list = field(default_factory=list)
+    hi: list = field(default_factory=list)
+    bits: list = field(default_factory=list)
+    _arrays: tuple | None = None
+
+    def add(self, lo: int, hi: int, line_bytes: int) -> None:
+        lo = lo // line_bytes * line_bytes
+        for i, (a, b) in enumerate(zip(self.lo, self.hi)):
+            if a == lo and b >= hi:
+                return  # already resident
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.bits.append(np.zeros(-(-(hi - lo) // line_bytes), dtype=np.uint8))
+        self._arrays = None
+
+    def drop(self, keep: set[int] | None = None) -> None:
+        """Forget resident ranges, except those starting at an address in `keep`."""
+        keep = keep or set()
+        idx = [i for i, a in enumerate(self.lo) if a in keep]
+        self.lo = [self.lo[i] for i in idx]
+        self.hi = [self.hi[i] for i in idx]
+        self.bits = [self.bits[i] for i in idx]
+        self._arrays = None
+
+    def arrays(self):
+        """(lo, hi, offsets, flat bitmap) for the kernel; each range's bits become
+        a view of the flat bitmap, so the kernel's marks are kept."""
+        if self._arrays is None:
+            offs, at = [], 0
+            for b in self.bits:
+                offs.append(at)
+                at += len(b)
+            bitmap = np.concatenate(self.bits) if self.bits else np.zeros(0, dtype=np.uint8)
+            self.bits = [bitmap[o: o + len(b)] for o, b in zip(offs, self.bits)]
+            self._arrays = (np.array(self.lo, dtype=np.int64), np.array(self.hi, dtype=np.int64),
+                            np.array(offs, dtype=np.int64), bitmap)
+        return self._arrays
+
+
+class MemoryHierarchy:
+    def __init__(self, soc: SoCSpec, n_tenants: int, *, multicast: bool = False):
+        llc = soc.llc
+        self.soc = soc
+        self.line_bytes = llc.line_bytes
+        self.hit_latency = llc.hit_latency_cycles
+        self.llc_bytes_per_cycle = llc.bytes_per_cycle
+        self.dma_bytes_per_cycle = soc.npu.dma_bytes_per_cycle
+        self.write_through = llc.write_policy == "write-through"
+        self.cache = SetAssociativeCache(llc.size_bytes, llc.ways, line_bytes=llc.line_bytes,
+                                         policy=llc.replacement, write_back=not self.write_through)
+        self.region = PageRegionStore(llc.npu_bytes, llc.page_bytes) if llc.npu_ways else None
+        self.dram = DRAM.from_spec(soc.dram, clock_hz=soc.npu.clock_hz, request_bytes=llc.line_bytes)
+        self.multicast = multicast
+        self.llc_free_cycle = 0
+        self.counters = [TenantCounters() for _ in range(n_tenants)]
+        self.residency = [Residency() for _ in range(n_tenants)]
+
+    # -- helpers -------------------------------------------------------------
+    def _llc_port(self, now: int, n_bytes: int) -> int:
+        """Reserve the LLC data port for `n_bytes`; return when they are through."""
+        if n_bytes <= 0:
+            return now
+        start = max(now, self.llc_free_cycle)
+        self.llc_free_cycle = start + -(-n_bytes // self.llc_bytes_per_cycle)
+        return self.llc_free_cycle
+
+    def _dram(self, lines: np.ndarray, *, write: bool, now: int, tenant: int) -> int:
+        if lines.shape[0] == 0:
+            return now
+        done = self.dram.serve(lines, is_write=write, arrival_cycle=now, source=tenant)
+        c = self.counters[tenant]
+        if write:
+            c.dram_write_bytes += lines.shape[0] * self.line_bytes
+        else:
+            c.dram_read_bytes += lines.shape[0] * self.line_bytes
+        return int(done.max())
+
+    # -- a step's reads and writes ------------------------------------------------
+    def read(self, tenant: int, now: int, cores: int, cache_runs, region_runs, dram_runs) -> int:
+        """Serve the reads of one step (three (starts, lengths, readers) batches);
+        return the cycle at which the last byte has reached the cores."""
+        lb = self.line_bytes
+        c = self.counters[tenant]
+        ready = now
+        port_bytes = 0
+        delivered = 0  # line deliveries to cores (for the DMA time)
+        s, l, r = cache_runs
+        if s.shape[0]:
+            res = self.cache.access_runs(s, l, tenant=tenant, write=False)
+            c.cache_hits += res.hits
+            c.cache_misses += res.misses
+            lines = res.hits + res.misses
+            weighted = line_count(s, l, r, lb, True)
+            if not self.multicast:
+                # each extra reader fetches the same lines again: hits in the LRU part
+                c.cache_hits += weighted - lines
+                port_bytes += weighted * lb
+            else:
+                c.multicast_saved += weighted - lines
+                port_bytes += lines * lb
+            delivered += weighted
+            if res.writebacks:
+                self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
+            ready = max(ready, self._dram(res.miss_addrs, write=False, now=now + self.hit_latency,
+                                          tenant=tenant))
+        s, l, r = region_runs
+        if s.shape[0]:
+            res_lo, res_hi, res_off, bitmap = self.residency[tenant].arrays()
+            fills, present = region_touch(s, l, lb, res_lo, res_hi, res_off, bitmap, True)
+            c.region_hits += present
+            c.region_fills += fills.shape[0]
+            weighted = line_count(s, l, r, lb, True)
+            lines = present + fills.shape[0]
+            if self.multicast:
+                c.multicast_saved += weighted - lines
+                port_bytes += lines * lb
+            else:
+                c.region_hits += weighted - lines
+                port_bytes += weighted * lb
+            delivered += weighted
+            ready = max(ready, self._dram(fills, write=False, now=now + self.hit_latency, tenant=tenant))
+        s, l, r = dram_runs
+        if s.shape[0]:
+            lines = runs_to_lines(s, l, lb)
+            weighted = line_count(s, l, r, lb, True)
+            if not self.multicast and weighted > lines.shape[0]:
+                # without multicast every reader fetches its own copy
+                lines = runs_to_lines(np.repeat(s, r), np.repeat(l, r), lb)
+            c.bypass_lines += lines.shape[0]
+            c.multicast_saved += weighted - lines.shape[0]
+            ready = max(ready, self._dram(lines, write=False, now=now, tenant=tenant))
+            delivered += weighted
+        c.llc_bytes += port_bytes
+        port_done = self._llc_port(now, port_bytes) + (self.hit_latency if port_bytes else 0)
+        dma_done = now + -(-delivered * lb // max(1, cores * self.dma_bytes_per_cycle))
+        return max(ready, port_done, dma_done)
+
+    def write(self, tenant: int, now: int, cache_runs, region_runs, dram_runs) -> None:
+        """Drain one step's outputs; writes are posted (nobody waits for them)."""
+        lb = self.line_bytes
+        c = self.counters[tenant]
+        port_bytes = 0
+        s, l, _ = cache_runs
+        if s.shape[0]:
+            res = self.cache.access_runs(s, l, tenant=tenant, write=True)
+            port_bytes += (res.hits + res.misses) * lb
+            c.llc_bytes += (res.hits + res.misses) * lb
+            if res.writebacks:
+                self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
+            if self.write_through:
+                self._dram(runs_to_lines(s, l, lb), write=True, now=now, tenant=tenant)
+        s, l, _ = region_runs
+        if s.shape[0]:
+            res_lo, res_hi, res_off, bitmap = self.residency[tenant].arrays()
+            fresh, present = region_touch(s, l, lb, res_lo, res_hi, res_off, bitmap, True)
+            port_bytes += (fresh.shape[0] + present) * lb
+            c.llc_bytes += (fresh.shape[0] + present) * lb
+        s, l, _ = dram_runs
+        if s.shape[0]:
+            self._dram(runs_to_lines(s, l, lb), write=True, now=now, tenant=tenant)
+        self._llc_port(now, port_bytes)

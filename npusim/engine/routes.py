@@ -1,0 +1,70 @@
+"""Routing a plan's runs: which memory serves each run of each step.
+
+A plan says where every operand lives: through the LRU LLC (unmanaged
+plans), in the tenant's cache region (resident tensors and a block's
+intermediate maps), or straight to DRAM (everything else in a region plan:
+CaMDN's NPU bypasses the cache for data it does not place). Runs are grouped
+once per (layer, plan) into per-step slices by route, so the engine's step
+loop only slices arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..mapping.plan import LayerPlan
+from ..mapping.streams import (KIND_INPUT, KIND_OUTPUT, KIND_PARTIAL_READ, KIND_PARTIAL_WRITE, KIND_WEIGHT,
+                               LayerStreams)
+
+READ_CACHE, READ_REGION, READ_DRAM, WRITE_CACHE, WRITE_REGION, WRITE_DRAM = range(6)
+N_ROUTES = 6
+ROUTE_NAMES = ("read_cache", "read_region", "read_dram", "write_cache", "write_region", "write_dram")
+
+
+def route_table(plan: LayerPlan) -> np.ndarray:
+    """Route of each run kind under `plan`."""
+    table = np.empty(5, dtype=np.int64)
+    if plan.unmanaged:
+        table[[KIND_INPUT, KIND_WEIGHT, KIND_PARTIAL_READ]] = READ_CACHE
+        table[[KIND_OUTPUT, KIND_PARTIAL_WRITE]] = WRITE_CACHE
+        return table
+    inputs_resident = plan.resident in ("inputs", "both") or plan.input_in_region
+    weights_resident = plan.resident in ("weights", "both")
+    table[KIND_INPUT] = READ_REGION if inputs_resident else READ_DRAM
+    table[KIND_WEIGHT] = READ_REGION if weights_resident else READ_DRAM
+    table[KIND_PARTIAL_READ] = READ_DRAM
+    table[KIND_OUTPUT] = WRITE_REGION if plan.output_in_region else WRITE_DRAM
+    table[KIND_PARTIAL_WRITE] = WRITE_DRAM
+    return table
+
+
+@dataclass(frozen=True)
+class RoutedStreams:
+    """Runs sorted by (step, route); `ptr[step, route]` .. `ptr[step, route + 1]`."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    readers: np.ndarray
+    ptr: np.ndarray  # int64 [steps, N_ROUTES + 1]
+    step_cycles: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return len(self.step_cycles)
+
+
+def route_streams(streams: LayerStreams, plan: LayerPlan) -> RoutedStreams:
+    table = route_table(plan)
+    n_steps = streams.steps
+    step_of_run = np.repeat(np.arange(n_steps, dtype=np.int64), np.diff(streams.step_ptr))
+    route = table[streams.kinds.astype(np.int64)]
+    order = np.lexsort((route, step_of_run))  # stable: keeps the access order within a route
+    key = step_of_run[order] * N_ROUTES + route[order]
+    bounds = np.searchsorted(key, np.arange(n_steps * N_ROUTES + 1, dtype=np.int64))
+    ptr = np.empty((n_steps, N_ROUTES + 1), dtype=np.int64)
+    for r in range(N_ROUTES + 1):
+        ptr[:, r] = bounds[np.arange(n_steps) * N_ROUTES + r]
+    return RoutedStreams(starts=streams.starts[order], lengths=streams.lengths[order],
+                         readers=streams.readers[order], ptr=ptr, step_cycles=streams.step_cycles)

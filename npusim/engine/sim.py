@@ -1,0 +1,356 @@
+"""The discrete-event SoC: tenants, their tasks, and cores that run tiles.
+
+Time is in NPU cycles (SimPy). A runtime process dispatches arriving tasks
+to cores; a task runs its layers in order on its tenant's cores, which work
+in lockstep on one tile each per step: fetch the step's operands (LLC,
+region or DRAM, in one batch per route), compute, and drain finished
+outputs, with the fetch of step i+1 overlapping the compute of step i
+(double buffering). All tenants share one `MemoryHierarchy`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import simpy
+
+from workloads import get_trace
+from workloads.trace import Trace
+
+from ..errors import InputError
+from ..mapping import Mapper
+from ..mapping.layout import TensorLayout, layout_trace, slots_needed, tenant_base
+from ..mapping.nest import loop_nest
+from ..mapping.plan import LayerPlan
+from ..mapping.streams import layer_streams
+from ..policies import get_policy
+from ..scenario import Scenario, TenantSpec
+from .memory import MemoryHierarchy
+from .routes import READ_CACHE, READ_DRAM, READ_REGION, WRITE_CACHE, WRITE_DRAM, WRITE_REGION, RoutedStreams, route_streams
+
+
+@dataclass
+class TaskRecord:
+    tenant: int
+    index: int  # request number within the tenant
+    arrival: int
+    target_cycles: float
+    start: int = -1
+    finish: int = -1
+    next_layer: int = 0  # where a preempted task resumes
+    preemptions: int = 0
+
+    @property
+    def latency(self) -> int:
+        return self.finish - self.arrival
+
+    @property
+    def waiting(self) -> int:
+        return (self.start if self.start >= 0 else 0) - self.arrival
+
+
+@dataclass
+class LayerRecord:
+    tenant: int
+    task: int
+    layer: str
+    op: str
+    start: int
+    end: int
+    compute_cycles: int
+    budget_bytes: int
+    resident: str
+    fused: bool
+    region_bytes: int
+    counters: dict  # deltas of TenantCounters
+
+
+class TenantRuntime:
+    """A tenant during one simulation: its trace, tensors in memory, cores and plans."""
+
+    def __init__(self, index: int, spec: TenantSpec, trace: Trace, layout: TensorLayout, cores: tuple[int, ...],
+                 mapper: Mapper, hw: np.ndarray, vec: np.ndarray):
+        self.index = index
+        self.spec = spec
+        self.name = spec.name
+        self.trace = trace
+        self.layout = layout
+        self.cores = cores
+        self.mapper = mapper
+        self._hw, self._vec = hw, vec
+        self._routed: dict[tuple, RoutedStreams] = {}
+        self._nests: dict[int, Any] = {}
+        self.isolated_latency: float | None = None
+        self.active_cores = 0
+
+    @property
+    def n_cores(self) -> int:
+        """Cores of the running task (a pool or partition may differ from the spec)."""
+        return self.active_cores or len(self.cores)
+
+    def plan(self, layer_index: int, budget_bytes: int) -> LayerPlan:
+        return self.mapper.plan(self.trace.layers[layer_index], self.n_cores, budget_bytes)
+
+    def candidates(self, layer_index: int):
+        return self.mapper.candidates(self.trace.layers[layer_index], self.n_cores)
+
+    def resident_ranges(self, layer_index: int, plan: LayerPlan) -> list[tuple[int, int]]:
+        """Byte ranges a region plan keeps in the tenant's region for this layer."""
+        if plan.unmanaged:
+            return []
+        layer = self.trace.layers[layer_index]
+        lay = self.layout
+        out = []
+        if plan.resident in ("weights", "both"):
+            if layer.op == "matmul" and len(layer.inputs) > 1:
+                producer = self.trace.layer(layer.inputs[1])
+                out.append((lay.output_base[producer.name], lay.output_base[producer.name] + producer.output_bytes))
+            elif layer.name in lay.weight_base:
+                out.append((lay.weight_base[layer.name], lay.weight_base[layer.name] + layer.weight_bytes))
+        if plan.resident in ("inputs", "both") or plan.input_in_region:
+            producers = layer.inputs[:1] if layer.op == "matmul" else layer.inputs
+            if not producers:
+                out.append((lay.network_input_base, lay.network_input_base + layer.input_bytes))
+            for name in producers:
+                p = self.trace.layer(name)
+                out.append((lay.output_base[name], lay.output_base[name] + p.output_bytes))
+        if plan.output_in_region:
+            out.append((lay.output_base[layer.name], lay.output_base[layer.name] + layer.output_bytes))
+        return out
+
+    def routed(self, layer_index: int, plan: LayerPlan) -> RoutedStreams:
+        key = (layer_index, plan)
+        rs = self._routed.get(key)
+        if rs is None:
+            layer = self.trace.layers[layer_index]
+            nest = loop_nest(layer, self.mapper.soc.npu, plan.cores, self.mapper.soc.llc.line_bytes)
+            streams = layer_streams(layer, self.trace, nest, plan, self.layout, self._hw, self._vec)
+            rs = route_streams(streams, plan)
+            self._routed[key] = rs
+        return rs
+
+
+def _assign_cores(tenants: tuple[TenantSpec, ...], total: int) -> list[tuple[int, ...]]:
+    """Fixed core ids per tenant: explicit ids stay, counts take consecutive free ids."""
+    used: set[int] = set()
+    for t in tenants:
+        if isinstance(t.cores, tuple):
+            used.update(t.cores)
+    out = []
+    nxt = 0
+    for t in tenants:
+        if isinstance(t.cores, tuple):
+            out.append(t.cores)
+            continue
+        ids = []
+        while len(ids) < t.cores:
+            if nxt >= total:
+                nxt = 0  # more demand than cores: counts may overlap, tasks then wait for each other
+            if nxt not in used or len(used) >= total:
+                ids.append(nxt)
+            nxt += 1
+        out.append(tuple(ids))
+    return out
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, *, mapper: Mapper | None = None,
+                 isolated_latency: dict[str, float] | None = None,
+                 progress: Callable[[int, int], None] | None = None):
+        self.scenario = scenario
+        self.env = simpy.Environment()
+        self.mapper = mapper or Mapper(scenario.soc)
+        soc = scenario.soc
+        policy_cls = get_policy(scenario.policy.name)
+        # tensors of each tenant in their own slot of physical memory
+        core_sets = _assign_cores(scenario.tenants, soc.npu.cores)
+        self.tenants: list[TenantRuntime] = []
+        slot = 0
+        for i, spec in enumerate(scenario.tenants):
+            trace = load_tenant_trace(spec, scenario.source)
+            layout = layout_trace(trace, tenant_base(slot))
+            slot += slots_needed(layout.size_bytes)
+            self.tenants.append(TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper,
+                                              self.mapper.hw, self.mapper.vec))
+        self.memory = MemoryHierarchy(soc, len(self.tenants), multicast=policy_cls.multicast)
+        self.policy = policy_cls(self, **dict(scenario.policy.options))
+        problem = self.policy.validate_soc()
+        if problem:
+            raise InputError(scenario.source or "<scenario>", "policy", problem)
+        for t in self.tenants:
+            if isolated_latency and t.name in isolated_latency:
+                t.isolated_latency = isolated_latency[t.name]
+        self.tasks: list[TaskRecord] = []
+        self.layers: list[LayerRecord] = []
+        self.timeline: list[dict] = []
+        self._region_pages: dict[int, int] = {}
+        self.core_busy = [False] * soc.npu.cores
+        pool = scenario.core_pool
+        self.core_groups = [tuple(range(i, i + pool)) for i in range(0, soc.npu.cores, pool)] if pool else []
+        self.ready: list[TaskRecord] = []
+        self.progress = progress
+        self._layers_done = 0
+        self._layers_total = sum(t.spec.requests * len(t.trace.layers) for t in self.tenants)
+        self._wakeup = self.env.event()
+
+    # -- arrivals and dispatch ------------------------------------------------
+    def _target(self, t: TenantRuntime) -> float:
+        tgt = t.spec.target
+        base = float(tgt.cycles) if tgt.cycles is not None else (
+            tgt.multiple * t.isolated_latency if t.isolated_latency else math.inf)
+        return base * self.scenario.qos_factor(t.spec)
+
+    def _arrivals(self, t: TenantRuntime):
+        spec = t.spec
+        rng = np.random.default_rng([self.scenario.seed, t.index])
+        if spec.arrival == "closed":
+            for i in range(spec.requests):
+                task = TaskRecord(t.index, i, int(self.env.now), self._target(t))
+                done = self.env.event()
+                task.done_event = done  # type: ignore[attr-defined]
+                self._submit(task)
+                yield done
+            return
+        if spec.arrival == "poisson":
+            mean_gap = 1e6 / spec.rate_per_mcycle
+            times = np.cumsum(rng.exponential(mean_gap, size=spec.requests)).astype(np.int64)
+        else:
+            times = np.asarray(spec.arrival_cycles, dtype=np.int64)
+        for i, at in enumerate(times):
+            if at > self.env.now:
+                yield self.env.timeout(int(at) - self.env.now)
+            self._submit(TaskRecord(t.index, i, int(self.env.now), self._target(t)))
+
+    def _submit(self, task: TaskRecord) -> None:
+        self.tasks.append(task)
+        self.ready.append(task)
+        self._dispatch()
+
+    def _rank(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
+        if self.scenario.scheduler == "fcfs":
+            return sorted(tasks, key=lambda k: (k.arrival, k.tenant, k.index))
+        now = self.env.now
+
+        def score(k: TaskRecord) -> tuple:
+            t = self.tenants[k.tenant]
+            iso = t.isolated_latency or 1.0
+            return (-(t.spec.priority + (now - k.arrival) / iso), k.arrival, k.tenant)
+
+        return sorted(tasks, key=score)
+
+    def _dispatch(self) -> None:
+        for task in self._rank(self.ready):
+            t = self.tenants[task.tenant]
+            cores = self.policy.cores_for(t, task)
+            if cores is None:
+                continue
+            for c in cores:
+                self.core_busy[c] = True
+            self.ready.remove(task)
+            if task.start < 0:
+                task.start = int(self.env.now)
+            self.env.process(self._run_task(t, task, cores))
+
+    # -- a task ------------------------------------------------------------------
+    def _run_task(self, t: TenantRuntime, task: TaskRecord, cores: tuple[int, ...]):
+        t.active_cores = len(cores)
+        if task.next_layer == 0:
+            self.policy.task_started(t, task)
+        mem = self.memory
+        for li in range(task.next_layer, len(t.trace.layers)):
+            layer = t.trace.layers[li]
+            if li > task.next_layer and self.policy.preempt(t, task):
+                # give the cores up at this layer boundary; resume later from here
+                task.next_layer = li
+                task.preemptions += 1
+                for c in cores:
+                    self.core_busy[c] = False
+                self.ready.append(task)
+                self._dispatch()
+                return
+            plan = yield from self.policy.acquire(t, li, task)
+            rs = t.routed(li, plan)
+            for lo, hi in t.resident_ranges(li, plan):
+                mem.residency[t.index].add(lo, hi, mem.line_bytes)
+            before = mem.counters[t.index].snapshot()
+            start = int(self.env.now)
+            yield from self._run_layer(t.index, rs, plan.cores_used)
+            after = mem.counters[t.index].snapshot()
+            self.layers.append(LayerRecord(
+                tenant=t.index, task=task.index, layer=layer.name, op=layer.op, start=start,
+                end=int(self.env.now), compute_cycles=int(rs.step_cycles.sum()), budget_bytes=plan.budget_bytes,
+                resident=plan.resident, fused=plan.fused, region_bytes=plan.region_bytes,
+                counters={k: after[k] - before[k] for k in after}))
+            self.policy.release(t, li, plan, task)
+            self._record_timeline()
+            self._layers_done += 1
+            if self.progress:
+                self.progress(self._layers_done, self._layers_total)
+        task.finish = int(self.env.now)
+        for c in cores:
+            self.core_busy[c] = False
+        self.policy.task_finished(t, task)
+        done = getattr(task, "done_event", None)
+        if done is not None:
+            done.succeed()
+        self._dispatch()
+
+    def _run_layer(self, tenant: int, rs: RoutedStreams, cores: int):
+        """Steps of one layer: fetch i+1 while computing i, drain i afterwards."""
+        env, mem = self.env, self.memory
+        st, ln, rd, ptr, cyc = rs.starts, rs.lengths, rs.readers, rs.ptr, rs.step_cycles
+        n = rs.steps
+
+        def runs(s: int, r: int):
+            a, b = ptr[s, r], ptr[s, r + 1]
+            return st[a:b], ln[a:b], rd[a:b]
+
+        ready = mem.read(tenant, int(env.now), cores, runs(0, READ_CACHE), runs(0, READ_REGION),
+                         runs(0, READ_DRAM))
+        compute_end = int(env.now)
+        for s in range(n):
+            start = max(ready, compute_end)
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            now = int(env.now)
+            if s > 0:
+                mem.write(tenant, now, runs(s - 1, WRITE_CACHE), runs(s - 1, WRITE_REGION), runs(s - 1, WRITE_DRAM))
+            if s + 1 < n:
+                ready = mem.read(tenant, now, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
+                                 runs(s + 1, READ_DRAM))
+            compute_end = now + int(cyc[s])
+        if compute_end > env.now:
+            yield env.timeout(compute_end - env.now)
+        mem.write(tenant, int(env.now), runs(n - 1, WRITE_CACHE), runs(n - 1, WRITE_REGION),
+                  runs(n - 1, WRITE_DRAM))
+
+    def note_region(self, tenant: int, pages: int) -> None:
+        """A policy changed a tenant's region allocation (for the timeline)."""
+        self._region_pages[tenant] = pages
+        self._record_timeline()
+
+    def _record_timeline(self) -> None:
+        now = int(self.env.now)
+        for t in self.tenants:
+            self.timeline.append({
+                "cycle": now, "tenant": t.name, "llc_lines": int(self.memory.cache.occupancy(t.index)),
+                "region_pages": self._region_pages.get(t.index, 0),
+            })
+
+    # -- run -----------------------------------------------------------------------
+    def run(self) -> "Simulation":
+        self.policy.setup()
+        for t in self.tenants:
+            self.env.process(self._arrivals(t))
+        self.env.run()
+        return self
+
+
+def load_tenant_trace(spec: TenantSpec, scenario_source: str = "") -> Trace:
+    trace = get_trace(spec.workload, **dict(spec.params))
+    if spec.task is not None:
+        trace = trace.for_task(spec.task)
+    return trace

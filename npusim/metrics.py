@@ -1,0 +1,173 @@
+"""Metrics of a simulation: per task, tenant and layer tables, and the system summary.
+
+Definitions (docs/METRICS.md):
+
+* latency = finish - arrival; a task meets its deadline when latency <= target.
+* STP (system throughput, as in PREMA/MoCA) = sum over tenants of
+  isolated latency / co-located mean latency.
+* ANTT (average normalised turnaround time) = mean over tenants of
+  co-located mean latency / isolated latency.
+* fairness = min over pairs of tenants of PP_i / PP_j, with
+  PP_i = (isolated_i / latency_i) / (w_i / sum w) and priority weight
+  w_i = priority_i + 1 (so priority 0 still counts); 1 is perfectly fair.
+* SLA rate = share of tasks that meet their deadline, overall and per
+  priority group (low 0-2, mid 3-8, high 9-11).
+* LLC hit rate = lines served by the LLC (LRU hits and region hits) over
+  all lines the cores requested (bypassed lines count as misses).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PRIORITY_GROUPS = {"low": range(0, 3), "mid": range(3, 9), "high": range(9, 12)}
+
+
+def _nan_to_none(x: Any) -> Any:
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return None
+    return x
+
+
+@dataclass
+class Result:
+    summary: dict
+    tasks: pd.DataFrame
+    tenants: pd.DataFrame
+    layers: pd.DataFrame
+    timeline: pd.DataFrame
+
+    def to_json(self) -> str:
+        return json.dumps(self.summary, indent=2, sort_keys=False, default=_json_default)
+
+    def write(self, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "summary.json"]
+        (out / "summary.json").write_text(self.to_json() + "\n")
+        for name in ("tasks", "tenants", "layers", "timeline"):
+            df = getattr(self, name)
+            path = out / f"{name}.{'parquet' if fmt == 'parquet' else 'csv'}"
+            if fmt == "parquet":
+                df.to_parquet(path, index=False)
+            else:
+                df.to_csv(path, index=False)
+            written.append(path)
+        return written
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return _nan_to_none(float(o))
+    raise TypeError(type(o))
+
+
+def counters_total(c: dict) -> tuple[int, int]:
+    """(lines served by the LLC, lines requested)."""
+    hits = c["cache_hits"] + c["region_hits"]
+    requested = hits + c["cache_misses"] + c["region_fills"] + c["bypass_lines"]
+    return hits, requested
+
+
+def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
+    """Tables and summary from a finished `Simulation` (or merged isolated runs)."""
+    scenario = sim.scenario
+    names = [t.name for t in sim.tenants]
+    tasks = pd.DataFrame([{
+        "tenant": names[k.tenant], "task": k.index, "arrival_cycle": k.arrival, "start_cycle": k.start,
+        "finish_cycle": k.finish, "latency_cycles": k.latency, "waiting_cycles": k.waiting,
+        "target_cycles": k.target_cycles, "deadline_met": bool(k.latency <= k.target_cycles),
+        "priority": sim.tenants[k.tenant].spec.priority,
+    } for k in sorted(sim.tasks, key=lambda k: (k.tenant, k.index))])
+    layer_rows = []
+    for r in sim.layers:
+        hits, requested = counters_total(r.counters)
+        layer_rows.append({
+            "tenant": names[r.tenant], "task": r.task, "layer": r.layer, "op": r.op, "start_cycle": r.start,
+            "end_cycle": r.end, "cycles": r.end - r.start, "compute_cycles": r.compute_cycles,
+            "stall_cycles": max(0, r.end - r.start - r.compute_cycles),
+            "dram_read_bytes": r.counters["dram_read_bytes"], "dram_write_bytes": r.counters["dram_write_bytes"],
+            "dram_bytes": r.counters["dram_read_bytes"] + r.counters["dram_write_bytes"],
+            "llc_hits": hits, "llc_lines": requested, "region_hits": r.counters["region_hits"],
+            "budget_bytes": r.budget_bytes, "resident": r.resident, "fused": r.fused,
+            "region_bytes": r.region_bytes,
+        })
+    layers = pd.DataFrame(layer_rows)
+    tenant_rows = []
+    for t in sim.tenants:
+        c = sim.memory.counters[t.index].snapshot() if hasattr(sim, "memory") else sim.counters[t.index]
+        mine = tasks[tasks.tenant == t.name] if len(tasks) else tasks
+        lat = mine.latency_cycles.to_numpy(dtype=float) if len(mine) else np.array([])
+        hits, requested = counters_total(c)
+        tenant_rows.append({
+            "tenant": t.name, "workload": t.spec.workload, "cores": len(t.cores), "priority": t.spec.priority,
+            "tasks": int(len(mine)),
+            "mean_latency_cycles": float(lat.mean()) if lat.size else math.nan,
+            "p95_latency_cycles": float(np.percentile(lat, 95)) if lat.size else math.nan,
+            "isolated_latency_cycles": float(t.isolated_latency) if t.isolated_latency else math.nan,
+            "dram_read_bytes": c["dram_read_bytes"], "dram_write_bytes": c["dram_write_bytes"],
+            "dram_bytes": c["dram_read_bytes"] + c["dram_write_bytes"],
+            "llc_hits": hits, "llc_lines": requested,
+            "llc_hit_rate": hits / requested if requested else math.nan,
+            "sla_rate": float(mine.deadline_met.mean()) if len(mine) else math.nan,
+        })
+    tenants = pd.DataFrame(tenant_rows)
+    timeline = pd.DataFrame(sim.timeline, columns=["cycle", "tenant", "llc_lines", "region_pages"])
+    summary = _summary(scenario, policy, tasks, tenants)
+    if extra:
+        summary.update(extra)
+    return Result(summary=summary, tasks=tasks, tenants=tenants, layers=layers, timeline=timeline)
+
+
+def _summary(scenario, policy: str, tasks: pd.DataFrame, tenants: pd.DataFrame) -> dict:
+    iso = tenants.isolated_latency_cycles.to_numpy(dtype=float)
+    lat = tenants.mean_latency_cycles.to_numpy(dtype=float)
+    ok = np.isfinite(iso) & np.isfinite(lat) & (lat > 0)
+    np_ratio = np.where(ok, iso / np.where(lat > 0, lat, 1), np.nan)
+    stp = float(np.nansum(np_ratio)) if ok.any() else math.nan
+    antt = float(np.nanmean(np.where(ok, lat / np.where(iso > 0, iso, 1), np.nan))) if ok.any() else math.nan
+    weights = tenants.priority.to_numpy(dtype=float) + 1.0
+    pp = np_ratio / (weights / weights.sum())
+    pp = pp[np.isfinite(pp)]
+    fairness = float(pp.min() / pp.max()) if pp.size >= 2 else (1.0 if pp.size == 1 else math.nan)
+    sla_groups = {}
+    for group, prios in PRIORITY_GROUPS.items():
+        sel = tasks[tasks.priority.isin(list(prios))] if len(tasks) else tasks
+        sla_groups[group] = float(sel.deadline_met.mean()) if len(sel) else None
+    start = int(tasks.arrival_cycle.min()) if len(tasks) else 0
+    makespan = int(tasks.finish_cycle.max()) - start if len(tasks) else 0
+    soc = scenario.soc
+    return {
+        "scenario": scenario.name,
+        "policy": policy,
+        "soc": soc.name,
+        "llc_bytes": soc.llc.size_bytes,
+        "cores": soc.npu.cores,
+        "seed": scenario.seed,
+        "qos": scenario.qos,
+        "makespan_cycles": makespan,
+        "dram_bytes": int(tenants.dram_bytes.sum()),
+        "stp": _nan_to_none(stp),
+        "antt": _nan_to_none(antt),
+        "fairness": _nan_to_none(fairness),
+        "sla_rate": _nan_to_none(float(tasks.deadline_met.mean())) if len(tasks) else None,
+        "sla_rate_by_priority": sla_groups,
+        "tenants": [{
+            "name": r.tenant, "workload": r.workload, "cores": int(r.cores), "tasks": int(r.tasks),
+            "mean_latency_cycles": _nan_to_none(float(r.mean_latency_cycles)),
+            "p95_latency_cycles": _nan_to_none(float(r.p95_latency_cycles)),
+            "isolated_latency_cycles": _nan_to_none(float(r.isolated_latency_cycles)),
+            "dram_bytes": int(r.dram_bytes),
+            "llc_hit_rate": _nan_to_none(float(r.llc_hit_rate)),
+            "sla_rate": _nan_to_none(float(r.sla_rate)),
+        } for r in tenants.itertuples()],
+    }

@@ -1,0 +1,113 @@
+"""The policy interface and registry.
+
+A policy is one class registered by name. The engine asks it, for every
+layer a tenant is about to run, which mapping plan to use (possibly after
+waiting for cache pages), and tells it when the layer ends; at set-up it may
+partition the LLC's ways, hand out regions, or set DRAM throttles. Options
+are declared as `Option`s so scenario files are validated up front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generator
+
+from ..mapping.plan import UNMANAGED, LayerPlan
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.sim import Simulation, TaskRecord, TenantRuntime
+
+_REGISTRY: dict[str, type["Policy"]] = {}
+
+
+@dataclass(frozen=True)
+class Option:
+    default: Any
+    check: Callable[[Any], str | None]  # returns what is wrong, or None
+    help: str = ""
+
+
+def number_in(lo: float, hi: float) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return f"expected a number, got {v!r}"
+        if not lo <= v <= hi:
+            return f"must be in [{lo:g}, {hi:g}], got {v}"
+        return None
+    return check
+
+
+def positive_int(v: Any) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        return f"expected a positive integer, got {v!r}"
+    return None
+
+
+def register(cls: type["Policy"]) -> type["Policy"]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def policy_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def get_policy(name: str) -> type["Policy"]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r} (policies: {', '.join(_REGISTRY)})") from None
+
+
+class Policy:
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    multicast: ClassVar[bool] = False  # the NPU broadcasts a tile to every core that needs it
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, sim: "Simulation", **options: Any):
+        self.sim = sim
+        self.opts = {k: o.default for k, o in self.options.items()}
+        self.opts.update(options)
+
+    # -- hooks ---------------------------------------------------------------
+    def setup(self) -> None:
+        """Called once before time starts (way masks, regions, throttles)."""
+
+    def validate_soc(self) -> str | None:
+        """What makes this policy impossible on the scenario's SoC, or None."""
+        return None
+
+    uses_pool: ClassVar[bool] = True  # with a scenario core_pool, tasks take any free group
+
+    def cores_for(self, tenant: "TenantRuntime", task: "TaskRecord") -> tuple[int, ...] | None:
+        """The cores a task of `tenant` starts on now, or None if it must wait.
+
+        Default: any free group of the scenario's core pool, else the tenant's own cores.
+        """
+        busy = self.sim.core_busy
+        if self.sim.scenario.core_pool and self.uses_pool:
+            for group in self.sim.core_groups:
+                if not any(busy[c] for c in group):
+                    return group
+            return None
+        return None if any(busy[c] for c in tenant.cores) else tenant.cores
+
+    def preempt(self, tenant: "TenantRuntime", task: "TaskRecord") -> bool:
+        """At a layer boundary: should the task give its cores up now?"""
+        return False
+
+    def acquire(self, tenant: "TenantRuntime", layer_index: int,
+                task: "TaskRecord") -> Generator[Any, Any, LayerPlan]:
+        """A SimPy sub-process returning the plan for this layer (may wait)."""
+        return tenant.plan(layer_index, UNMANAGED)
+        yield  # pragma: no cover - makes this a generator
+
+    def release(self, tenant: "TenantRuntime", layer_index: int, plan: LayerPlan, task: "TaskRecord") -> None:
+        """The layer ended."""
+
+    def task_started(self, tenant: "TenantRuntime", task: "TaskRecord") -> None:
+        pass
+
+    def task_finished(self, tenant: "TenantRuntime", task: "TaskRecord") -> None:
+        pass

@@ -1,0 +1,336 @@
+"""The scenario specification: which tenants run on which SoC under which policy.
+
+One YAML format (docs/SCENARIOS.md), one loader (`load_scenario`), and the
+same thing built from command-line flags (`scenario_from_flags`). The engine
+only consumes the resulting `Scenario`.
+
+    soc: camdn                  # preset or file (overrides: soc_overrides)
+    policy: shared              # or {name: camdn, alpha: 0.5, beta: 0.3}
+    scheduler: fcfs             # fcfs | priority
+    seed: 1
+    qos: M                      # L | M | H: 1.2 / 1.0 / 0.8 x the target
+    tenants:
+      - workload: resnet50      # zoo name or trace file
+        cores: auto             # auto | N | [core ids]
+        arrival: closed         # closed | poisson | times
+        requests: 2
+        priority: 5             # 0-11
+        target: 1.5x            # cycles, or a multiple of the isolated latency
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import COMMAND_LINE, InputError
+from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
+from .specio import LineDict, Section, load_yaml
+
+ARRIVALS = ("closed", "poisson", "times")
+SCHEDULERS = ("fcfs", "priority")
+QOS_FACTORS = {"L": 1.2, "M": 1.0, "H": 0.8}
+DEFAULT_TARGET_MULTIPLE = 1.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A latency target: absolute cycles, or a multiple of the isolated latency."""
+
+    cycles: int | None = None
+    multiple: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.cycles}" if self.cycles is not None else f"{self.multiple}x"
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    name: str
+    workload: str
+    params: tuple[tuple[str, Any], ...] = ()  # builder parameters (batch, seq_len, ...)
+    task: str | None = None  # multi-task models: run only this task's layers
+    cores: int | tuple[int, ...] | None = None  # None = auto (equal share)
+    arrival: str = "closed"
+    requests: int = 1
+    rate_per_mcycle: float | None = None  # poisson: mean arrivals per million cycles
+    arrival_cycles: tuple[int, ...] = ()  # times: explicit arrival cycles
+    priority: int = 5
+    target: Target = field(default_factory=lambda: Target(multiple=DEFAULT_TARGET_MULTIPLE))
+    qos: str | None = None  # per-tenant override of the scenario's QoS level
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    soc: SoCSpec
+    tenants: tuple[TenantSpec, ...]
+    policy: PolicySpec = field(default_factory=lambda: PolicySpec("shared"))
+    scheduler: str = "fcfs"
+    seed: int = 0
+    qos: str = "M"
+    name: str = "scenario"
+    core_pool: int | None = None  # tasks take any free group of this many cores (MoCA-style)
+    source: str = field(default="", compare=False)
+
+    def with_policy(self, name: str, **options: Any) -> "Scenario":
+        return replace(self, policy=PolicySpec(name, tuple(sorted(options.items()))))
+
+    def qos_factor(self, tenant: TenantSpec) -> float:
+        return QOS_FACTORS[tenant.qos or self.qos]
+
+
+def policy_names() -> tuple[str, ...]:
+    from .policies import policy_names as names
+
+    return names()
+
+
+def _parse_target(value: Any, sec: Section, key: str) -> Target:
+    if isinstance(value, bool):
+        raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise sec.error(key, f"a latency target must be positive, got {value}")
+        return Target(cycles=value)
+    text = str(value).strip().lower()
+    if text.endswith("x"):
+        try:
+            mult = float(text[:-1])
+        except ValueError:
+            raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}") from None
+        if not mult > 0:
+            raise sec.error(key, f"a latency target must be positive, got {value!r}")
+        return Target(multiple=mult)
+    raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}")
+
+
+TENANT_KEYS = ("workload", "name", "params", "task", "cores", "arrival", "requests", "rate_per_mcycle",
+               "arrival_cycles", "priority", "target", "qos")
+
+
+def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
+    from workloads import get_trace
+
+    sec.allow(*TENANT_KEYS)
+    workload = sec.string("workload")
+    params_sec = sec.section("params", required=False)
+    params = tuple(sorted((str(k), params_sec.raw(k)) for k in list(params_sec.data.keys())))
+    params_sec.finish()
+    task = sec.string("task", None)
+    try:
+        trace = get_trace(workload, **dict(params))
+    except InputError as exc:
+        if exc.source == workload:
+            raise sec.error("workload", exc.message) from None
+        raise
+    except (TypeError, ValueError) as exc:
+        raise sec.error("params", str(exc)) from None
+    if task is not None and task not in trace.tasks:
+        raise sec.error("task", f"{workload} has no task {task!r} (tasks: {', '.join(trace.tasks) or 'none'})")
+    default_name = workload if task is None else f"{workload}:{task}"
+    name = sec.string("name", None) or default_name
+    names_seen[name] = names_seen.get(name, 0) + 1
+    if names_seen[name] > 1:
+        name = f"{name}#{names_seen[name]}"
+    cores_raw = sec.raw("cores", "auto")
+    if cores_raw == "auto" or cores_raw is None:
+        cores: int | tuple[int, ...] | None = None
+    elif isinstance(cores_raw, bool):
+        raise sec.error("cores", f"expected auto, a count or a list of core ids, got {cores_raw!r}")
+    elif isinstance(cores_raw, int):
+        if cores_raw < 1:
+            raise sec.error("cores", f"a tenant needs at least one core, got {cores_raw}")
+        cores = cores_raw
+    elif isinstance(cores_raw, list) and cores_raw and all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cores_raw):
+        if len(set(cores_raw)) != len(cores_raw):
+            raise sec.error("cores", f"core ids repeat: {cores_raw}")
+        cores = tuple(cores_raw)
+    else:
+        raise sec.error("cores", f"expected auto, a count or a list of core ids, got {cores_raw!r}")
+    arrival = sec.choice("arrival", ARRIVALS, "closed")
+    requests = sec.integer("requests", 1, minimum=1)
+    rate = None
+    times: tuple[int, ...] = ()
+    if arrival == "poisson":
+        rate = sec.number("rate_per_mcycle")
+        if not rate > 0:
+            raise sec.error("rate_per_mcycle", f"an arrival rate must be positive, got {rate}")
+    elif sec.has("rate_per_mcycle"):
+        raise sec.error("rate_per_mcycle", "only for arrival: poisson")
+    if arrival == "times":
+        raw = sec.raw("arrival_cycles")
+        if not isinstance(raw, list) or not raw or not all(
+                isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in raw):
+            raise sec.error("arrival_cycles", "expected a list of non-negative integer cycles")
+        times = tuple(sorted(raw))
+        requests = len(times)
+    elif sec.has("arrival_cycles"):
+        raise sec.error("arrival_cycles", "only for arrival: times")
+    priority = sec.integer("priority", 5, minimum=0, maximum=11)
+    target = _parse_target(sec.raw("target", f"{DEFAULT_TARGET_MULTIPLE}x"), sec, "target")
+    qos = sec.choice("qos", tuple(QOS_FACTORS), None)
+    sec.finish()
+    return TenantSpec(name=name, workload=workload, params=params, task=task, cores=cores, arrival=arrival,
+                      requests=requests, rate_per_mcycle=rate, arrival_cycles=times, priority=priority,
+                      target=target, qos=qos, line=sec.line)
+
+
+def _policy(sec: Section) -> PolicySpec:
+    raw = sec.raw("policy", "shared")
+    names = policy_names()
+    if isinstance(raw, str):
+        if raw not in names:
+            raise sec.error("policy", f"unknown policy {raw!r} (policies: {', '.join(names)})")
+        return PolicySpec(raw)
+    if isinstance(raw, dict):
+        psec = Section(raw, sec.source, sec.field("policy"), sec.line_of("policy"), sec.origins)
+        name = psec.string("name")
+        if name not in names:
+            raise psec.error("name", f"unknown policy {name!r} (policies: {', '.join(names)})")
+        options = {}
+        for key in [k for k in raw if k != "name"]:
+            options[str(key)] = psec.raw(key)
+        from .policies import validate_options
+
+        validate_options(name, options, psec)
+        return PolicySpec(name, tuple(sorted(options.items())))
+    raise sec.error("policy", f"expected a policy name or a mapping with a name, got {raw!r}")
+
+
+def _resolve_cores(tenants: list[TenantSpec], soc: SoCSpec, sec: Section,
+                   core_pool: int | None = None) -> list[TenantSpec]:
+    """Give `auto` tenants an equal share of the cores fixed tenants leave; with
+    a core pool every tenant's tasks run on one group of `core_pool` cores."""
+    total = soc.npu.cores
+    if core_pool is not None:
+        if total % core_pool:
+            raise sec.error("core_pool", f"{total} cores do not split into groups of {core_pool}")
+        for t in tenants:
+            if t.cores is not None and t.cores != core_pool:
+                raise InputError(sec.source, "tenants.cores", f"with core_pool: {core_pool} a tenant's "
+                                 f"tasks run on one group of {core_pool} cores; leave cores out", t.line)
+        return [replace(t, cores=core_pool) for t in tenants]
+    if len(tenants) > total:
+        raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only {total} cores")
+    fixed = sum(t.cores if isinstance(t.cores, int) else len(t.cores) for t in tenants if t.cores is not None)
+    for t in tenants:
+        if isinstance(t.cores, tuple) and max(t.cores) >= total:
+            raise InputError(sec.source, "tenants.cores", f"core id {max(t.cores)} does not exist "
+                             f"(the SoC has cores 0-{total - 1})", t.line)
+    auto = [t for t in tenants if t.cores is None]
+    left = total - fixed
+    if fixed > total or (auto and left < len(auto)):
+        raise sec.error("tenants", f"tenants ask for {fixed} fixed cores and {len(auto)} auto shares, "
+                                   f"but the SoC has {total} cores")
+    out = []
+    for t in tenants:
+        if t.cores is None:
+            out.append(replace(t, cores=left // len(auto)))
+        else:
+            out.append(t)
+    return out
+
+
+def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | None = None,
+                       soc_ref: str | None = None) -> Scenario:
+    """Validate a scenario mapping; `soc_override` (flags) and `soc_ref` (a
+    preset or file given on the command line) take precedence over the file."""
+    top = Section(data, source).allow("soc", "soc_overrides", "policy", "scheduler", "seed", "qos", "core_pool",
+                                      "name", "tenants", "description")
+    top.string("description", "")
+    file_soc = top.raw("soc", "camdn")
+    from_cli = soc_ref is not None
+    soc_ref = soc_ref if from_cli else file_soc
+    soc_over_sec = top.section("soc_overrides", required=False)
+    overrides: dict[str, Any] = {}
+    for key in list(soc_over_sec.data.keys()):
+        flag = "--" + str(key).replace("_", "-")
+        if flag not in OVERRIDE_FLAGS:
+            raise soc_over_sec.error(key, f"not a SoC override (overrides: "
+                                          f"{', '.join(f[2:] for f in OVERRIDE_FLAGS)})")
+        overrides[flag] = soc_over_sec.raw(key)
+    overrides.update({k: v for k, v in (soc_override or {}).items() if v is not None})
+    if isinstance(soc_ref, str):
+        ref = soc_ref
+        if (not from_cli and soc_ref not in _preset_names() and not Path(soc_ref).is_absolute()
+                and source not in ("", COMMAND_LINE)):
+            candidate = Path(source).parent / soc_ref
+            if candidate.is_file():
+                ref = str(candidate)
+        try:
+            soc = load_soc(ref, overrides)
+        except InputError as exc:
+            if exc.source == ref and exc.field == "soc":
+                raise top.error("soc", exc.message) from None
+            raise
+    else:
+        raise top.error("soc", f"expected a preset name or a SoC file, got {soc_ref!r}")
+    policy = _policy(top)
+    scheduler = top.choice("scheduler", SCHEDULERS, "fcfs")
+    seed = top.integer("seed", 0, minimum=0)
+    qos = top.choice("qos", tuple(QOS_FACTORS), "M")
+    core_pool = top.integer("core_pool", None, minimum=1)
+    if core_pool is not None and core_pool > soc.npu.cores:
+        raise top.error("core_pool", f"groups of {core_pool} cores but the SoC has {soc.npu.cores}")
+    name = top.string("name", Path(source).stem if source and source != COMMAND_LINE else "scenario")
+    raw_tenants = top.raw("tenants")
+    if not isinstance(raw_tenants, list) or not raw_tenants:
+        raise top.error("tenants", "expected a non-empty list of tenants")
+    seen: dict[str, int] = {}
+    tenants = []
+    for i, raw in enumerate(raw_tenants):
+        line = getattr(raw, "line", None) or top.line_of("tenants")
+        tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen))
+    top.finish()
+    tenants = _resolve_cores(tenants, soc, top, core_pool)
+    return Scenario(soc=soc, tenants=tuple(tenants), policy=policy, scheduler=scheduler, seed=seed, qos=qos,
+                    name=name, core_pool=core_pool, source=source)
+
+
+def _preset_names() -> list[str]:
+    from .soc import preset_names
+
+    return preset_names()
+
+
+def load_scenario(path: str | Path, soc_override: dict[str, Any] | None = None,
+                  soc_ref: str | None = None) -> Scenario:
+    data = load_yaml(path)
+    if data is None:
+        raise InputError(str(path), "document", "empty scenario", 1)
+    return scenario_from_dict(data, str(path), soc_override, soc_ref)
+
+
+def scenario_from_flags(*, soc: str = "camdn", mix: list[str], policy: str = "shared", requests: int = 1,
+                        qos: str = "M", seed: int = 0, scheduler: str = "fcfs",
+                        soc_override: dict[str, Any] | None = None) -> Scenario:
+    """`npusim run --mix a,b,c`: one tenant per name, equal cores, closed loop."""
+    data = LineDict()
+    data.key_lines = {}
+    data.update(soc=soc, policy=policy, qos=qos, seed=seed, scheduler=scheduler,
+                tenants=[{"workload": w, "requests": requests} for w in mix])
+    try:
+        return scenario_from_dict(data, COMMAND_LINE, soc_override)
+    except InputError as exc:
+        if exc.source == COMMAND_LINE:
+            raise InputError(COMMAND_LINE, _flag_for(exc.field), exc.message) from None
+        raise
+
+
+def _flag_for(field_name: str) -> str:
+    if field_name.startswith("tenants"):
+        return "--mix" if not field_name.endswith("requests") else "--requests"
+    return {"policy": "--policy", "qos": "--qos", "seed": "--seed", "soc": "--soc",
+            "scheduler": "--scheduler"}.get(field_name, field_name)

@@ -1,0 +1,162 @@
+"""The engine: determinism, isolation bounds, conservation, arrivals, scenarios, CLI."""
+
+import json
+
+import pytest
+
+from npusim import simulate
+from npusim.errors import InputError
+from npusim.scenario import load_scenario, scenario_from_flags
+
+SMALL = dict(soc="camdn", cores="8")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_deterministic_summary():
+    a = simulate(mix=["squeezenet", "yolo_lite"], policy="shared", seed=3, **SMALL)
+    b = simulate(mix=["squeezenet", "yolo_lite"], policy="shared", seed=3, **SMALL)
+    assert json.dumps(a.summary, sort_keys=True) == json.dumps(b.summary, sort_keys=True)
+    assert a.layers.equals(b.layers)
+
+
+def test_shared_is_never_faster_than_isolated():
+    r = simulate(mix=["squeezenet", "yolo_lite", "kws"], policy="shared", **SMALL)
+    for t in r.summary["tenants"]:
+        assert t["mean_latency_cycles"] >= t["isolated_latency_cycles"]
+    assert r.summary["stp"] <= 3.0 + 1e-9
+    iso = simulate(mix=["squeezenet", "yolo_lite", "kws"], policy="isolated", **SMALL)
+    for t in iso.summary["tenants"]:
+        assert t["mean_latency_cycles"] == t["isolated_latency_cycles"]
+    assert iso.summary["stp"] == pytest.approx(3.0)
+
+
+def test_waypart_hit_rate_does_not_depend_on_the_co_runner():
+    small = simulate(mix=["squeezenet", "yolo_lite"], policy="waypart", **SMALL)
+    big = simulate(mix=["squeezenet", "vit_b16"], policy="waypart", **SMALL)
+    a = small.tenants.set_index("tenant").loc["squeezenet"]
+    b = big.tenants.set_index("tenant").loc["squeezenet"]
+    assert (a.llc_hits, a.llc_lines) == (b.llc_hits, b.llc_lines)
+    # in a small shared LLC the big co-runner evicts squeezenet's lines
+    shared_small = simulate(mix=["squeezenet", "yolo_lite"], policy="shared", llc_size="1MiB", **SMALL)
+    shared_big = simulate(mix=["squeezenet", "vit_b16"], policy="shared", llc_size="1MiB", **SMALL)
+    s1 = shared_small.tenants.set_index("tenant").loc["squeezenet"]
+    s2 = shared_big.tenants.set_index("tenant").loc["squeezenet"]
+    assert s2.llc_hit_rate < s1.llc_hit_rate
+
+
+def test_conservation_of_lines_and_bytes():
+    from npusim.api import run_scenario
+    from npusim.engine import Simulation
+    from npusim.mapping import Mapper
+
+    sc = scenario_from_flags(soc="camdn", mix=["squeezenet", "kws"], soc_override={"--cores": "8"})
+    sim = Simulation(sc, mapper=Mapper(sc.soc)).run()
+    dram = sim.memory.dram.stats
+    total_read = total_write = 0
+    for c in sim.memory.counters:
+        assert c.dram_read_bytes == (c.cache_misses + c.region_fills + c.bypass_lines) * 64
+        total_read += c.dram_read_bytes
+        total_write += c.dram_write_bytes
+    assert dram["reads"] * 64 == total_read and dram["writes"] * 64 == total_write
+    assert sum(dram["bytes_per_source"].values()) == total_read + total_write
+    r = run_scenario(sc)
+    assert r.summary["dram_bytes"] == int(r.tenants.dram_bytes.sum()) == int(r.layers.dram_bytes.sum())
+
+
+def test_layers_tasks_and_timeline_tables():
+    r = simulate(mix=["squeezenet", "yolo_lite"], requests=2, **SMALL)
+    assert len(r.tasks) == 4 and (r.tasks.latency_cycles > 0).all()
+    assert set(r.layers.columns) >= {"tenant", "task", "layer", "cycles", "compute_cycles", "stall_cycles",
+                                     "dram_bytes", "llc_hits"}
+    assert (r.layers.cycles >= r.layers.compute_cycles).all()
+    assert len(r.layers) == 2 * (31 + 12)
+    # closed loop: a tenant's second request starts when its first finishes
+    sq = r.tasks[r.tasks.tenant == "squeezenet"].sort_values("task")
+    assert sq.arrival_cycle.iloc[1] == sq.finish_cycle.iloc[0]
+    assert set(r.timeline.tenant) == {"squeezenet", "yolo_lite"}
+
+
+def test_poisson_and_explicit_arrivals(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("soc: camdn\nseed: 5\ntenants:\n"
+                 "  - workload: squeezenet\n    arrival: poisson\n    rate_per_mcycle: 2\n    requests: 3\n"
+                 "  - workload: yolo_lite\n    arrival: times\n    arrival_cycles: [0, 500000]\n    priority: 9\n"
+                 "    target: 3000000\n")
+    r = simulate(p)
+    sq = r.tasks[r.tasks.tenant == "squeezenet"]
+    assert len(sq) == 3 and sq.arrival_cycle.is_monotonic_increasing and sq.arrival_cycle.iloc[0] > 0
+    yl = r.tasks[r.tasks.tenant == "yolo_lite"]
+    assert list(yl.arrival_cycle) == [0, 500000] and (yl.target_cycles == 3000000 * 1.0).all()
+    again = simulate(p)
+    assert list(again.tasks.arrival_cycle) == list(r.tasks.arrival_cycle)
+
+
+def test_qos_scales_targets():
+    r_h = simulate(mix=["squeezenet"], qos="H", **SMALL)
+    r_l = simulate(mix=["squeezenet"], qos="L", **SMALL)
+    iso = r_h.summary["tenants"][0]["isolated_latency_cycles"]
+    assert r_h.tasks.target_cycles.iloc[0] == pytest.approx(0.8 * iso)
+    assert r_l.tasks.target_cycles.iloc[0] == pytest.approx(1.2 * iso)
+    assert r_l.summary["sla_rate"] == 1.0 and r_h.summary["sla_rate"] == 0.0
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("tenants:\n  - workload: resnet51\n", "s.yaml:2: tenants[0].workload: unknown workload"),
+    ("policy: magic\ntenants:\n  - workload: kws\n", "s.yaml:1: policy: unknown policy 'magic'"),
+    ("tenants:\n  - workload: kws\n    target: 0\n", "s.yaml:3: tenants[0].target: a latency target must be positive"),
+    ("tenants:\n  - workload: kws\n    colour: red\n", "s.yaml:3: tenants[0].colour: unknown key"),
+    ("tenant:\n  - workload: kws\n", "s.yaml:1: tenant: unknown key"),
+    ("soc: gemmini-moca\ntenants:\n" + "".join("  - workload: kws\n" for _ in range(9)),
+     "s.yaml:2: tenants: 9 tenants but the SoC has only 8 cores"),
+    ("tenants:\n  - workload: kws\n    priority: 12\n", "s.yaml:3: tenants[0].priority: must be at most 11"),
+])
+def test_bad_scenarios(cli, tmp_path, text, expect):
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    r = cli("run", "--scenario", str(p), "--quiet")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--mix", "kws,nope"], "error: <command line>: --mix: unknown workload"),
+    (["--mix", "kws", "--policy", "nope"], "error: <command line>: --policy: unknown policy 'nope'"),
+    (["--mix", "kws", "--requests", "0"], "error: <command line>: --requests: must be at least 1"),
+    (["--mix", "kws", "--qos", "X"], "error: <command line>: --qos: unknown QoS level"),
+    (["--mix", ",".join(["kws"] * 17)], "error: <command line>: --mix: 17 tenants but the SoC has only 16 cores"),
+])
+def test_bad_run_flags(cli, tmp_path, args, expect):
+    r = cli("run", "--quiet", *args, env={"NPUSIM_CACHE_DIR": str(tmp_path)})
+    assert r.returncode == 2 and r.stderr.startswith(expect), r.stderr
+
+
+def test_cli_run_json_and_out(cli, tmp_path):
+    out = tmp_path / "run"
+    r = cli("run", "--soc", "camdn", "--cores", "8", "--mix", "squeezenet,yolo_lite", "--json", "--quiet",
+            "--out", str(out), "--format", "parquet", env={"NPUSIM_CACHE_DIR": str(tmp_path / "c")})
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    for key in ("policy", "llc_bytes", "makespan_cycles", "dram_bytes", "stp", "antt", "fairness", "sla_rate",
+                "tenants"):
+        assert key in s
+    assert [t["name"] for t in s["tenants"]] == ["squeezenet", "yolo_lite"]
+    for key in ("name", "tasks", "mean_latency_cycles", "p95_latency_cycles", "dram_bytes", "llc_hit_rate",
+                "sla_rate"):
+        assert key in s["tenants"][0]
+    for f in ("summary.json", "tasks.parquet", "tenants.parquet", "layers.parquet", "timeline.parquet"):
+        assert (out / f).is_file()
+
+
+def test_scenario_file_resolves_auto_cores(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("soc: camdn\ntenants:\n  - workload: kws\n    cores: 4\n  - workload: squeezenet\n"
+                 "  - workload: yolo_lite\n    cores: [14, 15]\n")
+    sc = load_scenario(p)
+    assert [t.cores for t in sc.tenants] == [4, 10, (14, 15)]
+    p.write_text("soc: camdn\ntenants:\n  - workload: kws\n    cores: [16]\n")
+    with pytest.raises(InputError, match="core id 16 does not exist"):
+        load_scenario(p)
