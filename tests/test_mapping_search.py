@@ -199,7 +199,7 @@ def test_pruned_search_matches_brute_force(k, c, h, kernel, stride, cores):
                 assert found == pytest.approx(ref[obj][0], rel=1e-9), OBJECTIVES[obj]
                 assert best[obj, FI["compute_cycles"]] == ref[obj][1], OBJECTIVES[obj]
             else:
-                assert ref[obj][0] * (1 - 1e-9) <= found <= 1.15 * ref[obj][0], OBJECTIVES[obj]
+                assert ref[obj][0] * (1 - 1e-9) <= found <= 1.25 * ref[obj][0], OBJECTIVES[obj]
 
 
 def test_tiles_fit_half_buffers():

@@ -1,0 +1,283 @@
+"""CaMDN (DAC 2025): model-exclusive cache regions and cache-aware mappings.
+
+The LLC's NPU ways become a store of fixed-size pages; the other ways stay an
+LRU cache for everything else. A tenant places the tensors its plan keeps
+resident in pages it owns, so nobody else can evict them, and bypasses the
+cache for the rest (docs/POLICIES.md).
+
+* ``camdn-hw``: every tenant owns an equal share of the pages for the whole
+  run and uses, per layer (or fused block), the best plan for that budget.
+* ``camdn``: pages are requested per layer or layer block. The tenant
+  estimates the pages available soon, takes the largest plan that fits, waits
+  for its pages in FCFS order, steps down to the next smaller plan when the
+  wait exceeds the look-ahead, and releases the pages when the layer/block ends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..mapping import Mapper
+from ..mapping.mapper import trace_blocks
+from ..mapping.plan import DEFAULT_LADDER, UNMANAGED, LayerPlan
+from .base import Option, Policy, number_in, register
+
+
+@dataclass
+class Unit:
+    """A layer, or a fused layer block, that holds one allocation."""
+
+    first: int
+    last: int
+    plans: dict[int, LayerPlan]  # layer index -> plan
+    pages: int
+
+    @property
+    def predicted_cycles(self) -> int:
+        return sum(p.predicted_cycles for p in self.plans.values())
+
+
+@dataclass
+class _Request:
+    tenant: int
+    pages: int
+    event: Any
+    granted: bool = False
+
+
+@dataclass
+class _TenantState:
+    unit: Unit | None = None
+    held: int = 0
+    expected_end: float = 0.0
+    blocks: dict[int, list[int]] = field(default_factory=dict)  # first layer -> block layer indices
+
+
+class CaMDNBase(Policy):
+    multicast = True
+
+    def validate_soc(self) -> str | None:
+        llc = self.sim.scenario.soc.llc
+        if llc.npu_ways == 0 or llc.npu_pages == 0:
+            return (f"{self.name} needs NPU-controlled LLC ways for its page regions, but "
+                    f"{self.sim.scenario.soc.name} has llc.npu_ways = 0")
+        return None
+
+    def setup(self) -> None:
+        soc = self.sim.scenario.soc
+        llc = soc.llc
+        lru_ways = llc.ways - llc.npu_ways
+        for t in self.sim.tenants:
+            # NPU tenants allocate only into the LRU ways; the NPU ways hold pages
+            self.sim.memory.cache.set_way_mask(t.index, (1 << lru_ways) - 1)
+        self.page_bytes = llc.page_bytes
+        self.total_pages = llc.npu_pages
+        self.free_pages = self.total_pages
+        self.state = {t.index: _TenantState() for t in self.sim.tenants}
+        for t in self.sim.tenants:
+            blocks = {}
+            index = {l.name: i for i, l in enumerate(t.trace.layers)}
+            for block in trace_blocks(t.trace):
+                ids = [index[l.name] for l in block]
+                blocks[ids[0]] = ids
+            self.state[t.index].blocks = blocks
+        # unmanaged plans of this policy only have the LRU ways to count on
+        mapper = self.sim.mapper
+        lru_bytes = llc.size_bytes * lru_ways // llc.ways
+        self.lru_mapper = Mapper(soc, cost=mapper.cost, cache_dir=mapper.cache_dir,
+                                 memory=replace(mapper.memory, llc_size_bytes=lru_bytes))
+        self.ladder = tuple(b for b in DEFAULT_LADDER if b <= llc.npu_bytes) + (llc.npu_bytes,)
+
+    # -- candidates --------------------------------------------------------------
+    def _pages(self, region_bytes: int) -> int:
+        return -(-region_bytes // self.page_bytes)
+
+    def _zero_page_plan(self, t, li: int) -> LayerPlan:
+        """Without pages: bypass everything, or use the LRU ways, whichever moves less."""
+        layer = t.trace.layers[li]
+        bypass = t.plan(li, 0)
+        lru = self.lru_mapper.plan(layer, t.n_cores, UNMANAGED)
+        return lru if lru.dram_bytes < bypass.dram_bytes else bypass
+
+    def _layer_units(self, t, li: int, max_pages: int) -> list[Unit]:
+        """Distinct single-layer candidates with at most `max_pages` pages, largest first."""
+        units: dict[int, Unit] = {}
+        for budget in self.ladder:
+            if self._pages(budget) > max_pages:
+                continue
+            p = t.plan(li, budget)
+            pages = self._pages(p.region_bytes)
+            if p.region_bytes == 0:
+                continue
+            if pages not in units or (p.dram_bytes, p.predicted_cycles) < (
+                    units[pages].plans[li].dram_bytes, units[pages].plans[li].predicted_cycles):
+                units[pages] = Unit(li, li, {li: p}, pages)
+        zero = Unit(li, li, {li: self._zero_page_plan(t, li)}, 0)
+        # a bigger allocation must buy fewer DRAM bytes to be worth asking for
+        out, best_dram = [zero], zero.plans[li].dram_bytes
+        for pages in sorted(units):
+            u = units[pages]
+            if u.plans[li].dram_bytes < best_dram:
+                out.append(u)
+                best_dram = u.plans[li].dram_bytes
+        return sorted(out, key=lambda u: -u.pages)
+
+    def _block_units(self, t, first: int, max_pages: int) -> list[Unit]:
+        ids = self.state[t.index].blocks.get(first)
+        if not ids:
+            return []
+        units: dict[int, Unit] = {}
+        for budget in self.ladder:
+            if budget <= 0 or self._pages(budget) > max_pages:
+                continue
+            fused = t.mapper.fuse_block(t.trace, [t.trace.layers[i] for i in ids], t.n_cores, budget)
+            if fused is None:
+                continue
+            plans = {i: p for i, p in zip(ids, fused)}
+            pages = self._pages(max(p.region_bytes for p in fused))
+            dram = sum(p.dram_bytes for p in fused)
+            if pages not in units or dram < sum(p.dram_bytes for p in units[pages].plans.values()):
+                units[pages] = Unit(ids[0], ids[-1], plans, pages)
+        return sorted(units.values(), key=lambda u: -u.pages)
+
+    # -- allocation -----------------------------------------------------------------
+    def _grant(self) -> None:
+        """Hand pages to waiting requests in FCFS order."""
+        while self.queue and self.queue[0].pages <= self.free_pages:
+            req = self.queue.popleft()
+            self.free_pages -= req.pages
+            self.state[req.tenant].held += req.pages
+            req.granted = True
+            req.event.succeed()
+            self._note(req.tenant)
+
+    def _note(self, tenant: int) -> None:
+        self.sim.note_region(tenant, self.state[tenant].held)
+
+    def release(self, t, layer_index: int, plan: LayerPlan, task) -> None:
+        st = self.state[t.index]
+        if st.unit is not None and layer_index >= st.unit.last:
+            self._free(t.index)
+
+    def _free(self, tenant: int) -> None:
+        st = self.state[tenant]
+        self.free_pages += st.held
+        st.held = 0
+        st.unit = None
+        self.sim.memory.residency[tenant].drop()
+        self._note(tenant)
+        self._grant()
+
+    def task_finished(self, t, task) -> None:
+        if self.state[t.index].held:
+            self._free(t.index)
+
+
+@register
+class CaMDNHardware(CaMDNBase):
+    name = "camdn-hw"
+    description = "CaMDN's hardware only: a fixed equal share of region pages per tenant"
+
+    def setup(self) -> None:
+        super().setup()
+        self.share = self.total_pages // len(self.sim.tenants)
+        for t in self.sim.tenants:
+            self.state[t.index].held = self.share
+            self.free_pages -= self.share
+            self._note(t.index)
+
+    def acquire(self, t, layer_index: int, task):
+        st = self.state[t.index]
+        if st.unit is not None and st.unit.first <= layer_index <= st.unit.last:
+            return st.unit.plans[layer_index]
+        units = self._block_units(t, layer_index, self.share) or self._layer_units(t, layer_index, self.share)
+        st.unit = units[0]
+        return st.unit.plans[layer_index]
+        yield  # pragma: no cover
+
+    def release(self, t, layer_index: int, plan: LayerPlan, task) -> None:
+        st = self.state[t.index]
+        if st.unit is not None and layer_index >= st.unit.last:
+            st.unit = None
+            self.sim.memory.residency[t.index].drop()  # the share stays; its contents are replaced
+
+    def task_finished(self, t, task) -> None:
+        pass
+
+
+@register
+class CaMDN(CaMDNBase):
+    name = "camdn"
+    description = "CaMDN: dynamic page allocation per layer/block with cache-aware mapping candidates"
+    options = {
+        "alpha": Option(0.5, number_in(0.0, 1.0), "discount of other tenants' next requests"),
+        "beta": Option(0.3, number_in(0.0, 1.0), "look-ahead as a share of this layer's predicted cycles"),
+    }
+
+    def setup(self) -> None:
+        super().setup()
+        self.queue: deque[_Request] = deque()
+
+    def _next_request(self, tenant: int) -> int:
+        """Pages the tenant will most likely ask for next (its best next unit)."""
+        t = self.sim.tenants[tenant]
+        st = self.state[tenant]
+        nxt = (st.unit.last + 1) if st.unit is not None else 0
+        if nxt >= len(t.trace.layers):
+            return 0
+        units = self._block_units(t, nxt, self.total_pages) or self._layer_units(t, nxt, self.total_pages)
+        return units[0].pages if units else 0
+
+    def _available_soon(self, tenant: int, lookahead: float) -> float:
+        """Free pages, minus requests queued ahead, plus pages others release
+        within the look-ahead, discounted by alpha x their next request."""
+        now = self.sim.env.now
+        avail = self.free_pages - sum(r.pages for r in self.queue)
+        alpha = self.opts["alpha"]
+        for j, st in self.state.items():
+            if j == tenant or st.held == 0 or st.unit is None:
+                continue
+            if st.expected_end <= now + lookahead:
+                avail += st.held - alpha * self._next_request(j)
+        return avail
+
+    def acquire(self, t, layer_index: int, task):
+        st = self.state[t.index]
+        if st.unit is not None and st.unit.first <= layer_index <= st.unit.last:
+            return st.unit.plans[layer_index]
+        env = self.sim.env
+        units = self._block_units(t, layer_index, self.total_pages)
+        units += [u for u in self._layer_units(t, layer_index, self.total_pages)]
+        units.sort(key=lambda u: (-u.pages, -(u.last - u.first)))
+        beta = self.opts["beta"]
+        lookahead = beta * max(1, units[0].predicted_cycles)
+        avail = self._available_soon(t.index, lookahead)
+        fitting = [u for u in units if u.pages <= max(avail, 0)]
+        choice = 0
+        if fitting:
+            choice = units.index(fitting[0])
+        else:
+            choice = len(units) - 1
+        while True:
+            unit = units[choice]
+            if unit.pages == 0:
+                break
+            req = _Request(t.index, unit.pages, env.event())
+            self.queue.append(req)
+            self._grant()
+            if not req.granted:
+                patience = beta * max(1, unit.predicted_cycles)
+                yield req.event | env.timeout(math.ceil(patience))
+            if req.granted:
+                break
+            # waited past the look-ahead: withdraw and step down
+            self.queue.remove(req)
+            smaller = [i for i in range(choice + 1, len(units)) if units[i].pages < unit.pages]
+            choice = smaller[0] if smaller else len(units) - 1
+            self._grant()
+        st.unit = unit
+        st.expected_end = env.now + unit.predicted_cycles
+        return unit.plans[layer_index]
