@@ -21,6 +21,7 @@ from .units import UnitError, format_frequency, format_size, parse_size
 WRITE_POLICIES = ("write-back", "write-through")
 REPLACEMENT_POLICIES = ("lru", "srrip")
 PAGE_POLICIES = ("open", "closed")
+CONV_LOWERINGS = ("im2col", "per_window")
 DRAM_SCHEDULERS = ("frfcfs", "fcfs")
 
 
@@ -64,6 +65,10 @@ class NPUSpec:
     timing: str = "pipelined"
     vector_elems_per_cycle: int = 32
     dma_bytes_per_cycle: int = 64
+    conv_lowering: str = "im2col"  # im2col: K = R*S*C on the array; per_window: one GEMM per kernel position
+    dma_max_inflight: int = 64  # requests a core's DMA keeps in flight (latency x bandwidth limit)
+    dma_request_bytes: int = 64  # largest DMA request; each row of a transfer is requested on its own
+    layer_setup_cycles: int = 0  # fixed cost of starting a layer (host tiling code, command issue)
 
     @property
     def pe_count(self) -> int:
@@ -81,6 +86,7 @@ class LLCSpec:
     line_bytes: int = 64
     banks: int = 8
     hit_latency_cycles: int = 20
+    miss_latency_cycles: int = 0  # extra round trip of a miss beyond the DRAM's own timing (NoC, controller)
     bank_bytes_per_cycle: int = 64
     write_policy: str = "write-back"
     replacement: str = "lru"
@@ -172,6 +178,10 @@ class SoCSpec:
                 "timing": n.timing,
                 "vector_elems_per_cycle": n.vector_elems_per_cycle,
                 "dma_bytes_per_cycle": n.dma_bytes_per_cycle,
+                "conv_lowering": n.conv_lowering,
+                "dma_max_inflight": n.dma_max_inflight,
+                "dma_request_bytes": n.dma_request_bytes,
+                "layer_setup_cycles": n.layer_setup_cycles,
             },
             "llc": {
                 "size": format_size(c.size_bytes),
@@ -179,6 +189,7 @@ class SoCSpec:
                 "line": format_size(c.line_bytes),
                 "banks": c.banks,
                 "hit_latency_cycles": c.hit_latency_cycles,
+                "miss_latency_cycles": c.miss_latency_cycles,
                 "bank_bytes_per_cycle": c.bank_bytes_per_cycle,
                 "write_policy": c.write_policy,
                 "replacement": c.replacement,
@@ -355,13 +366,18 @@ def _npu(sec: Section) -> NPUSpec:
     timing = sec.choice("timing", timing_names(), "pipelined")
     vector = sec.integer("vector_elems_per_cycle", cols, minimum=1)
     dma = sec.integer("dma_bytes_per_cycle", 64, minimum=1)
+    lowering = sec.choice("conv_lowering", CONV_LOWERINGS, "im2col")
+    inflight = sec.integer("dma_max_inflight", 64, minimum=1)
+    req_bytes = sec.size("dma_request_bytes", 64)
+    setup = sec.integer("layer_setup_cycles", 0, minimum=0)
     sec.finish()
     return NPUSpec(
         cores=cores, array_rows=rows, array_cols=cols, dataflow=dataflow, clock_hz=clock_hz,
         accumulator_bytes=acc, input_buffer_bytes=inp, weight_buffer_bytes=wgt,
         scratchpad_bytes=scratch, input_elem_bytes=elem["input"], weight_elem_bytes=elem["weight"],
         output_elem_bytes=elem["output"], accumulator_elem_bytes=elem["accumulator"],
-        timing=timing, vector_elems_per_cycle=vector, dma_bytes_per_cycle=dma,
+        timing=timing, vector_elems_per_cycle=vector, dma_bytes_per_cycle=dma, conv_lowering=lowering,
+        dma_max_inflight=inflight, dma_request_bytes=req_bytes, layer_setup_cycles=setup,
     )
 
 
@@ -373,6 +389,7 @@ def _llc(sec: Section) -> LLCSpec:
         raise sec.error("line", f"line size must be a power of two, got {line} bytes")
     banks = sec.integer("banks", 8, minimum=1)
     hit = sec.integer("hit_latency_cycles", 20, minimum=0)
+    miss = sec.integer("miss_latency_cycles", 0, minimum=0)
     bw = sec.integer("bank_bytes_per_cycle", 64, minimum=1)
     write = sec.choice("write_policy", WRITE_POLICIES, "write-back")
     repl = sec.choice("replacement", REPLACEMENT_POLICIES, "lru")
@@ -395,6 +412,7 @@ def _llc(sec: Section) -> LLCSpec:
                                 f"are not a whole number of {format_size(page)} pages")
     sec.finish()
     return LLCSpec(size_bytes=size, ways=ways, line_bytes=line, banks=banks, hit_latency_cycles=hit,
+                   miss_latency_cycles=miss,
                    bank_bytes_per_cycle=bw, write_policy=write, replacement=repl,
                    npu_ways=npu_ways, page_bytes=page)
 

@@ -86,14 +86,17 @@ class MemoryHierarchy:
         self.soc = soc
         self.line_bytes = llc.line_bytes
         self.hit_latency = llc.hit_latency_cycles
+        self.miss_latency = llc.miss_latency_cycles
         self.llc_bytes_per_cycle = llc.bytes_per_cycle
         self.dma_bytes_per_cycle = soc.npu.dma_bytes_per_cycle
+        self.dma_inflight = soc.npu.dma_max_inflight
         self.write_through = llc.write_policy == "write-through"
         self.cache = SetAssociativeCache(llc.size_bytes, llc.ways, line_bytes=llc.line_bytes,
                                          policy=llc.replacement, write_back=not self.write_through)
         self.region = PageRegionStore(llc.npu_bytes, llc.page_bytes) if llc.npu_ways else None
         self.dram = DRAM.from_spec(soc.dram, clock_hz=soc.npu.clock_hz, request_bytes=llc.line_bytes)
         self.multicast = multicast
+        self.dram_latency = self.dram.min_read_cycles() + self.miss_latency
         self.llc_free_cycle = 0
         self.counters = [TenantCounters() for _ in range(n_tenants)]
         self.residency = [Residency() for _ in range(n_tenants)]
@@ -111,6 +114,8 @@ class MemoryHierarchy:
         if lines.shape[0] == 0:
             return now
         done = self.dram.serve(lines, is_write=write, arrival_cycle=now, source=tenant)
+        if not write:
+            done = done + self.miss_latency
         c = self.counters[tenant]
         if write:
             c.dram_write_bytes += lines.shape[0] * self.line_bytes
@@ -119,7 +124,7 @@ class MemoryHierarchy:
         return int(done.max())
 
     # -- a step's reads and writes ------------------------------------------------
-    def read(self, tenant: int, now: int, cores: int, cache_runs, region_runs, dram_runs) -> int:
+    def read(self, tenant: int, now: int, cores: int, cache_runs, region_runs, dram_runs, requests: int = 0) -> int:
         """Serve the reads of one step (three (starts, lengths, readers) batches);
         return the cycle at which the last byte has reached the cores."""
         lb = self.line_bytes
@@ -127,6 +132,7 @@ class MemoryHierarchy:
         ready = now
         port_bytes = 0
         delivered = 0  # line deliveries to cores (for the DMA time)
+        dram_lines = 0  # of which came from DRAM
         s, l, r = cache_runs
         if s.shape[0]:
             res = self.cache.access_runs(s, l, tenant=tenant, write=False)
@@ -142,6 +148,7 @@ class MemoryHierarchy:
                 c.multicast_saved += weighted - lines
                 port_bytes += lines * lb
             delivered += weighted
+            dram_lines += res.misses
             if res.writebacks:
                 self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
             ready = max(ready, self._dram(res.miss_addrs, write=False, now=now + self.hit_latency,
@@ -161,6 +168,7 @@ class MemoryHierarchy:
                 c.region_hits += weighted - lines
                 port_bytes += weighted * lb
             delivered += weighted
+            dram_lines += fills.shape[0]
             ready = max(ready, self._dram(fills, write=False, now=now + self.hit_latency, tenant=tenant))
         s, l, r = dram_runs
         if s.shape[0]:
@@ -173,10 +181,22 @@ class MemoryHierarchy:
             c.multicast_saved += weighted - lines.shape[0]
             ready = max(ready, self._dram(lines, write=False, now=now, tenant=tenant))
             delivered += weighted
+            dram_lines += lines.shape[0]
         c.llc_bytes += port_bytes
         port_done = self._llc_port(now, port_bytes) + (self.hit_latency if port_bytes else 0)
-        dma_done = now + -(-delivered * lb // max(1, cores * self.dma_bytes_per_cycle))
+        dma_done = now + self.dma_cycles(delivered, max(requests, delivered), cores, dram_lines)
         return max(ready, port_done, dma_done)
+
+    def dma_cycles(self, lines: int, requests: int, cores: int, dram_lines: int) -> int:
+        """Time for each core's DMA to move its share: its bandwidth over the lines,
+        or its requests in flight over their latency (Little's law), whichever binds."""
+        if lines <= 0:
+            return 0
+        per_core = -(-lines // max(1, cores))
+        by_bandwidth = -(-per_core * self.line_bytes // self.dma_bytes_per_cycle)
+        latency = self.hit_latency + self.dram_latency * dram_lines / lines
+        by_latency = int(-(-requests // max(1, cores) // self.dma_inflight) * latency)
+        return max(by_bandwidth, by_latency)
 
     def write(self, tenant: int, now: int, cache_runs, region_runs, dram_runs) -> None:
         """Drain one step's outputs; writes are posted (nobody waits for them)."""

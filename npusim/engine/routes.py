@@ -49,6 +49,7 @@ class RoutedStreams:
     readers: np.ndarray
     ptr: np.ndarray  # int64 [steps, N_ROUTES + 1]
     step_cycles: np.ndarray
+    step_requests: np.ndarray
 
     @property
     def steps(self) -> int:
@@ -67,4 +68,5 @@ def route_streams(streams: LayerStreams, plan: LayerPlan) -> RoutedStreams:
     for r in range(N_ROUTES + 1):
         ptr[:, r] = bounds[np.arange(n_steps) * N_ROUTES + r]
     return RoutedStreams(starts=streams.starts[order], lengths=streams.lengths[order],
-                         readers=streams.readers[order], ptr=ptr, step_cycles=streams.step_cycles)
+                         readers=streams.readers[order], ptr=ptr, step_cycles=streams.step_cycles,
+                         step_requests=streams.step_requests)

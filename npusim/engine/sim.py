@@ -301,7 +301,10 @@ class Simulation:
     def _run_layer(self, tenant: int, rs: RoutedStreams, cores: int):
         """Steps of one layer: fetch i+1 while computing i, drain i afterwards."""
         env, mem = self.env, self.memory
-        st, ln, rd, ptr, cyc = rs.starts, rs.lengths, rs.readers, rs.ptr, rs.step_cycles
+        setup = self.scenario.soc.npu.layer_setup_cycles
+        if setup:
+            yield env.timeout(setup)
+        st, ln, rd, ptr, cyc, req = rs.starts, rs.lengths, rs.readers, rs.ptr, rs.step_cycles, rs.step_requests
         n = rs.steps
 
         def runs(s: int, r: int):
@@ -309,7 +312,7 @@ class Simulation:
             return st[a:b], ln[a:b], rd[a:b]
 
         ready = mem.read(tenant, int(env.now), cores, runs(0, READ_CACHE), runs(0, READ_REGION),
-                         runs(0, READ_DRAM))
+                         runs(0, READ_DRAM), int(req[0]))
         compute_end = int(env.now)
         for s in range(n):
             start = max(ready, compute_end)
@@ -320,7 +323,7 @@ class Simulation:
                 mem.write(tenant, now, runs(s - 1, WRITE_CACHE), runs(s - 1, WRITE_REGION), runs(s - 1, WRITE_DRAM))
             if s + 1 < n:
                 ready = mem.read(tenant, now, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
-                                 runs(s + 1, READ_DRAM))
+                                 runs(s + 1, READ_DRAM), int(req[s + 1]))
             compute_end = now + int(cyc[s])
         if compute_end > env.now:
             yield env.timeout(compute_end - env.now)

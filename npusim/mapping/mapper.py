@@ -28,7 +28,7 @@ from .nest import LoopNest, loop_nest
 from .plan import (DEFAULT_LADDER, UNMANAGED, CostModel, LayerCandidates, LayerPlan, MemorySystem)
 from .search import FIELDS, OBJECTIVES, search_layer, vector_best
 
-SEARCH_VERSION = "1"  # bump when the search or its cost model changes: old cache entries are ignored
+SEARCH_VERSION = "2"  # bump when the search or its cost model changes: old cache entries are ignored
 
 
 def default_cache_dir() -> Path:
@@ -49,8 +49,17 @@ def memory_system(soc: SoCSpec) -> MemorySystem:
 
     dram = DRAM.from_spec(soc.dram, clock_hz=soc.npu.clock_hz, request_bytes=soc.llc.line_bytes)
     return MemorySystem(dram_peak_bytes_per_cycle=float(dram.peak_bytes_per_cycle),
-                        dma_bytes_per_cycle=soc.npu.dma_bytes_per_cycle,
+                        dma_bytes_per_cycle=effective_dma_bytes_per_cycle(soc, dram.min_read_cycles()),
                         llc_bytes_per_cycle=soc.llc.bytes_per_cycle, llc_size_bytes=soc.llc.size_bytes)
+
+
+def effective_dma_bytes_per_cycle(soc: SoCSpec, dram_latency_cycles: int) -> int:
+    """A core's sustained DMA rate: its bus width, or its requests in flight over
+    an LLC-hit-plus-DRAM latency, whichever is lower (what the plans predict with)."""
+    n = soc.npu
+    latency = soc.llc.hit_latency_cycles + soc.llc.miss_latency_cycles + dram_latency_cycles
+    by_latency = n.dma_max_inflight * soc.llc.line_bytes / latency
+    return max(1, int(min(n.dma_bytes_per_cycle, by_latency)))
 
 
 class Mapper:
@@ -65,7 +74,8 @@ class Mapper:
         npu = soc.npu
         self.hw = hw_vector(rows=npu.array_rows, cols=npu.array_cols, dataflow=npu.dataflow, timing=npu.timing,
                             **self.cost.timing_params(npu.timing))
-        self.vec = np.array([npu.vector_elems_per_cycle, self.cost.vector_overhead_cycles], dtype=np.int64)
+        self.vec = np.array([npu.vector_elems_per_cycle, self.cost.vector_overhead_cycles,
+                             int(npu.conv_lowering == "per_window"), npu.dma_request_bytes], dtype=np.int64)
         self.buffers = buffer_array(soc)
         self.memory = memory or memory_system(soc)
         if cache_dir is False:
@@ -87,6 +97,8 @@ class Mapper:
             "acc": n.accumulator_elem_bytes,
             "line": self.soc.llc.line_bytes,
             "tie": self.cost.tie_tolerance,
+            "lowering": n.conv_lowering,
+            "link": [self.memory.dma_bytes_per_cycle, self.soc.llc.bytes_per_cycle, self.cost.overlap_alpha],
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
@@ -109,7 +121,9 @@ class Mapper:
             if nest.vector:
                 best = vector_best(nest, self.buffers, self.vec, self.soc.llc.line_bytes)
             else:
-                best = search_layer(nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance)
+                link = min(nest.cores_used * self.memory.dma_bytes_per_cycle, self.soc.llc.bytes_per_cycle)
+                best = search_layer(nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance,
+                                    self.soc.npu.conv_lowering == "per_window", link, self.cost.overlap_alpha)
             if path is not None:
                 _atomic_save(path, best)
         self._memo[key] = best

@@ -124,7 +124,16 @@ def _classes(dim, tile):
 
 
 @nb.njit(cache=True)
-def array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw):
+def conv_tile_cycles(m, n, c, rs, g, hw, per_window):
+    """Cycles of a conv tile: im2col puts R*S*C on the array's reduction side;
+    per-window lowering (Gemmini's conv engine) runs one GEMM per kernel position."""
+    if per_window:
+        return rs * tile_cycles(m, n, c, g, hw)
+    return tile_cycles(m, n, c * rs, g, hw)
+
+
+@nb.njit(cache=True)
+def array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw, per_window):
     """Compute cycles of all tiles of one core: tiles come in at most two sizes
     per dimension (full and remainder), so 32 classes cover them exactly."""
     g0, gn0, g1, gn1 = _classes(Gc, tg)
@@ -153,7 +162,8 @@ def array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw):
                         qs, qn = (q0, qn0) if q == 0 else (q1, qn1)
                         if qn == 0:
                             continue
-                        total += gn * kn * cn * pn * qn * tile_cycles(ps * qs, ks, cs * R * S, gs, hw)
+                        total += gn * kn * cn * pn * qn * conv_tile_cycles(ps * qs, ks, cs, R * S, gs, hw,
+                                                                           per_window)
     return total
 
 
@@ -303,11 +313,14 @@ def _better(obj, cyc, best_obj, best_cyc):
 
 @nb.njit(cache=True)
 def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, cols_sum, cols_max,
-           eb, buffers, factors, shared_w, hw, mem_layout, wt, tie_tolerance):
+           eb, buffers, factors, shared_w, hw, mem_layout, wt, tie_tolerance, time_model):
     """Best tiling per objective: the fewest cycles among the tilings whose
     bytes are within `tie_tolerance` of the fewest (then the fewest bytes).
     Two passes over the candidates: the first finds the fewest bytes, the
-    second computes cycles only for the tilings close enough to it.
+    second computes cycles only for the tilings close enough to it. The
+    unmanaged objective instead takes the fastest predicted time, max(compute,
+    memory) + alpha min(compute, memory), with memory = LLC bytes over
+    time_model[0] (the cores' link bandwidth) and alpha = time_model[1].
 
     dims = (Gc, Kc, C, Pc, Qc, R, S); rows_sum/rows_max (cols_*) are indexed
     like cand_p (cand_q); eb = (in, weight, out, acc) bytes per element;
@@ -315,7 +328,7 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
     meaning one buffer shared by inputs and weights; factors = tenant scale
     (inputs, weights, outputs) for DRAM (multicast) and (inputs, weights) for
     LLC traffic (no multicast); mem_layout = (line bytes, G, K, W, Q,
-    groups_outer, weights_are_activations) of the whole layer and wt its `waste_tables`, to charge
+    groups_outer, weights_are_activations, per-window conv lowering) of the whole layer and wt its `waste_tables`, to charge
     every fetch whole lines.
     """
     Gc, Kc, C, Pc, Qc, R, S = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6]
@@ -340,6 +353,8 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
     line = mem_layout[0]
     G_all, K_all, W_all, Q_all, g_outer = mem_layout[1], mem_layout[2], mem_layout[3], mem_layout[4], mem_layout[5]
     w_act = mem_layout[6]
+    per_window = mem_layout[7]
+    link_bpc, alpha = time_model[0], time_model[1]
     fewest = np.full(n_obj, np.inf)
     for pass_ in range(2):
         for ig in range(cand_g.shape[0]):
@@ -416,12 +431,25 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
                                 continue
                             cyc = -1.0
                             for obj in range(n_obj):
-                                if cand_val[obj] > fewest[obj] * (1.0 + tie_tolerance):
+                                if obj == OBJ_UNMANAGED and link_bpc > 0:
+                                    # a plain NPU compiler: the fastest tiling when the cache is just
+                                    # memory (LLC bytes over the cores' link bandwidth); then the fewest bytes
+                                    mem_t = cand_val[obj] / link_bpc
+                                    if mem_t > best_cyc[obj]:
+                                        continue  # cannot beat the best even with free compute
+                                    if cyc < 0:
+                                        cyc = float(array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw,
+                                                                 per_window))
+                                    key = max(cyc, mem_t) + alpha * min(cyc, mem_t)
+                                elif cand_val[obj] > fewest[obj] * (1.0 + tie_tolerance):
                                     continue
-                                if cyc < 0:
-                                    cyc = float(array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw))
-                                if _better(cyc, cand_val[obj], best_cyc[obj], best[obj, 15]):
-                                    best_cyc[obj] = cyc
+                                else:
+                                    if cyc < 0:
+                                        cyc = float(array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw,
+                                                                 per_window))
+                                    key = cyc
+                                if _better(key, cand_val[obj], best_cyc[obj], best[obj, 15]):
+                                    best_cyc[obj] = key
                                     row = best[obj]
                                     row[0] = 1.0
                                     row[1] = tg
@@ -479,8 +507,10 @@ def tenant_factors(nest: LoopNest) -> np.ndarray:
 
 
 def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes: int,
-                 tie_tolerance: float = 0.0) -> np.ndarray:
-    """Run the kernel for an array op; returns [5 objectives x len(FIELDS)]."""
+                 tie_tolerance: float = 0.0, per_window: bool = False, link_bytes_per_cycle: float = 0.0,
+                 overlap_alpha: float = 0.0) -> np.ndarray:
+    """Run the kernel for an array op; returns [5 objectives x len(FIELDS)].
+    With link_bytes_per_cycle = 0 the unmanaged objective is the fewest LLC bytes."""
     Gc, Kc, Pc, Qc = nest.Gc, nest.Kc, nest.Pc, nest.Qc
     H_core = min(nest.H, (Pc - 1) * nest.stride + nest.R)
     W_core = min(nest.W, (Qc - 1) * nest.stride + nest.S)
@@ -503,7 +533,8 @@ def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes
         np.array(cand_q, dtype=np.int64), rows_sum, rows_max, cols_sum, cols_max,
         eb, buffers, tenant_factors(nest), nest.weights_shared_by_groups, hw,
         np.array([line_bytes, nest.G, nest.K, nest.W, nest.Q, int(nest.op in ("matmul", "lstm")),
-                  int(nest.weights_are_activations)], dtype=np.int64), wt, tie_tolerance,
+                  int(nest.weights_are_activations), int(per_window and nest.op in ("conv", "dwconv"))],
+                 dtype=np.int64), wt, tie_tolerance, np.array([link_bytes_per_cycle, overlap_alpha]),
     )
 
 

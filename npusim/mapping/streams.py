@@ -25,11 +25,11 @@ import numpy as np
 
 from workloads.trace import Layer, Trace
 
-from ..npu.scalar import tile_cycles, vector_tile_cycles
+from ..npu.scalar import vector_tile_cycles
 from .layout import TensorLayout
 from .nest import LoopNest
 from .plan import LayerPlan
-from .search import ORDER_NAMES, ORDERS
+from .search import ORDER_NAMES, ORDERS, conv_tile_cycles
 
 KIND_INPUT, KIND_WEIGHT, KIND_PARTIAL_READ, KIND_OUTPUT, KIND_PARTIAL_WRITE = range(5)
 KIND_NAMES = ("input", "weight", "partial_read", "output", "partial_write")
@@ -39,9 +39,14 @@ OP_ARRAY, OP_POOL, OP_ELTWISE, OP_EMBEDDING = range(4)
 
 @nb.njit(cache=True)
 def _emit(st, starts, lens, kinds, readers, start, length, kind, nread, fill):
-    """Append a run, merging it into the previous one when it continues it."""
+    """Append a run, merging it into the previous one when it continues it.
+
+    st[6] counts DMA requests: every piece is requested on its own (a pixel's
+    channels, a row of a matrix, a weight tile), in chunks of at most st[7] bytes.
+    """
     if length <= 0:
         return
+    st[6] += -(-length // st[7])
     n = st[0]
     if n > 0 and st[3] == kind and st[4] == nread and st[2] == start and st[5] == 0:
         st[2] = start + length
@@ -155,12 +160,13 @@ def _table_row(m, salt, rows):
 
 
 @nb.njit(cache=True)
-def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
+def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests,
               geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
     """One pass over all steps; counts runs (fill=False) or writes them."""
     op, G, K, C, P, Q, R, S = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6], geom[7]
     stride, pad, H, W, groups_outer, shared_w = geom[8], geom[9], geom[10], geom[11], geom[12], geom[13]
     table_rows, salt, w_act = geom[14], geom[15], geom[16]
+    per_window = vec[2] if op == OP_ARRAY and not groups_outer else 0
     sk, sg, sp, sq = split[0], split[1], split[2], split[3]
     tg, tk, tc, tp, tq = tiles[0], tiles[1], tiles[2], tiles[3], tiles[4]
     in_eb, w_eb, out_eb, acc_eb = eb[0], eb[1], eb[2], eb[3]
@@ -176,7 +182,8 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
     Tq = -(-Qc // tq)
     trips = np.array([Tk, Tc, Tp * Tq], dtype=np.int64)
     n_cores = sk * sg * sp * sq
-    st = np.zeros(6, dtype=np.int64)
+    st = np.zeros(8, dtype=np.int64)
+    st[7] = max(1, vec[3])  # DMA request bytes
     step = 0
     prev = np.full(5, -1, dtype=np.int64)  # g, k, c, p, q of the previous step
     idx = np.zeros(3, dtype=np.int64)
@@ -218,6 +225,7 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
                 leaving = True
             if fill:
                 step_ptr[step] = st[0]
+            req0 = st[6]
             _barrier(st)
             max_cyc = 0
             for core in range(n_cores):
@@ -266,7 +274,8 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
                                  ck1, cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, part_base, acc_eb)
                 # compute time of the step: the slowest core's tile
                 if op == OP_ARRAY:
-                    cyc = tile_cycles((cp1 - cp0) * (cq1 - cq0), ck1 - ck0, (cc1 - cc0) * R * S, cg1 - cg0, hw)
+                    cyc = conv_tile_cycles((cp1 - cp0) * (cq1 - cq0), ck1 - ck0, cc1 - cc0, R * S, cg1 - cg0, hw,
+                                           per_window)
                 else:
                     elems = (cg1 - cg0) * (ck1 - ck0) * (cp1 - cp0) * (cq1 - cq0)
                     ops = R * S if op == OP_POOL else (seg_base.shape[0] if op == OP_ELTWISE else 1)
@@ -297,6 +306,7 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles,
                                      ck1, cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, part_base, acc_eb)
             if fill:
                 step_cycles[step] = max_cyc
+                step_requests[step] = st[6] - req0
             prev[0] = ig
             prev[1] = ik
             prev[2] = ic
@@ -319,6 +329,7 @@ class LayerStreams:
     readers: np.ndarray  # int64, cores that consume the run
     step_ptr: np.ndarray  # int64 [steps + 1]
     step_cycles: np.ndarray  # int64 compute cycles per step
+    step_requests: np.ndarray  # int64 DMA requests per step (reads and writes, all cores)
 
     @property
     def steps(self) -> int:
@@ -390,7 +401,7 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     bases = np.array([w_base, layout.output_base[layer.name], layout.scratch_base], dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_k = np.zeros(0, dtype=np.int8)
-    n_runs, n_steps = _generate(False, dummy_i, dummy_i, dummy_k, dummy_i, dummy_i, dummy_i, geom, split,
+    n_runs, n_steps = _generate(False, dummy_i, dummy_i, dummy_k, dummy_i, dummy_i, dummy_i, dummy_i, geom, split,
                                 tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec)
     starts = np.empty(n_runs, dtype=np.int64)
     lens = np.empty(n_runs, dtype=np.int64)
@@ -398,6 +409,7 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     readers = np.empty(n_runs, dtype=np.int64)
     step_ptr = np.empty(n_steps + 1, dtype=np.int64)
     step_cycles = np.empty(n_steps, dtype=np.int64)
-    _generate(True, starts, lens, kinds, readers, step_ptr, step_cycles, geom, split, tiles, order, eb,
+    step_requests = np.empty(n_steps, dtype=np.int64)
+    _generate(True, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests, geom, split, tiles, order, eb,
               seg_base, seg_c0, seg_nc, bases, hw, vec)
-    return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles)
+    return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests)
