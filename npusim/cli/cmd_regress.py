@@ -1,12 +1,61 @@
-"""``npusim regress``: re-run reference scenarios and diff against references."""
+"""``npusim regress``: re-run reference cases and diff against stored traces."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from pathlib import Path
 
-from .common import not_available
+from ..errors import COMMAND_LINE, InputError
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("regress", parents=[parent], help="re-run reference scenarios and diff against references", description="Re-run reference scenarios and diff against references. Not available yet.")
-    p.set_defaults(func=not_available("regress", "the regression issue"))
+    p = sub.add_parser(
+        "regress", parents=[parent], help="re-run reference scenarios and diff against references",
+        description="Re-run every reference case (per-layer cycles, DRAM bytes, LLC hits of a scenario; or "
+                    "SCALE-Sim compute cycles) and print the differences. Exit 0 within tolerance, 1 on a "
+                    "regression, 2 on bad input.")
+    p.add_argument("--reference", default="tests/reference/regress", metavar="DIR|COMPUTE_REPORT.csv",
+                   help="reference cases (default: tests/reference/regress), or a SCALE-Sim COMPUTE_REPORT.csv "
+                        "with --topology and --config")
+    p.add_argument("--tolerance", default="0.01", metavar="REL", help="largest relative difference allowed (default 0.01)")
+    p.add_argument("--topology", metavar="FILE", help="SCALE-Sim topology of a COMPUTE_REPORT.csv reference")
+    p.add_argument("--config", metavar="FILE", help="SCALE-Sim config of a COMPUTE_REPORT.csv reference")
+    p.add_argument("--update", action="store_true", help="rewrite the engine references from the current code")
+    p.add_argument("--verbose", action="store_true", help="print every layer, not only the ones that differ")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..regress import compare_scalesim, run_regression
+
+    try:
+        tol = float(args.tolerance)
+    except ValueError:
+        raise InputError(COMMAND_LINE, "--tolerance", f"expected a number, got {args.tolerance!r}") from None
+    if not tol >= 0 or math.isinf(tol):
+        raise InputError(COMMAND_LINE, "--tolerance", f"must be a non-negative number, got {args.tolerance!r}")
+    ref = Path(args.reference)
+    if ref.is_file():
+        if not (args.topology and args.config):
+            raise InputError(COMMAND_LINE, "--topology", "a COMPUTE_REPORT.csv reference needs --topology and --config")
+        for flag, path in (("--topology", args.topology), ("--config", args.config)):
+            if not Path(path).is_file():
+                raise InputError(COMMAND_LINE, flag, f"no such file {path!r}")
+        results = [compare_scalesim(ref, Path(args.topology), Path(args.config), tol, name=ref.parent.name)]
+    else:
+        results = run_regression(ref, tol, args.update)
+    failed = 0
+    for r in results:
+        status = "updated" if r.updated else ("ok" if r.passed else "REGRESSION")
+        print(f"{r.name} [{r.kind}]: {status} (worst relative difference {r.worst_rel:.2%})")
+        print(r.totals.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        rel_cols = [c for c in r.diff.columns if c.endswith("_rel")]
+        shown = r.diff if args.verbose else r.diff[(r.diff[rel_cols].abs() > tol).any(axis=1)]
+        if len(shown):
+            print(shown.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        print()
+        failed += 0 if r.passed else 1
+    print(f"{len(results) - failed} of {len(results)} cases within tolerance {tol:g}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,12 +1,80 @@
-"""``npusim sweep``: run a parameter sweep in parallel."""
+"""``npusim sweep``: many runs over the cartesian product of parameters, in parallel."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from .common import not_available
+from ..errors import COMMAND_LINE, InputError
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("sweep", parents=[parent], help="run a parameter sweep in parallel", description="Run a parameter sweep in parallel. Not available yet.")
-    p.set_defaults(func=not_available("sweep", "the sweep issue"))
+    p = sub.add_parser(
+        "sweep", parents=[parent], help="run a parameter sweep in parallel",
+        description="Run every combination of the given values (comma lists; --mix repeated or separated by "
+                    "';') or of an experiment YAML's axes. One row per (point, tenant) is appended to the "
+                    "results as points finish; --resume skips finished points.")
+    p.add_argument("experiment", nargs="?", metavar="EXPERIMENT.yaml", help="experiment spec with axes")
+    p.add_argument("--scenario", metavar="FILE", help="base scenario YAML")
+    p.add_argument("--soc", metavar="PRESET|FILE", help="SoC preset or file")
+    p.add_argument("--mix", action="append", metavar="A,B,C", help="a mix of workloads (repeat for several)")
+    for flag, text in (("--policy", "policies"), ("--llc-size", "LLC sizes, e.g. 2MiB,4MiB"),
+                       ("--llc-ways", "LLC associativities"), ("--cores", "core counts"),
+                       ("--array", "arrays RxC"), ("--dataflow", "dataflows"), ("--dram", "DRAM standards"),
+                       ("--dram-channels", "DRAM channel counts"), ("--seed", "seeds"), ("--qos", "QoS levels"),
+                       ("--requests", "requests per tenant"), ("--scheduler", "schedulers")):
+        p.add_argument(flag, metavar="V[,V...]", help=text)
+    p.add_argument("--out", required=True, metavar="DIR|FILE.csv|FILE.parquet",
+                   help="results file, or a directory for results.csv")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="local worker processes (default: all cores)")
+    p.add_argument("--dask", metavar="ADDRESS", help="submit points to this Dask scheduler instead")
+    p.add_argument("--resume", action="store_true", help="keep finished points of an earlier run and skip them")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def spec_from_args(args: argparse.Namespace):
+    from ..sweep import AXES, SweepSpec, load_experiment, parse_axis
+
+    flag_axes = {}
+    for axis in AXES:
+        raw = getattr(args, axis, None)
+        if raw is None:
+            continue
+        if axis == "mix":
+            raw = ";".join(raw)
+        flag_axes[axis] = parse_axis(axis, raw, COMMAND_LINE)
+    if args.experiment:
+        if args.scenario:
+            raise InputError(COMMAND_LINE, "--scenario", "give either an experiment file or --scenario")
+        spec = load_experiment(args.experiment)
+        for axis, values in flag_axes.items():  # flags override the file's axes
+            spec.axes[axis] = values
+            spec.fixed.pop(axis, None)
+        if args.soc:
+            spec.soc = args.soc
+        return spec
+    if not flag_axes.get("mix") and not args.scenario:
+        raise InputError(COMMAND_LINE, "--mix", "give an experiment file, --scenario or --mix")
+    return SweepSpec(axes=flag_axes, base_scenario=args.scenario, soc=args.soc)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..sweep import default_jobs, progress_printer, run_sweep
+    from .cmd_report import short_table
+
+    spec = spec_from_args(args)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 1:
+        raise InputError(COMMAND_LINE, "--jobs", f"must be at least 1, got {jobs}")
+    update, close = progress_printer(not args.quiet, f"npusim sweep {spec.name}")
+    try:
+        outcome = run_sweep(spec, args.out, jobs=jobs, dask_address=args.dask, resume=args.resume,
+                            progress=update, report_error=lambda m: print(m, file=sys.stderr))
+    finally:
+        close()
+    print(f"{outcome.ran} points run, {outcome.skipped} resumed, {len(outcome.failed)} failed "
+          f"in {outcome.wall_seconds:.1f} s -> {outcome.path}")
+    if len(outcome.results):
+        print(short_table(outcome.results))
+    return 1 if outcome.failed else 0

@@ -1,14 +1,26 @@
-"""``npusim trace``: list, show and import workload traces."""
+"""``npusim trace``: list the model zoo, show a trace, import other formats.
+
+    npusim trace list
+    npusim trace show NAME|FILE [--json] [--batch N] [--seq-len N] [--task T] [--format F]
+    npusim trace import FILE --out OUT.csv [--format scalesim|scalesim-gemm|onnx]
+
+Bad input is one line ``error: <file>[:<line>]: <column>: <what>`` and exit 2
+(docs/TRACES.md). Operators an importer skips are warned on stderr, one line
+each plus a summary line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError
+
+FORMATS = ("trace", "scalesim", "scalesim-gemm", "onnx")
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
@@ -16,19 +28,25 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
                        description="The model zoo and layer traces (docs/TRACES.md).")
     verbs = p.add_subparsers(dest="trace_verb", metavar="ACTION", parser_class=type(p))
     verbs.required = True
-    lst = verbs.add_parser("list", parents=[parent], help="list the zoo models with their totals")
+    lst = verbs.add_parser("list", parents=[parent], help="list the zoo models with their totals",
+                           description="List the zoo models (default parameters) with layers, MACs and parameters.")
+    lst.add_argument("--json", action="store_true", help="print the list as JSON")
     lst.set_defaults(func=_list)
-    show = verbs.add_parser("show", parents=[parent], help="layer table and totals of a model or file")
+    show = verbs.add_parser("show", parents=[parent], help="layer table and totals of a model or file",
+                            description="Print the layer table and totals of a zoo model or a trace / SCALE-Sim / "
+                                        "ONNX file.")
     show.add_argument("workload", metavar="NAME|FILE")
-    show.add_argument("--json", action="store_true", help="print the totals and layers as JSON")
+    show.add_argument("--json", action="store_true", help="print totals and the layer table as JSON")
     show.add_argument("--batch", type=int, metavar="N", help="batch size (zoo models)")
-    show.add_argument("--seq-len", type=int, metavar="N", help="sequence length (sequence models)")
+    show.add_argument("--seq-len", type=int, metavar="N", help="sequence length (zoo models that have one)")
+    show.add_argument("--task", metavar="T", help="only the layers task T runs (multi-task models)")
+    show.add_argument("--format", choices=FORMATS, help="file format (default: detected)")
     show.set_defaults(func=_show)
-    imp = verbs.add_parser("import", parents=[parent], help="convert a SCALE-Sim topology or ONNX graph to a trace")
+    imp = verbs.add_parser("import", parents=[parent], help="convert a SCALE-Sim topology or ONNX graph to a trace",
+                           description="Convert a file to an npusim trace CSV.")
     imp.add_argument("file", metavar="FILE")
-    imp.add_argument("--out", required=True, metavar="OUT.csv")
-    imp.add_argument("--format", choices=("trace", "scalesim", "scalesim-gemm", "onnx"),
-                     help="input format (default: detected)")
+    imp.add_argument("--out", required=True, metavar="OUT.csv", help="trace CSV to write")
+    imp.add_argument("--format", choices=FORMATS, help="input format (default: detected from extension and header)")
     imp.set_defaults(func=_import)
 
 
@@ -42,11 +60,19 @@ def _human(n: float, unit: str = "") -> str:
 def _list(args: argparse.Namespace) -> int:
     from workloads import build, model_entry, model_names
 
-    print(f"{'model':22s} {'layers':>6s} {'MACs':>10s} {'params':>10s}  description")
+    rows = []
     for name in model_names():
         t = build(name)
         e = model_entry(name)
-        print(f"{name:22s} {len(t):6d} {_human(t.macs):>10s} {_human(t.params):>10s}  {e.description}")
+        rows.append({"name": name, "family": e.family, "layers": len(t), "macs": t.macs, "params": t.params,
+                     "tasks": list(t.tasks), "description": e.description})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':22s} {'layers':>6s} {'MACs':>10s} {'params':>10s}  description")
+    for r in rows:
+        print(f"{r['name']:22s} {r['layers']:6d} {_human(r['macs']):>10s} {_human(r['params']):>10s}  "
+              f"{r['description']}")
     return 0
 
 
@@ -61,25 +87,85 @@ def _params(args: argparse.Namespace) -> dict:
     return out
 
 
-def _show(args: argparse.Namespace) -> int:
-    from workloads import get_trace
+def _report_warnings(caught: list[warnings.WarningMessage]) -> int:
+    """Print warnings one line each, then a summary of skipped operators; returns how many were skipped."""
+    skipped = []
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if "unsupported" in text and "skipped" in text:
+            skipped.append(text)
+        else:
+            print(f"warning: {text}", file=sys.stderr)
+    if skipped:
+        for text in skipped:
+            print(f"warning: {text}", file=sys.stderr)
+        ops = sorted({t.split("operator ", 1)[1].split(" ", 1)[0] for t in skipped if "operator " in t})
+        print(f"warning: {len(skipped)} unsupported operator{'s' if len(skipped) != 1 else ''} skipped "
+              f"({', '.join(ops)}); the trace omits them", file=sys.stderr)
+    return len(skipped)
 
-    trace = get_trace(args.workload, **_params(args))
+
+def _load(args: argparse.Namespace):
+    from workloads import get_trace, model_names
+    from workloads.importers import load_file
+
+    params = _params(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.format and args.workload not in model_names():
+            if params:
+                raise InputError(args.workload, "params", "--batch/--seq-len apply to zoo models only")
+            trace = load_file(Path(args.workload), args.format)
+        else:
+            trace = get_trace(args.workload, **params)
+    _report_warnings(caught)
+    return trace
+
+
+def _show(args: argparse.Namespace) -> int:
+    trace = _load(args)
+    if args.task is not None:
+        if args.task not in trace.tasks:
+            raise InputError(COMMAND_LINE, "--task", f"{trace.name} has no task {args.task!r} "
+                                                     f"(tasks: {', '.join(trace.tasks) or 'none'})")
+        trace = trace.for_task(args.task)
     totals = trace.totals()
-    if args.json:
-        df = trace.to_frame()
-        data = dict(totals, tasks=list(trace.tasks), layer_table=json.loads(df.to_json(orient="records")))
-        print(json.dumps(data, indent=2))
-        return 0
     df = trace.to_frame()
-    cols = ["name", "op", "in_c", "in_h", "in_w", "out_c", "kernel_h", "stride", "groups", "M", "N", "K", "macs",
-            "weight_bytes", "output_bytes", "block", "task"]
-    with_tasks = bool(trace.tasks)
-    shown = df[[c for c in cols if c != "task" or with_tasks]]
-    print(shown.to_string(index=False))
+    if args.json:
+        records = [{k: _json_value(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+        print(json.dumps(dict(totals, tasks=list(trace.tasks), layer_table=records), indent=2))
+        return 0
+    cols = ["name", "op", "batch", "in_c", "in_h", "in_w", "out_c", "kernel_h", "stride", "groups", "M", "N", "K",
+            "macs", "weight_bytes", "output_bytes", "inputs", "block", "task", "expert"]
+    if not trace.tasks:
+        cols = [c for c in cols if c not in ("task", "expert")]
+    with _pandas_wide():
+        print(df[cols].to_string(index=False))
     print(f"\n{trace.name}: {totals['layers']} layers, {_human(totals['macs'])}MACs, {_human(totals['params'])} "
-          f"params, weights {_human(totals['weight_bytes'], 'B')}, activations {_human(totals['activation_bytes'], 'B')}")
+          f"params, weights {_human(totals['weight_bytes'], 'B')}, activations "
+          f"{_human(totals['activation_bytes'], 'B')}"
+          + (f", task {args.task}" if args.task else f", tasks {', '.join(trace.tasks)}" if trace.tasks else ""))
     return 0
+
+
+def _json_value(v):
+    """JSON-friendly cell: empty strings (columns an op does not use) become null."""
+    if v == "" or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+class _pandas_wide:
+    def __enter__(self):
+        import pandas as pd
+
+        self._ctx = pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None)
+        self._ctx.__enter__()
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -89,14 +175,14 @@ def _import(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trace = load_file(Path(args.file), args.format)
-    skipped = [str(w.message) for w in caught if "unsupported" in str(w.message)]
-    for msg in skipped:
-        print(f"warning: {msg}", file=sys.stderr)
+    skipped = _report_warnings(caught)
     out = Path(args.out)
     try:
+        if out.parent and not out.parent.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
         write_trace(trace, out)
     except OSError as exc:
         raise InputError(COMMAND_LINE, "--out", f"cannot write {args.out!r}: {exc.strerror or exc}") from None
-    print(f"{trace.name}: {len(trace)} layers -> {out}"
-          + (f" ({len(skipped)} unsupported operators skipped)" if skipped else ""))
+    print(f"{trace.name}: {len(trace)} layers, {_human(trace.macs)}MACs -> {out}"
+          + (f" ({skipped} unsupported operators skipped)" if skipped else ""))
     return 0

@@ -2,8 +2,9 @@
 
 A plan says where every operand lives: through the LRU LLC (unmanaged
 plans), in the tenant's cache region (resident tensors and a block's
-intermediate maps), or straight to DRAM (everything else in a region plan:
-CaMDN's NPU bypasses the cache for data it does not place). Runs are grouped
+intermediate maps), and everything else of a region plan either straight to
+DRAM or, when the policy keeps LRU ways beside the regions (CaMDN), through
+those ways. Runs are grouped
 once per (layer, plan) into per-step slices by route, so the engine's step
 loop only slices arrays.
 """
@@ -23,8 +24,9 @@ N_ROUTES = 6
 ROUTE_NAMES = ("read_cache", "read_region", "read_dram", "write_cache", "write_region", "write_dram")
 
 
-def route_table(plan: LayerPlan) -> np.ndarray:
-    """Route of each run kind under `plan`."""
+def route_table(plan: LayerPlan, unplaced_via_cache: bool = False) -> np.ndarray:
+    """Route of each run kind under `plan`; `unplaced_via_cache` sends what a
+    region plan does not place through the LRU ways instead of around them."""
     table = np.empty(5, dtype=np.int64)
     if plan.unmanaged:
         table[[KIND_INPUT, KIND_WEIGHT, KIND_PARTIAL_READ]] = READ_CACHE
@@ -37,6 +39,9 @@ def route_table(plan: LayerPlan) -> np.ndarray:
     table[KIND_PARTIAL_READ] = READ_DRAM
     table[KIND_OUTPUT] = WRITE_REGION if plan.output_in_region else WRITE_DRAM
     table[KIND_PARTIAL_WRITE] = WRITE_DRAM
+    if unplaced_via_cache:
+        table[table == READ_DRAM] = READ_CACHE
+        table[table == WRITE_DRAM] = WRITE_CACHE
     return table
 
 
@@ -56,8 +61,8 @@ class RoutedStreams:
         return len(self.step_cycles)
 
 
-def route_streams(streams: LayerStreams, plan: LayerPlan) -> RoutedStreams:
-    table = route_table(plan)
+def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bool = False) -> RoutedStreams:
+    table = route_table(plan, unplaced_via_cache)
     n_steps = streams.steps
     step_of_run = np.repeat(np.arange(n_steps, dtype=np.int64), np.diff(streams.step_ptr))
     route = table[streams.kinds.astype(np.int64)]

@@ -85,6 +85,7 @@ class TenantRuntime:
         self._nests: dict[int, Any] = {}
         self.isolated_latency: float | None = None
         self.active_cores = 0
+        self.unplaced_via_cache = False  # the policy's choice for data a region plan does not place
 
     @property
     def n_cores(self) -> int:
@@ -128,7 +129,7 @@ class TenantRuntime:
             layer = self.trace.layers[layer_index]
             nest = loop_nest(layer, self.mapper.soc.npu, plan.cores, self.mapper.soc.llc.line_bytes)
             streams = layer_streams(layer, self.trace, nest, plan, self.layout, self._hw, self._vec)
-            rs = route_streams(streams, plan)
+            rs = route_streams(streams, plan, self.unplaced_via_cache)
             self._routed[key] = rs
         return rs
 
@@ -177,6 +178,8 @@ class Simulation:
                                               self.mapper.hw, self.mapper.vec))
         self.memory = MemoryHierarchy(soc, len(self.tenants), multicast=policy_cls.multicast)
         self.policy = policy_cls(self, **dict(scenario.policy.options))
+        for t in self.tenants:
+            t.unplaced_via_cache = policy_cls.unplaced_via_cache
         problem = self.policy.validate_soc()
         if problem:
             raise InputError(scenario.source or "<scenario>", "policy", problem)

@@ -63,6 +63,7 @@ class Policy:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     multicast: ClassVar[bool] = False  # the NPU broadcasts a tile to every core that needs it
+    unplaced_via_cache: ClassVar[bool] = False  # region plans' unplaced data uses the LRU ways, not DRAM directly
     options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, sim: "Simulation", **options: Any):

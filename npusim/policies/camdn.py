@@ -2,8 +2,8 @@
 
 The LLC's NPU ways become a store of fixed-size pages; the other ways stay an
 LRU cache for everything else. A tenant places the tensors its plan keeps
-resident in pages it owns, so nobody else can evict them, and bypasses the
-cache for the rest (docs/POLICIES.md).
+resident in pages it owns, so nobody else can evict them; the rest goes
+through the remaining LRU ways (docs/POLICIES.md).
 
 * ``camdn-hw``: every tenant owns an equal share of the pages for the whole
   run and uses, per layer (or fused block), the best plan for that budget.
@@ -24,6 +24,8 @@ from ..mapping import Mapper
 from ..mapping.mapper import trace_blocks
 from ..mapping.plan import DEFAULT_LADDER, UNMANAGED, LayerPlan
 from .base import Option, Policy, number_in, register
+
+SLOWDOWN_ALLOWED = 0.05  # a region candidate may be predicted this much slower than the no-page one
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _TenantState:
 
 class CaMDNBase(Policy):
     multicast = True
+    unplaced_via_cache = True
 
     def validate_soc(self) -> str | None:
         llc = self.sim.scenario.soc.llc
@@ -84,9 +87,9 @@ class CaMDNBase(Policy):
                 ids = [index[l.name] for l in block]
                 blocks[ids[0]] = ids
             self.state[t.index].blocks = blocks
-        # unmanaged plans of this policy only have the LRU ways to count on
+        # unmanaged plans of this policy count on a tenant's share of the LRU ways
         mapper = self.sim.mapper
-        lru_bytes = llc.size_bytes * lru_ways // llc.ways
+        lru_bytes = llc.size_bytes * lru_ways // llc.ways // len(self.sim.tenants)
         self.lru_mapper = Mapper(soc, cost=mapper.cost, cache_dir=mapper.cache_dir,
                                  memory=replace(mapper.memory, llc_size_bytes=lru_bytes))
         self.ladder = tuple(b for b in DEFAULT_LADDER if b <= llc.npu_bytes) + (llc.npu_bytes,)
@@ -96,11 +99,12 @@ class CaMDNBase(Policy):
         return -(-region_bytes // self.page_bytes)
 
     def _zero_page_plan(self, t, li: int) -> LayerPlan:
-        """Without pages: bypass everything, or use the LRU ways, whichever moves less."""
+        """Without pages: the LRU-ways mapping or the bypass mapping, whichever is
+        predicted faster (then moves fewer DRAM bytes)."""
         layer = t.trace.layers[li]
         bypass = t.plan(li, 0)
         lru = self.lru_mapper.plan(layer, t.n_cores, UNMANAGED)
-        return lru if lru.dram_bytes < bypass.dram_bytes else bypass
+        return min((lru, bypass), key=lambda p: (p.predicted_cycles, p.dram_bytes))
 
     def _layer_units(self, t, li: int, max_pages: int) -> list[Unit]:
         """Distinct single-layer candidates with at most `max_pages` pages, largest first."""
@@ -116,11 +120,13 @@ class CaMDNBase(Policy):
                     units[pages].plans[li].dram_bytes, units[pages].plans[li].predicted_cycles):
                 units[pages] = Unit(li, li, {li: p}, pages)
         zero = Unit(li, li, {li: self._zero_page_plan(t, li)}, 0)
-        # a bigger allocation must buy fewer DRAM bytes to be worth asking for
+        # a bigger allocation must buy fewer DRAM bytes, and not at the price of
+        # a slower layer (DRAM-minimal tilings of depthwise layers can be slow)
         out, best_dram = [zero], zero.plans[li].dram_bytes
+        slowest = zero.plans[li].predicted_cycles * (1 + SLOWDOWN_ALLOWED)
         for pages in sorted(units):
             u = units[pages]
-            if u.plans[li].dram_bytes < best_dram:
+            if u.plans[li].dram_bytes < best_dram and u.plans[li].predicted_cycles <= slowest:
                 out.append(u)
                 best_dram = u.plans[li].dram_bytes
         return sorted(out, key=lambda u: -u.pages)
@@ -129,12 +135,15 @@ class CaMDNBase(Policy):
         ids = self.state[t.index].blocks.get(first)
         if not ids:
             return []
+        slowest = (1 + SLOWDOWN_ALLOWED) * sum(self._zero_page_plan(t, i).predicted_cycles for i in ids)
         units: dict[int, Unit] = {}
         for budget in self.ladder:
             if budget <= 0 or self._pages(budget) > max_pages:
                 continue
             fused = t.mapper.fuse_block(t.trace, [t.trace.layers[i] for i in ids], t.n_cores, budget)
             if fused is None:
+                continue
+            if sum(p.predicted_cycles for p in fused) > slowest:
                 continue
             plans = {i: p for i, p in zip(ids, fused)}
             pages = self._pages(max(p.region_bytes for p in fused))

@@ -1,0 +1,138 @@
+"""Validation against measured Gemmini cycles (MoCA artifact, FireSim).
+
+    python experiments/validation/gemmini.py calibrate   # fit on the calibration networks only
+    python experiments/validation/gemmini.py report      # table + scatter plot for docs/VALIDATION.md
+
+One Gemmini tile (`gemmini-moca` preset, one core), one request, isolated.
+Calibration uses resnet50, alexnet, googlenet and squeezenet only; kws,
+yolov2 and yololite are held out and never enter the fit. The fitted
+constants are the memory round trip (`llc.hit_latency_cycles`,
+`llc.miss_latency_cycles`) and the per-layer host cost
+(`npu.layer_setup_cycles`); they are written into the preset by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+REF = ROOT / "tests" / "reference" / "gemmini_moca"
+CALIBRATION = {"resnet50": ("resnet50", {"variant": "moca"}), "alexnet": ("alexnet", {}),
+               "googlenet": ("googlenet", {}), "squeezenet": ("squeezenet", {})}
+HELD_OUT = {"kws": ("kws", {}), "yolov2": ("yolov2", {}), "yololite": ("yolo_lite", {})}
+
+
+def measured_totals() -> dict[str, float]:
+    s = pd.read_csv(REF / "summary.csv").set_index("network")
+    return {n: float(s.loc[n, "network_total_cycles_avg"]) for n in s.index}
+
+
+def run(net: str, soc=None):
+    """(latency, layers table) of one network alone on one tile."""
+    from npusim.api import run_scenario
+    from npusim.scenario import PolicySpec, Scenario, TenantSpec
+    from npusim.soc import load_soc
+
+    model, params = {**CALIBRATION, **HELD_OUT}[net]
+    soc = soc or load_soc("gemmini-moca")
+    tenant = TenantSpec(name=net, workload=model, params=tuple(params.items()), cores=1)
+    sc = Scenario(soc=soc, tenants=(tenant,), policy=PolicySpec("isolated"), name=f"gemmini-{net}")
+    r = run_scenario(sc)
+    return float(r.tasks.latency_cycles.iloc[0]), r.layers
+
+
+def calibrate() -> dict:
+    from npusim.soc import load_soc
+
+    base = load_soc("gemmini-moca")
+    meas = measured_totals()
+    results = []
+    for hit, miss in itertools.product((20, 30, 40), (0, 30, 60, 90)):
+        llc = dataclasses.replace(base.llc, hit_latency_cycles=hit, miss_latency_cycles=miss)
+        npu = dataclasses.replace(base.npu, layer_setup_cycles=0)
+        soc = base.replace(llc=llc, npu=npu)
+        lat, layers = {}, {}
+        for net in CALIBRATION:
+            lat[net], tbl = run(net, soc)
+            layers[net] = len(tbl)
+        # the per-layer host cost adds exactly layers x setup to a lone network
+        for setup in range(0, 12001, 500):
+            errs = {n: (lat[n] + layers[n] * setup) / meas[n] - 1 for n in CALIBRATION}
+            results.append({"hit": hit, "miss": miss, "setup": setup,
+                            "mean_abs_error": sum(abs(e) for e in errs.values()) / len(errs), **errs})
+        print(f"hit {hit} miss {miss}: base errors " +
+              ", ".join(f"{n} {lat[n] / meas[n] - 1:+.1%}" for n in CALIBRATION), file=sys.stderr)
+    df = pd.DataFrame(results).sort_values("mean_abs_error")
+    best = df.iloc[0].to_dict()
+    print(df.head(10).to_string(index=False))
+    return best
+
+
+def report(out_dir: Path) -> pd.DataFrame:
+    meas = measured_totals()
+    rows = []
+    per_layer = []
+    for net in list(CALIBRATION) + list(HELD_OUT):
+        lat, layers = run(net)
+        rows.append({"network": net, "set": "calibration" if net in CALIBRATION else "held-out",
+                     "measured_cycles": meas[net], "simulated_cycles": lat, "error": lat / meas[net] - 1})
+        ref = pd.read_csv(REF / f"{net}.csv")
+        m = ref.merge(layers, left_on="layer_name", right_on="layer")
+        m = m[m.measured_cycles_avg.notna()]
+        per_layer.append(pd.DataFrame({"network": net, "layer": m.layer_name, "measured": m.measured_cycles_avg,
+                                       "simulated": m.cycles}))
+    table = pd.DataFrame(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "gemmini_validation.csv", index=False)
+    pl = pd.concat(per_layer)
+    pl.to_csv(out_dir / "gemmini_validation_layers.csv", index=False)
+    _plot(pl, out_dir / "gemmini_validation_layers.png")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    return table
+
+
+def _plot(pl: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from npusim.report import OKABE_ITO
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for i, (net, g) in enumerate(pl.groupby("network", sort=False)):
+        ax.scatter(g.measured, g.simulated, s=12, label=net, color=OKABE_ITO[i % len(OKABE_ITO)])
+    lo, hi = max(1e3, pl[["measured", "simulated"]].min().min()), pl[["measured", "simulated"]].max().max()
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("measured cycles (FireSim)")
+    ax.set_ylabel("simulated cycles (npusim)")
+    ax.set_title("Gemmini, one tile: per-layer cycles")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("action", choices=("calibrate", "report"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "figures"))
+    args = ap.parse_args()
+    os.environ.setdefault("NPUSIM_CACHE_DIR", str(Path.home() / ".cache" / "npusim"))
+    if args.action == "calibrate":
+        print(json.dumps(calibrate(), indent=2))
+    else:
+        report(Path(args.out))
+
+
+if __name__ == "__main__":
+    main()

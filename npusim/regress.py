@@ -1,0 +1,160 @@
+"""Regression against reference traces.
+
+A reference directory holds one folder per case:
+
+* an **engine case**: ``scenario.yaml`` and ``layers.csv`` (the per-layer
+  table of `npusim run` for that scenario: cycles, DRAM bytes, LLC hits);
+* a **SCALE-Sim case**: ``scalesim.yaml`` naming a SCALE-Sim topology, the
+  config it ran with and its ``COMPUTE_REPORT.csv``; npusim's ``scalesim``
+  timing must reproduce the report's Total Cycles.
+
+`run_regression` re-runs every case and diffs per layer and in total; a
+relative difference above the tolerance is a regression. `update=True`
+rewrites the engine references from the current code (deliberately).
+"""
+
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .specio import Section, load_yaml
+
+ENGINE_METRICS = ("cycles", "dram_bytes", "llc_hits")
+KEY = ["tenant", "task", "layer"]
+
+
+@dataclass
+class CaseResult:
+    name: str
+    kind: str  # engine | scalesim
+    diff: pd.DataFrame  # per layer: reference, current, abs and rel difference per metric
+    totals: pd.DataFrame
+    worst_rel: float
+    passed: bool
+    updated: bool = False
+
+
+def find_cases(reference: Path) -> list[Path]:
+    if not reference.exists():
+        raise InputError(str(reference), "reference", "no such directory")
+    if reference.is_file():
+        raise InputError(str(reference), "reference", "expected a directory of reference cases")
+    cases = sorted(p for p in reference.iterdir()
+                   if p.is_dir() and ((p / "scenario.yaml").is_file() or (p / "scalesim.yaml").is_file()))
+    if (reference / "scenario.yaml").is_file() or (reference / "scalesim.yaml").is_file():
+        cases = [reference]
+    if not cases:
+        raise InputError(str(reference), "reference", "no references here (folders with scenario.yaml + "
+                                                       "layers.csv, or scalesim.yaml)")
+    return cases
+
+
+def _diff(ref: pd.DataFrame, cur: pd.DataFrame, key: list[str], metrics, tolerance: float):
+    merged = ref.merge(cur, on=key, how="outer", suffixes=("_ref", "_cur"), indicator=True)
+    rows = []
+    worst = 0.0
+    for m in metrics:
+        r = merged[f"{m}_ref"].astype(float)
+        c = merged[f"{m}_cur"].astype(float)
+        merged[f"{m}_abs"] = c - r
+        rel = np.where(r != 0, (c - r) / np.where(r != 0, r, 1), np.where(c == 0, 0.0, np.inf))
+        merged[f"{m}_rel"] = rel
+        worst = max(worst, float(np.nanmax(np.abs(rel))) if len(rel) else 0.0)
+        tr, tc = float(r.sum()), float(c.sum())
+        rows.append({"metric": m, "reference": tr, "current": tc, "abs": tc - tr,
+                     "rel": (tc - tr) / tr if tr else (0.0 if tc == 0 else np.inf)})
+    missing = (merged["_merge"] != "both").any()
+    if missing:
+        worst = np.inf
+    return merged.drop(columns="_merge"), pd.DataFrame(rows), worst, (worst <= tolerance)
+
+
+def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
+    from .api import run_scenario
+    from .scenario import load_scenario
+
+    scenario = load_scenario(case / "scenario.yaml")
+    result = run_scenario(scenario)
+    cur = result.layers[KEY + list(ENGINE_METRICS)].copy()
+    ref_path = case / "layers.csv"
+    if update or not ref_path.is_file():
+        if not update:
+            raise InputError(str(ref_path), "file", "no reference table (run with --update to create it)")
+        cur.to_csv(ref_path, index=False)
+        diff, totals, worst, ok = _diff(cur, cur, KEY, ENGINE_METRICS, tolerance)
+        return CaseResult(case.name, "engine", diff, totals, worst, ok, updated=True)
+    ref = pd.read_csv(ref_path)
+    for col in KEY + list(ENGINE_METRICS):
+        if col not in ref.columns:
+            raise InputError(str(ref_path), col, "column missing from the reference table")
+    diff, totals, worst, ok = _diff(ref, cur, KEY, ENGINE_METRICS, tolerance)
+    return CaseResult(case.name, "engine", diff, totals, worst, ok)
+
+
+def scalesim_array(config: Path) -> tuple[int, int, str]:
+    """(rows, cols, dataflow) of a SCALE-Sim config file."""
+    cp = configparser.ConfigParser()
+    try:
+        cp.read(config)
+        arch = cp["architecture_presets"]
+        return int(arch["ArrayHeight"]), int(arch["ArrayWidth"]), arch["Dataflow"].strip().lower()
+    except (KeyError, ValueError, configparser.Error) as exc:
+        raise InputError(str(config), "architecture_presets", f"not a SCALE-Sim config: {exc}") from None
+
+
+def scalesim_cycles(topology: Path, config: Path, form: str = "auto") -> pd.DataFrame:
+    """npusim's `scalesim` Total Cycles for every (expanded) layer of a topology."""
+    from .npu import gemm_cycles, read_scalesim_topology
+
+    rows, cols, dataflow = scalesim_array(config)
+    try:
+        topo = read_scalesim_topology(topology, form=form, expand_depthwise=True)
+    except ValueError as exc:
+        raise InputError(str(topology), "topology", str(exc)) from None
+    m, n, k, g = (topo[c].to_numpy(dtype=np.int64) for c in ("m", "n", "k", "groups"))
+    cycles = gemm_cycles(m, n, k, groups=g, rows=rows, cols=cols, dataflow=dataflow, timing="scalesim")
+    return pd.DataFrame({"layer": np.arange(len(topo)), "name": topo["name"], "cycles": cycles})
+
+
+def compare_scalesim(report: Path, topology: Path, config: Path, tolerance: float, form: str = "auto",
+                     name: str = "scalesim") -> CaseResult:
+    from .npu import read_scalesim_report
+
+    try:
+        ref = read_scalesim_report(report)
+    except ValueError as exc:
+        raise InputError(str(report), "report", str(exc)) from None
+    ref = pd.DataFrame({"layer": ref["LayerID"].astype(int), "cycles": ref["Total Cycles"].astype(float)})
+    cur = scalesim_cycles(topology, config, form)[["layer", "cycles"]]
+    diff, totals, worst, ok = _diff(ref, cur, ["layer"], ("cycles",), tolerance)
+    return CaseResult(name, "scalesim", diff, totals, worst, ok)
+
+
+def run_scalesim_case(case: Path, tolerance: float) -> CaseResult:
+    sec = Section(load_yaml(case / "scalesim.yaml"), str(case / "scalesim.yaml"))
+    paths = {}
+    for key in ("topology", "config", "report"):
+        p = Path(sec.string(key))
+        p = p if p.is_absolute() else case / p
+        if not p.is_file():
+            raise sec.error(key, f"no such file {str(p)!r}")
+        paths[key] = p
+    form = sec.choice("form", ("auto", "conv", "gemm"), "auto")
+    sec.finish()
+    return compare_scalesim(paths["report"], paths["topology"], paths["config"], tolerance, form, case.name)
+
+
+def run_regression(reference: Path, tolerance: float = 0.01, update: bool = False) -> list[CaseResult]:
+    out = []
+    for case in find_cases(reference):
+        if (case / "scalesim.yaml").is_file():
+            out.append(run_scalesim_case(case, tolerance))
+        else:
+            out.append(run_engine_case(case, tolerance, update))
+    return out

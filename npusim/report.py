@@ -1,0 +1,210 @@
+"""Plots and a Markdown report from sweep results or a run directory.
+
+Figures are what a user would put in a paper: units on the axes, a legend,
+the Okabe-Ito colour-blind-safe palette, PNG and SVG.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .units import format_size
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+POLICY_ORDER = ["isolated", "shared", "waypart", "static", "prema", "camdn-hw", "camdn", "moca"]
+SWEEP_COLUMNS = ("policy", "llc_bytes", "mix", "tenant", "mean_latency_cycles", "dram_bytes", "llc_hit_rate",
+                 "sla_rate", "stp", "fairness", "point_sla_rate")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
+                         "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO)})
+    return plt
+
+
+def _policies(df: pd.DataFrame) -> list[str]:
+    present = list(dict.fromkeys(df.policy))
+    return [p for p in POLICY_ORDER if p in present] + [p for p in present if p not in POLICY_ORDER]
+
+
+def _colour(policy: str, policies: list[str]) -> str:
+    return OKABE_ITO[policies.index(policy) % len(OKABE_ITO)]
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    paths = [out / f"{name}.png", out / f"{name}.svg"]
+    fig.tight_layout()
+    for p in paths:
+        fig.savefig(p)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return paths
+
+
+def check_columns(df: pd.DataFrame, source: str) -> None:
+    missing = [c for c in SWEEP_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(source, missing[0], f"column missing from the results (a sweep writes {', '.join(SWEEP_COLUMNS)})")
+    if df.empty:
+        raise InputError(source, "results", "no rows")
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (mix, LLC size, policy): mean per-tenant speedup, total DRAM bytes vs
+    shared, mean hit rate and SLA rate."""
+    if "point_dram_bytes_norm" not in df.columns:
+        df = df.assign(point_dram_bytes_norm=df.get("dram_bytes_norm", np.nan))
+    g = df.groupby(["mix", "llc_bytes", "policy"], sort=True)
+    t = g.agg(speedup=("speedup", "mean"), dram_norm=("point_dram_bytes_norm", "first"),
+              dram_MiB=("dram_bytes", lambda x: x.sum() / 2**20), llc_hit_rate=("llc_hit_rate", "mean"),
+              sla_rate=("sla_rate", "mean"), stp=("stp", "first")).reset_index()
+    t["llc"] = [format_size(int(b)) for b in t.llc_bytes]
+    return t
+
+
+def short_table(df: pd.DataFrame) -> str:
+    from .sweep import add_derived
+
+    if "speedup" not in df.columns:
+        df = add_derived(df)
+    t = summary_table(df)
+    cols = ["mix", "llc", "policy", "speedup", "dram_norm", "llc_hit_rate", "stp"]
+    return t[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
+    plt = _plt()
+    made = []
+    policies = _policies(df)
+    mixes = list(dict.fromkeys(df.mix))
+    if "point_dram_bytes_norm" not in df.columns:
+        df = df.assign(point_dram_bytes_norm=df.get("dram_bytes_norm", np.nan))
+    per = df.groupby(["mix", "llc_bytes", "policy"]).agg(
+        speedup=("speedup", "mean"), dram=("point_dram_bytes_norm", "first"), sla=("sla_rate", "mean"),
+        stp=("stp", "first"), fairness=("fairness", "first"), point_sla=("point_sla_rate", "first")).reset_index()
+    sizes = sorted(df.llc_bytes.unique())
+    for metric, name, label in (("speedup", "speedup_vs_llc", "mean speedup over shared (x)"),
+                                ("dram", "dram_norm_vs_llc", "total DRAM bytes normalised to shared")):
+        if per[metric].notna().sum() == 0:
+            continue
+        fig, axes = plt.subplots(1, len(mixes), figsize=(4.2 * len(mixes), 3.4), squeeze=False, sharey=True)
+        for ax, mix in zip(axes[0], mixes):
+            sub = per[per.mix == mix]
+            for pol in policies:
+                s = sub[sub.policy == pol].sort_values("llc_bytes")
+                if s[metric].notna().any():
+                    ax.plot(s.llc_bytes / 2**20, s[metric], marker="o", label=pol, color=_colour(pol, policies))
+            ax.set_xscale("log", base=2)
+            ax.set_xticks([b / 2**20 for b in sizes], [format_size(int(b)) for b in sizes])
+            ax.set_xlabel("LLC size")
+            ax.set_title(mix.replace("+", ", "), fontsize=8)
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        axes[0][0].set_ylabel(label)
+        axes[0][-1].legend(title="policy", fontsize=8)
+        made.append((label, _save(fig, out, name)))
+    # per-tenant latency at the largest LLC size of each mix
+    fig, axes = plt.subplots(1, len(mixes), figsize=(4.8 * len(mixes), 3.6), squeeze=False)
+    for ax, mix in zip(axes[0], mixes):
+        sub = df[(df.mix == mix) & (df.llc_bytes == df[df.mix == mix].llc_bytes.max())]
+        tenants = list(dict.fromkeys(sub.tenant))
+        width = 0.8 / max(1, len(policies))
+        for k, pol in enumerate(policies):
+            s = sub[sub.policy == pol].set_index("tenant").reindex(tenants)
+            ax.bar(np.arange(len(tenants)) + k * width, s.mean_latency_cycles / 1e6, width, label=pol,
+                   color=_colour(pol, policies))
+        ax.set_xticks(np.arange(len(tenants)) + width * (len(policies) - 1) / 2, tenants, rotation=30,
+                      ha="right", fontsize=8)
+        ax.set_ylabel("mean latency (Mcycles)")
+        ax.set_title(f"{mix.replace('+', ', ')} @ {format_size(int(sub.llc_bytes.max()))}", fontsize=8)
+    axes[0][-1].legend(title="policy", fontsize=8)
+    made.append(("per-tenant latency", _save(fig, out, "latency_by_tenant")))
+    # QoS metrics when the sweep has them
+    if per.stp.notna().any():
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+        agg = per.groupby("policy").agg(sla=("point_sla", "mean"), stp=("stp", "mean"),
+                                        fairness=("fairness", "mean")).reindex(policies)
+        for ax, (col, lab) in zip(axes, (("sla", "SLA satisfaction rate"), ("stp", "STP"),
+                                         ("fairness", "fairness"))):
+            ax.bar(agg.index, agg[col], color=[_colour(p, policies) for p in agg.index])
+            ax.set_ylabel(lab)
+            ax.tick_params(axis="x", rotation=30)
+        made.append(("SLA, STP and fairness", _save(fig, out, "qos_metrics")))
+    return made
+
+
+def plot_timeline(run_dir: Path, out: Path) -> list[tuple[str, list[Path]]]:
+    plt = _plt()
+    tl_path = next((run_dir / f"timeline.{ext}" for ext in ("csv", "parquet") if (run_dir / f"timeline.{ext}").is_file()), None)
+    if tl_path is None:
+        raise InputError(str(run_dir), "timeline", "no timeline.csv or timeline.parquet in the run directory")
+    tl = pd.read_parquet(tl_path) if tl_path.suffix == ".parquet" else pd.read_csv(tl_path)
+    for col in ("cycle", "tenant", "llc_lines", "region_pages"):
+        if col not in tl.columns:
+            raise InputError(str(tl_path), col, "column missing from the timeline")
+    made = []
+    use_pages = tl.region_pages.sum() > 0
+    col, label = ("region_pages", "region pages") if use_pages else ("llc_lines", "LLC lines held")
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    tenants = list(dict.fromkeys(tl.tenant))
+    wide = tl.pivot_table(index="cycle", columns="tenant", values=col, aggfunc="last").ffill().fillna(0)
+    wide = wide[tenants]
+    ax.stackplot(wide.index / 1e6, wide.T.values, labels=tenants, colors=OKABE_ITO[:len(tenants)], step="post")
+    ax.set_xlabel("time (Mcycles)")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("cache allocation over time")
+    made.append(("cache allocation timeline", _save(fig, out, "timeline")))
+    return made
+
+
+def write_report(source: Path, out: Path) -> Path:
+    """Plots plus report.md for a sweep results file/directory or a run directory."""
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    is_run = source.is_dir() and (source / "summary.json").is_file()
+    if is_run:
+        summary = json.loads((source / "summary.json").read_text())
+        figs = plot_timeline(source, out)
+        tenants = pd.DataFrame(summary["tenants"])
+        sections.append(f"# Run report: {summary['scenario']} ({summary['policy']})\n")
+        sections.append(f"STP {summary['stp']}, ANTT {summary['antt']}, fairness {summary['fairness']}, "
+                        f"SLA {summary['sla_rate']}, makespan {summary['makespan_cycles']} cycles.\n")
+        sections.append(tenants.to_markdown(index=False) if _has_tabulate() else "```\n" + tenants.to_string(index=False) + "\n```")
+    else:
+        from .sweep import add_derived, read_results
+
+        df = read_results(source)
+        check_columns(df, str(source))
+        if "speedup" not in df.columns:
+            df = add_derived(df)
+        figs = plot_sweep(df, out)
+        table = summary_table(df)[["mix", "llc", "policy", "speedup", "dram_norm", "dram_MiB", "llc_hit_rate",
+                                    "sla_rate", "stp"]]
+        sections.append("# Sweep report\n")
+        sections.append(f"Source: `{source}`; {df.point_id.nunique() if 'point_id' in df else len(df)} points, "
+                        f"{len(df)} tenant rows. Speedup and DRAM bytes are relative to `shared` at the same point.\n")
+        sections.append("```\n" + table.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```")
+    for title, paths in figs:
+        sections.append(f"\n## {title}\n\n![{title}]({paths[0].name})\n")
+    path = out / "report.md"
+    path.write_text("\n".join(sections) + "\n")
+    return path
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,527 @@
+"""Sweeps: the cartesian product of scenario parameters, run in parallel.
+
+A sweep is a base scenario (a scenario file, or a mix of workloads) and axes
+(policy, LLC size, mix, cores, DRAM, seed, ...). Every point is validated
+before anything runs. Isolated references (needed for STP and latency targets)
+are computed first, once per distinct tenant, then the points; both go to a
+local process pool (`jobs`) or a Dask cluster (`dask_address`). Rows (one per
+point and tenant) are appended to the results file as points finish, so an
+interrupted sweep keeps every finished point and `resume` skips them. When the
+sweep ends the file is rewritten with the derived columns (`speedup`,
+`dram_bytes_norm`, both against `shared` at the same point).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from .errors import COMMAND_LINE, InputError
+from .scenario import QOS_FACTORS, SCHEDULERS, Scenario, load_scenario, policy_names, scenario_from_flags
+from .specio import Section, load_yaml
+from .units import UnitError, parse_size
+
+# axes a sweep can vary: name -> (SoC override flag or None, parser)
+SOC_AXES = {
+    "llc_size": "--llc-size", "llc_ways": "--llc-ways", "cores": "--cores", "array": "--array",
+    "dataflow": "--dataflow", "dram": "--dram", "dram_channels": "--dram-channels",
+}
+SCENARIO_AXES = ("policy", "mix", "seed", "qos", "requests", "scheduler")
+AXES = tuple(SOC_AXES) + SCENARIO_AXES
+RESULT_COLUMNS = (
+    "point_id", "policy", "llc_bytes", "mix", "soc", "tenant", "workload", "tasks", "mean_latency_cycles",
+    "p95_latency_cycles", "isolated_latency_cycles", "dram_bytes", "llc_hit_rate", "sla_rate", "stp", "antt",
+    "fairness", "point_sla_rate", "makespan_cycles", "point_dram_bytes",
+)
+
+
+@dataclass(frozen=True)
+class Point:
+    params: tuple[tuple[str, Any], ...]  # the swept values, in axis order
+    scenario: Scenario
+
+    @property
+    def point_id(self) -> str:
+        blob = json.dumps([list(p) for p in self.params], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def label(self) -> str:
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in self.params)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "+".join(map(str, v))
+    return str(v)
+
+
+@dataclass
+class SweepSpec:
+    """The base scenario and the axes; `points()` expands them."""
+
+    axes: dict[str, list[Any]]
+    base_scenario: str | None = None  # scenario file
+    base_mix: list[str] | None = None
+    soc: str | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)  # single values of axes not swept
+    name: str = "sweep"
+    source: str = COMMAND_LINE
+
+    def points(self) -> list[Point]:
+        names = [a for a in AXES if a in self.axes]
+        values = [self.axes[a] for a in names]
+        out = []
+        for combo in itertools.product(*values):
+            params = dict(zip(names, combo))
+            out.append(Point(tuple(params.items()), self._scenario(params)))
+        return out
+
+    def _scenario(self, params: dict[str, Any]) -> Scenario:
+        merged = {**self.fixed, **params}
+        overrides = {SOC_AXES[k]: v for k, v in merged.items() if k in SOC_AXES}
+        try:
+            if self.base_scenario:
+                sc = load_scenario(self.base_scenario, overrides, soc_ref=self.soc)
+                changes: dict[str, Any] = {}
+                if "policy" in merged:
+                    changes["policy"] = dataclasses.replace(sc.policy, name=merged["policy"], options=()) \
+                        if merged["policy"] != sc.policy.name else sc.policy
+                if "seed" in merged:
+                    changes["seed"] = merged["seed"]
+                if "qos" in merged:
+                    changes["qos"] = merged["qos"]
+                if "scheduler" in merged:
+                    changes["scheduler"] = merged["scheduler"]
+                if "requests" in merged:
+                    changes["tenants"] = tuple(dataclasses.replace(t, requests=merged["requests"])
+                                               if t.arrival == "closed" else t for t in sc.tenants)
+                if "mix" in merged:
+                    raise InputError(self.source, "mix", "a sweep over mixes needs no base scenario file")
+                return dataclasses.replace(sc, **changes)
+            mix = merged.get("mix", self.base_mix)
+            if not mix:
+                raise InputError(self.source, "mix", "give a scenario or a mix of workloads")
+            return scenario_from_flags(soc=self.soc or "camdn", mix=list(mix),
+                                       policy=merged.get("policy", "shared"),
+                                       requests=merged.get("requests", 1), qos=merged.get("qos", "M"),
+                                       seed=merged.get("seed", 0), scheduler=merged.get("scheduler", "fcfs"),
+                                       soc_override=overrides)
+        except InputError as exc:
+            if exc.source == COMMAND_LINE and self.source != COMMAND_LINE:
+                raise InputError(self.source, exc.field, exc.message) from None
+            raise
+
+
+# -- parsing axes -----------------------------------------------------------------
+
+def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> list[Any]:
+    """Values of one axis from a comma list (flags) or a YAML list."""
+    def err(msg: str) -> InputError:
+        return InputError(source, f"--{name.replace('_', '-')}" if source == COMMAND_LINE else name, msg, line)
+
+    if name == "mix":
+        if isinstance(raw, list) and raw and all(isinstance(m, list) for m in raw):
+            mixes = raw
+        elif isinstance(raw, list) and raw and all(isinstance(m, str) for m in raw):
+            mixes = [[w.strip() for w in m.split(",") if w.strip()] for m in raw]
+        elif isinstance(raw, str):
+            mixes = [[w.strip() for w in m.split(",") if w.strip()] for m in raw.split(";")]
+        else:
+            raise err(f"expected a list of mixes, got {raw!r}")
+        if not mixes or any(not m for m in mixes):
+            raise err("a mix needs at least one workload")
+        return [tuple(m) for m in mixes]
+    items = raw if isinstance(raw, list) else [p.strip() for p in str(raw).split(",")]
+    if not items or any(str(v).strip() == "" for v in items):
+        raise err(f"empty value in {raw!r}")
+    out = []
+    for v in items:
+        if name == "llc_size":
+            try:
+                out.append(parse_size(v))
+            except UnitError as exc:
+                raise err(str(exc)) from None
+        elif name in ("llc_ways", "cores", "dram_channels", "seed", "requests"):
+            try:
+                n = int(str(v).strip()) if not isinstance(v, bool) else None
+            except ValueError:
+                n = None
+            if n is None or n < (0 if name == "seed" else 1):
+                raise err(f"expected {'a non-negative' if name == 'seed' else 'a positive'} integer, got {v!r}")
+            out.append(n)
+        elif name == "policy":
+            if v not in policy_names():
+                raise err(f"unknown policy {v!r} (policies: {', '.join(policy_names())})")
+            out.append(v)
+        elif name == "qos":
+            if v not in QOS_FACTORS:
+                raise err(f"unknown QoS level {v!r} (choose L, M or H)")
+            out.append(v)
+        elif name == "scheduler":
+            if v not in SCHEDULERS:
+                raise err(f"unknown scheduler {v!r} (choose {', '.join(SCHEDULERS)})")
+            out.append(v)
+        else:
+            out.append(str(v).strip())
+    return out
+
+
+def load_experiment(path: str | Path) -> SweepSpec:
+    """An experiment YAML: `scenario` or `mix`, `soc`, fixed values, and `axes`."""
+    source = str(path)
+    data = load_yaml(path)
+    top = Section(data, source)
+    name = top.string("name", Path(path).stem)
+    top.string("description", "")
+    scen = top.string("scenario", None)
+    if scen is not None:
+        scen_path = Path(scen) if Path(scen).is_absolute() else Path(path).parent / scen
+        if not scen_path.is_file():
+            raise top.error("scenario", f"no such scenario file {str(scen_path)!r}")
+        scen = str(scen_path)
+    soc = top.string("soc", None)
+    mix = None
+    if top.has("mix"):
+        raw = top.raw("mix")
+        if isinstance(raw, list) and all(isinstance(w, str) for w in raw):
+            raw = ",".join(raw)  # one mix written as a YAML list of workloads
+        if not isinstance(raw, str):
+            raise top.error("mix", "expected one mix: a list of workloads (sweep mixes under axes)")
+        mix = list(parse_axis("mix", raw, source, top.line_of("mix"))[0])
+    fixed = {}
+    for key in AXES:
+        if key in ("mix",) or not top.has(key):
+            continue
+        fixed[key] = parse_axis(key, top.raw(key), source, top.line_of(key))[0]
+    axes_sec = top.section("axes")
+    axes = {}
+    for key in list(axes_sec.data.keys()):
+        if key not in AXES:
+            raise axes_sec.error(key, f"not a sweep axis (axes: {', '.join(AXES)})")
+        axes[key] = parse_axis(key, axes_sec.raw(key), source, axes_sec.line_of(key))
+    axes_sec.finish()
+    top.finish()
+    if not axes:
+        raise top.error("axes", "no axes to sweep")
+    return SweepSpec(axes=axes, base_scenario=scen, base_mix=mix, soc=soc, fixed=fixed, name=name, source=source)
+
+
+# -- running ----------------------------------------------------------------------------
+
+def _isolated_job(scenario: Scenario, tenant_index: int) -> float:
+    from .api import isolated_latency
+    from .mapping import Mapper
+
+    return isolated_latency(scenario, scenario.tenants[tenant_index], Mapper(scenario.soc))
+
+
+def _point_job(point: Point) -> list[dict]:
+    from .api import run_scenario
+
+    result = run_scenario(point.scenario)
+    return point_rows(point, result.summary)
+
+
+def point_rows(point: Point, s: dict) -> list[dict]:
+    params = dict(point.params)
+    base = {
+        "point_id": point.point_id, "policy": s["policy"], "llc_bytes": s["llc_bytes"],
+        "mix": "+".join(t.workload for t in point.scenario.tenants), "soc": s["soc"],
+    }
+    for k, v in params.items():
+        if k not in ("policy", "mix", "llc_size"):
+            base[k] = _fmt(v)
+    rows = []
+    for t, spec in zip(s["tenants"], point.scenario.tenants):
+        rows.append({**base, "tenant": t["name"], "workload": spec.workload, "tasks": t["tasks"],
+                     "mean_latency_cycles": t["mean_latency_cycles"],
+                     "p95_latency_cycles": t["p95_latency_cycles"],
+                     "isolated_latency_cycles": t["isolated_latency_cycles"], "dram_bytes": t["dram_bytes"],
+                     "llc_hit_rate": t["llc_hit_rate"], "sla_rate": t["sla_rate"], "stp": s["stp"],
+                     "antt": s["antt"], "fairness": s["fairness"], "point_sla_rate": s["sla_rate"],
+                     "makespan_cycles": s["makespan_cycles"], "point_dram_bytes": s["dram_bytes"]})
+    return rows
+
+
+class Executor:
+    """Local processes or a Dask cluster, behind one submit/as_completed interface."""
+
+    def __init__(self, jobs: int, dask_address: str | None):
+        self.dask = None
+        self.pool = None
+        if dask_address:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise InputError(COMMAND_LINE, "--dask", "needs dask.distributed: pip install 'npusim[dask]'") from None
+            try:
+                self.dask = Client(dask_address, timeout="10s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise InputError(COMMAND_LINE, "--dask", f"cannot connect to {dask_address!r}: {exc}") from None
+        elif jobs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        self.jobs = jobs
+
+    def map_unordered(self, fn: Callable, args: list[tuple]) -> Iterable[tuple[int, Any, BaseException | None]]:
+        """Yield (index, result, error) as jobs finish; a crashed job yields its error."""
+        if self.dask is not None:
+            from distributed import as_completed
+
+            futs = {self.dask.submit(fn, *a, pure=False): i for i, a in enumerate(args)}
+            for fut in as_completed(futs):
+                i = futs[fut]
+                try:
+                    yield i, fut.result(), None
+                except Exception as exc:  # noqa: BLE001 - a point's failure is reported, not fatal
+                    yield i, None, exc
+            return
+        if self.pool is None:
+            for i, a in enumerate(args):
+                try:
+                    yield i, fn(*a), None
+                except InputError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    yield i, None, exc
+            return
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        pending = dict(enumerate(args))
+        while pending:
+            futs = {self.pool.submit(fn, *a): i for i, a in pending.items()}
+            broken = False
+            for fut in as_completed(futs):
+                i = futs[fut]
+                try:
+                    res = fut.result()
+                except BrokenProcessPool as exc:
+                    broken = True
+                    yield i, None, exc
+                    pending.pop(i, None)
+                    continue
+                except Exception as exc:  # noqa: BLE001
+                    yield i, None, exc
+                    pending.pop(i, None)
+                    continue
+                pending.pop(i, None)
+                yield i, res, None
+            if broken and pending:
+                # a worker died: start a fresh pool for what is left
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = ProcessPoolExecutor(max_workers=self.jobs,
+                                                mp_context=multiprocessing.get_context("spawn"))
+            elif not broken:
+                break
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        if self.dask is not None:
+            self.dask.close()
+
+
+def results_path(out: str | Path) -> Path:
+    """--out DIR (or DIR/) holds results.csv; otherwise the file itself."""
+    p = Path(out)
+    if str(out).endswith(os.sep) or p.is_dir() or p.suffix == "":
+        return p / "results.csv"
+    return p
+
+
+def _journal(path: Path) -> Path:
+    """Rows are appended to a CSV journal; a Parquet result is written from it at the end."""
+    return path if path.suffix.lower() == ".csv" else path.with_name(path.name + ".journal.csv")
+
+
+def read_done(path: Path) -> set[str]:
+    j = _journal(path)
+    if not j.is_file():
+        return set()
+    try:
+        df = pd.read_csv(j, usecols=["point_id"])
+    except (ValueError, pd.errors.EmptyDataError):
+        return set()
+    return set(df.point_id.astype(str))
+
+
+@dataclass
+class SweepOutcome:
+    results: pd.DataFrame
+    path: Path
+    ran: int
+    skipped: int
+    failed: list[tuple[Point, str]]
+    wall_seconds: float
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: str | None = None,
+              resume: bool = False, progress: Callable[[int, int], None] | None = None,
+              report_error: Callable[[str], None] | None = None) -> SweepOutcome:
+    path = results_path(out)
+    points = spec.points()  # validates every point before anything runs
+    fmt_ok = path.suffix.lower() in (".csv", ".parquet", ".pq")
+    if not fmt_ok:
+        raise InputError(COMMAND_LINE, "--out", f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a directory")
+    journal = _journal(path)
+    try:
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        if not resume and journal.exists():
+            journal.unlink()
+        with open(journal, "a"):
+            pass
+    except OSError as exc:
+        raise InputError(COMMAND_LINE, "--out", f"cannot write {str(journal)!r}: {exc.strerror or exc}") from None
+    done = read_done(path) if resume else set()
+    todo = [p for p in points if p.point_id not in done]
+    started = time.time()
+    executor = Executor(jobs, dask_address)
+    failed: list[tuple[Point, str]] = []
+    try:
+        # isolated references first, once per distinct tenant (they fill the shared cache)
+        from .api import _isolated_key
+
+        seen: dict[str, tuple[Scenario, int]] = {}
+        for p in todo:
+            for i, t in enumerate(p.scenario.tenants):
+                seen.setdefault(_isolated_key(p.scenario, t), (p.scenario, i))
+        iso_args = list(seen.values())
+        total = len(iso_args) + len(todo)
+        finished = 0
+        for _, _, exc in executor.map_unordered(_isolated_job, iso_args):
+            finished += 1
+            if progress:
+                progress(finished, total)
+        fieldnames = None
+        if journal.stat().st_size > 0:
+            with open(journal) as fh:
+                fieldnames = next(csv.reader(fh), None)
+        for i, rows, exc in executor.map_unordered(_point_job, [(p,) for p in todo]):
+            finished += 1
+            if exc is not None:
+                failed.append((todo[i], f"{type(exc).__name__}: {exc}"))
+                if report_error:
+                    report_error(f"error: point {todo[i].label()}: {type(exc).__name__}: {exc}")
+            else:
+                fieldnames = _append(journal, rows, fieldnames)
+            if progress:
+                progress(finished, total)
+    finally:
+        executor.close()
+    results = finalize(path)
+    return SweepOutcome(results=results, path=path, ran=len(todo) - len(failed), skipped=len(points) - len(todo),
+                        failed=failed, wall_seconds=time.time() - started)
+
+
+def _append(journal: Path, rows: list[dict], fieldnames: list[str] | None) -> list[str]:
+    """Append rows (flushed at once, so an interrupted sweep keeps them)."""
+    if fieldnames is None:
+        fieldnames = list(rows[0].keys())
+        with open(journal, "w", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=fieldnames).writeheader()
+    extra = [k for k in rows[0] if k not in fieldnames]
+    if extra:  # a new axis column: rewrite with the wider header
+        df = pd.read_csv(journal)
+        for k in extra:
+            df[k] = ""
+        fieldnames = fieldnames + extra
+        df.to_csv(journal, index=False, columns=fieldnames)
+    with open(journal, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fieldnames, restval="")
+        for r in rows:
+            w.writerow(r)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return fieldnames
+
+
+def add_derived(df: pd.DataFrame) -> pd.DataFrame:
+    """speedup and dram_bytes_norm against `shared` at the same point and tenant."""
+    df = df.copy()
+    derived = ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
+    if df.empty:
+        for c in derived:
+            df[c] = []
+        return df
+    key_cols = [c for c in df.columns if c not in set(RESULT_COLUMNS) | set(derived)]
+    key_cols = ["llc_bytes", "mix", "soc", *key_cols, "tenant"]
+    if "shared" in set(df.policy):
+        ref = df[df.policy == "shared"].set_index(key_cols)[["mean_latency_cycles", "dram_bytes",
+                                                             "point_dram_bytes"]]
+        ref = ref[~ref.index.duplicated()].add_suffix("_shared").reset_index()
+        joined = df[key_cols + ["mean_latency_cycles", "dram_bytes", "point_dram_bytes"]].merge(
+            ref, on=key_cols, how="left")
+        joined.index = df.index
+        df["speedup"] = joined["mean_latency_cycles_shared"] / joined["mean_latency_cycles"]
+        df["dram_bytes_norm"] = joined["dram_bytes"] / joined["dram_bytes_shared"]
+        df["point_dram_bytes_norm"] = joined["point_dram_bytes"] / joined["point_dram_bytes_shared"]
+    else:
+        for c in derived:
+            df[c] = float("nan")
+    return df
+
+
+def finalize(path: Path) -> pd.DataFrame:
+    """Rewrite the results with derived columns (atomically) and return them."""
+    journal = _journal(path)
+    try:
+        df = pd.read_csv(journal)
+    except (pd.errors.EmptyDataError, FileNotFoundError):
+        df = pd.DataFrame(columns=list(RESULT_COLUMNS))
+    df = add_derived(df.drop(columns=[c for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
+                                      if c in df.columns]))
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix.lower() == ".csv":
+        df.to_csv(tmp, index=False)
+    else:
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return df
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    p = results_path(path) if Path(path).is_dir() else Path(path)
+    if not p.is_file():
+        raise InputError(str(path), "results", "no results file (expected a sweep's results.csv or .parquet)")
+    try:
+        df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
+        raise InputError(str(p), "results", f"cannot read: {exc}") from None
+    return df
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def progress_printer(enabled: bool, desc: str):
+    """A tqdm bar with ETA on stderr (terminals only)."""
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc=desc, unit="run", file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close

@@ -1,0 +1,228 @@
+"""npusim sweep / report / regress: end to end, resume, crashes, clusters, bad input."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from npusim import sweep as sweep_mod
+from npusim.errors import InputError
+from npusim.sweep import SweepSpec, load_experiment, parse_axis, run_sweep
+
+REPO = Path(__file__).resolve().parent.parent
+MIX = ("squeezenet", "kws")
+SMALL_AXES = {"llc_size": [1 << 20, 2 << 20], "policy": ["shared", "waypart"]}
+
+
+def small_spec(**axes) -> SweepSpec:
+    return SweepSpec(axes={**SMALL_AXES, **axes}, base_mix=list(MIX), soc="camdn",
+                     fixed={"requests": 1})
+
+
+def test_sweep_rows_and_derived_columns(tmp_path):
+    out = run_sweep(small_spec(), tmp_path / "r.csv", jobs=1)
+    df = pd.read_csv(tmp_path / "r.csv")
+    assert len(df) == 4 * len(MIX) and out.ran == 4 and not out.failed
+    assert set(df.llc_bytes) == {1 << 20, 2 << 20} and set(df.policy) == {"shared", "waypart"}
+    for col in ("tenant", "mean_latency_cycles", "p95_latency_cycles", "dram_bytes", "llc_hit_rate", "sla_rate",
+                "speedup", "dram_bytes_norm", "mix"):
+        assert col in df.columns
+    shared = df[df.policy == "shared"]
+    assert (shared.speedup == 1.0).all() and (shared.dram_bytes_norm == 1.0).all()
+    # derived columns are ratios against shared at the same LLC size and tenant
+    for _, row in df[df.policy == "waypart"].iterrows():
+        ref = shared[(shared.llc_bytes == row.llc_bytes) & (shared.tenant == row.tenant)].iloc[0]
+        assert row.speedup == pytest.approx(ref.mean_latency_cycles / row.mean_latency_cycles)
+        assert row.dram_bytes_norm == pytest.approx(row.dram_bytes / ref.dram_bytes)
+    # per-tenant DRAM bytes add up to the point's total
+    for _, g in df.groupby("point_id"):
+        assert g.dram_bytes.sum() == g.point_dram_bytes.iloc[0]
+
+
+def test_sweep_point_equals_a_single_run(tmp_path, cli):
+    run_sweep(small_spec(), tmp_path / "r.csv", jobs=1)
+    df = pd.read_csv(tmp_path / "r.csv")
+    r = cli("run", "--soc", "camdn", "--mix", ",".join(MIX), "--policy", "waypart", "--llc-size", "2MiB",
+            "--requests", "1", "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    rows = df[(df.policy == "waypart") & (df.llc_bytes == 2 << 20)].set_index("tenant")
+    for t in summary["tenants"]:
+        assert rows.loc[t["name"], "mean_latency_cycles"] == t["mean_latency_cycles"]
+        assert rows.loc[t["name"], "dram_bytes"] == t["dram_bytes"]
+
+
+def test_parallel_sweep_matches_serial(tmp_path):
+    run_sweep(small_spec(), tmp_path / "a.csv", jobs=1)
+    run_sweep(small_spec(), tmp_path / "b.parquet", jobs=2)
+    key = ["policy", "llc_bytes", "tenant"]
+    a = pd.read_csv(tmp_path / "a.csv").sort_values(key).reset_index(drop=True)
+    b = pd.read_parquet(tmp_path / "b.parquet").sort_values(key).reset_index(drop=True)
+    cols = ["mean_latency_cycles", "dram_bytes", "llc_hit_rate", "speedup"]
+    pd.testing.assert_frame_equal(a[key + cols], b[key + cols], check_dtype=False)
+
+
+def test_interrupted_sweep_keeps_finished_points_and_resumes(tmp_path):
+    path = tmp_path / "r.csv"
+    calls = []
+
+    def stop_after_two_points(done, total):
+        calls.append(done)
+        if done == total - 2:  # isolated references first, then points: stop with 2 of 4 points left
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(small_spec(), path, jobs=1, progress=stop_after_two_points)
+    kept = pd.read_csv(path)
+    assert kept.point_id.nunique() == 2 and len(kept) == 2 * len(MIX)
+    out = run_sweep(small_spec(), path, jobs=1, resume=True)
+    assert out.skipped == 2 and out.ran == 2
+    df = pd.read_csv(path)
+    assert df.point_id.nunique() == 4 and len(df) == 4 * len(MIX)
+    assert not df.duplicated(["point_id", "tenant"]).any()
+    # without --resume the file starts over
+    out = run_sweep(small_spec(), path, jobs=1)
+    assert out.skipped == 0 and len(pd.read_csv(path)) == 4 * len(MIX)
+
+
+def test_a_crashing_point_is_reported_and_others_kept(tmp_path, monkeypatch):
+    real = sweep_mod._point_job
+
+    def crash_on_waypart(point):
+        if dict(point.params)["policy"] == "waypart" and dict(point.params)["llc_size"] == 1 << 20:
+            raise RuntimeError("worker died")
+        return real(point)
+
+    monkeypatch.setattr(sweep_mod, "_point_job", crash_on_waypart)
+    errors = []
+    out = run_sweep(small_spec(), tmp_path / "r.csv", jobs=1, report_error=errors.append)
+    assert out.ran == 3 and len(out.failed) == 1
+    assert "policy=waypart" in errors[0] and "llc_size=1048576" in errors[0] and "worker died" in errors[0]
+    assert pd.read_csv(tmp_path / "r.csv").point_id.nunique() == 3
+
+
+def test_dask_local_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        run_sweep(small_spec(policy=["shared"]), tmp_path / "d.csv", dask_address=cluster.scheduler_address)
+    run_sweep(small_spec(policy=["shared"]), tmp_path / "l.csv", jobs=1)
+    key = ["llc_bytes", "tenant"]
+    d = pd.read_csv(tmp_path / "d.csv").sort_values(key).reset_index(drop=True)
+    loc = pd.read_csv(tmp_path / "l.csv").sort_values(key).reset_index(drop=True)
+    assert list(d.mean_latency_cycles) == list(loc.mean_latency_cycles)
+
+
+def test_experiment_file_and_cli(tmp_path, cli):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("name: tiny\nsoc: camdn\nmix: [squeezenet, kws]\nrequests: 1\n"
+                   "axes:\n  llc_size: [1MiB, 2MiB]\n  policy: [shared, camdn]\n")
+    spec = load_experiment(exp)
+    assert len(spec.points()) == 4
+    r = cli("sweep", str(exp), "--out", str(tmp_path / "res") + "/", "--jobs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "4 points run" in r.stdout and "camdn" in r.stdout  # the short table
+    df = pd.read_csv(tmp_path / "res" / "results.csv")
+    assert len(df) == 8
+    r = cli("report", str(tmp_path / "res"), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    for fig in ("speedup_vs_llc", "dram_norm_vs_llc", "latency_by_tenant"):
+        assert (tmp_path / "rep" / f"{fig}.png").stat().st_size > 1000
+        assert (tmp_path / "rep" / f"{fig}.svg").is_file()
+        assert f"{fig}.png" in md
+
+
+def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
+    r = cli("run", "--soc", "camdn", "--llc-size", "2MiB", "--mix", "squeezenet,kws", "--policy", "camdn",
+            "--out", str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = cli("report", str(tmp_path / "run"), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "rep" / "timeline.png").is_file()
+
+
+@pytest.mark.parametrize("axis, raw, expect", [
+    ("llc_size", "2MiB,4MiX", "--llc-size"),
+    ("cores", "4,-1", "positive integer"),
+    ("policy", "shared,bogus", "unknown policy 'bogus'"),
+    ("seed", "1,,2", "empty value"),
+])
+def test_unparsable_axis_values(axis, raw, expect):
+    with pytest.raises(InputError) as e:
+        parse_axis(axis, raw, "<command line>")
+    assert expect in str(e.value)
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--mix", "squeezenet", "--llc-size", "2MiB,4MiX", "--out", "{tmp}/r.csv"], "error: <command line>: --llc-size:"),
+    (["--mix", "squeezenet", "--policy", "shared,nope", "--out", "{tmp}/r.csv"], "unknown policy 'nope'"),
+    (["--mix", "squeezenet", "--out", "/proc/npusim/r.csv"], "--out: cannot write"),
+    (["--mix", "squeezenet", "--out", "{tmp}/r.txt"], "--out: cannot tell the format"),
+    (["--mix", "nosuchnet", "--out", "{tmp}/r.csv"], "unknown workload"),
+    (["--mix", "squeezenet", "--jobs", "0", "--out", "{tmp}/r.csv"], "--jobs: must be at least 1"),
+])
+def test_bad_sweep_input(cli, tmp_path, args, expect):
+    r = cli("sweep", *[a.format(tmp=tmp_path) for a in args], "--quiet")
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0], r.stderr
+
+
+def test_bad_experiment_file_names_the_line(cli, tmp_path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("mix: [squeezenet]\naxes:\n  llc_size: [1MiB]\n  colour: [red]\n")
+    r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"error: {exp}:4: axes.colour: not a sweep axis (axes: {', '.join(sweep_mod.AXES)})"
+
+
+def test_report_rejects_results_without_needed_columns(cli, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("policy,tenant\nshared,a\n")
+    r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"error: {bad}: llc_bytes: column missing") and len(r.stderr.splitlines()) == 1
+
+
+def test_regress_passes_on_shipped_references(cli):
+    r = cli("regress", "--reference", str(REPO / "tests" / "reference" / "regress"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "REGRESSION" not in r.stdout and "4 of 4 cases within tolerance" in r.stderr
+
+
+def test_regress_flags_a_changed_reference(cli, tmp_path):
+    case = tmp_path / "refs" / "shared_pair"
+    shutil.copytree(REPO / "tests" / "reference" / "regress" / "shared_pair", case)
+    layers = pd.read_csv(case / "layers.csv")
+    layers.loc[3, "cycles"] = int(layers.loc[3, "cycles"] * 1.1)
+    layers.to_csv(case / "layers.csv", index=False)
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 1
+    assert "REGRESSION" in r.stdout and layers.loc[3, "layer"] in r.stdout
+    r = cli("regress", "--reference", str(tmp_path / "refs"), "--tolerance", "0.2")
+    assert r.returncode == 0
+    r = cli("regress", "--reference", str(tmp_path / "refs"), "--update")
+    assert r.returncode == 0
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 0
+
+
+def test_regress_against_a_scalesim_compute_report(cli):
+    sc = REPO / "tests" / "reference" / "scalesim"
+    r = cli("regress", "--reference", str(sc / "reports" / "conv_odd" / "is_12x20" / "COMPUTE_REPORT.csv"),
+            "--topology", str(sc / "topologies" / "conv_odd.csv"), "--config", str(sc / "configs" / "is_12x20.cfg"))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--reference", "{tmp}"], "no references here"),
+    (["--reference", "{tmp}/missing"], "no such directory"),
+    (["--tolerance", "lots"], "--tolerance: expected a number"),
+])
+def test_bad_regress_input(cli, tmp_path, args, expect):
+    r = cli("regress", *[a.format(tmp=tmp_path) for a in args])
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr
