@@ -1,160 +1,264 @@
-"""Importers (SCALE-Sim topologies, ONNX graphs) and the trace CLI with its bad-input errors."""
+"""Importers: SCALE-Sim v3 topologies and ONNX graphs, and round trips through the trace CSV."""
 
-import json
+import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from workloads import get_trace
-from workloads.importers import load_file
+from npusim.errors import InputError
+from workloads.importers import detect, importer_names, load_file
 from workloads.importers.onnx_graph import UnsupportedOperatorWarning
 from workloads.trace import parse_trace_text, trace_to_csv
 
+SCALESIM = Path(__file__).parent / "reference" / "scalesim"
+CONV_HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+
+
+def _round_trip(trace):
+    again = parse_trace_text(trace_to_csv(trace), "round.csv", trace.name)
+    assert again == trace
+    assert [(l.macs, l.weight_bytes, l.input_bytes, l.output_bytes) for l in again] == \
+        [(l.macs, l.weight_bytes, l.input_bytes, l.output_bytes) for l in trace]
+    return again
+
+
+def test_importers_are_registered():
+    assert set(importer_names()) == {"trace", "scalesim", "scalesim-gemm", "onnx"}
+
+
+# -- SCALE-Sim -------------------------------------------------------------------------------------
 
 def test_scalesim_conv_topology(tmp_path):
     p = tmp_path / "topo.csv"
-    p.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+    p.write_text(CONV_HEADER +
                  "conv1, 224, 224, 7, 7, 3, 64, 2,\n"
                  "\n"
-                 "conv2, 20, 20, 3, 3, 64, 45, 3, 99\n"  # no trailing comma, an extra column
-                 "DPconv, 12, 12, 3, 3, 8, 1, 1,\n")
+                 "conv2, 20, 20, 3, 3, 64, 45, 3, 2:4\n"  # no trailing comma, an extra (sparsity) column
+                 "DPconv, 12, 12, 3, 3, 8, 1, 1,\n"
+                 "  ,  ,\n"  # a blank row of commas
+                 "fc, 1, 1, 1, 1, 512, 10, 1,\n")
+    assert detect(p) == "scalesim"
     t = load_file(p)
-    c1, c2, dw = t.layers
+    c1, c2, dw, fc = t.layers
     assert (c1.op, c1.out_h, c1.in_c, c1.out_c, c1.padding) == ("conv", 110, 3, 64, 0)  # ceil((224-7+2)/2)
-    assert (c2.out_h, c2.out_w) == (7, 7)  # SCALE-Sim: ceil((20 - 3 + 3) / 3)
-    assert dw.op == "dwconv" and dw.groups == 8 and dw.out_c == 8 and dw.out_h == 10
     assert c1.macs == 110 * 110 * 64 * 49 * 3
+    assert (c2.out_h, c2.out_w) == (7, 7)  # SCALE-Sim: ceil((20 - 3 + 3) / 3), not floor's 6
+    assert (dw.op, dw.groups, dw.out_c, dw.out_h) == ("dwconv", 8, 8, 10)
+    assert dw.gemm_dims() == (100, 1, 9, 8)
+    assert fc.gemm_dims() == (1, 10, 512, 1)
+    assert [l.inputs for l in t.layers] == [(), ("conv1",), ("conv2",), ("DPconv",)]
+    _round_trip(t)
 
 
 def test_scalesim_gemm_topology(tmp_path):
     p = tmp_path / "gemm.csv"
-    p.write_text("Layer, M, N, K,\nfc1, 128, 256, 512,\nfc2, 7, 9, 11\n")
-    t = load_file(p, "scalesim-gemm")
+    p.write_text("Layer, M, N, K,\nfc1, 128, 256, 512,\n\nfc2, 7, 9, 11\n")
+    assert detect(p) == "scalesim-gemm"
+    t = load_file(p)
     assert [(l.op, l.M, l.N, l.K) for l in t.layers] == [("gemm", 128, 256, 512), ("gemm", 7, 9, 11)]
-    round_trip = parse_trace_text(trace_to_csv(t), "x.csv", t.name)
-    assert round_trip == t
+    _round_trip(t)
 
 
-def test_scalesim_bad_rows(tmp_path):
-    from npusim.errors import InputError
+@pytest.mark.parametrize("layout, form", [("conv_known.csv", "conv"), ("conv_odd.csv", "conv"),
+                                          ("gemm_odd.csv", "gemm")])
+def test_scalesim_reference_topologies_read_as_scalesim_does(layout, form):
+    """The GEMM view equals the one the NPU model derives for SCALE-Sim's reference runs
+    (tests/reference/scalesim: the topologies its COMPUTE_REPORTs were made from)."""
+    from npusim.npu import read_scalesim_topology
 
+    path = SCALESIM / "topologies" / layout
+    assert detect(path) == ("scalesim" if form == "conv" else "scalesim-gemm")
+    t = load_file(path)
+    topo = read_scalesim_topology(path, form=form)
+    assert len(t) == len(topo) and len(t) > 0
+    for layer, row in zip(t.layers, topo.itertuples()):
+        m, n, k, g = layer.gemm_dims()
+        assert (m, n, k, g) == (row.m, row.n, row.k, row.groups), layer.name
+    _round_trip(t)
+
+
+@pytest.mark.parametrize("row, column, message", [
+    ("conv1, 4, 4, 7, 7, 3, 64, 1,", "Filter Height", "filter height 7 is larger than the input height 4"),
+    ("conv1, 8, 4, 3, 5, 3, 64, 1,", "Filter Width", "larger than the input width 4"),
+    ("conv1, 8, 8, 3, 3, 3, -64, 1,", "Num Filter", "must be a positive integer, got -64"),
+    ("conv1, 8, 8, 3, 3, 3.5, 64, 1,", "Channels", "expected an integer, got '3.5'"),
+    ("conv1, 8, 8, 3, 3, 3, 64, 0,", "Strides", "must be a positive integer, got 0"),
+    ("conv1, 8, 8, 3,", "Filter Width", "missing"),
+])
+def test_scalesim_bad_rows(tmp_path, row, column, message):
     p = tmp_path / "bad.csv"
-    p.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
-                 "conv1, 4, 4, 7, 7, 3, 64, 1,\n")
+    p.write_text(CONV_HEADER + "ok, 8, 8, 3, 3, 3, 4, 1,\n" + row + "\n")
+    with pytest.raises(InputError) as info:
+        load_file(p, "scalesim")
+    e = info.value
+    assert (e.source, e.line, e.field) == (str(p), 3, column) and message in e.message
+
+
+def test_scalesim_layout_file_is_not_a_topology():
+    with pytest.raises(InputError, match="layout file"):
+        load_file(SCALESIM / "layouts" / "conv_odd.csv", "scalesim")
+
+
+def test_scalesim_empty_topology(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_text(CONV_HEADER)
+    with pytest.raises(InputError, match="no layers"):
+        load_file(p, "scalesim")
+
+
+def test_detection_needs_a_known_header(tmp_path):
+    p = tmp_path / "odd.csv"
+    p.write_text("a,b\n1,2\n")
     with pytest.raises(InputError) as info:
         load_file(p)
-    assert info.value.line == 2 and "larger than the input" in info.value.message
+    assert info.value.field == "header" and "--format" in info.value.message
+    with pytest.raises(InputError, match="unknown format"):
+        load_file(p, "caffe")
 
 
-def _onnx_model(tmp_path, with_unknown=False):
+# -- ONNX ------------------------------------------------------------------------------------------
+
+def _save(tmp_path, nodes, inputs, inits, outputs, name="net"):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
+    init = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), n) for n, shape in inits.items()]
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], init)
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
 
-    def w(name, *shape):
-        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+def _cnn(tmp_path, with_unknown=False):
+    from onnx import helper
 
     nodes = [
-        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1], strides=[1, 1]),
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1], strides=[1, 1]),
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
         helper.make_node("Conv", ["r1", "w2"], ["c2"], name="dw", pads=[1, 1, 1, 1], group=8),
         helper.make_node("Conv", ["r1", "w3"], ["c3"], name="grouped", group=2),
         helper.make_node("Concat", ["c2", "c3"], ["cat"], name="cat", axis=1),
         helper.make_node("MaxPool", ["cat"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("Add", ["p", "p"], ["a"], name="add"),
-        helper.make_node("GlobalAveragePool", ["a"], ["g"], name="gap"),
+        helper.make_node("Mul", ["p", "scale"], ["ps"], name="scale"),  # by a constant: fused
+        helper.make_node("Add", ["ps", "p"], ["a"], name="add"),
+        helper.make_node("AveragePool", ["a"], ["ap"], name="avg", kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[0, 0, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["ap"], ["g"], name="gap"),
         helper.make_node("Flatten", ["g"], ["f"], name="flat"),
-        helper.make_node("Gemm", ["f", "wfc"], ["y"], name="fc", transB=1),
-        helper.make_node("MatMul", ["y", "y2"], ["mm"], name="mm"),
+        helper.make_node("Gemm", ["f", "wfc", "bfc"], ["y"], name="fc", transB=1),
+        helper.make_node("Softmax", ["y"], ["sm"], name="softmax"),
+        helper.make_node("MatMul", ["sm", "y2"], ["mm"], name="mm"),
     ]
-    inits = [w("w1", 8, 3, 3, 3), w("w2", 8, 1, 3, 3), w("w3", 8, 4, 1, 1), w("wfc", 10, 16)]
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16]),
-              helper.make_tensor_value_info("y2", TensorProto.FLOAT, [10, 5])]
-    outputs = [helper.make_tensor_value_info("mm", TensorProto.FLOAT, None)]
+    inits = {"w1": (8, 3, 3, 3), "b1": (8,), "w2": (8, 1, 3, 3), "w3": (8, 4, 1, 1), "wfc": (10, 16),
+             "bfc": (10,), "scale": (1,)}
+    outputs = ["mm"]
     if with_unknown:
-        nodes.append(helper.make_node("NonMaxSuppression", ["mm"], ["z"], name="nms"))
-        outputs = [helper.make_tensor_value_info("z", TensorProto.INT64, None)]
-    graph = helper.make_graph(nodes, "net", inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    path = tmp_path / "net.onnx"
-    onnx.save(model, str(path))
-    return path
+        nodes.append(helper.make_node("TopK", ["mm", "kk"], ["z", "zi"], name="topk"))
+        nodes.append(helper.make_node("Relu", ["z"], ["zr"], name="relu_after"))
+        inits["kk"] = (1,)
+        outputs = ["zr"]
+    return _save(tmp_path, nodes, {"x": [1, 3, 16, 16], "y2": [10, 5]}, inits, outputs)
 
 
 def test_onnx_import(tmp_path):
-    t = load_file(_onnx_model(tmp_path))
+    path = _cnn(tmp_path)
+    assert detect(path) == "onnx"
+    t = load_file(path)
     by = {l.name: l for l in t.layers}
-    assert set(by) == {"conv1", "dw", "grouped", "pool", "add", "gap", "fc", "mm"}
-    assert by["conv1"].op == "conv" and by["conv1"].macs == 16 * 16 * 8 * 27
-    assert by["dw"].op == "dwconv" and by["dw"].groups == 8
-    assert by["grouped"].groups == 2 and by["grouped"].out_h == 16
+    assert list(by) == ["conv1", "dw", "grouped", "pool", "add", "avg", "gap", "fc", "softmax", "mm"]
+    assert by["conv1"].op == "conv" and by["conv1"].macs == 16 * 16 * 8 * 27 and by["conv1"].inputs == ()
+    assert by["dw"].op == "dwconv" and by["dw"].groups == 8 and by["dw"].gemm_dims() == (256, 1, 9, 8)
+    assert by["grouped"].op == "conv" and by["grouped"].groups == 2 and by["grouped"].params == 8 * 4
     assert by["pool"].inputs == ("dw", "grouped") and by["pool"].in_c == 16  # concat: both producers
-    assert by["add"].inputs == ("pool", "pool")
-    assert (by["fc"].op, by["fc"].M, by["fc"].K, by["fc"].N) == ("gemm", 1, 16, 10)
-    assert by["mm"].op == "matmul" and by["mm"].inputs == ("fc",)
-    assert by["conv1"].inputs == ()
+    assert by["add"].inputs == ("pool", "pool")  # the scale by a constant fused into its producer
+    assert (by["avg"].padding, by["avg"].out_h) == (0, 4)  # asymmetric pads: begin pad, exact output
+    assert (by["gap"].kernel_h, by["gap"].out_h) == (4, 1)
+    assert (by["fc"].op, by["fc"].M, by["fc"].K, by["fc"].N, by["fc"].inputs) == ("gemm", 1, 16, 10, ("gap",))
+    assert by["softmax"].op == "eltwise"
+    assert (by["mm"].op, by["mm"].M, by["mm"].K, by["mm"].N, by["mm"].inputs) == ("matmul", 1, 10, 5, ("softmax",))
+    _round_trip(t)
+
+
+def test_onnx_unknown_operator_is_warned_and_skipped(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = load_file(_cnn(tmp_path, with_unknown=True))
+    messages = [str(w.message) for w in caught if issubclass(w.category, UnsupportedOperatorWarning)]
+    assert len(messages) == 1 and "TopK" in messages[0] and "topk" in messages[0]
+    assert len(t) == 10 and t.layers[-1].name == "mm"
 
 
 def test_onnx_lstm(tmp_path):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
     H, I, T = 8, 6, 5
-    W = numpy_helper.from_array(np.zeros((2, 4 * H, I), np.float32), "W")
-    R = numpy_helper.from_array(np.zeros((2, 4 * H, H), np.float32), "R")
-    node = helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="lstm", hidden_size=H, direction="bidirectional")
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, 1, I])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [W, R])
-    path = tmp_path / "lstm.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-    t = load_file(path)
-    assert [(l.op, l.M, l.K, l.N) for l in t.layers] == [("lstm", T, I + H, 4 * H)] * 2
-    assert t.macs == 2 * T * (I + H) * 4 * H
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="lstm", hidden_size=H, direction="bidirectional"),
+             helper.make_node("LSTM", ["x", "W1", "R1"], ["y1"], name="lstm_bf", hidden_size=H, layout=1)]
+    inits = {"W": (2, 4 * H, I), "R": (2, 4 * H, H), "W1": (1, 4 * H, 1), "R1": (1, 4 * H, H)}
+    t = load_file(_save(tmp_path, nodes, {"x": [T, 1, I]}, inits, ["y", "y1"]))
+    assert [(l.name, l.M, l.K, l.N, l.batch) for l in t.layers] == [
+        ("lstm.fwd", T, I + H, 4 * H, 1), ("lstm.bwd", T, I + H, 4 * H, 1), ("lstm_bf", 1, I + H, 4 * H, T)]
+    assert t.layers[0].macs == T * (I + H) * 4 * H
+    _round_trip(t)
 
 
-def test_onnx_unknown_operator_is_warned(tmp_path):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        t = load_file(_onnx_model(tmp_path, with_unknown=True))
-    assert any(issubclass(w.category, UnsupportedOperatorWarning) and "NonMaxSuppression" in str(w.message)
-               for w in caught)
-    assert len(t) == 8
+def test_onnx_matmul_forms(tmp_path):
+    from onnx import helper
+
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"),  # [2, 7, 16] x [16, 32]: a gemm, M = 14
+        helper.make_node("Transpose", ["h"], ["ht"], name="t", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["h", "ht"], ["s"], name="scores"),  # batched activations x activations
+        helper.make_node("MatMul", ["wl", "xt"], ["o"], name="left"),  # weights on the left: transposed
+    ]
+    inits = {"w": (16, 32), "wl": (24, 16)}
+    t = load_file(_save(tmp_path, nodes, {"x": [2, 7, 16], "xt": [16, 3]}, inits, ["s", "o"]))
+    by = {l.name: l for l in t.layers}
+    assert (by["proj"].op, by["proj"].M, by["proj"].K, by["proj"].N) == ("gemm", 14, 16, 32)
+    assert (by["scores"].op, by["scores"].batch, by["scores"].M, by["scores"].K, by["scores"].N) == (
+        "matmul", 2, 7, 32, 7)
+    assert by["scores"].inputs == ("proj", "proj")
+    assert (by["left"].op, by["left"].M, by["left"].K, by["left"].N) == ("gemm", 3, 16, 24)
+    assert by["left"].macs == 24 * 16 * 3
 
 
-def test_cli_trace_import_and_show(cli, tmp_path):
-    src = _onnx_model(tmp_path, with_unknown=True)
-    out = tmp_path / "net.csv"
-    r = cli("trace", "import", str(src), "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    assert "NonMaxSuppression" in r.stderr and "8 layers" in r.stdout
-    assert get_trace(str(out)).layer("fc").N == 10
-    r = cli("trace", "show", "resnet50", "--json")
-    data = json.loads(r.stdout)
-    for key in ("name", "layers", "macs", "params", "weight_bytes", "activation_bytes"):
-        assert key in data
-    assert data["layers"] == 72 and abs(data["macs"] - 4.089e9) < 0.01e9
-    r = cli("trace", "list")
-    assert r.returncode == 0 and "coe_experts" in r.stdout
+def test_onnx_same_padding_and_1d_conv(tmp_path):
+    from onnx import helper
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="same", auto_pad="SAME_UPPER", strides=[2, 2]),
+             helper.make_node("Conv", ["a", "w1"], ["c1"], name="conv1d", pads=[2, 2], strides=[1])]
+    t = load_file(_save(tmp_path, nodes, {"x": [1, 3, 15, 15], "a": [1, 4, 50]}, {"w": (8, 3, 3, 3),
+                                                                                  "w1": (6, 4, 5)}, ["c", "c1"]))
+    same, c1 = t.layers
+    assert (same.out_h, same.padding) == (8, 1) and same.macs == 8 * 8 * 8 * 27
+    assert (c1.in_h, c1.in_w, c1.kernel_h, c1.kernel_w, c1.padding, c1.out_w) == (1, 50, 1, 5, 2, 50)
 
 
-@pytest.mark.parametrize("text, expect", [
-    ("name,in_c\nl1,3\n", "bad.csv:1: op: required column is missing"),
-    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\nl1,conv,3,8,8,-4,3,3\n", "bad.csv:2: out_c: must not be negative"),
-    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\nl1,conv,3,8,8,4.5,3,3\n", "bad.csv:2: out_c: expected an integer"),
-    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\nl1,conv,3,2,2,4,5,5\n", "bad.csv:2: kernel_h: kernel 5 is larger"),
-    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\n\nl1,warp,3,8,8,4,3,3\n", "bad.csv:3: op: unknown op 'warp'"),
-    ("name,op,M,N,K,inputs\nfc,gemm,1,2,3,\nfc2,gemm,1,2,3,nope\n", "bad.csv:3: inputs: no earlier layer named 'nope'"),
-])
-def test_cli_bad_traces(cli, tmp_path, text, expect):
-    p = tmp_path / "bad.csv"
-    p.write_text(text)
-    r = cli("trace", "show", str(p))
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr, r.stderr
+def test_onnx_bad_files(tmp_path):
+    bad = tmp_path / "junk.onnx"
+    bad.write_bytes(b"\x08\x07not a model at all\xff\xfe")
+    with pytest.raises(InputError) as info:
+        load_file(bad)
+    assert info.value.source == str(bad) and info.value.field == "file"
+    from onnx import helper
+
+    no_layers = _save(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": [1, 4]}, {}, ["y"],
+                      name="relu_only")
+    with pytest.raises(InputError, match="no layer"):
+        load_file(no_layers)
 
 
-def test_cli_unknown_workload(cli):
-    r = cli("trace", "show", "resnet51")
-    assert r.returncode == 2 and r.stderr.startswith("error: resnet51: workload: unknown workload")
+def test_imported_names_are_safe(tmp_path):
+    from onnx import helper
+
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["y"], name="a;b"),
+             helper.make_node("Gemm", ["y", "w2"], ["z"], name="-")]
+    t = load_file(_save(tmp_path, nodes, {"x": [1, 4]}, {"w": (4, 4), "w2": (4, 2)}, ["z"]))
+    assert [l.name for l in t.layers] == ["a_b", "layer"] and t.layers[1].inputs == ("a_b",)
+    _round_trip(t)
+    assert math.isclose(t.macs, 4 * 4 + 4 * 2)

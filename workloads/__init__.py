@@ -3,7 +3,9 @@
     from workloads import get_trace, model_names
     trace = get_trace("resnet50")                    # a zoo model
     trace = get_trace("bert_base", seq_len=128)      # with builder parameters
+    trace = get_trace("resnet50", variant="moca")    # MoCA's ResNet-50
     trace = get_trace("my_model.csv")                # a trace, SCALE-Sim topology or ONNX file
+    graph = coe_graph()                              # coe_experts' expert dependency graph
 """
 
 from __future__ import annotations
@@ -13,31 +15,35 @@ from typing import Any
 
 from npusim.errors import InputError
 
-from .trace import Layer, Trace, read_trace, trace_to_csv, write_trace
+from .trace import Layer, Trace, parse_trace_text, read_trace, trace_to_csv, write_trace
 from .zoo import build, model_entry, model_names, model_parameters
-from .zoo.multitask import coe_graph
+from .zoo.multitask import CoEGraph, coe_graph, m3vit_routing, task_experts
 
 
-def get_trace(name_or_path: str, **params: Any) -> Trace:
-    """A zoo model by name (with builder parameters), or a trace/topology/ONNX file."""
+def get_trace(name_or_path: str | Path, **params: Any) -> Trace:
+    """A zoo model by name (with builder parameters), or a trace CSV / SCALE-Sim
+    topology / ONNX file by path (format detected). Zoo names win over files of
+    the same name (write ``./name`` for the file). Every problem is an InputError."""
     ref = str(name_or_path)
-    if ref in model_names() and not Path(ref).is_file():
+    if ref in model_names():
         try:
             return build(ref, **params)
         except (TypeError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
             raise InputError(ref, "params", str(exc)) from None
     path = Path(ref)
     if path.is_file() or path.suffix.lower() in (".csv", ".onnx"):
-        if not path.exists():
-            raise InputError(ref, "file", "no such file")
         if params:
-            raise InputError(ref, "params", "builder parameters apply to zoo models only")
+            raise InputError(ref, "params", f"builder parameters ({', '.join(sorted(params))}) apply to zoo "
+                                            "models only")
         from .importers import load_file
 
         return load_file(path)
-    raise InputError(ref, "workload", f"unknown workload (models: {', '.join(model_names())}; "
-                                      "or give a trace CSV, SCALE-Sim topology or ONNX file)")
+    raise InputError(ref, "workload", f"unknown workload {ref!r} (models: {', '.join(model_names())}; or the "
+                                      "path of a trace CSV, SCALE-Sim topology or ONNX file)")
 
 
-__all__ = ["Layer", "Trace", "build", "coe_graph", "get_trace", "model_entry", "model_names", "model_parameters",
-           "read_trace", "trace_to_csv", "write_trace"]
+__all__ = ["CoEGraph", "Layer", "Trace", "build", "coe_graph", "get_trace", "m3vit_routing", "model_entry",
+           "model_names", "model_parameters", "parse_trace_text", "read_trace", "task_experts", "trace_to_csv",
+           "write_trace"]

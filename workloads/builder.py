@@ -20,6 +20,7 @@ class Tensor:
     """An activation: `producer` is the layer that wrote it ('' = network input).
 
     Feature maps are (c, h, w); token matrices are (rows=h, features=c) with w = 1.
+    Shapes are per example: the builder's `batch` multiplies them.
     """
 
     producer: str
@@ -116,12 +117,18 @@ class TraceBuilder:
         self._add(list(xs), name=name, op="eltwise", batch=self.batch, in_c=c, in_h=h, in_w=w)
         return Tensor(name, c, h, w)
 
-    def gemm(self, name: str, x: Tensor, out_features: int, *, rows: int | None = None) -> Tensor:
-        """x (rows x features) times a weight matrix; rows default to x.h * x.w * batch."""
-        m = rows if rows is not None else x.h * x.w * self.batch
-        k = x.c
-        self._add([x], name=name, op="gemm", M=m, N=out_features, K=k)
-        return Tensor(name, out_features, m, 1)
+    def gemm(self, name: str, x: Tensor | list[Tensor], out_features: int, *, rows: int | None = None) -> Tensor:
+        """x (rows x features) times a weight matrix; rows default to x.h * x.w * batch.
+
+        A list of inputs is their concatenation along features (K = the sum of
+        their widths; rows from the first), as for `conv` and `lstm`.
+        """
+        xs = x if isinstance(x, list) else [x]
+        per_example = xs[0].h * xs[0].w if rows is None else max(1, rows // self.batch)
+        m = rows if rows is not None else per_example * self.batch
+        k = sum(t.c for t in xs)
+        self._add(xs, name=name, op="gemm", M=m, N=out_features, K=k)
+        return Tensor(name, out_features, per_example, 1)  # tensors are per example; M carries the batch
 
     def matmul(self, name: str, a: Tensor, b: Tensor, *, m: int, n: int, k: int, batch: int = 1) -> Tensor:
         """`batch` independent products A[m x k] B[k x n] of two activations."""

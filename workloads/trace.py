@@ -496,7 +496,7 @@ def read_trace(path: str | Path, name: str | None = None) -> Trace:
     """Read and validate a trace CSV file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark (spreadsheet exports)
     except FileNotFoundError:
         raise InputError(str(path), "file", "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

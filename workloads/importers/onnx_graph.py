@@ -1,14 +1,29 @@
 """ONNX graphs to traces (the `onnx` package, with shape inference).
 
-Layers: Conv (grouped and depthwise too), Gemm, MatMul, MaxPool / AveragePool /
-GlobalAveragePool / GlobalMaxPool, Add / Mul / Sub / Sum of two activations,
-Softmax (element-wise layers), LSTM (one layer per direction). Concat makes no
-layer: its consumers list every concatenated producer in `inputs`. Operators
-that only reshape data or fuse into a neighbour (ReLU and other activations,
-BatchNormalization, Reshape, Flatten, Transpose, bias Add ...) pass their
-input through. Any other operator is reported by name with a warning and
-skipped, never silently. Activations are assumed NCHW (rank 4) or
-[batch x features] / [... x rows x features] (rank 2-3).
+Layers, in node order:
+
+* ``Conv`` -> `conv` (grouped too) or `dwconv` (group = channels > 1); NCHW, 2-D
+  or 1-D (as H = 1). Asymmetric or ``auto_pad`` padding: `padding` is the
+  top/left pad and `out_h`/`out_w` the inferred output size. A stride that
+  differs between H and W uses the H stride (warned); dilation is warned
+  (taps and MACs are right, the window is not).
+* ``Gemm`` and ``MatMul`` with one constant operand -> `gemm` (M rows of
+  activations, K x N weights; a constant left operand is transposed into this
+  form); ``MatMul`` of two activations -> `matmul` with the leading dimensions
+  as its batch.
+* ``MaxPool``, ``AveragePool``, ``LpPool``, ``GlobalAveragePool``,
+  ``GlobalMaxPool`` -> `pool`.
+* ``Add``, ``Sub``, ``Mul``, ``Div``, ``Sum``, ``Max``, ``Min``, ``Mean`` of two or
+  more activations, ``Softmax`` -> `eltwise`; with one activation (a bias, a
+  scale) they fuse into the producer.
+* ``LSTM`` -> one `lstm` layer per direction.
+* ``Concat`` -> no layer: its consumers list every concatenated producer.
+
+Reshapes, casts, activations, normalisations and other operators listed in
+`PASS_THROUGH` are free: their output is their input's producers. Any other
+operator is reported with a warning naming it and its node
+(`UnsupportedOperatorWarning`) and skipped: its output counts as its first
+activation input.
 """
 
 from __future__ import annotations
@@ -20,15 +35,22 @@ from pathlib import Path
 from npusim.errors import InputError
 
 from ..trace import Layer, Trace, make_layer, trace_from_layers
-from . import importer
+from . import importer, safe_name
 
-PASS_THROUGH = {
-    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Elu", "Selu", "Gelu", "Erf",
-    "BatchNormalization", "InstanceNormalization", "LayerNormalization", "Dropout", "Identity", "Flatten",
-    "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Cast", "Pad", "Shape", "Gather", "Constant", "Div", "Pow",
-    "Sqrt", "ReduceMean",
-}
-ELTWISE = {"Add", "Mul", "Sub", "Sum", "Max", "Min"}
+PASS_THROUGH = frozenset({
+    # activations and normalisations fused into the producer
+    "Relu", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Clip", "Elu", "Selu", "Celu",
+    "Gelu", "Erf", "Softplus", "Softsign", "Mish", "Swish", "BatchNormalization", "InstanceNormalization",
+    "LayerNormalization", "GroupNormalization", "LpNormalization", "Dropout", "Identity", "Cast", "CastLike",
+    "Sqrt", "Pow", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Not",
+    # data movement and shape computation
+    "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Pad", "Shape", "Size", "Gather", "Slice",
+    "Split", "Expand", "Tile", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "ConstantOfShape",
+    "Range", "Constant", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ArgMax", "ArgMin",
+    "QuantizeLinear", "DequantizeLinear", "Equal", "Less", "Greater", "Where",
+})
+ELTWISE = frozenset({"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean"})
+POOLS = frozenset({"MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
 
 
 class UnsupportedOperatorWarning(UserWarning):
@@ -41,148 +63,226 @@ def _attrs(node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-@importer("onnx")
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _spatial(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(N, C, H, W) of an NCHW or NCL activation."""
+    if len(shape) == 4:
+        return shape  # type: ignore[return-value]
+    if len(shape) == 3:
+        return shape[0], shape[1], 1, shape[2]
+    raise ValueError(f"expected a rank-3 or rank-4 activation, got shape {list(shape)}")
+
+
+def _window(values, default: int) -> tuple[int, int]:
+    """(h, w) from a 2-D or 1-D attribute list."""
+    vals = [int(v) for v in values] if values is not None else []
+    if len(vals) >= 2:
+        return vals[0], vals[1]
+    if len(vals) == 1:
+        return 1, vals[0]
+    return default, default
+
+
+def _begin_pads(attrs: dict, in_hw: tuple[int, int], out_hw: tuple[int, int], k_hw: tuple[int, int],
+                s_hw: tuple[int, int]) -> tuple[int, int]:
+    """The top and left padding (explicit pads, or what auto_pad adds)."""
+    pads = [int(p) for p in attrs.get("pads", [])]
+    auto = _text(attrs.get("auto_pad", "NOTSET"))
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        begin = []
+        for size, out, k, s in zip(in_hw, out_hw, k_hw, s_hw):
+            total = max((out - 1) * s + k - size, 0)
+            begin.append(total // 2 if auto == "SAME_UPPER" else total - total // 2)
+        return begin[0], begin[1]
+    if len(pads) == 4:
+        return pads[0], pads[1]
+    if len(pads) == 2:  # 1-D: (begin, end) along W
+        return 0, pads[0]
+    return 0, 0
+
+
+@importer("onnx", "ONNX graph (onnx package, shape inference)")
 def load_onnx(path: Path) -> Trace:
     try:
         import onnx
         from onnx import numpy_helper, shape_inference
     except ImportError:  # pragma: no cover - onnx is a dependency
         raise InputError(str(path), "file", "reading ONNX needs the onnx package") from None
+    source = str(path)
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(source)
         model = shape_inference.infer_shapes(model)
-    except Exception as exc:  # noqa: BLE001 - any malformed model is bad input
-        raise InputError(str(path), "file", f"not a readable ONNX model: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable model is bad input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(source, "file", f"not a readable ONNX model: {first}") from None
     g = model.graph
-    init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    const = {t.name for t in g.initializer}
+    shapes: dict[str, tuple[int, ...]] = {t.name: tuple(int(d) for d in t.dims) for t in g.initializer}
     for n in g.node:
         if n.op_type == "Constant":
             for out in n.output:
-                init[out] = numpy_helper.to_array(_attrs(n)["value"])
-    shapes: dict[str, tuple[int, ...]] = {}
+                const.add(out)
+                value = _attrs(n).get("value")
+                if value is not None:
+                    shapes[out] = tuple(numpy_helper.to_array(value).shape)
     for vi in list(g.input) + list(g.value_info) + list(g.output):
-        dims = vi.type.tensor_type.shape.dim
-        if dims:
-            shapes[vi.name] = tuple((d.dim_value if d.dim_value > 0 else 1) for d in dims)
-    for name, arr in init.items():
-        shapes[name] = tuple(arr.shape)
+        tt = vi.type.tensor_type
+        if tt.HasField("shape") and vi.name not in shapes:
+            shapes[vi.name] = tuple((d.dim_value if d.dim_value > 0 else 1) for d in tt.shape.dim)
 
-    producers: dict[str, tuple[str, ...]] = {}  # tensor -> the layers that wrote it (several for a concat)
+    producers: dict[str, tuple[str, ...]] = {}  # tensor -> layers that wrote it (several for a concat)
     layers: list[Layer] = []
     names: list[str] = []
 
     def add(fields: dict, inputs: tuple[str, ...]) -> str:
-        name = fields["name"]
+        name = safe_name(fields["name"])
         while name in names:
             name += "_"
         fields["name"] = name
-        fields["inputs"] = inputs if inputs else "-"
-        layers.append(make_layer(fields, source=str(path), known=names))
+        fields["inputs"] = tuple(inputs) if inputs else "-"
+        layers.append(make_layer(fields, source=source, known=names))
         names.append(name)
         return name
 
     def src(tensor: str) -> tuple[str, ...]:
         return producers.get(tensor, ())
 
-    def shape(tensor: str) -> tuple[int, ...]:
-        if tensor not in shapes:
-            raise InputError(str(path), tensor, "shape unknown after shape inference")
-        return shapes[tensor]
-
     for i, node in enumerate(g.node):
         op = node.op_type
         label = node.name or f"{op.lower()}_{i}"
+
+        def shape(tensor: str) -> tuple[int, ...]:
+            if tensor not in shapes:
+                raise InputError(source, label, f"shape of {op} input/output {tensor!r} unknown after shape "
+                                                "inference (give the graph input shapes)")
+            return shapes[tensor]
+
         a = _attrs(node)
         ins = [t for t in node.input if t]
-        out = node.output[0] if node.output else ""
-        act_ins = [t for t in ins if t not in init]
-        if op == "Conv":
-            n_, c, h, w = shape(ins[0])
-            wt = shape(ins[1])
-            oc, kh, kw = wt[0], wt[2], wt[3]
-            group = int(a.get("group", 1))
-            strides = a.get("strides", [1, 1])
-            if strides[0] != strides[1]:
-                warnings.warn(f"{path}: node {label}: strides {strides} differ; using {strides[0]}",
-                              UnsupportedOperatorWarning, stacklevel=2)
-            pads = a.get("pads", [0, 0, 0, 0])
-            o = shape(out)
-            fields = dict(name=label, batch=n_, in_c=c, in_h=h, in_w=w, out_c=oc, kernel_h=kh, kernel_w=kw,
-                          stride=int(strides[0]), padding=int(pads[0]), groups=group, out_h=o[2], out_w=o[3])
-            fields["op"] = "dwconv" if group == c and group > 1 else "conv"
-            producers[out] = (add(fields, src(ins[0])),)
-        elif op in ("Gemm", "MatMul"):
-            sa, sb = shape(ins[0]), shape(ins[1])
-            if op == "Gemm":
-                ta, tb = int(a.get("transA", 0)), int(a.get("transB", 0))
-                m, k = (sa[1], sa[0]) if ta else (sa[0], sa[1])
-                n = sb[0] if tb else sb[1]
-                batch = 1
-            else:
-                m, k, n = sa[-2] if len(sa) > 1 else 1, sa[-1], sb[-1]
-                batch = math.prod(sa[:-2]) if len(sa) > 2 else 1
-            if ins[1] in init:  # weights: a gemm over every row
-                fields = dict(name=label, op="gemm", M=m * batch, N=n, K=k)
+        outs = [t for t in node.output if t]
+        out = outs[0] if outs else ""
+        act_ins = [t for t in ins if t not in const]
+        try:
+            if op == "Conv":
+                n_, c, h, w = _spatial(shape(ins[0]))
+                wt = shape(ins[1])
+                oc = wt[0]
+                kh, kw = (wt[2], wt[3]) if len(wt) == 4 else (1, wt[2])
+                _, _, oh, ow = _spatial(shape(out))
+                group = int(a.get("group", 1))
+                sh, sw = _window(a.get("strides"), 1)
+                if sh != sw and h > 1:
+                    warnings.warn(f"{source}: node {label}: strides ({sh}, {sw}) differ; the trace uses {sh} "
+                                  "(out_h/out_w are exact)", UnsupportedOperatorWarning, stacklevel=2)
+                stride = sh if h > 1 else sw
+                dh, dw = _window(a.get("dilations"), 1)
+                if (dh, dw) != (1, 1):
+                    warnings.warn(f"{source}: node {label}: dilation ({dh}, {dw}) modelled as a dense "
+                                  f"{kh}x{kw} window", UnsupportedOperatorWarning, stacklevel=2)
+                ph, pw = _begin_pads(a, (h, w), (oh, ow), ((kh - 1) * dh + 1, (kw - 1) * dw + 1), (sh, sw))
+                fields = dict(name=label, op="dwconv" if group == c and group > 1 else "conv", batch=n_, in_c=c,
+                              in_h=h, in_w=w, out_c=oc, kernel_h=kh, kernel_w=kw, stride=stride,
+                              padding=_one_pad(source, label, ph, pw, h), groups=group, out_h=oh, out_w=ow)
                 producers[out] = (add(fields, src(ins[0])),)
-            else:
-                fields = dict(name=label, op="matmul", batch=batch, M=m, N=n, K=k)
-                producers[out] = (add(fields, src(ins[0]) + src(ins[1])),)
-        elif op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"):
-            n_, c, h, w = shape(ins[0])
-            o = shape(out)
-            if op.startswith("Global"):
-                kh, kw, s, p = h, w, 1, 0
-            else:
-                kh, kw = a["kernel_shape"]
-                s = int(a.get("strides", [kh])[0])
-                p = int(a.get("pads", [0, 0, 0, 0])[0])
-            fields = dict(name=label, op="pool", batch=n_, in_c=c, in_h=h, in_w=w, kernel_h=kh, kernel_w=kw,
-                          stride=s, padding=p, out_h=o[2], out_w=o[3])
-            producers[out] = (add(fields, src(ins[0])),)
-        elif op in ELTWISE or op == "Softmax":
-            if op in ELTWISE and len(act_ins) < 2:
-                producers[out] = src(act_ins[0]) if act_ins else ()  # a bias or scale: fused
-                continue
-            o = shape(out)
-            c, h, w = _chw(o)
-            fields = dict(name=label, op="eltwise", batch=o[0] if len(o) == 4 else 1, in_c=c, in_h=h, in_w=w)
-            producers[out] = (add(fields, tuple(p for t in act_ins for p in src(t))),)
-        elif op == "Concat":
-            producers[out] = tuple(p for t in act_ins for p in src(t))
-        elif op == "LSTM":
-            seq, batch, in_size = shape(ins[0])
-            hidden = int(a["hidden_size"])
-            dirs = 2 if a.get("direction", b"forward") in (b"bidirectional", "bidirectional") else 1
-            made = []
-            for d in range(dirs):
-                fields = dict(name=f"{label}.{'bwd' if d else 'fwd'}" if dirs > 1 else label, op="lstm",
-                              batch=batch, M=seq, N=4 * hidden, K=in_size + hidden)
-                made.append(add(fields, src(ins[0])))
-            for o in node.output:
-                if o:
+            elif op in ("Gemm", "MatMul"):
+                sa, sb = shape(ins[0]), shape(ins[1])
+                if op == "Gemm":
+                    ta, tb = int(a.get("transA", 0)), int(a.get("transB", 0))
+                    m, k = (sa[1], sa[0]) if ta else (sa[0], sa[1])
+                    n = sb[0] if tb else sb[1]
+                    batch = 1
+                else:
+                    sa2 = sa if len(sa) > 1 else (1,) + sa
+                    sb2 = sb if len(sb) > 1 else sb + (1,)
+                    m, k, n = sa2[-2], sa2[-1], sb2[-1]
+                    batch = max(math.prod(sa2[:-2]), math.prod(sb2[:-2]))
+                a_const, b_const = ins[0] in const, ins[1] in const
+                if b_const and not a_const:  # activations x weights
+                    fields = dict(name=label, op="gemm", M=m * batch, N=n, K=k)
+                    producers[out] = (add(fields, src(ins[0])),)
+                elif a_const and not b_const:  # weights x activations = (activations^T x weights^T)^T
+                    fields = dict(name=label, op="gemm", M=n * batch, N=m, K=k)
+                    producers[out] = (add(fields, src(ins[1])),)
+                elif a_const and b_const:
+                    fields = dict(name=label, op="gemm", M=m * batch, N=n, K=k)
+                    producers[out] = (add(fields, ()),)
+                else:
+                    fields = dict(name=label, op="matmul", batch=batch, M=m, N=n, K=k)
+                    producers[out] = (add(fields, src(ins[0]) + src(ins[1])),)
+            elif op in POOLS:
+                n_, c, h, w = _spatial(shape(ins[0]))
+                _, _, oh, ow = _spatial(shape(out))
+                if op.startswith("Global"):
+                    kh, kw, s, ph, pw = h, w, 1, 0, 0
+                else:
+                    kh, kw = _window(a.get("kernel_shape"), 1)
+                    sh, sw = _window(a.get("strides"), 1)
+                    s = sh if h > 1 else sw
+                    ph, pw = _begin_pads(a, (h, w), (oh, ow), (kh, kw), (sh, sw))
+                fields = dict(name=label, op="pool", batch=n_, in_c=c, in_h=h, in_w=w, kernel_h=kh, kernel_w=kw,
+                              stride=s, padding=_one_pad(source, label, ph, pw, h), out_h=oh, out_w=ow)
+                producers[out] = (add(fields, src(ins[0])),)
+            elif op in ELTWISE or op == "Softmax":
+                if op in ELTWISE and len(act_ins) < 2:
+                    producers[out] = src(act_ins[0]) if act_ins else ()  # a bias or scale: fused
+                    continue
+                o = shape(out)
+                c, h, w = _chw(o)
+                fields = dict(name=label, op="eltwise", batch=o[0] if len(o) == 4 else 1, in_c=c, in_h=h, in_w=w)
+                producers[out] = (add(fields, tuple(p for t in act_ins for p in src(t))),)
+            elif op == "Concat":
+                producers[out] = tuple(p for t in act_ins for p in src(t))
+            elif op == "LSTM":
+                sx = shape(ins[0])
+                seq, batch, in_size = (sx[1], sx[0], sx[2]) if int(a.get("layout", 0)) else sx
+                hidden = int(a["hidden_size"])
+                direction = _text(a.get("direction", "forward"))
+                dirs = ("fwd", "bwd") if direction == "bidirectional" else (
+                    ("bwd",) if direction == "reverse" else ("fwd",))
+                made = []
+                for d in dirs:
+                    fields = dict(name=f"{label}.{d}" if len(dirs) > 1 else label, op="lstm", batch=batch, M=seq,
+                                  N=4 * hidden, K=in_size + hidden)
+                    made.append(add(fields, src(ins[0])))
+                for o in outs:
                     producers[o] = tuple(made)
-        elif op in PASS_THROUGH:
-            if out:
-                producers[out] = src(act_ins[0]) if act_ins else ()
-            for extra in node.output[1:]:
-                producers[extra] = producers.get(out, ())
-        else:
-            warnings.warn(f"{path}: unsupported ONNX operator {op} in node {label}: skipped",
-                          UnsupportedOperatorWarning, stacklevel=2)
-            for o in node.output:
-                if o:
+            elif op in PASS_THROUGH:
+                for o in outs:
                     producers[o] = src(act_ins[0]) if act_ins else ()
+            else:
+                warnings.warn(f"{source}: unsupported ONNX operator {op} in node {label}: skipped",
+                              UnsupportedOperatorWarning, stacklevel=2)
+                for o in outs:
+                    producers[o] = src(act_ins[0]) if act_ins else ()
+        except (ValueError, KeyError, IndexError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(source, label, f"cannot read {op} node: {exc}") from None
     if not layers:
-        raise InputError(str(path), "graph", "no layer npusim models (Conv, Gemm, MatMul, pooling, "
-                                             "element-wise, LSTM)")
-    return trace_from_layers(path.stem, layers, str(path))
+        raise InputError(source, "graph", "no layer npusim models (Conv, Gemm, MatMul, pooling, element-wise, "
+                                          "LSTM)")
+    return trace_from_layers(path.stem, layers, source)
+
+
+def _one_pad(source: str, label: str, top: int, left: int, height: int) -> int:
+    """The trace's one `padding`: the begin pad (top; left for 1-D). Differing top and left pads are warned."""
+    if height == 1:
+        return left
+    if top != left:
+        warnings.warn(f"{source}: node {label}: top pad {top} and left pad {left} differ; the trace uses {top} "
+                      "(out_h/out_w are exact)", UnsupportedOperatorWarning, stacklevel=3)
+    return top
 
 
 def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(c, h, w) of an element-wise layer's output, batch excluded for rank 4."""
     if len(shape) == 4:
         return shape[1], shape[2], shape[3]
-    if len(shape) == 3:
-        return shape[2], shape[1], shape[0]
+    if len(shape) >= 3:
+        return shape[-1], math.prod(shape[:-1]), 1
     if len(shape) == 2:
         return shape[1], shape[0], 1
     return (shape[0] if shape else 1), 1, 1

@@ -2,64 +2,109 @@
 
 Conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter
 Width, Channels, Num Filter, Strides,``; GEMM form (``-i gemm``): ``Layer, M,
-N, K,``. Like SCALE-Sim: no padding, output ``ceil((H - R + stride) / stride)``,
-one stride for both directions, a name containing ``DP`` is a depthwise layer
-(``Num Filter`` filters per channel). Unlike SCALE-Sim: the trailing comma is
-optional, extra columns and blank rows are ignored.
+N, K,`` (an ``M x K`` input times a ``K x N`` filter matrix). Like SCALE-Sim:
+the first non-blank line is a header and is skipped, there is no padding, the
+output is ``ceil((H - R + stride) / stride)`` (stored as exact `out_h` /
+`out_w`, since it is not the floor formula), one stride serves both
+directions, and a conv layer whose name contains ``DP`` is depthwise (``Num
+Filter`` filters per channel: ``out_c = Channels x Num Filter``). Unlike
+SCALE-Sim: the trailing comma is optional, extra columns (e.g. v3's sparsity
+``N:M``) and blank rows are ignored, and a bad row is reported as
+``<file>:<line>: <column>: <what is wrong>``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
-import re
 from pathlib import Path
 
 from npusim.errors import InputError
 
 from ..trace import Trace, make_layer, trace_from_layers
-from . import importer
+from . import importer, read_text, safe_name
+
+CONV_COLUMNS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter", "Strides")
+GEMM_COLUMNS = ("M", "N", "K")
+
+
+def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, stripped fields) of the non-blank lines after the header."""
+    text = read_text(path)
+    out = []
+    header_seen = False
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if not header_seen:
+            header_seen = True
+            if "intraline" in line.lower() or "interline" in line.lower():
+                raise InputError(str(path), "header", "this is a SCALE-Sim layout file (-l), not a topology (-t)",
+                                 lineno)
+            continue
+        fields = [f.strip() for f in next(csv.reader(io.StringIO(line)))]
+        while fields and fields[-1] == "":
+            fields.pop()  # the trailing comma SCALE-Sim writes (optional here)
+        if not any(fields):
+            continue
+        out.append((lineno, fields))
+    return out
 
 
 def _read(path: Path, form: str) -> Trace:
-    from npusim.npu import read_scalesim_topology
-
-    try:
-        topo = read_scalesim_topology(path, form=form)
-    except ValueError as exc:
-        msg = str(exc)
-        m = re.match(rf"{re.escape(str(path))}:(\d+): (.*)", msg)
-        line, text = (int(m.group(1)), m.group(2)) if m else (None, msg)
-        raise InputError(str(path), "row", text, line) from None
+    source = str(path)
+    columns = CONV_COLUMNS if form == "conv" else GEMM_COLUMNS
     layers = []
     names: list[str] = []
-    for i, r in enumerate(topo.itertuples()):
-        name = str(r.name).strip() or f"layer{i}"
+    for lineno, fields in _rows(path):
+        name = safe_name(fields[0]) or f"layer{len(names)}"
         while name in names:
             name += "_"
-        if r.form == "gemm":
-            fields = dict(name=name, op="gemm", M=int(r.m), N=int(r.n), K=int(r.k))
+        values = fields[1:1 + len(columns)]
+        if len(values) < len(columns):
+            missing = columns[len(values)]
+            raise InputError(source, missing, f"missing: a {form} row has {len(columns)} numbers after the "
+                                              f"layer name ({', '.join(columns)}), this one {len(values)}", lineno)
+        ints = []
+        for col, text in zip(columns, values):
+            try:
+                value = int(text)
+            except ValueError:
+                raise InputError(source, col, f"expected an integer, got {text!r}", lineno) from None
+            if value < 1:
+                raise InputError(source, col, f"must be a positive integer, got {value}", lineno)
+            ints.append(value)
+        if form == "gemm":
+            m, n, k = ints
+            fields_ = dict(name=name, op="gemm", M=m, N=n, K=k)
         else:
-            h, w, k, s = int(r.ifmap_h), int(r.ifmap_w), int(r.filter_h), int(r.stride)
-            out_h = math.ceil((h - k + s) / s)
-            out_w = math.ceil((w - int(r.filter_w) + s) / s)
-            fields = dict(name=name, in_c=int(r.channels), in_h=h, in_w=w, kernel_h=k, kernel_w=int(r.filter_w),
-                          stride=s, padding=0, out_h=out_h, out_w=out_w)
-            if r.depthwise:
-                fields.update(op="dwconv", groups=int(r.channels), out_c=int(r.channels) * int(r.num_filter))
+            h, w, r, s, c, f, stride = ints
+            if r > h:
+                raise InputError(source, "Filter Height", f"filter height {r} is larger than the input height {h}",
+                                 lineno)
+            if s > w:
+                raise InputError(source, "Filter Width", f"filter width {s} is larger than the input width {w}",
+                                 lineno)
+            fields_ = dict(name=name, in_c=c, in_h=h, in_w=w, kernel_h=r, kernel_w=s, stride=stride, padding=0,
+                           out_h=math.ceil((h - r + stride) / stride), out_w=math.ceil((w - s + stride) / stride))
+            if "DP" in fields[0]:
+                fields_.update(op="dwconv", groups=c, out_c=c * f)
             else:
-                fields.update(op="conv", out_c=int(r.num_filter))
-        layers.append(make_layer(fields, source=str(path), previous=names[-1] if names else None, known=names))
+                fields_.update(op="conv", out_c=f)
+        layers.append(make_layer(fields_, source=source, line=lineno, previous=names[-1] if names else None,
+                                 known=names))
         names.append(name)
     if not layers:
-        raise InputError(str(path), "rows", "topology has no layers", 1)
-    return trace_from_layers(path.stem, layers, str(path))
+        raise InputError(source, "rows", "topology has no layers (a header line, then one row per layer)", 1)
+    return trace_from_layers(path.stem, layers, source)
 
 
-@importer("scalesim")
+@importer("scalesim", "SCALE-Sim v3 conv topology (Layer name, IFMAP Height, ..., Strides)")
 def scalesim_conv(path: Path) -> Trace:
     return _read(path, "conv")
 
 
-@importer("scalesim-gemm")
+@importer("scalesim-gemm", "SCALE-Sim v3 GEMM topology (Layer, M, N, K)")
 def scalesim_gemm(path: Path) -> Trace:
     return _read(path, "gemm")

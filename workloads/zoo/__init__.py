@@ -63,13 +63,19 @@ def model_entry(name: str) -> ModelEntry:
 
 
 def build(name: str, **params: Any) -> Trace:
-    """Build a zoo model; unknown parameters raise TypeError naming them."""
+    """Build a zoo model. An unknown parameter raises TypeError naming it; an
+    integer parameter (batch, seq_len, ...) that is not a positive integer raises
+    ValueError; the builders raise ValueError for other bad values."""
     entry = model_entry(name)
     sig = inspect.signature(entry.build)
-    for key in params:
+    for key, value in params.items():
         if key not in sig.parameters:
             known = ", ".join(sig.parameters) or "none"
             raise TypeError(f"{name} has no parameter {key!r} (parameters: {known})")
+        default = sig.parameters[key].default
+        if isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: {key} must be a positive integer, got {value!r}")
     return entry.build(**params)
 
 

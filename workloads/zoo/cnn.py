@@ -189,18 +189,29 @@ def squeezenet(batch: int = 1) -> Trace:
 
 
 def _inception(b: TraceBuilder, x: list[Tensor], n: dict[str, str], c1: int, r3: int, c3: int, r5: int, c5: int,
-               pp: int, pool_first: bool = False) -> list[Tensor]:
-    """One Inception module in the artifact's call order; returns its concatenated outputs."""
-    if pool_first:
+               pp: int, order: str = "branches") -> list[Tensor]:
+    """One Inception module in the artifact's call order; returns its concatenated outputs.
+
+    `order`: ``branches`` = 1x1, 3x3 pair, "5x5" pair, then pool and its
+    projection (the textbook order); ``pool_first`` = pool and projection,
+    then the branches; ``pool_early`` = pool, the branches, then the
+    projection. The measured binary uses all three (see the reference CSV).
+    """
+    if order not in ("branches", "pool_first", "pool_early"):
+        raise ValueError(f"unknown inception order {order!r}")
+    p = pj = None
+    if order != "branches":
         p = b.pool(n["pool"], x, 3, stride=1, padding=1)
+    if order == "pool_first":
         pj = b.conv(n["proj"], p, pp, 1)
     a = b.conv(n["1x1"], x, c1, 1)
     r = b.conv(n["r3"], x, r3, 1)
     t = b.conv(n["3x3"], r, c3, 3, padding=1)
     r = b.conv(n["r5"], x, r5, 1)
     f = b.conv(n["5x5"], r, c5, 3, padding=1)  # torchvision's "5x5" branch is a 3x3 conv
-    if not pool_first:
+    if p is None:
         p = b.pool(n["pool"], x, 3, stride=1, padding=1)
+    if pj is None:
         pj = b.conv(n["proj"], p, pp, 1)
     return [a, t, f, pj]
 
@@ -235,12 +246,12 @@ def googlenet(batch: int = 1) -> Trace:
     y = _inception(b, y, _names("conv_40", "conv_41", "conv_42", "conv_43", "conv_44", "pool_45", "conv_46"),
                    112, 144, 288, 32, 64, 64)
     y = _inception(b, y, _names("conv_47", "conv_48", "conv_49", "conv_50", "conv_51", "pool_52", "conv_53"),
-                   256, 160, 320, 32, 128, 128, pool_first=True)
+                   256, 160, 320, 32, 128, 128, order="pool_early")
     y = [b.pool("pool_54", y, 2, stride=2)]
     y = _inception(b, y, _names("conv_55", "conv_56", "conv_57", "conv_58", "conv_59", "pool_60", "conv_61"),
-                   256, 160, 320, 32, 128, 128, pool_first=True)
+                   256, 160, 320, 32, 128, 128, order="pool_first")
     y = _inception(b, y, _names("conv_62", "conv_63", "conv_64", "conv_65", "conv_66", "pool_67", "conv_68"),
-                   384, 192, 384, 48, 128, 128, pool_first=True)
+                   384, 192, 384, 48, 128, 128, order="pool_early")
     # the artifact's classifier: 1024 features (the first of the last map), 1000 classes
     b.gemm("fc_69", Tensor(y[0].producer, 1024), 1000, rows=batch)
     return b.build()

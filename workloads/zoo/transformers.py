@@ -15,23 +15,37 @@ from ..trace import Trace
 from . import Published, model
 
 
-def encoder_layer(b: TraceBuilder, x: Tensor, prefix: str, *, dim: int, heads: int, mlp: int, tokens: int) -> Tensor:
-    """A pre/post-norm transformer encoder layer on `tokens` tokens (norms fused)."""
+def attention_half(b: TraceBuilder, x: Tensor, prefix: str, *, dim: int, heads: int, tokens: int) -> Tensor:
+    """Multi-head self-attention with its projection and residual add (layer norm fused):
+    qkv (gemm), scores and context (`batch x heads` matmuls), softmax, proj, add.
+    Forms layer block ``<prefix>.attn``."""
     bh = b.batch * heads
     hd = dim // heads
     b.block(f"{prefix}.attn")
     qkv = b.gemm(f"{prefix}.qkv", x, 3 * dim)
     s = b.matmul(f"{prefix}.scores", qkv, qkv, m=tokens, n=tokens, k=hd, batch=bh)
-    p = b.eltwise(f"{prefix}.softmax", [s], shape=(tokens, tokens, bh))
+    p = b.eltwise(f"{prefix}.softmax", [s], shape=(tokens, tokens, heads))  # x batch
     c = b.matmul(f"{prefix}.context", p, qkv, m=tokens, n=hd, k=tokens, batch=bh)
     o = b.gemm(f"{prefix}.proj", Tensor(c.producer, dim, tokens, 1), dim)
     x = b.eltwise(f"{prefix}.add1", [o, x], shape=(dim, tokens, 1))
+    b.block("")
+    return Tensor(x.producer, dim, tokens, 1)
+
+
+def mlp_half(b: TraceBuilder, x: Tensor, prefix: str, *, dim: int, mlp: int, tokens: int) -> Tensor:
+    """The feed-forward half (fc1, activation fused, fc2, residual add); block ``<prefix>.mlp``."""
     b.block(f"{prefix}.mlp")
     h = b.gemm(f"{prefix}.fc1", x, mlp)
     h = b.gemm(f"{prefix}.fc2", h, dim)
     x = b.eltwise(f"{prefix}.add2", [h, x], shape=(dim, tokens, 1))
     b.block("")
     return Tensor(x.producer, dim, tokens, 1)
+
+
+def encoder_layer(b: TraceBuilder, x: Tensor, prefix: str, *, dim: int, heads: int, mlp: int, tokens: int) -> Tensor:
+    """A transformer encoder layer on `tokens` tokens (norms fused): attention half, MLP half."""
+    x = attention_half(b, x, prefix, dim=dim, heads=heads, tokens=tokens)
+    return mlp_half(b, x, prefix, dim=dim, mlp=mlp, tokens=tokens)
 
 
 @model("vit_b16", family="transformer", description="ViT-B/16 at 224x224 (torchvision): 197 tokens, 12 layers",
@@ -70,6 +84,8 @@ def bert_base(batch: int = 1, seq_len: int = 256) -> Trace:
        published=Published(params=95e6, source="Baevski et al., wav2vec 2.0 (NeurIPS 2020): BASE 95 M parameters"))
 def wav2vec2_base(batch: int = 1, seconds: float = 1.0) -> Trace:
     b = TraceBuilder("wav2vec2_base", batch=batch)
+    if not seconds > 0:
+        raise ValueError(f"seconds must be positive, got {seconds!r}")
     samples = int(round(16000 * seconds))
     x = b.input(1, 1, samples)
     for i, (k, s) in enumerate(((10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2))):
@@ -87,14 +103,22 @@ def wav2vec2_base(batch: int = 1, seconds: float = 1.0) -> Trace:
 
 
 @model("gnmt", family="recurrent",
-       description="GNMT as in MLPerf's translation benchmark: 4-layer LSTM encoder (first bidirectional), "
-                   "4-layer LSTM decoder with attention, hidden 1024, 32k vocabulary",
-       published=Published(source="Wu et al., GNMT (2016); MLPerf rnn_translator reference; no totals checked",
-                           note="source and target length 50 by default"))
+       description="GNMT v2 (MLPerf / NVIDIA reference): 4-layer LSTM encoder (first bidirectional), 4-layer LSTM "
+                   "decoder, normalized Bahdanau attention from the first decoder layer, hidden 1024, 32k vocabulary",
+       published=Published(source="Wu et al., GNMT (arXiv:1609.08144, 2016); GNMT v2 as in MLPerf rnn_translator "
+                                  "and NVIDIA DeepLearningExamples PyTorch/Translation/GNMT (architecture only)",
+                           note="no total published for this configuration; source and target length 50 by default"))
 def gnmt(batch: int = 1, seq_len: int = 50, hidden: int = 1024, vocab: int = 32320) -> Trace:
+    """GNMT v2: the attention reads the first decoder layer's output and its context
+    feeds every later decoder layer; residual adds from the third layer on (encoder
+    and decoder). Decoding is modelled with teacher forcing over `seq_len` target
+    steps: one LSTM GEMM per step (weights shared); the first decoder layer does not
+    depend on the attention, so the attention of all steps is one product per
+    sentence, as the reference computes it with teacher forcing."""
     b = TraceBuilder("gnmt", batch=batch)
+    rows = batch * seq_len
     src = b.input(1, seq_len, 1)
-    e = b.embedding("encoder.embedding", src, table_rows=vocab, dim=hidden, lookups=batch * seq_len)
+    e = b.embedding("encoder.embedding", src, table_rows=vocab, dim=hidden, lookups=rows)
     b.block("encoder")
     fwd = b.lstm("encoder.l0.fwd", e, hidden, steps=seq_len)
     bwd = b.lstm("encoder.l0.bwd", e, hidden, steps=seq_len)
@@ -105,17 +129,19 @@ def gnmt(batch: int = 1, seq_len: int = 50, hidden: int = 1024, vocab: int = 323
         x = Tensor(x.producer, hidden, seq_len, 1)
     b.block("")
     memory = x
-    keys = b.gemm("attention.keys", memory, hidden)
+    keys = b.gemm("attention.keys", memory, hidden)  # linear_k over the encoder output, once per sentence
     tgt = b.input(1, seq_len, 1)
-    d = b.embedding("decoder.embedding", tgt, table_rows=vocab, dim=hidden, lookups=batch * seq_len)
-    # one attention per target step: scores over the source, then the context vector
-    q = b.gemm("attention.query", d, hidden)
-    s = b.matmul("attention.scores", q, keys, m=1, n=seq_len, k=hidden, batch=batch * seq_len)
-    p = b.eltwise("attention.softmax", [s], shape=(seq_len, seq_len, batch))
-    ctx = b.matmul("attention.context", p, memory, m=1, n=hidden, k=seq_len, batch=batch * seq_len)
-    ctx = Tensor(ctx.producer, hidden, seq_len, 1)
+    d = b.embedding("decoder.embedding", tgt, table_rows=vocab, dim=hidden, lookups=rows)
     b.block("decoder")
-    x = b.lstm("decoder.l0", [d, ctx], hidden, steps=seq_len)
+    x = b.lstm("decoder.l0", d, hidden, steps=seq_len)
+    q = b.gemm("attention.query", x, hidden)
+    # the attention of every target step at once (the first decoder layer does not depend on
+    # it): scores over the source (the v-dot of the additive score has the MACs of this
+    # product), softmax, then the context vectors
+    s = b.matmul("attention.scores", q, keys, m=seq_len, n=seq_len, k=hidden, batch=batch)
+    p = b.eltwise("attention.softmax", [s], shape=(seq_len, seq_len, 1))  # x batch
+    ctx = b.matmul("attention.context", p, memory, m=seq_len, n=hidden, k=seq_len, batch=batch)
+    ctx = Tensor(ctx.producer, hidden, seq_len, 1)
     for i in (1, 2, 3):
         y = b.lstm(f"decoder.l{i}", [x, ctx], hidden, steps=seq_len)
         if i >= 2:

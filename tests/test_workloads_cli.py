@@ -1,0 +1,142 @@
+"""`npusim trace` as a user runs it (subprocess): list, show, import, and every class of bad input."""
+
+import json
+
+import pytest
+
+from workloads import build, get_trace, trace_to_csv
+
+CONV_HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+
+
+def _one_line_error(r, expect):
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert expect in lines[0], lines[0]
+
+
+def test_trace_list(cli):
+    r = cli("trace", "list")
+    assert r.returncode == 0, r.stderr
+    for name in ("resnet50", "bert_base", "yolo_lite", "m3vit", "coe_experts"):
+        assert name in r.stdout
+    r = cli("trace", "list", "--json")
+    rows = json.loads(r.stdout)
+    assert len(rows) == 18 and rows[0]["name"] == "resnet50" and rows[0]["layers"] == 72
+
+
+def test_trace_show(cli):
+    r = cli("trace", "show", "resnet50")
+    assert r.returncode == 0, r.stderr
+    assert "layer4.2.conv3" in r.stdout and "resnet50: 72 layers, 4.09 GMACs" in r.stdout
+    r = cli("trace", "show", "resnet50", "--json")
+    data = json.loads(r.stdout)
+    for key in ("name", "layers", "macs", "params", "weight_bytes", "activation_bytes"):
+        assert key in data
+    t = build("resnet50")
+    assert (data["name"], data["layers"], data["macs"], data["params"]) == ("resnet50", 72, t.macs, t.params)
+    assert data["layer_table"][0]["name"] == "conv1" and data["layer_table"][0]["M"] is None
+    assert len(data["layer_table"]) == 72
+
+
+def test_trace_show_parameters_and_tasks(cli):
+    data = json.loads(cli("trace", "show", "bert_base", "--seq-len", "128", "--batch", "2", "--json").stdout)
+    assert data["macs"] == build("bert_base", seq_len=128, batch=2).macs
+    data = json.loads(cli("trace", "show", "m3vit", "--task", "depth", "--json").stdout)
+    assert data["name"] == "m3vit[depth]" and data["macs"] == build("m3vit").for_task("depth").macs
+
+
+def test_trace_show_file(cli, tmp_path):
+    p = tmp_path / "kws.csv"
+    p.write_text(trace_to_csv(build("kws")))
+    r = cli("trace", "show", str(p), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["macs"] == build("kws").macs
+    topo = tmp_path / "topo.txt"
+    topo.write_text("Layer, M, N, K,\nfc1, 64, 32, 16,\n")
+    r = cli("trace", "show", str(topo), "--format", "scalesim-gemm")
+    assert r.returncode == 0 and "fc1" in r.stdout
+
+
+def test_trace_import_onnx_with_unknown_operator(cli, tmp_path):
+    from test_workloads_import import _cnn
+
+    src = _cnn(tmp_path, with_unknown=True)
+    out = tmp_path / "out" / "net.csv"
+    r = cli("trace", "import", str(src), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "10 layers" in r.stdout
+    warn_lines = r.stderr.strip().splitlines()
+    assert any("TopK" in l and "topk" in l for l in warn_lines)
+    assert warn_lines[-1] == "warning: 1 unsupported operator skipped (TopK); the trace omits them"
+    t = get_trace(str(out))
+    assert t.layer("fc").N == 10 and t.layer("pool").inputs == ("dw", "grouped")
+
+
+def test_trace_import_scalesim(cli, tmp_path):
+    src = tmp_path / "topo.csv"
+    src.write_text(CONV_HEADER + "conv1, 56, 56, 3, 3, 64, 64, 1,\nDP2, 54, 54, 3, 3, 64, 1, 2\n")
+    out = tmp_path / "t.csv"
+    r = cli("trace", "import", str(src), "--out", str(out))
+    assert r.returncode == 0 and r.stderr == ""
+    t = get_trace(str(out))
+    assert [l.op for l in t.layers] == ["conv", "dwconv"]
+    assert t.layer("DP2").out_h == 27  # SCALE-Sim: ceil((54 - 3 + 2) / 2); floor would give 26
+    # the format can be forced (extra columns are ignored: the first three numbers are M, N, K)
+    r = cli("trace", "import", str(src), "--out", str(out), "--format", "scalesim-gemm")
+    assert r.returncode == 0 and get_trace(str(out)).layer("conv1").gemm_dims() == (56, 56, 3, 1)
+    _one_line_error(cli("trace", "import", str(src), "--out", str(out), "--format", "onnx"),
+                    f"error: {src}: file: not a readable ONNX model")
+
+
+BAD_TRACES = [
+    ("name,in_c\nl1,3\n", "bad.csv:1: op: required column is missing from the header"),
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h\nl1,conv,3,8,8,4,3\n", "bad.csv:2: kernel_w: required for op conv"),
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\nl1,conv,3,8,8,-4,3,3\n",
+     "bad.csv:2: out_c: must not be negative, got -4"),
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\nl1,conv,3,8,8,4.5,3,3\n",
+     "bad.csv:2: out_c: expected an integer, got '4.5'"),
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\nl1,conv,3,8,8,four,3,3\n",
+     "bad.csv:2: out_c: expected an integer, got 'four'"),
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\nl1,conv,3,2,2,4,5,5\n",
+     "bad.csv:2: kernel_h: kernel 5 is larger than the padded input height 2"),
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\n\nl1,warp,3,8,8,4,3,3\n", "bad.csv:3: op: unknown op 'warp'"),
+    ("name,op,M,N,K,inputs\nfc,gemm,1,2,3,\nfc2,gemm,1,2,3,nope\n",
+     "bad.csv:3: inputs: no earlier layer named 'nope'"),
+    ("name,op,M,N,K,inputs\nfc,gemm,1,2,3,fc2\nfc2,gemm,1,2,3,\n", "bad.csv:2: inputs: no earlier layer named 'fc2'"),
+    ("name,op,M,N,K\nfc,gemm,1,2,3\nfc,gemm,1,2,3\n", "bad.csv:3: name: duplicate layer name 'fc'"),
+    ("name,op,M,N,K,colour\nfc,gemm,1,2,3,red\n", "bad.csv:1: colour: unknown column"),
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w,groups\nl1,conv,6,8,8,4,3,3,4\n",
+     "bad.csv:2: groups: in_c 6 is not divisible by groups 4"),
+]
+
+
+@pytest.mark.parametrize("text, expect", BAD_TRACES)
+def test_bad_trace_files(cli, tmp_path, text, expect):
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    _one_line_error(cli("trace", "show", str(p)), f"error: {tmp_path}/{expect}")
+
+
+def test_bad_scalesim_and_onnx_files(cli, tmp_path):
+    p = tmp_path / "topo.csv"
+    p.write_text(CONV_HEADER + "conv1, 4, 4, 7, 7, 3, 64, 1,\n")
+    _one_line_error(cli("trace", "import", str(p), "--out", str(tmp_path / "o.csv")),
+                    f"error: {p}:2: Filter Height: filter height 7 is larger than the input height 4")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00\x01\x02garbage")
+    _one_line_error(cli("trace", "show", str(junk)), f"error: {junk}: file: not a readable ONNX model")
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["trace", "show", "resnet51"], "error: resnet51: workload: unknown workload 'resnet51' (models: resnet50,"),
+    (["trace", "show", "missing.csv"], "error: missing.csv: file: no such file"),
+    (["trace", "show", "resnet50", "--seq-len", "10"], "error: resnet50: params: resnet50 has no parameter 'seq_len'"),
+    (["trace", "show", "resnet50", "--batch", "0"], "error: <command line>: --batch: must be at least 1, got 0"),
+    (["trace", "show", "resnet50", "--batch", "two"], "error: <command line>: argument --batch: invalid int value"),
+    (["trace", "show", "m3vit", "--task", "saliency"], "error: <command line>: --task: m3vit has no task 'saliency'"),
+    (["trace", "import", "x.onnx"], "error: <command line>: the following arguments are required: --out"),
+])
+def test_bad_command_lines(cli, args, expect):
+    _one_line_error(cli(*args), expect)

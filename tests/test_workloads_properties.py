@@ -1,0 +1,135 @@
+"""Property tests: MACs and bytes are non-negative and consistent with the shapes, for every op;
+traces survive the CSV round trip."""
+
+import math
+
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from npusim.errors import InputError
+from workloads import build, model_names
+from workloads.trace import Trace, make_layer, parse_trace_text, trace_to_csv
+
+dims = st.integers(1, 48)
+eb = st.sampled_from([1, 2, 4])
+
+
+@st.composite
+def spatial(draw, op):
+    g = draw(st.sampled_from([1, 2, 4])) if op == "conv" else 1
+    in_c = draw(dims) * g
+    h, w = draw(dims), draw(dims)
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    pad = draw(st.integers(0, 2))
+    assume(kh <= h + 2 * pad and kw <= w + 2 * pad)
+    f = dict(name="l", op=op, batch=draw(st.integers(1, 3)), in_c=in_c, in_h=h, in_w=w, kernel_h=kh, kernel_w=kw,
+             stride=draw(st.integers(1, 3)), padding=pad, in_elem_bytes=draw(eb), weight_elem_bytes=draw(eb),
+             out_elem_bytes=draw(eb))
+    if op == "conv":
+        f.update(out_c=draw(dims) * g, groups=g)
+    elif op == "dwconv":
+        f.update(out_c=in_c * draw(st.integers(1, 2)), groups=in_c)
+    return f
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["conv", "dwconv", "pool"]).flatmap(spatial))
+def test_spatial_ops(f):
+    layer = make_layer(f)
+    b, c, k, g = f["batch"], f["in_c"], f["kernel_h"] * f["kernel_w"], layer.groups
+    oh = (f["in_h"] + 2 * f["padding"] - f["kernel_h"]) // f["stride"] + 1
+    ow = (f["in_w"] + 2 * f["padding"] - f["kernel_w"]) // f["stride"] + 1
+    assert (layer.out_h, layer.out_w) == (oh, ow) and oh >= 1 and ow >= 1
+    out_c = layer.out_c
+    assert layer.input_bytes == b * c * f["in_h"] * f["in_w"] * f["in_elem_bytes"]
+    assert layer.output_bytes == b * out_c * oh * ow * f["out_elem_bytes"]
+    m, n, kk, gg = layer.gemm_dims()
+    assert layer.macs == m * n * kk * gg >= 0
+    if f["op"] == "pool":
+        assert layer.macs == 0 and layer.params == 0 and out_c == c
+        assert layer.vector_ops == layer.output_elems * k
+    else:
+        assert layer.macs == b * oh * ow * out_c * k * (c // g)
+        assert layer.params == out_c * (c // g) * k
+        assert layer.weight_bytes == layer.params * f["weight_elem_bytes"]
+        assert layer.vector_ops == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(op=st.sampled_from(["gemm", "matmul", "lstm", "embedding"]), m=st.integers(1, 300), n=st.integers(1, 300),
+       k=st.integers(1, 300), b=st.integers(1, 8))
+def test_matrix_ops(op, m, n, k, b):
+    if op == "lstm":
+        n, k = 4 * n, k + n + 1  # N = 4 x hidden, K = input + hidden
+    fields = dict(name="l", op=op, M=m, N=n, K=k)
+    if op in ("matmul", "lstm"):
+        fields["batch"] = b
+    layer = make_layer(fields)
+    assert min(layer.macs, layer.params, layer.weight_bytes, layer.input_bytes, layer.output_bytes) >= 0
+    if op == "gemm":
+        assert (layer.macs, layer.params, layer.input_bytes, layer.output_bytes) == (m * n * k, k * n, m * k, m * n)
+    elif op == "matmul":
+        assert (layer.macs, layer.params, layer.output_bytes) == (b * m * n * k, 0, b * m * n)
+        assert layer.input_elems() == (b * m * k, b * k * n)
+    elif op == "lstm":
+        hidden = n // 4
+        assert layer.macs == b * m * n * k and layer.params == k * n
+        assert layer.input_bytes == b * m * (k - hidden) and layer.output_bytes == b * m * hidden
+    else:
+        assert layer.macs == 0 and layer.params == k * n and layer.output_bytes == m * n
+        assert layer.vector_ops == m * n
+
+
+@settings(max_examples=80, deadline=None)
+@given(c=dims, h=dims, w=dims, n_in=st.integers(1, 4), b=st.integers(1, 3))
+def test_eltwise(c, h, w, n_in, b):
+    producers = [make_layer(dict(name=f"p{i}", op="eltwise", in_c=c, in_h=h, in_w=w)) for i in range(n_in)]
+    layer = make_layer(dict(name="e", op="eltwise", batch=b, in_c=c, in_h=h, in_w=w,
+                            inputs=tuple(p.name for p in producers)), known=[p.name for p in producers])
+    assert layer.macs == 0 and layer.params == 0
+    assert layer.input_bytes == n_in * b * c * h * w and layer.output_bytes == b * c * h * w
+    assert layer.vector_ops == b * c * h * w * max(1, n_in - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["conv", "dwconv", "pool"]).flatmap(spatial), min_size=1, max_size=6),
+       st.data())
+def test_csv_round_trip(fields_list, data):
+    layers, names = [], []
+    for i, f in enumerate(fields_list):
+        f = dict(f, name=f"l{i}")
+        if names:
+            f["inputs"] = tuple(data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=2)))
+        f["block"] = data.draw(st.sampled_from(["", "b0", f"b{i}"]))
+        f["task"] = data.draw(st.sampled_from([(), ("t1",), ("t1", "t2")]))
+        f["expert"] = data.draw(st.sampled_from([None, 0, 7]))
+        layers.append(make_layer(f, known=names))
+        names.append(f"l{i}")
+    trace = Trace("t", tuple(layers))
+    again = parse_trace_text(trace_to_csv(trace), "t.csv", "t")
+    assert again == trace
+    for a, b in zip(again, trace):
+        assert (a.macs, a.params, a.input_bytes, a.output_bytes) == (b.macs, b.params, b.input_bytes, b.output_bytes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(col=st.sampled_from(["in_c", "in_h", "in_w", "out_c", "kernel_h", "stride"]),
+       value=st.one_of(st.integers(-1000, -1), st.floats(allow_nan=False, allow_infinity=False).filter(
+           lambda x: not float(x).is_integer()), st.text(alphabet="abcxyz", min_size=1, max_size=4)))
+def test_bad_dimensions_are_rejected_with_their_column(col, value):
+    row = dict(name="l1", op="conv", in_c="3", in_h="8", in_w="8", out_c="4", kernel_h="3", kernel_w="3", stride="1")
+    row[col] = str(value)
+    header = ",".join(row)
+    text = header + "\n" + ",".join(row.values()) + "\n"
+    with pytest.raises(InputError) as info:
+        parse_trace_text(text, "bad.csv")
+    assert (info.value.line, info.value.field) == (2, col)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_zoo_totals_are_consistent(name):
+    t = build(name)
+    assert t.macs == sum(math.prod(l.gemm_dims()) for l in t.layers) > 0
+    assert all(min(l.macs, l.params, l.input_bytes, l.output_bytes) >= 0 for l in t.layers)
+    assert t.weight_bytes == sum(l.params * l.weight_elem_bytes for l in t.layers)
+    assert t.activation_bytes == sum(l.output_bytes for l in t.layers)
