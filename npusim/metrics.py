@@ -100,6 +100,7 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
             "llc_hits": hits, "llc_lines": requested, "region_hits": r.counters["region_hits"],
             "budget_bytes": r.budget_bytes, "resident": r.resident, "fused": r.fused,
             "region_bytes": r.region_bytes,
+            "cores": " ".join(map(str, r.cores)),
         })
     layers = pd.DataFrame(layer_rows)
     tenant_rows = []

@@ -15,8 +15,11 @@ import numpy as np
 from cache_models import PageRegionStore, SetAssociativeCache
 
 from ..dram import DRAM
+from ..dram import kernel as DK
 from ..soc import SoCSpec
-from .kernels import line_count, region_touch, runs_to_lines
+from .kernels import line_count, region_touch, runs_to_lines, throttled_loads
+
+TICKS_PER_CYCLE = 1024  # the load throttle's time unit: fractional issue gaps stay exact
 
 
 @dataclass
@@ -100,6 +103,29 @@ class MemoryHierarchy:
         self.llc_free_cycle = 0
         self.counters = [TenantCounters() for _ in range(n_tenants)]
         self.residency = [Residency() for _ in range(n_tenants)]
+        # MoCA's load throttle sits in each tenant's DMA and counts every load
+        # (LLC hit or not); state in the DRAM kernel's throttle layout, time in ticks
+        self.load_throttle = np.zeros((n_tenants, DK.N_TH), dtype=np.int64)
+
+    # -- MoCA load throttle ----------------------------------------------------
+    def set_throttle(self, tenant: int, window_cycles: int, target_bytes: int, cores: int) -> None:
+        """Limit `tenant`'s loads to about `target_bytes` per window (MoCA's DMA rule)."""
+        if window_cycles <= 0 or target_bytes <= 0:
+            raise ValueError(f"a throttle needs a positive window and target, got {window_cycles}, {target_bytes}")
+        row = self.load_throttle[tenant]
+        if not row[DK.TH_ACTIVE]:
+            row[:] = 0
+        row[DK.TH_ACTIVE] = 1
+        row[DK.TH_WINDOW] = window_cycles * TICKS_PER_CYCLE
+        row[DK.TH_TARGET] = int(target_bytes)
+        # the DMAs issue no faster than they move data
+        row[DK.TH_GAP] = max(1, self.line_bytes * TICKS_PER_CYCLE // (self.dma_bytes_per_cycle * max(1, cores)))
+
+    def clear_throttle(self, tenant: int) -> None:
+        self.load_throttle[tenant, :] = 0
+
+    def throttled(self, tenant: int) -> bool:
+        return bool(self.load_throttle[tenant, DK.TH_ACTIVE])
 
     # -- helpers -------------------------------------------------------------
     def _llc_port(self, now: int, n_bytes: int) -> int:
@@ -185,6 +211,9 @@ class MemoryHierarchy:
         c.llc_bytes += port_bytes
         port_done = self._llc_port(now, port_bytes) + (self.hit_latency if port_bytes else 0)
         dma_done = now + self.dma_cycles(delivered, max(requests, delivered), cores, dram_lines)
+        if self.load_throttle[tenant, DK.TH_ACTIVE] and delivered:
+            last = throttled_loads(self.load_throttle, tenant, now * TICKS_PER_CYCLE, delivered, lb)
+            dma_done = max(dma_done, -(-last // TICKS_PER_CYCLE) + self.hit_latency)
         return max(ready, port_done, dma_done)
 
     def dma_cycles(self, lines: int, requests: int, cores: int, dram_lines: int) -> int:

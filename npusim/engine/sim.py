@@ -66,6 +66,7 @@ class LayerRecord:
     fused: bool
     region_bytes: int
     counters: dict  # deltas of TenantCounters
+    cores: tuple[int, ...] = ()
 
 
 class TenantRuntime:
@@ -286,7 +287,7 @@ class Simulation:
                 tenant=t.index, task=task.index, layer=layer.name, op=layer.op, start=start,
                 end=int(self.env.now), compute_cycles=int(rs.step_cycles.sum()), budget_bytes=plan.budget_bytes,
                 resident=plan.resident, fused=plan.fused, region_bytes=plan.region_bytes,
-                counters={k: after[k] - before[k] for k in after}))
+                counters={k: after[k] - before[k] for k in after}, cores=cores))
             self.policy.release(t, li, plan, task)
             self._record_timeline()
             self._layers_done += 1

@@ -85,6 +85,11 @@ class LayerPlan:
         return self.dram_read_bytes + self.dram_write_bytes
 
     @property
+    def load_bytes(self) -> int:
+        """Bytes the cores' DMAs load (LLC hits included): all traffic but the writes."""
+        return max(0, self.llc_bytes - self.dram_write_bytes)
+
+    @property
     def unmanaged(self) -> bool:
         return self.budget_bytes == UNMANAGED
 

@@ -1,11 +1,14 @@
 """MoCA (HPCA 2023) and its baselines: memory-rate throttling, PREMA, static partitions.
 
 * ``moca``: at every layer boundary of any tenant, each running tenant's ideal
-  DRAM rate (its layer's DRAM bytes over its predicted cycles) is compared
-  with the DRAM budget; when the sum exceeds it, the excess is taken away from
-  the co-runners in inverse proportion to their dynamic scores (priority and
-  remaining work over slack: urgent tenants lose least), never below a floor
-  share of a tenant's ideal rate. The result is written to the DRAM model's
+  load rate (its layer's load bytes over its predicted cycles) is compared
+  with the DRAM budget; when the sum exceeds it, the budget is shared in
+  proportion to the dynamic scores (priority and remaining work over slack:
+  urgent tenants lose least): tenants below their share run free and leave
+  the rest to the others, who are throttled to their share (never below a
+  floor share of their ideal rate). As in MoCA's hardware the throttle sits
+  in the tenant's load DMA and counts every load, LLC hit or miss; the rates
+  are the plans' load bytes over their predicted cycles. The result is written to the DRAM model's
   MoCA throttle as (window, target bytes per window). Tasks are ranked by
   priority and waiting time over isolated latency.
 * ``prema``: time multiplexing of the whole NPU (PREMA, HPCA 2020): one task at
@@ -22,6 +25,9 @@ import numpy as np
 
 from ..mapping.plan import UNMANAGED
 from .base import Option, Policy, number_in, positive_int, register
+
+
+MIN_URGENCY, MAX_URGENCY = 0.05, 20.0
 
 
 @register
@@ -49,7 +55,7 @@ class MoCA(Policy):
     def acquire(self, t, layer_index: int, task):
         plan = t.plan(layer_index, UNMANAGED)
         self.active[t.index] = {
-            "rate": plan.dram_bytes / max(1, plan.predicted_cycles),
+            "rate": plan.load_bytes / max(1, plan.predicted_cycles),
             "steps": plan.steps, "task": task, "layer": layer_index,
         }
         self._rebalance()
@@ -65,36 +71,53 @@ class MoCA(Policy):
         self._rebalance()
 
     def _score(self, tenant: int, info: dict) -> float:
+        """Priority x urgency. Urgency is the remaining work over the slack left
+        before the deadline, capped; a task that can no longer meet its target
+        (or has none) counts as neutral, so hopeless tasks do not starve the
+        ones that can still make it."""
         t = self.sim.tenants[tenant]
         task = info["task"]
-        now = self.sim.env.now
         remaining = float(self.remaining[tenant][info["layer"]])
-        deadline = task.arrival + task.target_cycles if math.isfinite(task.target_cycles) else math.inf
-        slack = deadline - now - remaining
-        urgency = remaining / max(slack, 1.0) if math.isfinite(slack) else 0.0
-        return (t.spec.priority + 1) * max(urgency, 1e-3)
+        if not math.isfinite(task.target_cycles):
+            return float(t.spec.priority + 1)
+        slack = task.arrival + task.target_cycles - self.sim.env.now - remaining
+        urgency = remaining / slack if slack > 0 else 1.0
+        return (t.spec.priority + 1) * min(max(urgency, MIN_URGENCY), MAX_URGENCY)
 
     def _rebalance(self) -> None:
-        dram = self.sim.memory.dram
+        mem = self.sim.memory
         window = self.opts["window_cycles"]
-        total = sum(i["rate"] for i in self.active.values())
-        limits: dict[int, float] = {}
-        if total > self.budget and len(self.active) > 1:
-            excess = total - self.budget
-            inv = {j: 1.0 / self._score(j, i) for j, i in self.active.items()}
-            norm = sum(inv.values())
-            for j, info in self.active.items():
-                allowed = info["rate"] - excess * inv[j] / norm
-                allowed = max(allowed, self.opts["floor"] * info["rate"])
-                if allowed < info["rate"] and info["steps"] >= self.opts["min_steps"]:
-                    limits[j] = allowed
+        limits = self.allowed_rates({j: i["rate"] for j, i in self.active.items()},
+                                    {j: self._score(j, i) for j, i in self.active.items()})
+        limits = {j: r for j, r in limits.items() if self.active[j]["steps"] >= self.opts["min_steps"]}
         for j in list(self.throttled):
             if j not in limits:
-                dram.clear_throttle(j)
+                mem.clear_throttle(j)
                 self.throttled.discard(j)
         for j, rate in limits.items():
-            dram.set_throttle(j, window, max(1, int(rate * window)))
+            mem.set_throttle(j, window, max(1, int(rate * window)), self.sim.tenants[j].n_cores)
             self.throttled.add(j)
+
+    def allowed_rates(self, rates: dict[int, float], scores: dict[int, float]) -> dict[int, float]:
+        """Rates of the tenants to throttle (others run free).
+
+        The budget is shared in proportion to the scores; a tenant whose ideal
+        rate is below its share is not throttled and leaves the rest to the
+        others (water filling); the others get their share, but never less than
+        `floor` x their ideal rate."""
+        if sum(rates.values()) <= self.budget or len(rates) < 2:
+            return {}
+        free: set[int] = set()
+        while True:
+            left = self.budget - sum(rates[j] for j in free)
+            others = [j for j in rates if j not in free]
+            total_score = sum(scores[j] for j in others)
+            share = {j: left * scores[j] / total_score for j in others}
+            newly = {j for j in others if rates[j] <= share[j]}
+            if not newly:
+                break
+            free |= newly
+        return {j: max(share[j], self.opts["floor"] * rates[j]) for j in others}
 
 
 @register
@@ -135,13 +158,10 @@ class Static(Policy):
 
     def _partition(self) -> list[tuple[int, ...]]:
         if not hasattr(self, "_groups"):
-            if self.sim.scenario.core_pool:
-                # an equal share of the cores per tenant, in whole pool groups where possible
-                n = len(self.sim.tenants)
-                total = self.sim.scenario.soc.npu.cores
-                share = max(1, total // n)
-                self._groups = [tuple(range((i * share) % total, (i * share) % total + share))
-                                for i in range(n)]
+            if self.sim.core_groups:
+                # each tenant owns one core group for good (round robin when tenants outnumber groups)
+                groups = self.sim.core_groups
+                self._groups = [groups[i % len(groups)] for i in range(len(self.sim.tenants))]
             else:
                 self._groups = [t.cores for t in self.sim.tenants]
         return self._groups
