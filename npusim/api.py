@@ -17,13 +17,17 @@ from .mapping.mapper import SEARCH_VERSION, default_cache_dir
 from .metrics import Result, build_result
 from .scenario import PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
 
-ENGINE_VERSION = "1"  # bump when engine timing changes: cached isolated latencies are ignored
+ENGINE_VERSION = "2"  # bump when engine timing changes: cached isolated latencies are ignored
 
 
 def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:
+    from .engine.sim import load_tenant_trace
+
+    # the trace's content, not its name: a regenerated or edited trace is a new key
+    layers = hashlib.sha256(repr(load_tenant_trace(spec, scenario.source).layers).encode()).hexdigest()
     payload = {
         "engine": ENGINE_VERSION, "search": SEARCH_VERSION, "soc": scenario.soc.to_dict(),
-        "workload": spec.workload, "params": [list(p) for p in spec.params], "task": spec.task,
+        "workload": spec.workload, "layers": layers, "params": [list(p) for p in spec.params], "task": spec.task,
         "cores": spec.cores if isinstance(spec.cores, int) else len(spec.cores),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -35,6 +35,18 @@ def measured_totals() -> dict[str, float]:
     return {n: float(s.loc[n, "network_total_cycles_avg"]) for n in s.index}
 
 
+def predicted(net: str, soc=None) -> float:
+    """Sum of the mapper's predicted cycles over the network's layers on one tile."""
+    import workloads
+    from npusim.mapping import Mapper
+    from npusim.mapping.plan import UNMANAGED
+    from npusim.soc import load_soc
+
+    model, params = {**CALIBRATION, **HELD_OUT}[net]
+    mapper = Mapper(soc or load_soc("gemmini-moca"))
+    return float(sum(mapper.plan(l, 1, UNMANAGED).predicted_cycles for l in workloads.get_trace(model, **params).layers))
+
+
 def run(net: str, soc=None):
     """(latency, layers table) of one network alone on one tile."""
     from npusim.api import run_scenario
@@ -55,7 +67,7 @@ def calibrate() -> dict:
     base = load_soc("gemmini-moca")
     meas = measured_totals()
     results = []
-    for hit, miss in itertools.product((20, 30, 40), (0, 30, 60, 90)):
+    for hit, miss in itertools.product((20, 30, 40), (60, 90, 120, 150)):
         llc = dataclasses.replace(base.llc, hit_latency_cycles=hit, miss_latency_cycles=miss)
         npu = dataclasses.replace(base.npu, layer_setup_cycles=0)
         soc = base.replace(llc=llc, npu=npu)
@@ -82,8 +94,10 @@ def report(out_dir: Path) -> pd.DataFrame:
     per_layer = []
     for net in list(CALIBRATION) + list(HELD_OUT):
         lat, layers = run(net)
+        pred = predicted(net)
         rows.append({"network": net, "set": "calibration" if net in CALIBRATION else "held-out",
-                     "measured_cycles": meas[net], "simulated_cycles": lat, "error": lat / meas[net] - 1})
+                     "measured_cycles": meas[net], "simulated_cycles": lat, "error": lat / meas[net] - 1,
+                     "predicted_cycles": pred, "predicted_error": pred / meas[net] - 1})
         ref = pd.read_csv(REF / f"{net}.csv")
         m = ref.merge(layers, left_on="layer_name", right_on="layer")
         m = m[m.measured_cycles_avg.notna()]

@@ -70,7 +70,8 @@ class Mapper:
         """`cache_dir`: plan cache folder (None: the default, False: no disk
         cache); `memory`: the SoC's memory numbers (default: from its spec)."""
         self.soc = soc
-        self.cost = cost or CostModel()
+        # the per-layer host cost the engine charges is part of every prediction
+        self.cost = cost or CostModel(layer_overhead_cycles=soc.npu.layer_setup_cycles)
         npu = soc.npu
         self.hw = hw_vector(rows=npu.array_rows, cols=npu.array_cols, dataflow=npu.dataflow, timing=npu.timing,
                             **self.cost.timing_params(npu.timing))
