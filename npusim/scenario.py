@@ -8,7 +8,7 @@ only consumes the resulting `Scenario`.
     policy: shared              # or {name: camdn, alpha: 0.5, beta: 0.3}
     scheduler: fcfs             # fcfs | priority
     seed: 1
-    qos: M                      # L | M | H: 1.2 / 1.0 / 0.8 x the target
+    qos: M                      # L | M | H: 1.2 / 1.0 / 0.8 x the target; or a scale, e.g. 0.6
     tenants:
       - workload: resnet50      # zoo name or trace file
         cores: auto             # auto | N | [core ids]
@@ -20,6 +20,7 @@ only consumes the resulting `Scenario`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,23 @@ from .specio import LineDict, Section, load_yaml
 ARRIVALS = ("closed", "poisson", "times")
 SCHEDULERS = ("fcfs", "priority")
 QOS_FACTORS = {"L": 1.2, "M": 1.0, "H": 0.8}
+
+
+def qos_problem(value: Any) -> str | None:
+    """What is wrong with a QoS level (L, M, H, or a positive deadline scale such as 0.6), or None."""
+    if isinstance(value, str) and value in QOS_FACTORS:
+        return None
+    try:
+        scale = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not (scale > 0 and math.isfinite(scale)):
+        return f"expected L, M, H or a positive deadline scale, got {value!r}"
+    return None
+
+
+def qos_scale(value: str) -> float:
+    return QOS_FACTORS[value] if value in QOS_FACTORS else float(value)
 DEFAULT_TARGET_MULTIPLE = 1.0
 
 
@@ -87,7 +105,7 @@ class Scenario:
         return replace(self, policy=PolicySpec(name, tuple(sorted(options.items()))))
 
     def qos_factor(self, tenant: TenantSpec) -> float:
-        return QOS_FACTORS[tenant.qos or self.qos]
+        return qos_scale(tenant.qos or self.qos)
 
 
 def policy_names() -> tuple[str, ...]:
@@ -180,11 +198,21 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         raise sec.error("arrival_cycles", "only for arrival: times")
     priority = sec.integer("priority", 5, minimum=0, maximum=11)
     target = _parse_target(sec.raw("target", f"{DEFAULT_TARGET_MULTIPLE}x"), sec, "target")
-    qos = sec.choice("qos", tuple(QOS_FACTORS), None)
+    qos = _qos(sec, None)
     sec.finish()
     return TenantSpec(name=name, workload=workload, params=params, task=task, cores=cores, arrival=arrival,
                       requests=requests, rate_per_mcycle=rate, arrival_cycles=times, priority=priority,
                       target=target, qos=qos, line=sec.line)
+
+
+def _qos(sec: Section, default: str | None) -> str | None:
+    if not sec.has("qos"):
+        return default
+    raw = sec.raw("qos")
+    problem = qos_problem(raw)
+    if problem:
+        raise sec.error("qos", problem)
+    return str(raw)
 
 
 def _policy(sec: Section) -> PolicySpec:
@@ -280,7 +308,7 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     policy = _policy(top)
     scheduler = top.choice("scheduler", SCHEDULERS, "fcfs")
     seed = top.integer("seed", 0, minimum=0)
-    qos = top.choice("qos", tuple(QOS_FACTORS), "M")
+    qos = _qos(top, "M")
     core_pool = top.integer("core_pool", None, minimum=1)
     if core_pool is not None and core_pool > soc.npu.cores:
         raise top.error("core_pool", f"groups of {core_pool} cores but the SoC has {soc.npu.cores}")

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from .errors import COMMAND_LINE, InputError
-from .scenario import QOS_FACTORS, SCHEDULERS, Scenario, load_scenario, policy_names, scenario_from_flags
+from .scenario import SCHEDULERS, Scenario, load_scenario, policy_names, qos_problem, scenario_from_flags
 from .specio import Section, load_yaml
 from .units import UnitError, parse_size
 
@@ -165,9 +165,9 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
                 raise err(f"unknown policy {v!r} (policies: {', '.join(policy_names())})")
             out.append(v)
         elif name == "qos":
-            if v not in QOS_FACTORS:
-                raise err(f"unknown QoS level {v!r} (choose L, M or H)")
-            out.append(v)
+            if qos_problem(str(v).strip()):
+                raise err(qos_problem(str(v).strip()))
+            out.append(str(v).strip())
         elif name == "scheduler":
             if v not in SCHEDULERS:
                 raise err(f"unknown scheduler {v!r} (choose {', '.join(SCHEDULERS)})")

@@ -102,6 +102,15 @@ def test_qos_scales_targets():
     assert r_h.tasks.target_cycles.iloc[0] == pytest.approx(0.8 * iso)
     assert r_l.tasks.target_cycles.iloc[0] == pytest.approx(1.2 * iso)
     assert r_l.summary["sla_rate"] == 1.0 and r_h.summary["sla_rate"] == 0.0
+    r_num = simulate(mix=["squeezenet"], qos="0.6", **SMALL)
+    assert r_num.tasks.target_cycles.iloc[0] == pytest.approx(0.6 * iso)
+
+
+def test_qos_scale_in_scenario_file(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("soc: camdn\nqos: 1.4\ntenants:\n  - workload: squeezenet\n    target: 1000000\n")
+    r = simulate(p)
+    assert r.tasks.target_cycles.iloc[0] == pytest.approx(1.4e6)
 
 
 @pytest.mark.parametrize("text, expect", [
@@ -110,6 +119,7 @@ def test_qos_scales_targets():
     ("tenants:\n  - workload: kws\n    target: 0\n", "s.yaml:3: tenants[0].target: a latency target must be positive"),
     ("tenants:\n  - workload: kws\n    colour: red\n", "s.yaml:3: tenants[0].colour: unknown key"),
     ("tenant:\n  - workload: kws\n", "s.yaml:1: tenant: unknown key"),
+    ("qos: 0\ntenants:\n  - workload: kws\n", "s.yaml:1: qos: expected L, M, H or a positive deadline scale"),
     ("soc: gemmini-moca\ntenants:\n" + "".join("  - workload: kws\n" for _ in range(9)),
      "s.yaml:2: tenants: 9 tenants but the SoC has only 8 cores"),
     ("tenants:\n  - workload: kws\n    priority: 12\n", "s.yaml:3: tenants[0].priority: must be at most 11"),
@@ -126,7 +136,9 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     (["--mix", "kws,nope"], "error: <command line>: --mix: unknown workload"),
     (["--mix", "kws", "--policy", "nope"], "error: <command line>: --policy: unknown policy 'nope'"),
     (["--mix", "kws", "--requests", "0"], "error: <command line>: --requests: must be at least 1"),
-    (["--mix", "kws", "--qos", "X"], "error: <command line>: --qos: unknown QoS level"),
+    (["--mix", "kws", "--qos", "X"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
+    (["--mix", "kws", "--qos", "0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
+    (["--mix", "kws", "--qos", "-1.5"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", ",".join(["kws"] * 17)], "error: <command line>: --mix: 17 tenants but the SoC has only 16 cores"),
 ])
 def test_bad_run_flags(cli, tmp_path, args, expect):

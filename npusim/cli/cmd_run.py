@@ -19,7 +19,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mix", metavar="A,B,C", help="workloads, one tenant each with an equal share of cores")
     p.add_argument("--policy", metavar="NAME", help="policy (default shared; see docs/POLICIES.md)")
     p.add_argument("--requests", metavar="N", help="closed-loop requests per tenant with --mix (default 1)")
-    p.add_argument("--qos", metavar="L|M|H", help="latency targets 1.2 / 1.0 / 0.8 x the target")
+    p.add_argument("--qos", metavar="L|M|H|SCALE", help="latency targets 1.2 / 1.0 / 0.8 x the target, or any scale")
     p.add_argument("--seed", metavar="S", help="random seed (default 0)")
     p.add_argument("--scheduler", metavar="fcfs|priority", help="task scheduler (default fcfs)")
 
@@ -51,13 +51,13 @@ def _int_flag(value: str | None, flag: str, minimum: int) -> int | None:
 
 def scenario_from_args(args: argparse.Namespace):
     """The scenario of a `run` (or one sweep point): a file and/or flags."""
-    from ..scenario import QOS_FACTORS, SCHEDULERS, load_scenario, policy_names, scenario_from_flags
+    from ..scenario import SCHEDULERS, qos_problem, load_scenario, policy_names, scenario_from_flags
 
     overrides = soc_overrides(args)
     requests = _int_flag(args.requests, "--requests", 1)
     seed = _int_flag(args.seed, "--seed", 0)
-    if args.qos is not None and args.qos not in QOS_FACTORS:
-        raise InputError(COMMAND_LINE, "--qos", f"unknown QoS level {args.qos!r} (choose L, M or H)")
+    if args.qos is not None and qos_problem(args.qos):
+        raise InputError(COMMAND_LINE, "--qos", qos_problem(args.qos))
     if args.scheduler is not None and args.scheduler not in SCHEDULERS:
         raise InputError(COMMAND_LINE, "--scheduler", f"unknown scheduler {args.scheduler!r} "
                                                       f"(choose {', '.join(SCHEDULERS)})")

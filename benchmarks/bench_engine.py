@@ -1,0 +1,211 @@
+"""Engine speed: wall time of whole simulations, and how it grows.
+
+    python benchmarks/bench_engine.py [--quick] [--plot benchmarks/figures/engine_scaling.png]
+    python benchmarks/bench_engine.py --scalesim-python /tmp/scalesim-venv/bin/python   # + the peer
+
+The headline case is `npusim run --soc camdn --mix resnet50,mobilenet_v2,
+vit_b16,bert_base --policy shared --requests 1` (target <= 15 s wall on the
+2-core machine), timed as a fresh process would run it with warm plan and
+isolated caches (the first, cold run is reported separately). Reported per
+case: wall seconds, simulated cycles per wall second, LLC line accesses and
+DRAM requests per second. Scaling: tenants (1, 2, 4, 8, 16 on 16 cores),
+LLC size (2-32 MiB) and requests per tenant (1, 2, 4).
+
+With --scalesim-python, SCALE-Sim v3 simulates ResNet-50 alone on a 32x32
+ws array in the same run (its own venv; it writes per-cycle traces, as its
+CLI does), and the ratio to npusim's ResNet-50 is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEADLINE = ["resnet50", "mobilenet_v2", "vit_b16", "bert_base"]
+POOL = ["resnet50", "mobilenet_v2", "vit_b16", "bert_base", "efficientnet_b0", "wav2vec2_base", "squeezenet",
+        "googlenet", "alexnet", "kws", "yolo_lite", "yolov2", "pointpillars", "resnet50", "mobilenet_v2",
+        "efficientnet_b0"]
+
+
+def timed(mix: list[str], llc: str = "16MiB", requests: int = 1, policy: str = "shared") -> dict:
+    from npusim.api import run_scenario
+    from npusim.engine import sim as sim_mod
+    from npusim.scenario import scenario_from_flags
+
+    sc = scenario_from_flags(soc="camdn", mix=mix, policy=policy, requests=requests,
+                             soc_override={"--llc-size": llc})
+    captured = {}
+    real_run = sim_mod.Simulation.run
+
+    def run_and_keep(self):
+        captured["sim"] = self
+        return real_run(self)
+
+    sim_mod.Simulation.run = run_and_keep
+    try:
+        t0 = time.perf_counter()
+        result = run_scenario(sc)
+        wall = time.perf_counter() - t0
+    finally:
+        sim_mod.Simulation.run = real_run
+    sim = captured["sim"]
+    lines = sum(c.cache_hits + c.cache_misses + c.region_hits + c.region_fills + c.bypass_lines
+                for c in sim.memory.counters)
+    st = sim.memory.dram.stats
+    dram = st["reads"] + st["writes"]
+    cycles = result.summary["makespan_cycles"]
+    return {"tenants": len(mix), "llc": llc, "requests": requests, "wall_s": wall, "cycles": cycles,
+            "cycles_per_s": cycles / wall, "llc_lines_per_s": lines / wall, "dram_req_per_s": dram / wall}
+
+
+def fmt(r: dict) -> str:
+    return (f"{r['tenants']:3d} tenants  {r['llc']:>6s}  {r['requests']} req  {r['wall_s']:7.2f} s  "
+            f"{r['cycles'] / 1e6:8.1f} Mcycles  {r['cycles_per_s'] / 1e6:6.2f} Mcycles/s  "
+            f"{r['llc_lines_per_s'] / 1e6:6.2f} M lines/s  {r['dram_req_per_s'] / 1e6:5.2f} M DRAM req/s")
+
+
+def cli_wall(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "npusim", *args], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def scalesim_resnet50(python: str) -> float:
+    """Wall seconds of SCALE-Sim v3 on ResNet-50 (32x32 ws), its CLI as documented."""
+    import workloads
+
+    trace = workloads.get_trace("resnet50")
+    cfg = """[general]
+run_name = ws32
+[architecture_presets]
+ArrayHeight: 32
+ArrayWidth: 32
+IfmapSramSzkB: 32
+FilterSramSzkB: 32
+OfmapSramSzkB: 64
+IfmapOffset: 0
+FilterOffset: 10000000
+OfmapOffset: 20000000
+Dataflow: ws
+Bandwidth: 16
+ReadRequestBuffer: 32
+WriteRequestBuffer: 32
+MemoryBanks: 1
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: 10
+IfmapSRAMBankNum: 10
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: 10
+FilterSRAMBankNum: 10
+FilterSRAMBankPort: 2
+[sparsity]
+SparsitySupport: false
+SparseRep: ellpack_block
+OptimizedMapping: false
+BlockSize: 8
+RandomNumberGeneratorSeed: 40
+[run_presets]
+InterfaceBandwidth: CALC
+UseRamulatorTrace: False
+"""
+    rows, layout = [], []
+    for l in trace.layers:
+        if l.op not in ("conv", "gemm"):
+            continue
+        if l.op == "conv":
+            h, w = l.in_h + 2 * l.padding, l.in_w + 2 * l.padding
+            rows.append(f"{l.name},{h},{w},{l.kernel_h},{l.kernel_w},{l.in_c},{l.out_c},{l.stride},")
+        else:
+            rows.append(f"{l.name},1,1,1,1,{l.K},{l.N},1,")
+        layout.append(f"{l.name}," + ",".join(["1"] * 20) + ",")
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "cfg.cfg").write_text(cfg)
+        (t / "topo.csv").write_text("Layer name,IFMAP Height,IFMAP Width,Filter Height,Filter Width,Channels,"
+                                    "Num Filter,Strides,\n" + "\n".join(rows) + "\n")
+        (t / "layout.csv").write_text("Layer name," + ",".join(f"f{i}" for i in range(20)) + ",\n"
+                                      + "\n".join(layout) + "\n")
+        t0 = time.perf_counter()
+        subprocess.run([python, "-m", "scalesim.scale", "-c", str(t / "cfg.cfg"), "-t", str(t / "topo.csv"),
+                        "-l", str(t / "layout.csv"), "-p", str(t / "out")], check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="headline case only")
+    ap.add_argument("--plot", metavar="PNG", help="write the scaling plot here")
+    ap.add_argument("--scalesim-python", metavar="PYTHON", help="run SCALE-Sim v3 on ResNet-50 with this Python")
+    args = ap.parse_args()
+
+    cold_dir = tempfile.mkdtemp(prefix="npusim-cold-")
+    cmd = ["run", "--soc", "camdn", "--mix", ",".join(HEADLINE), "--policy", "shared", "--requests", "1",
+           "--json", "--quiet"]
+    env_cold = {**os.environ, "NPUSIM_CACHE_DIR": cold_dir}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "npusim", *cmd], check=True, capture_output=True, env=env_cold)
+    cold = time.perf_counter() - t0
+    warm = min(cli_wall(cmd) for _ in range(2))
+    print(f"headline `npusim {' '.join(cmd[:-2])}`: {warm:.1f} s wall (warm caches), {cold:.1f} s cold "
+          f"(plans and isolated references computed)")
+    head = timed(HEADLINE)
+    print("in-process:", fmt(head))
+    results = [head]
+    if not args.quick:
+        print("scaling with tenants (16 cores, 16 MiB, 1 request):")
+        for n in (1, 2, 4, 8, 16):
+            r = timed(POOL[:n])
+            results.append(r)
+            print("  " + fmt(r))
+        print("scaling with LLC size (4 tenants):")
+        for llc in ("2MiB", "4MiB", "8MiB", "16MiB", "32MiB"):
+            r = timed(HEADLINE, llc=llc)
+            results.append(r)
+            print("  " + fmt(r))
+        print("scaling with requests (4 tenants, 16 MiB):")
+        for req in (1, 2, 4):
+            r = timed(HEADLINE, requests=req)
+            results.append(r)
+            print("  " + fmt(r))
+    rn = timed(["resnet50"])
+    print("resnet50 alone (4 cores):", fmt(rn))
+    if args.scalesim_python:
+        s = scalesim_resnet50(args.scalesim_python)
+        print(f"SCALE-Sim v3, resnet50 conv+fc layers, 32x32 ws: {s:.0f} s wall; "
+              f"npusim resnet50 alone: {rn['wall_s']:.2f} s -> {s / rn['wall_s']:.0f}x faster")
+    if args.plot and not args.quick:
+        plot(results[1:], Path(args.plot))
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t, l, q = results[:5], results[5:10], results[10:13]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    axes[0].plot([r["tenants"] for r in t], [r["wall_s"] for r in t], marker="o")
+    axes[0].set_xlabel("tenants")
+    axes[1].plot([r["llc"] for r in l], [r["wall_s"] for r in l], marker="o", color="#E69F00")
+    axes[1].set_xlabel("LLC size (4 tenants)")
+    axes[2].plot([r["requests"] for r in q], [r["wall_s"] for r in q], marker="o", color="#009E73")
+    axes[2].set_xlabel("requests per tenant (4 tenants)")
+    for ax in axes:
+        ax.set_ylabel("wall time (s)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("npusim engine wall time (2-core machine, warm plan cache)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
