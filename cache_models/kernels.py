@@ -1,22 +1,36 @@
 """numba kernels of the set-associative cache.
 
-Each way is one packed int64 (`entries[set, way]`), so an access touches one
-128-byte row for a 16-way set:
+The state lives in a few flat numpy arrays owned by `SetAssociativeCache`:
 
-    bits  0-7   age: LRU rank (0 = most recent) or SRRIP re-reference value
-    bit   8     dirty
-    bit   9     valid
-    bits 10-25  owner tenant (the one that allocated the line)
-    bits 26-63  line number
+    tags[set * ways + way]   int64  -1 if invalid, else line << 16 | owner << 1 | dirty
+    stamps[set * ways + way] int32  LRU: time of the last access (0 if invalid);
+                                    SRRIP: re-reference prediction value
+    tstate[tenant, T_*]      int64  way mask and cumulative counts per tenant
+    meta[M_*]                int64  geometry, the LRU clock, a call's counts, scratch
+    out[2 * cap]             int64  out[:cap] missed lines, out[cap:] written-back
+                                    lines (byte addresses), in access order
+    scratch[]                uint8  per-line flags of the set-major path
 
-LRU keeps the ages of a set's valid ways a permutation of 0..valid-1, which
-is exactly the recency order (the same order pycachesim's LRU keeps). A tenant
-allocates only into the ways of its mask; lookups hit in any way.
+LRU keeps one timestamp per way instead of a recency list: a hit is one store,
+and the victim is the allowed way with the smallest (stamp, way) key, invalid
+ways (stamp 0) first, lowest index first. The order of the stamps is the
+recency order of pycachesim's LRU queue, so hits and misses agree exactly.
+Stamps are int32 to keep a 16-way set's stamps in one 64-byte line; before the
+clock would overflow they are replaced by their ranks (order preserved).
 
-Long runs of consecutive lines take an exact fast path (`_run_fast`): their
-lines are distinct, so each set can be replayed on its own with a queue of
-victims, in cache-friendly order, and the misses and write-backs are put back
-into access order afterwards.
+Runs of at least `sets` consecutive lines take an exact set-major path: the
+lines a run sends to one set are an arithmetic progression, and a set's
+accesses do not depend on other sets, so consecutive long runs are replayed
+set by set (each set row stays in L1 across the runs). A set whose accesses
+all hit, or all miss, is solved in closed form; other sets are replayed line by
+line. The stamp of the access at batch position p is clock + p + 1 in either
+order, so the state is identical to line-by-line replay; misses and
+write-backs are put back in access order at the end.
+
+Kernels never raise and never allocate (they are compiled without numba's
+reference counting, which otherwise costs more than a cache access): they
+return an error code with details in meta[M_ARG], and the Python side grows
+buffers or builds the error message.
 """
 
 from __future__ import annotations
@@ -24,438 +38,552 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from ._llvm import cttz, popcount, prefetch
+
 POLICY_LRU, POLICY_SRRIP = 0, 1
 RRPV_MAX = 3  # 2-bit SRRIP
-RRPV_INSERT = 2  # "long re-reference interval" insertion
-ST_ACCESSES, ST_HITS, ST_MISSES, ST_WRITEBACKS = range(4)
+RRPV_INSERT = 2  # insertion at "long re-reference interval"
 
-AGE_MASK = 0xFF
-DIRTY = 1 << 8
-VALID = 1 << 9
-OWNER_SHIFT = 10
-OWNER_MASK = 0xFFFF
-LINE_SHIFT = 26
+TAG_SHIFT = 16
+OWNER_MASK = 0x7FFF
+MAX_TENANTS = OWNER_MASK + 1
+DIRTY = 1
+MAX_LINE = (1 << (63 - TAG_SHIFT)) - 1  # line numbers must fit above the owner bits
+STAMP_LIMIT = (1 << 31) - 1
+KEY_MAX = np.int64(0x7FFFFFFFFFFFFFFF)
+MAX_WAYS = 64
+
+# meta[] slots
+(M_CLOCK, M_HITS, M_MISSES, M_WRITEBACKS, M_ARG, M_ARG2, M_SET_BITS, M_WAYS, M_LINE_SHIFT, M_POLICY,
+ M_WRITE_BACK) = range(11)
+M_ORDER = 16  # meta[M_ORDER + i]: i-th allowed way, least recent first (set-major scratch)
+M_TMP = M_ORDER + MAX_WAYS
+M_KEY = M_TMP + MAX_WAYS
+M_SIZE = M_KEY + MAX_WAYS
+# tstate[tenant, ] columns
+T_MASK, T_ACCESSES, T_HITS, T_MISSES, T_WRITEBACKS, T_OCCUPANCY = range(6)
+T_COLS = 8
+# kernel return codes
+OK, ERR_SPACE, ERR_NEGATIVE, ERR_TOO_BIG, ERR_LENGTH = range(5)
+
+HIT = -2  # step result; -1 = miss, >= 0 = miss that wrote back that line
+PREFETCH_AHEAD = 8  # accesses ahead for random streams
+# set-major flags: per (run, set) kind, then per line
+KIND_HIT, KIND_MISS, KIND_LINES = 0, 1, 2
+F_HIT, F_MISS, F_MISS_WB = 0, 1, 2
+
+try:  # no reference counting in the kernels; plain njit if a numba lacks the option
+    nb.njit(_nrt=False)(lambda: 0)
+    _NO_NRT = {"_nrt": False}
+except Exception:  # pragma: no cover
+    _NO_NRT = {}
+
+kernel = nb.njit(cache=True, nogil=True, **_NO_NRT)
+inline = nb.njit(cache=True, inline="always", **_NO_NRT)
 
 
-@nb.njit(cache=True, inline="always")
-def _line(e):
-    return e >> LINE_SHIFT
-
-
-@nb.njit(cache=True, inline="always")
-def _owner(e):
-    return (e >> OWNER_SHIFT) & OWNER_MASK
-
-
-@nb.njit(cache=True, inline="always")
-def _pack(line, owner, dirty, age):
-    return (line << LINE_SHIFT) | (owner << OWNER_SHIFT) | VALID | (DIRTY if dirty else 0) | age
-
-
-@nb.njit(cache=True)
-def _touch(entries, s, line, write, tenant, mask, policy, ways, write_back, stats, occ, counts, miss_out,
-           wb_out, line_bytes):
-    """One access; returns 1 on a hit. One pass finds the hit, the first
-    invalid allowed way and the oldest allowed way; a second updates ages.
-    Hits, misses and write-backs are counted in `counts` (the caller books
-    them into the tenant's statistics once per batch)."""
-    hit = -1
-    invalid = -1
-    oldest_w = -1
-    oldest = -1
+@inline
+def _find(tags, base, ways, line):
+    """Way holding `line`, or -1. A branch-free sum so the loop vectorises."""
+    h = 0
     for w in range(ways):
-        e = entries[s, w]
-        if e & VALID:
-            if (e >> LINE_SHIFT) == line:
-                hit = w
-                break
-            if (mask >> w) & 1:
-                a = e & AGE_MASK
-                if a > oldest:
-                    oldest = a
-                    oldest_w = w
-        elif invalid < 0 and (mask >> w) & 1:
-            invalid = w
-    if hit >= 0:
-        e = entries[s, hit]
-        if policy == POLICY_LRU:
-            a = e & AGE_MASK
-            if a:
-                for w in range(ways):
-                    x = entries[s, w]
-                    if (x & VALID) and (x & AGE_MASK) < a:
-                        entries[s, w] = x + 1
-        e = e & ~AGE_MASK
-        if write and write_back:
-            e |= DIRTY
-        entries[s, hit] = e
-        counts[0] += 1
-        return 1
-    miss_out[counts[1]] = line * line_bytes
-    counts[1] += 1
-    if invalid >= 0:
-        victim = invalid
-    elif policy == POLICY_LRU:
-        victim = oldest_w
-    else:
-        victim = -1
-        while victim < 0:
-            for w in range(ways):
-                if (mask >> w) & 1 and (entries[s, w] & AGE_MASK) >= RRPV_MAX:
-                    victim = w
-                    break
-            if victim < 0:
-                for w in range(ways):
-                    if (mask >> w) & 1:
-                        entries[s, w] += 1
-    old = entries[s, victim]
-    if old & VALID:
-        if old & DIRTY:
-            wb_out[counts[2]] = (old >> LINE_SHIFT) * line_bytes
-            counts[2] += 1
-            stats[_owner(old), ST_WRITEBACKS] += 1
-        occ[_owner(old)] -= 1
+        if (tags[base + w] >> TAG_SHIFT) == line:
+            h += w + 1
+    return h - 1
+
+
+@inline
+def _lru_victim(stamps, base, ways, allowed):
+    """The allowed way with the smallest (stamp, way) key; branch-free so it vectorises."""
+    best = KEY_MAX
+    for w in range(ways):
+        key = (np.int64(stamps[base + w]) << 6) | w | ((((~allowed) >> w) & 1) << 62)
+        best = min(best, key)
+    return best & 63
+
+
+@inline
+def _srrip_victim(tags, stamps, base, ways, allowed):
+    """First invalid allowed way; else age the allowed ways until one reaches
+    RRPV_MAX and take the first such (gem5's RRIP over the partition's ways)."""
+    top = -1
+    for w in range(ways):
+        if (allowed >> w) & 1:
+            if tags[base + w] < 0:
+                return w
+            if stamps[base + w] > top:
+                top = stamps[base + w]
+    if top < RRPV_MAX:
+        for w in range(ways):
+            if (allowed >> w) & 1:
+                stamps[base + w] += RRPV_MAX - top
+    v = 0
+    for w in range(ways - 1, -1, -1):
+        if (allowed >> w) & 1 and stamps[base + w] >= RRPV_MAX:
+            v = w
+    return v
+
+
+@inline
+def _step(tags, stamps, base, ways, line, stamp, tenant, allowed, wd, policy, tstate):
+    """One access of `line` in the set whose ways start at `base`.
+
+    Returns HIT, -1 for a miss, or the line number a miss wrote back.
+    """
+    h = _find(tags, base, ways, line)
+    if h >= 0:
+        stamps[base + h] = stamp if policy == POLICY_LRU else 0
+        if wd:
+            tags[base + h] |= DIRTY
+        return HIT
     if policy == POLICY_LRU:
-        limit = (old & AGE_MASK) if (old & VALID) else 255
-        for w in range(ways):
-            x = entries[s, w]
-            if (x & VALID) and (x & AGE_MASK) < limit:
-                entries[s, w] = x + 1
-        age = 0
+        v = _lru_victim(stamps, base, ways, allowed)
     else:
-        age = RRPV_INSERT
-    entries[s, victim] = _pack(line, tenant, write and write_back, age)
-    occ[tenant] += 1
-    return 0
+        v = _srrip_victim(tags, stamps, base, ways, allowed)
+    old = tags[base + v]
+    wb = -1
+    if old >= 0:
+        o = (old >> 1) & OWNER_MASK
+        tstate[o, T_OCCUPANCY] -= 1
+        if old & DIRTY:
+            tstate[o, T_WRITEBACKS] += 1
+            wb = old >> TAG_SHIFT
+    tags[base + v] = (line << TAG_SHIFT) | (tenant << 1) | (DIRTY if wd else 0)
+    stamps[base + v] = stamp if policy == POLICY_LRU else RRPV_INSERT
+    tstate[tenant, T_OCCUPANCY] += 1
+    return wb
 
 
-@nb.njit(cache=True, nogil=True)
-def access_lines(addrs, writes, tenant, entries, masks, policy, set_mask, ways, write_back, stats, occ,
-                 line_bytes, miss_out, wb_out, counts):
-    """One access per byte address in `addrs` (its line), in order."""
-    counts[0] = 0
-    counts[1] = 0
-    counts[2] = 0
-    mask = masks[tenant]
-    single = writes.shape[0] == 1
-    for i in range(addrs.shape[0]):
-        line = addrs[i] // line_bytes
-        w = writes[0] if single else writes[i]
-        _touch(entries, line & set_mask, line, w, tenant, mask, policy, ways, write_back, stats, occ, counts,
-               miss_out, wb_out, line_bytes)
-    _book(stats, tenant, counts)
-
-
-@nb.njit(cache=True, nogil=True)
-def count_run_lines(starts, lengths, line_bytes):
-    """Lines the runs touch; -1 if a start is negative, -2 if a length is below 1."""
-    n = 0
-    for i in range(starts.shape[0]):
-        if starts[i] < 0:
-            return -1
-        if lengths[i] < 1:
-            return -2
-        n += (starts[i] + lengths[i] - 1) // line_bytes - starts[i] // line_bytes + 1
-    return n
-
-
-@nb.njit(cache=True)
-def _set_closed_form(row, first, s0, m, sets, all_hit, write, tenant, mask, ways, write_back, stats, occ,
-                     line_bytes, miss_flag, wb_addr, by_age, order, hit_j, hit_w, lines_way, is_touched):
-    """A set whose run accesses all miss, or all hit, in O(m + ways).
-
-    All miss: the victims are the invalid allowed ways, then the allowed lines
-    oldest first, then the run's own lines in the order they came (each way is
-    refilled every k accesses). All hit: the lines move to the front in access
-    order. Either way the recency order ends as: this run's lines (latest
-    first), then the untouched lines in their old order. Returns the hits.
-    `by_age[a]` holds the way of age a (-1 if none); `order`, `hit_j`, `hit_w`
-    `lines_way` and `is_touched` are scratch arrays of `ways` entries.
-    """
-    wd = write and write_back
-    if all_hit:
-        # hit_j/hit_w hold (access index, way) sorted by access index
-        for t in range(m):
-            w = hit_w[t]
-            if wd:
-                row[w] |= DIRTY
-            miss_flag[s0 + hit_j[t] * sets] = 0
-        touched = m
-        for t in range(m):
-            order[t] = hit_w[m - 1 - t]  # most recent first
-    else:
-        # victim order V: invalid allowed ways by index, then allowed valid ways oldest first
-        k = 0
+@kernel
+def _renormalize(tags, stamps, ways):
+    """Replace LRU stamps by their rank within the set (1 = least recent); returns the new clock."""
+    for base in range(0, tags.shape[0], ways):
         for w in range(ways):
-            if (mask >> w) & 1 and not (row[w] & VALID):
-                order[k] = w
-                k += 1
-        n_inv = k
-        for a in range(ways - 1, -1, -1):
-            w = by_age[a]
-            if w >= 0 and (mask >> w) & 1:
-                order[k] = w
-                k += 1
-        for j in range(m):
-            pos = s0 + j * sets
-            miss_flag[pos] = 1
-            if j >= n_inv:
-                if j < k:
-                    old = row[order[j]]
-                    if old & DIRTY:
-                        wb_addr[pos] = (old >> LINE_SHIFT) * line_bytes
-                        miss_flag[pos] = 3
-                        stats[_owner(old), ST_WRITEBACKS] += 1
-                    occ[_owner(old)] -= 1
-                elif wd:
-                    wb_addr[pos] = (first + s0 + (j - k) * sets) * line_bytes
-                    miss_flag[pos] = 3
-                    stats[tenant, ST_WRITEBACKS] += 1
-        occ[tenant] += min(m, k)
-        kept = min(m, k)
-        # the last `kept` accesses stay: access j sits in way order[j % k]
-        for t in range(kept):
-            j = m - 1 - t  # most recent first
-            w = order[j % k]
-            row[w] = _pack(first + s0 + j * sets, tenant, wd, 0)
-            lines_way[t] = w
-        for t in range(kept):
-            order[t] = lines_way[t]
-        touched = kept
-    # ages: touched ways (most recent first), then the other valid ways in their old order
-    for w in range(ways):
-        is_touched[w] = False
-    age = 0
-    for t in range(touched):
-        w = order[t]
-        is_touched[w] = True
-        row[w] = (row[w] & ~AGE_MASK) | age
-        age += 1
-    for a in range(ways):
-        w = by_age[a]
-        if w >= 0 and not is_touched[w] and (row[w] & VALID):
-            row[w] = (row[w] & ~AGE_MASK) | age
-            age += 1
-    return m if all_hit else 0
-
-
-@nb.njit(cache=True)
-def _run_fast(first, n, write, tenant, entries, mask, sets, ways, write_back, stats, occ, line_bytes,
-              miss_flag, wb_addr):
-    """Exact LRU replay of n consecutive (hence distinct) lines from line `first`.
-
-    Sets are independent, so each is replayed on its own: its valid ways in a
-    doubly linked recency list (LRU at the head), invalid ways aside. Only lines
-    present before the run can hit (run lines are distinct); where each would
-    hit is found with one scan of the set. miss_flag[k] / wb_addr[k] record what
-    run access k caused, so the caller can emit them in access order.
-    """
-    set_mask = sets - 1
-    prev = np.empty(ways, dtype=np.int64)
-    nxt = np.empty(ways, dtype=np.int64)
-    hit_at = np.empty(ways, dtype=np.int64)
-    by_age = np.empty(ways, dtype=np.int64)
-    hit_j = np.empty(ways, dtype=np.int64)
-    hit_w = np.empty(ways, dtype=np.int64)
-    inv = np.empty(ways, dtype=np.int64)
-    lines_way = np.empty(ways, dtype=np.int64)
-    is_touched = np.zeros(ways, dtype=np.bool_)
-    total_hits = 0
-    set_bits = 0
-    while (1 << set_bits) < sets:
-        set_bits += 1
-    for s0 in range(min(sets, n)):
-        s = (first + s0) & set_mask
-        row = entries[s]
-        m = (n - s0 + sets - 1) >> set_bits  # run positions s0, s0 + sets, ...
-        for w in range(ways):
-            by_age[w] = -1
-        # where old lines of this set are hit by the run (one scan; no divisions: sets is a power of two)
-        n_hits = 0
-        for w in range(ways):
-            hit_at[w] = -1
-            x = row[w]
-            if x & VALID:
-                by_age[x & AGE_MASK] = w
-                rel = (x >> LINE_SHIFT) - first
-                if 0 <= rel < n and (rel & set_mask) == s0:
-                    j = rel >> set_bits
-                    hit_at[w] = j
-                    hit_j[n_hits] = j
-                    hit_w[n_hits] = w
-                    n_hits += 1
-        # sort the (j, w) hit candidates by j (few entries)
-        for i in range(1, n_hits):
-            jj, ww = hit_j[i], hit_w[i]
-            k = i - 1
-            while k >= 0 and hit_j[k] > jj:
-                hit_j[k + 1] = hit_j[k]
-                hit_w[k + 1] = hit_w[k]
-                k -= 1
-            hit_j[k + 1] = jj
-            hit_w[k + 1] = ww
-        if n_hits == 0 or n_hits == m:
-            total_hits += _set_closed_form(row, first, s0, m, sets, n_hits == m, write, tenant, mask, ways,
-                                           write_back, stats, occ, line_bytes, miss_flag, wb_addr, by_age, inv,
-                                           hit_j, hit_w, lines_way, is_touched)
-            continue
-        # recency list of the valid ways, LRU first
-        head = -1
-        tail = -1
-        for age in range(ways - 1, -1, -1):
-            w = by_age[age]
-            if w < 0:
+            if tags[base + w] < 0:
                 continue
-            prev[w] = tail
-            nxt[w] = -1
-            if tail >= 0:
-                nxt[tail] = w
-            else:
-                head = w
-            tail = w
-        # invalid allowed ways, lowest index first (a run only fills them)
-        n_inv = 0
-        for v in range(ways):
-            if (mask >> v) & 1 and not (row[v] & VALID):
-                inv[n_inv] = v
-                n_inv += 1
-        ip = 0
-        hp = 0
-        hits = 0
-        for j in range(m):
-            pos = s0 + j * sets
-            while hp < n_hits and hit_j[hp] < j:
-                hp += 1
-            w = -1
-            if hp < n_hits and hit_j[hp] == j and hit_at[hit_w[hp]] == j:
-                w = hit_w[hp]
-            if w >= 0:
-                hits += 1
-                if write and write_back:
-                    row[w] |= DIRTY
-                hit_at[w] = -1
-                miss_flag[pos] = 0
-            else:
-                # victim: an invalid allowed way (lowest index), else the least recent allowed way
-                w = -1
-                if ip < n_inv:
-                    w = inv[ip]
-                    ip += 1
-                if w < 0:
-                    w = head
-                    while not ((mask >> w) & 1):
-                        w = nxt[w]
-                old = row[w]
-                miss_flag[pos] = 1
-                if old & VALID:
-                    if old & DIRTY:
-                        wb_addr[pos] = (old >> LINE_SHIFT) * line_bytes
-                        miss_flag[pos] = 3
-                        stats[_owner(old), ST_WRITEBACKS] += 1
-                    occ[_owner(old)] -= 1
-                    hit_at[w] = -1
-                else:
-                    # joins the recency list
-                    prev[w] = -1
-                    nxt[w] = -1
-                    if head < 0:
-                        head = w
-                        tail = w
-                row[w] = _pack(first + pos, tenant, write and write_back, 0)
-                occ[tenant] += 1
-            # move w to the MRU end of the list
-            if w != tail:
-                p_, n_ = prev[w], nxt[w]
-                if p_ >= 0:
-                    nxt[p_] = n_
-                elif head == w:
-                    head = n_
-                if n_ >= 0:
-                    prev[n_] = p_
-                prev[w] = tail
-                nxt[w] = -1
-                nxt[tail] = w
-                tail = w
-        # ages from the list: MRU = 0
-        age = 0
-        w = tail
-        while w >= 0:
-            row[w] = (row[w] & ~AGE_MASK) | age
-            age += 1
-            w = prev[w]
-        total_hits += hits
-    return total_hits
-
-
-FAST_RUN_SETS = 1  # a run at least this many times the set count takes the fast path
-
-
-@nb.njit(cache=True, nogil=True)
-def access_runs(starts, lengths, writes, tenant, entries, masks, policy, set_mask, ways, write_back, stats, occ,
-                line_bytes, miss_out, wb_out, counts, flags, wbs):
-    """Every line each byte run touches, run after run, in order. `flags` and
-    `wbs` are scratch arrays at least as long as the longest run."""
-    counts[0] = 0
-    counts[1] = 0
-    counts[2] = 0
-    mask = masks[tenant]
-    sets = set_mask + 1
-    single = writes.shape[0] == 1
-    for i in range(starts.shape[0]):
-        w = writes[0] if single else writes[i]
-        first = starts[i] // line_bytes
-        last = (starts[i] + lengths[i] - 1) // line_bytes
-        n = last - first + 1
-        if policy == POLICY_LRU and n >= FAST_RUN_SETS * sets:
-            counts[0] += _run_fast(first, n, w, tenant, entries, mask, sets, ways, write_back, stats, occ,
-                                   line_bytes, flags, wbs)
-            m = counts[1]
-            b = counts[2]
-            for k in range(n):
-                f = flags[k]
-                if f:
-                    miss_out[m] = (first + k) * line_bytes
-                    m += 1
-                    if f == 3:
-                        wb_out[b] = wbs[k]
-                        b += 1
-            counts[1] = m
-            counts[2] = b
-            continue
-        for line in range(first, last + 1):
-            _touch(entries, line & set_mask, line, w, tenant, mask, policy, ways, write_back, stats, occ, counts,
-                   miss_out, wb_out, line_bytes)
-    _book(stats, tenant, counts)
-
-
-@nb.njit(cache=True, inline="always")
-def _book(stats, tenant, counts):
-    stats[tenant, ST_ACCESSES] += counts[0] + counts[1]
-    stats[tenant, ST_HITS] += counts[0]
-    stats[tenant, ST_MISSES] += counts[1]
-
-
-@nb.njit(cache=True)
-def drop_lines(entries, occ, stats, tenant, line_bytes, wb_out, policy):
-    """Invalidate the lines of `tenant` (every tenant if < 0); dirty ones are
-    written back (returned). Returns the number of write-backs."""
-    n = 0
-    ways = entries.shape[1]
-    for s in range(entries.shape[0]):
-        row = entries[s]
+            r = 1
+            for v in range(ways):
+                if tags[base + v] >= 0 and stamps[base + v] < stamps[base + w]:
+                    r += 1
+            stamps[base + w] = -r  # negative while the set is being ranked
         for w in range(ways):
-            x = row[w]
-            if (x & VALID) and (tenant < 0 or _owner(x) == tenant):
-                if x & DIRTY:
-                    wb_out[n] = (x >> LINE_SHIFT) * line_bytes
-                    n += 1
-                    stats[_owner(x), ST_WRITEBACKS] += 1
-                occ[_owner(x)] -= 1
-                age = x & AGE_MASK
-                row[w] = 0
-                if policy == POLICY_LRU:  # close the gap in the LRU ranks
-                    for v in range(ways):
-                        y = row[v]
-                        if (y & VALID) and (y & AGE_MASK) > age:
-                            row[v] = y - 1
+            stamps[base + w] = -stamps[base + w] if tags[base + w] >= 0 else 0
+    return ways
+
+
+@inline
+def _start(tags, stamps, meta, total):
+    """The clock before a batch of `total` accesses (renormalising first if needed)."""
+    clock = meta[M_CLOCK]
+    if meta[M_POLICY] == POLICY_LRU and clock + total >= STAMP_LIMIT:
+        clock = _renormalize(tags, stamps, meta[M_WAYS])
+    return clock
+
+
+@inline
+def _finish(meta, tstate, tenant, clock, total, misses, wbs):
+    meta[M_CLOCK] = clock
+    meta[M_HITS] = total - misses
+    meta[M_MISSES] = misses
+    meta[M_WRITEBACKS] = wbs
+    tstate[tenant, T_ACCESSES] += total
+    tstate[tenant, T_HITS] += total - misses
+    tstate[tenant, T_MISSES] += misses
+
+
+@kernel
+def access_lines(addrs, writes, tenant, tags, stamps, tstate, meta, out):
+    """One access per byte address (its line), in order. `writes` has one
+    entry per address, or one for all. Returns OK or an error code."""
+    n = addrs.shape[0]
+    ls = meta[M_LINE_SHIFT]
+    for i in range(n):
+        if addrs[i] < 0:
+            meta[M_ARG] = i
+            return ERR_NEGATIVE
+        if (addrs[i] >> ls) > MAX_LINE:
+            meta[M_ARG] = i
+            return ERR_TOO_BIG
+    cap = out.shape[0] >> 1
+    if n > cap:
+        meta[M_ARG] = n
+        meta[M_ARG2] = 0
+        return ERR_SPACE
+    set_mask = (np.int64(1) << meta[M_SET_BITS]) - 1
+    ways = meta[M_WAYS]
+    policy = meta[M_POLICY]
+    write_back = meta[M_WRITE_BACK] != 0
+    allowed = tstate[tenant, T_MASK]
+    single = writes.shape[0] == 1
+    clock = _start(tags, stamps, meta, n)
+    misses = 0
+    wbs = 0
+    for i in range(n):
+        if i + PREFETCH_AHEAD < n:
+            nxt = ((addrs[i + PREFETCH_AHEAD] >> ls) & set_mask) * ways
+            prefetch(tags, nxt)
+            prefetch(tags, nxt + ways - 1)
+            prefetch(stamps, nxt)
+            prefetch(stamps, nxt + ways - 1)
+        line = addrs[i] >> ls
+        wd = write_back and (writes[0] if single else writes[i])
+        clock += 1
+        r = _step(tags, stamps, (line & set_mask) * ways, ways, line, clock, tenant, allowed, wd, policy, tstate)
+        if r != HIT:
+            out[misses] = line << ls
+            misses += 1
+            if r >= 0:
+                out[cap + wbs] = r << ls
+                wbs += 1
+    _finish(meta, tstate, tenant, clock, n, misses, wbs)
+    return OK
+
+
+@inline
+def _run_lines(start, length, ls):
+    return ((start + length - 1) >> ls) - (start >> ls) + 1
+
+
+@kernel
+def access_runs(starts, lengths, writes, tenant, tags, stamps, tstate, meta, out, scratch):
+    """Every line each byte run [start, start + length) touches, run after run.
+    `writes` has one entry per run, or one for all. Returns OK or an error code
+    (ERR_SPACE: meta[M_ARG] lines of `out` and meta[M_ARG2] bytes of `scratch` needed)."""
+    nr = starts.shape[0]
+    ls = meta[M_LINE_SHIFT]
+    sb = meta[M_SET_BITS]
+    sets = np.int64(1) << sb
+    policy = meta[M_POLICY]
+    total = 0
+    need_scratch = 0
+    for i in range(nr):
+        if starts[i] < 0:
+            meta[M_ARG] = i
+            return ERR_NEGATIVE
+        if lengths[i] < 1:
+            meta[M_ARG] = i
+            return ERR_LENGTH
+        if starts[i] + lengths[i] < starts[i] or ((starts[i] + lengths[i] - 1) >> ls) > MAX_LINE:
+            meta[M_ARG] = i
+            return ERR_TOO_BIG
+        k = _run_lines(starts[i], lengths[i], ls)
+        total += k
+        if k >= sets and policy == POLICY_LRU:
+            need_scratch += k + sets
+    cap = out.shape[0] >> 1
+    if total > cap or need_scratch > scratch.shape[0]:
+        meta[M_ARG] = total
+        meta[M_ARG2] = need_scratch
+        return ERR_SPACE
+    set_mask = sets - 1
+    ways = meta[M_WAYS]
+    write_back = meta[M_WRITE_BACK] != 0
+    allowed = tstate[tenant, T_MASK]
+    single = writes.shape[0] == 1
+    clock = _start(tags, stamps, meta, total)
+    misses = 0
+    wbs = 0
+    i = 0
+    while i < nr:
+        first = starts[i] >> ls
+        n = _run_lines(starts[i], lengths[i], ls)
+        if need_scratch and n >= sets:
+            j = i + 1
+            g = n
+            while j < nr and _run_lines(starts[j], lengths[j], ls) >= sets:
+                g += _run_lines(starts[j], lengths[j], ls)
+                j += 1
+            misses, wbs = _set_major(starts, lengths, writes, i, j, tenant, tags, stamps, tstate, meta, out,
+                                     scratch, clock, misses, wbs)
+            clock += g
+            i = j
+            continue
+        wd = write_back and (writes[0] if single else writes[i])
+        for line in range(first, first + n):
+            clock += 1
+            r = _step(tags, stamps, (line & set_mask) * ways, ways, line, clock, tenant, allowed, wd, policy,
+                      tstate)
+            if r != HIT:
+                out[misses] = line << ls
+                misses += 1
+                if r >= 0:
+                    out[cap + wbs] = r << ls
+                    wbs += 1
+        i += 1
+    _finish(meta, tstate, tenant, clock, total, misses, wbs)
+    return OK
+
+
+@inline
+def _rank_allowed(stamps, base, ways, allowed, meta, ob):
+    """Write the allowed ways ordered by (stamp, way) to meta[ob:], least recent
+    first (invalid ways have stamp 0, so they come first); returns how many."""
+    for w in range(ways):
+        key = (np.int64(stamps[base + w]) << 6) | w
+        meta[M_KEY + w] = key if (allowed >> w) & 1 else KEY_MAX
+    k = 0
+    for w in range(ways):
+        key = meta[M_KEY + w]
+        if key != KEY_MAX:
+            rank = 0
+            for v in range(ways):
+                rank += meta[M_KEY + v] < key
+            meta[ob + rank] = w
+            k += 1
+    return k
+
+
+@inline
+def _held(tags, base, ways, lo, span):
+    """Bit mask of the ways holding one of the lines lo, lo + sets, ... (span = count << set bits)."""
+    held = np.int64(0)
+    for w in range(ways):
+        held |= np.int64(np.uint64((tags[base + w] >> TAG_SHIFT) - lo) < span) << w
+    return held
+
+
+@nb.njit(cache=True, **_NO_NRT)
+def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, meta, out, scratch, clock, misses,
+               wbs):
+    """Exact LRU replay of the runs g0..g1-1 (each of at least `sets` lines),
+    set by set. Appends misses and write-backs to `out` in access order and
+    returns the new (misses, write-backs) counts.
+
+    A visit is one run's accesses to one set: lines lo, lo + sets, ... (m of
+    them, distinct). Per set, the allowed ways in LRU order are kept as a ring
+    meta[ob + (h + i) mod k] while visits can update it cheaply.
+    scratch[r * sets + s0] is the kind of run r's visit to the set of its
+    position s0 (all hit, all miss without write-back, or see the per-line
+    flags at scratch[nrun * sets + position]). The written-back line of
+    position p is parked at out[cap + wbs + p]; the emission below compacts in
+    place and never overtakes what it reads.
+    """
+    ls = meta[M_LINE_SHIFT]
+    sb = meta[M_SET_BITS]
+    sets = np.int64(1) << sb
+    set_mask = sets - 1
+    ways = meta[M_WAYS]
+    write_back = meta[M_WRITE_BACK] != 0
+    allowed = tstate[tenant, T_MASK]
+    single = writes.shape[0] == 1
+    cap = out.shape[0] >> 1
+    nrun = g1 - g0
+    fbase = nrun * sets  # per-line flags start here
+    wbase = cap + wbs  # parked write-backs start here
+    for s in range(sets):
+        base = s * ways
+        have = False  # whether the ring holds this set's LRU order
+        k = 0
+        ob = M_ORDER
+        h = 0
+        p = 0  # batch position of run r's first line
+        r = 0
+        while r < nrun:
+            st = starts[g0 + r]
+            f = st >> ls
+            cnt = _run_lines(st, lengths[g0 + r], ls)
+            wd = write_back and (writes[0] if single else writes[g0 + r])
+            s0 = (s - f) & set_mask
+            m = ((cnt - 1 - s0) >> sb) + 1  # run r's accesses to set s
+            lo = f + s0  # their lines: lo, lo + sets, ...
+            span = np.uint64(m << sb)
+            t0 = clock + p + s0 + 1  # stamp of the first; + (j << sb) for the j-th
+            ki = r * sets + s0
+            q0 = fbase + p + s0  # flag of access j at q0 + (j << sb)
+            w0 = wbase + p + s0  # parked write-back of access j at w0 + (j << sb)
+            # runs right after this one with the same lines: once the visit leaves
+            # all its lines here, each repeat hits them all, only the last repeat's
+            # stamps remain, and the LRU order does not change
+            rep = 0
+            wd_rep = False
+            while r + 1 + rep < nrun and starts[g0 + r + 1 + rep] >> ls == f and \
+                    _run_lines(starts[g0 + r + 1 + rep], lengths[g0 + r + 1 + rep], ls) == cnt:
+                wd_rep |= write_back and (writes[0] if single else writes[g0 + r + 1 + rep])
+                rep += 1
+            t_last = t0 + rep * cnt  # first stamp of the last repeat
+            held = _held(tags, base, ways, lo, span)
+            present = popcount(held)
+            done = 1  # runs this step accounts for
+            if present == m:
+                # all hit: nothing is evicted; each line takes its (last) access's stamp
+                rest = held
+                wdd = wd or wd_rep
+                while rest:
+                    w = cttz(rest)
+                    rest &= rest - 1
+                    x = tags[base + w]
+                    rel = (x >> TAG_SHIFT) - lo
+                    stamps[base + w] = t_last + rel
+                    if wdd:
+                        tags[base + w] = x | DIRTY
+                    meta[M_KEY + (rel >> sb)] = w
+                scratch[ki] = KIND_HIT
+                done += rep
+                if have:
+                    # untouched allowed ways keep their order; the hit ones follow in access order
+                    nob = M_TMP if ob == M_ORDER else M_ORDER
+                    c = 0
+                    for i in range(k):
+                        w = meta[ob + (h + i if h + i < k else h + i - k)]
+                        meta[nob + c] = w
+                        c += 1 - ((held >> w) & 1)
+                    for j in range(m):
+                        w = meta[M_KEY + j]
+                        if (allowed >> w) & 1:
+                            meta[nob + c] = w
+                            c += 1
+                    ob = nob
+                    h = 0
+            else:
+                if not have:
+                    ob = M_ORDER
+                    h = 0
+                    k = _rank_allowed(stamps, base, ways, allowed, meta, ob)
+                    have = True
+                # every access misses iff each line already here sits in an allowed way
+                # that the misses before its access evict first (the j-th access is
+                # preceded by j evictions from the front of the LRU order)
+                all_miss = (held & ~allowed) == 0
+                if present and all_miss:
+                    for i in range(k):
+                        w = meta[ob + (h + i if h + i < k else h + i - k)]
+                        if (held >> w) & 1 and ((tags[base + w] >> TAG_SHIFT) - lo) >> sb <= i:
+                            all_miss = False
+                if all_miss:
+                    if m <= k:  # all lines stay: the repeats hit
+                        done += rep
+                        _all_miss(tags, stamps, base, tenant, tstate, meta, out, scratch, ob, h, k, m, lo, sb, t0,
+                                  wd, t_last, wd or wd_rep, ki, q0, w0)
+                    else:
+                        _all_miss(tags, stamps, base, tenant, tstate, meta, out, scratch, ob, h, k, m, lo, sb, t0,
+                                  wd, t0, wd, ki, q0, w0)
+                    rot = m if m < k else (m - k if m < 2 * k else m % k)
+                    h += rot  # the new order is the old one rotated left by m mod k
+                    if h >= k:
+                        h -= k
+                else:
+                    scratch[ki] = KIND_LINES
+                    for j in range(m):
+                        res = _step(tags, stamps, base, ways, lo + (j << sb), t0 + (j << sb), tenant, allowed, wd,
+                                    POLICY_LRU, tstate)
+                        q = q0 + (j << sb)
+                        if res == HIT:
+                            scratch[q] = F_HIT
+                        elif res < 0:
+                            scratch[q] = F_MISS
+                        else:
+                            scratch[q] = F_MISS_WB
+                            out[w0 + (j << sb)] = res
+                    have = False
+            for i in range(1, done):
+                scratch[(r + i) * sets + s0] = KIND_HIT
+            p += done * cnt
+            r += done
+    # back to access order
+    p = 0
+    for r in range(nrun):
+        st = starts[g0 + r]
+        f = st >> ls
+        cnt = _run_lines(st, lengths[g0 + r], ls)
+        lo_k = KIND_LINES
+        hi_k = KIND_HIT
+        for s0 in range(sets):
+            c = scratch[r * sets + s0]
+            lo_k = min(lo_k, c)
+            hi_k = max(hi_k, c)
+        if hi_k == KIND_HIT:
+            pass
+        elif lo_k == KIND_MISS and hi_k == KIND_MISS:
+            for q in range(cnt):
+                out[misses + q] = (f + q) << ls
+            misses += cnt
+        else:
+            for q in range(cnt):
+                c = scratch[r * sets + (q & set_mask)]
+                if c == KIND_HIT:
+                    continue
+                if c == KIND_LINES:
+                    fl = scratch[fbase + p + q]
+                    if fl == F_HIT:
+                        continue
+                    if fl == F_MISS_WB:
+                        out[cap + wbs] = out[wbase + p + q] << ls
+                        wbs += 1
+                out[misses] = (f + q) << ls
+                misses += 1
+        p += cnt
+    return misses, wbs
+
+
+@inline
+def _all_miss(tags, stamps, base, tenant, tstate, meta, out, scratch, ob, h, k, m, lo, sb, t0, wd, t_keep,
+              wd_keep, ki, q0, w0):
+    """A visit whose m accesses all miss: the victims are the allowed ways least
+    recent first (ring meta[ob + (h + i) mod k]), then the visit's own lines in
+    access order (access j reuses the way of ring entry j mod k). The lines
+    that stay take stamps from t_keep and dirty bits from wd_keep (which differ
+    from t0 and wd when repeats of the visit follow)."""
+    kept = min(m, k)
+    any_wb = wd and m > k
+    own = 0  # evicted lines of the accessing tenant (its occupancy does not change for those)
+    for j in range(kept):
+        i = h + j if h + j < k else h + j - k
+        old = tags[base + meta[ob + i]]
+        if old >= 0:
+            o = (old >> 1) & OWNER_MASK
+            if o == tenant:
+                own += 1
+            else:
+                tstate[o, T_OCCUPANCY] -= 1
+            if old & DIRTY:
+                any_wb = True
+    tstate[tenant, T_OCCUPANCY] += kept - own
+    if any_wb:
+        scratch[ki] = KIND_LINES
+        for j in range(m):
+            scratch[q0 + (j << sb)] = F_MISS
+        for j in range(kept):
+            i = h + j if h + j < k else h + j - k
+            old = tags[base + meta[ob + i]]
+            if old >= 0 and old & DIRTY:
+                tstate[(old >> 1) & OWNER_MASK, T_WRITEBACKS] += 1
+                scratch[q0 + (j << sb)] = F_MISS_WB
+                out[w0 + (j << sb)] = old >> TAG_SHIFT
+        if wd and m > k:
+            for j in range(k, m):
+                scratch[q0 + (j << sb)] = F_MISS_WB
+                out[w0 + (j << sb)] = lo + ((j - k) << sb)
+            tstate[tenant, T_WRITEBACKS] += m - k
+    else:
+        scratch[ki] = KIND_MISS
+    dbit = DIRTY if wd_keep else 0
+    # access j (the last `kept` of them stay) sits in ring entry j mod k
+    i = (m - kept) % k + h if m > k else h
+    if i >= k:
+        i -= k
+    for j in range(m - kept, m):
+        v = meta[ob + i]
+        tags[base + v] = ((lo + (j << sb)) << TAG_SHIFT) | (tenant << 1) | dbit
+        stamps[base + v] = t_keep + (j << sb)
+        i += 1
+        if i == k:
+            i = 0
+
+
+@kernel
+def drop_lines(tags, stamps, tstate, tenant, line_shift, out):
+    """Invalidate the lines `tenant` allocated (every line if tenant < 0);
+    dirty ones are written to `out`. Returns how many."""
+    n = 0
+    for i in range(tags.shape[0]):
+        x = tags[i]
+        if x >= 0 and (tenant < 0 or ((x >> 1) & OWNER_MASK) == tenant):
+            o = (x >> 1) & OWNER_MASK
+            if x & DIRTY:
+                out[n] = (x >> TAG_SHIFT) << line_shift
+                n += 1
+                tstate[o, T_WRITEBACKS] += 1
+            tstate[o, T_OCCUPANCY] -= 1
+            tags[i] = -1
+            stamps[i] = 0
     return n
