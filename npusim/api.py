@@ -29,12 +29,17 @@ def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:
         "engine": ENGINE_VERSION, "search": SEARCH_VERSION, "soc": scenario.soc.to_dict(),
         "workload": spec.workload, "layers": layers, "params": [list(p) for p in spec.params], "task": spec.task,
         "cores": spec.cores if isinstance(spec.cores, int) else len(spec.cores),
+        "tasks": list(spec.tasks), "task_order": spec.task_order, "task_graph": spec.task_graph,
+        "isolated_requests": spec.isolated_requests, "seed": scenario.seed if spec.task_graph else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, cache: bool = True) -> float:
-    """Latency of one request of `spec` alone on its cores with the whole LLC and DRAM."""
+    """Latency of one request of `spec` alone on its cores with the whole LLC and DRAM.
+
+    A multi-task tenant's is the mean over one request per task of its stream (or the
+    first eight sampled expert paths), run back to back."""
     path = None
     if cache:
         key = _isolated_key(scenario, spec)
@@ -46,11 +51,12 @@ def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, ca
                 pass
     n_cores = spec.cores if isinstance(spec.cores, int) else len(spec.cores)
     alone = dataclasses.replace(
-        scenario, tenants=(dataclasses.replace(spec, cores=n_cores, arrival="closed", requests=1,
-                                               arrival_cycles=(), rate_per_mcycle=None),),
-        policy=PolicySpec("shared"))
+        scenario, tenants=(dataclasses.replace(
+            spec, cores=n_cores, arrival="closed", requests=spec.isolated_requests, arrival_cycles=(),
+            rate_per_mcycle=None, tasks=tuple(dict.fromkeys(spec.tasks)), task_order="cycle"),),
+        policy=PolicySpec("shared"), scheduler="fcfs")
     sim = Simulation(alone, mapper=mapper).run()
-    latency = float(sim.tasks[0].latency)
+    latency = float(sum(k.latency for k in sim.tasks) / len(sim.tasks))
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +82,7 @@ def run_scenario(scenario: Scenario, *, mapper: Mapper | None = None, cache: boo
 def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
                   progress: Callable[[int, int], None] | None) -> Result:
     """Every tenant alone (with all its requests); tables merged as if one run."""
-    merged = SimpleNamespace(scenario=scenario, tenants=[], tasks=[], layers=[], timeline=[],
+    merged = SimpleNamespace(scenario=scenario, tenants=[], tasks=[], layers=[], timeline=[], stages=[],
                              memory=SimpleNamespace(counters=[]))
     for i, spec in enumerate(scenario.tenants):
         alone = dataclasses.replace(scenario, tenants=(spec,), policy=PolicySpec("shared"))
@@ -92,6 +98,7 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
             r.tenant = i
             merged.layers.append(r)
         merged.timeline.extend(sim.timeline)
+        merged.stages.extend(sim.stages)
     return build_result(merged, policy="isolated")
 
 

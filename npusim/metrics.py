@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class Result:
     tenants: pd.DataFrame
     layers: pd.DataFrame
     timeline: pd.DataFrame
+    stages: pd.DataFrame = field(default_factory=pd.DataFrame)  # multi-task tenants: one row per task/expert run
 
     def to_json(self) -> str:
         return json.dumps(self.summary, indent=2, sort_keys=False, default=_json_default)
@@ -52,8 +53,10 @@ class Result:
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "summary.json"]
         (out / "summary.json").write_text(self.to_json() + "\n")
-        for name in ("tasks", "tenants", "layers", "timeline"):
+        for name in ("tasks", "tenants", "layers", "timeline", "stages"):
             df = getattr(self, name)
+            if name == "stages" and df.empty:
+                continue
             path = out / f"{name}.{'parquet' if fmt == 'parquet' else 'csv'}"
             if fmt == "parquet":
                 df.to_parquet(path, index=False)
@@ -82,11 +85,21 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
     """Tables and summary from a finished `Simulation` (or merged isolated runs)."""
     scenario = sim.scenario
     names = [t.name for t in sim.tenants]
+    # per request: DRAM bytes and MACs of the layers it ran
+    macs_of = [{l.name: l.macs for l in getattr(t, "full_trace", t.trace).layers} for t in sim.tenants]
+    req_dram: dict[tuple[int, int], int] = {}
+    req_macs: dict[tuple[int, int], int] = {}
+    for r in sim.layers:
+        key = (r.tenant, r.task)
+        req_dram[key] = req_dram.get(key, 0) + r.counters["dram_read_bytes"] + r.counters["dram_write_bytes"]
+        req_macs[key] = req_macs.get(key, 0) + macs_of[r.tenant].get(r.layer, 0)
     tasks = pd.DataFrame([{
         "tenant": names[k.tenant], "task": k.index, "arrival_cycle": k.arrival, "start_cycle": k.start,
         "finish_cycle": k.finish, "latency_cycles": k.latency, "waiting_cycles": k.waiting,
         "target_cycles": k.target_cycles, "deadline_met": bool(k.latency <= k.target_cycles),
         "priority": sim.tenants[k.tenant].spec.priority,
+        "task_name": getattr(k, "task_name", ""), "switches": int(getattr(k, "switches", 0)),
+        "dram_bytes": req_dram.get((k.tenant, k.index), 0), "macs": req_macs.get((k.tenant, k.index), 0),
     } for k in sorted(sim.tasks, key=lambda k: (k.tenant, k.index))])
     layer_rows = []
     for r in sim.layers:
@@ -109,6 +122,10 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
         mine = tasks[tasks.tenant == t.name] if len(tasks) else tasks
         lat = mine.latency_cycles.to_numpy(dtype=float) if len(mine) else np.array([])
         hits, requested = counters_total(c)
+        multi = len(mine) and (mine.task_name != "").any()
+        span = (mine.finish_cycle.max() - mine.arrival_cycle.min()) if len(mine) else 0
+        sw = mine[mine.switches > 0] if multi else mine.iloc[0:0]
+        stay = mine[mine.switches == 0] if multi else mine.iloc[0:0]
         tenant_rows.append({
             "tenant": t.name, "workload": t.spec.workload, "cores": len(t.cores), "priority": t.spec.priority,
             "tasks": int(len(mine)),
@@ -120,13 +137,23 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
             "llc_hits": hits, "llc_lines": requested,
             "llc_hit_rate": hits / requested if requested else math.nan,
             "sla_rate": float(mine.deadline_met.mean()) if len(mine) else math.nan,
+            "macs_per_request": float(mine.macs.mean()) if len(mine) else math.nan,
+            "throughput_per_mcycle": float(len(mine) * 1e6 / span) if span > 0 else math.nan,
+            "task_switches": int(mine.switches.sum()) if len(mine) else 0,
+            # cost of a task switch: requests that started on another task than the one before vs not
+            "switch_cost_cycles": float(sw.latency_cycles.mean() - stay.latency_cycles.mean())
+            if len(sw) and len(stay) else math.nan,
+            "switch_cost_dram_bytes": float(sw.dram_bytes.mean() - stay.dram_bytes.mean())
+            if len(sw) and len(stay) else math.nan,
         })
     tenants = pd.DataFrame(tenant_rows)
     timeline = pd.DataFrame(sim.timeline, columns=["cycle", "tenant", "llc_lines", "region_pages"])
+    stages = pd.DataFrame(getattr(sim, "stages", []),
+                          columns=["tenant", "task", "stage", "expert", "start_cycle", "end_cycle", "switched"])
     summary = _summary(scenario, policy, tasks, tenants)
     if extra:
         summary.update(extra)
-    return Result(summary=summary, tasks=tasks, tenants=tenants, layers=layers, timeline=timeline)
+    return Result(summary=summary, tasks=tasks, tenants=tenants, layers=layers, timeline=timeline, stages=stages)
 
 
 def _summary(scenario, policy: str, tasks: pd.DataFrame, tenants: pd.DataFrame) -> dict:
@@ -170,5 +197,10 @@ def _summary(scenario, policy: str, tasks: pd.DataFrame, tenants: pd.DataFrame) 
             "dram_bytes": int(r.dram_bytes),
             "llc_hit_rate": _nan_to_none(float(r.llc_hit_rate)),
             "sla_rate": _nan_to_none(float(r.sla_rate)),
+            "macs_per_request": _nan_to_none(float(r.macs_per_request)),
+            "throughput_per_mcycle": _nan_to_none(float(r.throughput_per_mcycle)),
+            "task_switches": int(r.task_switches),
+            "switch_cost_cycles": _nan_to_none(float(r.switch_cost_cycles)),
+            "switch_cost_dram_bytes": _nan_to_none(float(r.switch_cost_dram_bytes)),
         } for r in tenants.itertuples()],
     }

@@ -30,7 +30,7 @@ from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
 from .specio import LineDict, Section, load_yaml
 
 ARRIVALS = ("closed", "poisson", "times")
-SCHEDULERS = ("fcfs", "priority")
+SCHEDULERS = ("fcfs", "priority", "expert")  # expert: dependency-aware, for expert-path tenants
 QOS_FACTORS = {"L": 1.2, "M": 1.0, "H": 0.8}
 
 
@@ -77,7 +77,21 @@ class TenantSpec:
     priority: int = 5
     target: Target = field(default_factory=lambda: Target(multiple=DEFAULT_TARGET_MULTIPLE))
     qos: str | None = None  # per-tenant override of the scenario's QoS level
+    tasks: tuple[str, ...] = ()  # multi-task stream: request i runs one of these tasks
+    task_order: str = "cycle"  # cycle | random: which task request i runs
+    task_graph: bool = False  # each request runs the experts its path through the workload's graph visits
     line: int | None = field(default=None, compare=False)
+
+    @property
+    def multi_task(self) -> bool:
+        return bool(self.tasks) or self.task_graph
+
+    @property
+    def isolated_requests(self) -> int:
+        """Requests whose mean is the isolated latency: one per task kind (at most 8 sampled paths)."""
+        if self.tasks:
+            return len(set(self.tasks))
+        return min(self.requests, 8) if self.task_graph else 1
 
 
 @dataclass(frozen=True)
@@ -133,8 +147,9 @@ def _parse_target(value: Any, sec: Section, key: str) -> Target:
     raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}")
 
 
-TENANT_KEYS = ("workload", "name", "params", "task", "cores", "arrival", "requests", "rate_per_mcycle",
-               "arrival_cycles", "priority", "target", "qos")
+TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cores", "arrival", "requests",
+               "rate_per_mcycle", "arrival_cycles", "priority", "target", "qos")
+TASK_ORDERS = ("cycle", "random")
 
 
 def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
@@ -156,6 +171,10 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         raise sec.error("params", str(exc)) from None
     if task is not None and task not in trace.tasks:
         raise sec.error("task", f"{workload} has no task {task!r} (tasks: {', '.join(trace.tasks) or 'none'})")
+    stream, graph = _task_stream(sec, workload, trace.tasks, task)
+    task_order = sec.choice("task_order", TASK_ORDERS, "cycle")
+    if sec.has("task_order") and not stream:
+        raise sec.error("task_order", "only with a list of tasks")
     default_name = workload if task is None else f"{workload}:{task}"
     name = sec.string("name", None) or default_name
     names_seen[name] = names_seen.get(name, 0) + 1
@@ -202,7 +221,32 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
     sec.finish()
     return TenantSpec(name=name, workload=workload, params=params, task=task, cores=cores, arrival=arrival,
                       requests=requests, rate_per_mcycle=rate, arrival_cycles=times, priority=priority,
-                      target=target, qos=qos, line=sec.line)
+                      target=target, qos=qos, tasks=stream, task_order=task_order, task_graph=graph,
+                      line=sec.line)
+
+
+def _task_stream(sec: Section, workload: str, known: tuple[str, ...],
+                 task: str | None) -> tuple[tuple[str, ...], bool]:
+    """`tasks:` a list of tasks (a task stream), `all`, or `graph` (expert paths)."""
+    if not sec.has("tasks"):
+        return (), False
+    if task is not None:
+        raise sec.error("tasks", "give either task or tasks")
+    raw = sec.raw("tasks")
+    if raw == "graph":
+        from workloads import task_graph
+
+        if task_graph(workload) is None:
+            raise sec.error("tasks", f"{workload} has no expert graph")
+        return (), True
+    if raw == "all":
+        raw = list(known)
+    if not isinstance(raw, list) or not raw or not all(isinstance(t, str) for t in raw):
+        raise sec.error("tasks", f"expected a list of tasks, all or graph, got {raw!r}")
+    for t in raw:
+        if t not in known:
+            raise sec.error("tasks", f"{workload} has no task {t!r} (tasks: {', '.join(known) or 'none'})")
+    return tuple(raw), False
 
 
 def _qos(sec: Section, default: str | None) -> str | None:

@@ -27,6 +27,8 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
+from workloads import get_trace
+
 from .errors import COMMAND_LINE, InputError
 from .scenario import SCHEDULERS, Scenario, load_scenario, policy_names, qos_problem, scenario_from_flags
 from .specio import Section, load_yaml
@@ -39,11 +41,17 @@ SOC_AXES = {
 }
 SCENARIO_AXES = ("policy", "mix", "seed", "qos", "requests", "scheduler")
 AXES = tuple(SOC_AXES) + SCENARIO_AXES
+PARAM_PREFIX = "param."  # axis `param.<name>`: a builder parameter of every tenant whose workload has it
 RESULT_COLUMNS = (
     "point_id", "policy", "llc_bytes", "mix", "soc", "tenant", "workload", "tasks", "mean_latency_cycles",
     "p95_latency_cycles", "isolated_latency_cycles", "dram_bytes", "llc_hit_rate", "sla_rate", "stp", "antt",
-    "fairness", "point_sla_rate", "makespan_cycles", "point_dram_bytes",
+    "fairness", "point_sla_rate", "makespan_cycles", "point_dram_bytes", "macs_per_request",
+    "throughput_per_mcycle", "task_switches", "switch_cost_cycles", "switch_cost_dram_bytes",
 )
+
+
+def is_axis(name: str) -> bool:
+    return name in AXES or (name.startswith(PARAM_PREFIX) and len(name) > len(PARAM_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ class SweepSpec:
     source: str = COMMAND_LINE
 
     def points(self) -> list[Point]:
-        names = [a for a in AXES if a in self.axes]
+        names = [a for a in AXES if a in self.axes] + sorted(a for a in self.axes if a.startswith(PARAM_PREFIX))
         values = [self.axes[a] for a in names]
         out = []
         for combo in itertools.product(*values):
@@ -89,6 +97,32 @@ class SweepSpec:
 
     def _scenario(self, params: dict[str, Any]) -> Scenario:
         merged = {**self.fixed, **params}
+        builder = {k[len(PARAM_PREFIX):]: v for k, v in merged.items() if k.startswith(PARAM_PREFIX)}
+        return self._with_params(self._base_scenario(merged), builder)
+
+    def _with_params(self, sc: Scenario, builder: dict[str, Any]) -> Scenario:
+        """Set builder parameters on every tenant whose zoo model takes them."""
+        if not builder:
+            return sc
+        from workloads import model_names, model_parameters
+
+        tenants = list(sc.tenants)
+        for name, value in builder.items():
+            hit = False
+            for i, t in enumerate(tenants):
+                if t.workload in model_names() and name in model_parameters(t.workload):
+                    tenants[i] = dataclasses.replace(t, params=tuple(sorted({**dict(t.params), name: value}.items())))
+                    hit = True
+            if not hit:
+                raise InputError(self.source, PARAM_PREFIX + name, "no tenant's workload has this parameter")
+        for t in tenants:  # the builder must accept the value
+            try:
+                get_trace(t.workload, **dict(t.params))
+            except InputError as exc:
+                raise InputError(self.source, PARAM_PREFIX + ",".join(builder), exc.message) from None
+        return dataclasses.replace(sc, tenants=tuple(tenants))
+
+    def _base_scenario(self, merged: dict[str, Any]) -> Scenario:
         overrides = {SOC_AXES[k]: v for k, v in merged.items() if k in SOC_AXES}
         try:
             if self.base_scenario:
@@ -142,6 +176,11 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
         if not mixes or any(not m for m in mixes):
             raise err("a mix needs at least one workload")
         return [tuple(m) for m in mixes]
+    if name.startswith(PARAM_PREFIX):
+        values = raw if isinstance(raw, list) else [_scalar(p.strip()) for p in str(raw).split(",")]
+        if not values or any(isinstance(v, (list, dict)) or str(v).strip() == "" for v in values):
+            raise err(f"expected a list of values, got {raw!r}")
+        return values
     items = raw if isinstance(raw, list) else [p.strip() for p in str(raw).split(",")]
     if not items or any(str(v).strip() == "" for v in items):
         raise err(f"empty value in {raw!r}")
@@ -177,6 +216,15 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
     return out
 
 
+def _scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def load_experiment(path: str | Path) -> SweepSpec:
     """An experiment YAML: `scenario` or `mix`, `soc`, fixed values, and `axes`."""
     source = str(path)
@@ -204,11 +252,14 @@ def load_experiment(path: str | Path) -> SweepSpec:
         if key in ("mix",) or not top.has(key):
             continue
         fixed[key] = parse_axis(key, top.raw(key), source, top.line_of(key))[0]
+    params_sec = top.section("params", required=False)  # fixed builder parameters: {moe: sparse}
+    for key in list(params_sec.data.keys()):
+        fixed[PARAM_PREFIX + str(key)] = params_sec.raw(key)
     axes_sec = top.section("axes")
     axes = {}
     for key in list(axes_sec.data.keys()):
-        if key not in AXES:
-            raise axes_sec.error(key, f"not a sweep axis (axes: {', '.join(AXES)})")
+        if not is_axis(key):
+            raise axes_sec.error(key, f"not a sweep axis (axes: {', '.join(AXES)}, param.<name>)")
         axes[key] = parse_axis(key, axes_sec.raw(key), source, axes_sec.line_of(key))
     axes_sec.finish()
     top.finish()
@@ -250,7 +301,8 @@ def point_rows(point: Point, s: dict) -> list[dict]:
                      "isolated_latency_cycles": t["isolated_latency_cycles"], "dram_bytes": t["dram_bytes"],
                      "llc_hit_rate": t["llc_hit_rate"], "sla_rate": t["sla_rate"], "stp": s["stp"],
                      "antt": s["antt"], "fairness": s["fairness"], "point_sla_rate": s["sla_rate"],
-                     "makespan_cycles": s["makespan_cycles"], "point_dram_bytes": s["dram_bytes"]})
+                     "makespan_cycles": s["makespan_cycles"], "point_dram_bytes": s["dram_bytes"],
+                     **{k: t.get(k) for k in RESULT_COLUMNS[RESULT_COLUMNS.index("macs_per_request"):]}})
     return rows
 
 

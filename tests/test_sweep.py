@@ -176,7 +176,7 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
     exp.write_text("mix: [squeezenet]\naxes:\n  llc_size: [1MiB]\n  colour: [red]\n")
     r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))
     assert r.returncode == 2
-    assert r.stderr.strip() == f"error: {exp}:4: axes.colour: not a sweep axis (axes: {', '.join(sweep_mod.AXES)})"
+    assert r.stderr.strip() == f"error: {exp}:4: axes.colour: not a sweep axis (axes: {', '.join(sweep_mod.AXES)}, param.<name>)"
 
 
 def test_report_rejects_results_without_needed_columns(cli, tmp_path):

@@ -44,6 +44,11 @@ def get_trace(name_or_path: str | Path, **params: Any) -> Trace:
                                       "path of a trace CSV, SCALE-Sim topology or ONNX file)")
 
 
+def task_graph(name: str) -> CoEGraph | None:
+    """The expert dependency graph of a zoo workload whose tasks are experts (None if it has none)."""
+    return coe_graph() if str(name) == "coe_experts" else None
+
+
 __all__ = ["CoEGraph", "Layer", "Trace", "build", "coe_graph", "get_trace", "m3vit_routing", "model_entry",
-           "model_names", "model_parameters", "parse_trace_text", "read_trace", "task_experts", "trace_to_csv",
+           "model_names", "model_parameters", "parse_trace_text", "read_trace", "task_experts", "task_graph", "trace_to_csv",
            "write_trace"]

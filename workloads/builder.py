@@ -64,7 +64,9 @@ class TraceBuilder:
         fields.setdefault("expert", self._expert)
         producers = [t.producer for t in inputs if t.producer]
         fields["inputs"] = tuple(producers)
-        layer = make_layer(fields, source=self.name, known=[l.name for l in self.layers])
+        layer = make_layer(fields, source=self.name, known=[l.name for l in self.layers],
+                           known_layers={l.name: l for l in self.layers}
+                           if fields.get("weights") or fields.get("output_into") else None)
         self.layers.append(layer)
         return layer
 
@@ -117,17 +119,23 @@ class TraceBuilder:
         self._add(list(xs), name=name, op="eltwise", batch=self.batch, in_c=c, in_h=h, in_w=w)
         return Tensor(name, c, h, w)
 
-    def gemm(self, name: str, x: Tensor | list[Tensor], out_features: int, *, rows: int | None = None) -> Tensor:
+    def gemm(self, name: str, x: Tensor | list[Tensor], out_features: int, *, rows: int | None = None,
+             row_offset: int = 0, weights: str = "", output_into: str = "") -> Tensor:
         """x (rows x features) times a weight matrix; rows default to x.h * x.w * batch.
 
         A list of inputs is their concatenation along features (K = the sum of
         their widths; rows from the first), as for `conv` and `lstm`.
+        `row_offset` reads rows from that row of x on (a chunk of tokens);
+        `weights` names an earlier gemm whose weight matrix is reused;
+        `output_into` writes the rows into that earlier gemm's output (from row
+        `row_offset`), so chunks of one product fill one tensor.
         """
         xs = x if isinstance(x, list) else [x]
         per_example = xs[0].h * xs[0].w if rows is None else max(1, rows // self.batch)
         m = rows if rows is not None else per_example * self.batch
         k = sum(t.c for t in xs)
-        self._add(xs, name=name, op="gemm", M=m, N=out_features, K=k)
+        self._add(xs, name=name, op="gemm", M=m, N=out_features, K=k, row_offset=row_offset, weights=weights,
+                  output_into=output_into)
         return Tensor(name, out_features, per_example, 1)  # tensors are per example; M carries the batch
 
     def matmul(self, name: str, a: Tensor, b: Tensor, *, m: int, n: int, k: int, batch: int = 1) -> Tensor:

@@ -31,10 +31,14 @@ COLUMNS = (
     "name", "op", "batch", "in_c", "in_h", "in_w", "out_c", "kernel_h", "kernel_w",
     "stride", "padding", "groups", "out_h", "out_w", "M", "N", "K",
     "in_elem_bytes", "weight_elem_bytes", "out_elem_bytes", "inputs", "block", "task", "expert",
+    "weights", "row_offset", "output_into",
 )
+# optional columns written only when some layer uses them (older traces stay byte-identical)
+SPARSE_COLUMNS = ("weights", "row_offset", "output_into")
 INT_COLUMNS = (
     "batch", "in_c", "in_h", "in_w", "out_c", "kernel_h", "kernel_w", "stride", "padding",
     "groups", "out_h", "out_w", "M", "N", "K", "in_elem_bytes", "weight_elem_bytes", "out_elem_bytes",
+    "row_offset",
 )
 REQUIRED_COLUMNS = ("name", "op")
 _SPATIAL_COLUMNS = ("in_c", "in_h", "in_w", "out_c", "kernel_h", "kernel_w", "stride", "padding",
@@ -101,6 +105,9 @@ class Layer:
     block: str = ""  # layer-block id ('' = none)
     tasks: tuple[str, ...] = ()  # tasks that activate the layer; () = all
     expert: int | None = None  # expert id for mixture-of-experts layers
+    weights: str = ""  # an earlier layer whose weight tensor this one reuses ('' = its own)
+    row_offset: int = 0  # gemm: first row of the input it reads (a token chunk of a larger input)
+    output_into: str = ""  # gemm: writes its rows (from row_offset) into this earlier gemm's output
     line: int | None = field(default=None, compare=False, repr=False)
 
     # -- GEMM view -------------------------------------------------------
@@ -207,6 +214,8 @@ class Layer:
                 row[col] = ";".join(self.tasks)
             elif col == "expert":
                 row[col] = "" if self.expert is None else self.expert
+            elif col == "row_offset":
+                row[col] = self.row_offset or ""
             else:
                 row[col] = getattr(self, col)
         return row
@@ -236,11 +245,12 @@ class Trace:
 
     @property
     def params(self) -> int:
-        return sum(layer.params for layer in self.layers)
+        """Parameters stored (layers that reuse another layer's weights add none)."""
+        return sum(layer.params for layer in self.layers if not layer.weights)
 
     @property
     def weight_bytes(self) -> int:
-        return sum(layer.weight_bytes for layer in self.layers)
+        return sum(layer.weight_bytes for layer in self.layers if not layer.weights)
 
     @property
     def activation_bytes(self) -> int:
@@ -315,11 +325,14 @@ def _names(value: str) -> tuple[str, ...]:
 
 
 def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: int | None = None,
-               previous: str | None = None, known: Sequence[str] = ()) -> Layer:
+               previous: str | None = None, known: Sequence[str] = (),
+               known_layers: dict[str, "Layer"] | None = None) -> Layer:
     """Validate one layer's fields (already typed) and derive the rest.
 
     `previous` is the name of the layer before (the default input);
-    `known` are the names of earlier layers that `inputs` may refer to.
+    `known` are the names of earlier layers that `inputs` and `weights` may
+    refer to; `known_layers` (name -> layer), when given, lets a `weights`
+    reference be checked for the same weight shape.
     """
     def err(col: str, msg: str) -> InputError:
         return InputError(source, col, msg, line)
@@ -437,8 +450,39 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
         if isinstance(expert, bool) or not isinstance(expert, int) or expert < 0:
             raise err("expert", f"expected a non-negative integer, got {expert!r}")
         kw["expert"] = expert
+    shared = str(fields.get("weights") or "").strip()
+    if shared:
+        if op not in ("conv", "dwconv", "gemm", "lstm", "embedding"):
+            raise err("weights", f"op {op} has no weights to share")
+        if shared == name or shared not in known_set:
+            raise err("weights", f"no earlier layer named {shared!r}")
+        kw["weights"] = shared
+    offset = f.get("row_offset", 0)
+    if offset:
+        if op != "gemm":
+            raise err("row_offset", f"only a gemm reads a row range of its input, not a {op}")
+        if not inputs:
+            raise err("row_offset", "the network input has no rows to skip")
+        kw["row_offset"] = offset
+    into = str(fields.get("output_into") or "").strip()
+    if into:
+        if op != "gemm":
+            raise err("output_into", f"only a gemm writes into another layer's output, not a {op}")
+        if into == name or into not in known_set:
+            raise err("output_into", f"no earlier layer named {into!r}")
+        kw["output_into"] = into
     kw["line"] = line
-    return Layer(**kw)
+    layer = Layer(**kw)
+    if into and known_layers is not None:
+        dst = known_layers[into]
+        if dst.op != "gemm" or dst.N != layer.N or dst.out_elem_bytes != layer.out_elem_bytes:
+            raise err("output_into", f"{into!r} is not a gemm with N = {layer.N}")
+    if shared and known_layers is not None:
+        src = known_layers[shared]
+        if (src.op, src.params, src.weight_elem_bytes) != (layer.op, layer.params, layer.weight_elem_bytes):
+            raise err("weights", f"{shared!r} has {src.params} {src.op} weights, this layer needs "
+                                 f"{layer.params} {layer.op} weights")
+    return layer
 
 
 def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
@@ -465,6 +509,7 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
 
     layers: list[Layer] = []
     names: list[str] = []
+    by_name: dict[str, Layer] = {}
     for offset, row in enumerate(reader, start=1):
         line = header_line + offset
         if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
@@ -484,9 +529,10 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
         if fields.get("name") in names:
             raise InputError(source, "name", f"duplicate layer name {fields['name']!r}", line)
         layer = make_layer(fields, source=source, line=line,
-                           previous=names[-1] if names else None, known=names)
+                           previous=names[-1] if names else None, known=names, known_layers=by_name)
         layers.append(layer)
         names.append(layer.name)
+        by_name[layer.name] = layer
     if not layers:
         raise InputError(source, "rows", "trace has no layers", header_line)
     return Trace(name=name or Path(source).stem, layers=tuple(layers), source=source)
@@ -506,10 +552,12 @@ def read_trace(path: str | Path, name: str | None = None) -> Trace:
 
 def trace_to_csv(trace: Trace) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    rows = [layer.to_row() for layer in trace.layers]
+    columns = [c for c in COLUMNS if c not in SPARSE_COLUMNS or any(r[c] not in ("", 0) for r in rows)]
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    for layer in trace.layers:
-        writer.writerow(layer.to_row())
+    for row in rows:
+        writer.writerow(row)
     return out.getvalue()
 
 

@@ -11,6 +11,7 @@ outputs, with the fetch of step i+1 overlapping the compute of step i
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -42,6 +43,13 @@ class TaskRecord:
     finish: int = -1
     next_layer: int = 0  # where a preempted task resumes
     preemptions: int = 0
+    pathway: tuple[str, ...] = ()  # multi-task tenants: the tasks (experts) it runs, in order
+    stage: int = 0  # index into pathway of the one running or next
+    switches: int = 0  # stages that started on a different task than the tenant's previous one
+
+    @property
+    def task_name(self) -> str:
+        return "+".join(self.pathway)
 
     @property
     def latency(self) -> int:
@@ -87,6 +95,24 @@ class TenantRuntime:
         self.isolated_latency: float | None = None
         self.active_cores = 0
         self.unplaced_via_cache = False  # the policy's choice for data a region plan does not place
+        # multi-task tenants: `trace` is the running task's pathway through `full_trace`
+        self.full_trace = trace
+        self._pathways: dict[str, Trace] = {}
+        self.current_task: str | None = None
+        self.last_task: str | None = None  # the task (expert) that ran last on this tenant
+        self.running = 0
+        self.request_pathways: list[tuple[str, ...]] = []
+
+    def use_task(self, task_name: str) -> bool:
+        """Make `trace` the pathway of `task_name`; True if it changed."""
+        if task_name == self.current_task:
+            return False
+        trace = self._pathways.get(task_name)
+        if trace is None:
+            trace = self._pathways[task_name] = self.full_trace.for_task(task_name)
+        self.trace = trace
+        self.current_task = task_name
+        return True
 
     @property
     def n_cores(self) -> int:
@@ -124,7 +150,7 @@ class TenantRuntime:
         return out
 
     def routed(self, layer_index: int, plan: LayerPlan) -> RoutedStreams:
-        key = (layer_index, plan)
+        key = (self.current_task, layer_index, plan)
         rs = self._routed.get(key)
         if rs is None:
             layer = self.trace.layers[layer_index]
@@ -173,10 +199,13 @@ class Simulation:
         slot = 0
         for i, spec in enumerate(scenario.tenants):
             trace = load_tenant_trace(spec, scenario.source)
-            layout = layout_trace(trace, tenant_base(slot))
+            layout = layout_trace(trace, tenant_base(slot))  # a multi-task model's full weights
             slot += slots_needed(layout.size_bytes)
-            self.tenants.append(TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper,
-                                              self.mapper.hw, self.mapper.vec))
+            t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec)
+            if spec.multi_task:
+                t.request_pathways = request_pathways(spec, scenario.seed, i)
+                t.use_task(t.request_pathways[0][0])
+            self.tenants.append(t)
         self.memory = MemoryHierarchy(soc, len(self.tenants), multicast=policy_cls.multicast)
         self.policy = policy_cls(self, **dict(scenario.policy.options))
         for t in self.tenants:
@@ -197,7 +226,10 @@ class Simulation:
         self.ready: list[TaskRecord] = []
         self.progress = progress
         self._layers_done = 0
-        self._layers_total = sum(t.spec.requests * len(t.trace.layers) for t in self.tenants)
+        self._layers_total = sum(
+            sum(len(t.full_trace.for_task(x).layers) for p in t.request_pathways for x in p)
+            if t.request_pathways else t.spec.requests * len(t.trace.layers) for t in self.tenants)
+        self.stages: list[dict] = []  # multi-task tenants: one row per task/expert run
         self._wakeup = self.env.event()
 
     # -- arrivals and dispatch ------------------------------------------------
@@ -212,7 +244,7 @@ class Simulation:
         rng = np.random.default_rng([self.scenario.seed, t.index])
         if spec.arrival == "closed":
             for i in range(spec.requests):
-                task = TaskRecord(t.index, i, int(self.env.now), self._target(t))
+                task = self._new_task(t, i)
                 done = self.env.event()
                 task.done_event = done  # type: ignore[attr-defined]
                 self._submit(task)
@@ -226,7 +258,13 @@ class Simulation:
         for i, at in enumerate(times):
             if at > self.env.now:
                 yield self.env.timeout(int(at) - self.env.now)
-            self._submit(TaskRecord(t.index, i, int(self.env.now), self._target(t)))
+            self._submit(self._new_task(t, i))
+
+    def _new_task(self, t: TenantRuntime, i: int) -> TaskRecord:
+        task = TaskRecord(t.index, i, int(self.env.now), self._target(t))
+        if t.request_pathways:
+            task.pathway = t.request_pathways[i]
+        return task
 
     def _submit(self, task: TaskRecord) -> None:
         self.tasks.append(task)
@@ -236,6 +274,8 @@ class Simulation:
     def _rank(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
         if self.scenario.scheduler == "fcfs":
             return sorted(tasks, key=lambda k: (k.arrival, k.tenant, k.index))
+        if self.scenario.scheduler == "expert":
+            return self._rank_by_expert(tasks)
         now = self.env.now
 
         def score(k: TaskRecord) -> tuple:
@@ -245,14 +285,37 @@ class Simulation:
 
         return sorted(tasks, key=score)
 
+    def _rank_by_expert(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
+        """Dependency-aware (CoServe-style): per tenant, requests whose next expert is the
+        one that ran last go first (no switch, its weights are still on chip), then those
+        of the expert the most waiting requests need next (one switch serves them all);
+        FCFS within. Tenants without expert paths keep FCFS order."""
+        pending: dict[tuple[int, str], int] = {}
+        for k in tasks:
+            if k.pathway:
+                key = (k.tenant, k.pathway[k.stage])
+                pending[key] = pending.get(key, 0) + 1
+
+        def score(k: TaskRecord) -> tuple:
+            if not k.pathway:
+                return (1, 0, 0, k.arrival, k.tenant, k.index)
+            name = k.pathway[k.stage]
+            same = name == self.tenants[k.tenant].last_task
+            return (0, 0 if same else 1, -pending[(k.tenant, name)], k.arrival, k.tenant, k.index)
+
+        return sorted(tasks, key=score)
+
     def _dispatch(self) -> None:
         for task in self._rank(self.ready):
             t = self.tenants[task.tenant]
+            if t.spec.multi_task and t.running:
+                continue  # one request at a time per multi-task model instance
             cores = self.policy.cores_for(t, task)
             if cores is None:
                 continue
             for c in cores:
                 self.core_busy[c] = True
+            t.running += 1
             self.ready.remove(task)
             if task.start < 0:
                 task.start = int(self.env.now)
@@ -261,7 +324,17 @@ class Simulation:
     # -- a task ------------------------------------------------------------------
     def _run_task(self, t: TenantRuntime, task: TaskRecord, cores: tuple[int, ...]):
         t.active_cores = len(cores)
-        if task.next_layer == 0:
+        stage_start = int(self.env.now)
+        if task.pathway:
+            name = task.pathway[task.stage]
+            if t.use_task(name):
+                self.policy.trace_changed(t)
+            if task.next_layer == 0:
+                switched = t.last_task is not None and t.last_task != name
+                task.switches += switched
+                t.last_task = name
+                task.stage_switched = switched  # type: ignore[attr-defined]
+        if task.next_layer == 0 and task.stage == 0:
             self.policy.task_started(t, task)
         mem = self.memory
         for li in range(task.next_layer, len(t.trace.layers)):
@@ -272,6 +345,7 @@ class Simulation:
                 task.preemptions += 1
                 for c in cores:
                     self.core_busy[c] = False
+                t.running -= 1
                 self.ready.append(task)
                 self._dispatch()
                 return
@@ -293,9 +367,22 @@ class Simulation:
             self._layers_done += 1
             if self.progress:
                 self.progress(self._layers_done, self._layers_total)
-        task.finish = int(self.env.now)
         for c in cores:
             self.core_busy[c] = False
+        t.running -= 1
+        if task.pathway:
+            self.stages.append({"tenant": t.name, "task": task.index, "stage": task.stage,
+                                "expert": task.pathway[task.stage], "start_cycle": stage_start,
+                                "end_cycle": int(self.env.now),
+                                "switched": bool(getattr(task, "stage_switched", False))})
+            if task.stage + 1 < len(task.pathway):
+                # the next expert of this request queues again: the scheduler picks what runs next
+                task.stage += 1
+                task.next_layer = 0
+                self.ready.append(task)
+                self._dispatch()
+                return
+        task.finish = int(self.env.now)
         self.policy.task_finished(t, task)
         done = getattr(task, "done_event", None)
         if done is not None:
@@ -354,6 +441,27 @@ class Simulation:
             self.env.process(self._arrivals(t))
         self.env.run()
         return self
+
+
+def request_pathways(spec: TenantSpec, seed: int, tenant_index: int) -> list[tuple[str, ...]]:
+    """The tasks (experts) each request of a multi-task tenant runs, fixed by the seed."""
+    if spec.task_graph:
+        from workloads import task_graph
+
+        graph = task_graph(spec.workload)
+        return [tuple(graph.sample(random.Random(hash_seed(seed, tenant_index, i)))) for i in range(spec.requests)]
+    if spec.task_order == "random":
+        rng = np.random.default_rng([seed, tenant_index, 7])
+        return [(spec.tasks[int(j)],) for j in rng.integers(0, len(spec.tasks), size=spec.requests)]
+    return [(spec.tasks[i % len(spec.tasks)],) for i in range(spec.requests)]
+
+
+def hash_seed(*parts: int) -> int:
+    """A stable integer seed from integer parts (same in every process and run)."""
+    h = 0
+    for p in parts:
+        h = (h * 1_000_003 + int(p)) & 0xFFFFFFFFFFFF
+    return h
 
 
 def load_tenant_trace(spec: TenantSpec, scenario_source: str = "") -> Trace:

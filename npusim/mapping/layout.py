@@ -48,13 +48,25 @@ def layout_trace(trace: Trace, base_bytes: int = 0) -> TensorLayout:
     outputs: dict[str, int] = {}
     scratch = 0
     for layer in trace.layers:
-        if layer.weight_bytes:
+        if layer.weights:  # reuses an earlier layer's weight tensor (stored once)
+            if layer.weights in weights:
+                weights[layer.name] = weights[layer.weights]
+        elif layer.weight_bytes:
             weights[layer.name] = at
             at = _align(at + layer.weight_bytes)
+    # a gemm written in row chunks (`output_into`) gets a buffer that holds every chunk
+    extent = {layer.name: layer.output_bytes for layer in trace.layers}
     for layer in trace.layers:
-        outputs[layer.name] = at
-        at = _align(at + max(layer.output_bytes, 1))
+        if layer.output_into:
+            end = (layer.row_offset * layer.N) * layer.out_elem_bytes + layer.output_bytes
+            extent[layer.output_into] = max(extent[layer.output_into], end)
+    for layer in trace.layers:
         scratch = max(scratch, layer.output_elems * 4)
+        if layer.output_into:
+            outputs[layer.name] = outputs[layer.output_into] + layer.row_offset * layer.N * layer.out_elem_bytes
+            continue
+        outputs[layer.name] = at
+        at = _align(at + max(extent[layer.name], 1))
     scratch_base = at
     at = _align(at + max(scratch, 1))
     return TensorLayout(base_bytes=base_bytes, network_input_base=net_in, weight_base=weights,

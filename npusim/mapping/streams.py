@@ -394,6 +394,10 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     order = ORDERS[ORDER_NAMES.index(plan.loop_order)]
     eb = np.array([nest.in_eb, nest.w_eb, nest.out_eb, nest.acc_eb], dtype=np.int64)
     seg_base, seg_c0, seg_nc = _input_segments(layer, trace_layers, layout, nest)
+    producer = trace_layers.get(layer.inputs[0]) if layer.inputs else None
+    if layer.row_offset and producer is not None and not producer.output_into:
+        # a chunk of rows further into the producer's output (a chunk producer is already there)
+        seg_base = seg_base + layer.row_offset * layer.K * layer.in_elem_bytes
     if layer.op == "matmul":
         w_base = layout.output_base[layer.inputs[1]] if len(layer.inputs) > 1 else seg_base[0]
     else:

@@ -107,6 +107,10 @@ class Policy:
     def release(self, tenant: "TenantRuntime", layer_index: int, plan: LayerPlan, task: "TaskRecord") -> None:
         """The layer ended."""
 
+    def trace_changed(self, tenant: "TenantRuntime") -> None:
+        """A multi-task tenant switched to another task's pathway (`tenant.trace` changed):
+        refresh whatever was derived from its layers."""
+
     def task_started(self, tenant: "TenantRuntime", task: "TaskRecord") -> None:
         pass
 

@@ -81,18 +81,21 @@ class CaMDNBase(Policy):
         self.free_pages = self.total_pages
         self.state = {t.index: _TenantState() for t in self.sim.tenants}
         for t in self.sim.tenants:
-            blocks = {}
-            index = {l.name: i for i, l in enumerate(t.trace.layers)}
-            for block in trace_blocks(t.trace):
-                ids = [index[l.name] for l in block]
-                blocks[ids[0]] = ids
-            self.state[t.index].blocks = blocks
+            self.trace_changed(t)
         # unmanaged plans of this policy count on a tenant's share of the LRU ways
         mapper = self.sim.mapper
         lru_bytes = llc.size_bytes * lru_ways // llc.ways // len(self.sim.tenants)
         self.lru_mapper = Mapper(soc, cost=mapper.cost, cache_dir=mapper.cache_dir,
                                  memory=replace(mapper.memory, llc_size_bytes=lru_bytes))
         self.ladder = tuple(b for b in DEFAULT_LADDER if b <= llc.npu_bytes) + (llc.npu_bytes,)
+
+    def trace_changed(self, t) -> None:
+        blocks = {}
+        index = {l.name: i for i, l in enumerate(t.trace.layers)}
+        for block in trace_blocks(t.trace):
+            ids = [index[l.name] for l in block]
+            blocks[ids[0]] = ids
+        self.state[t.index].blocks = blocks
 
     # -- candidates --------------------------------------------------------------
     def _pages(self, region_bytes: int) -> int:

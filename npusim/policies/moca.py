@@ -49,8 +49,11 @@ class MoCA(Policy):
         # predicted cycles of each tenant's remaining layers (unmanaged plans)
         self.remaining = {}
         for t in self.sim.tenants:
-            cyc = np.array([t.plan(i, UNMANAGED).predicted_cycles for i in range(len(t.trace.layers))], dtype=float)
-            self.remaining[t.index] = np.cumsum(cyc[::-1])[::-1]
+            self.trace_changed(t)
+
+    def trace_changed(self, t) -> None:
+        cyc = np.array([t.plan(i, UNMANAGED).predicted_cycles for i in range(len(t.trace.layers))], dtype=float)
+        self.remaining[t.index] = np.cumsum(cyc[::-1])[::-1]
 
     def acquire(self, t, layer_index: int, task):
         plan = t.plan(layer_index, UNMANAGED)

@@ -61,29 +61,63 @@ def _image_hw(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return hw  # type: ignore[return-value]
 
 
+MOE_MODES = ("reordered", "sparse", "dense")
+
+
 def moe_layer(b: TraceBuilder, x: Tensor, prefix: str, *, tasks: tuple[str, ...], experts: int, top_k: int,
-              hidden: int, layer: int, tokens: int) -> Tensor:
+              hidden: int, layer: int, tokens: int, mode: str = "reordered", token_chunk: int = 64) -> Tensor:
     """A task-routed mixture-of-experts MLP: one gate per task, each task's top-k experts
     (two-layer MLPs ``dim -> hidden -> dim``) over all `tokens` rows, and the weighted
-    combine with the residual. Experts that no task routes to in this layer are never
-    executed and have no rows. Block ``<prefix>.moe``."""
+    combine with the residual. Block ``<prefix>.moe``.
+
+    `mode` (M³ViT's three ways to run it):
+
+    * ``reordered``: expert by expert, each over all tokens (tokens grouped per
+      expert, so each expert's weights are fetched once per layer). Experts no
+      task routes to are never executed and have no rows.
+    * ``sparse``: the task's experts in token order: for each chunk of
+      `token_chunk` tokens, every routed expert runs on that chunk, so the k
+      experts' weights are read again for every chunk (the chunks write into one
+      output per expert: ``weights``/``output_into``/``row_offset`` columns).
+    * ``dense``: every one of the `experts` runs over all tokens for every task
+      (the dense multi-task baseline).
+    """
+    if mode not in MOE_MODES:
+        raise ValueError(f"moe must be one of {', '.join(MOE_MODES)}, got {mode!r}")
+    if token_chunk < 1:
+        raise ValueError(f"token_chunk must be at least 1, got {token_chunk}")
     dim = x.c
     routing = {t: task_experts(i, len(tasks), experts, top_k, layer) for i, t in enumerate(tasks)}
     b.block(f"{prefix}.moe")
     for t in tasks:
         b.tasks(t)
         b.gemm(f"{prefix}.moe.gate.{t}", x, experts)
-    outs = []
-    for e in range(experts):
-        users = tuple(t for t in tasks if e in routing[t])
-        if not users:
-            continue
-        b.tasks(*users, expert=e)
-        h = b.gemm(f"{prefix}.moe.expert{e}.fc1", x, hidden)
-        outs.append(b.gemm(f"{prefix}.moe.expert{e}.fc2", h, dim))
+    users = {e: (tuple(t for t in tasks if e in routing[t]) if mode != "dense" else ()) for e in range(experts)}
+    active = [e for e in range(experts) if mode == "dense" or users[e]]
+    rows = tokens * b.batch
+    outs = {}
+    if mode == "sparse":
+        chunk = token_chunk * b.batch
+        for c, off in enumerate(range(0, rows, chunk)):
+            n = min(chunk, rows - off)
+            for e in active:
+                b.tasks(*users[e], expert=e)
+                fc1, fc2 = f"{prefix}.moe.expert{e}.fc1", f"{prefix}.moe.expert{e}.fc2"
+                if c == 0:
+                    h = b.gemm(fc1, x, hidden, rows=n)
+                    outs[e] = b.gemm(fc2, h, dim, rows=n)
+                else:
+                    h = b.gemm(f"{fc1}.rows{off}", x, hidden, rows=n, row_offset=off, weights=fc1, output_into=fc1)
+                    b.gemm(f"{fc2}.rows{off}", h, dim, rows=n, row_offset=off, weights=fc2, output_into=fc2)
+    else:
+        for e in active:
+            b.tasks(*users[e], expert=e)
+            h = b.gemm(f"{prefix}.moe.expert{e}.fc1", x, hidden)
+            outs[e] = b.gemm(f"{prefix}.moe.expert{e}.fc2", h, dim)
     b.tasks()
     # weighted sum of the active experts plus the residual (a task's inactive experts drop out)
-    y = b.eltwise(f"{prefix}.moe.combine", outs + [x], shape=(dim, tokens, 1))
+    y = b.eltwise(f"{prefix}.moe.combine", [Tensor(outs[e].producer, dim, tokens, 1) for e in active] + [x],
+                  shape=(dim, tokens, 1))
     b.block("")
     return Tensor(y.producer, dim, tokens, 1)
 
@@ -109,13 +143,15 @@ def m3vit_routing(experts: int = 16, top_k: int = 4, depth: int = 12) -> dict[in
                                   "--moe_mlp_ratio 1 --multi_gate True)",
                            note="no MAC/parameter total of this configuration is published"))
 def m3vit(batch: int = 1, image_size: int | tuple[int, int] = (480, 640), experts: int = 16, top_k: int = 4,
-          head: str = "pup") -> Trace:
+          head: str = "pup", moe: str = "reordered", token_chunk: int = 64) -> Trace:
     """ViT-S/16 (dim 384, 12 blocks, 12 heads as in M³ViT's configs) with a class token;
     blocks 1, 3, ... 11 replace the MLP by the MoE layer (expert hidden width = dim).
     `head="pup"`: the progressive-upsampling decoder of the code (3x3 convs 384->256
     then 256->256 at 1/16, 1/8, 1/4, 1/2 of the image, 1x1 to the task's channels;
     the x2 bilinear upsampling between convs is data movement, not a layer);
-    `head="none"`: the backbone only."""
+    `head="none"`: the backbone only. `moe` is how the MoE layers run
+    (`reordered`, `sparse` in token order with `token_chunk`-token chunks, or
+    `dense` with every expert active; see `moe_layer`)."""
     if head not in ("pup", "none"):
         raise ValueError(f"head must be 'pup' or 'none', got {head!r}")
     dim, heads, depth = 384, 12, 12
@@ -133,7 +169,7 @@ def m3vit(batch: int = 1, image_size: int | tuple[int, int] = (480, 640), expert
             x = mlp_half(b, x, prefix, dim=dim, mlp=4 * dim, tokens=tokens)
         else:
             x = moe_layer(b, x, prefix, tasks=M3VIT_TASKS, experts=experts, top_k=top_k, hidden=dim,
-                          layer=i // 2, tokens=tokens)
+                          layer=i // 2, tokens=tokens, mode=moe, token_chunk=token_chunk)
     if head == "pup":
         fmap = Tensor(x.producer, dim, gh, gw)  # patch tokens as a map (class token dropped)
         for t in M3VIT_TASKS:

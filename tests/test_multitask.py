@@ -1,0 +1,238 @@
+"""Multi-task and mixture-of-experts scenarios: M³ViT execution modes, task streams,
+CoServe-style expert paths and their schedulers, shared-weight trace columns."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from npusim import simulate
+from npusim.engine.sim import Simulation
+from npusim.errors import InputError
+from npusim.mapping.layout import layout_trace
+from npusim.scenario import load_scenario
+from npusim.sweep import load_experiment
+from workloads import get_trace, m3vit_routing, parse_trace_text, trace_to_csv
+
+SMALL_M3VIT = {"head": "none", "image_size": 96, "token_chunk": 8}  # 36 patches + class token
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _m3vit_scenario(tmp_path, moe: str, llc: str = "2MiB", order: str = "cycle", requests: int = 4):
+    p = tmp_path / f"m3vit_{moe}_{llc}_{order}.yaml"
+    params = ", ".join(f"{k}: {v}" for k, v in {**SMALL_M3VIT, "moe": moe}.items())
+    p.write_text(f"soc: camdn\nsoc_overrides: {{llc_size: {llc}}}\nseed: 3\ntenants:\n"
+                 f"  - workload: m3vit\n    params: {{{params}}}\n    tasks: all\n    task_order: {order}\n"
+                 f"    requests: {requests}\n    cores: 16\n")
+    return p
+
+
+# -- traces -----------------------------------------------------------------------------
+
+def test_moe_modes_have_the_expected_experts_and_work():
+    routing = m3vit_routing()
+    sparse = get_trace("m3vit", **SMALL_M3VIT, moe="sparse")
+    reordered = get_trace("m3vit", **SMALL_M3VIT, moe="reordered")
+    dense = get_trace("m3vit", **SMALL_M3VIT, moe="dense")
+    for task in sparse.tasks:
+        s, r, d = sparse.for_task(task), reordered.for_task(task), dense.for_task(task)
+        for block, by_task in routing.items():
+            prefix = f"blocks.{block}.moe.expert"
+            assert {l.expert for l in s.layers if l.name.startswith(prefix)} == set(by_task[task])
+            assert {l.expert for l in r.layers if l.name.startswith(prefix)} == set(by_task[task])
+            assert {l.expert for l in d.layers if l.name.startswith(prefix)} == set(range(16))
+        # the same work in token order and expert order; all 16 experts cost 4x the expert MACs
+        assert s.macs == r.macs and s.weight_bytes == r.weight_bytes
+        expert_macs = sum(l.macs for l in r.layers if l.expert is not None)
+        assert d.macs - r.macs == 3 * expert_macs
+    assert len(sparse.for_task("seg").layers) > len(reordered.for_task("seg").layers)
+
+
+def test_sparse_chunks_share_weights_and_fill_one_output():
+    trace = get_trace("m3vit", **SMALL_M3VIT, moe="sparse")
+    lay = layout_trace(trace)
+    owner = trace.layer("blocks.1.moe.expert0.fc1")
+    chunk = trace.layer("blocks.1.moe.expert0.fc1.rows8")
+    assert chunk.weights == owner.name and chunk.output_into == owner.name and chunk.row_offset == 8
+    assert lay.weight_base[chunk.name] == lay.weight_base[owner.name]
+    assert lay.output_base[chunk.name] == lay.output_base[owner.name] + 8 * owner.N
+    # the owner's buffer holds all 37 rows: the next buffer starts after them
+    later = sorted(lay.output_base[l.name] for l in trace.layers
+                   if not l.output_into and lay.output_base[l.name] > lay.output_base[owner.name])
+    assert later[0] >= lay.output_base[owner.name] + 37 * owner.N
+    # chunks add no stored weights; a CSV round trip keeps the new columns
+    assert trace.weight_bytes == get_trace("m3vit", **SMALL_M3VIT).weight_bytes
+    again = parse_trace_text(trace_to_csv(trace), "m3vit.csv", "m3vit")
+    assert again.layers == trace.layers
+    assert "weights" not in trace_to_csv(get_trace("resnet50")).splitlines()[0]
+
+
+@pytest.mark.parametrize("row, expect", [
+    (dict(name="b", op="gemm", M=8, N=16, K=16, inputs="a", weights="zz"), "weights: no earlier layer named 'zz'"),
+    (dict(name="b", op="gemm", M=8, N=32, K=16, inputs="a", weights="a"),
+     "weights: 'a' has 256 gemm weights, this layer needs 512"),
+    (dict(name="b", op="eltwise", in_c=8, in_h=4, in_w=1, inputs="a", row_offset=4),
+     "row_offset: only a gemm reads a row range"),
+    (dict(name="b", op="gemm", M=8, N=32, K=16, inputs="a", row_offset=4, output_into="a"),
+     "output_into: 'a' is not a gemm with N = 32"),
+])
+def test_bad_shared_weight_columns(row, expect):
+    import csv
+    import io
+
+    from workloads.trace import COLUMNS
+
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerow(dict(name="a", op="gemm", M=8, N=16, K=16, inputs="-"))
+    w.writerow(row)
+    with pytest.raises(InputError) as exc:
+        parse_trace_text(out.getvalue(), "t.csv")
+    assert expect in str(exc.value) and exc.value.line == 3
+
+
+# -- M³ViT invariants -------------------------------------------------------------------------
+
+def test_sparse_pathway_never_touches_another_tasks_experts(tmp_path):
+    sc = load_scenario(_m3vit_scenario(tmp_path, "sparse"))
+    sim = Simulation(sc).run()
+    t = sim.tenants[0]
+    routing = m3vit_routing()
+    weight_ranges = {}  # (block, expert) -> [lo, hi)
+    for layer in t.full_trace.layers:
+        if layer.expert is not None and not layer.weights:
+            block = int(layer.name.split(".")[1])
+            lo = t.layout.weight_base[layer.name]
+            weight_ranges.setdefault((block, layer.expert), []).append((lo, lo + layer.weight_bytes))
+    ran = {k.task_name for k in sim.tasks}
+    assert ran == {"seg", "depth", "normal", "edge"}
+    checked = 0
+    for (task, li, plan), rs in t._routed.items():
+        layer = t._pathways[task].layers[li]
+        if layer.expert is not None:
+            assert layer.expert in routing[int(layer.name.split(".")[1])][task]
+        starts, ends = rs.starts, rs.starts + rs.lengths
+        for (block, expert), ranges in weight_ranges.items():
+            if expert in routing[block][task]:
+                continue
+            for lo, hi in ranges:
+                assert not np.any((starts < hi) & (ends > lo)), (task, layer.name, block, expert)
+        checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("llc", ["512KiB", "2MiB", "16MiB"])
+def test_reordering_never_increases_dram_bytes(tmp_path, llc):
+    sparse = simulate(_m3vit_scenario(tmp_path, "sparse", llc))
+    reordered = simulate(_m3vit_scenario(tmp_path, "reordered", llc))
+    assert list(sparse.tasks.task_name) == list(reordered.tasks.task_name)
+    # over the stream (a single request may differ by the LRU state the one before left)
+    assert reordered.tasks.dram_bytes.sum() <= sparse.tasks.dram_bytes.sum()
+    assert (reordered.tasks.macs.to_numpy() == sparse.tasks.macs.to_numpy()).all()
+
+
+def test_task_stream_switch_cost_and_determinism(tmp_path):
+    p = _m3vit_scenario(tmp_path, "reordered", "16MiB", order="random", requests=6)
+    a, b = simulate(p), simulate(p)
+    assert a.tasks.equals(b.tasks)
+    names = list(a.tasks.task_name)
+    switched = [i > 0 and names[i] != names[i - 1] for i in range(len(names))]
+    assert list(a.tasks.switches.astype(bool)) == switched
+    row = a.summary["tenants"][0]
+    assert row["task_switches"] == sum(switched)
+    assert row["macs_per_request"] == pytest.approx(a.tasks.macs.mean())
+
+
+# -- CoServe-style expert paths ---------------------------------------------------------------
+
+def _coe_scenario(tmp_path, scheduler: str, seed: int, rate: float, llc: str = "1MiB"):
+    p = tmp_path / f"coe_{scheduler}_{seed}_{rate}.yaml"
+    p.write_text(f"soc: camdn\nsoc_overrides: {{llc_size: {llc}}}\nscheduler: {scheduler}\nseed: {seed}\n"
+                 f"tenants:\n  - workload: coe_experts\n    tasks: graph\n    arrival: poisson\n"
+                 f"    rate_per_mcycle: {rate}\n    requests: 10\n    cores: 16\n")
+    return p
+
+
+@pytest.mark.parametrize("seed, rate", [(0, 5.0), (1, 20.0), (2, 50.0)])
+def test_dependency_aware_never_switches_more_than_fcfs(tmp_path, seed, rate):
+    fcfs = simulate(_coe_scenario(tmp_path, "fcfs", seed, rate))
+    dep = simulate(_coe_scenario(tmp_path, "expert", seed, rate))
+    assert list(fcfs.tasks.arrival_cycle) == list(dep.tasks.arrival_cycle)  # the same arrivals
+    assert list(fcfs.tasks.task_name) == list(dep.tasks.task_name)  # the same expert paths
+    assert dep.tasks.switches.sum() <= fcfs.tasks.switches.sum()
+    # every expert of every path ran exactly once
+    for res in (fcfs, dep):
+        runs = res.stages.groupby("task").expert.apply(list)
+        assert [runs[i] for i in range(10)] == [n.split("+") for n in res.tasks.task_name]
+        assert res.summary["tenants"][0]["task_switches"] == int(res.stages.switched.sum())
+
+
+def test_fcfs_runs_each_request_to_the_end_before_the_next(tmp_path):
+    r = simulate(_coe_scenario(tmp_path, "fcfs", 1, 50.0))
+    order = list(r.stages.sort_values("start_cycle").task)
+    assert order == sorted(order)
+
+
+def test_expert_paths_follow_the_graph(tmp_path):
+    from workloads import coe_graph
+
+    g = coe_graph()
+    r = simulate(_coe_scenario(tmp_path, "expert", 4, 20.0))
+    for path in r.tasks.task_name:
+        experts = path.split("+")
+        assert experts[0] == g.entry
+        for later in experts[1:]:
+            assert any(later in g.successors(e) for e in experts[:experts.index(later)])
+
+
+# -- scenario and sweep input --------------------------------------------------------------
+
+@pytest.mark.parametrize("tenant, expect", [
+    ("workload: m3vit\n    tasks: [seg, sky]", "tenants[0].tasks: m3vit has no task 'sky'"),
+    ("workload: resnet50\n    tasks: graph", "tenants[0].tasks: resnet50 has no expert graph"),
+    ("workload: m3vit\n    task: seg\n    tasks: [seg]", "tenants[0].tasks: give either task or tasks"),
+    ("workload: m3vit\n    task_order: cycle", "tenants[0].task_order: only with a list of tasks"),
+    ("workload: m3vit\n    tasks: [seg]\n    task_order: zigzag", "tenants[0].task_order:"),
+    ("workload: m3vit\n    tasks: 3", "tenants[0].tasks: expected a list of tasks, all or graph"),
+])
+def test_bad_task_streams(tmp_path, tenant, expect):
+    p = tmp_path / "s.yaml"
+    p.write_text(f"tenants:\n  - {tenant}\n")
+    with pytest.raises(InputError) as exc:
+        load_scenario(p)
+    assert expect in str(exc.value)
+
+
+def test_sweep_over_a_builder_parameter(tmp_path):
+    scen = _m3vit_scenario(tmp_path, "reordered")
+    exp = tmp_path / "e.yaml"
+    exp.write_text(f"scenario: {scen}\naxes:\n  param.moe: [dense, sparse]\n")
+    spec = load_experiment(exp)
+    points = spec.points()
+    assert [dict(p.params)["param.moe"] for p in points] == ["dense", "sparse"]
+    assert [dict(p.scenario.tenants[0].params)["moe"] for p in points] == ["dense", "sparse"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"scenario: {scen}\naxes:\n  param.colour: [red]\n")
+    with pytest.raises(InputError) as exc:
+        load_experiment(bad).points()
+    assert "param.colour: no tenant's workload has this parameter" in str(exc.value)
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(f"scenario: {scen}\naxes:\n  param.moe: [sideways]\n")
+    with pytest.raises(InputError) as exc:
+        load_experiment(wrong).points()
+    assert "moe must be one of reordered, sparse, dense" in str(exc.value)
+
+
+def test_shipped_multitask_experiments_load():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "experiments" / "multitask"
+    for name, n in (("m3vit_modes", 12), ("coserve", 16), ("dt_camdn", 8), ("grec_moca", 4)):
+        spec = load_experiment(root / f"{name}.yaml")
+        assert len(spec.points()) == n
+        assert dataclasses.is_dataclass(spec.points()[0].scenario)
