@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-PRIORITY_GROUPS = {"low": range(0, 3), "mid": range(3, 9), "high": range(9, 12)}
+PRIORITY_GROUPS = {"low": range(3), "mid": range(3, 9), "high": range(9, 12)}
 
 
 def _nan_to_none(x: Any) -> Any:
@@ -128,7 +128,7 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
         stay = mine[mine.switches == 0] if multi else mine.iloc[0:0]
         tenant_rows.append({
             "tenant": t.name, "workload": t.spec.workload, "cores": len(t.cores), "priority": t.spec.priority,
-            "tasks": int(len(mine)),
+            "tasks": len(mine),
             "mean_latency_cycles": float(lat.mean()) if lat.size else math.nan,
             "p95_latency_cycles": float(np.percentile(lat, 95)) if lat.size else math.nan,
             "isolated_latency_cycles": float(t.isolated_latency) if t.isolated_latency else math.nan,

@@ -115,7 +115,7 @@ class Scenario:
     core_pool: int | None = None  # tasks take any free group of this many cores (MoCA-style)
     source: str = field(default="", compare=False)
 
-    def with_policy(self, name: str, **options: Any) -> "Scenario":
+    def with_policy(self, name: str, **options: Any) -> Scenario:
         return replace(self, policy=PolicySpec(name, tuple(sorted(options.items()))))
 
     def qos_factor(self, tenant: TenantSpec) -> float:

@@ -40,12 +40,12 @@ class TraceBuilder:
         self._expert: int | None = None
 
     # -- context for the layers that follow -------------------------------
-    def block(self, block_id: str) -> "TraceBuilder":
+    def block(self, block_id: str) -> TraceBuilder:
         """Layers added next belong to layer block `block_id` ('' ends it)."""
         self._block = block_id
         return self
 
-    def tasks(self, *tasks: str, expert: int | None = None) -> "TraceBuilder":
+    def tasks(self, *tasks: str, expert: int | None = None) -> TraceBuilder:
         """Layers added next are activated only by `tasks` (none = all)."""
         self._tasks = tuple(tasks)
         self._expert = expert

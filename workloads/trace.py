@@ -16,9 +16,9 @@ import csv
 import dataclasses
 import io
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from npusim.errors import InputError
 
@@ -265,7 +265,7 @@ class Trace:
                 seen.setdefault(t, None)
         return tuple(seen)
 
-    def for_task(self, task: str) -> "Trace":
+    def for_task(self, task: str) -> Trace:
         """The layers a task activates (shared layers plus its own)."""
         if task not in self.tasks:
             raise KeyError(f"{self.name} has no task {task!r} (tasks: {', '.join(self.tasks) or 'none'})")
@@ -326,7 +326,7 @@ def _names(value: str) -> tuple[str, ...]:
 
 def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: int | None = None,
                previous: str | None = None, known: Sequence[str] = (),
-               known_layers: dict[str, "Layer"] | None = None) -> Layer:
+               known_layers: dict[str, Layer] | None = None) -> Layer:
     """Validate one layer's fields (already typed) and derive the rest.
 
     `previous` is the name of the layer before (the default input);

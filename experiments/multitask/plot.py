@@ -17,10 +17,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from npusim.report import OKABE_ITO as PALETTE  # noqa: E402
+from npusim.report import OKABE_ITO as PALETTE
 
 MODES = ("dense", "sparse", "reordered")
 

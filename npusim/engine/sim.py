@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
@@ -30,7 +31,16 @@ from ..mapping.streams import layer_streams
 from ..policies import get_policy
 from ..scenario import Scenario, TenantSpec
 from .memory import MemoryHierarchy
-from .routes import READ_CACHE, READ_DRAM, READ_REGION, WRITE_CACHE, WRITE_DRAM, WRITE_REGION, RoutedStreams, route_streams
+from .routes import (
+    READ_CACHE,
+    READ_DRAM,
+    READ_REGION,
+    WRITE_CACHE,
+    WRITE_DRAM,
+    WRITE_REGION,
+    RoutedStreams,
+    route_streams,
+)
 
 
 @dataclass
@@ -57,7 +67,7 @@ class TaskRecord:
 
     @property
     def waiting(self) -> int:
-        return (self.start if self.start >= 0 else 0) - self.arrival
+        return (max(self.start, 0)) - self.arrival
 
 
 @dataclass
@@ -435,7 +445,7 @@ class Simulation:
             })
 
     # -- run -----------------------------------------------------------------------
-    def run(self) -> "Simulation":
+    def run(self) -> Simulation:
         self.policy.setup()
         for t in self.tenants:
             self.env.process(self._arrivals(t))
