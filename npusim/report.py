@@ -60,12 +60,22 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         raise InputError(source, "results", "no rows")
 
 
+EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "llc_ways", "cores", "array", "dataflow", "dram",
+              "dram_channels")
+
+
+def extra_axes(df: pd.DataFrame) -> list[str]:
+    """Swept axes besides mix, LLC size and policy (columns with more than one value)."""
+    cols = [c for c in EXTRA_AXES if c in df.columns] + sorted(c for c in df.columns if c.startswith("param."))
+    return [c for c in cols if df[c].nunique(dropna=False) > 1]
+
+
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (mix, LLC size, policy): mean per-tenant speedup, total DRAM bytes vs
-    shared, mean hit rate and SLA rate."""
+    """Per (mix, LLC size, policy, other swept axes): mean per-tenant speedup, total
+    DRAM bytes vs shared, mean hit rate and SLA rate."""
     if "point_dram_bytes_norm" not in df.columns:
         df = df.assign(point_dram_bytes_norm=df.get("dram_bytes_norm", np.nan))
-    g = df.groupby(["mix", "llc_bytes", "policy"], sort=True)
+    g = df.groupby(["mix", "llc_bytes", "policy", *extra_axes(df)], sort=True)
     t = g.agg(speedup=("speedup", "mean"), dram_norm=("point_dram_bytes_norm", "first"),
               dram_MiB=("dram_bytes", lambda x: x.sum() / 2**20), llc_hit_rate=("llc_hit_rate", "mean"),
               sla_rate=("sla_rate", "mean"), stp=("stp", "first")).reset_index()
@@ -79,7 +89,7 @@ def short_table(df: pd.DataFrame) -> str:
     if "speedup" not in df.columns:
         df = add_derived(df)
     t = summary_table(df)
-    cols = ["mix", "llc", "policy", "speedup", "dram_norm", "llc_hit_rate", "stp"]
+    cols = ["mix", "llc", "policy", *extra_axes(df), "speedup", "dram_norm", "llc_hit_rate", "stp"]
     return t[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
@@ -120,8 +130,9 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
         tenants = list(dict.fromkeys(sub.tenant))
         width = 0.8 / max(1, len(policies))
         for k, pol in enumerate(policies):
-            s = sub[sub.policy == pol].set_index("tenant").reindex(tenants)
-            ax.bar(np.arange(len(tenants)) + k * width, s.mean_latency_cycles / 1e6, width, label=pol,
+            # mean over any other swept axis (QoS scale, seed, ...)
+            s = sub[sub.policy == pol].groupby("tenant").mean_latency_cycles.mean().reindex(tenants)
+            ax.bar(np.arange(len(tenants)) + k * width, s / 1e6, width, label=pol,
                    color=_colour(pol, policies))
         ax.set_xticks(np.arange(len(tenants)) + width * (len(policies) - 1) / 2, tenants, rotation=30,
                       ha="right", fontsize=8)
@@ -140,6 +151,19 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
             ax.set_ylabel(lab)
             ax.tick_params(axis="x", rotation=30)
         made.append(("SLA, STP and fairness", _save(fig, out, "qos_metrics")))
+    if "qos" in df.columns and df.qos.nunique() > 1:
+        from .scenario import qos_scale
+
+        by = df.groupby(["policy", "qos"]).point_sla_rate.first().reset_index()
+        by["scale"] = [qos_scale(str(q)) for q in by.qos]
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+        for pol in policies:
+            s = by[by.policy == pol].sort_values("scale")
+            ax.plot(s.scale, s.point_sla_rate, marker="o", label=pol, color=_colour(pol, policies))
+        ax.set_xlabel("deadline scale (x the latency target)")
+        ax.set_ylabel("SLA satisfaction rate")
+        ax.legend(title="policy", fontsize=8)
+        made.append(("SLA satisfaction vs deadline scale", _save(fig, out, "sla_vs_qos")))
     return made
 
 
@@ -189,8 +213,8 @@ def write_report(source: Path, out: Path) -> Path:
         if "speedup" not in df.columns:
             df = add_derived(df)
         figs = plot_sweep(df, out)
-        table = summary_table(df)[["mix", "llc", "policy", "speedup", "dram_norm", "dram_MiB", "llc_hit_rate",
-                                    "sla_rate", "stp"]]
+        table = summary_table(df)[["mix", "llc", "policy", *extra_axes(df), "speedup", "dram_norm", "dram_MiB",
+                                    "llc_hit_rate", "sla_rate", "stp"]]
         sections.append("# Sweep report\n")
         sections.append(f"Source: `{source}`; {df.point_id.nunique() if 'point_id' in df else len(df)} points, "
                         f"{len(df)} tenant rows. Speedup and DRAM bytes are relative to `shared` at the same point.\n")

@@ -226,3 +226,25 @@ def test_bad_regress_input(cli, tmp_path, args, expect):
     r = cli("regress", *[a.format(tmp=tmp_path) for a in args])
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr
+
+
+def test_report_of_a_qos_sweep_keeps_the_axis_and_plots_sla_vs_scale(tmp_path):
+    from npusim.report import write_report
+
+    rows = []
+    for pol, sla in (("shared", (0.0, 0.5, 0.75)), ("camdn", (0.1, 0.8, 0.9))):
+        for q, s in zip(("0.6", "1.0", "1.4"), sla):
+            for tenant in ("a", "b"):
+                rows.append({"point_id": f"{pol}{q}", "policy": pol, "llc_bytes": 1 << 24, "mix": "a+b", "soc": "camdn", "qos": q,
+                             "tenant": tenant, "mean_latency_cycles": 100.0, "dram_bytes": 10, "llc_hit_rate": 0.5,
+                             "sla_rate": s, "stp": 1.5, "fairness": 0.9, "point_sla_rate": s,
+                             "point_dram_bytes": 20})
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    path = write_report(tmp_path / "r.csv", tmp_path / "rep")
+    text = path.read_text()
+    assert (tmp_path / "rep" / "sla_vs_qos.png").is_file() and "sla_vs_qos.png" in text
+    header = next(line for line in text.splitlines() if "policy" in line and "speedup" in line)
+    assert "qos" in header.split()
+    assert sum(1 for line in text.splitlines() if line.strip().startswith("a+b")) == 6  # one row per (policy, qos)
