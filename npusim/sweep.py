@@ -205,8 +205,9 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
                 raise err(f"unknown policy {v!r} (policies: {', '.join(policy_names())})")
             out.append(v)
         elif name == "qos":
-            if qos_problem(str(v).strip()):
-                raise err(qos_problem(str(v).strip()))
+            problem = qos_problem(str(v).strip())
+            if problem:
+                raise err(problem)
             out.append(str(v).strip())
         elif name == "scheduler":
             if v not in SCHEDULERS:

@@ -95,19 +95,13 @@ def main() -> None:
     args = ap.parse_args()
     root, out = Path(args.results), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    m3 = root / "m3vit_modes" / "results.csv"
-    if m3.is_file():
-        t = m3vit_table(pd.read_csv(m3))
-        t.to_csv(out / "m3vit_modes.csv", index=False)
-        plot_m3vit(t, out)
-        print(t.to_string(index=False))
-    co = root / "coserve" / "results.csv"
-    if co.is_file():
-        t = coserve_table(pd.read_csv(co))
-        t.to_csv(out / "coserve.csv", index=False)
-        plot_coserve(t, out)
-        print(t.to_string(index=False))
-
+    for name, table, plot in (("m3vit_modes", m3vit_table, plot_m3vit), ("coserve", coserve_table, plot_coserve)):
+        src = root / name / "results.csv"
+        if src.is_file():
+            t = table(pd.read_csv(src))
+            t.to_csv(out / f"{name}.csv", index=False)
+            plot(t, out)
+            print(t.to_string(index=False))
 
 if __name__ == "__main__":
     main()

@@ -56,6 +56,7 @@ class TaskRecord:
     pathway: tuple[str, ...] = ()  # multi-task tenants: the tasks (experts) it runs, in order
     stage: int = 0  # index into pathway of the one running or next
     switches: int = 0  # stages that started on a different task than the tenant's previous one
+    stage_switched: bool = False  # the running stage started on a different task
 
     @property
     def task_name(self) -> str:
@@ -67,7 +68,7 @@ class TaskRecord:
 
     @property
     def waiting(self) -> int:
-        return (max(self.start, 0)) - self.arrival
+        return max(self.start, 0) - self.arrival
 
 
 @dataclass
@@ -113,14 +114,18 @@ class TenantRuntime:
         self.running = 0
         self.request_pathways: list[tuple[str, ...]] = []
 
+    def pathway(self, task_name: str) -> Trace:
+        """The layers `task_name` runs through `full_trace` (built once per task)."""
+        trace = self._pathways.get(task_name)
+        if trace is None:
+            trace = self._pathways[task_name] = self.full_trace.for_task(task_name)
+        return trace
+
     def use_task(self, task_name: str) -> bool:
         """Make `trace` the pathway of `task_name`; True if it changed."""
         if task_name == self.current_task:
             return False
-        trace = self._pathways.get(task_name)
-        if trace is None:
-            trace = self._pathways[task_name] = self.full_trace.for_task(task_name)
-        self.trace = trace
+        self.trace = self.pathway(task_name)
         self.current_task = task_name
         return True
 
@@ -237,7 +242,7 @@ class Simulation:
         self.progress = progress
         self._layers_done = 0
         self._layers_total = sum(
-            sum(len(t.full_trace.for_task(x).layers) for p in t.request_pathways for x in p)
+            sum(len(t.pathway(x).layers) for p in t.request_pathways for x in p)
             if t.request_pathways else t.spec.requests * len(t.trace.layers) for t in self.tenants)
         self.stages: list[dict] = []  # multi-task tenants: one row per task/expert run
         self._wakeup = self.env.event()
@@ -340,10 +345,9 @@ class Simulation:
             if t.use_task(name):
                 self.policy.trace_changed(t)
             if task.next_layer == 0:
-                switched = t.last_task is not None and t.last_task != name
-                task.switches += switched
+                task.stage_switched = t.last_task is not None and t.last_task != name
+                task.switches += task.stage_switched
                 t.last_task = name
-                task.stage_switched = switched  # type: ignore[attr-defined]
         if task.next_layer == 0 and task.stage == 0:
             self.policy.task_started(t, task)
         mem = self.memory
@@ -384,7 +388,7 @@ class Simulation:
             self.stages.append({"tenant": t.name, "task": task.index, "stage": task.stage,
                                 "expert": task.pathway[task.stage], "start_cycle": stage_start,
                                 "end_cycle": int(self.env.now),
-                                "switched": bool(getattr(task, "stage_switched", False))})
+                                "switched": task.stage_switched})
             if task.stage + 1 < len(task.pathway):
                 # the next expert of this request queues again: the scheduler picks what runs next
                 task.stage += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workloads.trace import Trace
+from workloads.trace import Layer, Trace
 
 ALIGN_BYTES = 4096
 SLOT_BYTES = 1 << 30  # address space per tenant slot (grown when a model needs more)
@@ -58,12 +58,12 @@ def layout_trace(trace: Trace, base_bytes: int = 0) -> TensorLayout:
     extent = {layer.name: layer.output_bytes for layer in trace.layers}
     for layer in trace.layers:
         if layer.output_into:
-            end = (layer.row_offset * layer.N) * layer.out_elem_bytes + layer.output_bytes
+            end = _chunk_offset(layer) + layer.output_bytes
             extent[layer.output_into] = max(extent[layer.output_into], end)
     for layer in trace.layers:
         scratch = max(scratch, layer.output_elems * 4)
         if layer.output_into:
-            outputs[layer.name] = outputs[layer.output_into] + layer.row_offset * layer.N * layer.out_elem_bytes
+            outputs[layer.name] = outputs[layer.output_into] + _chunk_offset(layer)
             continue
         outputs[layer.name] = at
         at = _align(at + max(extent[layer.name], 1))
@@ -71,6 +71,11 @@ def layout_trace(trace: Trace, base_bytes: int = 0) -> TensorLayout:
     at = _align(at + max(scratch, 1))
     return TensorLayout(base_bytes=base_bytes, network_input_base=net_in, weight_base=weights,
                         output_base=outputs, scratch_base=scratch_base, end_bytes=at)
+
+
+def _chunk_offset(layer: Layer) -> int:
+    """Byte offset of a row chunk inside the output it writes into."""
+    return layer.row_offset * layer.N * layer.out_elem_bytes
 
 
 def tenant_base(slot: int) -> int:
