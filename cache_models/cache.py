@@ -132,6 +132,7 @@ class SetAssociativeCache:
         self._meta[K.M_WRITE_BACK] = int(self.write_back)
         self._out = np.empty(2 * 1024, dtype=np.int64)
         self._scratch = np.empty(0, dtype=np.uint8)  # flags of the set-major path
+        self._runinfo = np.empty(0, dtype=np.int64)  # per-run constants of the set-major path
 
     # -- tenants ------------------------------------------------------------------------------
     def _grow(self, n: int) -> None:
@@ -198,9 +199,11 @@ class SetAssociativeCache:
             raise ValueError(f"lengths has {n.shape[0]} entries for {s.shape[0]} starts")
         t = self._tenant(tenant)
         w = _write_flags(write, s.shape[0], "runs")
+        if self._runinfo.shape[0] < 4 * s.shape[0]:
+            self._runinfo = np.empty(4 * s.shape[0], dtype=np.int64)
         while True:
             rc = K.access_runs(s, n, w, t, self._tags, self._stamps, self._tstate, self._meta, self._out,
-                               self._scratch)
+                               self._scratch, self._runinfo)
             if rc != K.ERR_SPACE:
                 break
             lines, flags = int(self._meta[K.M_ARG]), int(self._meta[K.M_ARG2])

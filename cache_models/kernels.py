@@ -10,6 +10,8 @@ The state lives in a few flat numpy arrays owned by `SetAssociativeCache`:
     out[2 * cap]             int64  out[:cap] missed lines, out[cap:] written-back
                                     lines (byte addresses), in access order
     scratch[]                uint8  per-line flags of the set-major path
+    runinfo[4 * run]         int64  per-run constants of the set-major path (first line,
+                                    line count, identical runs after it, write flags)
 
 LRU keeps one timestamp per way instead of a recency list: a hit is one store,
 and the victim is the allowed way with the smallest (stamp, way) key, invalid
@@ -245,7 +247,7 @@ def _run_lines(start, length, ls):
 
 
 @kernel
-def access_runs(starts, lengths, writes, tenant, tags, stamps, tstate, meta, out, scratch):
+def access_runs(starts, lengths, writes, tenant, tags, stamps, tstate, meta, out, scratch, runinfo):
     """Every line each byte run [start, start + length) touches, run after run.
     `writes` has one entry per run, or one for all. Returns OK or an error code
     (ERR_SPACE: meta[M_ARG] lines of `out` and meta[M_ARG2] bytes of `scratch` needed)."""
@@ -294,7 +296,7 @@ def access_runs(starts, lengths, writes, tenant, tags, stamps, tstate, meta, out
                 g += _run_lines(starts[j], lengths[j], ls)
                 j += 1
             misses, wbs = _set_major(starts, lengths, writes, i, j, tenant, tags, stamps, tstate, meta, out,
-                                     scratch, clock, misses, wbs)
+                                     scratch, runinfo, clock, misses, wbs)
             clock += g
             i = j
             continue
@@ -343,8 +345,8 @@ def _held(tags, base, ways, lo, span):
 
 
 @nb.njit(cache=True, **_NO_NRT)
-def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, meta, out, scratch, clock, misses,
-               wbs):
+def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, meta, out, scratch, runinfo, clock,
+               misses, wbs):
     """Exact LRU replay of the runs g0..g1-1 (each of at least `sets` lines),
     set by set. Appends misses and write-backs to `out` in access order and
     returns the new (misses, write-backs) counts.
@@ -370,6 +372,22 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
     nrun = g1 - g0
     fbase = nrun * sets  # per-line flags start here
     wbase = cap + wbs  # parked write-backs start here
+    # per run, once: first line, line count, identical runs right after it
+    # (once a visit leaves all its lines, each repeat hits them all, only the
+    # last repeat's stamps remain and the LRU order does not change), and the
+    # write flags of the run (bit 0) and of its repeats (bit 1)
+    for r in range(nrun - 1, -1, -1):
+        st = starts[g0 + r]
+        runinfo[4 * r] = st >> ls
+        runinfo[4 * r + 1] = _run_lines(st, lengths[g0 + r], ls)
+        wd = write_back and (writes[0] if single else writes[g0 + r])
+        rep = 0
+        wdr = 0
+        if r + 1 < nrun and runinfo[4 * r + 4] == runinfo[4 * r] and runinfo[4 * r + 5] == runinfo[4 * r + 1]:
+            rep = runinfo[4 * r + 6] + 1
+            wdr = ((runinfo[4 * r + 7] & 1) | (runinfo[4 * r + 7] >> 1)) << 1
+        runinfo[4 * r + 2] = rep
+        runinfo[4 * r + 3] = wdr | (1 if wd else 0)
     for s in range(sets):
         base = s * ways
         have = False  # whether the ring holds this set's LRU order
@@ -379,10 +397,12 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
         p = 0  # batch position of run r's first line
         r = 0
         while r < nrun:
-            st = starts[g0 + r]
-            f = st >> ls
-            cnt = _run_lines(st, lengths[g0 + r], ls)
-            wd = write_back and (writes[0] if single else writes[g0 + r])
+            f = runinfo[4 * r]
+            cnt = runinfo[4 * r + 1]
+            rep = runinfo[4 * r + 2]
+            wflags = runinfo[4 * r + 3]
+            wd = (wflags & 1) != 0
+            wd_rep = (wflags & 2) != 0
             s0 = (s - f) & set_mask
             m = ((cnt - 1 - s0) >> sb) + 1  # run r's accesses to set s
             lo = f + s0  # their lines: lo, lo + sets, ...
@@ -391,15 +411,6 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
             ki = r * sets + s0
             q0 = fbase + p + s0  # flag of access j at q0 + (j << sb)
             w0 = wbase + p + s0  # parked write-back of access j at w0 + (j << sb)
-            # runs right after this one with the same lines: once the visit leaves
-            # all its lines here, each repeat hits them all, only the last repeat's
-            # stamps remain, and the LRU order does not change
-            rep = 0
-            wd_rep = False
-            while r + 1 + rep < nrun and starts[g0 + r + 1 + rep] >> ls == f and \
-                    _run_lines(starts[g0 + r + 1 + rep], lengths[g0 + r + 1 + rep], ls) == cnt:
-                wd_rep |= write_back and (writes[0] if single else writes[g0 + r + 1 + rep])
-                rep += 1
             t_last = t0 + rep * cnt  # first stamp of the last repeat
             held = _held(tags, base, ways, lo, span)
             present = popcount(held)
