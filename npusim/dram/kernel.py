@@ -1,10 +1,12 @@
 """The per-request DRAM timing kernel (numba).
 
-Time is in picoseconds. Resources are booked ahead (reservation style): a
-request's commands are placed at the earliest time every constraint allows,
-so a batch that arrives while an earlier one is still being served queues
-behind it per bank and per data bus, and batches on other banks overlap.
-"""
+Time is in picoseconds. Each channel's requests are scheduled on their own
+(channels share nothing): an FR-FCFS window of the channel's next
+`queue_depth` unserved requests picks the one whose bank can take its column
+command first, and its commands are booked at the earliest time every
+constraint allows (reservation style). A batch that arrives while an earlier
+one is still being served queues behind it per bank and per data bus, and
+batches on other banks overlap."""
 
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ O_CHANNELS, O_RANKS, O_BGS, O_BPG, O_OPEN_PAGE, O_FRFCFS, O_QUEUE, O_REQ_BYTES, 
 # throttle columns (per source)
 TH_ACTIVE, TH_WINDOW, TH_TARGET, TH_WIN_START, TH_WIN_BYTES, TH_OVER, TH_STALL, TH_NEXT, TH_GAP = range(9)
 N_TH = 9
+# window keys: readiness (ps after the channel's next command slot, capped) above the age
+AGE_BITS = 26
+MAX_BATCH = 1 << AGE_BITS  # serve() splits larger batches
+REL_MAX = (np.int64(1) << (62 - AGE_BITS)) - 1
+KEY_MAX = np.int64(0x7FFFFFFFFFFFFFFF)
 # stats
 S_READS, S_WRITES, S_ROW_HITS, S_ROW_MISSES, S_ROW_CONFLICTS = range(5)
 N_S = 5
@@ -104,6 +111,17 @@ def _refresh(rank_state, bank_state, r, first_bank, n_banks, t, T):
     return t
 
 
+@nb.njit(cache=True, inline="always")
+def _bank_ready(bank_state, b, row, open_page, t, T):
+    """Earliest column command of a request to bank b and `row` arriving at t, from the bank's state alone."""
+    open_row = bank_state[b, B_OPEN_ROW]
+    if open_page and open_row == row:
+        return max(t, bank_state[b, B_CAS_READY])
+    if open_row >= 0:
+        return max(t, bank_state[b, B_PRE_READY]) + T[T_RP] + T[T_RCD]
+    return max(t, bank_state[b, B_ACT_READY]) + T[T_RCD]
+
+
 @nb.njit(cache=True)
 def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank_state, rank_state, bg_state,
                 chan_state, throttle, stats, src_bytes, done_ps):
@@ -129,100 +147,167 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     bank = ((ch * ranks + ra) * bgs + bg) * bpg + ba
     rank = ch * ranks + ra
     group = (ch * ranks + ra) * bgs + bg
-    taken = np.zeros(n, dtype=np.bool_)
-    head = 0  # the oldest request not yet served
-    for _ in range(n):
-        while taken[head]:
-            head += 1
-        i = head
-        # FR-FCFS: the oldest request, unless it would close a row that younger
-        # requests in the window (the next `depth` unserved ones) still hit: those
-        # row hits go first. Requests to other banks keep their order (their
-        # commands interleave in a real controller).
-        if frfcfs and open_page:
-            b0 = bank[head]
-            open0 = bank_state[b0, B_OPEN_ROW]
-            if open0 >= 0 and open0 != ro[head]:
-                seen = 1
-                k = head + 1
-                while k < n and seen < depth:
-                    if not taken[k]:
-                        seen += 1
-                        if bank[k] == b0 and ro[k] == open0:
-                            i = k
-                            break
-                    k += 1
-        taken[i] = True
-
-        b, r, g, c = bank[i], rank[i], group[i], ch[i]
-        w = is_write[i]
-        t = arrival_ps
-        if not w:
-            t = _throttled_issue(throttle, source, t, req_bytes)
-        row = ro[i]
-        # place the commands; if a refresh of the rank falls before the column
-        # command, the refresh closes every row first and the request is placed again
-        while True:
-            open_row = bank_state[b, B_OPEN_ROW]
-            act = -1
-            if open_page and open_row == row:
-                kind = 0
-                cas = max(t, bank_state[b, B_CAS_READY])
-            else:
-                if open_row >= 0:
-                    kind = 2
-                    act = max(t, bank_state[b, B_PRE_READY]) + T[T_RP]
+    # When each request reaches the controller: writes at once, reads as
+    # MoCA's load DMA issues them (in program order, under its throttle).
+    issue = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        issue[i] = arrival_ps if is_write[i] else _throttled_issue(throttle, source, arrival_ps, req_bytes)
+    # Channels share nothing, so each channel's requests are scheduled on their own.
+    off = np.zeros(channels + 1, dtype=np.int64)
+    for i in range(n):
+        off[ch[i] + 1] += 1
+    for c in range(channels):
+        off[c + 1] += off[c]
+    order = np.empty(n, dtype=np.int64)
+    fill = off[:channels].copy()
+    for i in range(n):
+        order[fill[ch[i]]] = i
+        fill[ch[i]] += 1
+    # FR-FCFS: the channel's controller sees a window of its next `depth`
+    # unserved requests and serves the one that can take its column command
+    # first: a row hit as soon as the channel can take a command, a closed bank
+    # tRCD after its activate, a conflict after precharge, tRP and tRCD; the
+    # oldest among equals (so requests that are all ready go in order, and row
+    # hits pass conflicts). Serving in readiness order keeps the channel's
+    # monotone command and bus booking close to what a cycle-level scheduler
+    # issues. `fcfs` serves strictly in arrival order. A window key packs the
+    # readiness (relative to the channel's next command slot) above the age.
+    wsize = min(depth, n) if frfcfs else 1
+    wreq = np.empty(wsize, dtype=np.int64)  # request index
+    wready = np.empty(wsize, dtype=np.int64)  # when its bank could take its column command
+    wage = np.empty(wsize, dtype=np.int64)  # its position among the channel's requests
+    wbank = np.empty(wsize, dtype=np.int64)
+    wkey = np.empty(wsize, dtype=np.int64)
+    wrow = np.empty(wsize, dtype=np.int64)
+    wissue = np.empty(wsize, dtype=np.int64)
+    for c in range(channels):
+        lo, hi = off[c], off[c + 1]
+        wn = 0
+        nxt = lo
+        while wn < wsize and nxt < hi:
+            k = order[nxt]
+            wreq[wn] = k
+            wready[wn] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
+            wage[wn] = nxt - lo
+            wbank[wn] = bank[k]
+            wrow[wn] = ro[k]
+            wissue[wn] = issue[k]
+            wn += 1
+            nxt += 1
+        for _ in range(hi - lo):
+            fl = chan_state[c, C_LAST_CAS] + T[T_CCD_S]
+            best = KEY_MAX
+            for e in range(wn):
+                wkey[e] = (min(max(wready[e] - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
+                best = min(best, wkey[e])
+            j = 0
+            while wkey[j] != best:
+                j += 1
+            i = wreq[j]
+            wn -= 1
+            wreq[j] = wreq[wn]
+            wready[j] = wready[wn]
+            wage[j] = wage[wn]
+            wbank[j] = wbank[wn]
+            wrow[j] = wrow[wn]
+            wissue[j] = wissue[wn]
+            if nxt < hi:
+                k = order[nxt]
+                wreq[wn] = k
+                wready[wn] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
+                wage[wn] = nxt - lo
+                wbank[wn] = bank[k]
+                wrow[wn] = ro[k]
+                wissue[wn] = issue[k]
+                wn += 1
+                nxt += 1
+            t = issue[i]
+            b, r, g, c = bank[i], rank[i], group[i], ch[i]
+            w = is_write[i]
+            refreshes = rank_state[r, R_NEXT_REF]
+            row = ro[i]
+            # place the commands; if a refresh of the rank falls before the column
+            # command, the refresh closes every row first and the request is placed again
+            while True:
+                open_row = bank_state[b, B_OPEN_ROW]
+                act = -1
+                if open_page and open_row == row:
+                    kind = 0
+                    cas = max(t, bank_state[b, B_CAS_READY])
                 else:
-                    kind = 1
-                    act = max(t, bank_state[b, B_ACT_READY])
-                act = max(act, rank_state[r, R_LAST_ACT] + T[T_RRD_S])
-                act = max(act, bg_state[g, G_LAST_ACT] + T[T_RRD_L])
-                act = max(act, rank_state[r, R_FAW0 + rank_state[r, R_FAW_IDX]] + T[T_FAW])
-                cas = act + T[T_RCD]
-            cas = max(cas, chan_state[c, C_LAST_CAS] + T[T_CCD_S], bg_state[g, G_LAST_CAS] + T[T_CCD_L])
-            if w:
-                cas = max(cas, chan_state[c, C_LAST_RD_CAS] + T[T_CL] + T[T_BURST] + 2 * T[T_CK] - T[T_CWL])
-                lat = T[T_CWL]
+                    if open_row >= 0:
+                        kind = 2
+                        act = max(t, bank_state[b, B_PRE_READY]) + T[T_RP]
+                    else:
+                        kind = 1
+                        act = max(t, bank_state[b, B_ACT_READY])
+                    act = max(act, rank_state[r, R_LAST_ACT] + T[T_RRD_S])
+                    act = max(act, bg_state[g, G_LAST_ACT] + T[T_RRD_L])
+                    act = max(act, rank_state[r, R_FAW0 + rank_state[r, R_FAW_IDX]] + T[T_FAW])
+                    cas = act + T[T_RCD]
+                cas = max(cas, chan_state[c, C_LAST_CAS] + T[T_CCD_S], bg_state[g, G_LAST_CAS] + T[T_CCD_L])
+                if w:
+                    cas = max(cas, chan_state[c, C_LAST_RD_CAS] + T[T_CL] + T[T_BURST] + 2 * T[T_CK] - T[T_CWL])
+                    lat = T[T_CWL]
+                else:
+                    cas = max(cas, chan_state[c, C_LAST_WR_END] + T[T_WTR_S], bg_state[g, G_LAST_WR_END] + T[T_WTR_L])
+                    lat = T[T_CL]
+                data = cas + lat
+                if data < chan_state[c, C_BUS_FREE]:
+                    shift = chan_state[c, C_BUS_FREE] - data
+                    cas += shift
+                    data += shift
+                if refresh_on and cas >= rank_state[r, R_NEXT_REF]:
+                    _refresh(rank_state, bank_state, r, r * bgs * bpg, bgs * bpg, cas, T)
+                    continue
+                break
+            if kind == 0:
+                stats[S_ROW_HITS] += 1
             else:
-                cas = max(cas, chan_state[c, C_LAST_WR_END] + T[T_WTR_S], bg_state[g, G_LAST_WR_END] + T[T_WTR_L])
-                lat = T[T_CL]
-            data = cas + lat
-            if data < chan_state[c, C_BUS_FREE]:
-                shift = chan_state[c, C_BUS_FREE] - data
-                cas += shift
-                data += shift
-            if refresh_on and cas >= rank_state[r, R_NEXT_REF]:
-                _refresh(rank_state, bank_state, r, r * bgs * bpg, bgs * bpg, cas, T)
-                continue
-            break
-        if kind == 0:
-            stats[S_ROW_HITS] += 1
-        else:
-            stats[S_ROW_CONFLICTS if kind == 2 else S_ROW_MISSES] += 1
-            rank_state[r, R_FAW0 + rank_state[r, R_FAW_IDX]] = act
-            rank_state[r, R_FAW_IDX] = (rank_state[r, R_FAW_IDX] + 1) % 4
-            rank_state[r, R_LAST_ACT] = act
-            bg_state[g, G_LAST_ACT] = act
-            bank_state[b, B_OPEN_ROW] = row
-            bank_state[b, B_PRE_READY] = act + T[T_RAS]
-            bank_state[b, B_CAS_READY] = act + T[T_RCD]
-        end = data + T[T_BURST]
-        chan_state[c, C_BUS_FREE] = end
-        chan_state[c, C_BUSY] += T[T_BURST]
-        last_cas = cas + T[T_SPAN]  # a line wider than one burst takes several CAS commands
-        chan_state[c, C_LAST_CAS] = last_cas
-        bg_state[g, G_LAST_CAS] = last_cas
-        if w:
-            stats[S_WRITES] += 1
-            chan_state[c, C_LAST_WR_END] = end
-            bg_state[g, G_LAST_WR_END] = end
-            bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], end + T[T_WR])
-        else:
-            stats[S_READS] += 1
-            chan_state[c, C_LAST_RD_CAS] = max(chan_state[c, C_LAST_RD_CAS], cas)
-            bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], cas + T[T_RTP])
-        if not open_page:
-            bank_state[b, B_OPEN_ROW] = -1
-            bank_state[b, B_ACT_READY] = bank_state[b, B_PRE_READY] + T[T_RP]
-        src_bytes[source] += req_bytes
-        done_ps[i] = end + T[T_CTRL]
+                stats[S_ROW_CONFLICTS if kind == 2 else S_ROW_MISSES] += 1
+                rank_state[r, R_FAW0 + rank_state[r, R_FAW_IDX]] = act
+                rank_state[r, R_FAW_IDX] = (rank_state[r, R_FAW_IDX] + 1) % 4
+                rank_state[r, R_LAST_ACT] = act
+                bg_state[g, G_LAST_ACT] = act
+                bank_state[b, B_OPEN_ROW] = row
+                bank_state[b, B_PRE_READY] = act + T[T_RAS]
+                bank_state[b, B_CAS_READY] = act + T[T_RCD]
+            end = data + T[T_BURST]
+            chan_state[c, C_BUS_FREE] = end
+            chan_state[c, C_BUSY] += T[T_BURST]
+            last_cas = cas + T[T_SPAN]  # a line wider than one burst takes several CAS commands
+            chan_state[c, C_LAST_CAS] = last_cas
+            bg_state[g, G_LAST_CAS] = last_cas
+            if w:
+                stats[S_WRITES] += 1
+                chan_state[c, C_LAST_WR_END] = end
+                bg_state[g, G_LAST_WR_END] = end
+                bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], end + T[T_WR])
+            else:
+                stats[S_READS] += 1
+                chan_state[c, C_LAST_RD_CAS] = max(chan_state[c, C_LAST_RD_CAS], cas)
+                bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], cas + T[T_RTP])
+            if not open_page:
+                bank_state[b, B_OPEN_ROW] = -1
+                bank_state[b, B_ACT_READY] = bank_state[b, B_PRE_READY] + T[T_RP]
+            src_bytes[source] += req_bytes
+            done = end + T[T_CTRL]
+            refreshed = rank_state[r, R_NEXT_REF] != refreshes
+            done_ps[i] = done
+            # the served bank's other requests see its new state (branch-free so it vectorises)
+            open_b = bank_state[b, B_OPEN_ROW]
+            hit_b = bank_state[b, B_CAS_READY]
+            if open_b >= 0:  # as _bank_ready: a conflict precharges first
+                miss_b, miss_add = bank_state[b, B_PRE_READY], T[T_RP] + T[T_RCD]
+            else:
+                miss_b, miss_add = bank_state[b, B_ACT_READY], T[T_RCD]
+            if not open_page:
+                open_b = -1
+            for e in range(wn):
+                hit = wrow[e] == open_b
+                fresh = max(wissue[e], hit_b if hit else miss_b) + (0 if hit else miss_add)
+                wready[e] = fresh if wbank[e] == b else wready[e]
+            if refreshed:
+                for e in range(wn):
+                    if rank[wreq[e]] == r:
+                        wready[e] = _bank_ready(bank_state, wbank[e], wrow[e], open_page, wissue[e], T)

@@ -177,9 +177,12 @@ class DRAM:
             if w.shape[0] != n:
                 raise ValueError(f"is_write has {w.shape[0]} entries for {n} addresses")
         done = np.empty(n, dtype=np.int64)
-        K.serve_batch(a, w, int(round(arrival_cycle * self.ps_per_cycle)), src, self.mapping.shifts,
-                      self.mapping.masks, self.org, self.T, self.bank_state, self.rank_state, self.bg_state,
-                      self.chan_state, self.throttle, self.stats_array, self.src_bytes, done)
+        arrival_ps = int(round(arrival_cycle * self.ps_per_cycle))
+        for lo in range(0, n, K.MAX_BATCH):  # window keys hold a request's age in AGE_BITS
+            hi = min(n, lo + K.MAX_BATCH)
+            K.serve_batch(a[lo:hi], w[lo:hi], arrival_ps, src, self.mapping.shifts, self.mapping.masks, self.org,
+                          self.T, self.bank_state, self.rank_state, self.bg_state, self.chan_state, self.throttle,
+                          self.stats_array, self.src_bytes, done[lo:hi])
         return np.ceil(done / self.ps_per_cycle - 1e-9).astype(np.int64)
 
     # -- MoCA throttle -------------------------------------------------------------------
