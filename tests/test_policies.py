@@ -94,6 +94,31 @@ def test_moca_water_filling():
     assert out == {0: 4.5, 1: 4.5}
 
 
+def test_moca_memory_aware_pairing():
+    from types import SimpleNamespace as NS
+
+    from npusim.policies.moca import MoCA
+
+    # four task slots, budget 8 B/cycle: one slot's share is 2
+    tenants = [NS(index=i, running=0) for i in range(4)]
+    stub = NS(budget=8.0, intensity={0: 5.0, 1: 6.0, 2: 0.5, 3: 1.0},
+              opts={"pairing": True, "pair_window": 2}, sim=NS(core_groups=[(0, 1)] * 4, tenants=tenants))
+    stub._fair_share = MoCA._fair_share.__get__(stub)
+    order = MoCA.order.__get__(stub)
+    ranked = [NS(tenant=1), NS(tenant=2), NS(tenant=3)]
+    assert order(ranked) == ranked  # nothing running: ranking order
+    tenants[0].running = 1  # a memory-bound task runs (5 > 2): the compute-bound one goes first
+    assert [k.tenant for k in order(ranked)] == [2, 1, 3]
+    stub.opts["pair_window"] = 1  # pairing may not reach past the window
+    assert order(ranked) == ranked
+    stub.opts["pair_window"] = 2
+    tenants[0].running, tenants[3].running = 0, 1  # a compute-bound task runs: ranking order
+    assert order(ranked) == ranked
+    stub.opts["pairing"] = False
+    tenants[0].running = 1
+    assert order(ranked) == ranked
+
+
 def test_load_throttle_limits_a_tenants_load_rate():
     from npusim.engine.memory import MemoryHierarchy
     from npusim.soc import load_soc

@@ -321,7 +321,7 @@ class Simulation:
         return sorted(tasks, key=score)
 
     def _dispatch(self) -> None:
-        for task in self._rank(self.ready):
+        for task in self.policy.order(self._rank(self.ready)):
             t = self.tenants[task.tenant]
             if t.spec.multi_task and t.running:
                 continue  # one request at a time per multi-task model instance

@@ -43,6 +43,10 @@ def positive_int(v: Any) -> str | None:
     return None
 
 
+def is_bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"expected true or false, got {v!r}"
+
+
 def register(cls: type["Policy"]) -> type["Policy"]:
     _REGISTRY[cls.name] = cls
     return cls
@@ -97,6 +101,10 @@ class Policy:
     def preempt(self, tenant: "TenantRuntime", task: "TaskRecord") -> bool:
         """At a layer boundary: should the task give its cores up now?"""
         return False
+
+    def order(self, ranked: list["TaskRecord"]) -> list["TaskRecord"]:
+        """The order in which ready tasks (already ranked by the scheduler) try to start."""
+        return ranked
 
     def acquire(self, tenant: "TenantRuntime", layer_index: int,
                 task: "TaskRecord") -> Generator[Any, Any, LayerPlan]:

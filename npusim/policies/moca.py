@@ -10,7 +10,10 @@
   in the tenant's load DMA and counts every load, LLC hit or miss; the rates
   are the plans' load bytes over their predicted cycles. The result is written to the DRAM model's
   MoCA throttle as (window, target bytes per window). Tasks are ranked by
-  priority and waiting time over isolated latency.
+  priority and waiting time over isolated latency (the scenario's `priority`
+  scheduler). With `pairing`, memory-aware co-location: while the running
+  tasks load more than their share of the budget, the best-ranked
+  compute-bound task among the first `pair_window` waiting ones starts first.
 * ``prema``: time multiplexing of the whole NPU (PREMA, HPCA 2020): one task at
   a time on every core, preempted at layer boundaries by a waiting task with
   more tokens (priority x waiting time over isolated latency).
@@ -24,7 +27,7 @@ import math
 import numpy as np
 
 from ..mapping.plan import UNMANAGED
-from .base import Option, Policy, number_in, positive_int, register
+from .base import Option, Policy, is_bool, number_in, positive_int, register
 
 
 MIN_URGENCY, MAX_URGENCY = 0.05, 20.0
@@ -39,6 +42,8 @@ class MoCA(Policy):
         "bandwidth_share": Option(0.8, number_in(0.05, 1.0), "share of peak DRAM bandwidth to divide"),
         "floor": Option(0.1, number_in(0.0, 1.0), "a tenant keeps at least this share of its ideal rate"),
         "min_steps": Option(4, positive_int, "layers with fewer tile steps are never throttled"),
+        "pairing": Option(False, is_bool, "memory-aware co-location of compute-bound with memory-bound tasks"),
+        "pair_window": Option(4, positive_int, "how far down the ranking pairing may reach"),
     }
 
     def setup(self) -> None:
@@ -48,12 +53,36 @@ class MoCA(Policy):
         self.throttled: set[int] = set()
         # predicted cycles of each tenant's remaining layers (unmanaged plans)
         self.remaining = {}
+        self.intensity: dict[int, float] = {}
         for t in self.sim.tenants:
             self.trace_changed(t)
 
     def trace_changed(self, t) -> None:
-        cyc = np.array([t.plan(i, UNMANAGED).predicted_cycles for i in range(len(t.trace.layers))], dtype=float)
+        plans = [t.plan(i, UNMANAGED) for i in range(len(t.trace.layers))]
+        cyc = np.array([p.predicted_cycles for p in plans], dtype=float)
         self.remaining[t.index] = np.cumsum(cyc[::-1])[::-1]
+        # whole-network load rate (bytes per cycle), for memory-aware pairing
+        self.intensity[t.index] = sum(p.load_bytes for p in plans) / max(1.0, float(cyc.sum()))
+
+    def _fair_share(self) -> float:
+        """The budget's share of one task slot (core group, or tenant without a pool)."""
+        slots = len(self.sim.core_groups) or len(self.sim.tenants)
+        return self.budget / max(1, slots)
+
+    def order(self, ranked):
+        """Memory-aware pairing: when the running tasks load more than their
+        share of the budget, a compute-bound task (below one slot's share)
+        among the first `pair_window` ranked ones goes first."""
+        if not self.opts["pairing"] or len(ranked) < 2:
+            return ranked
+        share = self._fair_share()
+        running = [t for t in self.sim.tenants if t.running]
+        if sum(self.intensity[t.index] * t.running for t in running) <= share * sum(t.running for t in running):
+            return ranked
+        for k, task in enumerate(ranked[:self.opts["pair_window"]]):
+            if self.intensity[task.tenant] < share:
+                return [task] + ranked[:k] + ranked[k + 1:]
+        return ranked
 
     def acquire(self, t, layer_index: int, task):
         plan = t.plan(layer_index, UNMANAGED)
