@@ -196,6 +196,8 @@ def test_camdn_on_a_soc_without_npu_ways(cli, tmp_path, policy, expect):
     ("{name: camdn, beta: -0.1}", "policy.beta"),
     ("{name: moca, floor: 2}", "policy.floor"),
     ("{name: camdn, gamma: 1}", "policy.gamma"),
+    ("{name: moca, pairing: 3}", "policy.pairing"),
+    ("{name: moca, pair_window: 0}", "policy.pair_window"),
 ])
 def test_bad_policy_options(cli, tmp_path, policy, field):
     f = tmp_path / "s.yaml"
