@@ -18,7 +18,7 @@ from .mapping.mapper import SEARCH_VERSION, default_cache_dir
 from .metrics import Result, build_result
 from .scenario import PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
 
-ENGINE_VERSION = "3"  # bump when engine timing changes: cached isolated latencies are ignored
+ENGINE_VERSION = "4"  # bump when engine timing changes: cached isolated latencies are ignored
 
 
 def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:

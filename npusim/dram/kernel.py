@@ -10,6 +10,8 @@ batches on other banks overlap."""
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
@@ -122,9 +124,19 @@ def _bank_ready(bank_state, b, row, open_page, t, T):
     return max(t, bank_state[b, B_ACT_READY]) + T[T_RCD]
 
 
+@nb.njit(cache=True, inline="always")
+def _rank_act_floor(rank_state, r, T):
+    """Earliest column command that follows a new activate in rank r."""
+    return max(rank_state[r, R_LAST_ACT] + T[T_RRD_S],
+               rank_state[r, R_FAW0 + rank_state[r, R_FAW_IDX]] + T[T_FAW]) + T[T_RCD]
+
+
 @nb.njit(cache=True)
 def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank_state, rank_state, bg_state,
-                chan_state, throttle, stats, src_bytes, done_ps):
+                chan_state, throttle, stats, src_bytes, ps_per_cycle, done):
+    """Serve a batch of line requests arriving together at arrival_ps; write each
+    one's completion to `done`, in cycles of ps_per_cycle picoseconds (rounded up)."""
+    done_ps = done
     n = addrs.shape[0]
     channels, ranks, bgs, bpg = org[O_CHANNELS], org[O_RANKS], org[O_BGS], org[O_BPG]
     open_page, frfcfs, depth, req_bytes = org[O_OPEN_PAGE], org[O_FRFCFS], org[O_QUEUE], org[O_REQ_BYTES]
@@ -180,6 +192,13 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     wkey = np.empty(wsize, dtype=np.int64)
     wrow = np.empty(wsize, dtype=np.int64)
     wissue = np.empty(wsize, dtype=np.int64)
+    wact = np.empty(wsize, dtype=np.int64)  # 1 if it needs an activate
+    wrank = np.empty(wsize, dtype=np.int64)
+    wfloor = np.empty(wsize, dtype=np.int64)  # its rank's activate floor if it needs an activate, else 0
+    # earliest column command after an activate in each rank (tRRD_S, tFAW)
+    rfloor = np.empty(channels * ranks, dtype=np.int64)
+    for q in range(channels * ranks):
+        rfloor[q] = _rank_act_floor(rank_state, q, T)
     for c in range(channels):
         lo, hi = off[c], off[c + 1]
         wn = 0
@@ -192,13 +211,16 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             wbank[wn] = bank[k]
             wrow[wn] = ro[k]
             wissue[wn] = issue[k]
+            wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
+            wrank[wn] = rank[k]
+            wfloor[wn] = rfloor[rank[k]] * wact[wn]
             wn += 1
             nxt += 1
         for _ in range(hi - lo):
             fl = chan_state[c, C_LAST_CAS] + T[T_CCD_S]
             best = KEY_MAX
             for e in range(wn):
-                wkey[e] = (min(max(wready[e] - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
+                wkey[e] = (min(max(max(wready[e], wfloor[e]) - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
                 best = min(best, wkey[e])
             j = 0
             while wkey[j] != best:
@@ -211,6 +233,9 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             wbank[j] = wbank[wn]
             wrow[j] = wrow[wn]
             wissue[j] = wissue[wn]
+            wact[j] = wact[wn]
+            wrank[j] = wrank[wn]
+            wfloor[j] = wfloor[wn]
             if nxt < hi:
                 k = order[nxt]
                 wreq[wn] = k
@@ -219,6 +244,9 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 wbank[wn] = bank[k]
                 wrow[wn] = ro[k]
                 wissue[wn] = issue[k]
+                wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
+                wrank[wn] = rank[k]
+                wfloor[wn] = rfloor[rank[k]] * wact[wn]
                 wn += 1
                 nxt += 1
             t = issue[i]
@@ -303,11 +331,21 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 miss_b, miss_add = bank_state[b, B_ACT_READY], T[T_RCD]
             if not open_page:
                 open_b = -1
+            rf = _rank_act_floor(rank_state, r, T)
+            rfloor[r] = rf
             for e in range(wn):
                 hit = wrow[e] == open_b
                 fresh = max(wissue[e], hit_b if hit else miss_b) + (0 if hit else miss_add)
-                wready[e] = fresh if wbank[e] == b else wready[e]
+                mine = wbank[e] == b
+                wready[e] = fresh if mine else wready[e]
+                act = (0 if hit else 1) if mine else wact[e]
+                wact[e] = act
+                wfloor[e] = 0 if act == 0 else (rf if wrank[e] == r else wfloor[e])
             if refreshed:
                 for e in range(wn):
                     if rank[wreq[e]] == r:
                         wready[e] = _bank_ready(bank_state, wbank[e], wrow[e], open_page, wissue[e], T)
+                        wact[e] = 0 if open_page and bank_state[wbank[e], B_OPEN_ROW] == wrow[e] else 1
+                        wfloor[e] = rfloor[r] * wact[e]
+    for i in range(n):
+        done_ps[i] = np.int64(math.ceil(done_ps[i] / ps_per_cycle - 1e-9))

@@ -182,8 +182,8 @@ class DRAM:
             hi = min(n, lo + K.MAX_BATCH)
             K.serve_batch(a[lo:hi], w[lo:hi], arrival_ps, src, self.mapping.shifts, self.mapping.masks, self.org,
                           self.T, self.bank_state, self.rank_state, self.bg_state, self.chan_state, self.throttle,
-                          self.stats_array, self.src_bytes, done[lo:hi])
-        return np.ceil(done / self.ps_per_cycle - 1e-9).astype(np.int64)
+                          self.stats_array, self.src_bytes, self.ps_per_cycle, done[lo:hi])
+        return done
 
     # -- MoCA throttle -------------------------------------------------------------------
     def set_throttle(self, source: int, window_cycles: int, target_bytes: int) -> None:
