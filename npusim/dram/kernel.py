@@ -203,20 +203,20 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
         lo, hi = off[c], off[c + 1]
         wn = 0
         nxt = lo
+        while wn < wsize and nxt < hi:
+            k = order[nxt]
+            wreq[wn] = k
+            wready[wn] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
+            wage[wn] = nxt - lo
+            wbank[wn] = bank[k]
+            wrow[wn] = ro[k]
+            wissue[wn] = issue[k]
+            wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
+            wrank[wn] = rank[k]
+            wfloor[wn] = rfloor[rank[k]] * wact[wn]
+            wn += 1
+            nxt += 1
         for _ in range(hi - lo):
-            while wn < wsize and nxt < hi:  # the window admits the channel's next requests
-                k = order[nxt]
-                wreq[wn] = k
-                wready[wn] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
-                wage[wn] = nxt - lo
-                wbank[wn] = bank[k]
-                wrow[wn] = ro[k]
-                wissue[wn] = issue[k]
-                wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
-                wrank[wn] = rank[k]
-                wfloor[wn] = rfloor[rank[k]] * wact[wn]
-                wn += 1
-                nxt += 1
             fl = chan_state[c, C_LAST_CAS] + T[T_CCD_S]
             best = KEY_MAX
             for e in range(wn):
@@ -236,6 +236,20 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             wact[j] = wact[wn]
             wrank[j] = wrank[wn]
             wfloor[j] = wfloor[wn]
+            if nxt < hi:  # the next request enters (written out like the first fill: a helper
+                # taking the window arrays would cost reference counting on every call)
+                k = order[nxt]
+                wreq[wn] = k
+                wready[wn] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
+                wage[wn] = nxt - lo
+                wbank[wn] = bank[k]
+                wrow[wn] = ro[k]
+                wissue[wn] = issue[k]
+                wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
+                wrank[wn] = rank[k]
+                wfloor[wn] = rfloor[rank[k]] * wact[wn]
+                wn += 1
+                nxt += 1
             t = issue[i]
             b, r, g, c = bank[i], rank[i], group[i], ch[i]
             w = is_write[i]
