@@ -15,6 +15,15 @@ import math
 import numba as nb
 import numpy as np
 
+try:  # helpers without reference counting (they never allocate); serve_batch allocates its window
+    nb.njit(_nrt=False)(lambda: 0)
+    _NO_NRT = {"_nrt": False}
+except Exception:  # pragma: no cover
+    _NO_NRT = {}
+
+kernel = nb.njit(cache=True, **_NO_NRT)
+inline = nb.njit(cache=True, inline="always", **_NO_NRT)
+
 # bank_state columns
 B_OPEN_ROW, B_ACT_READY, B_PRE_READY, B_CAS_READY = range(4)
 N_B = 4
@@ -41,12 +50,15 @@ AGE_BITS = 26
 MAX_BATCH = 1 << AGE_BITS  # serve() splits larger batches
 REL_MAX = (np.int64(1) << (62 - AGE_BITS)) - 1
 KEY_MAX = np.int64(0x7FFFFFFFFFFFFFFF)
+# rows of the per-call work array (one column per request)
+(W_CH, W_RA, W_BG, W_BA, W_RO, W_BANK, W_RANK, W_GROUP, W_ISSUE, W_ORDER) = range(10)
+N_WORK = 10
 # stats
 S_READS, S_WRITES, S_ROW_HITS, S_ROW_MISSES, S_ROW_CONFLICTS = range(5)
 N_S = 5
 
 
-@nb.njit(cache=True)
+@kernel
 def _width(mask):
     w = 0
     while (mask >> w) & 1:
@@ -54,7 +66,7 @@ def _width(mask):
     return w
 
 
-@nb.njit(cache=True)
+@kernel
 def _fold(x, mask):
     """XOR of the successive field-wide chunks of the next 24 bits of x."""
     if mask == 0:
@@ -67,7 +79,7 @@ def _fold(x, mask):
     return h
 
 
-@nb.njit(cache=True)
+@kernel
 def _throttled_issue(th, src, t, nbytes):
     """MoCA's load-DMA rule: bytes are counted per window; at each window end the
     overshoot over the target accumulates; once it exceeds half the target, reads
@@ -98,7 +110,7 @@ def _throttled_issue(th, src, t, nbytes):
     return t
 
 
-@nb.njit(cache=True)
+@kernel
 def _refresh(rank_state, bank_state, r, first_bank, n_banks, t, T):
     """Apply every refresh of rank r due before t; return t pushed past any refresh in progress."""
     while t >= rank_state[r, R_NEXT_REF]:
@@ -113,7 +125,7 @@ def _refresh(rank_state, bank_state, r, first_bank, n_banks, t, T):
     return t
 
 
-@nb.njit(cache=True, inline="always")
+@inline
 def _bank_ready(bank_state, b, row, open_page, t, T):
     """Earliest column command of a request to bank b and `row` arriving at t, from the bank's state alone."""
     open_row = bank_state[b, B_OPEN_ROW]
@@ -124,7 +136,7 @@ def _bank_ready(bank_state, b, row, open_page, t, T):
     return max(t, bank_state[b, B_ACT_READY]) + T[T_RCD]
 
 
-@nb.njit(cache=True, inline="always")
+@inline
 def _rank_act_floor(rank_state, r, T):
     """Earliest column command that follows a new activate in rank r."""
     return max(rank_state[r, R_LAST_ACT] + T[T_RRD_S],
@@ -133,20 +145,27 @@ def _rank_act_floor(rank_state, r, T):
 
 @nb.njit(cache=True)
 def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank_state, rank_state, bg_state,
-                chan_state, throttle, stats, src_bytes, ps_per_cycle, done):
+                chan_state, throttle, stats, src_bytes, ps_per_cycle, done, work, small):
     """Serve a batch of line requests arriving together at arrival_ps; write each
-    one's completion to `done`, in cycles of ps_per_cycle picoseconds (rounded up)."""
+    one's completion to `done`, in cycles of ps_per_cycle picoseconds (rounded up).
+    work (N_WORK x >= n) and small (>= 2 channels + 1 + ranks) are scratch
+    space (the window's few arrays are allocated here: separate arrays let its
+    loops vectorise)."""
     done_ps = done
     n = addrs.shape[0]
     channels, ranks, bgs, bpg = org[O_CHANNELS], org[O_RANKS], org[O_BGS], org[O_BPG]
     open_page, frfcfs, depth, req_bytes = org[O_OPEN_PAGE], org[O_FRFCFS], org[O_QUEUE], org[O_REQ_BYTES]
     refresh_on = org[O_REFRESH]
+    ch, ra, bg, ba, ro = work[W_CH], work[W_RA], work[W_BG], work[W_BA], work[W_RO]
+    bank, rank, group, issue, order = work[W_BANK], work[W_RANK], work[W_GROUP], work[W_ISSUE], work[W_ORDER]
     # decode every request once
-    ch = (addrs >> shifts[0]) & masks[0]
-    ra = (addrs >> shifts[1]) & masks[1]
-    bg = (addrs >> shifts[2]) & masks[2]
-    ba = (addrs >> shifts[3]) & masks[3]
-    ro = (addrs >> shifts[4]) & masks[4]
+    for i in range(n):
+        a = addrs[i]
+        ch[i] = (a >> shifts[0]) & masks[0]
+        ra[i] = (a >> shifts[1]) & masks[1]
+        bg[i] = (a >> shifts[2]) & masks[2]
+        ba[i] = (a >> shifts[3]) & masks[3]
+        ro[i] = (a >> shifts[4]) & masks[4]
     if org[O_HASH]:
         # XOR interleaving: channel bits are folded with the bits above them, bank
         # group and bank bits with the row, so strided streams spread like sequential
@@ -156,22 +175,26 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             ch[i] ^= _fold(addrs[i] >> up_ch, masks[0])
             bg[i] ^= ro[i] & masks[2]
             ba[i] ^= (ro[i] >> _width(masks[2])) & masks[3]
-    bank = ((ch * ranks + ra) * bgs + bg) * bpg + ba
-    rank = ch * ranks + ra
-    group = (ch * ranks + ra) * bgs + bg
+    for i in range(n):
+        rank[i] = ch[i] * ranks + ra[i]
+        group[i] = rank[i] * bgs + bg[i]
+        bank[i] = group[i] * bpg + ba[i]
     # When each request reaches the controller: writes at once, reads as
     # MoCA's load DMA issues them (in program order, under its throttle).
-    issue = np.empty(n, dtype=np.int64)
     for i in range(n):
         issue[i] = arrival_ps if is_write[i] else _throttled_issue(throttle, source, arrival_ps, req_bytes)
     # Channels share nothing, so each channel's requests are scheduled on their own.
-    off = np.zeros(channels + 1, dtype=np.int64)
+    off = small[:channels + 1]
+    fill = small[channels + 1:2 * channels + 1]
+    rfloor = small[2 * channels + 1:2 * channels + 1 + channels * ranks]
+    for c in range(channels + 1):
+        off[c] = 0
     for i in range(n):
         off[ch[i] + 1] += 1
     for c in range(channels):
         off[c + 1] += off[c]
-    order = np.empty(n, dtype=np.int64)
-    fill = off[:channels].copy()
+    for c in range(channels):
+        fill[c] = off[c]
     for i in range(n):
         order[fill[ch[i]]] = i
         fill[ch[i]] += 1
@@ -195,8 +218,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     wact = np.empty(wsize, dtype=np.int64)  # 1 if it needs an activate
     wrank = np.empty(wsize, dtype=np.int64)
     wfloor = np.empty(wsize, dtype=np.int64)  # its rank's activate floor if it needs an activate, else 0
-    # earliest column command after an activate in each rank (tRRD_S, tFAW)
-    rfloor = np.empty(channels * ranks, dtype=np.int64)
+    # rfloor: the earliest column command after an activate in each rank (tRRD_S, tFAW)
     for q in range(channels * ranks):
         rfloor[q] = _rank_act_floor(rank_state, q, T)
     for c in range(channels):

@@ -128,6 +128,9 @@ class DRAM:
         self.throttle = np.zeros((64, K.N_TH), dtype=np.int64)
         self.stats_array = np.zeros(K.N_S, dtype=np.int64)
         self.src_bytes = np.zeros(64, dtype=np.int64)
+        # scratch of the kernel: per request, and per channel and rank
+        self._work = np.empty((K.N_WORK, 0), dtype=np.int64)
+        self._small = np.empty(2 * channels + 1 + channels * self.ranks, dtype=np.int64)
 
     # -- construction ----------------------------------------------------------------
     @classmethod
@@ -178,11 +181,13 @@ class DRAM:
                 raise ValueError(f"is_write has {w.shape[0]} entries for {n} addresses")
         done = np.empty(n, dtype=np.int64)
         arrival_ps = int(round(arrival_cycle * self.ps_per_cycle))
+        if self._work.shape[1] < min(n, K.MAX_BATCH):
+            self._work = np.empty((K.N_WORK, max(min(n, K.MAX_BATCH), 2 * self._work.shape[1])), dtype=np.int64)
         for lo in range(0, n, K.MAX_BATCH):  # window keys hold a request's age in AGE_BITS
             hi = min(n, lo + K.MAX_BATCH)
             K.serve_batch(a[lo:hi], w[lo:hi], arrival_ps, src, self.mapping.shifts, self.mapping.masks, self.org,
                           self.T, self.bank_state, self.rank_state, self.bg_state, self.chan_state, self.throttle,
-                          self.stats_array, self.src_bytes, self.ps_per_cycle, done[lo:hi])
+                          self.stats_array, self.src_bytes, self.ps_per_cycle, done[lo:hi], self._work, self._small)
         return done
 
     # -- MoCA throttle -------------------------------------------------------------------
