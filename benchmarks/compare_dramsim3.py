@@ -41,6 +41,7 @@ DEVICES = (("DDR3-1600", "DDR3_4Gb_x8_1600.ini", 2),
            ("DDR4-3200", "DDR4_8Gb_x16_3200.ini", 2),
            ("HBM2", "HBM2_8Gb_x128.ini", 1))
 IDLE_GAP_TCK = 400
+IDLE_N = 5000
 
 
 def ours_mapping(dramsim3_mapping: str) -> str:
@@ -76,7 +77,7 @@ def write_trace(path: Path, addrs: np.ndarray, arrivals: np.ndarray) -> None:
 
 
 def ours_run(name: str, ranks: int, mapping: str, addrs: np.ndarray, arrivals_tck: np.ndarray,
-             batch: int) -> tuple[np.ndarray, DRAM, float]:
+             batch: int = 1 << 20) -> tuple[np.ndarray, DRAM, float]:
     """Completion times in device cycles; requests with equal arrival are served in batches."""
     std = get_standard(name)
     clock = round(1e12 / std.tck_ps)
@@ -92,62 +93,101 @@ def ours_run(name: str, ranks: int, mapping: str, addrs: np.ndarray, arrivals_tc
     return done, d, time.perf_counter() - t0
 
 
+def patterns(n: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The saturated patterns (stream, random over 4 GiB) and the idle-latency trace with its arrivals."""
+    rng = np.random.default_rng(0)
+    sat = {"stream": np.arange(n, dtype=np.int64) * 64,
+           "random": rng.integers(0, (4 << 30) // 64, n).astype(np.int64) * 64}
+    idle = np.random.default_rng(1).integers(0, (4 << 30) // 64, IDLE_N).astype(np.int64) * 64
+    return sat, idle, np.arange(IDLE_N, dtype=np.int64) * IDLE_GAP_TCK
+
+
+def peak_lines_per_tck(name: str) -> float:
+    return get_standard(name).bus_bits * 2 / 8 / 64  # double data rate
+
+
+def window_tck(name: str, n: int) -> int:
+    """60 % of the time n lines take at peak, so both simulators stay saturated throughout."""
+    return int(0.6 * n / peak_lines_per_tck(name))
+
+
+def ours_saturated(name: str, ranks: int, mapping: str, addrs: np.ndarray, batch: int = 1 << 20
+                   ) -> tuple[float, float, float]:
+    """(efficiency within the window, row-hit rate, wall seconds) of our model."""
+    n = len(addrs)
+    window = window_tck(name, n)
+    done, d, wall = ours_run(name, ranks, mapping, addrs, np.zeros(n, dtype=np.int64), batch)
+    eff = int((done <= window).sum()) / (window * peak_lines_per_tck(name))
+    return eff, d.stats["row_hits"] / n, wall
+
+
+def ours_idle_ns(name: str, ranks: int, mapping: str, idle: np.ndarray, idle_t: np.ndarray) -> float:
+    done, _, _ = ours_run(name, ranks, mapping, idle, idle_t, 1)
+    return float((done - idle_t).mean()) * get_standard(name).tck_ps / 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dramsim3", required=True, type=Path, help="DRAMsim3 checkout with build/dramsim3main")
     ap.add_argument("--requests", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=1 << 20,
                     help="requests per serve() call (the controller's window is queue_depth = 32 either way)")
+    ap.add_argument("--write-reference", type=Path,
+                    help="also write DRAMsim3's figures as a CSV (tests/reference/dramsim3/dramsim3.csv)")
     args = ap.parse_args()
     binary = args.dramsim3 / "build" / "dramsim3main"
     tmp = Path(tempfile.mkdtemp())
     n = args.requests
-    rng = np.random.default_rng(0)
-    patterns = {"stream": np.arange(n, dtype=np.int64) * 64,
-                "random": rng.integers(0, (4 << 30) // 64, n).astype(np.int64) * 64}
-    idle_n = 5000
-    idle = rng.integers(0, (4 << 30) // 64, idle_n).astype(np.int64) * 64
-    idle_t = np.arange(idle_n, dtype=np.int64) * IDLE_GAP_TCK
+    sat, idle, idle_t = patterns(n)
     # a quick compile of our kernels outside the timing
-    DRAM.from_preset("DDR4-3200").serve(patterns["random"][:64])
+    DRAM.from_preset("DDR4-3200").serve(sat["random"][:64])
+    commit = subprocess.run(["git", "-C", str(args.dramsim3), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
     print(f"{n} line reads per saturated run, offered at cycle 0; idle latency: one random read every "
           f"{IDLE_GAP_TCK} tCK; ours with DRAMsim3's mapping, ranks, one channel, no hashing")
     head = (f"{'device':10s} {'pattern':7s} {'eff D3':>7s} {'eff ours':>8s} {'hits D3':>8s} {'hits ours':>9s} "
             f"{'Mreq/s D3':>9s} {'Mreq/s ours':>11s}")
-    rows = []
+    rows, ref = [], []
     for name, ini, ranks in DEVICES:
         cfg = tmp / ini
         fields = config_for(args.dramsim3 / "configs" / ini, cfg)
         mapping = ours_mapping(fields["address_mapping"])
-        std = get_standard(name)
-        peak_lines_per_tck = std.bus_bits * 2 / 8 / 64  # double data rate
-        # window: 60 % of the time the whole batch would take at peak, so both stay saturated
-        window = int(0.6 * n / peak_lines_per_tck)
-        for pat, addrs in patterns.items():
+        window = window_tck(name, n)
+        for pat, addrs in sat.items():
             trace = tmp / f"{name}_{pat}.trc"
             write_trace(trace, addrs, np.zeros(n, dtype=np.int64))
             s, wall3 = run_dramsim3(binary, cfg, trace, window, tmp / f"out_{name}_{pat}")
             done3 = int(s["num_reads_done"])
-            eff3 = done3 / (window * peak_lines_per_tck)
+            eff3 = done3 / (window * peak_lines_per_tck(name))
             hits3 = int(s["num_read_row_hits"]) / max(1, done3)
-            ours_done, d, wall = ours_run(name, ranks, mapping, addrs, np.zeros(n, dtype=np.int64), args.batch)
-            inside = ours_done <= window
-            eff = int(inside.sum()) / (window * peak_lines_per_tck)
-            hits = d.stats["row_hits"] / n
+            eff, hits, wall = ours_saturated(name, ranks, mapping, addrs, args.batch)
             rows.append((name, pat, eff3, eff, hits3, hits, done3 / wall3 / 1e6, n / wall / 1e6))
+            ref.append({"device": name, "config": ini, "ranks": ranks, "mapping": mapping, "pattern": pat,
+                        "requests": n, "efficiency": round(eff3, 4), "row_hit_rate": round(hits3, 4),
+                        "idle_latency_ns": "", "dramsim3_commit": commit})
         trace = tmp / f"{name}_idle.trc"
         write_trace(trace, idle, idle_t)
         s, _ = run_dramsim3(binary, cfg, trace, int(idle_t[-1]) + 2000, tmp / f"out_{name}_idle")
-        lat3_ns = float(s["average_read_latency"]) * std.tck_ps / 1000
-        ours_done, _, _ = ours_run(name, ranks, mapping, idle, idle_t, 1)
-        lat_ns = float((ours_done - idle_t).mean()) * std.tck_ps / 1000
-        rows.append((name, "idle", lat3_ns, lat_ns))
+        lat3_ns = float(s["average_read_latency"]) * get_standard(name).tck_ps / 1000
+        rows.append((name, "idle", lat3_ns, ours_idle_ns(name, ranks, mapping, idle, idle_t)))
+        ref.append({"device": name, "config": ini, "ranks": ranks, "mapping": mapping, "pattern": "idle",
+                    "requests": IDLE_N, "efficiency": "", "row_hit_rate": "",
+                    "idle_latency_ns": round(lat3_ns, 2), "dramsim3_commit": commit})
     print(head)
     for r in rows:
         if r[1] == "idle":
             print(f"{r[0]:10s} {'idle':7s} latency DRAMsim3 {r[2]:.1f} ns, ours {r[3]:.1f} ns")
         else:
             print(f"{r[0]:10s} {r[1]:7s} {r[2]:7.1%} {r[3]:8.1%} {r[4]:8.1%} {r[5]:9.1%} {r[6]:9.2f} {r[7]:11.2f}")
+    if args.write_reference:
+        import csv
+
+        args.write_reference.parent.mkdir(parents=True, exist_ok=True)
+        with args.write_reference.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(ref[0]))
+            w.writeheader()
+            w.writerows(ref)
+        print(f"wrote {args.write_reference}")
 
 
 if __name__ == "__main__":
