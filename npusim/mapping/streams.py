@@ -159,6 +159,21 @@ def _table_row(m, salt, rows):
     return z % rows
 
 
+@nb.njit(cache=True, inline="always")
+def _core_tile(core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq, G, K, P, Q):
+    """A core's split coordinates and its tile of the step, clipped to its share and to the layer."""
+    jq = core % sq
+    jp = (core // sq) % sp
+    jg = (core // (sq * sp)) % sg
+    jk = core // (sq * sp * sg)
+    cg0 = jg * Gc + ig * tg
+    ck0 = jk * Kc + ik * tk
+    cp0 = jp * Pc + ip * tp
+    cq0 = jq * Qc + iq * tq
+    return (jg, jk, jp, jq, cg0, min(min(cg0 + tg, (jg + 1) * Gc), G), ck0, min(min(ck0 + tk, (jk + 1) * Kc), K),
+            cp0, min(min(cp0 + tp, (jp + 1) * Pc), P), cq0, min(min(cq0 + tq, (jq + 1) * Qc), Q))
+
+
 @nb.njit(cache=True)
 def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests,
               geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
@@ -229,19 +244,8 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_re
             _barrier(st)
             max_cyc = 0
             for core in range(n_cores):
-                jq = core % sq
-                jp = (core // sq) % sp
-                jg = (core // (sq * sp)) % sg
-                jk = core // (sq * sp * sg)
-                # this core's tile, clipped to its share and to the layer
-                cg0 = jg * Gc + ig * tg
-                cg1 = min(min(cg0 + tg, (jg + 1) * Gc), G)
-                ck0 = jk * Kc + ik * tk
-                ck1 = min(min(ck0 + tk, (jk + 1) * Kc), K)
-                cp0 = jp * Pc + ip * tp
-                cp1 = min(min(cp0 + tp, (jp + 1) * Pc), P)
-                cq0 = jq * Qc + iq * tq
-                cq1 = min(min(cq0 + tq, (jq + 1) * Qc), Q)
+                jg, jk, jp, jq, cg0, cg1, ck0, ck1, cp0, cp1, cq0, cq1 = _core_tile(
+                    core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq, G, K, P, Q)
                 cc0 = ic * tc
                 cc1 = min(cc0 + tc, C)
                 if cg1 <= cg0 or ck1 <= ck0 or cp1 <= cp0 or cq1 <= cq0:
@@ -284,18 +288,8 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_re
             # writes of output tiles this step finishes (or spills)
             if leaving:
                 for core in range(n_cores):
-                    jq = core % sq
-                    jp = (core // sq) % sp
-                    jg = (core // (sq * sp)) % sg
-                    jk = core // (sq * sp * sg)
-                    cg0 = jg * Gc + ig * tg
-                    cg1 = min(min(cg0 + tg, (jg + 1) * Gc), G)
-                    ck0 = jk * Kc + ik * tk
-                    ck1 = min(min(ck0 + tk, (jk + 1) * Kc), K)
-                    cp0 = jp * Pc + ip * tp
-                    cp1 = min(min(cp0 + tp, (jp + 1) * Pc), P)
-                    cq0 = jq * Qc + iq * tq
-                    cq1 = min(min(cq0 + tq, (jq + 1) * Qc), Q)
+                    jg, jk, jp, jq, cg0, cg1, ck0, ck1, cp0, cp1, cq0, cq1 = _core_tile(
+                        core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq, G, K, P, Q)
                     if cg1 <= cg0 or ck1 <= ck0 or cp1 <= cp0 or cq1 <= cq0:
                         continue
                     if ic == Tc - 1:
