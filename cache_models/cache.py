@@ -199,8 +199,8 @@ class SetAssociativeCache:
             raise ValueError(f"lengths has {n.shape[0]} entries for {s.shape[0]} starts")
         t = self._tenant(tenant)
         w = _write_flags(write, s.shape[0], "runs")
-        if self._runinfo.shape[0] < 4 * s.shape[0]:
-            self._runinfo = np.empty(4 * s.shape[0], dtype=np.int64)
+        if self._runinfo.shape[0] < K.RUNINFO * s.shape[0]:
+            self._runinfo = np.empty(K.RUNINFO * s.shape[0], dtype=np.int64)
         while True:
             rc = K.access_runs(s, n, w, t, self._tags, self._stamps, self._tstate, self._meta, self._out,
                                self._scratch, self._runinfo)

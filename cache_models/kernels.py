@@ -10,8 +10,9 @@ The state lives in a few flat numpy arrays owned by `SetAssociativeCache`:
     out[2 * cap]             int64  out[:cap] missed lines, out[cap:] written-back
                                     lines (byte addresses), in access order
     scratch[]                uint8  per-line flags of the set-major path
-    runinfo[4 * run]         int64  per-run constants of the set-major path (first line,
-                                    line count, identical runs after it, write flags)
+    runinfo[5 * run]         int64  per-run constants of the set-major path (first line,
+                                    line count, identical runs after it, write flags, and
+                                    the highest line accessed before the run)
 
 LRU keeps one timestamp per way instead of a recency list: a hit is one store,
 and the victim is the allowed way with the smallest (stamp, way) key, invalid
@@ -57,7 +58,7 @@ MAX_WAYS = 64
 
 # meta[] slots
 (M_CLOCK, M_HITS, M_MISSES, M_WRITEBACKS, M_ARG, M_ARG2, M_SET_BITS, M_WAYS, M_LINE_SHIFT, M_POLICY,
- M_WRITE_BACK) = range(11)
+ M_WRITE_BACK, M_TOP) = range(12)  # M_TOP: the highest line ever accessed (no line above it is cached)
 M_ORDER = 16  # meta[M_ORDER + i]: i-th allowed way, least recent first (set-major scratch)
 M_TMP = M_ORDER + MAX_WAYS
 M_KEY = M_TMP + MAX_WAYS
@@ -72,6 +73,7 @@ HIT = -2  # step result; -1 = miss, >= 0 = miss that wrote back that line
 PREFETCH_AHEAD = 8  # accesses ahead for random streams
 # set-major flags: per (run, set) kind, then per line
 KIND_HIT, KIND_MISS, KIND_LINES = 0, 1, 2
+RUNINFO = 5  # int64 slots per run of the set-major path
 F_HIT, F_MISS, F_MISS_WB = 0, 1, 2
 
 try:  # no reference counting in the kernels; plain njit if a numba lacks the option
@@ -127,11 +129,12 @@ def _srrip_victim(tags, stamps, base, ways, allowed):
 
 
 @inline
-def _step(tags, stamps, base, ways, line, stamp, tenant, allowed, wd, policy, tstate):
-    """One access of `line` in the set whose ways start at `base`.
+def _step(tags, stamps, s, ways, line, stamp, tenant, allowed, wd, policy, tstate):
+    """One access of `line` in set s.
 
     Returns HIT, -1 for a miss, or the line number a miss wrote back.
     """
+    base = s * ways
     h = _find(tags, base, ways, line)
     if h >= 0:
         stamps[base + h] = stamp if policy == POLICY_LRU else 0
@@ -220,6 +223,7 @@ def access_lines(addrs, writes, tenant, tags, stamps, tstate, meta, out):
     clock = _start(tags, stamps, meta, n)
     misses = 0
     wbs = 0
+    top = meta[M_TOP]
     for i in range(n):
         if i + PREFETCH_AHEAD < n:
             nxt = ((addrs[i + PREFETCH_AHEAD] >> ls) & set_mask) * ways
@@ -228,15 +232,17 @@ def access_lines(addrs, writes, tenant, tags, stamps, tstate, meta, out):
             prefetch(stamps, nxt)
             prefetch(stamps, nxt + ways - 1)
         line = addrs[i] >> ls
+        top = max(top, line)
         wd = write_back and (writes[0] if single else writes[i])
         clock += 1
-        r = _step(tags, stamps, (line & set_mask) * ways, ways, line, clock, tenant, allowed, wd, policy, tstate)
+        r = _step(tags, stamps, line & set_mask, ways, line, clock, tenant, allowed, wd, policy, tstate)
         if r != HIT:
             out[misses] = line << ls
             misses += 1
             if r >= 0:
                 out[cap + wbs] = r << ls
                 wbs += 1
+    meta[M_TOP] = top
     _finish(meta, tstate, tenant, clock, n, misses, wbs)
     return OK
 
@@ -285,6 +291,7 @@ def access_runs(starts, lengths, writes, tenant, tags, stamps, tstate, meta, out
     clock = _start(tags, stamps, meta, total)
     misses = 0
     wbs = 0
+    top = meta[M_TOP]
     i = 0
     while i < nr:
         first = starts[i] >> ls
@@ -296,14 +303,17 @@ def access_runs(starts, lengths, writes, tenant, tags, stamps, tstate, meta, out
                 g += _run_lines(starts[j], lengths[j], ls)
                 j += 1
             misses, wbs = _set_major(starts, lengths, writes, i, j, tenant, tags, stamps, tstate, meta, out,
-                                     scratch, runinfo, clock, misses, wbs)
+                                     scratch, runinfo, clock, misses, wbs, top)
+            for q in range(i, j):
+                top = max(top, (starts[q] + lengths[q] - 1) >> ls)
             clock += g
             i = j
             continue
+        top = max(top, first + n - 1)
         wd = write_back and (writes[0] if single else writes[i])
         for line in range(first, first + n):
             clock += 1
-            r = _step(tags, stamps, (line & set_mask) * ways, ways, line, clock, tenant, allowed, wd, policy,
+            r = _step(tags, stamps, line & set_mask, ways, line, clock, tenant, allowed, wd, policy,
                       tstate)
             if r != HIT:
                 out[misses] = line << ls
@@ -312,6 +322,7 @@ def access_runs(starts, lengths, writes, tenant, tags, stamps, tstate, meta, out
                     out[cap + wbs] = r << ls
                     wbs += 1
         i += 1
+    meta[M_TOP] = top
     _finish(meta, tstate, tenant, clock, total, misses, wbs)
     return OK
 
@@ -346,7 +357,7 @@ def _held(tags, base, ways, lo, span):
 
 @nb.njit(cache=True, **_NO_NRT)
 def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, meta, out, scratch, runinfo, clock,
-               misses, wbs):
+               misses, wbs, top):
     """Exact LRU replay of the runs g0..g1-1 (each of at least `sets` lines),
     set by set. Appends misses and write-backs to `out` in access order and
     returns the new (misses, write-backs) counts.
@@ -374,20 +385,32 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
     wbase = cap + wbs  # parked write-backs start here
     # per run, once: first line, line count, identical runs right after it
     # (once a visit leaves all its lines, each repeat hits them all, only the
-    # last repeat's stamps remain and the LRU order does not change), and the
-    # write flags of the run (bit 0) and of its repeats (bit 1)
+    # last repeat's stamps remain and the LRU order does not change), the
+    # write flags of the run (bit 0) and of its repeats (bit 1), and the
+    # highest line accessed before it (no line above that is cached)
     for r in range(nrun - 1, -1, -1):
+        ri = RUNINFO * r
         st = starts[g0 + r]
-        runinfo[4 * r] = st >> ls
-        runinfo[4 * r + 1] = _run_lines(st, lengths[g0 + r], ls)
+        runinfo[ri] = st >> ls
+        runinfo[ri + 1] = _run_lines(st, lengths[g0 + r], ls)
         wd = write_back and (writes[0] if single else writes[g0 + r])
         rep = 0
         wdr = 0
-        if r + 1 < nrun and runinfo[4 * r + 4] == runinfo[4 * r] and runinfo[4 * r + 5] == runinfo[4 * r + 1]:
-            rep = runinfo[4 * r + 6] + 1
-            wdr = ((runinfo[4 * r + 7] & 1) | (runinfo[4 * r + 7] >> 1)) << 1
-        runinfo[4 * r + 2] = rep
-        runinfo[4 * r + 3] = wdr | (1 if wd else 0)
+        nx = ri + RUNINFO
+        if r + 1 < nrun and runinfo[nx] == runinfo[ri] and runinfo[nx + 1] == runinfo[ri + 1]:
+            rep = runinfo[nx + 2] + 1
+            wdr = ((runinfo[nx + 3] & 1) | (runinfo[nx + 3] >> 1)) << 1
+        runinfo[ri + 2] = rep
+        runinfo[ri + 3] = wdr | (1 if wd else 0)
+    for r in range(nrun):
+        runinfo[RUNINFO * r + 4] = top
+        top = max(top, runinfo[RUNINFO * r] + runinfo[RUNINFO * r + 1] - 1)
+    # a repeat run's visits are all hits wherever its first run's visit folds them
+    # in (below); where it does not, the repeat's own visit overwrites its kind
+    for r in range(1, nrun):
+        if runinfo[RUNINFO * (r - 1) + 2] > 0:
+            for q in range(r * sets, (r + 1) * sets):
+                scratch[q] = KIND_HIT
     for s in range(sets):
         base = s * ways
         have = False  # whether the ring holds this set's LRU order
@@ -397,10 +420,11 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
         p = 0  # batch position of run r's first line
         r = 0
         while r < nrun:
-            f = runinfo[4 * r]
-            cnt = runinfo[4 * r + 1]
-            rep = runinfo[4 * r + 2]
-            wflags = runinfo[4 * r + 3]
+            ri = RUNINFO * r
+            f = runinfo[ri]
+            cnt = runinfo[ri + 1]
+            rep = runinfo[ri + 2]
+            wflags = runinfo[ri + 3]
             wd = (wflags & 1) != 0
             wd_rep = (wflags & 2) != 0
             s0 = (s - f) & set_mask
@@ -412,7 +436,8 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
             q0 = fbase + p + s0  # flag of access j at q0 + (j << sb)
             w0 = wbase + p + s0  # parked write-back of access j at w0 + (j << sb)
             t_last = t0 + rep * cnt  # first stamp of the last repeat
-            held = _held(tags, base, ways, lo, span)
+            # lines above all those accessed before are not cached: no need to look
+            held = _held(tags, base, ways, lo, span) if lo <= runinfo[ri + 4] else np.int64(0)
             present = popcount(held)
             done = 1  # runs this step accounts for
             if present == m:
@@ -475,7 +500,7 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
                 else:
                     scratch[ki] = KIND_LINES
                     for j in range(m):
-                        res = _step(tags, stamps, base, ways, lo + (j << sb), t0 + (j << sb), tenant, allowed, wd,
+                        res = _step(tags, stamps, s, ways, lo + (j << sb), t0 + (j << sb), tenant, allowed, wd,
                                     POLICY_LRU, tstate)
                         q = q0 + (j << sb)
                         if res == HIT:
@@ -486,8 +511,6 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
                             scratch[q] = F_MISS_WB
                             out[w0 + (j << sb)] = res
                     have = False
-            for i in range(1, done):
-                scratch[(r + i) * sets + s0] = KIND_HIT
             p += done * cnt
             r += done
     # back to access order

@@ -238,9 +238,10 @@ def test_sequential_fast_path_is_exact(seed, ways, masks):
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10**6), ways=st.sampled_from([2, 4, 8]), masks=st.booleans())
 def test_set_major_batches_with_repeats_are_exact(seed, ways, masks):
-    """Batches of several long runs, some repeating the run before them, with a
-    write flag per run: the set-major path (repeats folded into one visit) must
-    equal line-by-line replay in counts, order of misses and write-backs, and state."""
+    """Batches of several runs, long ones (some repeating the run before them)
+    and short ones, with a write flag per run: the set-major path (repeats
+    folded into one visit, fresh lines not looked up) must equal line-by-line
+    replay in counts, order of misses and write-backs, and state."""
     rng = np.random.default_rng(seed)
     size = 16 * 64 * ways  # 16 sets
     fast = SetAssociativeCache(size, ways)
@@ -252,9 +253,12 @@ def test_set_major_batches_with_repeats_are_exact(seed, ways, masks):
         tenant = int(rng.integers(0, 2))
         starts, lengths = [], []
         for _ in range(int(rng.integers(2, 8))):
-            if starts and rng.random() < 0.5:  # the same run again
+            if starts and rng.random() < 0.4:  # the same run again
                 starts.append(starts[-1])
                 lengths.append(lengths[-1])
+            elif rng.random() < 0.3:  # a short run (line by line), anywhere the long ones reach
+                starts.append(int(rng.integers(0, 256 + 48 * ways)) * 64 + int(rng.integers(0, 64)))
+                lengths.append(int(rng.integers(1, 15 * 64)))
             else:
                 starts.append(int(rng.integers(0, 256)) * 64 + int(rng.integers(0, 64)))
                 lengths.append(int(rng.integers(16 * 64, 3 * 16 * 64 * ways)))
