@@ -7,8 +7,9 @@
 subprocess on trace files, never imported. For each device its own config file
 is used (DDR3_4Gb_x8_1600.ini, DDR4_8Gb_x16_3200.ini, HBM2_8Gb_x128.ini set to
 one channel), and our model is built with the same channels, ranks (the config's
-channel size over its chips' capacity), DRAMsim3's address mapping and no
-address hashing, so the two differ only in how they schedule and time.
+channel size over its chips' capacity), DRAMsim3's address mapping, its
+transaction-queue size as our scheduler window, and no address hashing, so the
+two differ only in how they schedule and time.
 
 Per device and pattern (streaming reads from address 0; uniformly random
 lines over 4 GiB), all requests offered at cycle 0:
@@ -77,11 +78,11 @@ def write_trace(path: Path, addrs: np.ndarray, arrivals: np.ndarray) -> None:
 
 
 def ours_run(name: str, ranks: int, mapping: str, addrs: np.ndarray, arrivals_tck: np.ndarray,
-             batch: int = 1 << 20) -> tuple[np.ndarray, DRAM, float]:
+             batch: int = 1 << 20, queue: int = 32) -> tuple[np.ndarray, DRAM, float]:
     """Completion times in device cycles; requests with equal arrival are served in batches."""
     std = get_standard(name)
     clock = round(1e12 / std.tck_ps)
-    d = DRAM(std, channels=1, clock_hz=clock, ranks=ranks, mapping=mapping, xor_hash=False)
+    d = DRAM(std, channels=1, clock_hz=clock, ranks=ranks, mapping=mapping, xor_hash=False, queue_depth=queue)
     done = np.empty(len(addrs), dtype=np.int64)
     t0 = time.perf_counter()
     i = 0
@@ -111,18 +112,19 @@ def window_tck(name: str, n: int) -> int:
     return int(0.6 * n / peak_lines_per_tck(name))
 
 
-def ours_saturated(name: str, ranks: int, mapping: str, addrs: np.ndarray, batch: int = 1 << 20
-                   ) -> tuple[float, float, float]:
+def ours_saturated(name: str, ranks: int, mapping: str, addrs: np.ndarray, batch: int = 1 << 20,
+                   queue: int = 32) -> tuple[float, float, float]:
     """(efficiency within the window, row-hit rate, wall seconds) of our model."""
     n = len(addrs)
     window = window_tck(name, n)
-    done, d, wall = ours_run(name, ranks, mapping, addrs, np.zeros(n, dtype=np.int64), batch)
+    done, d, wall = ours_run(name, ranks, mapping, addrs, np.zeros(n, dtype=np.int64), batch, queue)
     eff = int((done <= window).sum()) / (window * peak_lines_per_tck(name))
     return eff, d.stats["row_hits"] / n, wall
 
 
-def ours_idle_ns(name: str, ranks: int, mapping: str, idle: np.ndarray, idle_t: np.ndarray) -> float:
-    done, _, _ = ours_run(name, ranks, mapping, idle, idle_t, 1)
+def ours_idle_ns(name: str, ranks: int, mapping: str, idle: np.ndarray, idle_t: np.ndarray, queue: int = 32
+                 ) -> float:
+    done, _, _ = ours_run(name, ranks, mapping, idle, idle_t, 1, queue)
     return float((done - idle_t).mean()) * get_standard(name).tck_ps / 1000
 
 
@@ -152,6 +154,7 @@ def main() -> None:
         cfg = tmp / ini
         fields = config_for(args.dramsim3 / "configs" / ini, cfg)
         mapping = ours_mapping(fields["address_mapping"])
+        queue = int(fields.get("trans_queue_size", 32))  # DRAMsim3's default when the config omits it
         window = window_tck(name, n)
         for pat, addrs in sat.items():
             trace = tmp / f"{name}_{pat}.trc"
@@ -160,17 +163,19 @@ def main() -> None:
             done3 = int(s["num_reads_done"])
             eff3 = done3 / (window * peak_lines_per_tck(name))
             hits3 = int(s["num_read_row_hits"]) / max(1, done3)
-            eff, hits, wall = ours_saturated(name, ranks, mapping, addrs, args.batch)
+            eff, hits, wall = ours_saturated(name, ranks, mapping, addrs, args.batch, queue)
             rows.append((name, pat, eff3, eff, hits3, hits, done3 / wall3 / 1e6, n / wall / 1e6))
-            ref.append({"device": name, "config": ini, "ranks": ranks, "mapping": mapping, "pattern": pat,
+            ref.append({"device": name, "config": ini, "ranks": ranks, "mapping": mapping, "queue": queue,
+                        "pattern": pat,
                         "requests": n, "efficiency": round(eff3, 4), "row_hit_rate": round(hits3, 4),
                         "idle_latency_ns": "", "dramsim3_commit": commit})
         trace = tmp / f"{name}_idle.trc"
         write_trace(trace, idle, idle_t)
         s, _ = run_dramsim3(binary, cfg, trace, int(idle_t[-1]) + 2000, tmp / f"out_{name}_idle")
         lat3_ns = float(s["average_read_latency"]) * get_standard(name).tck_ps / 1000
-        rows.append((name, "idle", lat3_ns, ours_idle_ns(name, ranks, mapping, idle, idle_t)))
-        ref.append({"device": name, "config": ini, "ranks": ranks, "mapping": mapping, "pattern": "idle",
+        rows.append((name, "idle", lat3_ns, ours_idle_ns(name, ranks, mapping, idle, idle_t, queue)))
+        ref.append({"device": name, "config": ini, "ranks": ranks, "mapping": mapping, "queue": queue,
+                    "pattern": "idle",
                     "requests": IDLE_N, "efficiency": "", "row_hit_rate": "",
                     "idle_latency_ns": round(lat3_ns, 2), "dramsim3_commit": commit})
     print(head)

@@ -32,12 +32,13 @@ BENCH = _bench()
 @pytest.mark.parametrize("row", ROWS, ids=[f"{r['device']}-{r['pattern']}" for r in ROWS])
 def test_against_dramsim3(row):
     name, ranks, mapping, n = row["device"], int(row["ranks"]), row["mapping"], int(row["requests"])
+    queue = int(row["queue"])  # DRAMsim3's transaction queue: our scheduler window
     sat, idle, idle_t = BENCH.patterns(n if row["pattern"] != "idle" else 1)
     if row["pattern"] == "idle":
-        ours = BENCH.ours_idle_ns(name, ranks, mapping, idle, idle_t)
+        ours = BENCH.ours_idle_ns(name, ranks, mapping, idle, idle_t, queue)
         assert ours == pytest.approx(float(row["idle_latency_ns"]), rel=0.06)
         return
-    eff, hits, _ = BENCH.ours_saturated(name, ranks, mapping, sat[row["pattern"]])
+    eff, hits, _ = BENCH.ours_saturated(name, ranks, mapping, sat[row["pattern"]], queue=queue)
     peer = float(row["efficiency"])
     assert hits == pytest.approx(float(row["row_hit_rate"]), abs=0.04)
     if row["pattern"] == "random" or name == "DDR3-1600":

@@ -148,7 +148,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 chan_state, throttle, stats, src_bytes, ps_per_cycle, done, work, small):
     """Serve a batch of line requests arriving together at arrival_ps; write each
     one's completion to `done`, in cycles of ps_per_cycle picoseconds (rounded up).
-    work (N_WORK x >= n) and small (>= 2 channels + 1 + ranks) are scratch
+    work (N_WORK x >= n) and small (>= 2 * channels + 1 + channels * ranks) are scratch
     space (the window's few arrays are allocated here: separate arrays let its
     loops vectorise)."""
     done_ps = done
@@ -239,7 +239,9 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             wn += 1
             nxt += 1
         for _ in range(hi - lo):
-            fl = chan_state[c, C_LAST_CAS] + T[T_CCD_S]
+            # the channel's next command slot (not before the batch arrives, so that keys
+            # of a channel idle for long stay below the cap and keep their order)
+            fl = max(chan_state[c, C_LAST_CAS] + T[T_CCD_S], arrival_ps)
             best = KEY_MAX
             for e in range(wn):
                 wkey[e] = (min(max(max(wready[e], wfloor[e]) - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
