@@ -302,10 +302,8 @@ def access_runs(starts, lengths, writes, tenant, tags, stamps, tstate, meta, out
             while j < nr and _run_lines(starts[j], lengths[j], ls) >= sets:
                 g += _run_lines(starts[j], lengths[j], ls)
                 j += 1
-            misses, wbs = _set_major(starts, lengths, writes, i, j, tenant, tags, stamps, tstate, meta, out,
-                                     scratch, runinfo, clock, misses, wbs, top)
-            for q in range(i, j):
-                top = max(top, (starts[q] + lengths[q] - 1) >> ls)
+            misses, wbs, top = _set_major(starts, lengths, writes, i, j, tenant, tags, stamps, tstate, meta,
+                                          out, scratch, runinfo, clock, misses, wbs, top)
             clock += g
             i = j
             continue
@@ -360,7 +358,8 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
                misses, wbs, top):
     """Exact LRU replay of the runs g0..g1-1 (each of at least `sets` lines),
     set by set. Appends misses and write-backs to `out` in access order and
-    returns the new (misses, write-backs) counts.
+    returns the new (misses, write-backs) counts and the highest line accessed
+    so far (`top`, raised by these runs).
 
     A visit is one run's accesses to one set: lines lo, lo + sets, ... (m of
     them, distinct). Per set, the allowed ways in LRU order are kept as a ring
@@ -546,7 +545,7 @@ def _set_major(starts, lengths, writes, g0, g1, tenant, tags, stamps, tstate, me
                 out[misses] = (f + q) << ls
                 misses += 1
         p += cnt
-    return misses, wbs
+    return misses, wbs, top
 
 
 @inline

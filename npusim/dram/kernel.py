@@ -151,7 +151,6 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     work (N_WORK x >= n) and small (>= 2 * channels + 1 + channels * ranks) are scratch
     space (the window's few arrays are allocated here: separate arrays let its
     loops vectorise)."""
-    done_ps = done
     n = addrs.shape[0]
     channels, ranks, bgs, bpg = org[O_CHANNELS], org[O_RANKS], org[O_BGS], org[O_BPG]
     open_page, frfcfs, depth, req_bytes = org[O_OPEN_PAGE], org[O_FRFCFS], org[O_QUEUE], org[O_REQ_BYTES]
@@ -344,9 +343,8 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 bank_state[b, B_OPEN_ROW] = -1
                 bank_state[b, B_ACT_READY] = bank_state[b, B_PRE_READY] + T[T_RP]
             src_bytes[source] += req_bytes
-            done = end + T[T_CTRL]
+            done[i] = end + T[T_CTRL]  # ps until converted below
             refreshed = rank_state[r, R_NEXT_REF] != refreshes
-            done_ps[i] = done
             # the served bank's other requests see its new state (branch-free so it vectorises)
             open_b = bank_state[b, B_OPEN_ROW]
             hit_b = bank_state[b, B_CAS_READY]
@@ -373,4 +371,4 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                         wact[e] = 0 if open_page and bank_state[wbank[e], B_OPEN_ROW] == wrow[e] else 1
                         wfloor[e] = rfloor[r] * wact[e]
     for i in range(n):
-        done_ps[i] = np.int64(math.ceil(done_ps[i] / ps_per_cycle - 1e-9))
+        done[i] = np.int64(math.ceil(done[i] / ps_per_cycle - 1e-9))
