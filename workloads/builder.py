@@ -79,11 +79,7 @@ class TraceBuilder:
         from code that does so); `out_hw` fixes the output size (asymmetric or
         one-sided padding, e.g. 1-D convolutions with padding along W only).
         """
-        xs = x if isinstance(x, list) else [x]
-        c = sum(t.c for t in xs)
-        h, w = in_hw if in_hw else (xs[0].h, xs[0].w)
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        extra = {"out_h": out_hw[0], "out_w": out_hw[1]} if out_hw else {}
+        xs, c, h, w, kh, kw, extra = _window_input(x, kernel, in_hw, out_hw)
         layer = self._add(xs, name=name, op="conv", batch=self.batch, in_c=c, in_h=h, in_w=w,
                           out_c=out_c, kernel_h=kh, kernel_w=kw, stride=stride, padding=padding,
                           groups=groups, **extra)
@@ -91,7 +87,7 @@ class TraceBuilder:
 
     def dwconv(self, name: str, x: Tensor, kernel: int | tuple[int, int], *, stride: int = 1,
                padding: int = 0, multiplier: int = 1) -> Tensor:
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        kh, kw = _kernel_hw(kernel)
         layer = self._add([x], name=name, op="dwconv", batch=self.batch, in_c=x.c, in_h=x.h, in_w=x.w,
                           out_c=x.c * multiplier, kernel_h=kh, kernel_w=kw, stride=stride,
                           padding=padding, groups=x.c)
@@ -100,11 +96,7 @@ class TraceBuilder:
     def pool(self, name: str, x: Tensor | list[Tensor], kernel: int | tuple[int, int], *,
              stride: int | None = None, padding: int = 0, in_hw: tuple[int, int] | None = None,
              out_hw: tuple[int, int] | None = None) -> Tensor:
-        xs = x if isinstance(x, list) else [x]
-        c = sum(t.c for t in xs)
-        h, w = in_hw if in_hw else (xs[0].h, xs[0].w)
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        extra = {"out_h": out_hw[0], "out_w": out_hw[1]} if out_hw else {}
+        xs, c, h, w, kh, kw, extra = _window_input(x, kernel, in_hw, out_hw)
         layer = self._add(xs, name=name, op="pool", batch=self.batch, in_c=c, in_h=h, in_w=w,
                           kernel_h=kh, kernel_w=kw, stride=stride or kh, padding=padding, **extra)
         return Tensor(name, c, layer.out_h, layer.out_w)
@@ -157,3 +149,17 @@ class TraceBuilder:
 
     def build(self) -> Trace:
         return trace_from_layers(self.name, self.layers)
+
+
+def _kernel_hw(kernel: int | tuple[int, int]) -> tuple[int, int]:
+    return (kernel, kernel) if isinstance(kernel, int) else kernel
+
+
+def _window_input(x: Tensor | list[Tensor], kernel: int | tuple[int, int], in_hw: tuple[int, int] | None,
+                  out_hw: tuple[int, int] | None):
+    """The inputs of a windowed layer (conv, pool): tensors, concatenated channels,
+    the (possibly windowed) input size, kernel size and any fixed output size."""
+    xs = x if isinstance(x, list) else [x]
+    h, w = in_hw if in_hw else (xs[0].h, xs[0].w)
+    extra = {"out_h": out_hw[0], "out_w": out_hw[1]} if out_hw else {}
+    return (xs, sum(t.c for t in xs), h, w, *_kernel_hw(kernel), extra)

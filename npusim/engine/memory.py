@@ -150,6 +150,15 @@ class MemoryHierarchy:
         return int(done.max())
 
     # -- a step's reads and writes ------------------------------------------------
+    def _fan_out(self, c, weighted: int, lines: int) -> tuple[int, int]:
+        """`weighted` line deliveries to readers of `lines` distinct lines: with
+        multicast each line crosses the LLC port once; without, every extra
+        reader fetches its own copy. Returns (re-read lines, LLC port bytes)."""
+        if self.multicast:
+            c.multicast_saved += weighted - lines
+            return 0, lines * self.line_bytes
+        return weighted - lines, weighted * self.line_bytes
+
     def read(self, tenant: int, now: int, cores: int, cache_runs, region_runs, dram_runs, requests: int = 0) -> int:
         """Serve the reads of one step (three (starts, lengths, readers) batches);
         return the cycle at which the last byte has reached the cores."""
@@ -166,13 +175,9 @@ class MemoryHierarchy:
             c.cache_misses += res.misses
             lines = res.hits + res.misses
             weighted = line_count(s, l, r, lb, True)
-            if not self.multicast:
-                # each extra reader fetches the same lines again: hits in the LRU part
-                c.cache_hits += weighted - lines
-                port_bytes += weighted * lb
-            else:
-                c.multicast_saved += weighted - lines
-                port_bytes += lines * lb
+            rereads, nbytes = self._fan_out(c, weighted, lines)
+            c.cache_hits += rereads  # re-reads by extra readers hit in the LRU part
+            port_bytes += nbytes
             delivered += weighted
             dram_lines += res.misses
             if res.writebacks:
@@ -187,12 +192,9 @@ class MemoryHierarchy:
             c.region_fills += fills.shape[0]
             weighted = line_count(s, l, r, lb, True)
             lines = present + fills.shape[0]
-            if self.multicast:
-                c.multicast_saved += weighted - lines
-                port_bytes += lines * lb
-            else:
-                c.region_hits += weighted - lines
-                port_bytes += weighted * lb
+            rereads, nbytes = self._fan_out(c, weighted, lines)
+            c.region_hits += rereads
+            port_bytes += nbytes
             delivered += weighted
             dram_lines += fills.shape[0]
             ready = max(ready, self._dram(fills, write=False, now=now + self.hit_latency, tenant=tenant))

@@ -71,6 +71,27 @@ def resnet50(batch: int = 1, image_size: int = 224, variant: str = "torchvision"
 
 # -- MobileNetV2 and EfficientNet-B0 ------------------------------------------------------
 
+def _inverted_residual(b: TraceBuilder, x: Tensor, name: str, expand: int, kernel: int, stride: int, out_c: int,
+                       squeeze_excite: bool = False) -> Tensor:
+    """One inverted-residual block (one CaMDN layer block): 1x1 expansion unless
+    `expand` is 1, depthwise kernel x kernel, optional squeeze-excitation, 1x1
+    projection, and the residual add when shapes allow."""
+    b.block(name)
+    y = x
+    if expand != 1:
+        y = b.conv(f"{name}.expand", y, x.c * expand, 1)
+    y = b.dwconv(f"{name}.dw", y, kernel, stride=stride, padding=kernel // 2)
+    if squeeze_excite:  # global pool, two FCs, and the channel scaling of the map
+        p = b.global_pool(f"{name}.se.pool", y)
+        f = b.gemm(f"{name}.se.fc1", p, max(1, x.c // 4))
+        b.gemm(f"{name}.se.fc2", f, y.c)
+        y = b.eltwise(f"{name}.se.scale", [y])  # scales y by the FC's per-channel factors
+    y = b.conv(f"{name}.project", y, out_c, 1)
+    if stride == 1 and x.c == out_c:
+        y = b.eltwise(f"{name}.add", [y, x])
+    b.block("")
+    return y
+
 @model("mobilenet_v2", family="cnn", description="MobileNetV2 1.0 (torchvision)",
        published=Published(macs=0.30e9, params=3.504872e6,
                            source="torchvision MobileNet_V2_Weights.IMAGENET1K_V1: 0.30 GFLOPS, 3.5 M params"))
@@ -84,17 +105,7 @@ def mobilenet_v2(batch: int = 1, image_size: int = 224) -> Trace:
     for t, c, n, s in settings:
         for i in range(n):
             stride = s if i == 0 else 1
-            name = f"features.{idx}"
-            b.block(name)
-            y = x
-            if t != 1:
-                y = b.conv(f"{name}.expand", y, x.c * t, 1)
-            y = b.dwconv(f"{name}.dw", y, 3, stride=stride, padding=1)
-            y = b.conv(f"{name}.project", y, c, 1)
-            if stride == 1 and x.c == c:
-                y = b.eltwise(f"{name}.add", [y, x])
-            b.block("")
-            x = y
+            x = _inverted_residual(b, x, f"features.{idx}", t, 3, stride, c)
             idx += 1
     x = b.conv("features.18", x, 1280, 1)
     x = b.global_pool("avgpool", x)
@@ -114,23 +125,7 @@ def efficientnet_b0(batch: int = 1, image_size: int = 224) -> Trace:
     for si, (t, k, s, c, n) in enumerate(settings, start=1):
         for i in range(n):
             stride = s if i == 0 else 1
-            name = f"features.{si}.{i}"
-            b.block(name)
-            y = x
-            if t != 1:
-                y = b.conv(f"{name}.expand", y, x.c * t, 1)
-            y = b.dwconv(f"{name}.dw", y, k, stride=stride, padding=k // 2)
-            # squeeze-excitation: global pool, two FCs, and the channel scaling of the map
-            sq = max(1, x.c // 4)
-            p = b.global_pool(f"{name}.se.pool", y)
-            f = b.gemm(f"{name}.se.fc1", p, sq)
-            f = b.gemm(f"{name}.se.fc2", f, y.c)
-            y = b.eltwise(f"{name}.se.scale", [y])  # scales y by the FC's per-channel factors
-            y = b.conv(f"{name}.project", y, c, 1)
-            if stride == 1 and x.c == c:
-                y = b.eltwise(f"{name}.add", [y, x])
-            b.block("")
-            x = y
+            x = _inverted_residual(b, x, f"features.{si}.{i}", t, k, stride, c, squeeze_excite=True)
     x = b.conv("features.8", x, 1280, 1)
     x = b.global_pool("avgpool", x)
     b.gemm("classifier", x, 1000)
