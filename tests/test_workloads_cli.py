@@ -1,6 +1,7 @@
 """`npusim trace` as a user runs it (subprocess): list, show, import, and every class of bad input."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,30 @@ def test_bad_scalesim_and_onnx_files(cli, tmp_path):
 ])
 def test_bad_command_lines(cli, args, expect):
     _one_line_error(cli(*args), expect)
+
+
+def test_trace_export(cli, tmp_path):
+    out, layout = tmp_path / "sub" / "r50.csv", tmp_path / "r50_layout.csv"
+    r = cli("trace", "export", "resnet50", "--out", str(out), "--layout", str(layout))
+    assert r.returncode == 0, r.stderr
+    assert "54 SCALE-Sim rows from 54 array layers" in r.stdout and "18 vector layers left out" in r.stdout
+    assert out.read_text().splitlines()[1] == "conv1, 229, 229, 7, 7, 3, 64, 2,"
+    assert len(layout.read_text().splitlines()) == 55
+    # the stored whole-network SCALE-Sim reference is exactly this export
+    ref = Path(__file__).parent / "reference" / "scalesim" / "topologies" / "resnet50.csv"
+    assert out.read_text() == ref.read_text()
+
+
+def test_trace_export_bad_input(cli, tmp_path):
+    _one_line_error(cli("trace", "export", "nosuch", "--out", str(tmp_path / "x.csv")), "unknown workload")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    _one_line_error(cli("trace", "export", "resnet50", "--out", str(blocker / "x.csv")), "--out: cannot write")
+    _one_line_error(cli("trace", "export", "resnet50", "--out", str(tmp_path / "x.csv"), "--layout",
+                        str(blocker / "l.csv")), "--layout: cannot write")
+    vec = tmp_path / "vec.csv"
+    vec.write_text("name,op,in_c,in_h,in_w,kernel_h,kernel_w,stride\np,pool,8,4,4,2,2,2\n")
+    _one_line_error(cli("trace", "export", str(vec), "--out", str(tmp_path / "y.csv")), "no layer runs on the "
+                                                                                       "systolic array")
+    _one_line_error(cli("trace", "export", "resnet50", "--task", "x", "--out", str(tmp_path / "z.csv")),
+                    "has no task")

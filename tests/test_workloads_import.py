@@ -61,7 +61,7 @@ def test_scalesim_gemm_topology(tmp_path):
     _round_trip(t)
 
 
-@pytest.mark.parametrize("layout, form", [("conv_known.csv", "conv"), ("conv_odd.csv", "conv"),
+@pytest.mark.parametrize("layout, form", [("conv_known.csv", "conv"), ("conv_odd.csv", "conv"), ("resnet50.csv", "conv"),
                                           ("gemm_odd.csv", "gemm")])
 def test_scalesim_reference_topologies_read_as_scalesim_does(layout, form):
     """The GEMM view equals the one the NPU model derives for SCALE-Sim's reference runs
@@ -262,3 +262,48 @@ def test_imported_names_are_safe(tmp_path):
     assert [l.name for l in t.layers] == ["a_b", "layer"] and t.layers[1].inputs == ("a_b",)
     _round_trip(t)
     assert math.isclose(t.macs, 4 * 4 + 4 * 2)
+
+
+# -- export to SCALE-Sim ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "efficientnet_b0", "bert_base", "gnmt", "yolov2"])
+def test_scalesim_export_times_exactly_the_array_work(tmp_path, name):
+    from npusim.npu import read_scalesim_topology
+    from workloads import get_trace
+    from workloads.importers.scalesim import write_topology
+
+    trace = get_trace(name)
+    skipped = write_topology(trace, tmp_path / "t.csv")
+    rows = read_scalesim_topology(tmp_path / "t.csv")  # SCALE-Sim's reading: its output size, its DP rule
+    array = [l for l in trace.layers if l.is_compute]
+    assert sorted(skipped) == sorted(l.name for l in trace.layers if not l.is_compute)
+    # the MACs SCALE-Sim will time are the trace's array MACs, row for row where a layer is one row
+    assert int((rows.m * rows.n * rows.k * rows.groups).sum()) == sum(l.macs for l in array)
+    one_row = {l.name: l for l in array if l.gemm_dims()[3] == 1 or l.op == "dwconv"}
+    for r in rows.itertuples():
+        layer = one_row.get(r.name.removesuffix("_DP"))
+        if layer is not None:
+            assert (r.m, r.n, r.k, r.groups) == layer.gemm_dims(), r.name
+
+
+def test_scalesim_export_names_and_layout(tmp_path):
+    from workloads.builder import TraceBuilder
+    from workloads.importers.scalesim import write_topology
+
+    b = TraceBuilder("net")
+    x = b.input(8, 10, 10)
+    x = b.conv("a,DP", x, 16, 3, padding=1)           # not depthwise: loses its DP
+    x = b.dwconv("dw", x, 3, stride=2, padding=1)      # depthwise: gains one
+    x = b.conv("grouped", x, 16, 1, groups=4)          # grouped: one GEMM row per group
+    b.pool("pool", x, 2)
+    skipped = write_topology(b.build(), tmp_path / "t.csv", tmp_path / "l.csv")
+    topo = [line.split(", ") for line in (tmp_path / "t.csv").read_text().splitlines()[1:]]
+    layout = [line.split(", ") for line in (tmp_path / "l.csv").read_text().splitlines()[1:]]
+    assert skipped == ["pool"]
+    assert [r[0] for r in topo] == ["a_D_P", "dw_DP", "grouped.0", "grouped.1", "grouped.2", "grouped.3"]
+    assert topo[0][1:] == ["12", "12", "3", "3", "8", "16", "1,"]      # 10x10 out: padding folded in
+    assert topo[1][1:] == ["11", "11", "3", "3", "16", "1", "2,"]      # 5x5 out = (11 - 3) / 2 + 1
+    assert topo[2][1:] == ["25", "1", "1", "1", "4", "4", "1,"]        # M = 25 pixels, K = N = 16 / 4
+    assert [r[0] for r in layout] == [r[0] for r in topo]
+    assert all(len(r) == 21 and r[-1].endswith(",") for r in layout)
+    assert layout[1][5] == "16" and layout[0][5] == "1"                 # a DP row's field 5: its channels

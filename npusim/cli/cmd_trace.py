@@ -3,6 +3,7 @@
     npusim trace list
     npusim trace show NAME|FILE [--json] [--batch N] [--seq-len N] [--task T] [--format F]
     npusim trace import FILE --out OUT.csv [--format scalesim|scalesim-gemm|onnx]
+    npusim trace export NAME|FILE --out TOPOLOGY.csv [--layout LAYOUT.csv] [--batch N] [--seq-len N] [--task T]
 
 Bad input is one line ``error: <file>[:<line>]: <column>: <what>`` and exit 2
 (docs/TRACES.md). Operators an importer skips are warned on stderr, one line
@@ -35,12 +36,8 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
     show = verbs.add_parser("show", parents=[parent], help="layer table and totals of a model or file",
                             description="Print the layer table and totals of a zoo model or a trace / SCALE-Sim / "
                                         "ONNX file.")
-    show.add_argument("workload", metavar="NAME|FILE")
+    _workload_arguments(show)
     show.add_argument("--json", action="store_true", help="print totals and the layer table as JSON")
-    show.add_argument("--batch", type=int, metavar="N", help="batch size (zoo models)")
-    show.add_argument("--seq-len", type=int, metavar="N", help="sequence length (zoo models that have one)")
-    show.add_argument("--task", metavar="T", help="only the layers task T runs (multi-task models)")
-    show.add_argument("--format", choices=FORMATS, help="file format (default: detected)")
     show.set_defaults(func=_show)
     imp = verbs.add_parser("import", parents=[parent], help="convert a SCALE-Sim topology or ONNX graph to a trace",
                            description="Convert a file to an npusim trace CSV.")
@@ -48,6 +45,24 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
     imp.add_argument("--out", required=True, metavar="OUT.csv", help="trace CSV to write")
     imp.add_argument("--format", choices=FORMATS, help="input format (default: detected from extension and header)")
     imp.set_defaults(func=_import)
+    exp = verbs.add_parser("export", parents=[parent], help="write a model's array layers as a SCALE-Sim topology",
+                           description="Write the layers of a zoo model or trace file that run on the systolic array "
+                                       "as a SCALE-Sim v3 conv-form topology (and the layout file its CLI needs), "
+                                       "sized so that SCALE-Sim times exactly the work npusim simulates "
+                                       "(docs/TRACES.md).")
+    _workload_arguments(exp)
+    exp.add_argument("--out", required=True, metavar="TOPOLOGY.csv", help="topology CSV to write")
+    exp.add_argument("--layout", metavar="LAYOUT.csv", help="also write SCALE-Sim's layout file here")
+    exp.set_defaults(func=_export)
+
+
+def _workload_arguments(p: argparse.ArgumentParser) -> None:
+    """The model or file to read, and what to build or select of it."""
+    p.add_argument("workload", metavar="NAME|FILE")
+    p.add_argument("--batch", type=int, metavar="N", help="batch size (zoo models)")
+    p.add_argument("--seq-len", type=int, metavar="N", help="sequence length (zoo models that have one)")
+    p.add_argument("--task", metavar="T", help="only the layers task T runs (multi-task models)")
+    p.add_argument("--format", choices=FORMATS, help="file format (default: detected)")
 
 
 def _human(n: float, unit: str = "") -> str:
@@ -122,13 +137,18 @@ def _load(args: argparse.Namespace):
     return trace
 
 
-def _show(args: argparse.Namespace) -> int:
+def _load_for_task(args: argparse.Namespace):
     trace = _load(args)
     if args.task is not None:
         if args.task not in trace.tasks:
             raise InputError(COMMAND_LINE, "--task", f"{trace.name} has no task {args.task!r} "
                                                      f"(tasks: {', '.join(trace.tasks) or 'none'})")
         trace = trace.for_task(args.task)
+    return trace
+
+
+def _show(args: argparse.Namespace) -> int:
+    trace = _load_for_task(args)
     totals = trace.totals()
     df = trace.to_frame()
     if args.json:
@@ -177,12 +197,50 @@ def _import(args: argparse.Namespace) -> int:
         trace = load_file(Path(args.file), args.format)
     skipped = _report_warnings(caught)
     out = Path(args.out)
-    try:
-        if out.parent and not out.parent.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
+    with _writing("--out", out):
         write_trace(trace, out)
-    except OSError as exc:
-        raise InputError(COMMAND_LINE, "--out", f"cannot write {args.out!r}: {exc.strerror or exc}") from None
     print(f"{trace.name}: {len(trace)} layers, {_human(trace.macs)}MACs -> {out}"
           + (f" ({skipped} unsupported operators skipped)" if skipped else ""))
+    return 0
+
+
+class _writing:
+    """Creates the parent folder of `path`; an OS error while writing becomes
+    one-line input error about `flag`."""
+
+    def __init__(self, flag: str, path: Path):
+        self.flag, self.path = flag, path
+
+    def __enter__(self):
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._fail(exc)
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, OSError):
+            self._fail(exc)
+        return False
+
+    def _fail(self, exc: OSError):
+        raise InputError(COMMAND_LINE, self.flag, f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from workloads.importers.scalesim import topology_rows, write_topology
+
+    trace = _load_for_task(args)
+    rows, _ = topology_rows(trace)
+    if not rows:
+        raise InputError(args.workload, "layers", "no layer runs on the systolic array; nothing to export")
+    out = Path(args.out)
+    with _writing("--out", out):
+        if args.layout:
+            with _writing("--layout", Path(args.layout)):
+                skipped = write_topology(trace, out, args.layout)
+        else:
+            skipped = write_topology(trace, out)
+    print(f"{trace.name}: {len(rows)} SCALE-Sim rows from {len(trace) - len(skipped)} array layers -> {out}"
+          + (f" (+ layout {args.layout})" if args.layout else "")
+          + (f"; {len(skipped)} vector layers left out (SCALE-Sim models only the array)" if skipped else ""))
     return 0

@@ -108,3 +108,69 @@ def scalesim_conv(path: Path) -> Trace:
 @importer("scalesim-gemm", "SCALE-Sim v3 GEMM topology (Layer, M, N, K)")
 def scalesim_gemm(path: Path) -> Trace:
     return _read(path, "gemm")
+
+
+# -- the other way: a trace's array layers as a SCALE-Sim topology ---------------------------
+
+LAYOUT_FIELDS = 20  # SCALE-Sim 3.0.0 wants a layout row of 20 integers per topology layer
+
+
+def topology_rows(trace: Trace) -> tuple[list[list[str | int]], list[str]]:
+    """SCALE-Sim conv-form rows that time exactly the systolic-array work of
+    `trace`, and the names of the layers left out (vector ops: SCALE-Sim
+    models only the array).
+
+    * A batch-1 conv or depthwise conv keeps its spatial form. Its input is
+      given as ``(out - 1) x stride + kernel``: the rows and columns its
+      windows cover, padding included, so that SCALE-Sim's output size
+      (``ceil((H - R + stride) / stride)``, no padding) equals the trace's.
+      A depthwise layer's name gets ``DP`` (SCALE-Sim's marker); other names
+      lose any ``DP`` they had.
+    * Everything else that runs on the array (gemm, matmul, lstm, grouped or
+      batched convs) is written as its GEMMs, one row each (``name.i`` when a
+      layer has several): an ``M x 1`` input of ``K`` channels and ``N`` 1x1
+      filters, which SCALE-Sim times as the ``M x K`` by ``K x N`` product.
+    """
+    rows: list[list[str | int]] = []
+    skipped: list[str] = []
+    for layer in trace.layers:
+        if not layer.is_compute:
+            skipped.append(layer.name)
+            continue
+        name = layer.name.replace(",", "_").replace("DP", "D_P")
+        spatial = layer.op in ("conv", "dwconv") and layer.batch == 1
+        if spatial and layer.groups == 1:
+            rows.append([name, *_conv_window(layer), layer.in_c, layer.out_c, layer.stride])
+        elif spatial and layer.groups == layer.in_c and layer.out_c % layer.in_c == 0:
+            rows.append([f"{name}_DP", *_conv_window(layer), layer.in_c, layer.out_c // layer.in_c,
+                         layer.stride])
+        else:
+            m, n, k, groups = layer.gemm_dims()
+            for g in range(groups):
+                rows.append([name if groups == 1 else f"{name}.{g}", m, 1, 1, 1, k, n, 1])
+    return rows, skipped
+
+
+def _conv_window(layer) -> tuple[int, int, int, int]:
+    """(IFMAP Height, IFMAP Width, Filter Height, Filter Width) of a conv row."""
+    return ((layer.out_h - 1) * layer.stride + layer.kernel_h, (layer.out_w - 1) * layer.stride + layer.kernel_w,
+            layer.kernel_h, layer.kernel_w)
+
+
+def write_topology(trace: Trace, path: str | Path, layout: str | Path | None = None) -> list[str]:
+    """Write `trace` as a SCALE-Sim v3 conv-form topology (`topology_rows`)
+    and, if asked, the layout file SCALE-Sim's CLI requires (all ones; a
+    ``DP`` row's field 5 is its channel count, so that SCALE-Sim expands the
+    layout like the topology). Returns the names of the layers left out."""
+    rows, skipped = topology_rows(trace)
+    header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"
+    Path(path).write_text("\n".join([header] + [", ".join(map(str, r)) + "," for r in rows]) + "\n")
+    if layout is not None:
+        lines = ["Layer name, " + ", ".join(f"Layout field {i}" for i in range(1, LAYOUT_FIELDS + 1)) + ","]
+        for r in rows:
+            ones = [1] * LAYOUT_FIELDS
+            if str(r[0]).endswith("_DP"):
+                ones[4] = r[5]
+            lines.append(", ".join(map(str, [r[0], *ones])) + ",")
+        Path(layout).write_text("\n".join(lines) + "\n")
+    return skipped

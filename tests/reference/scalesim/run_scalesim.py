@@ -27,6 +27,8 @@ JOBS = [f"{topo}:{df}_{arr}" for topo in ("conv_odd", "gemm_odd") for df in ("ws
 # 32x32 (SCALE-Sim's time grows with the square of the fold count, and is has the most folds:
 # 26280 on 8x8, hours)
 JOBS += [f"conv_known:{df}_{arr}" for df in ("ws", "os") for arr in ARRAYS[:4]] + ["conv_known:is_32x32"]
+# a whole network: ResNet-50's array layers as `npusim trace export resnet50` writes them
+JOBS += [f"resnet50:{df}_32x32" for df in ("ws", "os", "is")]
 
 
 def run(job: str) -> None:
