@@ -141,7 +141,7 @@ def main() -> None:
             results.append(r)
             print("  " + fmt(r))
     rn = timed(["resnet50"])
-    print("resnet50 alone (4 cores):", fmt(rn))
+    print("resnet50 alone (16 cores):", fmt(rn))
     if args.scalesim_python:
         # both as fresh processes; npusim's cold run computes its plans and isolated latency first
         one = ["run", "--soc", "camdn", "--mix", "resnet50", "--policy", "shared", "--requests", "1", "--quiet"]
@@ -150,7 +150,7 @@ def main() -> None:
         s, theirs, ours = scalesim_resnet50(args.scalesim_python)
         print(f"SCALE-Sim v3, resnet50 array layers (`npusim trace export`), 32x32 ws: {s:.0f} s wall, "
               f"{theirs} compute cycles (npusim's scalesim timing: {ours})")
-        print(f"npusim resnet50 alone (4 cores, LLC, DRAM), fresh process: {warm_one:.2f} s warm "
+        print(f"npusim resnet50 alone (16 cores, LLC, DRAM), fresh process: {warm_one:.2f} s warm "
               f"({s / warm_one:.0f}x faster), {cold_one:.2f} s cold ({s / cold_one:.0f}x); "
               f"in-process {rn['wall_s']:.2f} s ({s / rn['wall_s']:.0f}x)")
     if args.plot and not args.quick:

@@ -162,6 +162,9 @@ def test_trace_export_bad_input(cli, tmp_path):
     _one_line_error(cli("trace", "export", "resnet50", "--out", str(blocker / "x.csv")), "--out: cannot write")
     _one_line_error(cli("trace", "export", "resnet50", "--out", str(tmp_path / "x.csv"), "--layout",
                         str(blocker / "l.csv")), "--layout: cannot write")
+    assert not (tmp_path / "x.csv").exists()  # no topology left without its layout
+    _one_line_error(cli("trace", "export", "resnet50", "--out", str(tmp_path), "--layout",
+                        str(tmp_path / "l.csv")), "--out: cannot write")  # --out is a folder
     vec = tmp_path / "vec.csv"
     vec.write_text("name,op,in_c,in_h,in_w,kernel_h,kernel_w,stride\np,pool,8,4,4,2,2,2\n")
     _one_line_error(cli("trace", "export", str(vec), "--out", str(tmp_path / "y.csv")), "no layer runs on the "

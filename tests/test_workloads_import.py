@@ -266,13 +266,15 @@ def test_imported_names_are_safe(tmp_path):
 
 # -- export to SCALE-Sim ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "efficientnet_b0", "bert_base", "gnmt", "yolov2"])
-def test_scalesim_export_times_exactly_the_array_work(tmp_path, name):
+@pytest.mark.parametrize("name, params", [("resnet50", {}), ("mobilenet_v2", {}), ("efficientnet_b0", {}),
+                                          ("bert_base", {}), ("gnmt", {}), ("yolov2", {}), ("wav2vec2_base", {}),
+                                          ("mobilenet_v2", {"batch": 2})])
+def test_scalesim_export_times_exactly_the_array_work(tmp_path, name, params):
     from npusim.npu import read_scalesim_topology
     from workloads import get_trace
     from workloads.importers.scalesim import write_topology
 
-    trace = get_trace(name)
+    trace = get_trace(name, **params)
     skipped = write_topology(trace, tmp_path / "t.csv")
     rows = read_scalesim_topology(tmp_path / "t.csv")  # SCALE-Sim's reading: its output size, its DP rule
     array = [l for l in trace.layers if l.is_compute]

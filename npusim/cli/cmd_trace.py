@@ -212,10 +212,11 @@ class _writing:
         self.flag, self.path = flag, path
 
     def __enter__(self):
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self._fail(exc)
+        if not self.path.parent.exists():
+            try:
+                self.path.parent.mkdir(parents=True)
+            except OSError as exc:
+                self._fail(exc)
 
     def __exit__(self, kind, exc, tb):
         if isinstance(exc, OSError):
@@ -227,19 +228,22 @@ class _writing:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from workloads.importers.scalesim import topology_rows, write_topology
+    from workloads.importers.scalesim import layout_text, topology_rows, topology_text
 
     trace = _load_for_task(args)
-    rows, _ = topology_rows(trace)
+    rows, skipped = topology_rows(trace)
     if not rows:
         raise InputError(args.workload, "layers", "no layer runs on the systolic array; nothing to export")
     out = Path(args.out)
     with _writing("--out", out):
-        if args.layout:
+        out.write_text(topology_text(rows))
+    if args.layout:
+        try:
             with _writing("--layout", Path(args.layout)):
-                skipped = write_topology(trace, out, args.layout)
-        else:
-            skipped = write_topology(trace, out)
+                Path(args.layout).write_text(layout_text(rows))
+        except InputError:
+            out.unlink(missing_ok=True)  # nothing half-written is left behind
+            raise
     print(f"{trace.name}: {len(rows)} SCALE-Sim rows from {len(trace) - len(skipped)} array layers -> {out}"
           + (f" (+ layout {args.layout})" if args.layout else "")
           + (f"; {len(skipped)} vector layers left out (SCALE-Sim models only the array)" if skipped else ""))

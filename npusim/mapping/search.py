@@ -10,8 +10,9 @@ buffer (double buffering), and for five objectives keeps the best candidate:
 * ``none``, ``weights``, ``inputs``, ``both``: DRAM bytes when that set of
   tensors is resident in the cache region (read from DRAM once) and the rest
   bypasses the cache (every tile fetch is a DRAM read);
-* ``unmanaged``: bytes between the LLC and the cores (a plain NPU compiler
-  treats the cache as memory and minimises that).
+* ``unmanaged``: a plain NPU compiler that treats the cache as memory: the
+  fastest tiling with the bytes between the LLC and the cores moved at the
+  link bandwidth (the fewest such bytes when no bandwidth is given).
 
 Ties are broken by fewer cycles. Residency footprints do not depend on the
 tiling, so the budget ladder is resolved afterwards from these five winners.

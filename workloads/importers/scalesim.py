@@ -163,14 +163,24 @@ def write_topology(trace: Trace, path: str | Path, layout: str | Path | None = N
     ``DP`` row's field 5 is its channel count, so that SCALE-Sim expands the
     layout like the topology). Returns the names of the layers left out."""
     rows, skipped = topology_rows(trace)
-    header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"
-    Path(path).write_text("\n".join([header] + [", ".join(map(str, r)) + "," for r in rows]) + "\n")
+    Path(path).write_text(topology_text(rows))
     if layout is not None:
-        lines = ["Layer name, " + ", ".join(f"Layout field {i}" for i in range(1, LAYOUT_FIELDS + 1)) + ","]
-        for r in rows:
-            ones = [1] * LAYOUT_FIELDS
-            if str(r[0]).endswith("_DP"):
-                ones[4] = r[5]
-            lines.append(", ".join(map(str, [r[0], *ones])) + ",")
-        Path(layout).write_text("\n".join(lines) + "\n")
+        Path(layout).write_text(layout_text(rows))
     return skipped
+
+
+def topology_text(rows: list[list[str | int]]) -> str:
+    """The topology file of `topology_rows`' rows (header, trailing commas)."""
+    header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"
+    return "\n".join([header] + [", ".join(map(str, r)) + "," for r in rows]) + "\n"
+
+
+def layout_text(rows: list[list[str | int]]) -> str:
+    """The layout file SCALE-Sim's CLI requires for those rows."""
+    lines = ["Layer name, " + ", ".join(f"Layout field {i}" for i in range(1, LAYOUT_FIELDS + 1)) + ","]
+    for r in rows:
+        ones = [1] * LAYOUT_FIELDS
+        if str(r[0]).endswith("_DP"):
+            ones[4] = r[5]
+        lines.append(", ".join(map(str, [r[0], *ones])) + ",")
+    return "\n".join(lines) + "\n"
