@@ -1,0 +1,39 @@
+"""Scripts under experiments/ that analyse run folders."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module(path: str):
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_moca_headroom_splits_misses_into_waiting_and_interference(tmp_path, capsys):
+    headroom = _module("experiments/moca/headroom.py")
+    (tmp_path / "tenants.csv").write_text("tenant,isolated_latency_cycles\na,100\nb,200\n")
+    # task: arrival, start, finish, latency, waiting, target, met
+    (tmp_path / "tasks.csv").write_text(
+        "tenant,task,arrival_cycle,start_cycle,finish_cycle,latency_cycles,waiting_cycles,target_cycles,deadline_met\n"
+        "a,0,0,0,100,100,0,150,True\n"        # alone-speed run, met
+        "a,1,0,100,220,220,100,150,False\n"   # waited 100, ran 120: met without the wait only
+        "b,0,0,10,410,410,10,300,False\n"     # ran 400 = 2x isolated: met without interference (10 + 200)
+        "b,1,0,250,450,450,250,300,False\n")  # ran at isolated speed; only the wait made it miss
+    r = headroom.headroom(tmp_path)
+    assert r["tasks"] == 4 and r["missed"] == 3 and r["sla_rate"] == 0.25
+    assert r["run_slowdown_mean"] == round((1.0 + 1.2 + 2.0 + 1.0) / 4, 2) and r["run_slowdown_max"] == 2.0
+    assert r["met_without_wait"] == 2          # a/1 (120 <= 150) and b/1 (200 <= 300); b/0 runs 400 > 300
+    assert r["met_without_interference"] == 1  # b/0: 10 + 200 <= 300; a/1: 100 + 100 > 150
+    assert r["wait_share_of_missed_latency"] == round(360 / 1080, 2)
+    assert headroom.main([str(tmp_path)]) == 0 and "met_without_interference" in capsys.readouterr().out
+
+
+def test_moca_headroom_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
+    headroom = _module("experiments/moca/headroom.py")
+    assert headroom.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path}: tasks.csv:")
