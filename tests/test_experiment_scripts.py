@@ -37,3 +37,14 @@ def test_moca_headroom_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert headroom.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {tmp_path}: tasks.csv:")
+
+
+def test_moca_headroom_of_a_run_that_met_every_deadline(tmp_path):
+    headroom = _module("experiments/moca/headroom.py")
+    (tmp_path / "tenants.csv").write_text("tenant,isolated_latency_cycles\na,100\n")
+    (tmp_path / "tasks.csv").write_text(
+        "tenant,task,arrival_cycle,start_cycle,finish_cycle,latency_cycles,waiting_cycles,target_cycles,deadline_met\n"
+        "a,0,0,0,110,110,0,150,True\n")
+    r = headroom.headroom(tmp_path)
+    assert (r["sla_rate"], r["missed"], r["met_without_wait"], r["met_without_interference"]) == (1.0, 0, 0, 0)
+    assert r["run_slowdown_mean"] == 1.1

@@ -26,10 +26,10 @@ def headroom(run_dir: Path) -> dict:
     tenants = pd.read_csv(run_dir / "tenants.csv")
     isolated = dict(zip(tenants["tenant"], tenants["isolated_latency_cycles"]))
     run_cycles = tasks["finish_cycle"] - tasks["start_cycle"]
-    slowdown = run_cycles / tasks["tenant"].map(isolated)
+    slowdown = run_cycles / tasks["tenant"].map(isolated).astype(float)
     missed = tasks[~tasks["deadline_met"].astype(bool)]
     missed_run = run_cycles[missed.index]
-    missed_isolated = missed["tenant"].map(isolated)
+    missed_isolated = missed["tenant"].map(isolated).astype(float)  # float even when nothing was missed
     return {
         "run": run_dir.name,
         "tasks": len(tasks),

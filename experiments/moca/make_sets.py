@@ -93,9 +93,14 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 < args.load:
         ap.error(f"--load must be positive, got {args.load}")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        ap.error(f"--out: cannot create {str(out)!r}: {exc.strerror or exc}")
     iso = isolated_cycles(sorted({n for _, nets in SETS.values() for n in nets}))
     for name in SETS:
-        path = Path(args.out) / f"{name}.yaml"
+        path = out / f"{name}.yaml"
         path.write_text(make_set(name, iso, args.load))
         print(f"wrote {path}")
 
