@@ -42,8 +42,9 @@ def test_reference_set_is_complete():
         for cfg in configs:
             assert (topo, cfg) in got, f"no SCALE-Sim report for {topo} on {cfg}"
     assert {_config(c)[2] for c in configs} == {"ws", "os", "is"}
-    # a whole network, as `npusim trace export resnet50` writes it, on every dataflow
-    assert {("resnet50", f"{df}_32x32") for df in ("ws", "os", "is")} <= got
+    # whole networks, as `npusim trace export` writes them: ResNet-50 on every dataflow, and
+    # MobileNetV2 with its depthwise layers
+    assert {("resnet50", f"{df}_32x32") for df in ("ws", "os", "is")} | {("mobilenet_v2", "ws_32x32")} <= got
 
 
 @pytest.mark.parametrize("report", REPORTS, ids=_case_id)

@@ -150,9 +150,14 @@ def test_trace_export(cli, tmp_path):
     assert "54 SCALE-Sim rows from 54 array layers" in r.stdout and "18 vector layers left out" in r.stdout
     assert out.read_text().splitlines()[1] == "conv1, 229, 229, 7, 7, 3, 64, 2,"
     assert len(layout.read_text().splitlines()) == 55
-    # the stored whole-network SCALE-Sim reference is exactly this export
-    ref = Path(__file__).parent / "reference" / "scalesim" / "topologies" / "resnet50.csv"
-    assert out.read_text() == ref.read_text()
+    # the stored whole-network SCALE-Sim references are exactly these exports
+    refs = Path(__file__).parent / "reference" / "scalesim"
+    assert out.read_text() == (refs / "topologies" / "resnet50.csv").read_text()
+    assert layout.read_text() == (refs / "layouts" / "resnet50.csv").read_text()
+    mb, mb_layout = tmp_path / "mb.csv", tmp_path / "mb_layout.csv"
+    assert cli("trace", "export", "mobilenet_v2", "--out", str(mb), "--layout", str(mb_layout)).returncode == 0
+    assert mb.read_text() == (refs / "topologies" / "mobilenet_v2.csv").read_text()
+    assert mb_layout.read_text() == (refs / "layouts" / "mobilenet_v2.csv").read_text()
 
 
 def test_trace_export_bad_input(cli, tmp_path):

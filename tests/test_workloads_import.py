@@ -62,6 +62,7 @@ def test_scalesim_gemm_topology(tmp_path):
 
 
 @pytest.mark.parametrize("layout, form", [("conv_known.csv", "conv"), ("conv_odd.csv", "conv"), ("resnet50.csv", "conv"),
+                                          ("mobilenet_v2.csv", "conv"),
                                           ("gemm_odd.csv", "gemm")])
 def test_scalesim_reference_topologies_read_as_scalesim_does(layout, form):
     """The GEMM view equals the one the NPU model derives for SCALE-Sim's reference runs
@@ -311,7 +312,7 @@ def test_scalesim_export_names_and_layout(tmp_path):
     assert layout[1][5] == "16" and layout[0][5] == "1"                 # a DP row's field 5: its channels
 
 
-@pytest.mark.parametrize("topology", ["conv_odd.csv", "gemm_odd.csv", "resnet50.csv"])
+@pytest.mark.parametrize("topology", ["conv_odd.csv", "gemm_odd.csv", "resnet50.csv", "mobilenet_v2.csv"])
 def test_scalesim_import_then_export_keeps_scalesims_work(tmp_path, topology):
     """A SCALE-Sim topology read in and written back out gives SCALE-Sim the same
     GEMMs, row for row (partial windows, depthwise rows and GEMM-form rows included)."""

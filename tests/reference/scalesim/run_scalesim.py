@@ -27,8 +27,9 @@ JOBS = [f"{topo}:{df}_{arr}" for topo in ("conv_odd", "gemm_odd") for df in ("ws
 # 32x32 (SCALE-Sim's time grows with the square of the fold count, and is has the most folds:
 # 26280 on 8x8, hours)
 JOBS += [f"conv_known:{df}_{arr}" for df in ("ws", "os") for arr in ARRAYS[:4]] + ["conv_known:is_32x32"]
-# a whole network: ResNet-50's array layers as `npusim trace export resnet50` writes them
-JOBS += [f"resnet50:{df}_32x32" for df in ("ws", "os", "is")]
+# whole networks, as `npusim trace export NAME` writes them: ResNet-50 on every dataflow, and
+# MobileNetV2 (17 depthwise layers, 7172 SCALE-Sim layers once expanded per channel) on ws
+JOBS += [f"resnet50:{df}_32x32" for df in ("ws", "os", "is")] + ["mobilenet_v2:ws_32x32"]
 
 
 def run(job: str) -> None:
