@@ -92,6 +92,7 @@ def _inverted_residual(b: TraceBuilder, x: Tensor, name: str, expand: int, kerne
     b.block("")
     return y
 
+
 @model("mobilenet_v2", family="cnn", description="MobileNetV2 1.0 (torchvision)",
        published=Published(macs=0.30e9, params=3.504872e6,
                            source="torchvision MobileNet_V2_Weights.IMAGENET1K_V1: 0.30 GFLOPS, 3.5 M params"))
