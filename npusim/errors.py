@@ -17,13 +17,14 @@ class InputError(ValueError):
         self.field = str(field)
         self.message = str(message)
         self.line = line
-        super().__init__(self.format())
+        # all four in args: SimPy and pickle (sweep workers) rebuild exceptions as type(e)(*e.args)
+        super().__init__(self.source, self.field, self.message, line)
 
     def format(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         return f"{where}: {self.field}: {self.message}"
 
-    def __str__(self) -> str:  # pragma: no cover - trivial
+    def __str__(self) -> str:
         return self.format()
 
 

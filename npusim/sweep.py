@@ -405,6 +405,21 @@ def _journal(path: Path) -> Path:
     return path if path.suffix.lower() == ".csv" else path.with_name(path.name + ".journal.csv")
 
 
+def _check_journal(journal: Path) -> None:
+    """--resume only continues a results file this command wrote: a foreign or
+    unreadable one is refused rather than merged."""
+    if not journal.is_file() or journal.stat().st_size == 0:
+        return
+    try:
+        with open(journal, encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
+    if "point_id" not in header:
+        raise InputError(str(journal), "point_id", "cannot resume: not the results of `npusim sweep` "
+                                                   "(no point_id column); remove it or drop --resume")
+
+
 def read_done(path: Path) -> set[str]:
     j = _journal(path)
     if not j.is_file():
@@ -424,6 +439,7 @@ class SweepOutcome:
     skipped: int
     failed: list[tuple[Point, str]]
     wall_seconds: float
+    bad_input: bool = False  # some point failed on an InputError (exit status 2)
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: str | None = None,
@@ -435,6 +451,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
     if not fmt_ok:
         raise InputError(COMMAND_LINE, "--out", f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a directory")
     journal = _journal(path)
+    if resume:
+        _check_journal(journal)
+    executor = Executor(jobs, dask_address)  # before touching --out: a bad address leaves nothing behind
     try:
         journal.parent.mkdir(parents=True, exist_ok=True)
         if not resume and journal.exists():
@@ -442,12 +461,13 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         with open(journal, "a"):
             pass
     except OSError as exc:
+        executor.close()
         raise InputError(COMMAND_LINE, "--out", f"cannot write {str(journal)!r}: {exc.strerror or exc}") from None
     done = read_done(path) if resume else set()
     todo = [p for p in points if p.point_id not in done]
     started = time.time()
-    executor = Executor(jobs, dask_address)
     failed: list[tuple[Point, str]] = []
+    bad_input = False
     try:
         # isolated references first, once per distinct tenant (they fill the shared cache)
         from .api import _isolated_key
@@ -470,9 +490,15 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         for i, rows, exc in executor.map_unordered(_point_job, [(p,) for p in todo]):
             finished += 1
             if exc is not None:
-                failed.append((todo[i], f"{type(exc).__name__}: {exc}"))
+                if isinstance(exc, InputError):
+                    # bad input met only while simulating (e.g. buffers too small for a layer)
+                    bad_input = True
+                    message = f"{exc} (point {todo[i].label()})"
+                else:
+                    message = f"point {todo[i].label()}: {type(exc).__name__}: {exc}"
+                failed.append((todo[i], message))
                 if report_error:
-                    report_error(f"error: point {todo[i].label()}: {type(exc).__name__}: {exc}")
+                    report_error(f"error: {message}")
             else:
                 fieldnames = _append(journal, rows, fieldnames)
             if progress:
@@ -481,7 +507,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         executor.close()
     results = finalize(path)
     return SweepOutcome(results=results, path=path, ran=len(todo) - len(failed), skipped=len(points) - len(todo),
-                        failed=failed, wall_seconds=time.time() - started)
+                        failed=failed, wall_seconds=time.time() - started, bad_input=bad_input)
 
 
 def _append(journal: Path, rows: list[dict], fieldnames: list[str] | None) -> list[str]:

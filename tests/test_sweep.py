@@ -163,12 +163,39 @@ def test_unparsable_axis_values(axis, raw, expect):
     (["--mix", "squeezenet", "--out", "{tmp}/r.txt"], "--out: cannot tell the format"),
     (["--mix", "nosuchnet", "--out", "{tmp}/r.csv"], "unknown workload"),
     (["--mix", "squeezenet", "--jobs", "0", "--out", "{tmp}/r.csv"], "--jobs: must be at least 1"),
+    (["--mix", "squeezenet", "--dask", "tcp://127.0.0.1:1", "--out", "{tmp}/r.csv"], "--dask: cannot connect"),
 ])
 def test_bad_sweep_input(cli, tmp_path, args, expect):
     r = cli("sweep", *[a.format(tmp=tmp_path) for a in args], "--quiet")
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0], r.stderr
+    assert not list(tmp_path.iterdir())  # nothing written before the error
+
+
+def test_bad_input_met_while_simulating_is_one_line_in_run_and_sweep(cli, tmp_path):
+    # buffers no tiling fits are found by the mapper inside the SimPy processes
+    soc = tmp_path / "tiny.yaml"
+    soc.write_text("base: camdn\nname: tiny\nnpu:\n  buffers: {input: 1B}\n")
+    expect = f"error: {soc}: npu.buffers: too small for layer conv_1 (squeezenet) at any tiling"
+    r = cli("run", "--soc", str(soc), "--mix", "squeezenet", "--quiet")
+    assert r.returncode == 2 and r.stderr.startswith(expect) and len(r.stderr.splitlines()) == 1, r.stderr
+    r = cli("sweep", "--soc", str(soc), "--mix", "squeezenet", "--policy", "shared,camdn", "--jobs", "2",
+            "--out", str(tmp_path / "r.csv"), "--quiet")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 2 and "Traceback" not in r.stderr, r.stderr
+    assert all(line.startswith(f"error: {soc}: npu.buffers: too small") for line in lines)
+
+
+def test_resume_refuses_a_file_it_did_not_write(tmp_path):
+    foreign = tmp_path / "r.csv"
+    foreign.write_text("foo,bar\n1,2\n")
+    with pytest.raises(InputError, match="no point_id column"):
+        run_sweep(small_spec(), foreign, jobs=1, resume=True)
+    assert foreign.read_text() == "foo,bar\n1,2\n"
+    foreign.write_bytes(b"point_id\n\xff\xfe\n")
+    with pytest.raises(InputError, match="cannot resume"):
+        run_sweep(small_spec(), foreign, jobs=1, resume=True)
 
 
 def test_bad_experiment_file_names_the_line(cli, tmp_path):

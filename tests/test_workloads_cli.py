@@ -168,6 +168,12 @@ def test_trace_export_bad_input(cli, tmp_path):
     _one_line_error(cli("trace", "export", "resnet50", "--out", str(tmp_path / "x.csv"), "--layout",
                         str(blocker / "l.csv")), "--layout: cannot write")
     assert not (tmp_path / "x.csv").exists()  # no topology left without its layout
+    kept = tmp_path / "kept.csv"
+    kept.write_text("precious\n")
+    _one_line_error(cli("trace", "export", "resnet50", "--out", str(kept), "--layout", str(blocker / "l.csv")),
+                    "--layout: cannot write")
+    assert kept.read_text() == "precious\n"  # a failed export leaves an existing file as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "kept.csv"]  # and no staging files
     _one_line_error(cli("trace", "export", "resnet50", "--out", str(tmp_path), "--layout",
                         str(tmp_path / "l.csv")), "--out: cannot write")  # --out is a folder
     vec = tmp_path / "vec.csv"

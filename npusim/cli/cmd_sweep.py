@@ -77,4 +77,4 @@ def run(args: argparse.Namespace) -> int:
           f"in {outcome.wall_seconds:.1f} s -> {outcome.path}")
     if len(outcome.results):
         print(short_table(outcome.results))
-    return 1 if outcome.failed else 0
+    return (2 if outcome.bad_input else 1) if outcome.failed else 0

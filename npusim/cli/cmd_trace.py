@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -227,6 +228,32 @@ class _writing:
         raise InputError(COMMAND_LINE, self.flag, f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
 
 
+def _write_all(files: list[tuple[str, Path, str]]) -> None:
+    """Write (flag, path, text) files all or none: each is staged next to its
+    destination and moved into place only once every one is written, so a
+    failure neither leaves half the output nor removes a file that was there."""
+    staged: list[tuple[str, Path, Path]] = []
+    try:
+        for flag, path, text in files:
+            with _writing(flag, path):
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open: the usual file mode
+                staged.append((flag, path, tmp))
+                tmp.write_text(text, encoding="utf-8")
+        for flag, path, tmp in staged:
+            with _writing(flag, path):
+                if path.is_dir():
+                    raise IsADirectoryError(21, "Is a directory")
+        for flag, path, tmp in staged:
+            with _writing(flag, path):
+                os.replace(tmp, path)
+    finally:
+        for _, _, tmp in staged:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # never created (its folder is not writable)
+
+
 def _export(args: argparse.Namespace) -> int:
     from workloads.importers.scalesim import layout_text, topology_rows, topology_text
 
@@ -235,15 +262,10 @@ def _export(args: argparse.Namespace) -> int:
     if not rows:
         raise InputError(args.workload, "layers", "no layer runs on the systolic array; nothing to export")
     out = Path(args.out)
-    with _writing("--out", out):
-        out.write_text(topology_text(rows))
+    files = [("--out", out, topology_text(rows))]
     if args.layout:
-        try:
-            with _writing("--layout", Path(args.layout)):
-                Path(args.layout).write_text(layout_text(rows))
-        except InputError:
-            out.unlink(missing_ok=True)  # nothing half-written is left behind
-            raise
+        files.append(("--layout", Path(args.layout), layout_text(rows)))
+    _write_all(files)
     print(f"{trace.name}: {len(rows)} SCALE-Sim rows from {len(trace) - len(skipped)} array layers -> {out}"
           + (f" (+ layout {args.layout})" if args.layout else "")
           + (f"; {len(skipped)} vector layers left out (SCALE-Sim models only the array)" if skipped else ""))

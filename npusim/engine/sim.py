@@ -135,10 +135,10 @@ class TenantRuntime:
         return self.active_cores or len(self.cores)
 
     def plan(self, layer_index: int, budget_bytes: int) -> LayerPlan:
-        return self.mapper.plan(self.trace.layers[layer_index], self.n_cores, budget_bytes)
+        return self.mapper.plan(self.trace.layers[layer_index], self.n_cores, budget_bytes, source=self.spec.workload)
 
     def candidates(self, layer_index: int):
-        return self.mapper.candidates(self.trace.layers[layer_index], self.n_cores)
+        return self.mapper.candidates(self.trace.layers[layer_index], self.n_cores, source=self.spec.workload)
 
     def resident_ranges(self, layer_index: int, plan: LayerPlan) -> list[tuple[int, int]]:
         """Byte ranges a region plan keeps in the tenant's region for this layer."""

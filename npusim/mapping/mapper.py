@@ -141,9 +141,11 @@ class Mapper:
             n = self.soc.npu
             buffers = (f"scratchpad {n.scratchpad_bytes} B" if n.unified_scratchpad else
                        f"input {n.input_buffer_bytes} B, weight {n.weight_buffer_bytes} B")
-            raise InputError(source or "<workload>", layer.name,
-                             f"fits the core buffers at no tiling ({buffers}, accumulator "
-                             f"{n.accumulator_bytes} B; a tile may use half of each buffer)", layer.line)
+            # the buffers or the layer may be at fault: blame the SoC field, name the layer
+            where = f"{source}:{layer.line}" if source and layer.line else (source or "workload")
+            raise InputError(self.soc.source or "<soc>", "npu.buffers",
+                             f"too small for layer {layer.name} ({where}) at any tiling ({buffers}, "
+                             f"accumulator {n.accumulator_bytes} B; a tile may use half of each buffer)")
         return cands
 
     # -- plans ---------------------------------------------------------------
