@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import COMMAND_LINE, InputError
 from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
-from .specio import LineDict, Section, load_yaml
+from .specio import MAX_INT, LineDict, Section, load_yaml
 
 ARRIVALS = ("closed", "poisson", "times")
 SCHEDULERS = ("fcfs", "priority", "expert")  # expert: dependency-aware, for expert-path tenants
@@ -134,6 +134,8 @@ def _parse_target(value: Any, sec: Section, key: str) -> Target:
     if isinstance(value, int):
         if value <= 0:
             raise sec.error(key, f"a latency target must be positive, got {value}")
+        if value > MAX_INT:
+            raise sec.error(key, f"must be at most {MAX_INT} cycles, got {value}")
         return Target(cycles=value)
     text = str(value).strip().lower()
     if text.endswith("x"):
@@ -141,11 +143,14 @@ def _parse_target(value: Any, sec: Section, key: str) -> Target:
             mult = float(text[:-1])
         except ValueError:
             raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}") from None
-        if not mult > 0:
-            raise sec.error(key, f"a latency target must be positive, got {value!r}")
+        if not mult > 0 or not math.isfinite(mult):
+            raise sec.error(key, f"a latency target must be a positive finite multiple, got {value!r}")
         return Target(multiple=mult)
     raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}")
 
+
+MAX_REQUESTS = 1_000_000  # per tenant; more is a typo, not an experiment (each request is simulated)
+MIN_RATE_PER_MCYCLE = 1e-6
 
 TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cores", "arrival", "requests",
                "rate_per_mcycle", "arrival_cycles", "priority", "target", "qos")
@@ -165,7 +170,9 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         trace = get_trace(workload, **dict(params))
     except InputError as exc:
         if exc.source == workload:
-            raise sec.error("workload", exc.message) from None
+            if exc.field in dict(params):
+                raise params_sec.error(exc.field, exc.message) from None
+            raise sec.error("params" if exc.field == "params" else "workload", exc.message) from None
         raise
     except (TypeError, ValueError) as exc:
         raise sec.error("params", str(exc)) from None
@@ -197,20 +204,25 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
     else:
         raise sec.error("cores", f"expected auto, a count or a list of core ids, got {cores_raw!r}")
     arrival = sec.choice("arrival", ARRIVALS, "closed")
-    requests = sec.integer("requests", 1, minimum=1)
+    requests = sec.integer("requests", 1, minimum=1, maximum=MAX_REQUESTS)
     rate = None
     times: tuple[int, ...] = ()
     if arrival == "poisson":
         rate = sec.number("rate_per_mcycle")
         if not rate > 0:
             raise sec.error("rate_per_mcycle", f"an arrival rate must be positive, got {rate}")
+        if rate < MIN_RATE_PER_MCYCLE:
+            raise sec.error("rate_per_mcycle", f"must be at least {MIN_RATE_PER_MCYCLE:g} (a mean gap of "
+                                               f"at most 10^12 cycles), got {rate:g}")
     elif sec.has("rate_per_mcycle"):
         raise sec.error("rate_per_mcycle", "only for arrival: poisson")
     if arrival == "times":
         raw = sec.raw("arrival_cycles")
         if not isinstance(raw, list) or not raw or not all(
-                isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in raw):
-            raise sec.error("arrival_cycles", "expected a list of non-negative integer cycles")
+                isinstance(t, int) and not isinstance(t, bool) and 0 <= t <= MAX_INT for t in raw):
+            raise sec.error("arrival_cycles", f"expected a list of integer cycles from 0 to {MAX_INT}")
+        if len(raw) > MAX_REQUESTS:
+            raise sec.error("arrival_cycles", f"at most {MAX_REQUESTS} arrivals, got {len(raw)}")
         times = tuple(sorted(raw))
         requests = len(times)
     elif sec.has("arrival_cycles"):
@@ -327,13 +339,18 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     soc_ref = soc_ref if from_cli else file_soc
     soc_over_sec = top.section("soc_overrides", required=False)
     overrides: dict[str, Any] = {}
+    file_keys: dict[str, str] = {}  # flag -> soc_overrides key, for overrides the file sets
     for key in list(soc_over_sec.data.keys()):
         flag = "--" + str(key).replace("_", "-")
         if flag not in OVERRIDE_FLAGS:
             raise soc_over_sec.error(key, f"not a SoC override (overrides: "
                                           f"{', '.join(f[2:] for f in OVERRIDE_FLAGS)})")
         overrides[flag] = soc_over_sec.raw(key)
-    overrides.update({k: v for k, v in (soc_override or {}).items() if v is not None})
+        file_keys[flag] = key
+    for flag, value in (soc_override or {}).items():
+        if value is not None:
+            overrides[flag] = value
+            file_keys.pop(flag, None)
     if isinstance(soc_ref, str):
         ref = soc_ref
         if (not from_cli and soc_ref not in _preset_names() and not Path(soc_ref).is_absolute()
@@ -346,6 +363,8 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
         except InputError as exc:
             if exc.source == ref and exc.field == "soc":
                 raise top.error("soc", exc.message) from None
+            if exc.source == COMMAND_LINE and exc.field in file_keys:
+                raise soc_over_sec.error(file_keys[exc.field], exc.message) from None
             raise
     else:
         raise top.error("soc", f"expected a preset name or a SoC file, got {soc_ref!r}")

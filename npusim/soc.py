@@ -342,8 +342,13 @@ def _parse_array(sec: Section) -> tuple[int, int]:
     return rows, cols
 
 
+# beyond these the per-core and per-line state of one simulation no longer fits a workstation
+MAX_CORES = 4096
+MAX_LLC_BYTES = 1 << 30
+
+
 def _npu(sec: Section) -> NPUSpec:
-    cores = sec.integer("cores", minimum=1)
+    cores = sec.integer("cores", minimum=1, maximum=MAX_CORES)
     rows, cols = _parse_array(sec)
     dataflow = sec.choice("dataflow", dataflow_names(), "ws")
     clock_hz = sec.frequency("clock", 1_000_000_000)
@@ -382,7 +387,7 @@ def _npu(sec: Section) -> NPUSpec:
 
 
 def _llc(sec: Section) -> LLCSpec:
-    size = sec.size("size")
+    size = sec.size("size", maximum=MAX_LLC_BYTES)
     ways = sec.integer("ways", minimum=1)
     line = sec.size("line", 64)
     if not _is_pow2(line):
@@ -408,8 +413,9 @@ def _llc(sec: Section) -> LLCSpec:
     if page % line:
         raise sec.error("page", f"page size {page} B is not a multiple of the {line} B line")
     if npu_ways and (size // ways * npu_ways) % page:
-        raise sec.error("page", f"the NPU ways ({format_size(size // ways * npu_ways)}) "
-                                f"are not a whole number of {format_size(page)} pages")
+        raise sec.error_any(("page", "size", "ways", "npu_ways"),
+                            f"the NPU ways ({format_size(size // ways * npu_ways)}) "
+                            f"are not a whole number of {format_size(page)} pages")
     sec.finish()
     return LLCSpec(size_bytes=size, ways=ways, line_bytes=line, banks=banks, hit_latency_cycles=hit,
                    miss_latency_cycles=miss,

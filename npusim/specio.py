@@ -7,6 +7,7 @@ names its file, line and dotted field the same way.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -74,6 +75,10 @@ def load_yaml(path: str | Path) -> Any:
 
 
 _MISSING = object()
+
+# the largest integer any field may hold: exact in a float, and far from
+# overflowing the engine's 64-bit cycle and byte counters
+MAX_INT = 2**53
 
 
 class Section:
@@ -161,7 +166,7 @@ class Section:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer, got {value!r}")
-        self._check_range(key, value, minimum, maximum)
+        self._check_range(key, value, minimum, MAX_INT if maximum is None else maximum)
         return value
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
@@ -171,14 +176,17 @@ class Section:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise self.error(key, f"expected a finite number, got {value!r}")
         self._check_range(key, value, minimum, maximum)
         return float(value)
 
-    def size(self, key: str, default: Any = _MISSING, *, minimum: int | None = 1) -> int:
+    def size(self, key: str, default: Any = _MISSING, *, minimum: int | None = 1,
+             maximum: int | None = None) -> int:
         value = self._convert(key, default, parse_size)
         if value is default and default is not _MISSING:
             return default
-        self._check_range(key, value, minimum, None, unit=" bytes")
+        self._check_range(key, value, minimum, MAX_INT if maximum is None else maximum, unit=" bytes")
         return value
 
     def frequency(self, key: str, default: Any = _MISSING) -> int:

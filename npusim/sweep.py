@@ -86,6 +86,9 @@ class SweepSpec:
     fixed: dict[str, Any] = field(default_factory=dict)  # single values of axes not swept
     name: str = "sweep"
     source: str = COMMAND_LINE
+    lines: dict[str, int] = field(default_factory=dict)  # experiment key (axes.<name> or <name>) -> line
+    flag_axes: set[str] = field(default_factory=set)  # axes the command line set over the file's
+    soc_from_flag: bool = False
 
     def points(self) -> list[Point]:
         names = [a for a in AXES if a in self.axes] + sorted(a for a in self.axes if a.startswith(PARAM_PREFIX))
@@ -154,7 +157,15 @@ class SweepSpec:
                                        soc_override=overrides)
         except InputError as exc:
             if exc.source == COMMAND_LINE and self.source != COMMAND_LINE:
-                raise InputError(self.source, exc.field, exc.message) from None
+                # the value came from the experiment file: name its key, not the flag it maps to
+                key = exc.field[2:].replace("-", "_") if exc.field.startswith("--") else exc.field
+                if key in self.flag_axes or (key == "soc" and self.soc_from_flag):
+                    raise
+                where = f"axes.{key}" if key in self.axes else key
+                if key in self.axes and len(self.axes) > 1:
+                    swept = ", ".join(f"{k}={v}" for k, v in merged.items() if k in self.axes)
+                    raise InputError(self.source, where, f"{exc.message} (at {swept})", self.lines.get(where)) from None
+                raise InputError(self.source, where, exc.message, self.lines.get(where)) from None
             raise
 
 
@@ -262,12 +273,18 @@ def load_experiment(path: str | Path) -> SweepSpec:
     for key in list(axes_sec.data.keys()):
         if not is_axis(key):
             raise axes_sec.error(key, f"not a sweep axis (axes: {', '.join(AXES)}, param.<name>)")
-        axes[key] = parse_axis(key, axes_sec.raw(key), source, axes_sec.line_of(key))
+        try:
+            axes[key] = parse_axis(key, axes_sec.raw(key), source, axes_sec.line_of(key))
+        except InputError as exc:
+            raise InputError(exc.source, axes_sec.field(key), exc.message, exc.line) from None
     axes_sec.finish()
     top.finish()
     if not axes:
         raise top.error("axes", "no axes to sweep")
-    return SweepSpec(axes=axes, base_scenario=scen, base_mix=mix, soc=soc, fixed=fixed, name=name, source=source)
+    lines = {key: top.line_of(key) for key in top.data}
+    lines.update({f"axes.{key}": axes_sec.line_of(key) for key in axes_sec.data})
+    return SweepSpec(axes=axes, base_scenario=scen, base_mix=mix, soc=soc, fixed=fixed, name=name, source=source,
+                     lines=lines)
 
 
 # -- running ----------------------------------------------------------------------------

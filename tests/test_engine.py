@@ -123,6 +123,24 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("soc: gemmini-moca\ntenants:\n" + "".join("  - workload: kws\n" for _ in range(9)),
      "s.yaml:2: tenants: 9 tenants but the SoC has only 8 cores"),
     ("tenants:\n  - workload: kws\n    priority: 12\n", "s.yaml:3: tenants[0].priority: must be at most 11"),
+    # sizes nothing could simulate, and numbers that are not numbers
+    ("tenants:\n  - workload: kws\n    requests: 1000000000000\n", "s.yaml:3: tenants[0].requests: must be at most 1000000"),
+    ("tenants:\n  - workload: kws\n    params: {batch: 10000000000000}\n",
+     "s.yaml:3: tenants[0].params.batch: must be at most 2147483647"),
+    ("tenants:\n  - workload: kws\n    arrival: times\n    arrival_cycles: [1000000000000000000000]\n",
+     "s.yaml:4: tenants[0].arrival_cycles: expected a list of integer cycles from 0 to"),
+    ("tenants:\n  - workload: kws\n    arrival: poisson\n    rate_per_mcycle: .inf\n",
+     "s.yaml:4: tenants[0].rate_per_mcycle: expected a finite number"),
+    ("tenants:\n  - workload: kws\n    arrival: poisson\n    rate_per_mcycle: 1.0e-300\n",
+     "s.yaml:4: tenants[0].rate_per_mcycle: must be at least 1e-06"),
+    ("tenants:\n  - workload: kws\n    target: 1e400x\n", "s.yaml:3: tenants[0].target: a latency target must be a"),
+    ("seed: 100000000000000000000\ntenants:\n  - workload: kws\n", "s.yaml:1: seed: must be at most"),
+    ("policy: {name: moca, window_cycles: 100000000000000000000}\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: policy.window_cycles: must be at most"),
+    # soc_overrides errors point at the file's key, not at the flag it stands for
+    ("soc_overrides: {llc_size: -4MiB}\ntenants:\n  - workload: kws\n", "s.yaml:1: soc_overrides.llc_size:"),
+    ("soc_overrides:\n  cores: 100000\ntenants:\n  - workload: kws\n",
+     "s.yaml:2: soc_overrides.cores: must be at most 4096"),
 ])
 def test_bad_scenarios(cli, tmp_path, text, expect):
     p = tmp_path / "s.yaml"
@@ -140,6 +158,8 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     (["--mix", "kws", "--qos", "0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", "kws", "--qos", "-1.5"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", ",".join(["kws"] * 17)], "error: <command line>: --mix: 17 tenants but the SoC has only 16 cores"),
+    (["--mix", "kws", "--llc-size", "1TiB"], "error: <command line>: --llc-size: must be at most 1073741824 bytes"),
+    (["--mix", "kws", "--llc-size", "1KiB"], "error: <command line>: --llc-size: the NPU ways"),
 ])
 def test_bad_run_flags(cli, tmp_path, args, expect):
     r = cli("run", "--quiet", *args, env={"NPUSIM_CACHE_DIR": str(tmp_path)})

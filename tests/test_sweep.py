@@ -204,6 +204,20 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
     r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))
     assert r.returncode == 2
     assert r.stderr.strip() == f"error: {exp}:4: axes.colour: not a sweep axis (axes: {', '.join(sweep_mod.AXES)}, param.<name>)"
+    # values the file gives are blamed on its keys, not on the flags they stand for
+    for text, expect in [
+        ("mix: [squeezenet, nosuch]\naxes:\n  policy: [shared]\n", f"error: {exp}:1: mix: unknown workload 'nosuch'"),
+        ("soc: nosuchsoc\nmix: [kws]\naxes:\n  policy: [shared]\n", f"error: {exp}:1: soc: unknown preset"),
+        ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  cores: [0]\n", f"error: {exp}:4: axes.cores: expected a positive"),
+        ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  llc_ways: [7]\n", f"error: {exp}:3: axes.llc_size: 1MiB is not "
+                                                                      "a whole number of 7-way sets of 64 B lines "
+                                                                      "(at llc_size=1048576, llc_ways=7)"),
+    ]:
+        exp.write_text(text)
+        r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))
+        assert r.returncode == 2 and r.stderr.startswith(expect), r.stderr
+    r = cli("sweep", str(exp), "--cores", "100000", "--out", str(tmp_path / "r.csv"))  # a flag is blamed as a flag
+    assert r.returncode == 2 and r.stderr.startswith("error: <command line>: --cores: must be at most 4096"), r.stderr
 
 
 def test_report_rejects_results_without_needed_columns(cli, tmp_path):

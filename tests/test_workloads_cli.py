@@ -110,6 +110,11 @@ BAD_TRACES = [
     ("name,op,M,N,K,colour\nfc,gemm,1,2,3,red\n", "bad.csv:1: colour: unknown column"),
     ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w,groups\nl1,conv,6,8,8,4,3,3,4\n",
      "bad.csv:2: groups: in_c 6 is not divisible by groups 4"),
+    ("name,op,M,N,K\nfc,gemm,1,1e30,3\n", "bad.csv:2: N: must be at most 2147483647"),
+    ("name,op,M,N,K\nfc,gemm,1,1_0,3\n", "bad.csv:2: N: expected an integer, got '1_0'"),
+    ("name,op,M,N,K,in_elem_bytes\nfc,gemm,1,2,3,100000000000\n", "bad.csv:2: in_elem_bytes: must be at most 16"),
+    ("name,op,M,N,K\nfc,gemm,2000000000,2000000000,2000000000\n",
+     "bad.csv:2: layer: fc: 8e+27 operations or elements is more than a layer may have"),
 ]
 
 
@@ -125,6 +130,8 @@ def test_bad_scalesim_and_onnx_files(cli, tmp_path):
     p.write_text(CONV_HEADER + "conv1, 4, 4, 7, 7, 3, 64, 1,\n")
     _one_line_error(cli("trace", "import", str(p), "--out", str(tmp_path / "o.csv")),
                     f"error: {p}:2: Filter Height: filter height 7 is larger than the input height 4")
+    p.write_text(CONV_HEADER + "conv1, 5600000000000000000000, 4, 1, 1, 3, 64, 1,\n")
+    _one_line_error(cli("trace", "show", str(p)), f"error: {p}:2: IFMAP Height: must be at most 2147483647")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01\x02garbage")
     _one_line_error(cli("trace", "show", str(junk)), f"error: {junk}: file: not a readable ONNX model")

@@ -22,6 +22,12 @@ from pathlib import Path
 
 from npusim.errors import InputError
 
+# no tensor dimension beyond this (int32 shapes, as in ONNX runtimes and SCALE-Sim),
+# no element wider than 16 bytes, and no layer above 2^53 MACs (exact in a float)
+MAX_DIM = 2**31 - 1
+MAX_ELEM_BYTES = 16
+MAX_LAYER_MACS = 2**53
+
 OPS = ("conv", "dwconv", "gemm", "matmul", "pool", "eltwise", "lstm", "embedding")
 COMPUTE_OPS = ("conv", "dwconv", "gemm", "matmul", "lstm")  # run on the systolic array
 VECTOR_OPS = ("pool", "eltwise", "embedding")  # run on the vector path
@@ -301,14 +307,25 @@ class Trace:
 
 # -- reading -------------------------------------------------------------------
 
+def parse_int_text(text: str) -> int:
+    """A decimal integer as written in a CSV: digits with an optional sign
+    (Python's "1_0" and " 1 0" are not numbers here). Raises ValueError."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not (body.isascii() and body.isdigit()):
+        raise ValueError(text)
+    return int(text)
+
+
 def _int_field(value: str, col: str, source: str, line: int) -> int | None:
     text = value.strip()
     if text == "":
         return None
     try:
-        number = int(text)
+        number = parse_int_text(text)
     except ValueError:
         try:
+            if "_" in text:  # float() reads "1_0" as 10
+                raise ValueError(text)
             as_float = float(text)
         except ValueError:
             raise InputError(source, col, f"expected an integer, got {text!r}", line) from None
@@ -350,6 +367,9 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
     for col in INT_COLUMNS:
         if col in f and (isinstance(f[col], bool) or not isinstance(f[col], int) or f[col] < 0):
             raise err(col, f"expected a non-negative integer, got {f[col]!r}")
+        limit = MAX_ELEM_BYTES if col.endswith("_elem_bytes") else MAX_DIM
+        if col in f and f[col] > limit:
+            raise err(col, f"must be at most {limit}, got {f[col]}")
 
     kw: dict[str, object] = {"name": name, "op": op}
     for col in ("batch", "stride", "groups", "in_elem_bytes", "weight_elem_bytes", "out_elem_bytes"):
@@ -473,6 +493,9 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
         kw["output_into"] = into
     kw["line"] = line
     layer = Layer(**kw)
+    work = max(layer.macs, layer.vector_ops, layer.output_elems, *layer.input_elems())
+    if work > MAX_LAYER_MACS:
+        raise err("layer", f"{name}: {work:.3g} operations or elements is more than a layer may have (2^53)")
     if into and known_layers is not None:
         dst = known_layers[into]
         if dst.op != "gemm" or dst.N != layer.N or dst.out_elem_bytes != layer.out_elem_bytes:

@@ -51,8 +51,10 @@ def spec_from_args(args: argparse.Namespace):
         for axis, values in flag_axes.items():  # flags override the file's axes
             spec.axes[axis] = values
             spec.fixed.pop(axis, None)
+            spec.flag_axes.add(axis)
         if args.soc:
             spec.soc = args.soc
+            spec.soc_from_flag = True
         return spec
     if not flag_axes.get("mix") and not args.scenario:
         raise InputError(COMMAND_LINE, "--mix", "give an experiment file, --scenario or --mix")

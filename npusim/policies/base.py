@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generator
 
 from ..mapping.plan import UNMANAGED, LayerPlan
+from ..specio import MAX_INT
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.sim import Simulation, TaskRecord, TenantRuntime
@@ -31,7 +32,7 @@ def number_in(lo: float, hi: float) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return f"expected a number, got {v!r}"
-        if not lo <= v <= hi:
+        if not lo <= v <= hi:  # also rejects NaN
             return f"must be in [{lo:g}, {hi:g}], got {v}"
         return None
     return check
@@ -40,6 +41,8 @@ def number_in(lo: float, hi: float) -> Callable[[Any], str | None]:
 def positive_int(v: Any) -> str | None:
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
         return f"expected a positive integer, got {v!r}"
+    if v > MAX_INT:
+        return f"must be at most {MAX_INT}, got {v}"
     return None
 
 

@@ -90,6 +90,8 @@ def _begin_pads(attrs: dict, in_hw: tuple[int, int], out_hw: tuple[int, int], k_
                 s_hw: tuple[int, int]) -> tuple[int, int]:
     """The top and left padding (explicit pads, or what auto_pad adds)."""
     pads = [int(p) for p in attrs.get("pads", [])]
+    if pads and len(pads) not in (2, 4):
+        raise ValueError(f"pads: expected 2 (1-D) or 4 (2-D) values, got {pads}")
     auto = _text(attrs.get("auto_pad", "NOTSET"))
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         begin = []
@@ -259,6 +261,9 @@ def load_onnx(path: Path) -> Trace:
                     producers[o] = src(act_ins[0]) if act_ins else ()
         except (ValueError, KeyError, IndexError) as exc:
             if isinstance(exc, InputError):
+                if exc.source == source and exc.field != label and exc.line is None:
+                    # a layer field the node's attributes set: name the node too
+                    raise InputError(source, f"{label}.{exc.field}", exc.message) from None
                 raise
             raise InputError(source, label, f"cannot read {op} node: {exc}") from None
     if not layers:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from pathlib import Path
 
 from npusim.errors import InputError
 
-from ..trace import Trace, make_layer, trace_from_layers
+from ..trace import MAX_DIM, Trace, make_layer, parse_int_text, trace_from_layers
 from . import importer, read_text, safe_name
 
 CONV_COLUMNS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter", "Strides")
@@ -69,11 +68,13 @@ def _read(path: Path, form: str) -> Trace:
         ints = []
         for col, text in zip(columns, values):
             try:
-                value = int(text)
+                value = parse_int_text(text)
             except ValueError:
                 raise InputError(source, col, f"expected an integer, got {text!r}", lineno) from None
             if value < 1:
                 raise InputError(source, col, f"must be a positive integer, got {value}", lineno)
+            if value > MAX_DIM:
+                raise InputError(source, col, f"must be at most {MAX_DIM}, got {value}", lineno)
             ints.append(value)
         if form == "gemm":
             m, n, k = ints
@@ -87,7 +88,7 @@ def _read(path: Path, form: str) -> Trace:
                 raise InputError(source, "Filter Width", f"filter width {s} is larger than the input width {w}",
                                  lineno)
             fields_ = dict(name=name, in_c=c, in_h=h, in_w=w, kernel_h=r, kernel_w=s, stride=stride, padding=0,
-                           out_h=math.ceil((h - r + stride) / stride), out_w=math.ceil((w - s + stride) / stride))
+                           out_h=-(-(h - r + stride) // stride), out_w=-(-(w - s + stride) // stride))  # ceil, exact
             if "DP" in fields[0]:
                 fields_.update(op="dwconv", groups=c, out_c=c * f)
             else:

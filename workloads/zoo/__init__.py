@@ -13,7 +13,9 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..trace import Trace
+from npusim.errors import InputError
+
+from ..trace import MAX_DIM, Trace
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,9 @@ def build(name: str, **params: Any) -> Trace:
         default = sig.parameters[key].default
         if isinstance(default, int) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: {key} must be a positive integer, got {value!r}")
+                raise InputError(name, key, f"must be a positive integer, got {value!r}")
+            if value > MAX_DIM:
+                raise InputError(name, key, f"must be at most {MAX_DIM}, got {value}")
     return entry.build(**params)
 
 
