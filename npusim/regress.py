@@ -80,32 +80,63 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
     from .scenario import load_scenario
 
     scenario = load_scenario(case / "scenario.yaml")
+    ref_path = case / "layers.csv"
+    if not update and not ref_path.is_file():
+        raise InputError(str(ref_path), "file", "no reference table (run with --update to create it)")
+    ref = None if update else _read_reference(ref_path)  # checked before the (long) run
     result = run_scenario(scenario)
     cur = result.layers[KEY + list(ENGINE_METRICS)].copy()
-    ref_path = case / "layers.csv"
-    if update or not ref_path.is_file():
-        if not update:
-            raise InputError(str(ref_path), "file", "no reference table (run with --update to create it)")
+    if ref is None:
         cur.to_csv(ref_path, index=False)
         diff, totals, worst, ok = _diff(cur, cur, KEY, ENGINE_METRICS, tolerance)
         return CaseResult(case.name, "engine", diff, totals, worst, ok, updated=True)
-    ref = pd.read_csv(ref_path)
+    diff, totals, worst, ok = _diff(ref, cur, KEY, ENGINE_METRICS, tolerance)
+    return CaseResult(case.name, "engine", diff, totals, worst, ok)
+
+
+def _read_reference(ref_path: Path) -> pd.DataFrame:
+    try:
+        ref = pd.read_csv(ref_path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable table is bad input
+        raise InputError(str(ref_path), "file", f"cannot read: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     for col in KEY + list(ENGINE_METRICS):
         if col not in ref.columns:
             raise InputError(str(ref_path), col, "column missing from the reference table")
-    diff, totals, worst, ok = _diff(ref, cur, KEY, ENGINE_METRICS, tolerance)
-    return CaseResult(case.name, "engine", diff, totals, worst, ok)
+    for col in ENGINE_METRICS:
+        numbers = pd.to_numeric(ref[col], errors="coerce")
+        if numbers.isna().any():
+            i = int(numbers.isna().to_numpy().nonzero()[0][0])
+            raise InputError(str(ref_path), col, f"expected a number, got {ref[col].iloc[i]!r}", i + 2)
+        ref[col] = numbers
+    return ref
 
 
 def scalesim_array(config: Path) -> tuple[int, int, str]:
     """(rows, cols, dataflow) of a SCALE-Sim config file."""
     cp = configparser.ConfigParser()
     try:
-        cp.read(config)
-        arch = cp["architecture_presets"]
-        return int(arch["ArrayHeight"]), int(arch["ArrayWidth"]), arch["Dataflow"].strip().lower()
-    except (KeyError, ValueError, configparser.Error) as exc:
-        raise InputError(str(config), "architecture_presets", f"not a SCALE-Sim config: {exc}") from None
+        with open(config, encoding="utf-8") as fh:
+            cp.read_file(fh)
+    except FileNotFoundError:
+        raise InputError(str(config), "file", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(config), "file", f"cannot read: {exc}") from None
+    except configparser.Error as exc:
+        line = getattr(exc, "lineno", None)
+        raise InputError(str(config), "file", f"not a SCALE-Sim config: {str(exc).splitlines()[0]}", line) from None
+    if "architecture_presets" not in cp:
+        raise InputError(str(config), "architecture_presets", "section missing: not a SCALE-Sim config")
+    arch = cp["architecture_presets"]
+    size = []
+    for key in ("ArrayHeight", "ArrayWidth"):
+        text = arch.get(key, "").strip()
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+            raise InputError(str(config), f"architecture_presets.{key}", f"expected a positive integer, got {text!r}")
+        size.append(int(text))
+    dataflow = arch.get("Dataflow", "").strip().lower()
+    if dataflow not in ("ws", "os", "is"):
+        raise InputError(str(config), "architecture_presets.Dataflow", f"expected ws, os or is, got {dataflow!r}")
+    return size[0], size[1], dataflow
 
 
 def scalesim_cycles(topology: Path, config: Path, form: str = "auto") -> pd.DataFrame:
@@ -113,10 +144,7 @@ def scalesim_cycles(topology: Path, config: Path, form: str = "auto") -> pd.Data
     from .npu import gemm_cycles, read_scalesim_topology
 
     rows, cols, dataflow = scalesim_array(config)
-    try:
-        topo = read_scalesim_topology(topology, form=form, expand_depthwise=True)
-    except ValueError as exc:
-        raise InputError(str(topology), "topology", str(exc)) from None
+    topo = read_scalesim_topology(topology, form=form, expand_depthwise=True)  # errors are InputError
     m, n, k, g = (topo[c].to_numpy(dtype=np.int64) for c in ("m", "n", "k", "groups"))
     cycles = gemm_cycles(m, n, k, groups=g, rows=rows, cols=cols, dataflow=dataflow, timing="scalesim")
     return pd.DataFrame({"layer": np.arange(len(topo)), "name": topo["name"], "cycles": cycles})
@@ -126,10 +154,10 @@ def compare_scalesim(report: Path, topology: Path, config: Path, tolerance: floa
                      name: str = "scalesim") -> CaseResult:
     from .npu import read_scalesim_report
 
-    try:
-        ref = read_scalesim_report(report)
-    except ValueError as exc:
-        raise InputError(str(report), "report", str(exc)) from None
+    ref = read_scalesim_report(report)  # errors are InputError
+    for col in ("LayerID", "Total Cycles"):
+        if col not in ref.columns or ref[col].isna().any():
+            raise InputError(str(report), col, "missing in some rows of the compute report")
     ref = pd.DataFrame({"layer": ref["LayerID"].astype(int), "cycles": ref["Total Cycles"].astype(float)})
     cur = scalesim_cycles(topology, config, form)[["layer", "cycles"]]
     diff, totals, worst, ok = _diff(ref, cur, ["layer"], ("cycles",), tolerance)

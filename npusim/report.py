@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import COMMAND_LINE, InputError
 from .units import format_size
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -52,12 +52,31 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
+TEXT_COLUMNS = ("policy", "mix", "tenant")  # the others of SWEEP_COLUMNS are numbers (empty allowed)
+
+
 def check_columns(df: pd.DataFrame, source: str) -> None:
+    """Every column the report reads is there and of its kind; a bad cell is
+    named by its CSV line (header = line 1)."""
     missing = [c for c in SWEEP_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(source, missing[0], f"column missing from the results (a sweep writes {', '.join(SWEEP_COLUMNS)})")
     if df.empty:
         raise InputError(source, "results", "no rows")
+    line = (lambda i: i + 2) if str(source).lower().endswith(".csv") else (lambda i: None)
+    for col in SWEEP_COLUMNS:
+        values = df[col]
+        if col in TEXT_COLUMNS:
+            bad = values.isna() | (values.astype(str).str.strip() == "")
+            if bad.any():
+                raise InputError(source, col, "empty", line(int(bad.to_numpy().nonzero()[0][0])))
+        elif not pd.api.types.is_numeric_dtype(values):
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = numbers.isna() & values.notna()
+            if bad.any():
+                i = int(bad.to_numpy().nonzero()[0][0])
+                raise InputError(source, col, f"expected a number, got {values.iloc[i]!r}", line(i))
+            df[col] = numbers
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "llc_ways", "cores", "array", "dataflow", "dram",
@@ -167,15 +186,45 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     return made
 
 
-def plot_timeline(run_dir: Path, out: Path) -> list[tuple[str, list[Path]]]:
-    plt = _plt()
+RUN_SUMMARY_KEYS = ("scenario", "policy", "stp", "antt", "fairness", "sla_rate", "makespan_cycles", "tenants")
+
+
+def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
+    """The summary and timeline of an `npusim run --out` directory, checked."""
+    path = run_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(str(path), "summary", f"cannot read: {exc}") from None
+    if not isinstance(summary, dict):
+        raise InputError(str(path), "summary", "expected a JSON object (as `npusim run --out` writes)")
+    for key in RUN_SUMMARY_KEYS:
+        if key not in summary:
+            raise InputError(str(path), key, "missing from the run summary")
+    if not isinstance(summary["tenants"], list) or not all(isinstance(t, dict) for t in summary["tenants"]):
+        raise InputError(str(path), "tenants", "expected a list of per-tenant objects")
     tl_path = next((run_dir / f"timeline.{ext}" for ext in ("csv", "parquet") if (run_dir / f"timeline.{ext}").is_file()), None)
     if tl_path is None:
         raise InputError(str(run_dir), "timeline", "no timeline.csv or timeline.parquet in the run directory")
-    tl = pd.read_parquet(tl_path) if tl_path.suffix == ".parquet" else pd.read_csv(tl_path)
+    try:
+        tl = pd.read_parquet(tl_path) if tl_path.suffix == ".parquet" else pd.read_csv(tl_path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
+        raise InputError(str(tl_path), "timeline", f"cannot read: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     for col in ("cycle", "tenant", "llc_lines", "region_pages"):
         if col not in tl.columns:
             raise InputError(str(tl_path), col, "column missing from the timeline")
+    for col in ("cycle", "llc_lines", "region_pages"):
+        numbers = pd.to_numeric(tl[col], errors="coerce")
+        if numbers.isna().any():
+            i = int(numbers.isna().to_numpy().nonzero()[0][0])
+            raise InputError(str(tl_path), col, f"expected a number, got {tl[col].iloc[i]!r}",
+                             i + 2 if tl_path.suffix == ".csv" else None)
+        tl[col] = numbers
+    return summary, tl
+
+
+def plot_timeline(tl: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
+    plt = _plt()
     made = []
     use_pages = tl.region_pages.sum() > 0
     col, label = ("region_pages", "region pages") if use_pages else ("llc_lines", "LLC lines held")
@@ -193,23 +242,29 @@ def plot_timeline(run_dir: Path, out: Path) -> list[tuple[str, list[Path]]]:
 
 
 def write_report(source: Path, out: Path) -> Path:
-    """Plots plus report.md for a sweep results file/directory or a run directory."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Plots plus report.md for a sweep results file/directory or a run directory.
+    The input is read and checked before `out` is created."""
     sections = []
     is_run = source.is_dir() and (source / "summary.json").is_file()
     if is_run:
-        summary = json.loads((source / "summary.json").read_text())
-        figs = plot_timeline(source, out)
+        summary, timeline = read_run(source)
+    else:
+        from .sweep import add_derived, read_results
+
+        df = read_results(source)
+        check_columns(df, str(source))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(COMMAND_LINE, "--out", f"cannot create {str(out)!r}: {exc.strerror or exc}") from None
+    if is_run:
+        figs = plot_timeline(timeline, out)
         tenants = pd.DataFrame(summary["tenants"])
         sections.append(f"# Run report: {summary['scenario']} ({summary['policy']})\n")
         sections.append(f"STP {summary['stp']}, ANTT {summary['antt']}, fairness {summary['fairness']}, "
                         f"SLA {summary['sla_rate']}, makespan {summary['makespan_cycles']} cycles.\n")
         sections.append(tenants.to_markdown(index=False) if _has_tabulate() else "```\n" + tenants.to_string(index=False) + "\n```")
     else:
-        from .sweep import add_derived, read_results
-
-        df = read_results(source)
-        check_columns(df, str(source))
         if "speedup" not in df.columns:
             df = add_derived(df)
         figs = plot_sweep(df, out)

@@ -70,3 +70,40 @@ def test_bad_overrides(cli, flags, expect):
 def test_debug_shows_traceback(cli):
     r = cli("--debug", "soc", "show", "warp-drive")
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_map_cli_writes_the_plan_table_and_totals(cli, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "plans.csv"
+    r = cli("map", "--workload", "kws", "--cores", "1,2", "--budgets", "0,256KiB,4MiB", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    table = pd.read_csv(out)
+    plain = table[~table.fused]
+    assert set(plain.cores) == {1, 2} and set(plain.budget_bytes) == {-1, 0, 256 << 10, 4 << 20}
+    assert plain.groupby(["cores", "budget_bytes"]).layer.nunique().eq(36).all()  # every layer planned
+    totals = plain.groupby(["cores", "budget_bytes"]).dram_bytes.sum()
+    for cores in (1, 2):  # a bigger region never costs DRAM bytes, and the printed totals are the table's
+        assert totals[cores, 0] >= totals[cores, 256 << 10] >= totals[cores, 4 << 20]
+        row = next(l for l in r.stdout.splitlines() if l.split()[:2] == [str(cores), "256KiB"])
+        assert float(row.split()[2]) == round(totals[cores, 256 << 10] / 2**20, 2)
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--budgets", ""], "--budgets: no budget given"),
+    (["--budgets", "1TiB"], "--budgets: 1TiB is more than the largest LLC"),
+    (["--budgets", "12 parsecs"], "--budgets:"),
+    (["--cores", "0"], "--cores: must be at least 1"),
+    (["--cores", "17"], "--cores: 17 cores but the SoC has 16"),
+])
+def test_map_bad_flags(cli, args, expect):
+    r = cli("map", "--workload", "kws", *args)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: <command line>: {expect}"), r.stderr
+    assert len(r.stderr.splitlines()) == 1
+
+
+def test_no_verb_is_a_one_line_error(cli):
+    r = cli()
+    assert r.returncode == 2 and "VERB" in r.stdout  # the help, then why it is not enough
+    assert r.stderr.strip() == ("error: <command line>: VERB: missing (choose from run, sweep, report, map, trace, "
+                                "regress, soc)")

@@ -137,6 +137,7 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("seed: 100000000000000000000\ntenants:\n  - workload: kws\n", "s.yaml:1: seed: must be at most"),
     ("policy: {name: moca, window_cycles: 100000000000000000000}\ntenants:\n  - workload: kws\n",
      "s.yaml:1: policy.window_cycles: must be at most"),
+    ("? [a, b]\n: 1\ntenants:\n  - workload: kws\n", "s.yaml:1: yaml: malformed YAML: a key must be a plain value"),
     # soc_overrides errors point at the file's key, not at the flag it stands for
     ("soc_overrides: {llc_size: -4MiB}\ntenants:\n  - workload: kws\n", "s.yaml:1: soc_overrides.llc_size:"),
     ("soc_overrides:\n  cores: 100000\ntenants:\n  - workload: kws\n",

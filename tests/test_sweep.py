@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from npusim import report as report_mod
 from npusim import sweep as sweep_mod
 from npusim.errors import InputError
 from npusim.sweep import SweepSpec, load_experiment, parse_axis, run_sweep
@@ -142,6 +143,21 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     r = cli("report", str(tmp_path / "run"), "--out", str(tmp_path / "rep"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rep" / "timeline.png").is_file()
+    # a damaged run directory: one line naming the file and field, and no --out folder made
+    for name, text, expect in [
+        ("summary.json", "{not json", "summary.json: summary: cannot read"),
+        ("summary.json", "[1, 2]", "summary.json: summary: expected a JSON object"),
+        ("summary.json", "{}", "summary.json: scenario: missing from the run summary"),
+        ("timeline.csv", "", "timeline.csv: timeline: cannot read"),
+        ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n0,a,x,0\n", "timeline.csv:2: llc_lines: expected a number"),
+    ]:
+        bad = tmp_path / "bad"
+        shutil.rmtree(bad, ignore_errors=True)
+        shutil.copytree(tmp_path / "run", bad)
+        (bad / name).write_text(text)
+        r = cli("report", str(bad), "--out", str(tmp_path / "bad_rep"))
+        assert r.returncode == 2 and r.stderr.strip().startswith(f"error: {bad}/{expect}"), r.stderr
+        assert len(r.stderr.splitlines()) == 1 and not (tmp_path / "bad_rep").exists()
 
 
 @pytest.mark.parametrize("axis, raw, expect", [
@@ -226,6 +242,13 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
     r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
     assert r.returncode == 2
     assert r.stderr.startswith(f"error: {bad}: llc_bytes: column missing") and len(r.stderr.splitlines()) == 1
+    header = ",".join(report_mod.SWEEP_COLUMNS)
+    for row, expect in [("shared,abc,kws,kws,1,1,0.5,1,1,1,1", ":2: llc_bytes: expected a number, got 'abc'"),
+                        (",1,kws,kws,1,1,0.5,1,1,1,1", ":2: policy: empty")]:
+        bad.write_text(f"{header}\n{row}\n")
+        r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}{expect}", r.stderr
+    assert not (tmp_path / "rep").exists()  # nothing made for bad input
 
 
 def test_regress_passes_on_shipped_references(cli):
@@ -267,6 +290,45 @@ def test_bad_regress_input(cli, tmp_path, args, expect):
     r = cli("regress", *[a.format(tmp=tmp_path) for a in args])
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr
+
+
+def test_bad_scalesim_regress_files(cli, tmp_path):
+    sc = REPO / "tests" / "reference" / "scalesim"
+    report = sc / "reports" / "conv_odd" / "is_12x20" / "COMPUTE_REPORT.csv"
+    topo, cfg = sc / "topologies" / "conv_odd.csv", sc / "configs" / "is_12x20.cfg"
+    bad = tmp_path / "bad"
+
+    def check(kind, text, expect):
+        bad.write_text(text)
+        files = {"report": report, "topology": topo, "config": cfg, kind: bad}
+        r = cli("regress", "--reference", str(files["report"]), "--topology", str(files["topology"]),
+                "--config", str(files["config"]))
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}{expect}", r.stderr
+
+    good_cfg = cfg.read_text()
+    check("config", good_cfg.replace("ArrayHeight:    12", "ArrayHeight: 0"),
+          ": architecture_presets.ArrayHeight: expected a positive integer, got '0'")
+    check("config", good_cfg.replace("Dataflow : is", "Dataflow : xx"),
+          ": architecture_presets.Dataflow: expected ws, os or is, got 'xx'")
+    check("config", "ArrayHeight: 4\n", ":1: file: not a SCALE-Sim config: File contains no section headers.")
+    check("report", "LayerID, Cycles\n0, 1\n", ":1: Total Cycles: column missing: not a SCALE-Sim compute report")
+    check("report", "LayerID, Total Cycles\n0, abc\n", ":2: Total Cycles: expected a number, got 'abc'")
+    check("topology", "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                      "Strides,\nc1, 8, 8, 9, 3, 3, 4, 1,\n", ":2: Filter Height: filter 9x3 is larger than the input 8x8")
+    case = tmp_path / "cases" / "case1"
+    shutil.copytree(REPO / "tests" / "reference" / "regress" / sorted(
+        p.name for p in (REPO / "tests" / "reference" / "regress").iterdir() if p.is_dir())[0], case)
+    table = case / "layers.csv"
+    rows = table.read_text().splitlines()
+    header = rows[0].split(",")
+    cells = rows[1].split(",")
+    cells[header.index("cycles")] = "abc"
+    table.write_text("\n".join([rows[0], ",".join(cells), *rows[2:]]) + "\n")
+    r = cli("regress", "--reference", str(tmp_path / "cases"))
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {table}:2: cycles: expected a number, got 'abc'", r.stderr
+    table.write_bytes(b"\xff\xfe")
+    r = cli("regress", "--reference", str(tmp_path / "cases"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {table}: file: cannot read"), r.stderr
 
 
 def test_report_of_a_qos_sweep_keeps_the_axis_and_plots_sla_vs_scale(tmp_path):

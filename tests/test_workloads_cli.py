@@ -132,6 +132,9 @@ def test_bad_scalesim_and_onnx_files(cli, tmp_path):
                     f"error: {p}:2: Filter Height: filter height 7 is larger than the input height 4")
     p.write_text(CONV_HEADER + "conv1, 5600000000000000000000, 4, 1, 1, 3, 64, 1,\n")
     _one_line_error(cli("trace", "show", str(p)), f"error: {p}:2: IFMAP Height: must be at most 2147483647")
+    binary_csv = tmp_path / "binary.csv"
+    binary_csv.write_bytes(b"\xff\xfe\x00name,op")
+    _one_line_error(cli("trace", "show", str(binary_csv)), f"error: {binary_csv}: file: not UTF-8 text")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01\x02garbage")
     _one_line_error(cli("trace", "show", str(junk)), f"error: {junk}: file: not a readable ONNX model")

@@ -60,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if not getattr(args, "verb", None):
             parser.print_help()
+            print(f"error: {COMMAND_LINE}: VERB: missing (choose from {', '.join(VERBS)})", file=sys.stderr)
             return EXIT_INPUT
         return int(args.func(args) or 0)
     except UsageError as exc:

@@ -46,15 +46,22 @@ def _int_list(text: str, flag: str) -> list[int]:
 
 
 def parse_budgets(text: str, flag: str = "--budgets") -> list[int]:
+    from ..soc import MAX_LLC_BYTES
+
     out = []
-    for part in text.split(","):
-        part = part.strip()
+    parts = [p.strip() for p in text.split(",")]
+    if not any(parts):
+        raise InputError(COMMAND_LINE, flag, "no budget given (e.g. 0,256KiB,1MiB)")
+    for part in parts:
         if part == "unmanaged":
             continue
         try:
-            out.append(parse_size(part))
+            size = parse_size(part)
         except UnitError as exc:
             raise InputError(COMMAND_LINE, flag, str(exc)) from None
+        if size > MAX_LLC_BYTES:
+            raise InputError(COMMAND_LINE, flag, f"{part} is more than the largest LLC npusim models (1GiB)")
+        out.append(size)
     return out
 
 
@@ -78,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         cores = [c for c in (1, 2, 4, 8, 16, 32, 64, 128) if c <= soc.npu.cores]
         if soc.npu.cores not in cores:
             cores.append(soc.npu.cores)
-    budgets = parse_budgets(args.budgets) if args.budgets else list(DEFAULT_LADDER)
+    budgets = parse_budgets(args.budgets) if args.budgets is not None else list(DEFAULT_LADDER)
     mapper = Mapper(soc)
     table = mapper.table(trace, cores, budgets, blocks=not args.no_blocks, source=trace.source or trace.name)
     if args.out:

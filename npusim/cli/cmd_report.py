@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import COMMAND_LINE, InputError
+from ..errors import InputError
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
@@ -30,11 +30,6 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.results)
     if not src.exists():
         raise InputError(args.results, "results", "no such file or directory")
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(COMMAND_LINE, "--out", f"cannot create {args.out!r}: {exc.strerror or exc}") from None
-    path = write_report(src, out)
+    path = write_report(src, Path(args.out))  # creates --out only once the input has been checked
     print(f"wrote {path}")
     return 0

@@ -11,17 +11,25 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import InputError
 from .convert import conv_out_size
 
 CONV_COLUMNS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filter", "stride")
 GEMM_COLUMNS = ("M", "N", "K")
+SCALESIM_CONV_NAMES = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter",
+                       "Strides")  # the header SCALE-Sim writes, for error messages
 TOPOLOGY_COLUMNS = ("name", "form", *CONV_COLUMNS, "sparsity", "depthwise", "m", "n", "k", "groups")
 
 
 def _rows(path: str | Path) -> list[tuple[int, list[str]]]:
     """(line number, fields) of the non-blank lines, trailing empty fields dropped."""
     out = []
-    text = Path(path).read_text(encoding="utf-8-sig")
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(str(path), "file", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), "file", f"cannot read: {exc}") from None
     for lineno, line in enumerate(text.splitlines(), start=1):
         fields = [f.strip() for f in line.split(",")]
         while fields and fields[-1] == "":
@@ -39,7 +47,7 @@ def _number(text: str, path, lineno: int, column: str) -> int | float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{path}:{lineno}: {column}: expected a number, got {text!r}") from None
+        raise InputError(str(path), column, f"expected a number, got {text!r}", lineno) from None
     return value
 
 
@@ -54,10 +62,10 @@ def read_scalesim_report(path: str | Path) -> pd.DataFrame:
     """
     rows = _rows(path)
     if not rows:
-        raise ValueError(f"{path}: empty report")
+        raise InputError(str(path), "report", "empty: no header line")
     header = rows[0][1]
     if "Total Cycles" not in header:
-        raise ValueError(f"{path}:{rows[0][0]}: not a SCALE-Sim compute report (no 'Total Cycles' column)")
+        raise InputError(str(path), "Total Cycles", "column missing: not a SCALE-Sim compute report", rows[0][0])
     records = []
     for lineno, fields in rows[1:]:
         fields = fields[: len(header)]
@@ -100,20 +108,24 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
         name = fields[0]
         ncols = 7 if form == "conv" else 3
         values = fields[1: 1 + ncols]
+        names = SCALESIM_CONV_NAMES if form == "conv" else GEMM_COLUMNS
         if len(values) < ncols:
-            raise ValueError(f"{path}:{lineno}: expected {ncols} numbers after the layer name, got {len(values)}")
-        try:
-            ints = [int(v) for v in values]
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: expected integers, got {values}") from None
-        if any(v < 1 for v in ints):
-            raise ValueError(f"{path}:{lineno}: dimensions must be positive, got {ints}")
+            raise InputError(str(path), names[len(values)], f"missing: expected {ncols} numbers after the layer "
+                                                            f"name, got {len(values)}", lineno)
+        ints = []
+        for col, v in zip(names, values):
+            if not (v.isascii() and v.isdigit()):
+                raise InputError(str(path), col, f"expected a positive integer, got {v!r}", lineno)
+            if int(v) < 1:
+                raise InputError(str(path), col, f"must be a positive integer, got {v}", lineno)
+            ints.append(int(v))
         extra = fields[1 + ncols:]
         sparsity = extra[0] if extra and ":" in extra[0] else "1:1"
         if form == "conv":
             h, w, r, s, c, f, stride = ints
             if r > h or s > w:
-                raise ValueError(f"{path}:{lineno}: filter {r}x{s} is larger than the input {h}x{w}")
+                raise InputError(str(path), "Filter Height" if r > h else "Filter Width",
+                                 f"filter {r}x{s} is larger than the input {h}x{w}", lineno)
             # SCALE-Sim: ceil((H - R + stride) / stride), see convert.conv_gemm_dims
             p = conv_out_size(h, r, stride, ceil_mode=True)
             q = conv_out_size(w, s, stride, ceil_mode=True)

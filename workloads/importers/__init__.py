@@ -89,7 +89,9 @@ def detect(path: Path) -> str:
         raise InputError(str(path), "file", f"cannot read: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if path.suffix.lower() == ".csv":  # a CSV that is not text, not an ONNX model under another name
+            raise InputError(str(path), "file", f"not UTF-8 text: {exc}") from None
         return "onnx"  # binary: an ONNX protobuf is the only binary format (its reader says if it is not)
     header = next((l for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")), "")
     cols = [c.strip().lower() for c in header.split(",")]
