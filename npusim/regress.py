@@ -95,6 +95,8 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
 
 
 def _read_reference(ref_path: Path) -> pd.DataFrame:
+    from .report import require_numbers
+
     try:
         ref = pd.read_csv(ref_path)
     except Exception as exc:  # noqa: BLE001 - any unreadable table is bad input
@@ -103,11 +105,7 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
         if col not in ref.columns:
             raise InputError(str(ref_path), col, "column missing from the reference table")
     for col in ENGINE_METRICS:
-        numbers = pd.to_numeric(ref[col], errors="coerce")
-        if numbers.isna().any():
-            i = int(numbers.isna().to_numpy().nonzero()[0][0])
-            raise InputError(str(ref_path), col, f"expected a number, got {ref[col].iloc[i]!r}", i + 2)
-        ref[col] = numbers
+        require_numbers(ref, col, str(ref_path), csv=True)
     return ref
 
 

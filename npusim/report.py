@@ -55,6 +55,18 @@ def _save(fig, out: Path, name: str) -> list[Path]:
 TEXT_COLUMNS = ("policy", "mix", "tenant")  # the others of SWEEP_COLUMNS are numbers (empty allowed)
 
 
+def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow_empty: bool = False) -> None:
+    """Make `df[col]` numeric in place; the first cell that is not a number is
+    an InputError naming its CSV line (header = line 1) when `csv`."""
+    values = df[col]
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & (values.notna() if allow_empty else True)
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(source, col, f"expected a number, got {values.iloc[i]!r}", i + 2 if csv else None)
+    df[col] = numbers
+
+
 def check_columns(df: pd.DataFrame, source: str) -> None:
     """Every column the report reads is there and of its kind; a bad cell is
     named by its CSV line (header = line 1)."""
@@ -63,20 +75,14 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         raise InputError(source, missing[0], f"column missing from the results (a sweep writes {', '.join(SWEEP_COLUMNS)})")
     if df.empty:
         raise InputError(source, "results", "no rows")
-    line = (lambda i: i + 2) if str(source).lower().endswith(".csv") else (lambda i: None)
+    csv = str(source).lower().endswith(".csv")
     for col in SWEEP_COLUMNS:
-        values = df[col]
         if col in TEXT_COLUMNS:
-            bad = values.isna() | (values.astype(str).str.strip() == "")
+            bad = df[col].isna() | (df[col].astype(str).str.strip() == "")
             if bad.any():
-                raise InputError(source, col, "empty", line(int(bad.to_numpy().nonzero()[0][0])))
-        elif not pd.api.types.is_numeric_dtype(values):
-            numbers = pd.to_numeric(values, errors="coerce")
-            bad = numbers.isna() & values.notna()
-            if bad.any():
-                i = int(bad.to_numpy().nonzero()[0][0])
-                raise InputError(source, col, f"expected a number, got {values.iloc[i]!r}", line(i))
-            df[col] = numbers
+                raise InputError(source, col, "empty", int(bad.to_numpy().nonzero()[0][0]) + 2 if csv else None)
+        else:
+            require_numbers(df, col, source, csv=csv, allow_empty=True)
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "llc_ways", "cores", "array", "dataflow", "dram",
@@ -214,12 +220,7 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
         if col not in tl.columns:
             raise InputError(str(tl_path), col, "column missing from the timeline")
     for col in ("cycle", "llc_lines", "region_pages"):
-        numbers = pd.to_numeric(tl[col], errors="coerce")
-        if numbers.isna().any():
-            i = int(numbers.isna().to_numpy().nonzero()[0][0])
-            raise InputError(str(tl_path), col, f"expected a number, got {tl[col].iloc[i]!r}",
-                             i + 2 if tl_path.suffix == ".csv" else None)
-        tl[col] = numbers
+        require_numbers(tl, col, str(tl_path), csv=tl_path.suffix == ".csv")
     return summary, tl
 
 
