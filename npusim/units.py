@@ -40,6 +40,19 @@ def _whole(num: str, scale: int, what: str, text: str) -> int:
     return int(value)
 
 
+# the largest tensor dimension any input may give (int32 shapes, as ONNX runtimes and SCALE-Sim use)
+MAX_DIM = 2**31 - 1
+
+
+def parse_int_text(text: str) -> int:
+    """A decimal integer as written in a CSV: digits with an optional sign
+    (Python's "1_0" and " 1 0" are not numbers here). Raises ValueError."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not (body.isascii() and body.isdigit()):
+        raise ValueError(text)
+    return int(text)
+
+
 def parse_size(value: object) -> int:
     """Bytes from an int or a string such as ``16MiB``; see module doc."""
     if isinstance(value, bool):

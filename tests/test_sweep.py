@@ -314,7 +314,7 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     check("report", "LayerID, Cycles\n0, 1\n", ":1: Total Cycles: column missing: not a SCALE-Sim compute report")
     check("report", "LayerID, Total Cycles\n0, abc\n", ":2: Total Cycles: expected a number, got 'abc'")
     check("topology", "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
-                      "Strides,\nc1, 8, 8, 9, 3, 3, 4, 1,\n", ":2: Filter Height: filter 9x3 is larger than the input 8x8")
+                      "Strides,\nc1, 8, 8, 9, 3, 3, 4, 1,\n", ":2: Filter Height: filter height 9 is larger than the input height 8")
     case = tmp_path / "cases" / "case1"
     shutil.copytree(REPO / "tests" / "reference" / "regress" / sorted(
         p.name for p in (REPO / "tests" / "reference" / "regress").iterdir() if p.is_dir())[0], case)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from npusim.errors import InputError
+from npusim.units import MAX_DIM, parse_int_text
 
-# no tensor dimension beyond this (int32 shapes, as in ONNX runtimes and SCALE-Sim),
-# no element wider than 16 bytes, and no layer above 2^53 MACs (exact in a float)
-MAX_DIM = 2**31 - 1
+# no tensor dimension beyond MAX_DIM (int32 shapes), no element wider than 16
+# bytes, and no layer above 2^53 MACs (exact in a float)
 MAX_ELEM_BYTES = 16
 MAX_LAYER_MACS = 2**53
 
@@ -306,15 +306,6 @@ class Trace:
 
 
 # -- reading -------------------------------------------------------------------
-
-def parse_int_text(text: str) -> int:
-    """A decimal integer as written in a CSV: digits with an optional sign
-    (Python's "1_0" and " 1 0" are not numbers here). Raises ValueError."""
-    body = text[1:] if text[:1] in "+-" else text
-    if not (body.isascii() and body.isdigit()):
-        raise ValueError(text)
-    return int(text)
-
 
 def _int_field(value: str, col: str, source: str, line: int) -> int | None:
     text = value.strip()

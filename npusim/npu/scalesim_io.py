@@ -1,24 +1,30 @@
 """Readers for SCALE-Sim's files: COMPUTE_REPORT.csv and topology CSVs.
 
-Both are tolerant: the trailing comma SCALE-Sim writes (and needs) is
-optional, spaces around fields are ignored, blank rows are skipped, and
-columns beyond the known ones are ignored.
+The one place npusim parses SCALE-Sim's CSV formats (`npusim regress` and the
+trace importer both read topologies here). Both readers are tolerant: the
+trailing comma SCALE-Sim writes (and needs) is optional, spaces around fields
+are ignored, blank rows are skipped, and columns beyond the known ones are
+ignored. A bad row is an InputError naming the file, line and SCALE-Sim column.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError
+from ..units import MAX_DIM, parse_int_text
 from .convert import conv_out_size
 
 CONV_COLUMNS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filter", "stride")
 GEMM_COLUMNS = ("M", "N", "K")
 SCALESIM_CONV_NAMES = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter",
                        "Strides")  # the header SCALE-Sim writes, for error messages
-TOPOLOGY_COLUMNS = ("name", "form", *CONV_COLUMNS, "sparsity", "depthwise", "m", "n", "k", "groups")
+TOPOLOGY_COLUMNS = ("name", "form", *CONV_COLUMNS, "sparsity", "depthwise", "m", "n", "k", "groups", "out_h",
+                    "out_w", "line")
 
 
 def _rows(path: str | Path) -> list[tuple[int, list[str]]]:
@@ -31,7 +37,9 @@ def _rows(path: str | Path) -> list[tuple[int, list[str]]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(path), "file", f"cannot read: {exc}") from None
     for lineno, line in enumerate(text.splitlines(), start=1):
-        fields = [f.strip() for f in line.split(",")]
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in next(csv.reader(io.StringIO(line)), [])]
         while fields and fields[-1] == "":
             fields.pop()
         if fields:
@@ -86,9 +94,12 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
     (``Layer, M, N, K[, N:M]``, as ``python -m scalesim.scale -i gemm``
     reads it) or ``auto`` (by the number of numeric fields of the first
     layer row). Columns: `TOPOLOGY_COLUMNS`; ``m, n, k, groups`` follow
-    SCALE-Sim (output ``ceil((H - R + stride) / stride)``, no padding; a GEMM row is
-    SCALE-Sim's ``M x K`` input with a ``1 x K`` filter; a conv layer whose
-    name contains ``DP`` is depthwise: ``groups = channels``, ``k = R*S``).
+    SCALE-Sim (output ``out_h x out_w`` with ``out_h = ceil((H - R + stride) /
+    stride)``, no padding; a GEMM row is SCALE-Sim's ``M x K`` input with a
+    ``1 x K`` filter; a conv layer whose name contains ``DP`` is depthwise:
+    ``groups = channels``, ``k = R*S``); ``line`` is the row's line in the file.
+    The first non-blank line is the header; a layout file's header (``-l``,
+    not ``-t``) is refused.
 
     With ``expand_depthwise=True`` every ``DP`` row becomes one row per
     channel, named ``<name>Channel_<i>``, exactly as SCALE-Sim expands it, so
@@ -96,7 +107,10 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
     """
     if form not in ("auto", "conv", "gemm"):
         raise ValueError(f"form must be auto, conv or gemm, got {form!r}")
-    rows = _rows(path)[1:]  # the first non-blank line is the header
+    rows = _rows(path)
+    if rows and any(w in ",".join(rows[0][1]).lower() for w in ("intraline", "interline", "layout field")):
+        raise InputError(str(path), "header", "this is a SCALE-Sim layout file (-l), not a topology (-t)", rows[0][0])
+    rows = rows[1:]  # the first non-blank line is the header
     if form == "auto":
         if not rows:
             form = "conv"
@@ -110,41 +124,50 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
         values = fields[1: 1 + ncols]
         names = SCALESIM_CONV_NAMES if form == "conv" else GEMM_COLUMNS
         if len(values) < ncols:
-            raise InputError(str(path), names[len(values)], f"missing: expected {ncols} numbers after the layer "
-                                                            f"name, got {len(values)}", lineno)
+            raise InputError(str(path), names[len(values)], f"missing: a {form} row has {ncols} numbers after the "
+                                                            f"layer name ({', '.join(names)}), this one {len(values)}",
+                             lineno)
         ints = []
         for col, v in zip(names, values):
-            if not (v.isascii() and v.isdigit()):
-                raise InputError(str(path), col, f"expected a positive integer, got {v!r}", lineno)
-            if int(v) < 1:
-                raise InputError(str(path), col, f"must be a positive integer, got {v}", lineno)
-            ints.append(int(v))
+            try:
+                value = parse_int_text(v)
+            except ValueError:
+                raise InputError(str(path), col, f"expected an integer, got {v!r}", lineno) from None
+            if value < 1:
+                raise InputError(str(path), col, f"must be a positive integer, got {value}", lineno)
+            if value > MAX_DIM:
+                raise InputError(str(path), col, f"must be at most {MAX_DIM}, got {value}", lineno)
+            ints.append(value)
         extra = fields[1 + ncols:]
         sparsity = extra[0] if extra and ":" in extra[0] else "1:1"
         if form == "conv":
             h, w, r, s, c, f, stride = ints
-            if r > h or s > w:
-                raise InputError(str(path), "Filter Height" if r > h else "Filter Width",
-                                 f"filter {r}x{s} is larger than the input {h}x{w}", lineno)
+            if r > h:
+                raise InputError(str(path), "Filter Height", f"filter height {r} is larger than the input height {h}",
+                                 lineno)
+            if s > w:
+                raise InputError(str(path), "Filter Width", f"filter width {s} is larger than the input width {w}",
+                                 lineno)
             # SCALE-Sim: ceil((H - R + stride) / stride), see convert.conv_gemm_dims
             p = conv_out_size(h, r, stride, ceil_mode=True)
             q = conv_out_size(w, s, stride, ceil_mode=True)
             depthwise = "DP" in name
             rec = {"name": name, "form": "conv", "ifmap_h": h, "ifmap_w": w, "filter_h": r, "filter_w": s, "channels": c,
                        "num_filter": f, "stride": stride, "sparsity": sparsity, "depthwise": depthwise,
-                       "m": p * q, "n": f, "k": r * s * (1 if depthwise else c), "groups": c if depthwise else 1}
+                       "m": p * q, "n": f, "k": r * s * (1 if depthwise else c), "groups": c if depthwise else 1,
+                       "out_h": p, "out_w": q, "line": lineno}
         else:
             gm, gn, gk = ints
             rec = {"name": name, "form": "gemm", "ifmap_h": gm, "ifmap_w": gk, "filter_h": 1, "filter_w": gk, "channels": 1,
                        "num_filter": gn, "stride": 1, "sparsity": sparsity, "depthwise": False,
-                       "m": gm, "n": gn, "k": gk, "groups": 1}
+                       "m": gm, "n": gn, "k": gk, "groups": 1, "out_h": gm, "out_w": 1, "line": lineno}
         if expand_depthwise and rec["depthwise"]:
             for ch in range(rec["channels"]):
                 records.append({**rec, "name": f"{name}Channel_{ch}", "channels": 1, "groups": 1})
         else:
             records.append(rec)
     df = pd.DataFrame.from_records(records, columns=list(TOPOLOGY_COLUMNS))
-    for col in (*CONV_COLUMNS, "m", "n", "k", "groups"):
+    for col in (*CONV_COLUMNS, "m", "n", "k", "groups", "out_h", "out_w", "line"):
         df[col] = df[col].astype("int64")
     df["depthwise"] = df["depthwise"].astype(bool)
     return df

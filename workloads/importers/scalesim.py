@@ -10,90 +10,44 @@ directions, and a conv layer whose name contains ``DP`` is depthwise (``Num
 Filter`` filters per channel: ``out_c = Channels x Num Filter``). Unlike
 SCALE-Sim: the trailing comma is optional, extra columns (e.g. v3's sparsity
 ``N:M``) and blank rows are ignored, and a bad row is reported as
-``<file>:<line>: <column>: <what is wrong>``.
+``<file>:<line>: <column>: <what is wrong>``. The rows are parsed by
+`npusim.npu.read_scalesim_topology`, the reader `npusim regress` uses too.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
+
+import numpy as np
 
 from npusim.errors import InputError
 
-from ..trace import MAX_DIM, Trace, make_layer, parse_int_text, trace_from_layers
-from . import importer, read_text, safe_name
-
-CONV_COLUMNS = ("IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter", "Strides")
-GEMM_COLUMNS = ("M", "N", "K")
-
-
-def _rows(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, stripped fields) of the non-blank lines after the header."""
-    text = read_text(path)
-    out = []
-    header_seen = False
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if not header_seen:
-            header_seen = True
-            if "intraline" in line.lower() or "interline" in line.lower():
-                raise InputError(str(path), "header", "this is a SCALE-Sim layout file (-l), not a topology (-t)",
-                                 lineno)
-            continue
-        fields = [f.strip() for f in next(csv.reader(io.StringIO(line)))]
-        while fields and fields[-1] == "":
-            fields.pop()  # the trailing comma SCALE-Sim writes (optional here)
-        if not any(fields):
-            continue
-        out.append((lineno, fields))
-    return out
-
+from ..trace import Trace, make_layer, trace_from_layers
+from . import importer, safe_name
 
 def _read(path: Path, form: str) -> Trace:
+    """Layers from the rows `npusim.npu.read_scalesim_topology` reads (one parser of the format)."""
+    from npusim.npu import read_scalesim_topology
+
     source = str(path)
-    columns = CONV_COLUMNS if form == "conv" else GEMM_COLUMNS
+    topo = read_scalesim_topology(path, form=form)
     layers = []
     names: list[str] = []
-    for lineno, fields in _rows(path):
-        name = safe_name(fields[0]) or f"layer{len(names)}"
+    for row in topo.itertuples(index=False):
+        name = safe_name(row.name) or f"layer{len(names)}"
         while name in names:
             name += "_"
-        values = fields[1:1 + len(columns)]
-        if len(values) < len(columns):
-            missing = columns[len(values)]
-            raise InputError(source, missing, f"missing: a {form} row has {len(columns)} numbers after the "
-                                              f"layer name ({', '.join(columns)}), this one {len(values)}", lineno)
-        ints = []
-        for col, text in zip(columns, values):
-            try:
-                value = parse_int_text(text)
-            except ValueError:
-                raise InputError(source, col, f"expected an integer, got {text!r}", lineno) from None
-            if value < 1:
-                raise InputError(source, col, f"must be a positive integer, got {value}", lineno)
-            if value > MAX_DIM:
-                raise InputError(source, col, f"must be at most {MAX_DIM}, got {value}", lineno)
-            ints.append(value)
-        if form == "gemm":
-            m, n, k = ints
-            fields_ = dict(name=name, op="gemm", M=m, N=n, K=k)
+        if row.form == "gemm":
+            fields = dict(name=name, op="gemm", M=row.m, N=row.n, K=row.k)
         else:
-            h, w, r, s, c, f, stride = ints
-            if r > h:
-                raise InputError(source, "Filter Height", f"filter height {r} is larger than the input height {h}",
-                                 lineno)
-            if s > w:
-                raise InputError(source, "Filter Width", f"filter width {s} is larger than the input width {w}",
-                                 lineno)
-            fields_ = dict(name=name, in_c=c, in_h=h, in_w=w, kernel_h=r, kernel_w=s, stride=stride, padding=0,
-                           out_h=-(-(h - r + stride) // stride), out_w=-(-(w - s + stride) // stride))  # ceil, exact
-            if "DP" in fields[0]:
-                fields_.update(op="dwconv", groups=c, out_c=c * f)
+            fields = dict(name=name, in_c=row.channels, in_h=row.ifmap_h, in_w=row.ifmap_w, kernel_h=row.filter_h,
+                          kernel_w=row.filter_w, stride=row.stride, padding=0, out_h=row.out_h, out_w=row.out_w)
+            if row.depthwise:
+                fields.update(op="dwconv", groups=row.channels, out_c=row.channels * row.num_filter)
             else:
-                fields_.update(op="conv", out_c=f)
-        layers.append(make_layer(fields_, source=source, line=lineno, previous=names[-1] if names else None,
+                fields.update(op="conv", out_c=row.num_filter)
+        fields = {k: (int(v) if isinstance(v, (int, np.integer)) else v) for k, v in fields.items()}
+        layers.append(make_layer(fields, source=source, line=int(row.line), previous=names[-1] if names else None,
                                  known=names))
         names.append(name)
     if not layers:
