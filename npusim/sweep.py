@@ -422,6 +422,52 @@ def _journal(path: Path) -> Path:
     return path if path.suffix.lower() == ".csv" else path.with_name(path.name + ".journal.csv")
 
 
+def _refuse_inputs_as_output(spec: SweepSpec, points: list[Point], outputs: tuple[Path, ...]) -> None:
+    """--out must not be one of the sweep's own input files (it would be overwritten)."""
+    inputs = {spec.source, spec.base_scenario}
+    for p in points:
+        inputs.add(p.scenario.soc.source)
+        inputs.update(t.workload for t in p.scenario.tenants)
+    targets = {o.resolve() for o in outputs}
+    for name in inputs:
+        if name and name != COMMAND_LINE and Path(name).is_file() and Path(name).resolve() in targets:
+            raise InputError(COMMAND_LINE, "--out", f"{name} is an input of this sweep; write the results elsewhere")
+
+
+def _prepare_journal(journal: Path) -> list[Path]:
+    """Make sure the journal can be written; return what was created for it
+    (the file and new folders, innermost first) so a run that writes nothing
+    can take them away again."""
+    created: list[Path] = []
+    folder = journal.parent
+    while not folder.exists():
+        created.append(folder)
+        folder = folder.parent
+    try:
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        if journal.exists():
+            if journal.is_dir() or not os.access(journal, os.W_OK):
+                raise IsADirectoryError(21, "Is a directory") if journal.is_dir() else PermissionError(13, "Permission denied")
+        else:
+            journal.open("a").close()
+            created.insert(0, journal)
+    except OSError as exc:
+        _remove_if_empty(created)
+        raise InputError(COMMAND_LINE, "--out", f"cannot write {str(journal)!r}: {exc.strerror or exc}") from None
+    return created
+
+
+def _remove_if_empty(paths: list[Path]) -> None:
+    for p in paths:
+        try:
+            if p.is_dir():
+                p.rmdir()  # only if empty
+            elif p.is_file() and p.stat().st_size == 0:
+                p.unlink()
+        except OSError:
+            pass
+
+
 def _check_journal(journal: Path) -> None:
     """--resume only continues a results file this command wrote: a foreign or
     unreadable one is refused rather than merged."""
@@ -435,6 +481,14 @@ def _check_journal(journal: Path) -> None:
     if "point_id" not in header:
         raise InputError(str(journal), "point_id", "cannot resume: not the results of `npusim sweep` "
                                                    "(no point_id column); remove it or drop --resume")
+    try:
+        rows = pd.read_csv(journal)
+    except Exception as exc:  # noqa: BLE001 - a damaged journal is bad input
+        raise InputError(str(journal), "results", f"cannot resume: {str(exc).splitlines()[0]}") from None
+    if len(rows):
+        from .report import check_columns
+
+        check_columns(rows, str(journal))  # the rows it keeps must be usable
 
 
 def read_done(path: Path) -> set[str]:
@@ -470,21 +524,19 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
     journal = _journal(path)
     if resume:
         _check_journal(journal)
+    _refuse_inputs_as_output(spec, points, (path, journal))
     executor = Executor(jobs, dask_address)  # before touching --out: a bad address leaves nothing behind
     try:
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        if not resume and journal.exists():
-            journal.unlink()
-        with open(journal, "a"):
-            pass
-    except OSError as exc:
+        created = _prepare_journal(journal)
+    except InputError:
         executor.close()
-        raise InputError(COMMAND_LINE, "--out", f"cannot write {str(journal)!r}: {exc.strerror or exc}") from None
+        raise
     done = read_done(path) if resume else set()
     todo = [p for p in points if p.point_id not in done]
     started = time.time()
     failed: list[tuple[Point, str]] = []
     bad_input = False
+    wrote = False  # without --resume an existing file is replaced only once a point has a result
     try:
         # isolated references first, once per distinct tenant (they fill the shared cache)
         from .api import _isolated_key
@@ -501,8 +553,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
             if progress:
                 progress(finished, total)
         fieldnames = None
-        if journal.stat().st_size > 0:
-            with open(journal) as fh:
+        if resume and journal.stat().st_size > 0:
+            with open(journal, encoding="utf-8") as fh:
                 fieldnames = next(csv.reader(fh), None)
         for i, rows, exc in executor.map_unordered(_point_job, [(p,) for p in todo]):
             finished += 1
@@ -518,10 +570,18 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
                     report_error(f"error: {message}")
             else:
                 fieldnames = _append(journal, rows, fieldnames)
+                wrote = True
             if progress:
                 progress(finished, total)
     finally:
         executor.close()
+        if not wrote:
+            _remove_if_empty(created)
+    if not wrote and not (resume and journal.is_file()):
+        # nothing new: a file that was there stays as it was
+        results = pd.DataFrame(columns=list(RESULT_COLUMNS))
+        return SweepOutcome(results=results, path=path, ran=0, skipped=len(points) - len(todo), failed=failed,
+                            wall_seconds=time.time() - started, bad_input=bad_input)
     results = finalize(path)
     return SweepOutcome(results=results, path=path, ran=len(todo) - len(failed), skipped=len(points) - len(todo),
                         failed=failed, wall_seconds=time.time() - started, bad_input=bad_input)

@@ -203,6 +203,25 @@ def test_bad_input_met_while_simulating_is_one_line_in_run_and_sweep(cli, tmp_pa
     assert all(line.startswith(f"error: {soc}: npu.buffers: too small") for line in lines)
 
 
+def test_a_failed_sweep_leaves_existing_files_and_creates_none(cli, tmp_path):
+    soc = tmp_path / "tiny.yaml"
+    soc.write_text("base: camdn\nname: tiny\nnpu:\n  buffers: {input: 1B}\n")
+    keep = tmp_path / "keep.csv"
+    keep.write_text("my,precious\n1,2\n")
+    for out in (keep, tmp_path / "new" / "sub", tmp_path / "r.parquet"):
+        r = cli("sweep", "--soc", str(soc), "--mix", "squeezenet", "--policy", "shared", "--out", str(out),
+                "--jobs", "1", "--quiet")
+        assert r.returncode == 2, r.stderr
+    assert keep.read_text() == "my,precious\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.csv", "tiny.yaml"]
+    # an input of the sweep is never its output
+    trace = tmp_path / "net.csv"
+    trace.write_text("name,op,M,N,K\nfc,gemm,4,8,16\n")
+    r = cli("sweep", "--mix", str(trace), "--policy", "shared", "--out", str(trace), "--quiet")
+    assert r.returncode == 2 and "--out: " in r.stderr and "is an input of this sweep" in r.stderr, r.stderr
+    assert trace.read_text() == "name,op,M,N,K\nfc,gemm,4,8,16\n"
+
+
 def test_resume_refuses_a_file_it_did_not_write(tmp_path):
     foreign = tmp_path / "r.csv"
     foreign.write_text("foo,bar\n1,2\n")

@@ -184,6 +184,9 @@ def test_trace_export_bad_input(cli, tmp_path):
                     "--layout: cannot write")
     assert kept.read_text() == "precious\n"  # a failed export leaves an existing file as it was
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "kept.csv"]  # and no staging files
+    _one_line_error(cli("trace", "export", "resnet50", "--out", str(kept), "--layout", str(kept)),
+                    "--layout: is the same file as --out")
+    assert kept.read_text() == "precious\n"
     _one_line_error(cli("trace", "export", "resnet50", "--out", str(tmp_path), "--layout",
                         str(tmp_path / "l.csv")), "--out: cannot write")  # --out is a folder
     vec = tmp_path / "vec.csv"

@@ -236,7 +236,7 @@ def _write_all(files: list[tuple[str, Path, str]]) -> None:
     try:
         for flag, path, text in files:
             with _writing(flag, path):
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open: the usual file mode
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.{flag[2:]}.tmp")  # plain open: the usual file mode
                 staged.append((flag, path, tmp))
                 tmp.write_text(text, encoding="utf-8")
         for flag, path, tmp in staged:
@@ -263,6 +263,8 @@ def _export(args: argparse.Namespace) -> int:
         raise InputError(args.workload, "layers", "no layer runs on the systolic array; nothing to export")
     out = Path(args.out)
     files = [("--out", out, topology_text(rows))]
+    if args.layout and Path(args.layout).resolve() == out.resolve():
+        raise InputError(COMMAND_LINE, "--layout", f"is the same file as --out ({args.out!r})")
     if args.layout:
         files.append(("--layout", Path(args.layout), layout_text(rows)))
     _write_all(files)
