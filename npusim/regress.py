@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .soc import MAX_ARRAY_DIM
 from .specio import Section, load_yaml
 
 ENGINE_METRICS = ("cycles", "dram_bytes", "llc_hits")
@@ -56,6 +57,9 @@ def find_cases(reference: Path) -> list[Path]:
 
 
 def _diff(ref: pd.DataFrame, cur: pd.DataFrame, key: list[str], metrics, tolerance: float):
+    # keys compared as text: a reference column read as numbers still matches (or not) row by row
+    ref = ref.assign(**{k: ref[k].astype(str) for k in key})
+    cur = cur.assign(**{k: cur[k].astype(str) for k in key})
     merged = ref.merge(cur, on=key, how="outer", suffixes=("_ref", "_cur"), indicator=True)
     rows = []
     worst = 0.0
@@ -87,7 +91,10 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
     result = run_scenario(scenario)
     cur = result.layers[KEY + list(ENGINE_METRICS)].copy()
     if ref is None:
-        cur.to_csv(ref_path, index=False)
+        try:
+            cur.to_csv(ref_path, index=False)
+        except OSError as exc:
+            raise InputError(str(ref_path), "file", f"cannot write: {exc.strerror or exc}") from None
         diff, totals, worst, ok = _diff(cur, cur, KEY, ENGINE_METRICS, tolerance)
         return CaseResult(case.name, "engine", diff, totals, worst, ok, updated=True)
     diff, totals, worst, ok = _diff(ref, cur, KEY, ENGINE_METRICS, tolerance)
@@ -111,7 +118,7 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
 
 def scalesim_array(config: Path) -> tuple[int, int, str]:
     """(rows, cols, dataflow) of a SCALE-Sim config file."""
-    cp = configparser.ConfigParser()
+    cp = configparser.ConfigParser(interpolation=None)  # SCALE-Sim's configs use no %(name)s
     try:
         with open(config, encoding="utf-8") as fh:
             cp.read_file(fh)
@@ -130,6 +137,8 @@ def scalesim_array(config: Path) -> tuple[int, int, str]:
         text = arch.get(key, "").strip()
         if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise InputError(str(config), f"architecture_presets.{key}", f"expected a positive integer, got {text!r}")
+        if int(text) > MAX_ARRAY_DIM:
+            raise InputError(str(config), f"architecture_presets.{key}", f"must be at most {MAX_ARRAY_DIM}, got {text}")
         size.append(int(text))
     dataflow = arch.get("Dataflow", "").strip().lower()
     if dataflow not in ("ws", "os", "is"):

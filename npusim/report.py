@@ -60,10 +60,14 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
     an InputError naming its CSV line (header = line 1) when `csv`."""
     values = df[col]
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() & (values.notna() if allow_empty else True)
+    infinite = numbers.isin([np.inf, -np.inf])
+    bad = (numbers.isna() & (values.notna() if allow_empty else True)) | infinite
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
-        raise InputError(source, col, f"expected a number, got {values.iloc[i]!r}", i + 2 if csv else None)
+        what = "a finite number" if infinite.iloc[i] else "a number"
+        value = values.iloc[i]
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise InputError(source, col, f"expected {what}, got {shown}", i + 2 if csv else None)
     df[col] = numbers
 
 
@@ -81,8 +85,14 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
             bad = df[col].isna() | (df[col].astype(str).str.strip() == "")
             if bad.any():
                 raise InputError(source, col, "empty", int(bad.to_numpy().nonzero()[0][0]) + 2 if csv else None)
+            df[col] = df[col].astype(str)
         else:
             require_numbers(df, col, source, csv=csv, allow_empty=True)
+    bad = ~(df.llc_bytes > 0)
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(source, "llc_bytes", f"must be a positive size, got {df.llc_bytes.iloc[i]}",
+                         i + 2 if csv else None)
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "llc_ways", "cores", "array", "dataflow", "dram",
@@ -219,8 +229,11 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     for col in ("cycle", "tenant", "llc_lines", "region_pages"):
         if col not in tl.columns:
             raise InputError(str(tl_path), col, "column missing from the timeline")
+    if tl.empty:
+        raise InputError(str(tl_path), "timeline", "no rows")
     for col in ("cycle", "llc_lines", "region_pages"):
         require_numbers(tl, col, str(tl_path), csv=tl_path.suffix == ".csv")
+    tl["tenant"] = tl["tenant"].astype(str)
     return summary, tl
 
 

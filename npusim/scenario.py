@@ -151,6 +151,7 @@ def _parse_target(value: Any, sec: Section, key: str) -> Target:
 
 MAX_REQUESTS = 1_000_000  # per tenant; more is a typo, not an experiment (each request is simulated)
 MIN_RATE_PER_MCYCLE = 1e-6
+MAX_ARRIVAL_CYCLES = 10**12  # the same horizon as the slowest Poisson rate's mean gap
 
 TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cores", "arrival", "requests",
                "rate_per_mcycle", "arrival_cycles", "priority", "target", "qos")
@@ -183,10 +184,18 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
     if sec.has("task_order") and not stream:
         raise sec.error("task_order", "only with a list of tasks")
     default_name = workload if task is None else f"{workload}:{task}"
-    name = sec.string("name", None) or default_name
-    names_seen[name] = names_seen.get(name, 0) + 1
-    if names_seen[name] > 1:
-        name = f"{name}#{names_seen[name]}"
+    explicit = sec.string("name", None)
+    if explicit:
+        if explicit in names_seen:
+            raise sec.error("name", f"another tenant is already named {explicit!r} (names must be unique; "
+                                    "unnamed repeats of a workload are numbered name#2, name#3, ...)")
+        name = explicit
+    else:
+        name, k = default_name, 1
+        while name in names_seen:
+            k += 1
+            name = f"{default_name}#{k}"
+    names_seen[name] = 1
     cores_raw = sec.raw("cores", "auto")
     if cores_raw == "auto" or cores_raw is None:
         cores: int | tuple[int, ...] | None = None
@@ -219,8 +228,8 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
     if arrival == "times":
         raw = sec.raw("arrival_cycles")
         if not isinstance(raw, list) or not raw or not all(
-                isinstance(t, int) and not isinstance(t, bool) and 0 <= t <= MAX_INT for t in raw):
-            raise sec.error("arrival_cycles", f"expected a list of integer cycles from 0 to {MAX_INT}")
+                isinstance(t, int) and not isinstance(t, bool) and 0 <= t <= MAX_ARRIVAL_CYCLES for t in raw):
+            raise sec.error("arrival_cycles", f"expected a list of integer cycles from 0 to {MAX_ARRIVAL_CYCLES}")
         if len(raw) > MAX_REQUESTS:
             raise sec.error("arrival_cycles", f"at most {MAX_REQUESTS} arrivals, got {len(raw)}")
         times = tuple(sorted(raw))
@@ -252,6 +261,8 @@ def _task_stream(sec: Section, workload: str, known: tuple[str, ...],
             raise sec.error("tasks", f"{workload} has no expert graph")
         return (), True
     if raw == "all":
+        if not known:
+            raise sec.error("tasks", f"{workload} has no tasks (all needs a multi-task model)")
         raw = list(known)
     if not isinstance(raw, list) or not raw or not all(isinstance(t, str) for t in raw):
         raise sec.error("tasks", f"expected a list of tasks, all or graph, got {raw!r}")

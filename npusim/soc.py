@@ -217,7 +217,7 @@ def _preset_text(name: str) -> str:
 def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
     """The raw mapping of a preset or file, with ``base:`` chains merged."""
     path = Path(ref)
-    if ref in preset_names() and not path.is_file():
+    if ref in preset_names():  # presets win over a file of the same name (write ./camdn for the file)
         source = f"preset {ref}"
         data = load_yaml_text(_preset_text(ref), source)
     elif path.is_file() or path.suffix in (".yaml", ".yml") or "/" in ref:
@@ -339,12 +339,21 @@ def _parse_array(sec: Section) -> tuple[int, int]:
         rows, cols = int(parts[0]), int(parts[1])
     if rows < 1 or cols < 1:
         raise sec.error("array", f"array needs at least one PE in each dimension, got {value!r}")
+    if max(rows, cols) > MAX_ARRAY_DIM:
+        raise sec.error("array", f"at most {MAX_ARRAY_DIM} PEs in each dimension, got {value!r}")
     return rows, cols
 
 
-# beyond these the per-core and per-line state of one simulation no longer fits a workstation
+# beyond these the per-core and per-line state of one simulation no longer fits a
+# workstation, or its event count no run finishes (docs/SOC.md)
 MAX_CORES = 4096
+MAX_ARRAY_DIM = 65536
 MAX_LLC_BYTES = 1 << 30
+MAX_LLC_WAYS = 64  # the cache kernel keeps a set's ways in one 64-bit mask
+MAX_DRAM_CHANNELS = 256
+MAX_DRAM_RANKS = 16
+MAX_LATENCY_CYCLES = 10**6  # any one latency, setup cost or DRAM timing
+MIN_CLOCK_HZ = 10**6
 
 
 def _npu(sec: Section) -> NPUSpec:
@@ -352,6 +361,8 @@ def _npu(sec: Section) -> NPUSpec:
     rows, cols = _parse_array(sec)
     dataflow = sec.choice("dataflow", dataflow_names(), "ws")
     clock_hz = sec.frequency("clock", 1_000_000_000)
+    if clock_hz < MIN_CLOCK_HZ:
+        raise sec.error("clock", f"must be at least 1MHz, got {format_frequency(clock_hz)}")
     buf = sec.section("buffers")
     acc = buf.size("accumulator")
     scratch = buf.size("scratchpad", None)
@@ -374,7 +385,7 @@ def _npu(sec: Section) -> NPUSpec:
     lowering = sec.choice("conv_lowering", CONV_LOWERINGS, "im2col")
     inflight = sec.integer("dma_max_inflight", 64, minimum=1)
     req_bytes = sec.size("dma_request_bytes", 64)
-    setup = sec.integer("layer_setup_cycles", 0, minimum=0)
+    setup = sec.integer("layer_setup_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES)
     sec.finish()
     return NPUSpec(
         cores=cores, array_rows=rows, array_cols=cols, dataflow=dataflow, clock_hz=clock_hz,
@@ -388,13 +399,13 @@ def _npu(sec: Section) -> NPUSpec:
 
 def _llc(sec: Section) -> LLCSpec:
     size = sec.size("size", maximum=MAX_LLC_BYTES)
-    ways = sec.integer("ways", minimum=1)
+    ways = sec.integer("ways", minimum=1, maximum=MAX_LLC_WAYS)
     line = sec.size("line", 64)
     if not _is_pow2(line):
         raise sec.error("line", f"line size must be a power of two, got {line} bytes")
     banks = sec.integer("banks", 8, minimum=1)
-    hit = sec.integer("hit_latency_cycles", 20, minimum=0)
-    miss = sec.integer("miss_latency_cycles", 0, minimum=0)
+    hit = sec.integer("hit_latency_cycles", 20, minimum=0, maximum=MAX_LATENCY_CYCLES)
+    miss = sec.integer("miss_latency_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES)
     bw = sec.integer("bank_bytes_per_cycle", 64, minimum=1)
     write = sec.choice("write_policy", WRITE_POLICIES, "write-back")
     repl = sec.choice("replacement", REPLACEMENT_POLICIES, "lru")
@@ -425,10 +436,10 @@ def _llc(sec: Section) -> LLCSpec:
 
 def _dram(sec: Section) -> DRAMSpec:
     standard = sec.choice("standard", dram_standard_names())
-    channels = sec.integer("channels", 1, minimum=1)
+    channels = sec.integer("channels", 1, minimum=1, maximum=MAX_DRAM_CHANNELS)
     if not _is_pow2(channels):
         raise sec.error("channels", f"channel count must be a power of two, got {channels}")
-    ranks = sec.integer("ranks", None, minimum=1)
+    ranks = sec.integer("ranks", None, minimum=1, maximum=MAX_DRAM_RANKS)
     if ranks is not None and not _is_pow2(ranks):
         raise sec.error("ranks", f"rank count must be a power of two, got {ranks}")
     mapping = sec.string("mapping", None)
@@ -436,7 +447,8 @@ def _dram(sec: Section) -> DRAMSpec:
     scheduler = sec.choice("scheduler", DRAM_SCHEDULERS, "frfcfs")
     queue = sec.integer("queue_depth", 32, minimum=1)
     tsec = sec.section("timing", required=False)
-    timing = tuple(sorted((str(k), tsec.integer(k, minimum=0)) for k in list(tsec.data.keys())))
+    timing = tuple(sorted((str(k), tsec.integer(k, minimum=0, maximum=MAX_LATENCY_CYCLES))
+                          for k in list(tsec.data.keys())))
     tsec.finish()
     sec.finish()
     spec = DRAMSpec(standard=standard, channels=channels, ranks=ranks, mapping=mapping,

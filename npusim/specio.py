@@ -62,6 +62,8 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise InputError(source, "yaml", f"malformed YAML: {problem}", line) from None
     except yaml.YAMLError as exc:
         raise InputError(source, "yaml", f"malformed YAML: {exc}") from None
+    except RecursionError:
+        raise InputError(source, "yaml", "malformed YAML: nested too deeply") from None
 
 
 def load_yaml(path: str | Path) -> Any:

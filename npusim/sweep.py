@@ -32,6 +32,7 @@ from workloads import get_trace
 
 from .errors import COMMAND_LINE, InputError
 from .scenario import SCHEDULERS, Scenario, load_scenario, policy_names, qos_problem, scenario_from_flags
+from .soc import preset_names
 from .specio import Section, load_yaml
 from .units import UnitError, parse_size
 
@@ -145,11 +146,13 @@ class SweepSpec:
                     changes["tenants"] = tuple(dataclasses.replace(t, requests=merged["requests"])
                                                if t.arrival == "closed" else t for t in sc.tenants)
                 if "mix" in merged:
-                    raise InputError(self.source, "mix", "a sweep over mixes needs no base scenario file")
+                    raise InputError(self.source, "--mix" if self.source == COMMAND_LINE else "mix",
+                                     "a sweep over mixes needs no base scenario file")
                 return dataclasses.replace(sc, **changes)
             mix = merged.get("mix", self.base_mix)
             if not mix:
-                raise InputError(self.source, "mix", "give a scenario or a mix of workloads")
+                raise InputError(self.source, "--mix" if self.source == COMMAND_LINE else "mix",
+                                 "give a scenario or a mix of workloads")
             return scenario_from_flags(soc=self.soc or "camdn", mix=list(mix),
                                        policy=merged.get("policy", "shared"),
                                        requests=merged.get("requests", 1), qos=merged.get("qos", "M"),
@@ -187,7 +190,10 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
             raise err(f"expected a list of mixes, got {raw!r}")
         if not mixes or any(not m for m in mixes):
             raise err("a mix needs at least one workload")
-        return [tuple(m) for m in mixes]
+        mixes = [tuple(m) for m in mixes]
+        if len(set(mixes)) < len(mixes):
+            raise err("a mix is given twice (a point would run twice)")
+        return mixes
     if name.startswith(PARAM_PREFIX):
         values = raw if isinstance(raw, list) else [_scalar(p.strip()) for p in str(raw).split(",")]
         if not values or any(isinstance(v, (list, dict)) or str(v).strip() == "" for v in values):
@@ -226,6 +232,9 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
             out.append(v)
         else:
             out.append(str(v).strip())
+    repeated = sorted({str(v) for v in out if out.count(v) > 1})
+    if repeated:
+        raise err(f"{', '.join(repeated)} given twice (a point would run twice)")
     return out
 
 
@@ -252,7 +261,15 @@ def load_experiment(path: str | Path) -> SweepSpec:
             raise top.error("scenario", f"no such scenario file {str(scen_path)!r}")
         scen = str(scen_path)
     soc = top.string("soc", None)
+    if soc is not None and soc not in preset_names() and not Path(soc).is_absolute():
+        beside = Path(path).parent / soc  # a SoC file next to the experiment, as for `scenario:`
+        if beside.is_file():
+            soc = str(beside)
+        elif not Path(soc).is_file():
+            raise top.error("soc", f"unknown preset and no such file {str(beside)!r}")
     mix = None
+    if scen is not None and top.has("mix"):
+        raise top.error("mix", "give either a scenario file or a mix (the scenario has its own tenants)")
     if top.has("mix"):
         raw = top.raw("mix")
         if isinstance(raw, list) and all(isinstance(w, str) for w in raw):

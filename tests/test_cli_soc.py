@@ -35,6 +35,15 @@ def test_soc_show_overrides(cli):
     ("base: camdn\ndram:\n  standard: DDR9\n", "bad.yaml:3: dram.standard: unknown value 'DDR9'"),
     ("base: camdn\ndram:\n  channels: 3\n", "bad.yaml:3: dram.channels: channel count must be a power of two"),
     ("npu: [1\n", "bad.yaml:2: yaml: malformed YAML"),
+    # sizes no simulation could hold or finish
+    ("base: camdn\nnpu:\n  cores: 100000\n", "bad.yaml:3: npu.cores: must be at most 4096"),
+    ("base: camdn\nnpu:\n  array: 1x100000000000\n", "bad.yaml:3: npu.array: at most 65536 PEs"),
+    ("base: camdn\nnpu:\n  clock: 1Hz\n", "bad.yaml:3: npu.clock: must be at least 1MHz"),
+    ("base: camdn\nllc:\n  ways: 128\n", "bad.yaml:3: llc.ways: must be at most 64"),
+    ("base: camdn\nllc:\n  hit_latency_cycles: 9000000000000000\n", "bad.yaml:3: llc.hit_latency_cycles: must be at most"),
+    ("base: camdn\ndram:\n  ranks: 1099511627776\n", "bad.yaml:3: dram.ranks: must be at most 16"),
+    ("base: camdn\ndram:\n  channels: 1024\n", "bad.yaml:3: dram.channels: must be at most 256"),
+    ("description: " + "[" * 2000 + "]" * 2000 + "\n", "bad.yaml: yaml: malformed YAML: nested too deeply"),
 ])
 def test_bad_spec_one_line_exit_2(cli, tmp_path, content, expect):
     path = tmp_path / "bad.yaml"
@@ -45,6 +54,21 @@ def test_bad_spec_one_line_exit_2(cli, tmp_path, content, expect):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("error: ") and expect in lines[0], lines[0]
     assert "Traceback" not in r.stderr
+
+
+def test_a_preset_name_wins_over_a_file_of_that_name(cli, tmp_path):
+    (tmp_path / "camdn").write_text("junk: [\n")
+    r = cli("soc", "show", "camdn", "--json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["name"] == "camdn", r.stderr
+    r = cli("soc", "show", "./camdn", cwd=tmp_path)  # the file, when asked for by path
+    assert r.returncode == 2 and r.stderr.startswith("error: camdn:2: yaml: malformed YAML"), r.stderr
+
+
+def test_a_path_the_file_system_refuses_is_one_line(cli, tmp_path):
+    long_name = str(tmp_path / ("x" * 300 + ".csv"))
+    r = cli("run", "--mix", "kws", "--out", long_name, "--quiet")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "File name too long" in r.stderr
 
 
 def test_unknown_preset(cli):

@@ -251,6 +251,20 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
         exp.write_text(text)
         r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))
         assert r.returncode == 2 and r.stderr.startswith(expect), r.stderr
+    (tmp_path / "sub").mkdir()
+    soc = tmp_path / "sub" / "my_soc.yaml"
+    soc.write_text("base: camdn\nnpu:\n  cores: 0\n")
+    exp2 = tmp_path / "sub" / "exp.yaml"
+    for text, expect in [  # a SoC file is found next to the experiment, like its scenario
+        ("soc: my_soc.yaml\nmix: [kws]\naxes:\n  policy: [shared]\n", f"error: {soc}:3: npu.cores: must be at least 1"),
+        ("soc: other.yaml\nmix: [kws]\naxes:\n  policy: [shared]\n", f"error: {exp2}:1: soc: unknown preset and no such file"),
+        ("scenario: ../s.yaml\nmix: [kws]\naxes:\n  policy: [shared]\n", f"error: {exp2}:2: mix: give either a scenario"),
+        ("mix: [kws]\naxes:\n  policy: [shared, shared]\n", f"error: {exp2}:3: axes.policy: shared given twice"),
+    ]:
+        (tmp_path / "s.yaml").write_text("tenants:\n  - workload: kws\n")
+        exp2.write_text(text)
+        r = cli("sweep", str(exp2), "--out", str(tmp_path / "r.csv"))
+        assert r.returncode == 2 and r.stderr.startswith(expect), r.stderr
     r = cli("sweep", str(exp), "--cores", "100000", "--out", str(tmp_path / "r.csv"))  # a flag is blamed as a flag
     assert r.returncode == 2 and r.stderr.startswith("error: <command line>: --cores: must be at most 4096"), r.stderr
 
@@ -263,6 +277,8 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
     assert r.stderr.startswith(f"error: {bad}: llc_bytes: column missing") and len(r.stderr.splitlines()) == 1
     header = ",".join(report_mod.SWEEP_COLUMNS)
     for row, expect in [("shared,abc,kws,kws,1,1,0.5,1,1,1,1", ":2: llc_bytes: expected a number, got 'abc'"),
+                        ("shared,-5,kws,kws,1,1,0.5,1,1,1,1", ":2: llc_bytes: must be a positive size, got -5"),
+                        ("shared,1,kws,kws,inf,1,0.5,1,1,1,1", ":2: mean_latency_cycles: expected a finite number, got inf"),
                         (",1,kws,kws,1,1,0.5,1,1,1,1", ":2: policy: empty")]:
         bad.write_text(f"{header}\n{row}\n")
         r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
@@ -330,6 +346,9 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     check("config", good_cfg.replace("Dataflow : is", "Dataflow : xx"),
           ": architecture_presets.Dataflow: expected ws, os or is, got 'xx'")
     check("config", "ArrayHeight: 4\n", ":1: file: not a SCALE-Sim config: File contains no section headers.")
+    check("config", good_cfg.replace("ArrayHeight:    12", "ArrayHeight: %(x)s"),
+          ": architecture_presets.ArrayHeight: expected a positive integer, got '%(x)s'")
+    check("report", "LayerID, Total Cycles\n0, 1e400\n", ":2: Total Cycles: expected a finite number, got '1e400'")
     check("report", "LayerID, Cycles\n0, 1\n", ":1: Total Cycles: column missing: not a SCALE-Sim compute report")
     check("report", "LayerID, Total Cycles\n0, abc\n", ":2: Total Cycles: expected a number, got 'abc'")
     check("topology", "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "

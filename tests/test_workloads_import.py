@@ -121,7 +121,7 @@ def test_detection_needs_a_known_header(tmp_path):
 
 # -- ONNX ------------------------------------------------------------------------------------------
 
-def _save(tmp_path, nodes, inputs, inits, outputs, name="net"):
+def _save(tmp_path, nodes, inputs, inits, outputs, name="net", output_shape=None):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -129,7 +129,7 @@ def _save(tmp_path, nodes, inputs, inits, outputs, name="net"):
     init = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), n) for n, shape in inits.items()]
     graph = helper.make_graph(
         nodes, name, [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], init)
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, output_shape) for o in outputs], init)
     path = tmp_path / f"{name}.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
@@ -252,6 +252,16 @@ def test_onnx_bad_files(tmp_path):
                       name="relu_only")
     with pytest.raises(InputError, match="no layer"):
         load_file(no_layers)
+    # attributes of the wrong kind, or fields they set that make no layer: the node is named
+    x, w = {"x": [1, 3, 8, 8]}, {"w": (4, 3, 3, 3)}
+    for attrs, expect in [({"strides": 2}, "c: cannot read Conv node"),
+                          ({"group": [1, 2]}, "c: cannot read Conv node"),
+                          ({"strides": [0, 0]}, "c.stride: must be at least 1")]:
+        path = _save(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"], name="c", **attrs)], x, w, ["y"],
+                     name="badattr", output_shape=[1, 4, 6, 6])
+        with pytest.raises(InputError) as info:
+            load_file(path)
+        assert str(info.value).startswith(f"{path}: {expect}"), str(info.value)
 
 
 def test_imported_names_are_safe(tmp_path):

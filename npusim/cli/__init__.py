@@ -76,6 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:
+        # a path the file system refuses (name too long, permissions, ...) that no
+        # loader caught by name: still the user's input, still one line
+        if debug or exc.filename is None:
+            raise
+        print(f"error: {exc.filename}: file: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
 
 
 def run_main() -> None:  # console-script entry point

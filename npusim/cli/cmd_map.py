@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.timing:
         overrides["--timing"] = args.timing
     soc = load_soc(args.soc, overrides)
+    if not args.workload.strip():
+        raise InputError(COMMAND_LINE, "--workload", "empty: give a zoo model or a trace file")
     trace = get_trace(args.workload)
     if args.cores:
         cores = _int_list(args.cores, "--cores")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +57,8 @@ def _number(text: str, path, lineno: int, column: str) -> int | float:
         value = float(text)
     except ValueError:
         raise InputError(str(path), column, f"expected a number, got {text!r}", lineno) from None
+    if not math.isfinite(value):
+        raise InputError(str(path), column, f"expected a finite number, got {text!r}", lineno)
     return value
 
 

@@ -46,6 +46,15 @@ def positive_int(v: Any) -> str | None:
     return None
 
 
+def positive_int_at_most(hi: int) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        wrong = positive_int(v)
+        if wrong is None and v > hi:
+            return f"must be at most {hi}, got {v}"
+        return wrong
+    return check
+
+
 def is_bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else f"expected true or false, got {v!r}"
 

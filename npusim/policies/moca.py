@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from ..mapping.plan import UNMANAGED
-from .base import Option, Policy, is_bool, number_in, positive_int, register
+from .base import Option, Policy, is_bool, number_in, positive_int, positive_int_at_most, register
 
 
 MIN_URGENCY, MAX_URGENCY = 0.05, 20.0
@@ -38,7 +38,7 @@ class MoCA(Policy):
     name = "moca"
     description = "MoCA: DRAM-rate throttling by dynamic score, priority/waiting-time scheduling"
     options = {
-        "window_cycles": Option(1024, positive_int, "throttle window of the load DMA"),
+        "window_cycles": Option(1024, positive_int_at_most(10**9), "throttle window of the load DMA"),
         "bandwidth_share": Option(0.8, number_in(0.05, 1.0), "share of peak DRAM bandwidth to divide"),
         "floor": Option(0.1, number_in(0.0, 1.0), "a tenant keeps at least this share of its ideal rate"),
         "min_steps": Option(4, positive_int, "layers with fewer tile steps are never throttled"),

@@ -259,7 +259,7 @@ def load_onnx(path: Path) -> Trace:
                               UnsupportedOperatorWarning, stacklevel=2)
                 for o in outs:
                     producers[o] = src(act_ins[0]) if act_ins else ()
-        except (ValueError, KeyError, IndexError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError) as exc:  # TypeError: an attribute of the wrong kind
             if isinstance(exc, InputError):
                 if exc.source == source and exc.field != label and exc.line is None:
                     # a layer field the node's attributes set: name the node too
