@@ -442,7 +442,7 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
         inputs = tuple(raw_inputs or ())
     if not inputs and previous is not None and raw_inputs is None:
         inputs = (previous,)
-    known_set = set(known)
+    known_set = known if isinstance(known, (set, frozenset, dict)) else set(known)  # readers pass a dict: O(1)
     for producer in inputs:
         if producer == name:
             raise err("inputs", f"layer {name!r} cannot feed itself")
@@ -540,10 +540,10 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
                 fields[col] = value.strip()
         if "inputs" in values and not values["inputs"].strip():
             fields["inputs"] = None  # empty cell: the previous layer
-        if fields.get("name") in names:
+        if fields.get("name") in by_name:
             raise InputError(source, "name", f"duplicate layer name {fields['name']!r}", line)
         layer = make_layer(fields, source=source, line=line,
-                           previous=names[-1] if names else None, known=names, known_layers=by_name)
+                           previous=names[-1] if names else None, known=by_name, known_layers=by_name)
         layers.append(layer)
         names.append(layer.name)
         by_name[layer.name] = layer

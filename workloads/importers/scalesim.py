@@ -32,7 +32,7 @@ def _read(path: Path, form: str) -> Trace:
     source = str(path)
     topo = read_scalesim_topology(path, form=form)
     layers = []
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered, O(1) lookups
     for row in topo.itertuples(index=False):
         name = safe_name(row.name) or f"layer{len(names)}"
         while name in names:
@@ -47,9 +47,9 @@ def _read(path: Path, form: str) -> Trace:
             else:
                 fields.update(op="conv", out_c=row.num_filter)
         fields = {k: (int(v) if isinstance(v, (int, np.integer)) else v) for k, v in fields.items()}
-        layers.append(make_layer(fields, source=source, line=int(row.line), previous=names[-1] if names else None,
+        layers.append(make_layer(fields, source=source, line=int(row.line), previous=layers[-1].name if layers else None,
                                  known=names))
-        names.append(name)
+        names[name] = None
     if not layers:
         raise InputError(source, "rows", "topology has no layers (a header line, then one row per layer)", 1)
     return trace_from_layers(path.stem, layers, source)
