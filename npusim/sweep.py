@@ -165,10 +165,10 @@ class SweepSpec:
                 if key in self.flag_axes or (key == "soc" and self.soc_from_flag):
                     raise
                 where = f"axes.{key}" if key in self.axes else key
-                if key in self.axes and len(self.axes) > 1:
-                    swept = ", ".join(f"{k}={v}" for k, v in merged.items() if k in self.axes)
-                    raise InputError(self.source, where, f"{exc.message} (at {swept})", self.lines.get(where)) from None
-                raise InputError(self.source, where, exc.message, self.lines.get(where)) from None
+                # the point's swept values: the error may come from their combination with `where`
+                swept = ", ".join(f"{k}={v}" for k, v in merged.items() if k in self.axes and k != key)
+                message = f"{exc.message} (at {swept})" if swept else exc.message
+                raise InputError(self.source, where, message, self.lines.get(where)) from None
             raise
 
 

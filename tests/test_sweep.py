@@ -246,7 +246,9 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
         ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  cores: [0]\n", f"error: {exp}:4: axes.cores: expected a positive"),
         ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  llc_ways: [7]\n", f"error: {exp}:3: axes.llc_size: 1MiB is not "
                                                                       "a whole number of 7-way sets of 64 B lines "
-                                                                      "(at llc_size=1048576, llc_ways=7)"),
+                                                                      "(at llc_ways=7)"),
+        ("mix: [squeezenet, kws]\naxes:\n  cores: [2, 1]\n", f"error: {exp}:1: mix: 2 tenants but the SoC has only "
+                                                              "1 cores (at cores=1)"),
     ]:
         exp.write_text(text)
         r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))
