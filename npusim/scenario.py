@@ -236,6 +236,8 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         requests = len(times)
     elif sec.has("arrival_cycles"):
         raise sec.error("arrival_cycles", "only for arrival: times")
+    if arrival == "times" and sec.has("requests"):
+        raise sec.error("requests", "not with arrival: times (one request per entry of arrival_cycles)")
     priority = sec.integer("priority", 5, minimum=0, maximum=11)
     target = _parse_target(sec.raw("target", f"{DEFAULT_TARGET_MULTIPLE}x"), sec, "target")
     qos = _qos(sec, None)

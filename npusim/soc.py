@@ -488,6 +488,8 @@ def load_soc(ref: str = "camdn", overrides: dict[str, Any] | None = None) -> SoC
     ``overrides`` maps flags from `OVERRIDE_FLAGS` (``--llc-size`` ...) to
     values; errors they cause are reported against the flag.
     """
+    if not str(ref).strip():
+        raise InputError(COMMAND_LINE, "soc", "empty: give a preset name or a SoC file")
     data, source = _read_raw(str(ref))
     origins: dict[str, str] = {}
     if overrides:

@@ -31,9 +31,9 @@ import pandas as pd
 from workloads import get_trace
 
 from .errors import COMMAND_LINE, InputError
-from .scenario import SCHEDULERS, Scenario, load_scenario, policy_names, qos_problem, scenario_from_flags
+from .scenario import MAX_REQUESTS, SCHEDULERS, Scenario, load_scenario, policy_names, qos_problem, scenario_from_flags
 from .soc import preset_names
-from .specio import Section, load_yaml
+from .specio import MAX_INT, Section, load_yaml
 from .units import UnitError, parse_size
 
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
@@ -216,6 +216,9 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
                 n = None
             if n is None or n < (0 if name == "seed" else 1):
                 raise err(f"expected {'a non-negative' if name == 'seed' else 'a positive'} integer, got {v!r}")
+            limit = {"requests": MAX_REQUESTS, "seed": MAX_INT}.get(name)
+            if limit is not None and n > limit:
+                raise err(f"must be at most {limit}, got {n}")
             out.append(n)
         elif name == "policy":
             if v not in policy_names():
@@ -599,7 +602,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         results = pd.DataFrame(columns=list(RESULT_COLUMNS))
         return SweepOutcome(results=results, path=path, ran=0, skipped=len(points) - len(todo), failed=failed,
                             wall_seconds=time.time() - started, bad_input=bad_input)
-    results = finalize(path)
+    results = finalize(path, [p.point_id for p in points])
     return SweepOutcome(results=results, path=path, ran=len(todo) - len(failed), skipped=len(points) - len(todo),
                         failed=failed, wall_seconds=time.time() - started, bad_input=bad_input)
 
@@ -652,13 +655,19 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def finalize(path: Path) -> pd.DataFrame:
-    """Rewrite the results with derived columns (atomically) and return them."""
+def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:
+    """Rewrite the results with derived columns (atomically) and return them.
+    Rows follow `order` (point ids; the sweep's own order), not the order the
+    points finished in, so --jobs does not change the file."""
     journal = _journal(path)
     try:
         df = pd.read_csv(journal)
     except (pd.errors.EmptyDataError, FileNotFoundError):
         df = pd.DataFrame(columns=list(RESULT_COLUMNS))
+    if order and len(df):
+        rank = {pid: i for i, pid in enumerate(order)}
+        key = df.point_id.astype(str).map(rank).fillna(len(order))  # rows of other sweeps (resumed) last
+        df = df.iloc[key.to_numpy().argsort(kind="stable")].reset_index(drop=True)
     df = add_derived(df.drop(columns=[c for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
                                       if c in df.columns]))
     tmp = path.with_name(path.name + ".tmp")

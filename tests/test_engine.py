@@ -141,6 +141,8 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("tenants:\n  - workload: kws\n    name: kws#2\n  - workload: kws\n  - workload: kws\n    name: kws\n",
      "s.yaml:6: tenants[2].name: another tenant is already named 'kws'"),
     ("tenants:\n  - workload: kws\n    tasks: all\n", "s.yaml:3: tenants[0].tasks: kws has no tasks"),
+    ("tenants:\n  - workload: kws\n    arrival: times\n    arrival_cycles: [0, 10]\n    requests: 5\n",
+     "s.yaml:5: tenants[0].requests: not with arrival: times"),
     # soc_overrides errors point at the file's key, not at the flag it stands for
     ("soc_overrides: {llc_size: -4MiB}\ntenants:\n  - workload: kws\n", "s.yaml:1: soc_overrides.llc_size:"),
     ("soc_overrides:\n  cores: 100000\ntenants:\n  - workload: kws\n",
@@ -164,10 +166,24 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     (["--mix", ",".join(["kws"] * 17)], "error: <command line>: --mix: 17 tenants but the SoC has only 16 cores"),
     (["--mix", "kws", "--llc-size", "1TiB"], "error: <command line>: --llc-size: must be at most 1073741824 bytes"),
     (["--mix", "kws", "--llc-size", "1KiB"], "error: <command line>: --llc-size: the NPU ways"),
+    (["--mix", "kws", "--soc", ""], "error: <command line>: --soc: empty"),
+    (["--mix", "kws", "--out", ""], "error: <command line>: --out: empty"),
+    (["--mix", "kws", "--seed", "100000000000000000000"], "error: <command line>: --seed: must be at most"),
+    (["--mix", "kws,squeezenet", "--policy", "camdn", "--soc", "gemmini-moca"],
+     "error: <command line>: --policy: camdn needs NPU-controlled LLC ways"),
 ])
 def test_bad_run_flags(cli, tmp_path, args, expect):
     r = cli("run", "--quiet", *args, env={"NPUSIM_CACHE_DIR": str(tmp_path)})
     assert r.returncode == 2 and r.stderr.startswith(expect), r.stderr
+
+
+def test_flags_over_a_scenario_file_are_checked_as_flags(cli, tmp_path):
+    s = tmp_path / "s.yaml"
+    s.write_text("tenants:\n  - workload: kws\n  - workload: squeezenet\n")
+    for args, expect in [(["--requests", "2000000"], "--requests: must be at most 1000000"),
+                         (["--policy", "waypart", "--llc-ways", "1"], "--policy: waypart needs at least one LLC way")]:
+        r = cli("run", "--scenario", str(s), "--quiet", *args, env={"NPUSIM_CACHE_DIR": str(tmp_path)})
+        assert r.returncode == 2 and r.stderr.startswith(f"error: <command line>: {expect}"), r.stderr
 
 
 def test_cli_run_json_and_out(cli, tmp_path):

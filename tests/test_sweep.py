@@ -63,6 +63,9 @@ def test_parallel_sweep_matches_serial(tmp_path):
     b = pd.read_parquet(tmp_path / "b.parquet").sort_values(key).reset_index(drop=True)
     cols = ["mean_latency_cycles", "dram_bytes", "llc_hit_rate", "speedup"]
     pd.testing.assert_frame_equal(a[key + cols], b[key + cols], check_dtype=False)
+    # the file itself does not depend on --jobs: rows follow the sweep's points, not their finishing order
+    run_sweep(small_spec(), tmp_path / "c.csv", jobs=2)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "c.csv").read_bytes()
 
 
 def test_interrupted_sweep_keeps_finished_points_and_resumes(tmp_path):

@@ -37,7 +37,7 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
-def _int_flag(value: str | None, flag: str, minimum: int) -> int | None:
+def _int_flag(value: str | None, flag: str, minimum: int, maximum: int) -> int | None:
     if value is None:
         return None
     try:
@@ -46,6 +46,8 @@ def _int_flag(value: str | None, flag: str, minimum: int) -> int | None:
         raise InputError(COMMAND_LINE, flag, f"expected an integer, got {value!r}") from None
     if n < minimum:
         raise InputError(COMMAND_LINE, flag, f"must be at least {minimum}, got {n}")
+    if n > maximum:
+        raise InputError(COMMAND_LINE, flag, f"must be at most {maximum}, got {n}")
     return n
 
 
@@ -54,8 +56,14 @@ def scenario_from_args(args: argparse.Namespace):
     from ..scenario import SCHEDULERS, qos_problem, load_scenario, policy_names, scenario_from_flags
 
     overrides = soc_overrides(args)
-    requests = _int_flag(args.requests, "--requests", 1)
-    seed = _int_flag(args.seed, "--seed", 0)
+    from ..scenario import MAX_REQUESTS
+    from ..specio import MAX_INT
+
+    requests = _int_flag(args.requests, "--requests", 1, MAX_REQUESTS)
+    seed = _int_flag(args.seed, "--seed", 0, MAX_INT)
+    for flag, value in (("--soc", args.soc), ("--out", getattr(args, "out", None))):
+        if value is not None and not str(value).strip():
+            raise InputError(COMMAND_LINE, flag, "empty")
     if args.qos is not None and qos_problem(args.qos):
         raise InputError(COMMAND_LINE, "--qos", qos_problem(args.qos))
     if args.scheduler is not None and args.scheduler not in SCHEDULERS:
@@ -86,7 +94,7 @@ def scenario_from_args(args: argparse.Namespace):
     mix = [m.strip() for m in args.mix.split(",") if m.strip()]
     if not mix:
         raise InputError(COMMAND_LINE, "--mix", "no workloads given")
-    return scenario_from_flags(soc=args.soc or "camdn", mix=mix, policy=args.policy or "shared", requests=requests or 1,
+    return scenario_from_flags(soc=args.soc if args.soc is not None else "camdn", mix=mix, policy=args.policy or "shared", requests=requests or 1,
                                qos=args.qos or "M", seed=seed or 0, scheduler=args.scheduler or "fcfs",
                                soc_override=overrides)
 
@@ -123,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(not args.quiet, f"npusim run ({scenario.policy.name})")
     try:
         result = run_scenario(scenario, cache=not args.no_cache, progress=progress)
+    except InputError as exc:
+        if exc.field == "policy" and args.policy is not None:  # the flag chose the policy the SoC cannot run
+            raise InputError(COMMAND_LINE, "--policy", exc.message) from None
+        raise
     finally:
         progress.close()
     if args.out:

@@ -44,6 +44,8 @@ def spec_from_args(args: argparse.Namespace):
         if axis == "mix":
             raw = ";".join(raw)
         flag_axes[axis] = parse_axis(axis, raw, COMMAND_LINE)
+    if args.soc is not None and not args.soc.strip():
+        raise InputError(COMMAND_LINE, "--soc", "empty: give a preset name or a SoC file")
     if args.experiment:
         if args.scenario:
             raise InputError(COMMAND_LINE, "--scenario", "give either an experiment file or --scenario")

@@ -22,7 +22,7 @@ import simpy
 from workloads import get_trace
 from workloads.trace import Trace
 
-from ..errors import InputError
+from ..errors import COMMAND_LINE, InputError
 from ..mapping import Mapper
 from ..mapping.layout import TensorLayout, layout_trace, slots_needed, tenant_base
 from ..mapping.nest import loop_nest
@@ -227,7 +227,8 @@ class Simulation:
             t.unplaced_via_cache = policy_cls.unplaced_via_cache
         problem = self.policy.validate_soc()
         if problem:
-            raise InputError(scenario.source or "<scenario>", "policy", problem)
+            source = scenario.source or "<scenario>"
+            raise InputError(source, "--policy" if source == COMMAND_LINE else "policy", problem)
         for t in self.tenants:
             if isolated_latency and t.name in isolated_latency:
                 t.isolated_latency = isolated_latency[t.name]
