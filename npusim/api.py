@@ -15,6 +15,7 @@ from typing import Any
 from .engine.sim import Simulation
 from .mapping import Mapper
 from .mapping.mapper import SEARCH_VERSION, default_cache_dir
+from .errors import InputError
 from .metrics import Result, build_result
 from .scenario import PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
 
@@ -103,29 +104,73 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
     return build_result(merged, policy="isolated")
 
 
+API = "<api>"  # the source named in errors about simulate()'s own arguments
+FLAG_ARGUMENTS = ("mix", "policy", "soc", "requests", "qos", "seed", "scheduler")
+RUN_OVERRIDES = ("policy", "seed", "qos", "scheduler", "requests")
+
+
 def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **kwargs: Any) -> Result:
-    """Run a scenario: a `Scenario`, a scenario YAML path, or keyword arguments
-    as on the command line (``mix=["resnet50", "bert_base"], policy="shared",
-    soc="camdn", requests=1, qos="M", seed=0, llc_size="8MiB"``).
+    """Run a scenario: a `Scenario`, a scenario YAML path, a scenario mapping
+    (a dict with ``tenants``, as in a file), or keyword arguments as on the
+    command line (``mix=["resnet50", "bert_base"], policy="shared",
+    soc="camdn", requests=1, qos="M", seed=0, llc_size="8MiB"``). With a file or
+    a mapping, ``policy``, ``seed``, ``qos``, ``scheduler`` and ``requests``
+    override it, and ``soc`` and the SoC overrides (``llc_size=...``) change its
+    SoC. ``cache=False`` skips the on-disk plan and isolated-latency caches;
+    ``progress`` is called as ``progress(done, total)``.
 
     Returns a `Result` with ``.summary`` (dict) and ``.tasks``, ``.tenants``,
-    ``.layers``, ``.timeline`` DataFrames.
+    ``.layers``, ``.timeline`` DataFrames. Bad input raises `InputError`.
     """
+    from .soc import OVERRIDE_FLAGS
+    from .scenario import apply_run_overrides, scenario_from_dict
+
     cache = kwargs.pop("cache", True)
     progress = kwargs.pop("progress", None)
-    if isinstance(scenario, (str, Path)):
-        scenario = load_scenario(scenario, _soc_overrides(kwargs))
-    elif isinstance(scenario, dict):
-        kwargs = {**scenario, **kwargs}
-        scenario = None
+    if not isinstance(cache, bool):
+        raise InputError(API, "cache", f"expected True or False, got {cache!r}")
+    if progress is not None and not callable(progress):
+        raise InputError(API, "progress", f"expected a function progress(done, total), got {progress!r}")
+    if isinstance(scenario, dict):
+        if "tenants" not in scenario:
+            kwargs = {**scenario, **kwargs}  # keyword arguments given as a dict
+            scenario = None
+    soc_keys = tuple(flag[2:].replace("-", "_") for flag in OVERRIDE_FLAGS)
+    for key in kwargs:
+        if key not in FLAG_ARGUMENTS and key not in soc_keys:
+            raise InputError(API, str(key), f"unknown argument (arguments: {', '.join(FLAG_ARGUMENTS + soc_keys)}, "
+                                            "cache, progress)")
+    overrides = _soc_overrides(kwargs)
     if scenario is None:
-        overrides = _soc_overrides(kwargs)
+        if "mix" not in kwargs:
+            raise InputError(API, "mix", "give a scenario (file, mapping or Scenario) or mix=[workloads]")
         mix = kwargs.pop("mix")
         if isinstance(mix, str):
             mix = [m.strip() for m in mix.split(",") if m.strip()]
+        if not isinstance(mix, (list, tuple)) or not mix or not all(isinstance(m, str) for m in mix):
+            raise InputError(API, "mix", f"expected workload names (a list or 'a,b'), got {mix!r}")
+        for key in ("policy", "soc", "qos", "scheduler"):
+            if key in kwargs and not isinstance(kwargs[key], str):
+                raise InputError(API, key, f"expected a string, got {kwargs[key]!r}")
+        for key in ("requests", "seed"):
+            if key in kwargs and (isinstance(kwargs[key], bool) or not isinstance(kwargs[key], int)):
+                raise InputError(API, key, f"expected an integer, got {kwargs[key]!r}")
         scenario = scenario_from_flags(mix=list(mix), soc_override=overrides, **kwargs)
-    elif kwargs:
-        raise TypeError(f"unexpected arguments with a Scenario: {', '.join(kwargs)}")
+    else:
+        if "mix" in kwargs:
+            raise InputError(API, "mix", "not with a scenario: its tenants are the mix")
+        soc_ref = kwargs.pop("soc", None)
+        if isinstance(scenario, Scenario):
+            if overrides or soc_ref is not None:
+                raise InputError(API, "soc", "a built Scenario has its SoC: change scenario.soc instead")
+        elif isinstance(scenario, dict):
+            scenario = scenario_from_dict(scenario, API, overrides, soc_ref)
+        elif isinstance(scenario, (str, Path)):
+            scenario = load_scenario(scenario, overrides, soc_ref=soc_ref)
+        else:
+            raise InputError(API, "scenario", "expected a Scenario, a scenario file path, a mapping or None, "
+                                              f"got {type(scenario).__name__}")
+        scenario = apply_run_overrides(scenario, source=API, **{k: kwargs[k] for k in RUN_OVERRIDES if k in kwargs})
     return run_scenario(scenario, cache=cache, progress=progress)
 
 

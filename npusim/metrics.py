@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
+
 PRIORITY_GROUPS = {"low": range(3), "mid": range(3, 9), "high": range(9, 12)}
 
 
@@ -49,7 +51,17 @@ class Result:
         return json.dumps(self.summary, indent=2, sort_keys=False, default=_json_default)
 
     def write(self, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
-        out = Path(out_dir)
+        """summary.json plus one table per frame (CSV or Parquet) in `out_dir`."""
+        if fmt not in ("csv", "parquet"):
+            raise InputError("<api>", "fmt", f"expected csv or parquet, got {fmt!r}")
+        if not isinstance(out_dir, (str, Path)) or not str(out_dir).strip():
+            raise InputError("<api>", "out_dir", f"expected a folder path, got {out_dir!r}")
+        try:
+            return self._write(Path(out_dir), fmt)
+        except OSError as exc:
+            raise InputError(str(out_dir), "out_dir", f"cannot write ({exc.strerror or exc})") from None
+
+    def _write(self, out: Path, fmt: str) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "summary.json"]
         (out / "summary.json").write_text(self.to_json() + "\n")

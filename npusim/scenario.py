@@ -438,3 +438,42 @@ def _flag_for(field_name: str) -> str:
         return "--mix" if not field_name.endswith("requests") else "--requests"
     return {"policy": "--policy", "qos": "--qos", "seed": "--seed", "soc": "--soc",
             "scheduler": "--scheduler"}.get(field_name, field_name)
+
+
+def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, policy: str | None = None,
+                        seed: Any = None, qos: Any = None, scheduler: str | None = None,
+                        requests: Any = None) -> Scenario:
+    """A loaded scenario with the run-level values a caller gives on top
+    (`npusim run --scenario F --policy P`, or `simulate(F, policy=P)`); each is
+    checked and its error named by flag (command line) or argument (API)."""
+    def err(name: str, message: str) -> InputError:
+        return InputError(source, f"--{name}" if source == COMMAND_LINE else name, message)
+
+    def integer(name: str, value: Any, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise err(name, f"expected an integer, got {value!r}")
+        if not lo <= value <= hi:
+            raise err(name, f"must be at least {lo}, got {value}" if value < lo else f"must be at most {hi}, got {value}")
+        return value
+
+    changes: dict[str, Any] = {}
+    if policy is not None:
+        if policy not in policy_names():
+            raise err("policy", f"unknown policy {policy!r} (policies: {', '.join(policy_names())})")
+        changes["policy"] = replace(scenario.policy, name=policy, options=()) if policy != scenario.policy.name \
+            else scenario.policy
+    if seed is not None:
+        changes["seed"] = integer("seed", seed, 0, MAX_INT)
+    if qos is not None:
+        problem = qos_problem(str(qos))
+        if problem:
+            raise err("qos", problem)
+        changes["qos"] = str(qos)
+    if scheduler is not None:
+        if scheduler not in SCHEDULERS:
+            raise err("scheduler", f"unknown scheduler {scheduler!r} (choose {', '.join(SCHEDULERS)})")
+        changes["scheduler"] = scheduler
+    if requests is not None:
+        n = integer("requests", requests, 1, MAX_REQUESTS)
+        changes["tenants"] = tuple(replace(t, requests=n) if t.arrival == "closed" else t for t in scenario.tenants)
+    return replace(scenario, **changes) if changes else scenario

@@ -212,3 +212,42 @@ def test_scenario_file_resolves_auto_cores(tmp_path):
     p.write_text("soc: camdn\ntenants:\n  - workload: kws\n    cores: [16]\n")
     with pytest.raises(InputError, match="core id 16 does not exist"):
         load_scenario(p)
+
+
+def test_api_bad_arguments_raise_input_error(tmp_path):
+    from npusim.errors import InputError
+
+    s = tmp_path / "s.yaml"
+    s.write_text("tenants:\n  - workload: kws\n")
+    for args, kwargs, expect in [
+        ((), {}, "<api>: mix: give a scenario"),
+        ((), {"mix": "kws", "bogus": 1}, "<api>: bogus: unknown argument"),
+        ((), {"mix": None}, "<api>: mix: expected workload names"),
+        ((), {"mix": "kws", "seed": "3"}, "<api>: seed: expected an integer"),
+        ((), {"mix": "kws", "cache": "yes"}, "<api>: cache: expected True or False"),
+        ((), {"mix": "kws", "progress": 5}, "<api>: progress: expected a function"),
+        ((123,), {}, "<api>: scenario: expected a Scenario, a scenario file path, a mapping or None, got int"),
+        ((str(s),), {"policy": "nope"}, "<api>: policy: unknown policy 'nope'"),
+        ((str(s),), {"mix": "kws"}, "<api>: mix: not with a scenario"),
+        (({"tenants": "kws"},), {}, "<api>: tenants: expected a non-empty list of tenants"),
+    ]:
+        with pytest.raises(InputError) as info:
+            simulate(*args, **kwargs)
+        assert str(info.value).startswith(expect), str(info.value)
+
+
+def test_api_scenario_file_and_mapping_take_run_overrides(tmp_path):
+    s = tmp_path / "s.yaml"
+    s.write_text("tenants:\n  - workload: kws\n")
+    by_file = simulate(str(s), policy="waypart", seed=3, llc_size="4MiB")
+    by_mapping = simulate({"tenants": [{"workload": "kws"}]}, policy="waypart", seed=3, llc_size="4MiB")
+    assert by_file.summary["policy"] == by_mapping.summary["policy"] == "waypart"
+    assert by_file.summary["seed"] == 3 and by_file.summary["llc_bytes"] == 4 << 20
+    assert by_file.summary["tenants"] == by_mapping.summary["tenants"]
+    from npusim.errors import InputError
+
+    with pytest.raises(InputError, match="fmt: expected csv or parquet"):
+        by_file.write(tmp_path / "out", "xlsx")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(InputError, match="out_dir: cannot write"):
+        by_file.write(tmp_path / "afile")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -53,7 +52,7 @@ def _int_flag(value: str | None, flag: str, minimum: int, maximum: int) -> int |
 
 def scenario_from_args(args: argparse.Namespace):
     """The scenario of a `run` (or one sweep point): a file and/or flags."""
-    from ..scenario import SCHEDULERS, qos_problem, load_scenario, policy_names, scenario_from_flags
+    from ..scenario import SCHEDULERS, apply_run_overrides, load_scenario, policy_names, qos_problem, scenario_from_flags
 
     overrides = soc_overrides(args)
     from ..scenario import MAX_REQUESTS
@@ -76,19 +75,8 @@ def scenario_from_args(args: argparse.Namespace):
         if args.mix:
             raise InputError(COMMAND_LINE, "--mix", "give either --scenario or --mix, not both")
         scenario = load_scenario(args.scenario, overrides, soc_ref=args.soc)
-        changes = {}
-        if args.policy:
-            changes["policy"] = dataclasses.replace(scenario.policy, name=args.policy, options=())
-        if seed is not None:
-            changes["seed"] = seed
-        if args.qos:
-            changes["qos"] = args.qos
-        if args.scheduler:
-            changes["scheduler"] = args.scheduler
-        if requests is not None:
-            changes["tenants"] = tuple(dataclasses.replace(t, requests=requests) if t.arrival == "closed" else t
-                                       for t in scenario.tenants)
-        return dataclasses.replace(scenario, **changes) if changes else scenario
+        return apply_run_overrides(scenario, policy=args.policy, seed=seed, qos=args.qos, scheduler=args.scheduler,
+                                   requests=requests)
     if not args.mix:
         raise InputError(COMMAND_LINE, "--mix", "give --scenario FILE or --mix a,b,c")
     mix = [m.strip() for m in args.mix.split(",") if m.strip()]
@@ -140,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         try:
             result.write(args.out, args.format)
-        except OSError as exc:
-            raise InputError(COMMAND_LINE, "--out", f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+        except InputError as exc:
+            raise InputError(COMMAND_LINE, "--out", f"{args.out!r}: {exc.message}") from None
     if args.json:
         print(result.to_json())
     else:
