@@ -62,14 +62,18 @@ class Result:
             raise InputError(str(out_dir), "out_dir", f"cannot write ({exc.strerror or exc})") from None
 
     def _write(self, out: Path, fmt: str) -> list[Path]:
+        tables = [name for name in ("tasks", "tenants", "layers", "timeline", "stages")
+                  if not (name == "stages" and self.stages.empty)]
+        targets = [out / "summary.json"] + [out / f"{name}.{fmt}" for name in tables]
+        for path in targets:  # checked before anything is written: no half-written run folder
+            if path.is_dir():
+                raise IsADirectoryError(21, f"{path.name} is a folder", str(path))
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "summary.json"]
         (out / "summary.json").write_text(self.to_json() + "\n")
-        for name in ("tasks", "tenants", "layers", "timeline", "stages"):
+        for name in tables:
             df = getattr(self, name)
-            if name == "stages" and df.empty:
-                continue
-            path = out / f"{name}.{'parquet' if fmt == 'parquet' else 'csv'}"
+            path = out / f"{name}.{fmt}"
             if fmt == "parquet":
                 df.to_parquet(path, index=False)
             else:

@@ -314,17 +314,17 @@ def _resolve_cores(tenants: list[TenantSpec], soc: SoCSpec, sec: Section,
     if core_pool is not None:
         if total % core_pool:
             raise sec.error("core_pool", f"{total} cores do not split into groups of {core_pool}")
-        for t in tenants:
+        for i, t in enumerate(tenants):
             if t.cores is not None and t.cores != core_pool:
-                raise InputError(sec.source, "tenants.cores", f"with core_pool: {core_pool} a tenant's "
+                raise InputError(sec.source, f"tenants[{i}].cores", f"with core_pool: {core_pool} a tenant's "
                                  f"tasks run on one group of {core_pool} cores; leave cores out", t.line)
         return [replace(t, cores=core_pool) for t in tenants]
     if len(tenants) > total:
         raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only {total} cores")
     fixed = sum(t.cores if isinstance(t.cores, int) else len(t.cores) for t in tenants if t.cores is not None)
-    for t in tenants:
+    for i, t in enumerate(tenants):
         if isinstance(t.cores, tuple) and max(t.cores) >= total:
-            raise InputError(sec.source, "tenants.cores", f"core id {max(t.cores)} does not exist "
+            raise InputError(sec.source, f"tenants[{i}].cores", f"core id {max(t.cores)} does not exist "
                              f"(the SoC has cores 0-{total - 1})", t.line)
     auto = [t for t in tenants if t.cores is None]
     left = total - fixed

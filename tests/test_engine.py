@@ -177,6 +177,14 @@ def test_bad_run_flags(cli, tmp_path, args, expect):
     assert r.returncode == 2 and r.stderr.startswith(expect), r.stderr
 
 
+def test_run_out_checks_its_files_before_writing(cli, tmp_path):
+    out = tmp_path / "run"
+    (out / "tasks.csv").mkdir(parents=True)
+    r = cli("run", "--mix", "kws", "--quiet", "--out", str(out), env={"NPUSIM_CACHE_DIR": str(tmp_path)})
+    assert r.returncode == 2 and "--out" in r.stderr and "tasks.csv is a folder" in r.stderr, r.stderr
+    assert [p.name for p in out.iterdir()] == ["tasks.csv"]  # nothing half written
+
+
 def test_flags_over_a_scenario_file_are_checked_as_flags(cli, tmp_path):
     s = tmp_path / "s.yaml"
     s.write_text("tenants:\n  - workload: kws\n  - workload: squeezenet\n")

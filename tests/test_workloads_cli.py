@@ -143,11 +143,14 @@ def test_bad_scalesim_and_onnx_files(cli, tmp_path):
 @pytest.mark.parametrize("args, expect", [
     (["trace", "show", "resnet51"], "error: resnet51: workload: unknown workload 'resnet51' (models: resnet50,"),
     (["trace", "show", "missing.csv"], "error: missing.csv: file: no such file"),
-    (["trace", "show", "resnet50", "--seq-len", "10"], "error: resnet50: params: resnet50 has no parameter 'seq_len'"),
+    (["trace", "show", "resnet50", "--seq-len", "10"], "error: <command line>: --seq-len: resnet50 has no parameter 'seq_len'"),
     (["trace", "show", "resnet50", "--batch", "0"], "error: <command line>: --batch: must be at least 1, got 0"),
     (["trace", "show", "resnet50", "--batch", "two"], "error: <command line>: argument --batch: invalid int value"),
     (["trace", "show", "m3vit", "--task", "saliency"], "error: <command line>: --task: m3vit has no task 'saliency'"),
     (["trace", "import", "x.onnx"], "error: <command line>: the following arguments are required: --out"),
+    (["trace", "show", "kws", "--batch", "100000000000"], "error: <command line>: --batch: must be at most 2147483647"),
+    (["trace", "show", "kws", "--format", "onnx"], "error: <command line>: --format: kws is a zoo model"),
+    (["trace", "show", "missing.csv", "--batch", "2"], "error: <command line>: --batch: applies to zoo models only"),
 ])
 def test_bad_command_lines(cli, args, expect):
     _one_line_error(cli(*args), expect)

@@ -126,14 +126,26 @@ def _load(args: argparse.Namespace):
     from workloads.importers import load_file
 
     params = _params(args)
+    flags = {"batch": "--batch", "seq_len": "--seq-len"}
+    zoo = args.workload in model_names()
+    if zoo and args.format:
+        raise InputError(COMMAND_LINE, "--format", f"{args.workload} is a zoo model; --format applies to files "
+                                                   f"(write ./{args.workload} for a file of that name)")
+    if params and not zoo:
+        raise InputError(COMMAND_LINE, flags[next(iter(params))], "applies to zoo models only, not to files")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if args.format and args.workload not in model_names():
-            if params:
-                raise InputError(args.workload, "params", "--batch/--seq-len apply to zoo models only")
+        if args.format:
             trace = load_file(Path(args.workload), args.format)
         else:
-            trace = get_trace(args.workload, **params)
+            try:
+                trace = get_trace(args.workload, **params)
+            except InputError as exc:
+                if exc.source == args.workload and exc.field in params:  # the flag's value, not the model
+                    raise InputError(COMMAND_LINE, flags[exc.field], exc.message) from None
+                if exc.source == args.workload and exc.field == "params":
+                    raise InputError(COMMAND_LINE, "/".join(flags[k] for k in params), exc.message) from None
+                raise
     _report_warnings(caught)
     return trace
 
