@@ -55,6 +55,12 @@ def _save(fig, out: Path, name: str) -> list[Path]:
 TEXT_COLUMNS = ("policy", "mix", "tenant")  # the others of SWEEP_COLUMNS are numbers (empty allowed)
 
 
+def _first_bad_row(bad: pd.Series, csv: bool) -> tuple[int, int | None]:
+    """Position of the first True in `bad`, and its CSV line (header = line 1) when `csv`."""
+    i = int(bad.to_numpy().nonzero()[0][0])
+    return i, (i + 2 if csv else None)
+
+
 def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow_empty: bool = False) -> None:
     """Make `df[col]` numeric in place; the first cell that is not a number is
     an InputError naming its CSV line (header = line 1) when `csv`."""
@@ -63,11 +69,11 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
     infinite = numbers.isin([np.inf, -np.inf])
     bad = (numbers.isna() & (values.notna() if allow_empty else True)) | infinite
     if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
+        i, line = _first_bad_row(bad, csv)
         what = "a finite number" if infinite.iloc[i] else "a number"
         value = values.iloc[i]
         shown = repr(value) if isinstance(value, str) else str(value)
-        raise InputError(source, col, f"expected {what}, got {shown}", i + 2 if csv else None)
+        raise InputError(source, col, f"expected {what}, got {shown}", line)
     df[col] = numbers
 
 
@@ -84,15 +90,14 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         if col in TEXT_COLUMNS:
             bad = df[col].isna() | (df[col].astype(str).str.strip() == "")
             if bad.any():
-                raise InputError(source, col, "empty", int(bad.to_numpy().nonzero()[0][0]) + 2 if csv else None)
+                raise InputError(source, col, "empty", _first_bad_row(bad, csv)[1])
             df[col] = df[col].astype(str)
         else:
             require_numbers(df, col, source, csv=csv, allow_empty=True)
     bad = ~(df.llc_bytes > 0)
     if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        raise InputError(source, "llc_bytes", f"must be a positive size, got {df.llc_bytes.iloc[i]}",
-                         i + 2 if csv else None)
+        i, line = _first_bad_row(bad, csv)
+        raise InputError(source, "llc_bytes", f"must be a positive size, got {df.llc_bytes.iloc[i]}", line)
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "llc_ways", "cores", "array", "dataflow", "dram",

@@ -31,7 +31,8 @@ import pandas as pd
 from workloads import get_trace
 
 from .errors import COMMAND_LINE, InputError
-from .scenario import MAX_REQUESTS, SCHEDULERS, Scenario, load_scenario, policy_names, qos_problem, scenario_from_flags
+from .scenario import (MAX_REQUESTS, SCHEDULERS, Scenario, apply_run_overrides, load_scenario, policy_names,
+                       qos_problem, scenario_from_flags)
 from .soc import preset_names
 from .specio import MAX_INT, Section, load_yaml
 from .units import UnitError, parse_size
@@ -42,6 +43,7 @@ SOC_AXES = {
     "dataflow": "--dataflow", "dram": "--dram", "dram_channels": "--dram-channels",
 }
 SCENARIO_AXES = ("policy", "mix", "seed", "qos", "requests", "scheduler")
+RUN_AXES = ("policy", "seed", "qos", "scheduler", "requests")  # set on top of a base scenario file
 AXES = tuple(SOC_AXES) + SCENARIO_AXES
 PARAM_PREFIX = "param."  # axis `param.<name>`: a builder parameter of every tenant whose workload has it
 RESULT_COLUMNS = (
@@ -131,24 +133,11 @@ class SweepSpec:
         overrides = {SOC_AXES[k]: v for k, v in merged.items() if k in SOC_AXES}
         try:
             if self.base_scenario:
-                sc = load_scenario(self.base_scenario, overrides, soc_ref=self.soc)
-                changes: dict[str, Any] = {}
-                if "policy" in merged:
-                    changes["policy"] = dataclasses.replace(sc.policy, name=merged["policy"], options=()) \
-                        if merged["policy"] != sc.policy.name else sc.policy
-                if "seed" in merged:
-                    changes["seed"] = merged["seed"]
-                if "qos" in merged:
-                    changes["qos"] = merged["qos"]
-                if "scheduler" in merged:
-                    changes["scheduler"] = merged["scheduler"]
-                if "requests" in merged:
-                    changes["tenants"] = tuple(dataclasses.replace(t, requests=merged["requests"])
-                                               if t.arrival == "closed" else t for t in sc.tenants)
                 if "mix" in merged:
                     raise InputError(self.source, "--mix" if self.source == COMMAND_LINE else "mix",
                                      "a sweep over mixes needs no base scenario file")
-                return dataclasses.replace(sc, **changes)
+                sc = load_scenario(self.base_scenario, overrides, soc_ref=self.soc)
+                return apply_run_overrides(sc, **{k: merged[k] for k in RUN_AXES if k in merged})
             mix = merged.get("mix", self.base_mix)
             if not mix:
                 raise InputError(self.source, "--mix" if self.source == COMMAND_LINE else "mix",
@@ -465,9 +454,11 @@ def _prepare_journal(journal: Path) -> list[Path]:
         folder = folder.parent
     try:
         journal.parent.mkdir(parents=True, exist_ok=True)
+        if journal.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
         if journal.exists():
-            if journal.is_dir() or not os.access(journal, os.W_OK):
-                raise IsADirectoryError(21, "Is a directory") if journal.is_dir() else PermissionError(13, "Permission denied")
+            if not os.access(journal, os.W_OK):
+                raise PermissionError(13, "Permission denied")
         else:
             journal.open("a").close()
             created.insert(0, journal)

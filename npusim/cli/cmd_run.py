@@ -52,12 +52,11 @@ def _int_flag(value: str | None, flag: str, minimum: int, maximum: int) -> int |
 
 def scenario_from_args(args: argparse.Namespace):
     """The scenario of a `run` (or one sweep point): a file and/or flags."""
-    from ..scenario import SCHEDULERS, apply_run_overrides, load_scenario, policy_names, qos_problem, scenario_from_flags
-
-    overrides = soc_overrides(args)
-    from ..scenario import MAX_REQUESTS
+    from ..scenario import (MAX_REQUESTS, SCHEDULERS, apply_run_overrides, load_scenario, policy_names, qos_problem,
+                            scenario_from_flags)
     from ..specio import MAX_INT
 
+    overrides = soc_overrides(args)
     requests = _int_flag(args.requests, "--requests", 1, MAX_REQUESTS)
     seed = _int_flag(args.seed, "--seed", 0, MAX_INT)
     for flag, value in (("--soc", args.soc), ("--out", getattr(args, "out", None))):
@@ -82,9 +81,9 @@ def scenario_from_args(args: argparse.Namespace):
     mix = [m.strip() for m in args.mix.split(",") if m.strip()]
     if not mix:
         raise InputError(COMMAND_LINE, "--mix", "no workloads given")
-    return scenario_from_flags(soc=args.soc if args.soc is not None else "camdn", mix=mix, policy=args.policy or "shared", requests=requests or 1,
-                               qos=args.qos or "M", seed=seed or 0, scheduler=args.scheduler or "fcfs",
-                               soc_override=overrides)
+    return scenario_from_flags(soc=args.soc if args.soc is not None else "camdn", mix=mix,
+                               policy=args.policy or "shared", requests=requests or 1, qos=args.qos or "M",
+                               seed=seed or 0, scheduler=args.scheduler or "fcfs", soc_override=overrides)
 
 
 class Progress:

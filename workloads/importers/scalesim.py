@@ -25,6 +25,7 @@ from npusim.errors import InputError
 from ..trace import Trace, make_layer, trace_from_layers
 from . import importer, safe_name
 
+
 def _read(path: Path, form: str) -> Trace:
     """Layers from the rows `npusim.npu.read_scalesim_topology` reads (one parser of the format)."""
     from npusim.npu import read_scalesim_topology
