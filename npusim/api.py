@@ -56,7 +56,7 @@ def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, ca
         scenario, tenants=(dataclasses.replace(
             spec, cores=n_cores, arrival="closed", requests=spec.isolated_requests, arrival_cycles=(),
             rate_per_mcycle=None, tasks=tuple(dict.fromkeys(spec.tasks)), task_order="cycle"),),
-        policy=PolicySpec("shared"), scheduler="fcfs")
+        policy=PolicySpec("shared"), scheduler="fcfs", background=())
     sim = Simulation(alone, mapper=mapper).run()
     latency = float(sum(k.latency for k in sim.tasks) / len(sim.tasks))
     if path is not None:
@@ -87,7 +87,7 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
     merged = SimpleNamespace(scenario=scenario, tenants=[], tasks=[], layers=[], timeline=[], stages=[],
                              memory=SimpleNamespace(counters=[]))
     for i, spec in enumerate(scenario.tenants):
-        alone = dataclasses.replace(scenario, tenants=(spec,), policy=PolicySpec("shared"))
+        alone = dataclasses.replace(scenario, tenants=(spec,), policy=PolicySpec("shared"), background=())
         sim = Simulation(alone, mapper=mapper, isolated_latency=iso).run()
         t = sim.tenants[0]
         t.index = i
@@ -105,8 +105,8 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
 
 
 API = "<api>"  # the source named in errors about simulate()'s own arguments
-FLAG_ARGUMENTS = ("mix", "policy", "soc", "requests", "qos", "seed", "scheduler")
-RUN_OVERRIDES = ("policy", "seed", "qos", "scheduler", "requests")
+FLAG_ARGUMENTS = ("mix", "policy", "soc", "requests", "qos", "seed", "scheduler", "cpu_traffic")
+RUN_OVERRIDES = ("policy", "seed", "qos", "scheduler", "requests", "cpu_traffic")
 
 
 def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **kwargs: Any) -> Result:
@@ -155,7 +155,9 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
         for key in ("requests", "seed"):
             if key in kwargs and (isinstance(kwargs[key], bool) or not isinstance(kwargs[key], int)):
                 raise InputError(API, key, f"expected an integer, got {kwargs[key]!r}")
+        cpu_traffic = kwargs.pop("cpu_traffic", None)
         scenario = scenario_from_flags(mix=list(mix), soc_override=overrides, **kwargs)
+        scenario = apply_run_overrides(scenario, source=API, cpu_traffic=cpu_traffic)
     else:
         if "mix" in kwargs:
             raise InputError(API, "mix", "not with a scenario: its tenants are the mix")

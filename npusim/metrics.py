@@ -46,6 +46,7 @@ class Result:
     layers: pd.DataFrame
     timeline: pd.DataFrame
     stages: pd.DataFrame = field(default_factory=pd.DataFrame)  # multi-task tenants: one row per task/expert run
+    background: pd.DataFrame = field(default_factory=pd.DataFrame)  # CPU-side traffic: one row per generator
 
     def to_json(self) -> str:
         return json.dumps(self.summary, indent=2, sort_keys=False, default=_json_default)
@@ -62,8 +63,8 @@ class Result:
             raise InputError(str(out_dir), "out_dir", f"cannot write ({exc.strerror or exc})") from None
 
     def _write(self, out: Path, fmt: str) -> list[Path]:
-        tables = [name for name in ("tasks", "tenants", "layers", "timeline", "stages")
-                  if not (name == "stages" and self.stages.empty)]
+        tables = [name for name in ("tasks", "tenants", "layers", "timeline", "stages", "background")
+                  if not (name in ("stages", "background") and getattr(self, name).empty)]
         targets = [out / "summary.json"] + [out / f"{name}.{fmt}" for name in tables]
         for path in targets:  # checked before anything is written: no half-written run folder
             if path.is_dir():
@@ -167,9 +168,39 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
     stages = pd.DataFrame(getattr(sim, "stages", []),
                           columns=["tenant", "task", "stage", "expert", "start_cycle", "end_cycle", "switched"])
     summary = _summary(scenario, policy, tasks, tenants)
+    background = background_table(sim)
+    if len(background):
+        summary["background_dram_bytes"] = int(background.dram_bytes.sum())
+        summary["background"] = [{k: _nan_to_none(v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                                 for row in background.to_dict("records")]
     if extra:
         summary.update(extra)
-    return Result(summary=summary, tasks=tasks, tenants=tenants, layers=layers, timeline=timeline, stages=stages)
+    return Result(summary=summary, tasks=tasks, tenants=tenants, layers=layers, timeline=timeline, stages=stages,
+                  background=background)
+
+
+def background_table(sim) -> pd.DataFrame:
+    """One row per CPU-side traffic generator: what it offered, got, and cost."""
+    rows = []
+    clock_hz = sim.scenario.soc.npu.clock_hz
+    for b in getattr(sim, "background", []):
+        c = sim.memory.counters[b.cache_tenant]
+        lines = b.counters.read_lines + b.counters.write_lines
+        moved = lines * b.line_bytes
+        active = b.counters.active_cycles
+        rows.append({
+            "name": b.name, "pattern": b.spec.pattern, "footprint_bytes": b.spec.footprint_bytes,
+            "burst_bytes": b.burst_lines * b.line_bytes, "write_fraction": b.spec.write_fraction,
+            "offered_gb_per_s": b.spec.rate_gb_per_s,
+            "achieved_gb_per_s": moved * clock_hz / active / 1e9 if active else 0.0,
+            "bytes": moved, "read_bytes": b.counters.read_lines * b.line_bytes,
+            "write_bytes": b.counters.write_lines * b.line_bytes, "bursts": b.counters.bursts,
+            "active_cycles": active, "llc_hits": c.cache_hits, "llc_lines": lines,
+            "llc_hit_rate": c.cache_hits / lines if lines else math.nan,
+            "dram_read_bytes": c.dram_read_bytes, "dram_write_bytes": c.dram_write_bytes,
+            "dram_bytes": c.dram_read_bytes + c.dram_write_bytes,
+        })
+    return pd.DataFrame(rows)
 
 
 def _summary(scenario, policy: str, tasks: pd.DataFrame, tenants: pd.DataFrame) -> dict:

@@ -100,8 +100,8 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         raise InputError(source, "llc_bytes", f"must be a positive size, got {df.llc_bytes.iloc[i]}", line)
 
 
-EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "llc_ways", "cores", "array", "dataflow", "dram",
-              "dram_channels")
+EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "cpu_traffic", "llc_ways", "cores", "array", "dataflow",
+              "dram", "dram_channels")
 
 
 def extra_axes(df: pd.DataFrame) -> list[str]:
@@ -204,7 +204,31 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
         ax.set_ylabel("SLA satisfaction rate")
         ax.legend(title="policy", fontsize=8)
         made.append(("SLA satisfaction vs deadline scale", _save(fig, out, "sla_vs_qos")))
+    if "cpu_traffic" in df.columns and df.cpu_traffic.nunique() > 1:
+        made.append(("speedup and slowdown vs CPU background traffic", _plot_cpu_traffic(df, mixes, policies, out)))
     return made
+
+
+def _plot_cpu_traffic(df: pd.DataFrame, mixes: list[str], policies: list[str], out: Path) -> list[Path]:
+    """Per mix: mean speedup over shared, and ANTT (slowdown against each model alone), against
+    the CPU traffic offered."""
+    plt = _plt()
+    per = df.groupby(["mix", "policy", "cpu_traffic"]).agg(
+        speedup=("speedup", "mean"), antt=("antt", "first")).reset_index()
+    fig, axes = plt.subplots(len(mixes), 2, figsize=(9, 3.2 * len(mixes)), squeeze=False)
+    for row, mix in zip(axes, mixes):
+        for ax, (col, lab) in zip(row, (("speedup", "mean speedup over shared (x)"),
+                                        ("antt", "ANTT (latency / alone)"))):
+            for pol in policies:
+                sub = per[(per.mix == mix) & (per.policy == pol)].sort_values("cpu_traffic")
+                if sub[col].notna().any():
+                    ax.plot(sub.cpu_traffic, sub[col], marker="o", label=pol, color=_colour(pol, policies))
+            ax.set_xlabel("CPU traffic offered (GB/s)")
+            ax.set_ylabel(lab)
+            ax.set_title(mix.replace("+", ", "), fontsize=8)
+        row[0].axhline(1.0, color="grey", lw=0.8, ls="--")
+    axes[0][-1].legend(title="policy", fontsize=8)
+    return _save(fig, out, "vs_cpu_traffic")
 
 
 RUN_SUMMARY_KEYS = ("scenario", "policy", "stp", "antt", "fairness", "sla_rate", "makespan_cycles", "tenants")

@@ -16,6 +16,10 @@ only consumes the resulting `Scenario`.
         requests: 2
         priority: 5             # 0-11
         target: 1.5x            # cycles, or a multiple of the isolated latency
+    background:                 # optional CPU-side traffic sharing the LLC and DRAM
+      - pattern: stream         # stream | random
+        footprint: 64MiB
+        rate_gb_per_s: 8
 """
 
 from __future__ import annotations
@@ -94,6 +98,29 @@ class TenantSpec:
         return min(self.requests, 8) if self.task_graph else 1
 
 
+BACKGROUND_PATTERNS = ("stream", "random")
+MAX_BACKGROUND = 16  # generators per scenario
+MAX_FOOTPRINT_BYTES = 64 << 30
+MAX_BURST_BYTES = 1 << 20
+MAX_RATE_GB_PER_S = 10_000.0
+
+
+@dataclass(frozen=True)
+class BackgroundSpec:
+    """CPU-side traffic that shares the LLC and DRAM with the NPU tenants
+    (docs/SCENARIOS.md): a generator that reads and writes `burst_bytes` of its
+    `footprint_bytes` at a time, in address order or at random, offering
+    `rate_gb_per_s` (10^9 bytes per second) while NPU work is in flight."""
+
+    name: str = "cpu"
+    pattern: str = "stream"
+    footprint_bytes: int = 64 << 20  # beyond any preset's LLC: a memory-bound CPU kernel
+    rate_gb_per_s: float = 8.0
+    write_fraction: float = 1 / 3  # as STREAM's triad: two reads and one write per element
+    burst_bytes: int = 4096
+    line: int | None = field(default=None, compare=False)
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     name: str
@@ -113,6 +140,7 @@ class Scenario:
     qos: str = "M"
     name: str = "scenario"
     core_pool: int | None = None  # tasks take any free group of this many cores (MoCA-style)
+    background: tuple[BackgroundSpec, ...] = ()  # CPU-side traffic through the LLC
     source: str = field(default="", compare=False)
 
     def with_policy(self, name: str, **options: Any) -> Scenario:
@@ -274,6 +302,33 @@ def _task_stream(sec: Section, workload: str, known: tuple[str, ...],
     return tuple(raw), False
 
 
+BACKGROUND_KEYS = ("name", "pattern", "footprint", "rate_gb_per_s", "write_fraction", "burst")
+
+
+def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int]) -> BackgroundSpec:
+    sec.allow(*BACKGROUND_KEYS)
+    default = BackgroundSpec()
+    explicit = sec.string("name", None)
+    if explicit is not None and (not explicit.strip() or explicit in names_seen):
+        raise sec.error("name", f"another tenant is already named {explicit!r}" if explicit.strip() else "empty")
+    name, k = explicit or default.name, 1
+    while name in names_seen:
+        k += 1
+        name = f"{default.name}#{k}"
+    names_seen[name] = 1
+    pattern = sec.choice("pattern", BACKGROUND_PATTERNS, default.pattern)
+    line_bytes = soc.llc.line_bytes
+    burst = sec.size("burst", default.burst_bytes, minimum=line_bytes, maximum=MAX_BURST_BYTES)
+    footprint = sec.size("footprint", default.footprint_bytes, minimum=burst, maximum=MAX_FOOTPRINT_BYTES)
+    rate = sec.number("rate_gb_per_s", default.rate_gb_per_s, minimum=0.0, maximum=MAX_RATE_GB_PER_S)
+    if not rate > 0:
+        raise sec.error("rate_gb_per_s", f"must be positive (leave the generator out for none), got {rate}")
+    write_fraction = sec.number("write_fraction", default.write_fraction, minimum=0.0, maximum=1.0)
+    sec.finish()
+    return BackgroundSpec(name=name, pattern=pattern, footprint_bytes=footprint, rate_gb_per_s=float(rate),
+                          write_fraction=float(write_fraction), burst_bytes=burst, line=sec.line)
+
+
 def _qos(sec: Section, default: str | None) -> str | None:
     if not sec.has("qos"):
         return default
@@ -345,7 +400,7 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     """Validate a scenario mapping; `soc_override` (flags) and `soc_ref` (a
     preset or file given on the command line) take precedence over the file."""
     top = Section(data, source).allow("soc", "soc_overrides", "policy", "scheduler", "seed", "qos", "core_pool",
-                                      "name", "tenants", "description")
+                                      "name", "tenants", "background", "description")
     top.string("description", "")
     file_soc = top.raw("soc", "camdn")
     from_cli = soc_ref is not None
@@ -397,10 +452,19 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     for i, raw in enumerate(raw_tenants):
         line = getattr(raw, "line", None) or top.line_of("tenants")
         tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen))
+    background = []
+    raw_background = top.raw("background", [])
+    if not isinstance(raw_background, list):
+        raise top.error("background", "expected a list of traffic generators")
+    if len(raw_background) > MAX_BACKGROUND:
+        raise top.error("background", f"at most {MAX_BACKGROUND} generators, got {len(raw_background)}")
+    for i, raw in enumerate(raw_background):
+        line = getattr(raw, "line", None) or top.line_of("background")
+        background.append(_background(Section(raw, source, f"background[{i}]", line), soc, seen))
     top.finish()
     tenants = _resolve_cores(tenants, soc, top, core_pool)
     return Scenario(soc=soc, tenants=tuple(tenants), policy=policy, scheduler=scheduler, seed=seed, qos=qos,
-                    name=name, core_pool=core_pool, source=source)
+                    name=name, core_pool=core_pool, background=tuple(background), source=source)
 
 
 def _preset_names() -> list[str]:
@@ -419,18 +483,19 @@ def load_scenario(path: str | Path, soc_override: dict[str, Any] | None = None,
 
 def scenario_from_flags(*, soc: str = "camdn", mix: list[str], policy: str = "shared", requests: int = 1,
                         qos: str = "M", seed: int = 0, scheduler: str = "fcfs",
-                        soc_override: dict[str, Any] | None = None) -> Scenario:
+                        soc_override: dict[str, Any] | None = None, cpu_traffic: Any = None) -> Scenario:
     """`npusim run --mix a,b,c`: one tenant per name, equal cores, closed loop."""
     data = LineDict()
     data.key_lines = {}
     data.update(soc=soc, policy=policy, qos=qos, seed=seed, scheduler=scheduler,
                 tenants=[{"workload": w, "requests": requests} for w in mix])
     try:
-        return scenario_from_dict(data, COMMAND_LINE, soc_override)
+        scenario = scenario_from_dict(data, COMMAND_LINE, soc_override)
     except InputError as exc:
         if exc.source == COMMAND_LINE:
             raise InputError(COMMAND_LINE, _flag_for(exc.field), exc.message) from None
         raise
+    return apply_run_overrides(scenario, cpu_traffic=cpu_traffic)
 
 
 def _flag_for(field_name: str) -> str:
@@ -440,14 +505,37 @@ def _flag_for(field_name: str) -> str:
             "scheduler": "--scheduler"}.get(field_name, field_name)
 
 
+def cpu_traffic_problem(value: Any) -> str | None:
+    """What is wrong with a `--cpu-traffic` rate (GB/s, 0 for none), or None."""
+    if isinstance(value, bool):
+        return f"expected a rate in GB/s, got {value!r}"
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        return f"expected a rate in GB/s (0 for none), got {value!r}"
+    if not (math.isfinite(rate) and 0 <= rate <= MAX_RATE_GB_PER_S):
+        return f"must be from 0 to {MAX_RATE_GB_PER_S:g} GB/s, got {value!r}"
+    return None
+
+
+def with_cpu_traffic(scenario: Scenario, rate_gb_per_s: float) -> Scenario:
+    """The scenario with CPU background traffic at `rate_gb_per_s`: every
+    generator it has runs at that rate, or one default generator (a STREAM-like
+    kernel) when it has none; 0 removes them."""
+    if rate_gb_per_s == 0:
+        return replace(scenario, background=())
+    given = scenario.background or (BackgroundSpec(),)
+    return replace(scenario, background=tuple(replace(b, rate_gb_per_s=float(rate_gb_per_s)) for b in given))
+
+
 def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, policy: str | None = None,
                         seed: Any = None, qos: Any = None, scheduler: str | None = None,
-                        requests: Any = None) -> Scenario:
+                        requests: Any = None, cpu_traffic: Any = None) -> Scenario:
     """A loaded scenario with the run-level values a caller gives on top
     (`npusim run --scenario F --policy P`, or `simulate(F, policy=P)`); each is
     checked and its error named by flag (command line) or argument (API)."""
     def err(name: str, message: str) -> InputError:
-        return InputError(source, f"--{name}" if source == COMMAND_LINE else name, message)
+        return InputError(source, f"--{name.replace('_', '-')}" if source == COMMAND_LINE else name, message)
 
     def integer(name: str, value: Any, lo: int, hi: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -476,4 +564,10 @@ def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, polic
     if requests is not None:
         n = integer("requests", requests, 1, MAX_REQUESTS)
         changes["tenants"] = tuple(replace(t, requests=n) if t.arrival == "closed" else t for t in scenario.tenants)
-    return replace(scenario, **changes) if changes else scenario
+    out = replace(scenario, **changes) if changes else scenario
+    if cpu_traffic is not None:
+        problem = cpu_traffic_problem(cpu_traffic)
+        if problem:
+            raise err("cpu_traffic", problem)
+        out = with_cpu_traffic(out, float(cpu_traffic))
+    return out

@@ -31,8 +31,8 @@ import pandas as pd
 from workloads import get_trace
 
 from .errors import COMMAND_LINE, InputError
-from .scenario import (MAX_REQUESTS, SCHEDULERS, Scenario, apply_run_overrides, load_scenario, policy_names,
-                       qos_problem, scenario_from_flags)
+from .scenario import (MAX_REQUESTS, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
+                       policy_names, qos_problem, scenario_from_flags)
 from .soc import preset_names
 from .specio import MAX_INT, Section, load_yaml
 from .units import UnitError, parse_size
@@ -42,8 +42,8 @@ SOC_AXES = {
     "llc_size": "--llc-size", "llc_ways": "--llc-ways", "cores": "--cores", "array": "--array",
     "dataflow": "--dataflow", "dram": "--dram", "dram_channels": "--dram-channels",
 }
-SCENARIO_AXES = ("policy", "mix", "seed", "qos", "requests", "scheduler")
-RUN_AXES = ("policy", "seed", "qos", "scheduler", "requests")  # set on top of a base scenario file
+SCENARIO_AXES = ("policy", "mix", "seed", "qos", "requests", "scheduler", "cpu_traffic")
+RUN_AXES = ("policy", "seed", "qos", "scheduler", "requests", "cpu_traffic")  # set on top of a base scenario file
 AXES = tuple(SOC_AXES) + SCENARIO_AXES
 PARAM_PREFIX = "param."  # axis `param.<name>`: a builder parameter of every tenant whose workload has it
 RESULT_COLUMNS = (
@@ -51,6 +51,7 @@ RESULT_COLUMNS = (
     "p95_latency_cycles", "isolated_latency_cycles", "dram_bytes", "llc_hit_rate", "sla_rate", "stp", "antt",
     "fairness", "point_sla_rate", "makespan_cycles", "point_dram_bytes", "macs_per_request",
     "throughput_per_mcycle", "task_switches", "switch_cost_cycles", "switch_cost_dram_bytes",
+    "background_gb_per_s", "background_dram_bytes",
 )
 
 
@@ -146,7 +147,7 @@ class SweepSpec:
                                        policy=merged.get("policy", "shared"),
                                        requests=merged.get("requests", 1), qos=merged.get("qos", "M"),
                                        seed=merged.get("seed", 0), scheduler=merged.get("scheduler", "fcfs"),
-                                       soc_override=overrides)
+                                       soc_override=overrides, cpu_traffic=merged.get("cpu_traffic"))
         except InputError as exc:
             if exc.source == COMMAND_LINE and self.source != COMMAND_LINE:
                 # the value came from the experiment file: name its key, not the flag it maps to
@@ -218,6 +219,12 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
             if problem:
                 raise err(problem)
             out.append(str(v).strip())
+        elif name == "cpu_traffic":
+            problem = cpu_traffic_problem(str(v).strip())
+            if problem:
+                raise err(problem)
+            rate = float(str(v).strip())
+            out.append(int(rate) if rate.is_integer() else rate)
         elif name == "scheduler":
             if v not in SCHEDULERS:
                 raise err(f"unknown scheduler {v!r} (choose {', '.join(SCHEDULERS)})")
@@ -330,7 +337,10 @@ def point_rows(point: Point, s: dict) -> list[dict]:
                      "llc_hit_rate": t["llc_hit_rate"], "sla_rate": t["sla_rate"], "stp": s["stp"],
                      "antt": s["antt"], "fairness": s["fairness"], "point_sla_rate": s["sla_rate"],
                      "makespan_cycles": s["makespan_cycles"], "point_dram_bytes": s["dram_bytes"],
-                     **{k: t.get(k) for k in RESULT_COLUMNS[RESULT_COLUMNS.index("macs_per_request"):]}})
+                     **{k: t.get(k) for k in RESULT_COLUMNS[RESULT_COLUMNS.index("macs_per_request"):
+                                                           RESULT_COLUMNS.index("background_gb_per_s")]},
+                     "background_gb_per_s": sum(b["achieved_gb_per_s"] for b in s.get("background", [])),
+                     "background_dram_bytes": s.get("background_dram_bytes", 0)})
     return rows
 
 

@@ -21,6 +21,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qos", metavar="L|M|H|SCALE", help="latency targets 1.2 / 1.0 / 0.8 x the target, or any scale")
     p.add_argument("--seed", metavar="S", help="random seed (default 0)")
     p.add_argument("--scheduler", metavar="fcfs|priority", help="task scheduler (default fcfs)")
+    p.add_argument("--cpu-traffic", metavar="GB/S", help="CPU background traffic through the LLC: the scenario's "
+                                                         "generators at this rate, or a STREAM-like one (0: none)")
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
@@ -52,8 +54,8 @@ def _int_flag(value: str | None, flag: str, minimum: int, maximum: int) -> int |
 
 def scenario_from_args(args: argparse.Namespace):
     """The scenario of a `run` (or one sweep point): a file and/or flags."""
-    from ..scenario import (MAX_REQUESTS, SCHEDULERS, apply_run_overrides, load_scenario, policy_names, qos_problem,
-                            scenario_from_flags)
+    from ..scenario import (MAX_REQUESTS, SCHEDULERS, apply_run_overrides, cpu_traffic_problem, load_scenario,
+                            policy_names, qos_problem, scenario_from_flags)
     from ..specio import MAX_INT
 
     overrides = soc_overrides(args)
@@ -67,6 +69,8 @@ def scenario_from_args(args: argparse.Namespace):
     if args.scheduler is not None and args.scheduler not in SCHEDULERS:
         raise InputError(COMMAND_LINE, "--scheduler", f"unknown scheduler {args.scheduler!r} "
                                                       f"(choose {', '.join(SCHEDULERS)})")
+    if args.cpu_traffic is not None and cpu_traffic_problem(args.cpu_traffic):
+        raise InputError(COMMAND_LINE, "--cpu-traffic", cpu_traffic_problem(args.cpu_traffic))
     if args.policy is not None and args.policy not in policy_names():
         raise InputError(COMMAND_LINE, "--policy", f"unknown policy {args.policy!r} "
                                                    f"(policies: {', '.join(policy_names())})")
@@ -75,7 +79,7 @@ def scenario_from_args(args: argparse.Namespace):
             raise InputError(COMMAND_LINE, "--mix", "give either --scenario or --mix, not both")
         scenario = load_scenario(args.scenario, overrides, soc_ref=args.soc)
         return apply_run_overrides(scenario, policy=args.policy, seed=seed, qos=args.qos, scheduler=args.scheduler,
-                                   requests=requests)
+                                   requests=requests, cpu_traffic=args.cpu_traffic)
     if not args.mix:
         raise InputError(COMMAND_LINE, "--mix", "give --scenario FILE or --mix a,b,c")
     mix = [m.strip() for m in args.mix.split(",") if m.strip()]
@@ -83,7 +87,8 @@ def scenario_from_args(args: argparse.Namespace):
         raise InputError(COMMAND_LINE, "--mix", "no workloads given")
     return scenario_from_flags(soc=args.soc if args.soc is not None else "camdn", mix=mix,
                                policy=args.policy or "shared", requests=requests or 1, qos=args.qos or "M",
-                               seed=seed or 0, scheduler=args.scheduler or "fcfs", soc_override=overrides)
+                               seed=seed or 0, scheduler=args.scheduler or "fcfs", soc_override=overrides,
+                               cpu_traffic=args.cpu_traffic)
 
 
 class Progress:
@@ -152,3 +157,7 @@ def print_summary(s: dict, out) -> None:
               f"{f(t['p95_latency_cycles'], ',.0f'):>14s} {f(t['isolated_latency_cycles'], ',.0f'):>12s} "
               f"{t['dram_bytes'] / 2**20:9.1f} {f(t['llc_hit_rate'], '.1%'):>8s} {f(t['sla_rate'], '.0%'):>5s}",
               file=out)
+    for b in s.get("background", []):
+        print(f"background {b['name']}: {b['pattern']} over {b['footprint_bytes'] / 2**20:g} MiB, "
+              f"{b['achieved_gb_per_s']:.2f} of {b['offered_gb_per_s']:g} GB/s, DRAM {b['dram_bytes'] / 2**20:.1f} "
+              f"MiB, LLC hit {f(b['llc_hit_rate'], '.1%')}", file=out)

@@ -22,7 +22,8 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
                        ("--llc-ways", "LLC associativities"), ("--cores", "core counts"),
                        ("--array", "arrays RxC"), ("--dataflow", "dataflows"), ("--dram", "DRAM standards"),
                        ("--dram-channels", "DRAM channel counts"), ("--seed", "seeds"), ("--qos", "QoS levels"),
-                       ("--requests", "requests per tenant"), ("--scheduler", "schedulers")):
+                       ("--requests", "requests per tenant"), ("--scheduler", "schedulers"),
+                       ("--cpu-traffic", "CPU background traffic rates in GB/s (0: none)")):
         p.add_argument(flag, metavar="V[,V...]", help=text)
     p.add_argument("--out", required=True, metavar="DIR|FILE.csv|FILE.parquet",
                    help="results file, or a directory for results.csv")

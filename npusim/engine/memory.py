@@ -218,6 +218,30 @@ class MemoryHierarchy:
             dma_done = max(dma_done, -(-last // TICKS_PER_CYCLE) + self.hit_latency)
         return max(ready, port_done, dma_done)
 
+    def cpu_access(self, tenant: int, now: int, addrs: np.ndarray, writes: np.ndarray) -> int:
+        """One burst of a CPU-side generator: its reads, then its writes, through the
+        LLC (write-allocate, whole-line writes: no fill) and DRAM; return when the
+        last read has arrived and the LLC port has moved every line."""
+        c = self.counters[tenant]
+        ready = now + self.hit_latency
+        for is_write in (False, True):
+            lines = addrs[writes] if is_write else addrs[~writes]
+            if lines.shape[0] == 0:
+                continue
+            res = self.cache.access(lines, tenant=tenant, write=is_write)
+            c.cache_hits += res.hits
+            c.cache_misses += res.misses
+            if res.writebacks:
+                self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
+            if not is_write:
+                ready = max(ready, self._dram(res.miss_addrs, write=False, now=now + self.hit_latency,
+                                              tenant=tenant))
+            elif self.write_through:
+                self._dram(lines, write=True, now=now, tenant=tenant)
+        n_bytes = addrs.shape[0] * self.line_bytes
+        c.llc_bytes += n_bytes
+        return max(ready, self._llc_port(now, n_bytes) + self.hit_latency)
+
     def dma_cycles(self, lines: int, requests: int, cores: int, dram_lines: int) -> int:
         """Time for each core's DMA to move its share: its bandwidth over the lines,
         or its requests in flight over their latency (Little's law), whichever binds."""

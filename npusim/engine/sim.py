@@ -30,6 +30,7 @@ from ..mapping.plan import LayerPlan
 from ..mapping.streams import layer_streams
 from ..policies import get_policy
 from ..scenario import Scenario, TenantSpec
+from .background import BackgroundTraffic
 from .memory import MemoryHierarchy
 from .routes import (
     READ_CACHE,
@@ -221,7 +222,13 @@ class Simulation:
                 t.request_pathways = request_pathways(spec, scenario.seed, i)
                 t.use_task(t.request_pathways[0][0])
             self.tenants.append(t)
-        self.memory = MemoryHierarchy(soc, len(self.tenants), multicast=policy_cls.multicast)
+        self.memory = MemoryHierarchy(soc, len(self.tenants) + len(scenario.background),
+                                      multicast=policy_cls.multicast)
+        # CPU-side generators: tenant ids after the NPU tenants', addresses after their slots
+        self.background: list[BackgroundTraffic] = []
+        for k, spec in enumerate(scenario.background):
+            self.background.append(BackgroundTraffic(self, spec, k, len(self.tenants) + k, tenant_base(slot)))
+            slot += slots_needed(spec.footprint_bytes)
         self.policy = policy_cls(self, **dict(scenario.policy.options))
         for t in self.tenants:
             t.unplaced_via_cache = policy_cls.unplaced_via_cache
@@ -246,7 +253,8 @@ class Simulation:
             sum(len(t.pathway(x).layers) for p in t.request_pathways for x in p)
             if t.request_pathways else t.spec.requests * len(t.trace.layers) for t in self.tenants)
         self.stages: list[dict] = []  # multi-task tenants: one row per task/expert run
-        self._wakeup = self.env.event()
+        self.tasks_left = sum(t.spec.requests for t in self.tenants)  # NPU tasks not finished yet
+        self._work_event: simpy.Event | None = None
 
     # -- arrivals and dispatch ------------------------------------------------
     def _target(self, t: TenantRuntime) -> float:
@@ -285,7 +293,19 @@ class Simulation:
     def _submit(self, task: TaskRecord) -> None:
         self.tasks.append(task)
         self.ready.append(task)
+        if self._work_event is not None and not self._work_event.triggered:
+            self._work_event.succeed()
         self._dispatch()
+
+    def npu_busy(self) -> bool:
+        """Is any NPU task running or waiting?"""
+        return bool(self.ready) or any(t.running for t in self.tenants)
+
+    def work_arrived(self) -> simpy.Event:
+        """An event that fires when the next NPU task arrives."""
+        if self._work_event is None or self._work_event.triggered:
+            self._work_event = self.env.event()
+        return self._work_event
 
     def _rank(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
         if self.scenario.scheduler == "fcfs":
@@ -398,6 +418,7 @@ class Simulation:
                 self._dispatch()
                 return
         task.finish = int(self.env.now)
+        self.tasks_left -= 1
         self.policy.task_finished(t, task)
         done = getattr(task, "done_event", None)
         if done is not None:
@@ -452,8 +473,14 @@ class Simulation:
     # -- run -----------------------------------------------------------------------
     def run(self) -> Simulation:
         self.policy.setup()
+        mask = self.policy.background_way_mask()
+        for b in self.background:
+            if mask is not None:
+                self.memory.cache.set_way_mask(b.cache_tenant, mask)
         for t in self.tenants:
             self.env.process(self._arrivals(t))
+        for b in self.background:
+            self.env.process(b.process())
         self.env.run()
         return self
 

@@ -95,6 +95,10 @@ class Policy:
         """What makes this policy impossible on the scenario's SoC, or None."""
         return None
 
+    def background_way_mask(self) -> int | None:
+        """The LLC ways CPU-side background traffic may allocate into (None: all ways)."""
+        return None
+
     uses_pool: ClassVar[bool] = True  # with a scenario core_pool, tasks take any free group
 
     def cores_for(self, tenant: "TenantRuntime", task: "TaskRecord") -> tuple[int, ...] | None:

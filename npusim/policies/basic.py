@@ -16,21 +16,40 @@ class WayPartition(Policy):
     name = "waypart"
     description = "static equal way partitioning of the LLC among tenants (gem5-style way masks)"
 
+    def _ways(self) -> tuple[int, int, int]:
+        """(first way, ways) the NPU tenants split, and the CPU-side traffic's mask (0: none).
+
+        CPU-side traffic keeps the LLC's CPU ways (those outside `npu_ways`) when
+        the SoC has that split, else it takes one equal share like a tenant."""
+        llc, n = self.sim.scenario.soc.llc, len(self.sim.tenants)
+        if not self.sim.background:
+            return 0, llc.ways, 0
+        if llc.npu_ways:
+            cpu_ways = llc.ways - llc.npu_ways
+            return cpu_ways, llc.npu_ways, (1 << cpu_ways) - 1
+        share = llc.ways // (n + 1)
+        return share, llc.ways - share, (1 << share) - 1 if share else 0
+
     def validate_soc(self) -> str | None:
         ways, n = self.sim.scenario.soc.llc.ways, len(self.sim.tenants)
-        if ways < n:
-            return f"waypart needs at least one LLC way per tenant: {ways} ways for {n} tenants"
+        first, split, cpu_mask = self._ways()
+        if split < n or (self.sim.background and not cpu_mask):
+            cpu = " and one for the CPU-side traffic" if self.sim.background else ""
+            return f"waypart needs at least one LLC way per tenant{cpu}: {ways} ways for {n} tenants"
         return None
 
     def setup(self) -> None:
-        ways, n = self.sim.scenario.soc.llc.ways, len(self.sim.tenants)
+        first, ways, _ = self._ways()
+        n = len(self.sim.tenants)
         share, extra = divmod(ways, n)
-        first = 0
         for t in self.sim.tenants:
             count = share + (1 if t.index < extra else 0)
             mask = ((1 << count) - 1) << first
             self.sim.memory.cache.set_way_mask(t.index, mask)
             first += count
+
+    def background_way_mask(self) -> int | None:
+        return self._ways()[2] or None
 
 
 @register

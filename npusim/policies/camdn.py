@@ -89,6 +89,10 @@ class CaMDNBase(Policy):
                                  memory=replace(mapper.memory, llc_size_bytes=lru_bytes))
         self.ladder = tuple(b for b in DEFAULT_LADDER if b <= llc.npu_bytes) + (llc.npu_bytes,)
 
+    def background_way_mask(self) -> int | None:
+        llc = self.sim.scenario.soc.llc
+        return (1 << (llc.ways - llc.npu_ways)) - 1  # the CPU part of the way split
+
     def trace_changed(self, t) -> None:
         blocks = {}
         index = {l.name: i for i, l in enumerate(t.trace.layers)}

@@ -1,0 +1,83 @@
+"""CPU-side background traffic: a traffic generator that shares the LLC and DRAM.
+
+An integrated NPU shares its last-level cache and DRAM with the SoC's CPUs.
+A generator stands for such a co-runner: it issues bursts of line accesses
+over its footprint (in address order, or at random), at most one burst in
+flight, so that it offers `rate_gb_per_s` when memory keeps up and gets less
+when it does not. Its lines go through the same LLC (with the way mask the
+policy gives it) and the same DRAM as the NPU tenants' tiles. It runs while
+NPU work is in flight and pauses when no NPU task is running or waiting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..scenario import BackgroundSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sim import Simulation
+
+
+@dataclass
+class BackgroundCounters:
+    bursts: int = 0
+    read_lines: int = 0
+    write_lines: int = 0
+    active_cycles: int = 0  # cycles the generator ran (NPU work in flight)
+
+
+class BackgroundTraffic:
+    """One generator: its address stream and its SimPy process."""
+
+    def __init__(self, sim: "Simulation", spec: BackgroundSpec, index: int, cache_tenant: int, base_addr: int):
+        self.sim = sim
+        self.spec = spec
+        self.name = spec.name
+        self.cache_tenant = cache_tenant  # its index in the LLC's and the counters' tenant tables
+        line_bytes = sim.memory.line_bytes
+        self.line_bytes = line_bytes
+        self.base_addr = base_addr
+        self.footprint_lines = max(1, spec.footprint_bytes // line_bytes)
+        self.burst_lines = min(max(1, spec.burst_bytes // line_bytes), self.footprint_lines)
+        clock_hz = sim.scenario.soc.npu.clock_hz
+        self.bytes_per_cycle = spec.rate_gb_per_s * 1e9 / clock_hz
+        self.period_cycles = self.burst_lines * line_bytes / self.bytes_per_cycle
+        self.rng = np.random.default_rng([sim.scenario.seed, 0xC9, index])
+        self.position = 0  # next line of a stream
+        self.counters = BackgroundCounters()
+        self._offsets = np.arange(self.burst_lines, dtype=np.int64)
+
+    def next_burst(self) -> tuple[np.ndarray, np.ndarray]:
+        """Line addresses of the next burst and which of them are writes."""
+        if self.spec.pattern == "stream":
+            lines = (self.position + self._offsets) % self.footprint_lines
+            self.position = (self.position + self.burst_lines) % self.footprint_lines
+        else:
+            lines = self.rng.integers(0, self.footprint_lines, size=self.burst_lines, dtype=np.int64)
+        writes = self.rng.random(self.burst_lines) < self.spec.write_fraction
+        return self.base_addr + lines * self.line_bytes, writes
+
+    def process(self):
+        """Bursts every period, or as soon as the previous one is served if memory is slower."""
+        sim, env, mem, c = self.sim, self.sim.env, self.sim.memory, self.counters
+        due = float(env.now)
+        while sim.tasks_left > 0:
+            if not sim.npu_busy():
+                yield sim.work_arrived()
+                due = float(env.now)
+                continue
+            start = int(env.now)
+            addrs, writes = self.next_burst()
+            done = mem.cpu_access(self.cache_tenant, start, addrs, writes)
+            c.bursts += 1
+            n_writes = int(writes.sum())
+            c.write_lines += n_writes
+            c.read_lines += addrs.shape[0] - n_writes
+            due = max(due + self.period_cycles, float(done))
+            wake = max(int(np.ceil(due)), start + 1)
+            yield env.timeout(wake - start)
+            c.active_cycles += wake - start

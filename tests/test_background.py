@@ -1,0 +1,225 @@
+"""CPU-side background traffic: scenario format, engine behaviour, policies' way split, sweeps, bad input."""
+
+import pandas as pd
+import pytest
+
+from npusim import simulate
+from npusim.engine import Simulation
+from npusim.errors import InputError
+from npusim.mapping import Mapper
+from npusim.metrics import build_result
+from npusim.scenario import BackgroundSpec, scenario_from_dict, scenario_from_flags, with_cpu_traffic
+
+SMALL = dict(soc="camdn", llc_size="4MiB", cores="4")  # 4 MiB, 16 ways, 12 NPU ways: 4 CPU ways = 1 MiB
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _scenario(policy="shared", background=None, mix=("resnet50", "squeezenet"), **extra):
+    data = {"soc": "camdn", "soc_overrides": {"llc_size": "4MiB", "cores": 4}, "policy": policy,
+            "tenants": [{"workload": w} for w in mix], **extra}
+    if background is not None:
+        data["background"] = background
+    return scenario_from_dict(data, "<test>")
+
+
+def _run(scenario) -> Simulation:
+    return Simulation(scenario, mapper=Mapper(scenario.soc)).run()
+
+
+def _bg(sim) -> dict:
+    return build_result(sim, policy=sim.scenario.policy.name).background.iloc[0].to_dict()
+
+
+# -- the scenario format ------------------------------------------------------------------
+
+def test_defaults_and_flag_override():
+    sc = _scenario(background=[{}])
+    assert sc.background == (BackgroundSpec(),)
+    b = sc.background[0]
+    assert (b.name, b.pattern, b.footprint_bytes, b.burst_bytes) == ("cpu", "stream", 64 << 20, 4096)
+    assert b.write_fraction == pytest.approx(1 / 3)
+    two = _scenario(background=[{"pattern": "random", "footprint": "8MiB"}, {"rate_gb_per_s": 2}])
+    assert [x.name for x in two.background] == ["cpu", "cpu#2"]
+    faster = with_cpu_traffic(two, 12.5)
+    assert [x.rate_gb_per_s for x in faster.background] == [12.5, 12.5]
+    assert faster.background[0].footprint_bytes == 8 << 20  # only the rate changes
+    assert with_cpu_traffic(two, 0).background == ()
+    assert with_cpu_traffic(_scenario(), 4).background == (BackgroundSpec(rate_gb_per_s=4.0),)
+    flags = scenario_from_flags(mix=["kws"], cpu_traffic="6")
+    assert flags.background == (BackgroundSpec(rate_gb_per_s=6.0),)
+
+
+# -- the engine -----------------------------------------------------------------------------
+
+def test_bytes_are_conserved_and_the_rate_is_never_exceeded():
+    spec = {"pattern": "random", "footprint": "2MiB", "rate_gb_per_s": 6, "burst": "8KiB", "write_fraction": 0.25}
+    sim = _run(_scenario(background=[spec]))
+    b = _bg(sim)
+    assert b["bursts"] > 100
+    assert b["bytes"] == b["bursts"] * 8192
+    assert b["read_bytes"] + b["write_bytes"] == b["bytes"]
+    assert 0.2 < b["write_bytes"] / b["bytes"] < 0.3
+    assert b["llc_lines"] == b["bytes"] // 64
+    # every read miss is one DRAM line read (writes allocate without a fill)
+    c = sim.memory.counters[sim.background[0].cache_tenant]
+    assert c.dram_read_bytes <= (b["read_bytes"] // 64) * 64
+    assert b["achieved_gb_per_s"] <= 6 * (1 + 1e-9)
+    assert b["active_cycles"] <= max(t.finish for t in sim.tasks) + 10_000
+
+
+def test_a_stream_that_fits_its_own_ways_misses_only_on_the_first_pass():
+    # waypart: the CPU allocates only into the 4 CPU ways (1 MiB) and nobody else does;
+    # 512 KiB in address order is 2 lines per set, so only the first pass misses
+    spec = {"pattern": "stream", "footprint": "512KiB", "rate_gb_per_s": 4, "write_fraction": 0}
+    sim = _run(_scenario("waypart", background=[spec]))
+    b = _bg(sim)
+    assert b["write_bytes"] == 0  # (its DRAM writes would be dirty NPU lines its reads evict: the evictor pays)
+    assert b["llc_lines"] > 3 * 8192  # more than three passes over the footprint
+    assert b["llc_hits"] == b["llc_lines"] - 8192
+    assert b["dram_read_bytes"] == 512 << 10
+    # under camdn the NPU's unplaced data shares those ways and evicts some of it
+    shared_ways = _bg(_run(_scenario("camdn", background=[spec])))
+    assert shared_ways["llc_hit_rate"] < b["llc_hit_rate"]
+
+
+def test_a_write_only_generator_reads_nothing_from_dram():
+    spec = {"pattern": "stream", "footprint": "16MiB", "rate_gb_per_s": 4, "write_fraction": 1}
+    b = _bg(_run(_scenario(background=[spec])))
+    assert b["read_bytes"] == 0 and b["dram_read_bytes"] == 0
+    assert b["dram_write_bytes"] > 0  # dirty lines evicted from a 4 MiB LLC
+
+
+@pytest.mark.parametrize("policy, cpu_mask", [("shared", 0xFFFF), ("camdn", 0x000F), ("camdn-hw", 0x000F),
+                                              ("waypart", 0x000F)])
+def test_the_cpu_keeps_to_its_ways_under_partitioning_policies(policy, cpu_mask):
+    spec = {"pattern": "random", "footprint": "3MiB", "rate_gb_per_s": 40, "burst": "64KiB"}
+    sim = _run(_scenario(policy, background=[spec]))
+    cache = sim.memory.cache
+    cpu = sim.background[0].cache_tenant
+    assert cache.way_mask(cpu) == cpu_mask
+    cpu_way_lines = 4 * cache.sets  # 4 of 16 ways: 1 MiB
+    if policy == "shared":
+        assert cache.occupancy(cpu) > cpu_way_lines  # it spreads over the whole LLC
+    else:
+        assert cache.occupancy(cpu) <= cpu_way_lines
+    if policy == "waypart":  # the NPU tenants split the 12 NPU ways
+        assert [cache.way_mask(t.index) for t in sim.tenants] == [0x03F0, 0xFC00]
+
+
+def test_npu_latency_grows_with_cpu_traffic_and_isolated_latency_does_not():
+    latencies, isolated = [], []
+    for rate in (0, 8, 32):
+        r = simulate(mix=["resnet50", "squeezenet"], llc_size="4MiB", cores="4", cpu_traffic=rate)
+        latencies.append(r.tenants.mean_latency_cycles.sum())
+        isolated.append(tuple(r.tenants.isolated_latency_cycles))
+        assert ("background" in r.summary) == (rate > 0)
+    assert latencies[0] < latencies[1] < latencies[2]
+    assert isolated[0] == isolated[1] == isolated[2]
+
+
+def test_deterministic_and_seeded():
+    spec = {"pattern": "random", "footprint": "2MiB", "rate_gb_per_s": 10}
+    a = build_result(_run(_scenario(background=[spec], seed=3)), policy="shared")
+    b = build_result(_run(_scenario(background=[spec], seed=3)), policy="shared")
+    c = build_result(_run(_scenario(background=[spec], seed=4)), policy="shared")
+    pd.testing.assert_frame_equal(a.background, b.background)
+    pd.testing.assert_frame_equal(a.layers, b.layers)
+    assert a.background.llc_hits.iloc[0] != c.background.llc_hits.iloc[0]
+
+
+def test_the_generator_pauses_while_the_npu_is_idle():
+    # two requests 50 M cycles apart: the generator runs only while one is in flight
+    sc = scenario_from_dict({
+        "soc": "camdn", "soc_overrides": {"llc_size": "4MiB", "cores": 4},
+        "tenants": [{"workload": "kws", "arrival": "times", "arrival_cycles": [0, 50_000_000]}],
+        "background": [{"rate_gb_per_s": 4}]}, "<test>")
+    sim = _run(sc)
+    busy = sum(t.latency for t in sim.tasks)
+    b = _bg(sim)
+    assert max(t.finish for t in sim.tasks) > 50_000_000
+    assert b["active_cycles"] <= busy + 2 * 10_000
+    assert b["bursts"] > 0
+
+
+def test_run_writes_the_background_table(cli, tmp_path):
+    out = tmp_path / "run"
+    r = cli("run", "--mix", "kws,squeezenet", "--llc-size", "4MiB", "--cores", "4", "--cpu-traffic", "5",
+            "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "background cpu: stream over 64 MiB" in r.stdout
+    table = pd.read_csv(out / "background.csv")
+    assert list(table.name) == ["cpu"] and table.offered_gb_per_s.iloc[0] == 5
+    assert not (tmp_path / "plain").exists()
+    r = cli("run", "--mix", "kws", "--llc-size", "4MiB", "--out", str(tmp_path / "plain"), "--quiet")
+    assert r.returncode == 0 and not (tmp_path / "plain" / "background.csv").exists()
+
+
+def test_sweep_axis(cli, tmp_path):
+    out = tmp_path / "r.csv"
+    r = cli("sweep", "--mix", "kws,squeezenet", "--llc-size", "4MiB", "--cores", "4", "--cpu-traffic", "0,6",
+            "--policy", "shared,waypart", "--out", str(out), "--jobs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out)
+    assert sorted(df.cpu_traffic.unique()) == [0, 6]
+    assert (df[df.cpu_traffic == 0].background_gb_per_s == 0).all()
+    assert (df[df.cpu_traffic == 6].background_gb_per_s > 0).all()
+    assert (df[df.policy == "shared"].speedup == 1).all()  # each against shared at its own rate
+    assert df.speedup.notna().all()
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("entry, field, message", [
+    ("{pattern: zigzag}", "pattern", "unknown value 'zigzag'"),
+    ("{rate_gb_per_s: 0}", "rate_gb_per_s", "must be positive"),
+    ("{rate_gb_per_s: -3}", "rate_gb_per_s", "must not be negative"),
+    ("{rate_gb_per_s: fast}", "rate_gb_per_s", "expected a number"),
+    ("{write_fraction: 1.5}", "write_fraction", "must be at most 1"),
+    ("{burst: 16B}", "burst", "must be at least 64 bytes"),
+    ("{burst: 8KiB, footprint: 4KiB}", "footprint", "must be at least 8192 bytes"),
+    ("{footprint: 1TiB}", "footprint", "must be at most"),
+    ("{name: kws}", "name", "already named 'kws'"),
+    ("{rate: 3}", "rate", "unknown key"),
+])
+def test_bad_background_entries(cli, tmp_path, entry, field, message):
+    f = tmp_path / "s.yaml"
+    f.write_text(f"soc: camdn\ntenants:\n  - workload: kws\nbackground:\n  - {entry}\n")
+    r = cli("run", "--scenario", str(f), "--quiet")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {f}:5: background[0].{field}: "), lines
+    assert message in lines[0]
+
+
+def test_background_must_be_a_list(cli, tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("soc: camdn\ntenants:\n  - workload: kws\nbackground: {rate_gb_per_s: 3}\n")
+    r = cli("run", "--scenario", str(f), "--quiet")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {f}:4: background: expected a list")
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "inf", "20000"])
+def test_bad_cpu_traffic_flag(cli, value):
+    r = cli("run", "--mix", "kws", "--cpu-traffic", value, "--quiet")
+    assert r.returncode == 2 and r.stderr.startswith("error: <command line>: --cpu-traffic: ")
+    r = cli("sweep", "--mix", "kws", "--cpu-traffic", f"0,{value}", "--out", "unused.csv", "--quiet")
+    assert r.returncode == 2 and r.stderr.startswith("error: <command line>: --cpu-traffic: ")
+
+
+def test_bad_cpu_traffic_argument():
+    with pytest.raises(InputError) as exc:
+        simulate(mix=["kws"], cpu_traffic=-2)
+    assert (exc.value.source, exc.value.field) == ("<api>", "cpu_traffic")
+
+
+def test_waypart_needs_a_way_for_the_cpu(cli):
+    # gemmini-moca: 2 ways and no NPU/CPU split, so the CPU takes a share like a tenant
+    r = cli("run", "--soc", "gemmini-moca", "--mix", "kws,squeezenet", "--policy", "waypart", "--cpu-traffic", "2",
+            "--quiet")
+    assert r.returncode == 2
+    assert "waypart needs at least one LLC way per tenant and one for the CPU-side traffic" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
