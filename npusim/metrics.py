@@ -168,6 +168,7 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
     stages = pd.DataFrame(getattr(sim, "stages", []),
                           columns=["tenant", "task", "stage", "expert", "start_cycle", "end_cycle", "switched"])
     summary = _summary(scenario, policy, tasks, tenants)
+    summary["dram_row_hit_rate"] = _nan_to_none(dram_row_hit_rate(sim))
     background = background_table(sim)
     if len(background):
         summary["background_dram_bytes"] = int(background.dram_bytes.sum())
@@ -177,6 +178,17 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
         summary.update(extra)
     return Result(summary=summary, tasks=tasks, tenants=tenants, layers=layers, timeline=timeline, stages=stages,
                   background=background)
+
+
+def dram_row_hit_rate(sim) -> float:
+    """Share of all DRAM requests (tenants' and background's) that found their row open;
+    NaN for merged isolated runs, which have no one DRAM."""
+    dram = getattr(getattr(sim, "memory", None), "dram", None)
+    if dram is None:
+        return math.nan
+    st = dram.stats
+    n = st["reads"] + st["writes"]
+    return st["row_hits"] / n if n else math.nan
 
 
 def background_table(sim) -> pd.DataFrame:

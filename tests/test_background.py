@@ -223,3 +223,12 @@ def test_waypart_needs_a_way_for_the_cpu(cli):
     assert r.returncode == 2
     assert "waypart needs at least one LLC way per tenant and one for the CPU-side traffic" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_random_cpu_misses_cost_the_dram_its_open_rows():
+    spec = {"pattern": "random", "footprint": "64MiB", "rate_gb_per_s": 8}
+    alone = build_result(_run(_scenario()), policy="shared").summary["dram_row_hit_rate"]
+    with_cpu = build_result(_run(_scenario(background=[spec])), policy="shared").summary["dram_row_hit_rate"]
+    assert 0 < with_cpu < alone < 1
+    isolated = simulate(mix=["kws"], llc_size="4MiB", policy="isolated").summary
+    assert isolated["dram_row_hit_rate"] is None
