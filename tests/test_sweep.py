@@ -294,7 +294,7 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
 def test_regress_passes_on_shipped_references(cli):
     r = cli("regress", "--reference", str(REPO / "tests" / "reference" / "regress"))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "REGRESSION" not in r.stdout and "4 of 4 cases within tolerance" in r.stderr
+    assert "REGRESSION" not in r.stdout and "5 of 5 cases within tolerance" in r.stderr
 
 
 def test_regress_flags_a_changed_reference(cli, tmp_path):

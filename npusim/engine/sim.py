@@ -469,6 +469,9 @@ class Simulation:
                 "cycle": now, "tenant": t.name, "llc_lines": int(self.memory.cache.occupancy(t.index)),
                 "region_pages": self._region_pages.get(t.index, 0),
             })
+        for b in self.background:  # CPU-side generators hold LRU lines too
+            self.timeline.append({"cycle": now, "tenant": b.name,
+                                  "llc_lines": int(self.memory.cache.occupancy(b.cache_tenant)), "region_pages": 0})
 
     # -- run -----------------------------------------------------------------------
     def run(self) -> Simulation:
