@@ -1,6 +1,6 @@
 """Engine speed: wall time of whole simulations, and how it grows.
 
-    python benchmarks/bench_engine.py [--quick] [--plot benchmarks/figures/engine_scaling.png]
+    python benchmarks/bench_engine.py [--quick | --cpu-traffic] [--plot benchmarks/figures/engine_scaling.png]
     python benchmarks/bench_engine.py --scalesim-python /tmp/scalesim-venv/bin/python   # + the peer
 
 The headline case is `npusim run --soc camdn --mix resnet50,mobilenet_v2,
@@ -35,13 +35,18 @@ POOL = ["resnet50", "mobilenet_v2", "vit_b16", "bert_base", "efficientnet_b0", "
         "efficientnet_b0"]
 
 
-def timed(mix: list[str], llc: str = "16MiB", requests: int = 1, policy: str = "shared") -> dict:
+def timed(mix: list[str], llc: str = "16MiB", requests: int = 1, policy: str = "shared",
+          cpu_gb_per_s: float = 0, cpu_burst_bytes: int = 4096) -> dict:
+    import dataclasses
+
     from npusim.api import run_scenario
     from npusim.engine import sim as sim_mod
     from npusim.scenario import scenario_from_flags
 
     sc = scenario_from_flags(soc="camdn", mix=mix, policy=policy, requests=requests,
-                             soc_override={"--llc-size": llc})
+                             soc_override={"--llc-size": llc}, cpu_traffic=cpu_gb_per_s)
+    sc = dataclasses.replace(sc, background=tuple(dataclasses.replace(b, burst_bytes=cpu_burst_bytes)
+                                                  for b in sc.background))
     captured = {}
     real_run = sim_mod.Simulation.run
 
@@ -62,8 +67,23 @@ def timed(mix: list[str], llc: str = "16MiB", requests: int = 1, policy: str = "
     st = sim.memory.dram.stats
     dram = st["reads"] + st["writes"]
     cycles = result.summary["makespan_cycles"]
+    bursts = sum(b.counters.bursts for b in sim.background)
     return {"tenants": len(mix), "llc": llc, "requests": requests, "wall_s": wall, "cycles": cycles,
-            "cycles_per_s": cycles / wall, "llc_lines_per_s": lines / wall, "dram_req_per_s": dram / wall}
+            "cycles_per_s": cycles / wall, "llc_lines_per_s": lines / wall, "dram_req_per_s": dram / wall,
+            "cpu_bursts": bursts}
+
+
+def cpu_traffic_cost() -> None:
+    """What CPU-side background traffic adds to a run: wall time per burst."""
+    print("CPU-side traffic (4 tenants, 16 MiB, a STREAM-like generator at 8 GB/s):")
+    base = min((timed(HEADLINE) for _ in range(2)), key=lambda r: r["wall_s"])
+    print(f"  none: {base['wall_s']:.2f} s")
+    for burst in (4096, 256):
+        r = min((timed(HEADLINE, cpu_gb_per_s=8, cpu_burst_bytes=burst) for _ in range(2)),
+                key=lambda r: r["wall_s"])
+        extra_us = (r["wall_s"] - base["wall_s"]) / r["cpu_bursts"] * 1e6
+        print(f"  {burst} B bursts: {r['wall_s']:.2f} s, {r['cpu_bursts']} bursts, "
+              f"{extra_us:.0f} us per burst over none")
 
 
 def fmt(r: dict) -> str:
@@ -107,9 +127,14 @@ def scalesim_resnet50(python: str) -> tuple[float, int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="headline case only")
+    ap.add_argument("--cpu-traffic", action="store_true", help="only the cost of CPU-side background traffic")
     ap.add_argument("--plot", metavar="PNG", help="write the scaling plot here")
     ap.add_argument("--scalesim-python", metavar="PYTHON", help="run SCALE-Sim v3 on ResNet-50 with this Python")
     args = ap.parse_args()
+    if args.cpu_traffic:
+        timed(HEADLINE)  # plans and isolated latencies cached, kernels compiled
+        cpu_traffic_cost()
+        return
 
     cold_dir = tempfile.mkdtemp(prefix="npusim-cold-")
     cmd = ["run", "--soc", "camdn", "--mix", ",".join(HEADLINE), "--policy", "shared", "--requests", "1",
@@ -140,6 +165,7 @@ def main() -> None:
             r = timed(HEADLINE, requests=req)
             results.append(r)
             print("  " + fmt(r))
+        cpu_traffic_cost()
     rn = timed(["resnet50"])
     print("resnet50 alone (16 cores):", fmt(rn))
     if args.scalesim_python:

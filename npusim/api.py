@@ -141,6 +141,9 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
             raise InputError(API, str(key), f"unknown argument (arguments: {', '.join(FLAG_ARGUMENTS + soc_keys)}, "
                                             "cache, progress)")
     overrides = _soc_overrides(kwargs)
+    rate = kwargs.get("cpu_traffic")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))):
+        raise InputError(API, "cpu_traffic", f"expected a number of GB/s (0 for none), got {rate!r}")
     if scenario is None:
         if "mix" not in kwargs:
             raise InputError(API, "mix", "give a scenario (file, mapping or Scenario) or mix=[workloads]")

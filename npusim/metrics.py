@@ -70,6 +70,10 @@ class Result:
             if path.is_dir():
                 raise IsADirectoryError(21, f"{path.name} is a folder", str(path))
         out.mkdir(parents=True, exist_ok=True)
+        for name in ("stages", "background"):  # left by an earlier run into this folder: not this run's
+            stale = out / f"{name}.{fmt}"
+            if name not in tables and stale.is_file():
+                stale.unlink()
         written = [out / "summary.json"]
         (out / "summary.json").write_text(self.to_json() + "\n")
         for name in tables:
@@ -200,11 +204,12 @@ def background_table(sim) -> pd.DataFrame:
         lines = b.counters.read_lines + b.counters.write_lines
         moved = lines * b.line_bytes
         active = b.counters.active_cycles
+        slots = b.counters.slot_cycles  # the rate its bursts got: never above the offered one
         rows.append({
             "name": b.name, "pattern": b.spec.pattern, "footprint_bytes": b.spec.footprint_bytes,
             "burst_bytes": b.burst_lines * b.line_bytes, "write_fraction": b.spec.write_fraction,
             "offered_gb_per_s": b.spec.rate_gb_per_s,
-            "achieved_gb_per_s": moved * clock_hz / active / 1e9 if active else 0.0,
+            "achieved_gb_per_s": moved * clock_hz / slots / 1e9 if slots else 0.0,
             "bytes": moved, "read_bytes": b.counters.read_lines * b.line_bytes,
             "write_bytes": b.counters.write_lines * b.line_bytes, "bursts": b.counters.bursts,
             "active_cycles": active, "llc_hits": c.cache_hits, "llc_lines": lines,

@@ -211,10 +211,17 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
 
 def _plot_cpu_traffic(df: pd.DataFrame, mixes: list[str], policies: list[str], out: Path) -> list[Path]:
     """Per mix: mean speedup over shared, and ANTT (slowdown against each model alone), against
-    the CPU traffic offered."""
+    the CPU traffic offered (means over any other swept axis)."""
     plt = _plt()
-    per = df.groupby(["mix", "policy", "cpu_traffic"]).agg(
+    # per point (ANTT is the point's), then the mean over any other swept axis
+    if "antt" not in df.columns:
+        df = df.assign(antt=np.nan)
+    point = [c for c in ("point_id",) if c in df.columns] or [c for c in ("llc_bytes", *extra_axes(df))
+                                                               if c != "cpu_traffic"]
+    per = df.groupby(["mix", "policy", "cpu_traffic", *point]).agg(
         speedup=("speedup", "mean"), antt=("antt", "first")).reset_index()
+    per = per.groupby(["mix", "policy", "cpu_traffic"]).agg(speedup=("speedup", "mean"),
+                                                            antt=("antt", "mean")).reset_index()
     fig, axes = plt.subplots(len(mixes), 2, figsize=(9, 3.2 * len(mixes)), squeeze=False)
     for row, mix in zip(axes, mixes):
         for ax, (col, lab) in zip(row, (("speedup", "mean speedup over shared (x)"),
@@ -306,7 +313,13 @@ def write_report(source: Path, out: Path) -> Path:
         sections.append(f"# Run report: {summary['scenario']} ({summary['policy']})\n")
         sections.append(f"STP {summary['stp']}, ANTT {summary['antt']}, fairness {summary['fairness']}, "
                         f"SLA {summary['sla_rate']}, makespan {summary['makespan_cycles']} cycles.\n")
-        sections.append(tenants.to_markdown(index=False) if _has_tabulate() else "```\n" + tenants.to_string(index=False) + "\n```")
+        sections.append(_table(tenants))
+        background = summary.get("background")
+        if isinstance(background, list) and background and all(isinstance(b, dict) for b in background):
+            cols = ["name", "pattern", "footprint_bytes", "offered_gb_per_s", "achieved_gb_per_s", "llc_hit_rate",
+                    "dram_bytes"]
+            sections.append("\nCPU-side background traffic:\n")
+            sections.append(_table(pd.DataFrame(background).reindex(columns=cols)))
     else:
         if "speedup" not in df.columns:
             df = add_derived(df)
@@ -322,6 +335,10 @@ def write_report(source: Path, out: Path) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(sections) + "\n")
     return path
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_markdown(index=False) if _has_tabulate() else "```\n" + df.to_string(index=False) + "\n```"
 
 
 def _has_tabulate() -> bool:

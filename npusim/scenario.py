@@ -103,6 +103,7 @@ MAX_BACKGROUND = 16  # generators per scenario
 MAX_FOOTPRINT_BYTES = 64 << 30
 MAX_BURST_BYTES = 1 << 20
 MAX_RATE_GB_PER_S = 10_000.0
+MIN_RATE_GB_PER_S = 0.001  # 1 MB/s: below it a burst would take longer than any run
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class BackgroundSpec:
     """CPU-side traffic that shares the LLC and DRAM with the NPU tenants
     (docs/SCENARIOS.md): a generator that reads and writes `burst_bytes` of its
     `footprint_bytes` at a time, in address order or at random, offering
-    `rate_gb_per_s` (10^9 bytes per second) while NPU work is in flight."""
+    `rate_gb_per_s` (10^9 bytes per second) while a task runs on the NPU."""
 
     name: str = "cpu"
     pattern: str = "stream"
@@ -318,11 +319,17 @@ def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int]) -> Backg
     names_seen[name] = 1
     pattern = sec.choice("pattern", BACKGROUND_PATTERNS, default.pattern)
     line_bytes = soc.llc.line_bytes
-    burst = sec.size("burst", default.burst_bytes, minimum=line_bytes, maximum=MAX_BURST_BYTES)
-    footprint = sec.size("footprint", default.footprint_bytes, minimum=burst, maximum=MAX_FOOTPRINT_BYTES)
+    burst = sec.size("burst", max(default.burst_bytes, line_bytes), minimum=line_bytes, maximum=MAX_BURST_BYTES)
+    footprint = sec.size("footprint", max(default.footprint_bytes, burst), minimum=burst,
+                         maximum=MAX_FOOTPRINT_BYTES)
+    for key, size in (("burst", burst), ("footprint", footprint)):
+        if size % line_bytes:
+            raise sec.error(key, f"must be a whole number of {line_bytes} B LLC lines, got {size} bytes")
     rate = sec.number("rate_gb_per_s", default.rate_gb_per_s, minimum=0.0, maximum=MAX_RATE_GB_PER_S)
     if not rate > 0:
         raise sec.error("rate_gb_per_s", f"must be positive (leave the generator out for none), got {rate}")
+    if rate < MIN_RATE_GB_PER_S:
+        raise sec.error("rate_gb_per_s", f"must be at least {MIN_RATE_GB_PER_S:g} GB/s, got {rate:g}")
     write_fraction = sec.number("write_fraction", default.write_fraction, minimum=0.0, maximum=1.0)
     sec.finish()
     return BackgroundSpec(name=name, pattern=pattern, footprint_bytes=footprint, rate_gb_per_s=float(rate),
@@ -460,6 +467,8 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
         raise top.error("background", f"at most {MAX_BACKGROUND} generators, got {len(raw_background)}")
     for i, raw in enumerate(raw_background):
         line = getattr(raw, "line", None) or top.line_of("background")
+        if not isinstance(raw, dict):  # a bare `-` too: a generator is described, not implied
+            raise InputError(source, f"background[{i}]", f"expected a mapping of keys to values, got {raw!r}", line)
         background.append(_background(Section(raw, source, f"background[{i}]", line), soc, seen))
     top.finish()
     tenants = _resolve_cores(tenants, soc, top, core_pool)
@@ -507,14 +516,16 @@ def _flag_for(field_name: str) -> str:
 
 def cpu_traffic_problem(value: Any) -> str | None:
     """What is wrong with a `--cpu-traffic` rate (GB/s, 0 for none), or None."""
-    if isinstance(value, bool):
-        return f"expected a rate in GB/s, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return f"expected a rate in GB/s (0 for none), got {value!r}"
     try:
         rate = float(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return f"expected a rate in GB/s (0 for none), got {value!r}"
     if not (math.isfinite(rate) and 0 <= rate <= MAX_RATE_GB_PER_S):
         return f"must be from 0 to {MAX_RATE_GB_PER_S:g} GB/s, got {value!r}"
+    if 0 < rate < MIN_RATE_GB_PER_S:
+        return f"must be 0 (none) or at least {MIN_RATE_GB_PER_S:g} GB/s, got {value!r}"
     return None
 
 
@@ -524,8 +535,20 @@ def with_cpu_traffic(scenario: Scenario, rate_gb_per_s: float) -> Scenario:
     kernel) when it has none; 0 removes them."""
     if rate_gb_per_s == 0:
         return replace(scenario, background=())
-    given = scenario.background or (BackgroundSpec(),)
+    given = scenario.background or (_default_generator(scenario),)
     return replace(scenario, background=tuple(replace(b, rate_gb_per_s=float(rate_gb_per_s)) for b in given))
+
+
+def _default_generator(scenario: Scenario) -> BackgroundSpec:
+    """`BackgroundSpec()` named apart from the tenants, its sizes whole lines of the SoC's LLC."""
+    default = BackgroundSpec()
+    names = {t.name for t in scenario.tenants}
+    name, k = default.name, 1
+    while name in names:
+        k += 1
+        name = f"{default.name}#{k}"
+    burst = max(default.burst_bytes, scenario.soc.llc.line_bytes)
+    return replace(default, name=name, burst_bytes=burst, footprint_bytes=max(default.footprint_bytes, burst))
 
 
 def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, policy: str | None = None,

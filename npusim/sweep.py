@@ -280,7 +280,10 @@ def load_experiment(path: str | Path) -> SweepSpec:
     for key in AXES:
         if key in ("mix",) or not top.has(key):
             continue
-        fixed[key] = parse_axis(key, top.raw(key), source, top.line_of(key))[0]
+        values = parse_axis(key, top.raw(key), source, top.line_of(key))
+        if len(values) > 1:
+            raise top.error(key, f"one value here ({len(values)} given); values to sweep go under axes")
+        fixed[key] = values[0]
     params_sec = top.section("params", required=False)  # fixed builder parameters: {moe: sparse}
     for key in list(params_sec.data.keys()):
         fixed[PARAM_PREFIX + str(key)] = params_sec.raw(key)
@@ -295,6 +298,9 @@ def load_experiment(path: str | Path) -> SweepSpec:
             raise InputError(exc.source, axes_sec.field(key), exc.message, exc.line) from None
     axes_sec.finish()
     top.finish()
+    for key in axes:
+        if key in fixed or (key == "mix" and mix is not None):
+            raise axes_sec.error(key, f"also given as a fixed value ({key}: at the top level); give it once")
     if not axes:
         raise top.error("axes", "no axes to sweep")
     lines = {key: top.line_of(key) for key in top.data}

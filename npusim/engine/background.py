@@ -6,11 +6,12 @@ over its footprint (in address order, or at random), at most one burst in
 flight, so that it offers `rate_gb_per_s` when memory keeps up and gets less
 when it does not. Its lines go through the same LLC (with the way mask the
 policy gives it) and the same DRAM as the NPU tenants' tiles. It runs while
-NPU work is in flight and pauses when no NPU task is running or waiting.
+a task runs on the NPU and sleeps while none does.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,8 @@ class BackgroundCounters:
     bursts: int = 0
     read_lines: int = 0
     write_lines: int = 0
-    active_cycles: int = 0  # cycles the generator ran (NPU work in flight)
+    active_cycles: int = 0  # cycles it ran (a task ran on the NPU)
+    slot_cycles: int = 0  # cycles its bursts were scheduled to take: max(period, service) each
 
 
 class BackgroundTraffic:
@@ -62,12 +64,13 @@ class BackgroundTraffic:
         return self.base_addr + lines * self.line_bytes, writes
 
     def process(self):
-        """Bursts every period, or as soon as the previous one is served if memory is slower."""
+        """Bursts every period, or as soon as the previous one is served if memory is
+        slower; asleep while no task runs on the NPU."""
         sim, env, mem, c = self.sim, self.sim.env, self.sim.memory, self.counters
         due = float(env.now)
         while sim.tasks_left > 0:
-            if not sim.npu_busy():
-                yield sim.work_arrived()
+            if not sim.npu_running():
+                yield sim.npu_started()
                 due = float(env.now)
                 continue
             start = int(env.now)
@@ -78,6 +81,7 @@ class BackgroundTraffic:
             c.write_lines += n_writes
             c.read_lines += addrs.shape[0] - n_writes
             due = max(due + self.period_cycles, float(done))
-            wake = max(int(np.ceil(due)), start + 1)
-            yield env.timeout(wake - start)
-            c.active_cycles += wake - start
+            wake = max(math.ceil(due), start + 1)
+            c.slot_cycles += wake - start
+            yield env.timeout(wake - start) | sim.npu_idle()  # the NPU going idle ends the wait
+            c.active_cycles += int(env.now) - start

@@ -254,7 +254,8 @@ class Simulation:
             if t.request_pathways else t.spec.requests * len(t.trace.layers) for t in self.tenants)
         self.stages: list[dict] = []  # multi-task tenants: one row per task/expert run
         self.tasks_left = sum(t.spec.requests for t in self.tenants)  # NPU tasks not finished yet
-        self._work_event: simpy.Event | None = None
+        self._started: simpy.Event | None = None  # fires when a task starts on the NPU
+        self._idle: simpy.Event | None = None  # fires when no task runs on the NPU any more
 
     # -- arrivals and dispatch ------------------------------------------------
     def _target(self, t: TenantRuntime) -> float:
@@ -293,19 +294,30 @@ class Simulation:
     def _submit(self, task: TaskRecord) -> None:
         self.tasks.append(task)
         self.ready.append(task)
-        if self._work_event is not None and not self._work_event.triggered:
-            self._work_event.succeed()
         self._dispatch()
 
-    def npu_busy(self) -> bool:
-        """Is any NPU task running or waiting?"""
-        return bool(self.ready) or any(t.running for t in self.tenants)
+    # -- NPU activity, for CPU-side traffic that runs only alongside it ------------
+    def npu_running(self) -> bool:
+        return any(t.running for t in self.tenants)
 
-    def work_arrived(self) -> simpy.Event:
-        """An event that fires when the next NPU task arrives."""
-        if self._work_event is None or self._work_event.triggered:
-            self._work_event = self.env.event()
-        return self._work_event
+    def npu_started(self) -> simpy.Event:
+        """An event that fires when the next task starts on the NPU."""
+        if self._started is None or self._started.triggered:
+            self._started = self.env.event()
+        return self._started
+
+    def npu_idle(self) -> simpy.Event:
+        """An event that fires when no task runs on the NPU any more."""
+        if self._idle is None or self._idle.triggered:
+            self._idle = self.env.event()
+        return self._idle
+
+    def _note_activity(self) -> None:
+        if self.npu_running():
+            if self._started is not None and not self._started.triggered:
+                self._started.succeed()
+        elif self._idle is not None and not self._idle.triggered:
+            self._idle.succeed()
 
     def _rank(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
         if self.scenario.scheduler == "fcfs":
@@ -356,6 +368,7 @@ class Simulation:
             if task.start < 0:
                 task.start = int(self.env.now)
             self.env.process(self._run_task(t, task, cores))
+        self._note_activity()
 
     # -- a task ------------------------------------------------------------------
     def _run_task(self, t: TenantRuntime, task: TaskRecord, cores: tuple[int, ...]):
@@ -484,7 +497,13 @@ class Simulation:
             self.env.process(self._arrivals(t))
         for b in self.background:
             self.env.process(b.process())
-        self.env.run()
+        if not self.background:
+            self.env.run()
+            return self
+        # a generator's last wait may reach far beyond the NPU's last task: stop with that task
+        # (or when nothing is left to happen, if some task can never start)
+        while self.tasks_left > 0 and self.env.peek() != math.inf:
+            self.env.step()
         return self
 
 

@@ -33,10 +33,15 @@ class WayPartition(Policy):
     def validate_soc(self) -> str | None:
         ways, n = self.sim.scenario.soc.llc.ways, len(self.sim.tenants)
         first, split, cpu_mask = self._ways()
-        if split < n or (self.sim.background and not cpu_mask):
-            cpu = " and one for the CPU-side traffic" if self.sim.background else ""
-            return f"waypart needs at least one LLC way per tenant{cpu}: {ways} ways for {n} tenants"
-        return None
+        if not self.sim.background:
+            return None if split >= n else \
+                f"waypart needs at least one LLC way per tenant: {ways} ways for {n} tenants"
+        if self.sim.scenario.soc.llc.npu_ways:
+            return None if split >= n else (f"waypart with CPU-side traffic splits the {split} NPU ways among the "
+                                            f"tenants (the CPU keeps the other {ways - split}): {split} ways for "
+                                            f"{n} tenants")
+        return None if cpu_mask and split >= n else (f"waypart needs at least one LLC way per tenant and one for "
+                                                     f"the CPU-side traffic: {ways} ways for {n} tenants")
 
     def setup(self) -> None:
         first, ways, _ = self._ways()
