@@ -210,6 +210,9 @@ def test_sweep_axis(cli, tmp_path):
     ("{footprint: 1TiB}", "footprint", "must be at most"),
     ("{name: kws}", "name", "already named 'kws'"),
     ("{rate: 3}", "rate", "unknown key"),
+    ("{rate_gb_per_s: 1.0e-4}", "rate_gb_per_s", "must be at least 0.001 GB/s"),
+    ("{burst: 96B}", "burst", "whole number of 64 B LLC lines"),
+    ("{footprint: 5000}", "footprint", "whole number of 64 B LLC lines"),
 ])
 def test_bad_background_entries(cli, tmp_path, entry, field, message):
     f = tmp_path / "s.yaml"
@@ -278,19 +281,6 @@ def test_stale_tables_of_an_earlier_run_are_removed(cli, tmp_path):
     assert "CPU-side background traffic" in (out / "report" / "report.md").read_text()
     assert cli(*base, "--cpu-traffic", "0").returncode == 0
     assert not (out / "background.csv").exists()
-
-
-@pytest.mark.parametrize("entry, field, message", [
-    ("{rate_gb_per_s: 1.0e-4}", "rate_gb_per_s", "must be at least 0.001 GB/s"),
-    ("{burst: 96B}", "burst", "whole number of 64 B LLC lines"),
-    ("{footprint: 5000}", "footprint", "whole number of 64 B LLC lines"),
-])
-def test_more_bad_background_entries(cli, tmp_path, entry, field, message):
-    f = tmp_path / "s.yaml"
-    f.write_text(f"soc: camdn\ntenants:\n  - workload: kws\nbackground:\n  - {entry}\n")
-    r = cli("run", "--scenario", str(f), "--quiet")
-    assert r.returncode == 2 and r.stderr.startswith(f"error: {f}:5: background[0].{field}: ")
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_a_bare_background_item_is_an_error(cli, tmp_path):
