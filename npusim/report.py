@@ -234,7 +234,7 @@ def _plot_cpu_traffic(df: pd.DataFrame, mixes: list[str], policies: list[str], o
             ax.set_ylabel(lab)
             ax.set_title(mix.replace("+", ", "), fontsize=8)
         row[0].axhline(1.0, color="grey", lw=0.8, ls="--")
-    axes[0][-1].legend(title="policy", fontsize=8)
+    axes[0][0].legend(title="policy", fontsize=8)
     return _save(fig, out, "vs_cpu_traffic")
 
 

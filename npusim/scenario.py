@@ -311,7 +311,8 @@ def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int]) -> Backg
     default = BackgroundSpec()
     explicit = sec.string("name", None)
     if explicit is not None and (not explicit.strip() or explicit in names_seen):
-        raise sec.error("name", f"another tenant is already named {explicit!r}" if explicit.strip() else "empty")
+        raise sec.error("name", f"a tenant or generator is already named {explicit!r}" if explicit.strip()
+                        else "empty")
     name, k = explicit or default.name, 1
     while name in names_seen:
         k += 1

@@ -275,7 +275,10 @@ def load_experiment(path: str | Path) -> SweepSpec:
             raw = ",".join(raw)  # one mix written as a YAML list of workloads
         if not isinstance(raw, str):
             raise top.error("mix", "expected one mix: a list of workloads (sweep mixes under axes)")
-        mix = list(parse_axis("mix", raw, source, top.line_of("mix"))[0])
+        mixes = parse_axis("mix", raw, source, top.line_of("mix"))
+        if len(mixes) > 1:
+            raise top.error("mix", f"one mix here ({len(mixes)} given); mixes to sweep go under axes")
+        mix = list(mixes[0])
     fixed = {}
     for key in AXES:
         if key in ("mix",) or not top.has(key):
@@ -388,11 +391,11 @@ class Executor:
         if self.pool is None:
             for i, a in enumerate(args):
                 try:
-                    yield i, fn(*a), None
-                except InputError:
-                    raise
-                except Exception as exc:  # noqa: BLE001
+                    res = fn(*a)
+                except Exception as exc:  # noqa: BLE001 - reported per point, as from a worker
                     yield i, None, exc
+                    continue
+                yield i, res, None
             return
         from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool

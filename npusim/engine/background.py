@@ -29,7 +29,7 @@ class BackgroundCounters:
     read_lines: int = 0
     write_lines: int = 0
     active_cycles: int = 0  # cycles it ran (a task ran on the NPU)
-    slot_cycles: int = 0  # cycles its bursts were scheduled to take: max(period, service) each
+    slot_cycles: float = 0.0  # cycles its bursts took: max(period, service) each
 
 
 class BackgroundTraffic:
@@ -51,6 +51,7 @@ class BackgroundTraffic:
         self.rng = np.random.default_rng([sim.scenario.seed, 0xC9, index])
         self.position = 0  # next line of a stream
         self.counters = BackgroundCounters()
+        self.waiting_since: int | None = None  # start of the wait it is in, if any
         self._offsets = np.arange(self.burst_lines, dtype=np.int64)
 
     def next_burst(self) -> tuple[np.ndarray, np.ndarray]:
@@ -64,14 +65,17 @@ class BackgroundTraffic:
         return self.base_addr + lines * self.line_bytes, writes
 
     def process(self):
-        """Bursts every period, or as soon as the previous one is served if memory is
-        slower; asleep while no task runs on the NPU."""
+        """A burst at most every period, or as soon as the previous one is served if
+        memory is slower; asleep while no task runs on the NPU."""
         sim, env, mem, c = self.sim, self.sim.env, self.sim.memory, self.counters
         due = float(env.now)
         while sim.tasks_left > 0:
             if not sim.npu_running():
                 yield sim.npu_started()
-                due = float(env.now)
+                due = float(env.now)  # a fresh period after an idle gap
+                continue
+            if env.now < due:  # woken by an idle instant (one request ending as the next starts)
+                yield from self._wait(math.ceil(due))
                 continue
             start = int(env.now)
             addrs, writes = self.next_burst()
@@ -80,8 +84,20 @@ class BackgroundTraffic:
             n_writes = int(writes.sum())
             c.write_lines += n_writes
             c.read_lines += addrs.shape[0] - n_writes
-            due = max(due + self.period_cycles, float(done))
-            wake = max(math.ceil(due), start + 1)
-            c.slot_cycles += wake - start
-            yield env.timeout(wake - start) | sim.npu_idle()  # the NPU going idle ends the wait
-            c.active_cycles += int(env.now) - start
+            due = max(start + self.period_cycles, float(done))
+            c.slot_cycles += due - start
+            yield from self._wait(max(math.ceil(due), start + 1))
+
+    def _wait(self, until: int):
+        """Sleep until `until`, or until the NPU goes idle, counting the cycles slept."""
+        env = self.sim.env
+        self.waiting_since = int(env.now)
+        yield env.timeout(until - self.waiting_since) | self.sim.npu_idle()
+        self.counters.active_cycles += int(env.now) - self.waiting_since
+        self.waiting_since = None
+
+    def close(self, now: int) -> None:
+        """The run ended at `now` (the NPU's last task): count the wait it was in."""
+        if self.waiting_since is not None:
+            self.counters.active_cycles += now - self.waiting_since
+            self.waiting_since = None

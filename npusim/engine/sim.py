@@ -504,6 +504,8 @@ class Simulation:
         # (or when nothing is left to happen, if some task can never start)
         while self.tasks_left > 0 and self.env.peek() != math.inf:
             self.env.step()
+        for b in self.background:
+            b.close(int(self.env.now))
         return self
 
 
