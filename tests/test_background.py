@@ -2,6 +2,8 @@
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from npusim import simulate
 from npusim.engine import Simulation
@@ -348,3 +350,21 @@ def test_a_point_the_soc_cannot_run_is_reported_and_the_others_run(cli, tmp_path
     df = pd.read_csv(out)
     assert sorted({(p, c) for p, c in zip(df.policy, df.cpu_traffic)}) == [("shared", 0), ("shared", 2),
                                                                             ("waypart", 0)]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rate=st.floats(0.5, 64), burst_lines=st.integers(1, 256), pattern=st.sampled_from(["stream", "random"]),
+       footprint_bursts=st.integers(1, 64), write_fraction=st.floats(0, 1))
+def test_generator_properties(rate, burst_lines, pattern, footprint_bursts, write_fraction):
+    burst = burst_lines * 64
+    spec = {"pattern": pattern, "rate_gb_per_s": rate, "burst": burst, "footprint": burst * footprint_bursts,
+            "write_fraction": write_fraction}
+    sim = _run(_scenario(background=[spec], mix=("kws",)))
+    b = _bg(sim)
+    end = max(t.finish for t in sim.tasks)
+    period = burst / rate  # cycles at 1 GHz
+    assert b["bytes"] == b["bursts"] * burst == b["read_bytes"] + b["write_bytes"]
+    assert b["active_cycles"] == end  # one closed-loop request: the NPU ran from 0 to its end
+    assert b["bursts"] <= b["active_cycles"] / period + 1  # never ahead of the offered rate
+    assert b["achieved_gb_per_s"] <= rate * (1 + 1e-9)
+    assert b["llc_lines"] == b["bytes"] // 64 and 0 <= b["llc_hits"] <= b["llc_lines"]
