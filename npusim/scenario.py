@@ -220,10 +220,7 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
                                     "unnamed repeats of a workload are numbered name#2, name#3, ...)")
         name = explicit
     else:
-        name, k = default_name, 1
-        while name in names_seen:
-            k += 1
-            name = f"{default_name}#{k}"
+        name = unique_name(default_name, names_seen)
     names_seen[name] = 1
     cores_raw = sec.raw("cores", "auto")
     if cores_raw == "auto" or cores_raw is None:
@@ -303,6 +300,15 @@ def _task_stream(sec: Section, workload: str, known: tuple[str, ...],
     return tuple(raw), False
 
 
+def unique_name(base: str, taken) -> str:
+    """`base`, or `base#2`, `base#3`, ... whichever is not in `taken` first."""
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}#{k}"
+    return name
+
+
 BACKGROUND_KEYS = ("name", "pattern", "footprint", "rate_gb_per_s", "write_fraction", "burst")
 
 
@@ -313,10 +319,7 @@ def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int]) -> Backg
     if explicit is not None and (not explicit.strip() or explicit in names_seen):
         raise sec.error("name", f"a tenant or generator is already named {explicit!r}" if explicit.strip()
                         else "empty")
-    name, k = explicit or default.name, 1
-    while name in names_seen:
-        k += 1
-        name = f"{default.name}#{k}"
+    name = explicit or unique_name(default.name, names_seen)
     names_seen[name] = 1
     pattern = sec.choice("pattern", BACKGROUND_PATTERNS, default.pattern)
     line_bytes = soc.llc.line_bytes
@@ -543,11 +546,7 @@ def with_cpu_traffic(scenario: Scenario, rate_gb_per_s: float) -> Scenario:
 def _default_generator(scenario: Scenario) -> BackgroundSpec:
     """`BackgroundSpec()` named apart from the tenants, its sizes whole lines of the SoC's LLC."""
     default = BackgroundSpec()
-    names = {t.name for t in scenario.tenants}
-    name, k = default.name, 1
-    while name in names:
-        k += 1
-        name = f"{default.name}#{k}"
+    name = unique_name(default.name, {t.name for t in scenario.tenants})
     burst = max(default.burst_bytes, scenario.soc.llc.line_bytes)
     return replace(default, name=name, burst_bytes=burst, footprint_bytes=max(default.footprint_bytes, burst))
 

@@ -490,8 +490,8 @@ class Simulation:
     def run(self) -> Simulation:
         self.policy.setup()
         mask = self.policy.background_way_mask()
-        for b in self.background:
-            if mask is not None:
+        if mask is not None:
+            for b in self.background:
                 self.memory.cache.set_way_mask(b.cache_tenant, mask)
         for t in self.tenants:
             self.env.process(self._arrivals(t))

@@ -96,7 +96,7 @@ class Policy:
         return None
 
     def background_way_mask(self) -> int | None:
-        """The LLC ways CPU-side background traffic may allocate into (None: all ways)."""
+        """The LLC ways CPU-side background traffic may allocate into (None: all ways); asked after setup()."""
         return None
 
     uses_pool: ClassVar[bool] = True  # with a scenario core_pool, tasks take any free group

@@ -73,9 +73,10 @@ class CaMDNBase(Policy):
         soc = self.sim.scenario.soc
         llc = soc.llc
         lru_ways = llc.ways - llc.npu_ways
+        self.lru_mask = (1 << lru_ways) - 1  # the CPU part of the way split
         for t in self.sim.tenants:
             # NPU tenants allocate only into the LRU ways; the NPU ways hold pages
-            self.sim.memory.cache.set_way_mask(t.index, (1 << lru_ways) - 1)
+            self.sim.memory.cache.set_way_mask(t.index, self.lru_mask)
         self.page_bytes = llc.page_bytes
         self.total_pages = llc.npu_pages
         self.free_pages = self.total_pages
@@ -90,8 +91,7 @@ class CaMDNBase(Policy):
         self.ladder = tuple(b for b in DEFAULT_LADDER if b <= llc.npu_bytes) + (llc.npu_bytes,)
 
     def background_way_mask(self) -> int | None:
-        llc = self.sim.scenario.soc.llc
-        return (1 << (llc.ways - llc.npu_ways)) - 1  # the CPU part of the way split
+        return self.lru_mask  # CPU-side traffic shares the LRU ways with the NPU's unplaced data
 
     def trace_changed(self, t) -> None:
         blocks = {}
