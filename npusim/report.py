@@ -138,11 +138,11 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     made = []
     policies = _policies(df)
     mixes = list(dict.fromkeys(df.mix))
-    if "point_dram_bytes_norm" not in df.columns:
-        df = df.assign(point_dram_bytes_norm=df.get("dram_bytes_norm", np.nan))
-    per = df.groupby(["mix", "llc_bytes", "policy"]).agg(
-        speedup=("speedup", "mean"), dram=("point_dram_bytes_norm", "first"), sla=("sla_rate", "mean"),
-        stp=("stp", "first"), fairness=("fairness", "first"), point_sla=("point_sla_rate", "first")).reset_index()
+    points = per_point(df)
+    # one value per (mix, LLC size, policy): the mean over any other swept axis
+    per = points.groupby(["mix", "llc_bytes", "policy"]).agg(
+        speedup=("speedup", "mean"), dram=("dram_norm", "mean"), stp=("stp", "mean"), fairness=("fairness", "mean"),
+        point_sla=("point_sla", "mean")).reset_index()
     sizes = sorted(df.llc_bytes.unique())
     for metric, name, label in (("speedup", "speedup_vs_llc", "mean speedup over shared (x)"),
                                 ("dram", "dram_norm_vs_llc", "total DRAM bytes normalised to shared")):
@@ -183,8 +183,8 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     # QoS metrics when the sweep has them
     if per.stp.notna().any():
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-        agg = per.groupby("policy").agg(sla=("point_sla", "mean"), stp=("stp", "mean"),
-                                        fairness=("fairness", "mean")).reindex(policies)
+        agg = points.groupby("policy").agg(sla=("point_sla", "mean"), stp=("stp", "mean"),
+                                           fairness=("fairness", "mean")).reindex(policies)
         for ax, (col, lab) in zip(axes, (("sla", "SLA satisfaction rate"), ("stp", "STP"),
                                          ("fairness", "fairness"))):
             ax.bar(agg.index, agg[col], color=[_colour(p, policies) for p in agg.index])
@@ -192,36 +192,81 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
             ax.tick_params(axis="x", rotation=30)
         made.append(("SLA, STP and fairness", _save(fig, out, "qos_metrics")))
     if "qos" in df.columns and df.qos.nunique() > 1:
-        from .scenario import qos_scale
-
-        by = df.groupby(["policy", "qos"]).point_sla_rate.first().reset_index()
-        by["scale"] = [qos_scale(str(q)) for q in by.qos]
-        fig, ax = plt.subplots(figsize=(5, 3.4))
-        for pol in policies:
-            s = by[by.policy == pol].sort_values("scale")
-            ax.plot(s.scale, s.point_sla_rate, marker="o", label=pol, color=_colour(pol, policies))
-        ax.set_xlabel("deadline scale (x the latency target)")
-        ax.set_ylabel("SLA satisfaction rate")
-        ax.legend(title="policy", fontsize=8)
-        made.append(("SLA satisfaction vs deadline scale", _save(fig, out, "sla_vs_qos")))
+        made.append(("SLA satisfaction vs deadline scale", _plot_sla_vs_qos(points, policies, out)))
     if "cpu_traffic" in df.columns and df.cpu_traffic.nunique() > 1:
         made.append(("speedup and slowdown vs CPU background traffic", _plot_cpu_traffic(df, mixes, policies, out)))
     return made
+
+
+def per_point(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per sweep point: its axes, the mean per-tenant speedup and the point's
+    own figures (DRAM vs shared, STP, fairness, SLA rate, ANTT)."""
+    keys = ["mix", "llc_bytes", "policy", *extra_axes(df)]
+    df = df.assign(**{c: df[c] if c in df.columns else np.nan
+                      for c in ("speedup", "stp", "fairness", "point_sla_rate", "antt")})
+    if "point_dram_bytes_norm" not in df.columns:
+        df = df.assign(point_dram_bytes_norm=df.get("dram_bytes_norm", np.nan))
+    by = ["point_id", *keys] if "point_id" in df.columns else keys
+    return df.groupby(by, sort=False, dropna=False).agg(
+        speedup=("speedup", "mean"), dram_norm=("point_dram_bytes_norm", "first"), stp=("stp", "first"),
+        fairness=("fairness", "first"), point_sla=("point_sla_rate", "first"),
+        antt=("antt", "first")).reset_index()
+
+
+def sla_by_scale(points: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The points' SLA rate against the deadline scale (index) per policy (columns),
+    one table per combination of the other swept axes (mix, LLC size, CPU traffic, ...),
+    titled by it ("" when there is no other axis); repeated points are averaged."""
+    from .scenario import qos_scale
+
+    others = [c for c in ("mix", "llc_bytes", *extra_axes(points)) if c != "qos" and points[c].nunique(dropna=False) > 1]
+    points = points.assign(scale=[qos_scale(str(q)) for q in points.qos])
+    groups = points.groupby(others, sort=True, dropna=False) if others else [((), points)]
+    panels = []
+    for values, sub in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        title = ", ".join(_axis_label(c, v) for c, v in zip(others, values))
+        panels.append((title, sub.pivot_table(index="scale", columns="policy", values="point_sla", aggfunc="mean")))
+    return panels
+
+
+def _plot_sla_vs_qos(points: pd.DataFrame, policies: list[str], out: Path) -> list[Path]:
+    plt = _plt()
+    panels = sla_by_scale(points)
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, table) in zip(axes.flat, panels):
+        for pol in policies:
+            if pol in table.columns:
+                s = table[pol].dropna()
+                ax.plot(s.index, s.values, marker="o", label=pol, color=_colour(pol, policies))
+        ax.set_xlabel("deadline scale (x the latency target)")
+        ax.set_title(title, fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("SLA satisfaction rate")
+    axes.flat[len(panels) - 1].legend(title="policy", fontsize=8)
+    return _save(fig, out, "sla_vs_qos")
+
+
+def _axis_label(axis: str, value) -> str:
+    if axis == "mix":
+        return str(value).replace("+", ", ")
+    if axis == "llc_bytes":
+        return f"LLC {format_size(int(value))}"
+    if axis == "cpu_traffic":
+        return f"CPU {value} GB/s"
+    return f"{axis}={value}"
 
 
 def _plot_cpu_traffic(df: pd.DataFrame, mixes: list[str], policies: list[str], out: Path) -> list[Path]:
     """Per mix: mean speedup over shared, and ANTT (slowdown against each model alone), against
     the CPU traffic offered (means over any other swept axis)."""
     plt = _plt()
-    # per point (ANTT is the point's), then the mean over any other swept axis
-    if "antt" not in df.columns:
-        df = df.assign(antt=np.nan)
-    point = [c for c in ("point_id",) if c in df.columns] or [c for c in ("llc_bytes", *extra_axes(df))
-                                                               if c != "cpu_traffic"]
-    per = df.groupby(["mix", "policy", "cpu_traffic", *point]).agg(
-        speedup=("speedup", "mean"), antt=("antt", "first")).reset_index()
-    per = per.groupby(["mix", "policy", "cpu_traffic"]).agg(speedup=("speedup", "mean"),
-                                                            antt=("antt", "mean")).reset_index()
+    per = per_point(df).groupby(["mix", "policy", "cpu_traffic"]).agg(
+        speedup=("speedup", "mean"), antt=("antt", "mean")).reset_index()
     fig, axes = plt.subplots(len(mixes), 2, figsize=(9, 3.2 * len(mixes)), squeeze=False)
     for row, mix in zip(axes, mixes):
         for ax, (col, lab) in zip(row, (("speedup", "mean speedup over shared (x)"),

@@ -1,7 +1,10 @@
-"""Scripts under experiments/ that analyse run folders."""
+"""The files under experiments/: every experiment and scenario loads, and the scripts
+that analyse run folders work."""
 
 import importlib.util
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,3 +51,24 @@ def test_moca_headroom_of_a_run_that_met_every_deadline(tmp_path):
     r = headroom.headroom(tmp_path)
     assert (r["sla_rate"], r["missed"], r["met_without_wait"], r["met_without_interference"]) == (1.0, 0, 0, 0)
     assert r["run_slowdown_mean"] == 1.1
+
+
+EXPERIMENTS = ROOT / "experiments"
+SWEEP_FILES = sorted(p for p in EXPERIMENTS.rglob("*.yaml") if "axes:" in p.read_text())
+SCENARIO_FILES = sorted(p for p in EXPERIMENTS.rglob("*.yaml") if "tenants:" in p.read_text())
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_every_shipped_experiment_expands_into_valid_points(path):
+    from npusim.sweep import load_experiment
+
+    points = load_experiment(path).points()
+    assert points and all(p.scenario.tenants for p in points)
+    assert len({p.point_id for p in points}) == len(points)
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_every_shipped_scenario_loads(path):
+    from npusim.scenario import load_scenario
+
+    assert load_scenario(path).tenants

@@ -394,3 +394,53 @@ def test_report_of_a_qos_sweep_keeps_the_axis_and_plots_sla_vs_scale(tmp_path):
     header = next(line for line in text.splitlines() if "policy" in line and "speedup" in line)
     assert "qos" in header.split()
     assert sum(1 for line in text.splitlines() if line.strip().startswith("a+b")) == 6  # one row per (policy, qos)
+
+
+def _qos_cpu_rows():
+    """Two policies x deadline scales 1.0/1.4 x CPU traffic 0/8, two tenants a point;
+    each point's SLA rate and STP differ, tenants' speedups differ within a point."""
+    rows = []
+    for pol in ("shared", "camdn"):
+        for cpu in (0, 8):
+            for q in ("1.0", "1.4"):
+                sla = {"shared": 0.2, "camdn": 0.3}[pol] + (0.4 if q == "1.4" else 0.0) - cpu / 40
+                for tenant, speedup in (("a", 1.0), ("b", 1.2 if pol == "camdn" else 1.0)):
+                    rows.append({"point_id": f"{pol}-{cpu}-{q}", "policy": pol, "llc_bytes": 1 << 24, "mix": "a+b",
+                                 "soc": "camdn", "qos": q, "cpu_traffic": cpu, "tenant": tenant,
+                                 "mean_latency_cycles": 100.0, "dram_bytes": 10, "llc_hit_rate": 0.5,
+                                 "sla_rate": sla, "stp": 2.0 - cpu / 10, "fairness": 0.9, "point_sla_rate": sla,
+                                 "point_dram_bytes": 20, "speedup": speedup, "point_dram_bytes_norm": 1.0,
+                                 "antt": 1.0 + cpu / 10})
+    return pd.DataFrame(rows)
+
+
+def test_report_points_keep_each_points_own_figures():
+    from npusim.report import per_point
+
+    points = per_point(_qos_cpu_rows())
+    assert len(points) == 8
+    one = points[(points.policy == "camdn") & (points.cpu_traffic == 8) & (points.qos == "1.4")].iloc[0]
+    assert one.speedup == pytest.approx(1.1)  # mean over its tenants
+    assert one.point_sla == pytest.approx(0.5) and one.stp == pytest.approx(1.2) and one.antt == pytest.approx(1.8)
+
+
+def test_sla_vs_scale_has_one_panel_per_value_of_the_other_axes():
+    from npusim.report import per_point, sla_by_scale
+
+    panels = dict(sla_by_scale(per_point(_qos_cpu_rows())))
+    assert list(panels) == ["CPU 0 GB/s", "CPU 8 GB/s"]
+    assert panels["CPU 0 GB/s"].loc[1.4, "camdn"] == pytest.approx(0.7)
+    assert panels["CPU 8 GB/s"].loc[1.0, "shared"] == pytest.approx(0.0)
+    assert panels["CPU 8 GB/s"].loc[1.4, "camdn"] == pytest.approx(0.5)
+    # without another axis: one untitled panel
+    only = _qos_cpu_rows().query("cpu_traffic == 0")
+    assert [title for title, _ in sla_by_scale(per_point(only))] == [""]
+
+
+def test_report_of_a_qos_and_cpu_sweep_writes_the_panels(tmp_path):
+    from npusim.report import write_report
+
+    _qos_cpu_rows().to_csv(tmp_path / "r.csv", index=False)
+    text = write_report(tmp_path / "r.csv", tmp_path / "rep").read_text()
+    for fig in ("sla_vs_qos", "vs_cpu_traffic", "qos_metrics"):
+        assert (tmp_path / "rep" / f"{fig}.png").is_file() and f"{fig}.png" in text
