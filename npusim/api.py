@@ -15,8 +15,9 @@ from typing import Any
 from .engine.sim import Simulation
 from .mapping import Mapper
 from .mapping.mapper import SEARCH_VERSION, default_cache_dir
-from .errors import InputError
+from .errors import COMMAND_LINE, InputError
 from .metrics import Result, build_result
+from .policies import get_policy
 from .scenario import PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
 
 ENGINE_VERSION = "4"  # bump when engine timing changes: cached isolated latencies are ignored
@@ -79,6 +80,29 @@ def run_scenario(scenario: Scenario, *, mapper: Mapper | None = None, cache: boo
         return _run_isolated(scenario, mapper, iso, progress)
     sim = Simulation(scenario, mapper=mapper, isolated_latency=iso, progress=progress).run()
     return build_result(sim, policy=scenario.policy.name)
+
+
+def run_scenarios_at_qos_levels(scenarios: list[Scenario], *, mapper: Mapper | None = None,
+                                cache: bool = True) -> list[Result]:
+    """The results of scenarios that differ at most in their QoS level, as
+    `run_scenario` gives them one by one. When the policy's decisions do not
+    depend on deadlines the timing is the same at every level, so the tasks are
+    simulated once and only their targets are set again for each level."""
+    first = scenarios[0]
+    if any(dataclasses.replace(sc, qos=first.qos) != first for sc in scenarios):
+        raise ValueError("the scenarios differ in more than their QoS level")
+    if first.policy.name == "isolated" or get_policy(first.policy.name).reads_deadlines or len(scenarios) == 1:
+        return [run_scenario(sc, mapper=mapper, cache=cache) for sc in scenarios]
+    mapper = mapper or Mapper(first.soc, cache_dir=None if cache else False)
+    iso = {t.name: isolated_latency(first, t, mapper, cache=cache) for t in first.tenants}
+    sim = Simulation(first, mapper=mapper, isolated_latency=iso).run()
+    results = []
+    for sc in scenarios:
+        sim.scenario = sc
+        for task in sim.tasks:
+            task.target_cycles = sim.target_cycles(sim.tenants[task.tenant])
+        results.append(build_result(sim, policy=sc.policy.name))
+    return results
 
 
 def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
@@ -159,7 +183,7 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
             if key in kwargs and (isinstance(kwargs[key], bool) or not isinstance(kwargs[key], int)):
                 raise InputError(API, key, f"expected an integer, got {kwargs[key]!r}")
         cpu_traffic = kwargs.pop("cpu_traffic", None)
-        scenario = scenario_from_flags(mix=list(mix), soc_override=overrides, **kwargs)
+        scenario = _build(lambda: scenario_from_flags(mix=list(mix), soc_override=overrides, **kwargs))
         scenario = apply_run_overrides(scenario, source=API, cpu_traffic=cpu_traffic)
     else:
         if "mix" in kwargs:
@@ -169,14 +193,26 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
             if overrides or soc_ref is not None:
                 raise InputError(API, "soc", "a built Scenario has its SoC: change scenario.soc instead")
         elif isinstance(scenario, dict):
-            scenario = scenario_from_dict(scenario, API, overrides, soc_ref)
+            data = scenario
+            scenario = _build(lambda: scenario_from_dict(data, API, overrides, soc_ref))
         elif isinstance(scenario, (str, Path)):
-            scenario = load_scenario(scenario, overrides, soc_ref=soc_ref)
+            path = scenario
+            scenario = _build(lambda: load_scenario(path, overrides, soc_ref=soc_ref))
         else:
             raise InputError(API, "scenario", "expected a Scenario, a scenario file path, a mapping or None, "
                                               f"got {type(scenario).__name__}")
         scenario = apply_run_overrides(scenario, source=API, **{k: kwargs[k] for k in RUN_OVERRIDES if k in kwargs})
     return run_scenario(scenario, cache=cache, progress=progress)
+
+
+def _build(build: Callable[[], Scenario]) -> Scenario:
+    """`build()`, with errors it blames on a command-line flag blamed on simulate()'s argument instead."""
+    try:
+        return build()
+    except InputError as exc:
+        if exc.source != COMMAND_LINE:
+            raise
+        raise InputError(API, exc.field.lstrip("-").replace("-", "_"), exc.message, exc.line) from None
 
 
 def _soc_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -166,7 +166,15 @@ def compare_scalesim(report: Path, topology: Path, config: Path, tolerance: floa
         if col not in ref.columns or ref[col].isna().any():
             raise InputError(str(report), col, "missing in some rows of the compute report")
     ref = pd.DataFrame({"layer": ref["LayerID"].astype(int), "cycles": ref["Total Cycles"].astype(float)})
+    if ref.empty:
+        raise InputError(str(report), "LayerID", "the compute report has no layers")
+    repeated = ref.layer[ref.layer.duplicated()]
+    if len(repeated):
+        raise InputError(str(report), "LayerID", f"layer {int(repeated.iloc[0])} is reported twice")
     cur = scalesim_cycles(topology, config, form)[["layer", "cycles"]]
+    if len(ref) != len(cur):
+        raise InputError(str(report), "LayerID", f"{len(ref)} layers, but the topology {topology} has {len(cur)}: "
+                                                 "not the report of this topology")
     diff, totals, worst, ok = _diff(ref, cur, ["layer"], ("cycles",), tolerance)
     return CaseResult(name, "scalesim", diff, totals, worst, ok)
 

@@ -7,6 +7,7 @@ the Okabe-Ito colour-blind-safe palette, PNG and SVG.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from .units import format_size
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 POLICY_ORDER = ["isolated", "shared", "waypart", "static", "prema", "camdn-hw", "camdn", "moca"]
+# one colour a policy in every plot (Okabe-Ito; yellow, the faintest, for the reference)
+POLICY_COLOURS = {"shared": "#0072B2", "waypart": "#E69F00", "camdn-hw": "#009E73", "camdn": "#D55E00",
+                  "moca": "#CC79A7", "prema": "#56B4E9", "static": "#000000", "isolated": "#F0E442"}
 SWEEP_COLUMNS = ("policy", "llc_bytes", "mix", "tenant", "mean_latency_cycles", "dram_bytes", "llc_hit_rate",
                  "sla_rate", "stp", "fairness", "point_sla_rate")
 
@@ -28,7 +32,8 @@ def _plt():
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
-                         "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO)})
+                         "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+                         "svg.hashsalt": "npusim"})  # SVG ids from a fixed salt: same input, same file
     return plt
 
 
@@ -38,14 +43,18 @@ def _policies(df: pd.DataFrame) -> list[str]:
 
 
 def _colour(policy: str, policies: list[str]) -> str:
-    return OKABE_ITO[policies.index(policy) % len(OKABE_ITO)]
+    """The same colour for a policy in every plot; other policies take the palette in turn."""
+    if policy in POLICY_COLOURS:
+        return POLICY_COLOURS[policy]
+    others = [p for p in policies if p not in POLICY_COLOURS]
+    return OKABE_ITO[others.index(policy) % len(OKABE_ITO)]
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     fig.tight_layout()
     for p in paths:
-        fig.savefig(p)
+        fig.savefig(p, metadata={"Date": None} if p.suffix == ".svg" else None, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -143,26 +152,11 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     per = points.groupby(["mix", "llc_bytes", "policy"]).agg(
         speedup=("speedup", "mean"), dram=("dram_norm", "mean"), stp=("stp", "mean"), fairness=("fairness", "mean"),
         point_sla=("point_sla", "mean")).reset_index()
-    sizes = sorted(df.llc_bytes.unique())
-    for metric, name, label in (("speedup", "speedup_vs_llc", "mean speedup over shared (x)"),
-                                ("dram", "dram_norm_vs_llc", "total DRAM bytes normalised to shared")):
-        if per[metric].notna().sum() == 0:
-            continue
-        fig, axes = plt.subplots(1, len(mixes), figsize=(4.2 * len(mixes), 3.4), squeeze=False, sharey=True)
-        for ax, mix in zip(axes[0], mixes):
-            sub = per[per.mix == mix]
-            for pol in policies:
-                s = sub[sub.policy == pol].sort_values("llc_bytes")
-                if s[metric].notna().any():
-                    ax.plot(s.llc_bytes / 2**20, s[metric], marker="o", label=pol, color=_colour(pol, policies))
-            ax.set_xscale("log", base=2)
-            ax.set_xticks([b / 2**20 for b in sizes], [format_size(int(b)) for b in sizes])
-            ax.set_xlabel("LLC size")
-            ax.set_title(mix.replace("+", ", "), fontsize=8)
-            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-        axes[0][0].set_ylabel(label)
-        axes[0][-1].legend(title="policy", fontsize=8)
-        made.append((label, _save(fig, out, name)))
+    made += _plot_against(points, "llc_bytes", mixes, policies, out)
+    # the other swept axes with an order (channels, ways, cores, ...): the same two plots against each
+    for axis in extra_axes(df):
+        if axis not in ("qos", "cpu_traffic", "seed"):
+            made += _plot_against(points, axis, mixes, policies, out)
     # per-tenant latency at the largest LLC size of each mix
     fig, axes = plt.subplots(1, len(mixes), figsize=(4.8 * len(mixes), 3.6), squeeze=False)
     for ax, mix in zip(axes[0], mixes):
@@ -177,7 +171,7 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
         ax.set_xticks(np.arange(len(tenants)) + width * (len(policies) - 1) / 2, tenants, rotation=30,
                       ha="right", fontsize=8)
         ax.set_ylabel("mean latency (Mcycles)")
-        ax.set_title(f"{mix.replace('+', ', ')} @ {format_size(int(sub.llc_bytes.max()))}", fontsize=8)
+        ax.set_title(f"{_mix_title(mix)} @ {format_size(int(sub.llc_bytes.max()))}", fontsize=8)
     axes[0][-1].legend(title="policy", fontsize=8)
     made.append(("per-tenant latency", _save(fig, out, "latency_by_tenant")))
     # QoS metrics when the sweep has them
@@ -196,6 +190,54 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     if "cpu_traffic" in df.columns and df.cpu_traffic.nunique() > 1:
         made.append(("speedup and slowdown vs CPU background traffic", _plot_cpu_traffic(df, mixes, policies, out)))
     return made
+
+
+def _mix_title(mix: str) -> str:
+    return textwrap.fill(mix.replace("+", ", "), 48)
+
+
+def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: list[str],
+                  out: Path) -> list[tuple[str, list[Path]]]:
+    """Mean speedup and DRAM bytes over shared against one swept axis: a panel per mix,
+    a line per policy, the mean over the other axes."""
+    plt = _plt()
+    per = points.groupby(["mix", axis, "policy"], dropna=False).agg(
+        speedup=("speedup", "mean"), dram=("dram_norm", "mean")).reset_index()
+    values = sorted(per[axis].dropna().unique())
+    numeric = all(isinstance(v, (int, float, np.integer, np.floating)) for v in values)
+    if axis == "llc_bytes":
+        x_of, ticks, xlabel, suffix = (lambda v: v / 2**20), [format_size(int(v)) for v in values], "LLC size", "llc"
+    else:
+        x_of = (lambda v: v) if numeric else (lambda v: values.index(v))
+        ticks, xlabel, suffix = [str(v) for v in values], AXIS_LABELS.get(axis, axis), axis
+    made = []
+    for metric, name, label in (("speedup", f"speedup_vs_{suffix}", "mean speedup over shared (x)"),
+                                ("dram", f"dram_norm_vs_{suffix}", "total DRAM bytes normalised to shared")):
+        if per[metric].notna().sum() == 0:
+            continue
+        fig, axes = plt.subplots(1, len(mixes), figsize=(4.2 * len(mixes), 3.4), squeeze=False, sharey=True)
+        for ax, mix in zip(axes[0], mixes):
+            sub = per[per.mix == mix]
+            for pol in policies:
+                s = sub[sub.policy == pol].sort_values(axis)
+                if s[metric].notna().any():
+                    ax.plot([x_of(v) for v in s[axis]], s[metric], marker="o", label=pol,
+                            color=_colour(pol, policies))
+            if axis == "llc_bytes":
+                ax.set_xscale("log", base=2)
+            ax.set_xticks([x_of(v) for v in values], ticks)
+            ax.set_xlabel(xlabel)
+            ax.set_title(_mix_title(mix), fontsize=8)
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        axes[0][0].set_ylabel(label)
+        axes[0][-1].legend(title="policy", fontsize=8)
+        made.append((f"{label} vs {xlabel}", _save(fig, out, name)))
+    return made
+
+
+AXIS_LABELS = {"dram_channels": "DRAM channels", "llc_ways": "LLC ways", "cores": "NPU cores",
+               "requests": "requests per tenant", "dram": "DRAM standard", "array": "systolic array",
+               "dataflow": "dataflow", "scheduler": "scheduler"}
 
 
 def per_point(df: pd.DataFrame) -> pd.DataFrame:
@@ -277,7 +319,7 @@ def _plot_cpu_traffic(df: pd.DataFrame, mixes: list[str], policies: list[str], o
                     ax.plot(sub.cpu_traffic, sub[col], marker="o", label=pol, color=_colour(pol, policies))
             ax.set_xlabel("CPU traffic offered (GB/s)")
             ax.set_ylabel(lab)
-            ax.set_title(mix.replace("+", ", "), fontsize=8)
+            ax.set_title(_mix_title(mix), fontsize=8)
         row[0].axhline(1.0, color="grey", lw=0.8, ls="--")
     axes[0][0].legend(title="policy", fontsize=8)
     return _save(fig, out, "vs_cpu_traffic")
@@ -327,10 +369,16 @@ def plot_timeline(tl: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     tenants = list(dict.fromkeys(tl.tenant))
     wide = tl.pivot_table(index="cycle", columns="tenant", values=col, aggfunc="last").ffill().fillna(0)
     wide = wide[tenants]
-    ax.stackplot(wide.index / 1e6, wide.T.values, labels=tenants, colors=OKABE_ITO[:len(tenants)], step="post")
+    if len(tenants) <= len(OKABE_ITO):
+        colours = OKABE_ITO[:len(tenants)]
+    else:  # one distinct colour a tenant
+        cmap = plt.get_cmap("tab20" if len(tenants) <= 20 else "turbo")
+        colours = [cmap(i / max(1, len(tenants) - 1)) if len(tenants) > 20 else cmap(i) for i in range(len(tenants))]
+    ax.stackplot(wide.index / 1e6, wide.T.values, labels=tenants, colors=colours, step="post")
     ax.set_xlabel("time (Mcycles)")
     ax.set_ylabel(label)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1 + (len(tenants) - 1) // 16,
+              frameon=False)
     ax.set_title("cache allocation over time")
     made.append(("cache allocation timeline", _save(fig, out, "timeline")))
     return made

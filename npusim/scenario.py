@@ -143,6 +143,8 @@ class Scenario:
     core_pool: int | None = None  # tasks take any free group of this many cores (MoCA-style)
     background: tuple[BackgroundSpec, ...] = ()  # CPU-side traffic through the LLC
     source: str = field(default="", compare=False)
+    # the file's policy cannot run there (located at its key); raised unless the run replaces the policy
+    policy_error: InputError | None = field(default=None, compare=False, repr=False)
 
     def with_policy(self, name: str, **options: Any) -> Scenario:
         return replace(self, policy=PolicySpec(name, tuple(sorted(options.items()))))
@@ -476,8 +478,17 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
         background.append(_background(Section(raw, source, f"background[{i}]", line), soc, seen))
     top.finish()
     tenants = _resolve_cores(tenants, soc, top, core_pool)
-    return Scenario(soc=soc, tenants=tuple(tenants), policy=policy, scheduler=scheduler, seed=seed, qos=qos,
-                    name=name, core_pool=core_pool, background=tuple(background), source=source)
+    scenario = Scenario(soc=soc, tenants=tuple(tenants), policy=policy, scheduler=scheduler, seed=seed, qos=qos,
+                        name=name, core_pool=core_pool, background=tuple(background), source=source)
+    problem = policy_soc_problem(scenario)
+    return replace(scenario, policy_error=top.error("policy", problem)) if problem else scenario
+
+
+def policy_soc_problem(scenario: Scenario) -> str | None:
+    """What makes the scenario's policy impossible on its SoC with its tenants, or None."""
+    from .policies import get_policy
+
+    return get_policy(scenario.policy.name).soc_problem(scenario)
 
 
 def _preset_names() -> list[str]:
@@ -508,6 +519,8 @@ def scenario_from_flags(*, soc: str = "camdn", mix: list[str], policy: str = "sh
         if exc.source == COMMAND_LINE:
             raise InputError(COMMAND_LINE, _flag_for(exc.field), exc.message) from None
         raise
+    if scenario.policy_error is not None:
+        raise InputError(COMMAND_LINE, "--policy", scenario.policy_error.message)
     return apply_run_overrides(scenario, cpu_traffic=cpu_traffic)
 
 
@@ -593,4 +606,9 @@ def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, polic
         if problem:
             raise err("cpu_traffic", problem)
         out = with_cpu_traffic(out, float(cpu_traffic))
-    return out
+    problem = policy_soc_problem(out)
+    if problem:
+        if policy is None and scenario.policy_error is not None and scenario.policy_error.message == problem:
+            raise scenario.policy_error
+        raise err("cpu_traffic" if policy is None and cpu_traffic is not None else "policy", problem)
+    return replace(out, policy_error=None) if out.policy_error else out

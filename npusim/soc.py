@@ -240,27 +240,43 @@ def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
         base_ref = base
         if base not in preset_names() and not Path(base).is_absolute():
             base_ref = str(path.parent / base)
-        base_data, _ = _read_raw(base_ref, seen + (ref,))
-        data = _merge(base_data, data)
+        base_data, base_source = _read_raw(base_ref, seen + (ref,))
+        data = _merge(base_data, data, None if base_source.startswith("preset ") else base_source)
         data.pop("base", None)
     return data, source
 
 
-def _merge(base: dict, top: dict) -> LineDict:
+def _merge(base: dict, top: dict, base_file: str | None = None) -> LineDict:
+    """`top` over `base`. A key only `base` has keeps its line and is blamed on
+    `base_file` (or the file it came from further down the chain); a preset's
+    keys (`base_file` None) are reported at the overriding section's line."""
     out = LineDict()
     out.line = getattr(top, "line", None) or getattr(base, "line", None)
-    # keys inherited from a base file are reported at the overriding section's line
-    out.key_lines = {k: out.line for k in base} if getattr(top, "line", None) else dict(
-        getattr(base, "key_lines", {}))
+    base_lines, base_sources = getattr(base, "key_lines", {}), getattr(base, "key_sources", None) or {}
+    if base_file is not None:
+        out.key_lines = dict(base_lines)
+        out.key_sources = {k: base_sources.get(k, base_file) for k in base}
+    else:
+        out.key_lines = {k: out.line for k in base} if getattr(top, "line", None) else dict(base_lines)
+        out.key_sources = dict(base_sources)
+    for key in top:
+        out.key_sources.pop(key, None)  # the top document's own
+    out.key_sources.update(getattr(top, "key_sources", None) or {})
     out.key_lines.update(getattr(top, "key_lines", {}))
     for key, value in base.items():
         out[key] = value
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = _merge(out[key], value, _base_source_of(base, key, base_file))
         else:
             out[key] = value
     return out
+
+
+def _base_source_of(base: dict, key: str, base_file: str | None) -> str | None:
+    """The file a base's sub-mapping came from (None: a preset)."""
+    sources = getattr(base, "key_sources", None) or {}
+    return sources.get(key, base_file)
 
 
 # -- command-line overrides ---------------------------------------------------

@@ -8,6 +8,7 @@ names its file, line and dotted field the same way.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -22,10 +23,17 @@ class LineDict(dict):
 
     line: int | None = None
     key_lines: dict
+    key_sources: dict | None = None  # key -> file it came from, when not the document's own (a `base:` file)
 
 
 class _LineLoader(yaml.SafeLoader):
     pass
+
+
+# YAML 1.1 reads 5e-2 or 1.0e9 (no dot, or no exponent sign) as strings; take them as numbers, as YAML 1.2 does
+_LineLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
@@ -112,6 +120,10 @@ class Section:
     def field(self, key: str) -> str:
         return f"{self.prefix}.{key}" if self.prefix else str(key)
 
+    def source_of(self, key: str) -> str:
+        sources = getattr(self.data, "key_sources", None)
+        return sources[key] if sources and key in sources else self.source
+
     def line_of(self, key: str) -> int | None:
         lines = getattr(self.data, "key_lines", None)
         if lines and key in lines:
@@ -122,7 +134,7 @@ class Section:
         field = self.field(key)
         if field in self.origins:
             return InputError(COMMAND_LINE, self.origins[field], message)
-        return InputError(self.source, field, message, self.line_of(key))
+        return InputError(self.source_of(key), field, message, self.line_of(key))
 
     def error_any(self, keys: Iterable[str], message: str) -> InputError:
         """An error about a relation between fields: blame the one set on the
@@ -153,7 +165,7 @@ class Section:
         value = self.raw(key)
         if not isinstance(value, dict):
             raise self.error(key, "expected a mapping of keys to values")
-        return Section(value, self.source, self.field(key), self.line_of(key), self.origins)
+        return Section(value, self.source_of(key), self.field(key), self.line_of(key), self.origins)
 
     def _convert(self, key: str, default: Any, convert: Callable[[Any], Any]) -> Any:
         value = self.raw(key, default)

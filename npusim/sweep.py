@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -149,6 +150,14 @@ class SweepSpec:
                                        seed=merged.get("seed", 0), scheduler=merged.get("scheduler", "fcfs"),
                                        soc_override=overrides, cpu_traffic=merged.get("cpu_traffic"))
         except InputError as exc:
+            if exc.source == COMMAND_LINE and self.source == COMMAND_LINE:
+                # a flag's value that fails only with the point's other values: name them
+                key = exc.field[2:].replace("-", "_")
+                swept = ", ".join(f"{k}={v}" for k, v in merged.items()
+                                  if k in self.axes and k != key and len(self.axes[k]) > 1)
+                if swept:
+                    raise InputError(COMMAND_LINE, exc.field, f"{exc.message} (at {swept})") from None
+                raise
             if exc.source == COMMAND_LINE and self.source != COMMAND_LINE:
                 # the value came from the experiment file: name its key, not the flag it maps to
                 key = exc.field[2:].replace("-", "_") if exc.field.startswith("--") else exc.field
@@ -189,6 +198,9 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
         if not values or any(isinstance(v, (list, dict)) or str(v).strip() == "" for v in values):
             raise err(f"expected a list of values, got {raw!r}")
         return values
+    if isinstance(raw, dict) or (isinstance(raw, list) and any(isinstance(v, (dict, list)) for v in raw)):
+        hint = " (a policy with options goes in a scenario file: `scenario:`)" if name == "policy" else ""
+        raise err(f"expected {'names' if name == 'policy' else 'plain values'}, got {raw!r}{hint}")
     items = raw if isinstance(raw, list) else [p.strip() for p in str(raw).split(",")]
     if not items or any(str(v).strip() == "" for v in items):
         raise err(f"empty value in {raw!r}")
@@ -321,11 +333,33 @@ def _isolated_job(scenario: Scenario, tenant_index: int) -> float:
     return isolated_latency(scenario, scenario.tenants[tenant_index], Mapper(scenario.soc))
 
 
-def _point_job(point: Point) -> list[dict]:
-    from .api import run_scenario
+def _point_job(points: list[Point]) -> list[list[dict]]:
+    """The rows of points that differ at most in their QoS level (one simulation
+    when the policy allows it: `run_scenarios_at_qos_levels`)."""
+    from .api import run_scenarios_at_qos_levels
 
-    result = run_scenario(point.scenario)
-    return point_rows(point, result.summary)
+    results = run_scenarios_at_qos_levels([p.scenario for p in points])
+    return [point_rows(p, r.summary) for p, r in zip(points, results)]
+
+
+def _jobs(points: list[Point]) -> list[list[Point]]:
+    """Points grouped into jobs: the QoS levels of one scenario share a job when its
+    policy's decisions do not read deadlines; every other point is a job of its own."""
+    from .policies import get_policy
+
+    jobs: list[list[Point]] = []
+    shared: dict[Scenario, list[Point]] = {}
+    for p in points:
+        sc = p.scenario
+        if sc.policy.name == "isolated" or get_policy(sc.policy.name).reads_deadlines:
+            jobs.append([p])
+            continue
+        key = dataclasses.replace(sc, qos="")
+        if key not in shared:
+            shared[key] = []
+            jobs.append(shared[key])
+        shared[key].append(p)
+    return jobs
 
 
 def point_rows(point: Point, s: dict) -> list[dict]:
@@ -369,11 +403,16 @@ class Executor:
             except (OSError, TimeoutError, ValueError) as exc:
                 raise InputError(COMMAND_LINE, "--dask", f"cannot connect to {dask_address!r}: {exc}") from None
         elif jobs > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = self._new_pool(jobs)
         self.jobs = jobs
+
+    @staticmethod
+    def _new_pool(jobs: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_exit_with_parent, initargs=(os.getpid(),))
 
     def map_unordered(self, fn: Callable, args: list[tuple]) -> Iterable[tuple[int, Any, BaseException | None]]:
         """Yield (index, result, error) as jobs finish; a crashed job yields its error."""
@@ -421,20 +460,34 @@ class Executor:
                 yield i, res, None
             if broken and pending:
                 # a worker died: start a fresh pool for what is left
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
                 self.pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = ProcessPoolExecutor(max_workers=self.jobs,
-                                                mp_context=multiprocessing.get_context("spawn"))
+                self.pool = self._new_pool(self.jobs)
             elif not broken:
                 break
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True)
+            if interrupted:  # the points in flight are lost anyway: stop their workers now
+                for proc in list(getattr(self.pool, "_processes", {}).values()):
+                    proc.terminate()
+                self.pool.shutdown(wait=False, cancel_futures=True)
+            else:
+                self.pool.shutdown(wait=True)
         if self.dask is not None:
             self.dask.close()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: leave when the sweep that started this worker is gone
+    (killed outright, it cannot stop its workers itself)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def results_path(out: str | Path) -> Path:
@@ -498,19 +551,23 @@ def _remove_if_empty(paths: list[Path]) -> None:
             pass
 
 
-def _check_journal(journal: Path) -> None:
+def _check_journal(journal: Path, points: list[Point]) -> list[str]:
     """--resume only continues a results file this command wrote: a foreign or
-    unreadable one is refused rather than merged."""
+    unreadable one is refused rather than merged. What an interrupted write can
+    leave is repaired: a last row cut off, a point with only some of its tenants'
+    rows, a point's rows written twice; returns what was repaired."""
     if not journal.is_file() or journal.stat().st_size == 0:
-        return
+        return []
     try:
-        with open(journal, encoding="utf-8", newline="") as fh:
+        raw = journal.read_bytes()
+        with open(journal, encoding="utf-8-sig", newline="") as fh:  # a BOM (a spreadsheet saved it) is not a column
             header = next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
     if "point_id" not in header:
         raise InputError(str(journal), "point_id", "cannot resume: not the results of `npusim sweep` "
                                                    "(no point_id column); remove it or drop --resume")
+    notes = _repair_journal(journal, raw, header, points)
     try:
         rows = pd.read_csv(journal)
     except Exception as exc:  # noqa: BLE001 - a damaged journal is bad input
@@ -519,6 +576,54 @@ def _check_journal(journal: Path) -> None:
         from .report import check_columns
 
         check_columns(rows, str(journal))  # the rows it keeps must be usable
+    return notes
+
+
+def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[Point]) -> list[str]:
+    """Drop a byte-order mark, a torn last row, repeated (point, tenant) rows and the
+    rows of points missing a tenant (they run again); rewrite the file only if
+    something was dropped."""
+    notes = []
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+        notes.append("a byte-order mark (as a spreadsheet saves it) removed")
+    if not raw.endswith(b"\n"):
+        raw = raw[:raw.rfind(b"\n") + 1]
+        notes.append("its last row was cut off by an interrupted write")
+    rows = list(csv.reader(raw.decode("utf-8").splitlines()))[1:]
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise InputError(str(journal), "results", f"cannot resume: {len(row)} fields where the header has "
+                                                      f"{len(header)}", line)
+    if "tenant" not in header:
+        return notes
+    pid, tenant = header.index("point_id"), header.index("tenant")
+    tenants_of = {p.point_id: len(p.scenario.tenants) for p in points}
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for row in rows:
+        if (row[pid], row[tenant]) not in seen:
+            seen.add((row[pid], row[tenant]))
+            kept.append(row)
+    if len(kept) < len(rows):
+        notes.append(f"{len(rows) - len(kept)} repeated rows")
+    count: dict[str, int] = {}
+    for row in kept:
+        count[row[pid]] = count.get(row[pid], 0) + 1
+    short = {p for p, n in count.items() if n < tenants_of.get(p, 0)}
+    if short:
+        kept = [row for row in kept if row[pid] not in short]
+        notes.append(f"{len(short)} point{'s' if len(short) > 1 else ''} without all tenants' rows (run again)")
+    if notes:
+        tmp = journal.with_name(journal.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(kept)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, journal)
+    return notes
 
 
 def read_done(path: Path) -> set[str]:
@@ -553,7 +658,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         raise InputError(COMMAND_LINE, "--out", f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a directory")
     journal = _journal(path)
     if resume:
-        _check_journal(journal)
+        repaired = _check_journal(journal, points)
+        if repaired and report_error:
+            report_error(f"warning: {journal}: repaired before resuming: {'; '.join(repaired)}")
     _refuse_inputs_as_output(spec, points, (path, journal))
     executor = Executor(jobs, dask_address)  # before touching --out: a bad address leaves nothing behind
     try:
@@ -567,6 +674,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
     failed: list[tuple[Point, str]] = []
     bad_input = False
     wrote = False  # without --resume an existing file is replaced only once a point has a result
+    interrupted = False
     try:
         # isolated references first, once per distinct tenant (they fill the shared cache)
         from .api import _isolated_key
@@ -586,25 +694,30 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         if resume and journal.stat().st_size > 0:
             with open(journal, encoding="utf-8") as fh:
                 fieldnames = next(csv.reader(fh), None)
-        for i, rows, exc in executor.map_unordered(_point_job, [(p,) for p in todo]):
-            finished += 1
-            if exc is not None:
-                if isinstance(exc, InputError):
-                    # bad input met only while simulating (e.g. buffers too small for a layer)
-                    bad_input = True
-                    message = f"{exc} (point {todo[i].label()})"
+        jobs = _jobs(todo)
+        for i, job_rows, exc in executor.map_unordered(_point_job, [(job,) for job in jobs]):
+            for k, point in enumerate(jobs[i]):
+                finished += 1
+                if exc is not None:
+                    if isinstance(exc, InputError):
+                        # bad input met only while simulating (e.g. buffers too small for a layer)
+                        bad_input = True
+                        message = f"{exc} (point {point.label()})"
+                    else:
+                        message = f"point {point.label()}: {type(exc).__name__}: {exc}"
+                    failed.append((point, message))
+                    if report_error:
+                        report_error(f"error: {message}")
                 else:
-                    message = f"point {todo[i].label()}: {type(exc).__name__}: {exc}"
-                failed.append((todo[i], message))
-                if report_error:
-                    report_error(f"error: {message}")
-            else:
-                fieldnames = _append(journal, rows, fieldnames)
-                wrote = True
-            if progress:
-                progress(finished, total)
+                    fieldnames = _append(journal, job_rows[k], fieldnames)
+                    wrote = True
+                if progress:
+                    progress(finished, total)
+    except BaseException:
+        interrupted = True
+        raise
     finally:
-        executor.close()
+        executor.close(interrupted)
         if not wrote:
             _remove_if_empty(created)
     if not wrote and not (resume and journal.is_file()):
@@ -696,8 +809,33 @@ def read_results(path: str | Path) -> pd.DataFrame:
     try:
         df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        raise InputError(str(p), "results", f"cannot read: {exc}") from None
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        at = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+        if at:  # pandas' tokenizer: name the CSV line
+            raise InputError(str(p), "results", f"{at.group(3)} fields where the header has {at.group(1)}",
+                             int(at.group(2))) from None
+        raise InputError(str(p), "results", f"cannot read: {text}") from None
+    if p.suffix.lower() == ".csv":
+        _refuse_torn_row(p, df)
     return df
+
+
+def _refuse_torn_row(path: Path, df: pd.DataFrame) -> None:
+    """A last row with fewer fields than the header, without its line end, is
+    what a sweep killed while writing leaves: refuse it rather than average it in."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    last = next(csv.reader(text[-1:]), [])
+    if len(last) < len(df.columns):
+        raise InputError(str(path), "results", f"the last row has {len(last)} of {len(df.columns)} fields (cut off "
+                                               "by an interrupted sweep): run the sweep again with --resume",
+                         len(text))
 
 
 def default_jobs() -> int:

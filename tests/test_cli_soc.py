@@ -84,6 +84,7 @@ def test_unknown_preset(cli):
     (["--llc-ways", "0"], "error: <command line>: --llc-ways: must be at least 1"),
     (["--llc-ways", "17"], "error: <command line>: --llc-ways: 16MiB is not a whole number"),
     (["--cores", "-3"], "error: <command line>: --cores: must not be negative"),
+    (["--llc-size", "-1KiB"], "error: <command line>: --llc-size: '-1KiB' is negative"),  # not a missing value
     (["--dataflow", "xy"], "error: <command line>: --dataflow: unknown value 'xy'"),
 ])
 def test_bad_overrides(cli, flags, expect):

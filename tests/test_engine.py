@@ -238,6 +238,12 @@ def test_api_bad_arguments_raise_input_error(tmp_path):
         ((str(s),), {"policy": "nope"}, "<api>: policy: unknown policy 'nope'"),
         ((str(s),), {"mix": "kws"}, "<api>: mix: not with a scenario"),
         (({"tenants": "kws"},), {}, "<api>: tenants: expected a non-empty list of tenants"),
+        # what the command line would blame on a flag is blamed on the argument
+        ((), {"mix": ["resnet5"]}, "<api>: mix: unknown workload 'resnet5'"),
+        ((), {"mix": "kws", "policy": "camdnx"}, "<api>: policy: unknown policy 'camdnx'"),
+        ((), {"mix": "kws", "llc_size": "3XB"}, "<api>: llc_size: '3XB' has an unknown unit"),
+        ((str(s),), {"llc_size": "3XB"}, "<api>: llc_size: '3XB' has an unknown unit"),
+        ((), {"mix": "kws", "soc": "gemmini-moca", "policy": "camdn"}, "<api>: policy: camdn needs NPU-controlled"),
     ]:
         with pytest.raises(InputError) as info:
             simulate(*args, **kwargs)

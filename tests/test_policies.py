@@ -205,3 +205,20 @@ def test_bad_policy_options(cli, tmp_path, policy, field):
     r = cli("run", "--scenario", str(f), "--quiet")
     assert r.returncode == 2
     assert r.stderr.startswith(f"error: {f}:2: {field}: ") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_numbers_in_scientific_notation_are_numbers(tmp_path):
+    from npusim.errors import InputError
+    from npusim.scenario import load_scenario
+
+    f = tmp_path / "s.yaml"
+    f.write_text("soc: camdn\npolicy: {name: camdn, alpha: 5e-1, beta: 3E-1}\ntenants:\n"
+                 "  - {workload: kws, arrival: poisson, rate_per_mcycle: 5e-2, requests: 2}\n")
+    sc = load_scenario(f)
+    assert dict(sc.policy.options) == {"alpha": 0.5, "beta": 0.3}
+    assert sc.tenants[0].rate_per_mcycle == 0.05
+    # a whole number written so is still a float where an integer is expected: named as such
+    f.write_text("soc: camdn\npolicy: {name: moca, window_cycles: 1e3}\ntenants:\n  - workload: kws\n")
+    with pytest.raises(InputError) as err:
+        load_scenario(f)
+    assert err.value.line == 2 and err.value.field == "policy.window_cycles" and "1000.0" in err.value.message

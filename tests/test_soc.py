@@ -92,3 +92,21 @@ def test_llc_ways_override_keeps_npu_share():
     assert load_soc("camdn", {"--llc-ways": "8"}).llc.npu_ways == 6
     assert load_soc("camdn", {"--llc-ways": "32", "--llc-size": "32MiB"}).llc.npu_ways == 24
     assert load_soc("camdn", {"--llc-ways": "1", "--llc-size": "1MiB"}).llc.npu_ways == 0
+
+
+def test_an_error_in_a_base_file_names_that_file_and_its_line(tmp_path):
+    bottom = tmp_path / "bottom.yaml"
+    bottom.write_text("base: camdn\n# a comment\nllc:\n  ways: 0\n")
+    middle = tmp_path / "middle.yaml"
+    middle.write_text("base: bottom.yaml\nnpu:\n  cores: 4\n")
+    for top_text in ("base: middle.yaml\n", "base: middle.yaml\nllc:\n  size: 8MiB\n"):
+        top = tmp_path / "top.yaml"
+        top.write_text(top_text)
+        with pytest.raises(InputError) as info:
+            load_soc(str(top))
+        assert (info.value.source, info.value.line, info.value.field) == (str(bottom), 4, "llc.ways")
+    # what the top file sets stays its own, with its line
+    top.write_text("base: middle.yaml\nllc:\n  ways: 16\n  npu_ways: 17\n")
+    with pytest.raises(InputError) as info:
+        load_soc(str(top))
+    assert (info.value.source, info.value.line, info.value.field) == (str(top), 4, "llc.npu_ways")

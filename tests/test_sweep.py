@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import pandas as pd
@@ -94,10 +95,10 @@ def test_interrupted_sweep_keeps_finished_points_and_resumes(tmp_path):
 def test_a_crashing_point_is_reported_and_others_kept(tmp_path, monkeypatch):
     real = sweep_mod._point_job
 
-    def crash_on_waypart(point):
-        if dict(point.params)["policy"] == "waypart" and dict(point.params)["llc_size"] == 1 << 20:
+    def crash_on_waypart(points):
+        if any(dict(p.params)["policy"] == "waypart" and dict(p.params)["llc_size"] == 1 << 20 for p in points):
             raise RuntimeError("worker died")
-        return real(point)
+        return real(points)
 
     monkeypatch.setattr(sweep_mod, "_point_job", crash_on_waypart)
     errors = []
@@ -199,11 +200,12 @@ def test_bad_input_met_while_simulating_is_one_line_in_run_and_sweep(cli, tmp_pa
     expect = f"error: {soc}: npu.buffers: too small for layer conv_1 (squeezenet) at any tiling"
     r = cli("run", "--soc", str(soc), "--mix", "squeezenet", "--quiet")
     assert r.returncode == 2 and r.stderr.startswith(expect) and len(r.stderr.splitlines()) == 1, r.stderr
-    r = cli("sweep", "--soc", str(soc), "--mix", "squeezenet", "--policy", "shared,camdn", "--jobs", "2",
-            "--out", str(tmp_path / "r.csv"), "--quiet")
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 2 and "Traceback" not in r.stderr, r.stderr
-    assert all(line.startswith(f"error: {soc}: npu.buffers: too small") for line in lines)
+    for jobs in ("1", "2"):  # in the sweep's process or in workers: each point's error, the others go on
+        r = cli("sweep", "--soc", str(soc), "--mix", "squeezenet", "--policy", "shared,camdn", "--jobs", jobs,
+                "--out", str(tmp_path / f"r{jobs}.csv"), "--quiet")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 2 and "Traceback" not in r.stderr, r.stderr
+        assert all(line.startswith(f"error: {soc}: npu.buffers: too small") for line in lines)
 
 
 def test_a_failed_sweep_leaves_existing_files_and_creates_none(cli, tmp_path):
@@ -356,6 +358,12 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     check("report", "LayerID, Total Cycles\n0, 1e400\n", ":2: Total Cycles: expected a finite number, got '1e400'")
     check("report", "LayerID, Cycles\n0, 1\n", ":1: Total Cycles: column missing: not a SCALE-Sim compute report")
     check("report", "LayerID, Total Cycles\n0, abc\n", ":2: Total Cycles: expected a number, got 'abc'")
+    # a report that cannot be this topology's is bad input, not a regression
+    check("report", "LayerID, Total Cycles\n", ": LayerID: the compute report has no layers")
+    check("report", "LayerID, Total Cycles\n0, 5\n0, 5\n", ": LayerID: layer 0 is reported twice")
+    layers = len(report.read_text().strip().splitlines()) - 1
+    check("report", "LayerID, Total Cycles\n0, 5\n1, 5\n",
+          f": LayerID: 2 layers, but the topology {topo} has {layers}: not the report of this topology")
     check("topology", "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
                       "Strides,\nc1, 8, 8, 9, 3, 3, 4, 1,\n", ":2: Filter Height: filter height 9 is larger than the input height 8")
     case = tmp_path / "cases" / "case1"
@@ -444,3 +452,203 @@ def test_report_of_a_qos_and_cpu_sweep_writes_the_panels(tmp_path):
     text = write_report(tmp_path / "r.csv", tmp_path / "rep").read_text()
     for fig in ("sla_vs_qos", "vs_cpu_traffic", "qos_metrics"):
         assert (tmp_path / "rep" / f"{fig}.png").is_file() and f"{fig}.png" in text
+    # deterministic: the same results give the same files, SVGs included
+    write_report(tmp_path / "r.csv", tmp_path / "again")
+    files = sorted(f.name for f in (tmp_path / "rep").iterdir())
+    assert files == sorted(f.name for f in (tmp_path / "again").iterdir()) and any(f.endswith(".svg") for f in files)
+    for name in files:
+        assert (tmp_path / "rep" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+
+
+def _levels(policy: str) -> list:
+    from npusim.scenario import scenario_from_flags
+
+    return [scenario_from_flags(soc="gemmini-moca", mix=["kws", "squeezenet"], policy=policy, requests=2, qos=q)
+            for q in ("0.7", "1.0", "1.5")]
+
+
+@pytest.mark.parametrize("policy,simulations", [("shared", 1), ("moca", 3)])
+def test_qos_levels_share_one_simulation_unless_the_policy_reads_deadlines(policy, simulations, monkeypatch):
+    from npusim import api
+    from npusim.engine.sim import Simulation
+
+    scenarios = _levels(policy)
+    alone = [api.run_scenario(sc) for sc in scenarios]
+    runs = []
+    real_run = Simulation.run
+
+    def counting_run(self):
+        runs.append(self.scenario.qos)
+        return real_run(self)
+
+    monkeypatch.setattr(Simulation, "run", counting_run)
+    together = api.run_scenarios_at_qos_levels(scenarios)
+    assert len(runs) == simulations
+    for a, b in zip(alone, together):
+        assert a.summary == b.summary
+        pd.testing.assert_frame_equal(a.tasks, b.tasks)
+    # the levels' targets were applied: looser targets never meet fewer deadlines, and here more
+    rates = [r.summary["sla_rate"] for r in together]
+    assert rates == sorted(rates) and rates[0] < rates[-1]
+
+
+def test_qos_levels_of_different_scenarios_are_refused():
+    from npusim import api
+
+    a, b = _levels("shared")[:2]
+    with pytest.raises(ValueError):
+        api.run_scenarios_at_qos_levels([a, dataclasses_replace(b, seed=1)])
+
+
+def test_sweep_jobs_group_qos_levels_by_policy():
+    spec = SweepSpec(axes={"policy": ["shared", "moca", "prema"], "qos": ["L", "M", "H"]},
+                     base_mix=["kws", "squeezenet"], soc="gemmini-moca", fixed={"requests": 1})
+    jobs = sweep_mod._jobs(spec.points())
+    sizes = sorted((dict(job[0].params)["policy"], len(job)) for job in jobs)
+    assert sizes == [("moca", 1), ("moca", 1), ("moca", 1), ("prema", 3), ("shared", 3)]
+    assert all(len({p.point_id for p in job}) == len(job) for job in jobs)
+
+
+def test_resume_repairs_what_an_interrupted_write_leaves(tmp_path):
+    whole = tmp_path / "whole.csv"
+    run_sweep(small_spec(), whole, jobs=1)
+    lines = whole.read_bytes().splitlines(keepends=True)
+    header, body = lines[0], lines[1:]  # 4 points x 2 tenants, in point order
+    assert len(body) == 8
+    cases = {
+        "torn": header + b"".join(body[:5]) + body[5][:40],  # killed while writing point 3's second row
+        "short": header + b"".join(body[:5]),  # point 3 has one of its two tenants' rows
+        "twice": header + b"".join(body[:4]) + b"".join(body[:2]),  # point 1's rows written twice
+        "bom": b"\xef\xbb\xbf" + header + b"".join(body[:4]),  # saved again by a spreadsheet
+    }
+    for name, content in cases.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(content)
+        warnings = []
+        out = run_sweep(small_spec(), path, jobs=1, resume=True, report_error=warnings.append)
+        assert out.skipped == 2 and out.ran == 2, name
+        assert len(warnings) == 1 and warnings[0].startswith(f"warning: {path}: repaired before resuming: "), warnings
+        assert path.read_bytes() == whole.read_bytes(), name
+
+
+def test_resume_refuses_rows_of_the_wrong_width_inside_the_file(tmp_path):
+    path = tmp_path / "r.csv"
+    run_sweep(small_spec(), path, jobs=1)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].rstrip("\n") + ",1,2\n"
+    path.write_text("".join(lines))
+    with pytest.raises(InputError) as err:
+        run_sweep(small_spec(), path, jobs=1, resume=True)
+    assert err.value.line == 4 and "fields where the header has" in err.value.message
+
+
+def test_report_refuses_a_results_file_whose_last_row_is_cut_off(cli, tmp_path):
+    path = tmp_path / "r.csv"
+    run_sweep(small_spec(), path, jobs=1)
+    text = path.read_text()
+    path.write_text(text[:-60])
+    r = cli("report", str(path), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2 and not (tmp_path / "rep").exists()
+    assert r.stderr.startswith(f"error: {path}:9: results: the last row has ") and "--resume" in r.stderr, r.stderr
+    lines = text.splitlines(keepends=True)
+    lines[2] = lines[2].rstrip("\n") + ",9,9\n"
+    path.write_text("".join(lines))
+    r = cli("report", str(path), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"error: {path}:3: results: ") and "fields where the header has" in r.stderr, r.stderr
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids.update(int(k) for k in (task / "children").read_text().split())
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_killed_sweep_leaves_no_workers_and_resumes(tmp_path, how):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "r.csv"
+    args = [sys.executable, "-m", "npusim", "sweep", "--soc", "camdn", "--mix", "squeezenet,kws",
+            "--llc-size", "1MiB,2MiB,4MiB,8MiB", "--policy", "shared,waypart", "--out", str(out), "--jobs", "2", "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    workers: set[int] = set()
+    while time.time() < deadline and not (out.is_file() and out.stat().st_size > 0):
+        workers |= _children(proc.pid) if proc.poll() is None else set()
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    workers |= _children(proc.pid)
+    proc.send_signal(getattr(signal, how))
+    _, err = proc.communicate(timeout=60)
+    if how == "SIGTERM":
+        assert proc.returncode == 130 and "with --resume" in err.splitlines()[-1], err
+    time.sleep(3)  # a worker checks for its parent every second
+    assert workers and not [w for w in workers if _alive(w)]
+    r = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out)
+    assert df.point_id.nunique() == 8 and len(df) == 16
+
+
+@pytest.mark.parametrize("text,where", [
+    ("policy: {name: camdn, alpha: 0.2}\naxes:\n  qos: [L, M]\n", "3: policy"),
+    ("axes:\n  policy: [shared, {name: camdn, alpha: 0.2}]\n", "4: axes.policy"),
+])
+def test_a_policy_with_options_in_an_experiment_file_is_pointed_to_a_scenario(cli, tmp_path, text, where):
+    exp = tmp_path / "e.yaml"
+    exp.write_text("soc: camdn\nmix: [kws]\n" + text)
+    r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {exp}:{where}: expected names, got "), r.stderr
+    assert "goes in a scenario file" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["run", "--soc", "gemmini-moca", "--mix", "kws", "--policy", "camdn"], "<command line>: --policy: camdn needs"),
+    (["sweep", "--soc", "camdn", "--mix", "kws", "--llc-ways", "1,2", "--policy", "camdn"],
+     "<command line>: --policy: camdn needs NPU-controlled LLC ways for its page regions, but camdn has "
+     "llc.npu_ways = 0 (at llc_ways=1)"),
+])
+def test_a_policy_the_soc_cannot_run_is_refused_before_anything_runs(cli, tmp_path, args, expect):
+    out = tmp_path / "r.csv"
+    r = cli(*args, *(["--out", str(out)] if args[0] == "sweep" else []), "--quiet")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {expect}") and len(r.stderr.splitlines()) == 1, r.stderr
+    assert not out.exists()
+
+
+def test_a_scenario_files_policy_the_soc_cannot_run_names_its_line_unless_replaced(cli, tmp_path):
+    scen = tmp_path / "s.yaml"
+    scen.write_text("soc: gemmini-moca\npolicy: camdn\ntenants:\n  - workload: kws\n")
+    r = cli("run", "--scenario", str(scen), "--quiet")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {scen}:2: policy: camdn needs"), r.stderr
+    exp = tmp_path / "e.yaml"
+    exp.write_text("scenario: s.yaml\naxes:\n  qos: [L, M]\n")
+    r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"), "--quiet")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {scen}:2: policy: camdn needs"), r.stderr
+    assert len(r.stderr.splitlines()) == 1 and not (tmp_path / "r.csv").exists()
+    assert cli("run", "--scenario", str(scen), "--policy", "shared", "--quiet").returncode == 0
+
+
+def test_report_plots_speedup_and_dram_against_each_ordered_axis(tmp_path):
+    from npusim.report import write_report
+
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    both = pd.concat([rows.assign(dram_channels=1, point_id=rows.point_id + "-1"),
+                      rows.assign(dram_channels=2, point_id=rows.point_id + "-2")])
+    both.to_csv(tmp_path / "r.csv", index=False)
+    text = write_report(tmp_path / "r.csv", tmp_path / "rep").read_text()
+    for fig in ("speedup_vs_dram_channels", "dram_norm_vs_dram_channels", "speedup_vs_llc"):
+        assert (tmp_path / "rep" / f"{fig}.png").is_file() and f"{fig}.png" in text
+    assert not (tmp_path / "rep" / "sla_vs_qos.png").exists()

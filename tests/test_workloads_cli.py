@@ -198,3 +198,21 @@ def test_trace_export_bad_input(cli, tmp_path):
                                                                                        "systolic array")
     _one_line_error(cli("trace", "export", "resnet50", "--task", "x", "--out", str(tmp_path / "z.csv")),
                     "has no task")
+
+
+def test_trace_import_and_map_never_overwrite_their_input(cli, tmp_path):
+    topo = tmp_path / "t.csv"
+    text = CONV_HEADER + "conv1, 56, 56, 3, 3, 64, 64, 1,\n"
+    topo.write_text(text)
+    _one_line_error(cli("trace", "import", str(topo), "--out", str(topo)),
+                    f"error: <command line>: --out: {topo} is an input of this command")
+    assert topo.read_text() == text
+    _one_line_error(cli("trace", "import", str(topo), "--out", str(tmp_path / "t.parquet")),
+                    "error: <command line>: --out: a trace is written as CSV")
+    assert not (tmp_path / "t.parquet").exists()
+    trace = tmp_path / "net.csv"
+    assert cli("trace", "import", str(topo), "--out", str(trace)).returncode == 0
+    before = trace.read_text()
+    _one_line_error(cli("map", "--workload", str(trace), "--cores", "1", "--budgets", "0", "--out", str(trace)),
+                    f"error: <command line>: --out: {trace} is an input of this command")
+    assert trace.read_text() == before

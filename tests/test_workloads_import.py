@@ -335,3 +335,36 @@ def test_scalesim_import_then_export_keeps_scalesims_work(tmp_path, topology):
     after = read_scalesim_topology(tmp_path / "again.csv", expand_depthwise=True)
     cols = ["m", "n", "k", "groups", "depthwise"]
     assert after[cols].to_dict("records") == before[cols].to_dict("records")
+
+
+def test_onnx_symbolic_sizes(tmp_path):
+    from onnx import helper
+
+    conv = [helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[1, 1, 1, 1])]
+    dyn_batch = _save(tmp_path, conv, {"x": ["N", 3, 8, 8]}, {"w": (4, 3, 3, 3)}, ["y"], name="dyn_batch")
+    with pytest.warns(UserWarning, match="input 'x': batch dimension 'N' taken as 1"):
+        layer = load_file(dyn_batch).layer("c")
+    assert (layer.batch, layer.in_h, layer.in_w, layer.out_h) == (1, 8, 8, 8)
+    dyn_size = _save(tmp_path, conv, {"x": [1, 3, "H", "W"]}, {"w": (4, 3, 3, 3)}, ["y"], name="dyn_size")
+    with pytest.raises(InputError) as info:
+        load_file(dyn_size)
+    assert str(info.value) == (f"{dyn_size}: input x: dimension 2 is 'H', not a size: export the model with fixed "
+                               "input sizes")
+
+
+def test_onnx_operands_that_do_not_fit_are_refused(tmp_path):
+    from onnx import helper
+
+    cases = [
+        ([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], {"x": [1, 3, 8, 8]}, {"w": (4, 5, 3, 3)},
+         "c: weight 'w' of shape [4, 5, 3, 3] takes 5 input channels, the input has 3"),
+        ([helper.make_node("MatMul", ["x", "w"], ["y"], name="m")], {"x": [4, 8]}, {"w": (5, 6)},
+         "m: MatMul of [4, 8] and [5, 6]: the inner sizes 8 and 5 differ"),
+        ([helper.make_node("Gemm", ["x", "w"], ["y"], name="g", transB=1)], {"x": [2, 8]}, {"w": (7, 9)},
+         "g: Gemm of [2, 8] and [7, 9]: the inner sizes 8 and 9 differ"),
+    ]
+    for i, (nodes, inputs, inits, expect) in enumerate(cases):
+        path = _save(tmp_path, nodes, inputs, inits, ["y"], name=f"bad{i}")
+        with pytest.raises(InputError) as info:
+            load_file(path)
+        assert str(info.value) == f"{path}: {expect}"

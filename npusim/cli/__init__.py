@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
+import warnings
 from typing import Sequence
 
 from ..errors import COMMAND_LINE, InputError
@@ -52,9 +54,27 @@ def build_parser() -> Parser:
     return parser
 
 
+def _negative_values_attached(argv: list[str]) -> list[str]:
+    """`--llc-size -1KiB` as `--llc-size=-1KiB`: argparse would take the value for an
+    option and report a missing argument instead of what is wrong with the value."""
+    out: list[str] = []
+    for tok in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and re.match(r"-[0-9.]", tok):
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _negative_values_attached(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in argv
+    if not debug:  # one line a warning, as the errors are (no source line of ours)
+        warnings.showwarning = _one_line_warning
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requests", metavar="N", help="closed-loop requests per tenant with --mix (default 1)")
     p.add_argument("--qos", metavar="L|M|H|SCALE", help="latency targets 1.2 / 1.0 / 0.8 x the target, or any scale")
     p.add_argument("--seed", metavar="S", help="random seed (default 0)")
-    p.add_argument("--scheduler", metavar="fcfs|priority", help="task scheduler (default fcfs)")
+    p.add_argument("--scheduler", metavar="fcfs|priority|expert", help="task scheduler (default fcfs; expert: dependency-aware, for expert paths)")
     p.add_argument("--cpu-traffic", metavar="GB/S", help="CPU background traffic through the LLC: the scenario's "
                                                          "generators at this rate, or a STREAM-like one (0: none)")
 

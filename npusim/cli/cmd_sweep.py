@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from ..errors import COMMAND_LINE, InputError
@@ -64,8 +65,12 @@ def spec_from_args(args: argparse.Namespace):
     return SweepSpec(axes=flag_axes, base_scenario=args.scenario, soc=args.soc)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..sweep import default_jobs, progress_printer, run_sweep
+    from ..sweep import default_jobs, progress_printer, results_path, run_sweep
     from .cmd_report import short_table
 
     spec = spec_from_args(args)
@@ -73,10 +78,17 @@ def run(args: argparse.Namespace) -> int:
     if jobs < 1:
         raise InputError(COMMAND_LINE, "--jobs", f"must be at least 1, got {jobs}")
     update, close = progress_printer(not args.quiet, f"npusim sweep {spec.name}")
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated sweep stops its workers too
     try:
         outcome = run_sweep(spec, args.out, jobs=jobs, dask_address=args.dask, resume=args.resume,
                             progress=update, report_error=lambda m: print(m, file=sys.stderr))
+    except KeyboardInterrupt:
+        close()
+        print(f"error: interrupted: the finished points are kept in {results_path(args.out)}; run the same "
+              "command with --resume to go on", file=sys.stderr)
+        return 130
     finally:
+        signal.signal(signal.SIGTERM, previous)
         close()
     print(f"{outcome.ran} points run, {outcome.skipped} resumed, {len(outcome.failed)} failed "
           f"in {outcome.wall_seconds:.1f} s -> {outcome.path}")

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError
+from .common import refuse_input_as_output
 
 FORMATS = ("trace", "scalesim", "scalesim-gemm", "onnx")
 
@@ -205,11 +206,14 @@ def _import(args: argparse.Namespace) -> int:
     from workloads.importers import load_file
     from workloads.trace import write_trace
 
+    out = Path(args.out)
+    if out.suffix.lower() != ".csv":
+        raise InputError(COMMAND_LINE, "--out", f"a trace is written as CSV: name the file .csv, got {args.out!r}")
+    refuse_input_as_output("--out", out, [args.file])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trace = load_file(Path(args.file), args.format)
     skipped = _report_warnings(caught)
-    out = Path(args.out)
     with _writing("--out", out):
         write_trace(trace, out)
     print(f"{trace.name}: {len(trace)} layers, {_human(trace.macs)}MACs -> {out}"

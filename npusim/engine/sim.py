@@ -232,7 +232,7 @@ class Simulation:
         self.policy = policy_cls(self, **dict(scenario.policy.options))
         for t in self.tenants:
             t.unplaced_via_cache = policy_cls.unplaced_via_cache
-        problem = self.policy.validate_soc()
+        problem = policy_cls.soc_problem(scenario)  # loaders check it too; a Scenario built in Python may not be
         if problem:
             source = scenario.source or "<scenario>"
             raise InputError(source, "--policy" if source == COMMAND_LINE else "policy", problem)
@@ -258,7 +258,8 @@ class Simulation:
         self._idle: simpy.Event | None = None  # fires when no task runs on the NPU any more
 
     # -- arrivals and dispatch ------------------------------------------------
-    def _target(self, t: TenantRuntime) -> float:
+    def target_cycles(self, t: TenantRuntime) -> float:
+        """A new task's latency target: the tenant's target at the scenario's QoS level."""
         tgt = t.spec.target
         base = float(tgt.cycles) if tgt.cycles is not None else (
             tgt.multiple * t.isolated_latency if t.isolated_latency else math.inf)
@@ -286,7 +287,7 @@ class Simulation:
             self._submit(self._new_task(t, i))
 
     def _new_task(self, t: TenantRuntime, i: int) -> TaskRecord:
-        task = TaskRecord(t.index, i, int(self.env.now), self._target(t))
+        task = TaskRecord(t.index, i, int(self.env.now), self.target_cycles(t))
         if t.request_pathways:
             task.pathway = t.request_pathways[i]
         return task

@@ -81,6 +81,9 @@ class Policy:
     multicast: ClassVar[bool] = False  # the NPU broadcasts a tile to every core that needs it
     unplaced_via_cache: ClassVar[bool] = False  # region plans' unplaced data uses the LRU ways, not DRAM directly
     options: ClassVar[dict[str, Option]] = {}
+    # whether decisions read tasks' deadlines (target_cycles); a policy that does not
+    # says so, and a sweep over QoS levels then simulates it once for all levels
+    reads_deadlines: ClassVar[bool] = True
 
     def __init__(self, sim: "Simulation", **options: Any):
         self.sim = sim
@@ -91,8 +94,10 @@ class Policy:
     def setup(self) -> None:
         """Called once before time starts (way masks, regions, throttles)."""
 
-    def validate_soc(self) -> str | None:
-        """What makes this policy impossible on the scenario's SoC, or None."""
+    @classmethod
+    def soc_problem(cls, scenario: "Scenario") -> str | None:
+        """What makes this policy impossible for the scenario (its SoC, tenants and
+        CPU-side traffic), or None; asked when a scenario is loaded and again by the engine."""
         return None
 
     def background_way_mask(self) -> int | None:

@@ -9,20 +9,23 @@ from .base import Policy, register
 class Shared(Policy):
     name = "shared"
     description = "all tenants share one LRU LLC with no control; plain-cache mappings"
+    reads_deadlines = False
 
 
 @register
 class WayPartition(Policy):
     name = "waypart"
     description = "static equal way partitioning of the LLC among tenants (gem5-style way masks)"
+    reads_deadlines = False
 
-    def _ways(self) -> tuple[int, int, int]:
+    @staticmethod
+    def _ways(scenario) -> tuple[int, int, int]:
         """(first way, ways) the NPU tenants split, and the CPU-side traffic's mask (0: none).
 
         CPU-side traffic keeps the LLC's CPU ways (those outside `npu_ways`) when
         the SoC has that split, else it takes one equal share like a tenant."""
-        llc, n = self.sim.scenario.soc.llc, len(self.sim.tenants)
-        if not self.sim.background:
+        llc, n = scenario.soc.llc, len(scenario.tenants)
+        if not scenario.background:
             return 0, llc.ways, 0
         if llc.npu_ways:
             cpu_ways = llc.ways - llc.npu_ways
@@ -30,13 +33,14 @@ class WayPartition(Policy):
         share = llc.ways // (n + 1)
         return share, llc.ways - share, (1 << share) - 1 if share else 0
 
-    def validate_soc(self) -> str | None:
-        ways, n = self.sim.scenario.soc.llc.ways, len(self.sim.tenants)
-        first, split, cpu_mask = self._ways()
-        if not self.sim.background:
+    @classmethod
+    def soc_problem(cls, scenario) -> str | None:
+        ways, n = scenario.soc.llc.ways, len(scenario.tenants)
+        first, split, cpu_mask = cls._ways(scenario)
+        if not scenario.background:
             return None if split >= n else \
                 f"waypart needs at least one LLC way per tenant: {ways} ways for {n} tenants"
-        if self.sim.scenario.soc.llc.npu_ways:
+        if scenario.soc.llc.npu_ways:
             return None if split >= n else (f"waypart with CPU-side traffic splits the {split} NPU ways among the "
                                             f"tenants (the CPU keeps the other {ways - split}): {split} ways for "
                                             f"{n} tenants")
@@ -44,7 +48,7 @@ class WayPartition(Policy):
                                                      f"the CPU-side traffic: {ways} ways for {n} tenants")
 
     def setup(self) -> None:
-        first, ways, _ = self._ways()
+        first, ways, _ = self._ways(self.sim.scenario)
         n = len(self.sim.tenants)
         share, extra = divmod(ways, n)
         for t in self.sim.tenants:
@@ -54,7 +58,7 @@ class WayPartition(Policy):
             first += count
 
     def background_way_mask(self) -> int | None:
-        return self._ways()[2] or None
+        return self._ways(self.sim.scenario)[2] or None
 
 
 @register

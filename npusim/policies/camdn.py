@@ -61,12 +61,14 @@ class _TenantState:
 class CaMDNBase(Policy):
     multicast = True
     unplaced_via_cache = True
+    reads_deadlines = False
 
-    def validate_soc(self) -> str | None:
-        llc = self.sim.scenario.soc.llc
+    @classmethod
+    def soc_problem(cls, scenario) -> str | None:
+        llc = scenario.soc.llc
         if llc.npu_ways == 0 or llc.npu_pages == 0:
-            return (f"{self.name} needs NPU-controlled LLC ways for its page regions, but "
-                    f"{self.sim.scenario.soc.name} has llc.npu_ways = 0")
+            return (f"{cls.name} needs NPU-controlled LLC ways for its page regions, but "
+                    f"{scenario.soc.name} has llc.npu_ways = 0")
         return None
 
     def setup(self) -> None:

@@ -157,6 +157,7 @@ class Prema(Policy):
     name = "prema"
     description = "PREMA: the whole NPU time-multiplexed, token-based preemption at layer boundaries"
     uses_pool = False
+    reads_deadlines = False  # tokens from priority and waiting time
     options = {
         "hysteresis": Option(0.1, number_in(0.0, 10.0), "a waiting task needs this much more tokens to preempt"),
     }
@@ -182,6 +183,7 @@ class Static(Policy):
     name = "static"
     description = "a fixed partition of the cores among tenants, no throttling (MoCA's baseline)"
     uses_pool = False
+    reads_deadlines = False
 
     def cores_for(self, tenant, task):
         groups = self._partition()

@@ -106,6 +106,25 @@ def _begin_pads(attrs: dict, in_hw: tuple[int, int], out_hw: tuple[int, int], k_
     return 0, 0
 
 
+def _fix_input_shapes(model, source: str) -> None:
+    """Graph inputs need fixed sizes: a symbolic batch (first) dimension is taken as 1,
+    with a warning; any other symbolic or missing dimension is an error."""
+    weights = {t.name for t in model.graph.initializer}
+    for inp in model.graph.input:
+        if inp.name in weights or not inp.type.tensor_type.HasField("shape"):
+            continue
+        for k, d in enumerate(inp.type.tensor_type.shape.dim):
+            if d.dim_value > 0:
+                continue
+            what = repr(d.dim_param) if d.dim_param else ("0" if d.HasField("dim_value") else "unknown")
+            if k == 0:
+                warnings.warn(f"{source}: input {inp.name!r}: batch dimension {what} taken as 1", stacklevel=3)
+                d.dim_value = 1
+            else:
+                raise InputError(source, f"input {inp.name}", f"dimension {k} is {what}, not a size: export the "
+                                                              "model with fixed input sizes")
+
+
 @importer("onnx", "ONNX graph (onnx package, shape inference)")
 def load_onnx(path: Path) -> Trace:
     try:
@@ -116,6 +135,11 @@ def load_onnx(path: Path) -> Trace:
     source = str(path)
     try:
         model = onnx.load(source)
+    except Exception as exc:  # noqa: BLE001 - any unreadable model is bad input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(source, "file", f"not a readable ONNX model: {first}") from None
+    _fix_input_shapes(model, source)
+    try:
         model = shape_inference.infer_shapes(model)
     except Exception as exc:  # noqa: BLE001 - any unreadable model is bad input
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -132,8 +156,8 @@ def load_onnx(path: Path) -> Trace:
                     shapes[out] = tuple(numpy_helper.to_array(value).shape)
     for vi in list(g.input) + list(g.value_info) + list(g.output):
         tt = vi.type.tensor_type
-        if tt.HasField("shape") and vi.name not in shapes:
-            shapes[vi.name] = tuple((d.dim_value if d.dim_value > 0 else 1) for d in tt.shape.dim)
+        if tt.HasField("shape") and vi.name not in shapes and all(d.dim_value > 0 for d in tt.shape.dim):
+            shapes[vi.name] = tuple(d.dim_value for d in tt.shape.dim)  # a shape left symbolic stays unknown
 
     producers: dict[str, tuple[str, ...]] = {}  # tensor -> layers that wrote it (several for a concat)
     layers: list[Layer] = []
@@ -159,7 +183,7 @@ def load_onnx(path: Path) -> Trace:
         def shape(tensor: str) -> tuple[int, ...]:
             if tensor not in shapes:
                 raise InputError(source, label, f"shape of {op} input/output {tensor!r} unknown after shape "
-                                                "inference (give the graph input shapes)")
+                                                "inference (are the node's sizes and attributes consistent?)")
             return shapes[tensor]
 
         a = _attrs(node)
@@ -175,6 +199,9 @@ def load_onnx(path: Path) -> Trace:
                 kh, kw = (wt[2], wt[3]) if len(wt) == 4 else (1, wt[2])
                 _, _, oh, ow = _spatial(shape(out))
                 group = int(a.get("group", 1))
+                if len(wt) > 1 and group > 0 and wt[1] * group != c:
+                    raise InputError(source, label, f"weight {ins[1]!r} of shape {list(wt)} takes {wt[1] * group} "
+                                                    f"input channels, the input has {c}")
                 sh, sw = _window(a.get("strides"), 1)
                 if sh != sw and h > 1:
                     warnings.warn(f"{source}: node {label}: strides ({sh}, {sw}) differ; the trace uses {sh} "
@@ -194,13 +221,16 @@ def load_onnx(path: Path) -> Trace:
                 if op == "Gemm":
                     ta, tb = int(a.get("transA", 0)), int(a.get("transB", 0))
                     m, k = (sa[1], sa[0]) if ta else (sa[0], sa[1])
-                    n = sb[0] if tb else sb[1]
+                    n, kb = (sb[0], sb[1]) if tb else (sb[1], sb[0])
                     batch = 1
                 else:
                     sa2 = sa if len(sa) > 1 else (1,) + sa
                     sb2 = sb if len(sb) > 1 else sb + (1,)
-                    m, k, n = sa2[-2], sa2[-1], sb2[-1]
+                    m, k, n, kb = sa2[-2], sa2[-1], sb2[-1], sb2[-2]
                     batch = max(math.prod(sa2[:-2]), math.prod(sb2[:-2]))
+                if k != kb:
+                    raise InputError(source, label, f"{op} of {list(sa)} and {list(sb)}: the inner sizes {k} and "
+                                                    f"{kb} differ")
                 a_const, b_const = ins[0] in const, ins[1] in const
                 if b_const and not a_const:  # activations x weights
                     fields = dict(name=label, op="gemm", M=m * batch, N=n, K=k)
