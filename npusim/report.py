@@ -139,7 +139,18 @@ def short_table(df: pd.DataFrame) -> str:
         df = add_derived(df)
     t = summary_table(df)
     cols = ["mix", "llc", "policy", *extra_axes(df), "speedup", "dram_norm", "llc_hit_rate", "stp"]
-    return t[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    return t[cols].assign(mix=t.mix.map(short_mix)).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def short_mix(mix: str, width: int = 60) -> str:
+    """A mix as it fits a table: itself, or its size and workloads counted
+    ("25 tenants: kws x8, squeezenet x9, yolo_lite x8")."""
+    if len(mix) <= width:
+        return mix
+    names = mix.split("+")
+    counts = {n: names.count(n) for n in dict.fromkeys(names)}
+    counted = f"{len(names)} tenants: " + ", ".join(f"{n} x{c}" if c > 1 else n for n, c in counts.items())
+    return counted if len(counted) < len(mix) else mix
 
 
 def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
@@ -419,6 +430,7 @@ def write_report(source: Path, out: Path) -> Path:
         figs = plot_sweep(df, out)
         table = summary_table(df)[["mix", "llc", "policy", *extra_axes(df), "speedup", "dram_norm", "dram_MiB",
                                     "llc_hit_rate", "sla_rate", "stp"]]
+        table = table.assign(mix=table.mix.map(short_mix))
         sections.append("# Sweep report\n")
         sections.append(f"Source: `{source}`; {df.point_id.nunique() if 'point_id' in df else len(df)} points, "
                         f"{len(df)} tenant rows. Speedup and DRAM bytes are relative to `shared` at the same point.\n")

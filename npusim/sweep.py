@@ -123,13 +123,19 @@ class SweepSpec:
                     tenants[i] = dataclasses.replace(t, params=tuple(sorted({**dict(t.params), name: value}.items())))
                     hit = True
             if not hit:
-                raise InputError(self.source, PARAM_PREFIX + name, "no tenant's workload has this parameter")
+                raise InputError(self.source, PARAM_PREFIX + name, "no tenant's workload has this parameter",
+                                 self._param_line(name))
         for t in tenants:  # the builder must accept the value
             try:
                 get_trace(t.workload, **dict(t.params))
             except InputError as exc:
-                raise InputError(self.source, PARAM_PREFIX + ",".join(builder), exc.message) from None
+                raise InputError(self.source, PARAM_PREFIX + ",".join(builder), exc.message,
+                                 self._param_line(next(iter(builder)))) from None
         return dataclasses.replace(sc, tenants=tuple(tenants))
+
+    def _param_line(self, name: str) -> int | None:
+        """The experiment file's line of a builder parameter (under `axes:` or `params:`)."""
+        return self.lines.get(f"axes.{PARAM_PREFIX}{name}") or self.lines.get("params")
 
     def _base_scenario(self, merged: dict[str, Any]) -> Scenario:
         overrides = {SOC_AXES[k]: v for k, v in merged.items() if k in SOC_AXES}

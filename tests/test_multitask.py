@@ -220,12 +220,12 @@ def test_sweep_over_a_builder_parameter(tmp_path):
     bad.write_text(f"scenario: {scen}\naxes:\n  param.colour: [red]\n")
     with pytest.raises(InputError) as exc:
         load_experiment(bad).points()
-    assert "param.colour: no tenant's workload has this parameter" in str(exc.value)
+    assert str(exc.value) == f"{bad}:3: param.colour: no tenant's workload has this parameter"
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(f"scenario: {scen}\naxes:\n  param.moe: [sideways]\n")
     with pytest.raises(InputError) as exc:
         load_experiment(wrong).points()
-    assert "moe must be one of reordered, sparse, dense" in str(exc.value)
+    assert str(exc.value).startswith(f"{wrong}:3: param.moe: moe must be one of reordered, sparse, dense")
 
 
 def test_shipped_multitask_experiments_load():

@@ -652,3 +652,13 @@ def test_report_plots_speedup_and_dram_against_each_ordered_axis(tmp_path):
     for fig in ("speedup_vs_dram_channels", "dram_norm_vs_dram_channels", "speedup_vs_llc"):
         assert (tmp_path / "rep" / f"{fig}.png").is_file() and f"{fig}.png" in text
     assert not (tmp_path / "rep" / "sla_vs_qos.png").exists()
+
+
+def test_long_mixes_are_counted_in_tables():
+    from npusim.report import short_mix
+
+    mix = "+".join(["kws", "squeezenet", "squeezenet", "yolo_lite", "kws", "squeezenet"] * 4)
+    assert short_mix(mix) == "24 tenants: kws x8, squeezenet x12, yolo_lite x4"
+    assert short_mix("resnet50+bert_base") == "resnet50+bert_base"
+    eight = "resnet50+mobilenet_v2+efficientnet_b0+vit_b16+pointpillars+wav2vec2_base+bert_base+gnmt"
+    assert short_mix(eight) == eight  # counting would not make it shorter
