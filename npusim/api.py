@@ -82,6 +82,12 @@ def run_scenario(scenario: Scenario, *, mapper: Mapper | None = None, cache: boo
     return build_result(sim, policy=scenario.policy.name)
 
 
+def qos_levels_share_a_simulation(scenario: Scenario) -> bool:
+    """Whether the scenario runs the same at every QoS level: its policy's decisions do
+    not read deadlines (the `isolated` runs, one per tenant, are not shared)."""
+    return scenario.policy.name != "isolated" and not get_policy(scenario.policy.name).reads_deadlines
+
+
 def run_scenarios_at_qos_levels(scenarios: list[Scenario], *, mapper: Mapper | None = None,
                                 cache: bool = True) -> list[Result]:
     """The results of scenarios that differ at most in their QoS level, as
@@ -91,7 +97,7 @@ def run_scenarios_at_qos_levels(scenarios: list[Scenario], *, mapper: Mapper | N
     first = scenarios[0]
     if any(dataclasses.replace(sc, qos=first.qos) != first for sc in scenarios):
         raise ValueError("the scenarios differ in more than their QoS level")
-    if first.policy.name == "isolated" or get_policy(first.policy.name).reads_deadlines or len(scenarios) == 1:
+    if not qos_levels_share_a_simulation(first) or len(scenarios) == 1:
         return [run_scenario(sc, mapper=mapper, cache=cache) for sc in scenarios]
     mapper = mapper or Mapper(first.soc, cache_dir=None if cache else False)
     iso = {t.name: isolated_latency(first, t, mapper, cache=cache) for t in first.tenants}

@@ -7,6 +7,9 @@ Every loader (SoC spec, trace, scenario, experiment, CLI flags) raises
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 
 class InputError(ValueError):
     """Bad user input, located by source (file name or ``<command line>``),
@@ -29,3 +32,17 @@ class InputError(ValueError):
 
 
 COMMAND_LINE = "<command line>"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message as one line (its first), or its type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def refuse_input_as_output(flag: str, out: str | Path, inputs: Iterable[str | None]) -> None:
+    """An output flag must not name one of the command's input files (it would replace it)."""
+    target = Path(out).resolve()
+    for name in inputs:
+        if name and name != COMMAND_LINE and Path(name).is_file() and Path(name).resolve() == target:
+            raise InputError(COMMAND_LINE, flag, f"{name} is an input of this command; write the output elsewhere")

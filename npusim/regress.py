@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, first_line
 from .soc import MAX_ARRAY_DIM
 from .specio import Section, load_yaml
 
@@ -107,7 +107,7 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
     try:
         ref = pd.read_csv(ref_path)
     except Exception as exc:  # noqa: BLE001 - any unreadable table is bad input
-        raise InputError(str(ref_path), "file", f"cannot read: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise InputError(str(ref_path), "file", f"cannot read: {first_line(exc)}") from None
     for col in KEY + list(ENGINE_METRICS):
         if col not in ref.columns:
             raise InputError(str(ref_path), col, "column missing from the reference table")

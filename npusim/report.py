@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import COMMAND_LINE, InputError
+from .errors import COMMAND_LINE, InputError, first_line
 from .units import format_size
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -21,6 +21,7 @@ POLICY_ORDER = ["isolated", "shared", "waypart", "static", "prema", "camdn-hw", 
 # one colour a policy in every plot (Okabe-Ito; yellow, the faintest, for the reference)
 POLICY_COLOURS = {"shared": "#0072B2", "waypart": "#E69F00", "camdn-hw": "#009E73", "camdn": "#D55E00",
                   "moca": "#CC79A7", "prema": "#56B4E9", "static": "#000000", "isolated": "#F0E442"}
+OTHER_COLOURS = ["#8C564B", "#7F7F7F", "#BCBD22", "#17BECF"]  # policies of plugins: apart from the built-in ones
 SWEEP_COLUMNS = ("policy", "llc_bytes", "mix", "tenant", "mean_latency_cycles", "dram_bytes", "llc_hit_rate",
                  "sla_rate", "stp", "fairness", "point_sla_rate")
 
@@ -47,7 +48,7 @@ def _colour(policy: str, policies: list[str]) -> str:
     if policy in POLICY_COLOURS:
         return POLICY_COLOURS[policy]
     others = [p for p in policies if p not in POLICY_COLOURS]
-    return OKABE_ITO[others.index(policy) % len(OKABE_ITO)]
+    return OTHER_COLOURS[others.index(policy) % len(OTHER_COLOURS)]
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -359,7 +360,7 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     try:
         tl = pd.read_parquet(tl_path) if tl_path.suffix == ".parquet" else pd.read_csv(tl_path)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        raise InputError(str(tl_path), "timeline", f"cannot read: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise InputError(str(tl_path), "timeline", f"cannot read: {first_line(exc)}") from None
     for col in ("cycle", "tenant", "llc_lines", "region_pages"):
         if col not in tl.columns:
             raise InputError(str(tl_path), col, "column missing from the timeline")

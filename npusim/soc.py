@@ -253,12 +253,12 @@ def _merge(base: dict, top: dict, base_file: str | None = None) -> LineDict:
     out = LineDict()
     out.line = getattr(top, "line", None) or getattr(base, "line", None)
     base_lines, base_sources = getattr(base, "key_lines", {}), getattr(base, "key_sources", None) or {}
-    if base_file is not None:
-        out.key_lines = dict(base_lines)
-        out.key_sources = {k: base_sources.get(k, base_file) for k in base}
-    else:
-        out.key_lines = {k: out.line for k in base} if getattr(top, "line", None) else dict(base_lines)
-        out.key_sources = dict(base_sources)
+    out.key_lines, out.key_sources = {}, {}
+    for key in base:
+        source = base_sources[key] if key in base_sources else base_file  # None: from a preset
+        out.key_sources[key] = source
+        preset_overridden = source is None and getattr(top, "line", None)
+        out.key_lines[key] = out.line if preset_overridden else base_lines.get(key)
     for key in top:
         out.key_sources.pop(key, None)  # the top document's own
     out.key_sources.update(getattr(top, "key_sources", None) or {})

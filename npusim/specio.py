@@ -122,7 +122,7 @@ class Section:
 
     def source_of(self, key: str) -> str:
         sources = getattr(self.data, "key_sources", None)
-        return sources[key] if sources and key in sources else self.source
+        return (sources or {}).get(key) or self.source  # None: a preset's, reported where it is overridden
 
     def line_of(self, key: str) -> int | None:
         lines = getattr(self.data, "key_lines", None)

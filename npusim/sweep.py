@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -31,7 +32,7 @@ import pandas as pd
 
 from workloads import get_trace
 
-from .errors import COMMAND_LINE, InputError
+from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
                        policy_names, qos_problem, scenario_from_flags)
 from .soc import preset_names
@@ -351,20 +352,21 @@ def _point_job(points: list[Point]) -> list[list[dict]]:
 def _jobs(points: list[Point]) -> list[list[Point]]:
     """Points grouped into jobs: the QoS levels of one scenario share a job when its
     policy's decisions do not read deadlines; every other point is a job of its own."""
-    from .policies import get_policy
+    from .api import qos_levels_share_a_simulation
 
     jobs: list[list[Point]] = []
-    shared: dict[Scenario, list[Point]] = {}
+    shared: list[tuple[Scenario, list[Point]]] = []  # scanned, not hashed: tenants' parameters may be lists
     for p in points:
-        sc = p.scenario
-        if sc.policy.name == "isolated" or get_policy(sc.policy.name).reads_deadlines:
+        if not qos_levels_share_a_simulation(p.scenario):
             jobs.append([p])
             continue
-        key = dataclasses.replace(sc, qos="")
-        if key not in shared:
-            shared[key] = []
-            jobs.append(shared[key])
-        shared[key].append(p)
+        key = dataclasses.replace(p.scenario, qos="")
+        group = next((g for k, g in shared if k == key), None)
+        if group is None:
+            group = []
+            shared.append((key, group))
+            jobs.append(group)
+        group.append(p)
     return jobs
 
 
@@ -504,7 +506,7 @@ def results_path(out: str | Path) -> Path:
     return p
 
 
-def _journal(path: Path) -> Path:
+def journal_path(path: Path) -> Path:
     """Rows are appended to a CSV journal; a Parquet result is written from it at the end."""
     return path if path.suffix.lower() == ".csv" else path.with_name(path.name + ".journal.csv")
 
@@ -515,10 +517,8 @@ def _refuse_inputs_as_output(spec: SweepSpec, points: list[Point], outputs: tupl
     for p in points:
         inputs.add(p.scenario.soc.source)
         inputs.update(t.workload for t in p.scenario.tenants)
-    targets = {o.resolve() for o in outputs}
-    for name in inputs:
-        if name and name != COMMAND_LINE and Path(name).is_file() and Path(name).resolve() in targets:
-            raise InputError(COMMAND_LINE, "--out", f"{name} is an input of this sweep; write the results elsewhere")
+    for out in outputs:
+        refuse_input_as_output("--out", out, inputs)
 
 
 def _prepare_journal(journal: Path) -> list[Path]:
@@ -557,13 +557,33 @@ def _remove_if_empty(paths: list[Path]) -> None:
             pass
 
 
-def _check_journal(journal: Path, points: list[Point]) -> list[str]:
+@dataclass
+class JournalRepair:
+    """What `--resume` must change in the results before going on (nothing is written
+    until the sweep is sure to run: `write()`)."""
+
+    journal: Path
+    notes: list[str]
+    text: str | None = None  # the repaired file, when it differs
+
+    def write(self) -> None:
+        if self.text is None:
+            return
+        tmp = self.journal.with_name(self.journal.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(self.text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.journal)
+
+
+def _check_journal(journal: Path, points: list[Point]) -> JournalRepair:
     """--resume only continues a results file this command wrote: a foreign or
     unreadable one is refused rather than merged. What an interrupted write can
     leave is repaired: a last row cut off, a point with only some of its tenants'
-    rows, a point's rows written twice; returns what was repaired."""
+    rows, a point's rows written twice, a byte-order mark."""
     if not journal.is_file() or journal.stat().st_size == 0:
-        return []
+        return JournalRepair(journal, [])
     try:
         raw = journal.read_bytes()
         with open(journal, encoding="utf-8-sig", newline="") as fh:  # a BOM (a spreadsheet saved it) is not a column
@@ -573,22 +593,21 @@ def _check_journal(journal: Path, points: list[Point]) -> list[str]:
     if "point_id" not in header:
         raise InputError(str(journal), "point_id", "cannot resume: not the results of `npusim sweep` "
                                                    "(no point_id column); remove it or drop --resume")
-    notes = _repair_journal(journal, raw, header, points)
+    repair = _repair_journal(journal, raw, header, points)
     try:
-        rows = pd.read_csv(journal)
+        rows = pd.read_csv(io.StringIO(repair.text) if repair.text is not None else journal)
     except Exception as exc:  # noqa: BLE001 - a damaged journal is bad input
-        raise InputError(str(journal), "results", f"cannot resume: {str(exc).splitlines()[0]}") from None
+        raise InputError(str(journal), "results", f"cannot resume: {first_line(exc)}") from None
     if len(rows):
         from .report import check_columns
 
         check_columns(rows, str(journal))  # the rows it keeps must be usable
-    return notes
+    return repair
 
 
-def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[Point]) -> list[str]:
+def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[Point]) -> JournalRepair:
     """Drop a byte-order mark, a torn last row, repeated (point, tenant) rows and the
-    rows of points missing a tenant (they run again); rewrite the file only if
-    something was dropped."""
+    rows of points missing a tenant (they run again)."""
     notes = []
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -602,7 +621,7 @@ def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[P
             raise InputError(str(journal), "results", f"cannot resume: {len(row)} fields where the header has "
                                                       f"{len(header)}", line)
     if "tenant" not in header:
-        return notes
+        return JournalRepair(journal, notes, _csv_text(header, rows) if notes else None)
     pid, tenant = header.index("point_id"), header.index("tenant")
     tenants_of = {p.point_id: len(p.scenario.tenants) for p in points}
     seen: set[tuple[str, str]] = set()
@@ -620,20 +639,19 @@ def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[P
     if short:
         kept = [row for row in kept if row[pid] not in short]
         notes.append(f"{len(short)} point{'s' if len(short) > 1 else ''} without all tenants' rows (run again)")
-    if notes:
-        tmp = journal.with_name(journal.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(kept)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, journal)
-    return notes
+    return JournalRepair(journal, notes, _csv_text(header, kept) if notes else None)
+
+
+def _csv_text(header: list[str], rows: list[list[str]]) -> str:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)  # as _append writes rows
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def read_done(path: Path) -> set[str]:
-    j = _journal(path)
+    j = journal_path(path)
     if not j.is_file():
         return set()
     try:
@@ -662,18 +680,18 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
     fmt_ok = path.suffix.lower() in (".csv", ".parquet", ".pq")
     if not fmt_ok:
         raise InputError(COMMAND_LINE, "--out", f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a directory")
-    journal = _journal(path)
-    if resume:
-        repaired = _check_journal(journal, points)
-        if repaired and report_error:
-            report_error(f"warning: {journal}: repaired before resuming: {'; '.join(repaired)}")
+    journal = journal_path(path)
     _refuse_inputs_as_output(spec, points, (path, journal))
+    repair = _check_journal(journal, points) if resume else JournalRepair(journal, [])
     executor = Executor(jobs, dask_address)  # before touching --out: a bad address leaves nothing behind
     try:
         created = _prepare_journal(journal)
+        repair.write()
     except InputError:
         executor.close()
         raise
+    if repair.notes and report_error:
+        report_error(f"warning: {journal}: repaired before resuming: {'; '.join(repair.notes)}")
     done = read_done(path) if resume else set()
     todo = [p for p in points if p.point_id not in done]
     started = time.time()
@@ -788,7 +806,7 @@ def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:
     """Rewrite the results with derived columns (atomically) and return them.
     Rows follow `order` (point ids; the sweep's own order), not the order the
     points finished in, so --jobs does not change the file."""
-    journal = _journal(path)
+    journal = journal_path(path)
     try:
         df = pd.read_csv(journal)
     except (pd.errors.EmptyDataError, FileNotFoundError):
@@ -815,7 +833,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
     try:
         df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        text = first_line(exc)
         at = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
         if at:  # pandas' tokenizer: name the CSV line
             raise InputError(str(p), "results", f"{at.group(3)} fields where the header has {at.group(1)}",
@@ -827,8 +845,11 @@ def read_results(path: str | Path) -> pd.DataFrame:
 
 
 def _refuse_torn_row(path: Path, df: pd.DataFrame) -> None:
-    """A last row with fewer fields than the header, without its line end, is
-    what a sweep killed while writing leaves: refuse it rather than average it in."""
+    """A sweep's results end with a line end after every row; a last row without
+    one was cut off by a sweep killed while writing (even if its fields are all
+    there, the last may be short): refuse it, as --resume would drop it."""
+    if "point_id" not in df.columns:
+        return  # not a file `npusim sweep` wrote
     with open(path, "rb") as fh:
         fh.seek(0, os.SEEK_END)
         if fh.tell() == 0:
@@ -837,11 +858,8 @@ def _refuse_torn_row(path: Path, df: pd.DataFrame) -> None:
         if fh.read(1) == b"\n":
             return
     text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    last = next(csv.reader(text[-1:]), [])
-    if len(last) < len(df.columns):
-        raise InputError(str(path), "results", f"the last row has {len(last)} of {len(df.columns)} fields (cut off "
-                                               "by an interrupted sweep): run the sweep again with --resume",
-                         len(text))
+    raise InputError(str(path), "results", "the last row is cut off (no line end: the sweep was interrupted while "
+                                           "writing it): run the sweep again with --resume", len(text))
 
 
 def default_jobs() -> int:

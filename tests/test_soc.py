@@ -110,3 +110,12 @@ def test_an_error_in_a_base_file_names_that_file_and_its_line(tmp_path):
     with pytest.raises(InputError) as info:
         load_soc(str(top))
     assert (info.value.source, info.value.line, info.value.field) == (str(top), 4, "llc.npu_ways")
+
+
+def test_a_presets_value_is_reported_where_a_file_overrides_its_section(tmp_path):
+    (tmp_path / "mid.yaml").write_text("base: camdn\nnpu:\n  cores: 4\n# 4\n# 5\n# 6\n# 7\n")
+    top = tmp_path / "top.yaml"
+    top.write_text("base: mid.yaml\nllc:\n  ways: 7\n")
+    with pytest.raises(InputError) as info:
+        load_soc(str(top))
+    assert (info.value.source, info.value.line, info.value.field) == (str(top), 3, "llc.size")

@@ -223,7 +223,7 @@ def test_a_failed_sweep_leaves_existing_files_and_creates_none(cli, tmp_path):
     trace = tmp_path / "net.csv"
     trace.write_text("name,op,M,N,K\nfc,gemm,4,8,16\n")
     r = cli("sweep", "--mix", str(trace), "--policy", "shared", "--out", str(trace), "--quiet")
-    assert r.returncode == 2 and "--out: " in r.stderr and "is an input of this sweep" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--out: " in r.stderr and "is an input of this command" in r.stderr, r.stderr
     assert trace.read_text() == "name,op,M,N,K\nfc,gemm,4,8,16\n"
 
 
@@ -546,10 +546,12 @@ def test_report_refuses_a_results_file_whose_last_row_is_cut_off(cli, tmp_path):
     path = tmp_path / "r.csv"
     run_sweep(small_spec(), path, jobs=1)
     text = path.read_text()
-    path.write_text(text[:-60])
-    r = cli("report", str(path), "--out", str(tmp_path / "rep"))
-    assert r.returncode == 2 and not (tmp_path / "rep").exists()
-    assert r.stderr.startswith(f"error: {path}:9: results: the last row has ") and "--resume" in r.stderr, r.stderr
+    for cut in (60, 2):  # fields missing, or only the last one short: both lack the line end
+        path.write_text(text[:-cut])
+        r = cli("report", str(path), "--out", str(tmp_path / "rep"))
+        assert r.returncode == 2 and not (tmp_path / "rep").exists()
+        assert r.stderr.startswith(f"error: {path}:9: results: the last row is cut off"), r.stderr
+        assert "--resume" in r.stderr
     lines = text.splitlines(keepends=True)
     lines[2] = lines[2].rstrip("\n") + ",9,9\n"
     path.write_text("".join(lines))
@@ -594,7 +596,7 @@ def test_a_killed_sweep_leaves_no_workers_and_resumes(tmp_path, how):
     proc.send_signal(getattr(signal, how))
     _, err = proc.communicate(timeout=60)
     if how == "SIGTERM":
-        assert proc.returncode == 130 and "with --resume" in err.splitlines()[-1], err
+        assert proc.returncode == 143 and "with --resume" in err.splitlines()[-1], err
     time.sleep(3)  # a worker checks for its parent every second
     assert workers and not [w for w in workers if _alive(w)]
     r = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=600)
@@ -662,3 +664,23 @@ def test_long_mixes_are_counted_in_tables():
     assert short_mix("resnet50+bert_base") == "resnet50+bert_base"
     eight = "resnet50+mobilenet_v2+efficientnet_b0+vit_b16+pointpillars+wav2vec2_base+bert_base+gnmt"
     assert short_mix(eight) == eight  # counting would not make it shorter
+
+
+def test_qos_levels_of_a_scenario_with_list_parameters_share_a_job(tmp_path):
+    scen = tmp_path / "s.yaml"
+    scen.write_text("soc: camdn\npolicy: shared\ntenants:\n  - {workload: m3vit, params: {image_size: [64, 64]}}\n")
+    spec = SweepSpec(axes={"qos": ["L", "M", "H"]}, base_scenario=str(scen))
+    jobs = sweep_mod._jobs(spec.points())
+    assert [len(job) for job in jobs] == [3]
+
+
+def test_reads_deadlines_is_declared_by_each_policy_class():
+    from npusim.policies import get_policy
+    from npusim.policies.basic import Shared
+
+    class SlackAware(Shared):  # reads deadlines where its parent does not, without saying so
+        name = "slack-aware-test"
+
+    assert SlackAware.reads_deadlines and not Shared.reads_deadlines
+    assert [n for n in ("shared", "waypart", "camdn", "camdn-hw", "prema", "static", "moca", "isolated")
+            if get_policy(n).reads_deadlines] == ["moca", "isolated"]

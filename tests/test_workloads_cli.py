@@ -215,4 +215,6 @@ def test_trace_import_and_map_never_overwrite_their_input(cli, tmp_path):
     before = trace.read_text()
     _one_line_error(cli("map", "--workload", str(trace), "--cores", "1", "--budgets", "0", "--out", str(trace)),
                     f"error: <command line>: --out: {trace} is an input of this command")
+    _one_line_error(cli("trace", "export", str(trace), "--out", str(trace)),
+                    f"error: <command line>: --out: {trace} is an input of this command")
     assert trace.read_text() == before

@@ -54,16 +54,31 @@ def build_parser() -> Parser:
     return parser
 
 
-def _negative_values_attached(argv: list[str]) -> list[str]:
+def _negative_values_attached(argv: list[str], value_flags: set[str]) -> list[str]:
     """`--llc-size -1KiB` as `--llc-size=-1KiB`: argparse would take the value for an
-    option and report a missing argument instead of what is wrong with the value."""
+    option and report a missing argument instead of what is wrong with the value.
+    Only flags that take a value, and nothing after `--`."""
     out: list[str] = []
-    for tok in argv:
-        if out and out[-1].startswith("--") and "=" not in out[-1] and re.match(r"-[0-9.]", tok):
+    for i, tok in enumerate(argv):
+        if tok == "--":
+            return out + argv[i:]
+        if out and out[-1] in value_flags and re.match(r"-[0-9.]", tok):
             out[-1] = f"{out[-1]}={tok}"
         else:
             out.append(tok)
     return out
+
+
+def _value_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """The long options of the parser and its sub-commands that take a value."""
+    flags: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags |= _value_flags(sub)
+        elif action.nargs != 0:
+            flags.update(o for o in action.option_strings if o.startswith("--"))
+    return flags
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -71,13 +86,13 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = _negative_values_attached(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if not debug:  # one line a warning, as the errors are (no source line of ours)
         warnings.showwarning = _one_line_warning
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_negative_values_attached(argv, _value_flags(parser)))
         if not getattr(args, "verb", None):
             parser.print_help()
             print(f"error: {COMMAND_LINE}: VERB: missing (choose from {', '.join(VERBS)})", file=sys.stderr)

@@ -7,7 +7,8 @@ import sys
 
 from ..errors import COMMAND_LINE, InputError
 from ..units import UnitError, format_size, parse_size
-from .common import add_soc_flags, refuse_input_as_output, soc_overrides
+from ..errors import refuse_input_as_output
+from .common import add_soc_flags, soc_overrides
 from .output import write_table
 
 
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.workload.strip():
         raise InputError(COMMAND_LINE, "--workload", "empty: give a zoo model or a trace file")
     if args.out:
-        refuse_input_as_output("--out", args.out, [args.workload, args.soc, args.timing])
+        refuse_input_as_output("--out", args.out, [args.workload, args.soc])
     trace = get_trace(args.workload)
     if args.cores:
         cores = _int_list(args.cores, "--cores")

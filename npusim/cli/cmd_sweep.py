@@ -65,12 +65,16 @@ def spec_from_args(args: argparse.Namespace):
     return SweepSpec(axes=flag_axes, base_scenario=args.scenario, soc=args.soc)
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the sweep is so that it stops its workers too."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sweep import default_jobs, progress_printer, results_path, run_sweep
+    from ..sweep import default_jobs, journal_path, progress_printer, results_path, run_sweep
     from .cmd_report import short_table
 
     spec = spec_from_args(args)
@@ -78,15 +82,17 @@ def run(args: argparse.Namespace) -> int:
     if jobs < 1:
         raise InputError(COMMAND_LINE, "--jobs", f"must be at least 1, got {jobs}")
     update, close = progress_printer(not args.quiet, f"npusim sweep {spec.name}")
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated sweep stops its workers too
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         outcome = run_sweep(spec, args.out, jobs=jobs, dask_address=args.dask, resume=args.resume,
                             progress=update, report_error=lambda m: print(m, file=sys.stderr))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         close()
-        print(f"error: interrupted: the finished points are kept in {results_path(args.out)}; run the same "
-              "command with --resume to go on", file=sys.stderr)
-        return 130
+        journal = journal_path(results_path(args.out))
+        kept = journal.is_file() and journal.stat().st_size > 0
+        print("error: interrupted" + (f": the finished points are kept in {journal}; run the same command with "
+                                      "--resume to go on" if kept else ""), file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, previous)
         close()

@@ -20,8 +20,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..errors import COMMAND_LINE, InputError
-from .common import refuse_input_as_output
+from ..errors import COMMAND_LINE, InputError, refuse_input_as_output
 
 FORMATS = ("trace", "scalesim", "scalesim-gemm", "onnx")
 
@@ -273,6 +272,9 @@ def _write_all(files: list[tuple[str, Path, str]]) -> None:
 def _export(args: argparse.Namespace) -> int:
     from workloads.importers.scalesim import layout_text, topology_rows, topology_text
 
+    refuse_input_as_output("--out", args.out, [args.workload])
+    if args.layout:
+        refuse_input_as_output("--layout", args.layout, [args.workload])
     trace = _load_for_task(args)
     rows, skipped = topology_rows(trace)
     if not rows:

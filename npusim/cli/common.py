@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..errors import COMMAND_LINE, InputError
 from ..soc import OVERRIDE_FLAGS, SoCSpec, load_soc
 
 
@@ -58,10 +56,3 @@ def not_available(verb: str, issue: str):
 
     return handler
 
-
-def refuse_input_as_output(flag: str, out: str | Path, inputs: list[str | None]) -> None:
-    """An output flag must not name one of the command's input files (it would replace it)."""
-    target = Path(out).resolve()
-    for name in inputs:
-        if name and Path(name).is_file() and Path(name).resolve() == target:
-            raise InputError(COMMAND_LINE, flag, f"{out} is an input of this command; write the output elsewhere")

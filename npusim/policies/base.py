@@ -81,9 +81,14 @@ class Policy:
     multicast: ClassVar[bool] = False  # the NPU broadcasts a tile to every core that needs it
     unplaced_via_cache: ClassVar[bool] = False  # region plans' unplaced data uses the LRU ways, not DRAM directly
     options: ClassVar[dict[str, Option]] = {}
-    # whether decisions read tasks' deadlines (target_cycles); a policy that does not
-    # says so, and a sweep over QoS levels then simulates it once for all levels
+    # whether decisions read tasks' deadlines (target_cycles); a policy class that does not
+    # says so itself (never inherited), and a sweep over QoS levels then simulates it once
     reads_deadlines: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reads_deadlines" not in cls.__dict__:
+            cls.reads_deadlines = True  # a subclass may read them where its parent did not
 
     def __init__(self, sim: "Simulation", **options: Any):
         self.sim = sim

@@ -61,7 +61,6 @@ class _TenantState:
 class CaMDNBase(Policy):
     multicast = True
     unplaced_via_cache = True
-    reads_deadlines = False
 
     @classmethod
     def soc_problem(cls, scenario) -> str | None:
@@ -197,6 +196,7 @@ class CaMDNBase(Policy):
 @register
 class CaMDNHardware(CaMDNBase):
     name = "camdn-hw"
+    reads_deadlines = False
     description = "CaMDN's hardware only: a fixed equal share of region pages per tenant"
 
     def setup(self) -> None:
@@ -229,6 +229,7 @@ class CaMDNHardware(CaMDNBase):
 @register
 class CaMDN(CaMDNBase):
     name = "camdn"
+    reads_deadlines = False
     description = "CaMDN: dynamic page allocation per layer/block with cache-aware mapping candidates"
     options = {
         "alpha": Option(0.5, number_in(0.0, 1.0), "discount of other tenants' next requests"),

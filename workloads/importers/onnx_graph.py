@@ -32,7 +32,7 @@ import math
 import warnings
 from pathlib import Path
 
-from npusim.errors import InputError
+from npusim.errors import InputError, first_line
 
 from ..trace import Layer, Trace, make_layer, trace_from_layers
 from . import importer, safe_name
@@ -136,14 +136,12 @@ def load_onnx(path: Path) -> Trace:
     try:
         model = onnx.load(source)
     except Exception as exc:  # noqa: BLE001 - any unreadable model is bad input
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(source, "file", f"not a readable ONNX model: {first}") from None
+        raise InputError(source, "file", f"not a readable ONNX model: {first_line(exc)}") from None
     _fix_input_shapes(model, source)
     try:
         model = shape_inference.infer_shapes(model)
     except Exception as exc:  # noqa: BLE001 - any unreadable model is bad input
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(source, "file", f"not a readable ONNX model: {first}") from None
+        raise InputError(source, "file", f"not a readable ONNX model: {first_line(exc)}") from None
     g = model.graph
     const = {t.name for t in g.initializer}
     shapes: dict[str, tuple[int, ...]] = {t.name: tuple(int(d) for d in t.dims) for t in g.initializer}
