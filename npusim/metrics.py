@@ -216,6 +216,12 @@ def background_table(sim) -> pd.DataFrame:
             "llc_hit_rate": c.cache_hits / lines if lines else math.nan,
             "dram_read_bytes": c.dram_read_bytes, "dram_write_bytes": c.dram_write_bytes,
             "dram_bytes": c.dram_read_bytes + c.dram_write_bytes,
+            # while no task ran on the NPU (replayed through the LLC when it started again)
+            "idle": b.spec.idle, "idle_cycles": b.counters.idle_cycles,
+            "idle_bytes": b.counters.idle_lines * b.line_bytes,
+            "idle_llc_hit_rate": b.counters.idle_llc_hits / b.counters.idle_lines if b.counters.idle_lines
+            else math.nan,
+            "idle_dram_bytes": (b.counters.idle_dram_read_lines + b.counters.idle_dram_write_lines) * b.line_bytes,
         })
     return pd.DataFrame(rows)
 

@@ -111,7 +111,9 @@ class BackgroundSpec:
     """CPU-side traffic that shares the LLC and DRAM with the NPU tenants
     (docs/SCENARIOS.md): a generator that reads and writes `burst_bytes` of its
     `footprint_bytes` at a time, in address order or at random, offering
-    `rate_gb_per_s` (10^9 bytes per second) while a task runs on the NPU."""
+    `rate_gb_per_s` (10^9 bytes per second). While no task runs on the NPU its
+    traffic is replayed through the LLC when the NPU starts again (`idle =
+    "replay"`), or it pauses (`"pause"`)."""
 
     name: str = "cpu"
     pattern: str = "stream"
@@ -119,6 +121,7 @@ class BackgroundSpec:
     rate_gb_per_s: float = 8.0
     write_fraction: float = 1 / 3  # as STREAM's triad: two reads and one write per element
     burst_bytes: int = 4096
+    idle: str = "replay"
     line: int | None = field(default=None, compare=False)
 
 
@@ -311,7 +314,8 @@ def unique_name(base: str, taken) -> str:
     return name
 
 
-BACKGROUND_KEYS = ("name", "pattern", "footprint", "rate_gb_per_s", "write_fraction", "burst")
+BACKGROUND_KEYS = ("name", "pattern", "footprint", "rate_gb_per_s", "write_fraction", "burst", "idle")
+BACKGROUND_IDLE = ("replay", "pause")
 
 
 def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int]) -> BackgroundSpec:
@@ -337,9 +341,10 @@ def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int]) -> Backg
     if rate < MIN_RATE_GB_PER_S:
         raise sec.error("rate_gb_per_s", f"must be at least {MIN_RATE_GB_PER_S:g} GB/s, got {rate:g}")
     write_fraction = sec.number("write_fraction", default.write_fraction, minimum=0.0, maximum=1.0)
+    idle = sec.choice("idle", BACKGROUND_IDLE, default.idle)
     sec.finish()
     return BackgroundSpec(name=name, pattern=pattern, footprint_bytes=footprint, rate_gb_per_s=float(rate),
-                          write_fraction=float(write_fraction), burst_bytes=burst, line=sec.line)
+                          write_fraction=float(write_fraction), burst_bytes=burst, idle=idle, line=sec.line)
 
 
 def _qos(sec: Section, default: str | None) -> str | None:

@@ -148,6 +148,46 @@ def test_the_generator_pauses_while_the_npu_is_idle():
     assert sim.env.now < 51_000_000  # it stopped with the last task
 
 
+def _gap_scenario(idle, pattern="stream", footprint="8MiB", rate=4, second=5_000_000):
+    """kws twice, the second request long after the first: an idle NPU in between."""
+    return scenario_from_dict({
+        "soc": "camdn", "soc_overrides": {"llc_size": "4MiB", "cores": 4},
+        "tenants": [{"workload": "kws", "arrival": "times", "arrival_cycles": [0, second]}],
+        "background": [{"pattern": pattern, "footprint": footprint, "rate_gb_per_s": rate, "idle": idle,
+                        "write_fraction": 0.25}]}, "<test>")
+
+
+def test_idle_gaps_are_replayed_through_the_llc():
+    replayed, paused = _run(_gap_scenario("replay")), _run(_gap_scenario("pause"))
+    first_end = min(t.finish for t in replayed.tasks)
+    gap = 5_000_000 - first_end
+    b, p = _bg(replayed), _bg(paused)
+    # the gap's bursts at the offered rate are added, whole bursts only; the active part runs as it did
+    assert b["active_cycles"] == sum(t.finish - t.start for t in replayed.tasks)
+    assert b["idle_cycles"] == gap and p["idle_cycles"] == 0 and p["idle_bytes"] == 0
+    assert b["idle_bytes"] == int(gap // (4096 / 4.0)) * 4096  # 4 GB/s = 4 B a cycle at 1 GHz
+    # a stream over 8 MiB in a 4 MiB LLC misses every line and evicts what kws left:
+    # the second request reads from DRAM what it found in the LLC when the CPU paused
+    assert b["idle_llc_hit_rate"] == 0 and b["idle_dram_bytes"] >= b["idle_bytes"] * 3 // 4
+    second = lambda sim: [r for r in sim.layers if r.task == 1]
+    dram = lambda sim: sum(r.counters["dram_read_bytes"] for r in second(sim))
+    assert dram(replayed) > dram(paused)
+    assert replayed.tasks[1].latency > paused.tasks[1].latency
+    # the first request ran before any gap: identical
+    first = lambda sim: [(r.layer, r.end) for r in sim.layers if r.task == 0]
+    assert first(replayed) == first(paused)
+
+
+def test_a_long_gap_replays_its_last_lines_and_counts_them_all():
+    # 40 M cycles at 4 B a cycle: 2.5 M lines, more than 4 x (LLC + footprint) = 0.33 M
+    sim = _run(_gap_scenario("replay", pattern="random", footprint="1MiB", second=40_000_000))
+    b = _bg(sim)
+    gap = 40_000_000 - min(t.finish for t in sim.tasks)
+    assert b["idle_bytes"] == int(gap // 1024) * 4096
+    # the whole 1 MiB fits the LLC: after warming up nearly every line hits
+    assert 0.95 < b["idle_llc_hit_rate"] <= 1
+
+
 def test_a_slow_generator_stops_with_the_npu():
     # one 1 MiB burst per ~10^9 cycles: the run still ends with the NPU's last task
     spec = {"pattern": "stream", "footprint": "4MiB", "burst": "1MiB", "rate_gb_per_s": 0.001}
@@ -230,6 +270,7 @@ def test_sweep_axis(cli, tmp_path):
     ("{rate_gb_per_s: 1.0e-4}", "rate_gb_per_s", "must be at least 0.001 GB/s"),
     ("{burst: 96B}", "burst", "whole number of 64 B LLC lines"),
     ("{footprint: 5000}", "footprint", "whole number of 64 B LLC lines"),
+    ("{idle: sleep}", "idle", "unknown value 'sleep'"),
 ])
 def test_bad_background_entries(cli, tmp_path, entry, field, message):
     f = tmp_path / "s.yaml"

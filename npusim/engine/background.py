@@ -6,7 +6,8 @@ over its footprint (in address order, or at random), at most one burst in
 flight, so that it offers `rate_gb_per_s` when memory keeps up and gets less
 when it does not. Its lines go through the same LLC (with the way mask the
 policy gives it) and the same DRAM as the NPU tenants' tiles. It runs while
-a task runs on the NPU and sleeps while none does.
+a task runs on the NPU; what it does while none runs (its effect on the LLC)
+is replayed, without timing, when the NPU starts again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sim import Simulation
 
 
+# a long idle gap replays its last (LLC + footprint) x this many lines; the rest is counted at their hit rate
+IDLE_REPLAY_FACTOR = 4
+IDLE_CHUNK_LINES = 1 << 16  # lines per cache call while replaying
+
+
 @dataclass
 class BackgroundCounters:
     bursts: int = 0
@@ -30,6 +36,12 @@ class BackgroundCounters:
     write_lines: int = 0
     active_cycles: int = 0  # cycles it ran (a task ran on the NPU)
     slot_cycles: float = 0.0  # cycles its bursts took: max(period, service) each
+    # while no task ran on the NPU (replayed when the NPU started again)
+    idle_cycles: int = 0
+    idle_lines: int = 0
+    idle_llc_hits: int = 0
+    idle_dram_read_lines: int = 0
+    idle_dram_write_lines: int = 0
 
 
 class BackgroundTraffic:
@@ -49,6 +61,8 @@ class BackgroundTraffic:
         self.bytes_per_cycle = spec.rate_gb_per_s * 1e9 / clock_hz
         self.period_cycles = self.burst_lines * line_bytes / self.bytes_per_cycle
         self.rng = np.random.default_rng([sim.scenario.seed, 0xC9, index])
+        self.idle_rng = np.random.default_rng([sim.scenario.seed, 0xC9, index, 1])  # the active stream's stays apart
+        self.llc_lines = sim.scenario.soc.llc.size_bytes // line_bytes
         self.position = 0  # next line of a stream
         self.counters = BackgroundCounters()
         self.waiting_since: int | None = None  # start of the wait it is in, if any
@@ -71,7 +85,10 @@ class BackgroundTraffic:
         due = float(env.now)
         while sim.tasks_left > 0:
             if not sim.npu_running():
+                idle_from = int(env.now)
                 yield sim.npu_started()
+                if self.spec.idle == "replay":
+                    self.replay_idle(int(env.now) - idle_from)
                 due = float(env.now)  # a fresh period after an idle gap
                 continue
             if env.now < due:  # woken by an idle instant (one request ending as the next starts)
@@ -87,6 +104,40 @@ class BackgroundTraffic:
             due = max(start + self.period_cycles, float(done))
             c.slot_cycles += due - start
             yield from self._wait(max(math.ceil(due), start + 1))
+
+    def replay_idle(self, gap_cycles: int) -> None:
+        """What the CPU did while the NPU was idle for `gap_cycles`: its bursts at the
+        offered rate (memory had nothing else to do), replayed through the LLC
+        without timing, so the NPU finds the cache as the CPU left it. A gap longer
+        than IDLE_REPLAY_FACTOR x (LLC + footprint) lines replays only its last
+        lines (by then they decide what the LLC holds) and counts the earlier
+        ones at the replayed lines' rates."""
+        bursts = int(gap_cycles // self.period_cycles)
+        if bursts <= 0:
+            return
+        mem, c = self.sim.memory, self.counters
+        total = bursts * self.burst_lines
+        replay = min(total, IDLE_REPLAY_FACTOR * (self.llc_lines + self.footprint_lines))
+        if self.spec.pattern == "stream":
+            self.position = (self.position + total - replay) % self.footprint_lines
+        hits = read_misses = writebacks = writes_total = 0
+        for done in range(0, replay, IDLE_CHUNK_LINES):
+            n = min(IDLE_CHUNK_LINES, replay - done)
+            if self.spec.pattern == "stream":
+                lines = (self.position + np.arange(n, dtype=np.int64)) % self.footprint_lines
+                self.position = (self.position + n) % self.footprint_lines
+            else:
+                lines = self.idle_rng.integers(0, self.footprint_lines, size=n, dtype=np.int64)
+            writes = self.idle_rng.random(n) < self.spec.write_fraction
+            h, rm, wb = mem.cpu_access_untimed(self.cache_tenant, self.base_addr + lines * self.line_bytes, writes)
+            hits, read_misses, writebacks = hits + h, read_misses + rm, writebacks + wb
+            writes_total += int(writes.sum())
+        scale = total / replay
+        c.idle_cycles += gap_cycles
+        c.idle_lines += total
+        c.idle_llc_hits += round(hits * scale)
+        c.idle_dram_read_lines += round(read_misses * scale)
+        c.idle_dram_write_lines += round((writebacks + (writes_total if mem.write_through else 0)) * scale)
 
     def _wait(self, until: int):
         """Sleep until `until`, or until the NPU goes idle, counting the cycles slept."""

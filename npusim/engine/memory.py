@@ -242,6 +242,22 @@ class MemoryHierarchy:
         c.llc_bytes += n_bytes
         return max(ready, self._llc_port(now, n_bytes) + self.hit_latency)
 
+    def cpu_access_untimed(self, tenant: int, addrs: np.ndarray, writes: np.ndarray) -> tuple[int, int, int]:
+        """CPU-side accesses while the NPU is idle: their effect on the LLC only (no
+        time passes for anyone waiting, no DRAM timing, no counters of the run).
+        Reads, then writes; returns (hits, read misses, write-backs)."""
+        hits = read_misses = writebacks = 0
+        for is_write in (False, True):
+            lines = addrs[writes] if is_write else addrs[~writes]
+            if lines.shape[0] == 0:
+                continue
+            res = self.cache.access(lines, tenant=tenant, write=is_write)
+            hits += res.hits
+            writebacks += res.writebacks
+            if not is_write:
+                read_misses += res.misses
+        return hits, read_misses, writebacks
+
     def dma_cycles(self, lines: int, requests: int, cores: int, dram_lines: int) -> int:
         """Time for each core's DMA to move its share: its bandwidth over the lines,
         or its requests in flight over their latency (Little's law), whichever binds."""
