@@ -18,7 +18,7 @@ from .mapping.mapper import SEARCH_VERSION, default_cache_dir
 from .errors import COMMAND_LINE, InputError
 from .metrics import Result, build_result
 from .policies import get_policy
-from .scenario import PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
+from .scenario import RUN_OVERRIDES, PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
 
 ENGINE_VERSION = "4"  # bump when engine timing changes: cached isolated latencies are ignored
 
@@ -136,7 +136,6 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
 
 API = "<api>"  # the source named in errors about simulate()'s own arguments
 FLAG_ARGUMENTS = ("mix", "policy", "soc", "requests", "qos", "seed", "scheduler", "cpu_traffic")
-RUN_OVERRIDES = ("policy", "seed", "qos", "scheduler", "requests", "cpu_traffic")
 
 
 def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **kwargs: Any) -> Result:

@@ -160,10 +160,6 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     policies = _policies(df)
     mixes = list(dict.fromkeys(df.mix))
     points = per_point(df)
-    # one value per (mix, LLC size, policy): the mean over any other swept axis
-    per = points.groupby(["mix", "llc_bytes", "policy"]).agg(
-        speedup=("speedup", "mean"), dram=("dram_norm", "mean"), stp=("stp", "mean"), fairness=("fairness", "mean"),
-        point_sla=("point_sla", "mean")).reset_index()
     made += _plot_against(points, "llc_bytes", mixes, policies, out)
     # the other swept axes with an order (channels, ways, cores, ...): the same two plots against each
     for axis in extra_axes(df):
@@ -187,7 +183,7 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     axes[0][-1].legend(title="policy", fontsize=8)
     made.append(("per-tenant latency", _save(fig, out, "latency_by_tenant")))
     # QoS metrics when the sweep has them
-    if per.stp.notna().any():
+    if points.stp.notna().any():
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
         agg = points.groupby("policy").agg(sla=("point_sla", "mean"), stp=("stp", "mean"),
                                            fairness=("fairness", "mean")).reindex(policies)
@@ -307,7 +303,7 @@ def _plot_sla_vs_qos(points: pd.DataFrame, policies: list[str], out: Path) -> li
 
 def _axis_label(axis: str, value) -> str:
     if axis == "mix":
-        return str(value).replace("+", ", ")
+        return _mix_title(str(value))
     if axis == "llc_bytes":
         return f"LLC {format_size(int(value))}"
     if axis == "cpu_traffic":
@@ -381,11 +377,13 @@ def plot_timeline(tl: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     tenants = list(dict.fromkeys(tl.tenant))
     wide = tl.pivot_table(index="cycle", columns="tenant", values=col, aggfunc="last").ffill().fillna(0)
     wide = wide[tenants]
-    if len(tenants) <= len(OKABE_ITO):
-        colours = OKABE_ITO[:len(tenants)]
-    else:  # one distinct colour a tenant
-        cmap = plt.get_cmap("tab20" if len(tenants) <= 20 else "turbo")
-        colours = [cmap(i / max(1, len(tenants) - 1)) if len(tenants) > 20 else cmap(i) for i in range(len(tenants))]
+    n = len(tenants)  # one distinct colour a tenant
+    if n <= len(OKABE_ITO):
+        colours = OKABE_ITO[:n]
+    elif n <= 20:
+        colours = [plt.get_cmap("tab20")(i) for i in range(n)]
+    else:
+        colours = [plt.get_cmap("turbo")(i / (n - 1)) for i in range(n)]
     ax.stackplot(wide.index / 1e6, wide.T.values, labels=tenants, colors=colours, step="post")
     ax.set_xlabel("time (Mcycles)")
     ax.set_ylabel(label)

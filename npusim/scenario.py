@@ -569,6 +569,9 @@ def _default_generator(scenario: Scenario) -> BackgroundSpec:
     return replace(default, name=name, burst_bytes=burst, footprint_bytes=max(default.footprint_bytes, burst))
 
 
+RUN_OVERRIDES = ("policy", "seed", "qos", "scheduler", "requests", "cpu_traffic")  # what apply_run_overrides sets
+
+
 def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, policy: str | None = None,
                         seed: Any = None, qos: Any = None, scheduler: str | None = None,
                         requests: Any = None, cpu_traffic: Any = None) -> Scenario:

@@ -255,7 +255,7 @@ def _merge(base: dict, top: dict, base_file: str | None = None) -> LineDict:
     base_lines, base_sources = getattr(base, "key_lines", {}), getattr(base, "key_sources", None) or {}
     out.key_lines, out.key_sources = {}, {}
     for key in base:
-        source = base_sources[key] if key in base_sources else base_file  # None: from a preset
+        source = base_sources.get(key, base_file)  # None: from a preset
         out.key_sources[key] = source
         preset_overridden = source is None and getattr(top, "line", None)
         out.key_lines[key] = out.line if preset_overridden else base_lines.get(key)
@@ -267,16 +267,10 @@ def _merge(base: dict, top: dict, base_file: str | None = None) -> LineDict:
         out[key] = value
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value, _base_source_of(base, key, base_file))
+            out[key] = _merge(out[key], value, base_sources.get(key, base_file))
         else:
             out[key] = value
     return out
-
-
-def _base_source_of(base: dict, key: str, base_file: str | None) -> str | None:
-    """The file a base's sub-mapping came from (None: a preset)."""
-    sources = getattr(base, "key_sources", None) or {}
-    return sources.get(key, base_file)
 
 
 # -- command-line overrides ---------------------------------------------------

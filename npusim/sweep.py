@@ -33,7 +33,7 @@ import pandas as pd
 from workloads import get_trace
 
 from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
-from .scenario import (MAX_REQUESTS, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
+from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
                        policy_names, qos_problem, scenario_from_flags)
 from .soc import preset_names
 from .specio import MAX_INT, Section, load_yaml
@@ -45,7 +45,6 @@ SOC_AXES = {
     "dataflow": "--dataflow", "dram": "--dram", "dram_channels": "--dram-channels",
 }
 SCENARIO_AXES = ("policy", "mix", "seed", "qos", "requests", "scheduler", "cpu_traffic")
-RUN_AXES = ("policy", "seed", "qos", "scheduler", "requests", "cpu_traffic")  # set on top of a base scenario file
 AXES = tuple(SOC_AXES) + SCENARIO_AXES
 PARAM_PREFIX = "param."  # axis `param.<name>`: a builder parameter of every tenant whose workload has it
 RESULT_COLUMNS = (
@@ -146,7 +145,7 @@ class SweepSpec:
                     raise InputError(self.source, "--mix" if self.source == COMMAND_LINE else "mix",
                                      "a sweep over mixes needs no base scenario file")
                 sc = load_scenario(self.base_scenario, overrides, soc_ref=self.soc)
-                return apply_run_overrides(sc, **{k: merged[k] for k in RUN_AXES if k in merged})
+                return apply_run_overrides(sc, **{k: merged[k] for k in RUN_OVERRIDES if k in merged})
             mix = merged.get("mix", self.base_mix)
             if not mix:
                 raise InputError(self.source, "--mix" if self.source == COMMAND_LINE else "mix",
@@ -586,8 +585,8 @@ def _check_journal(journal: Path, points: list[Point]) -> JournalRepair:
         return JournalRepair(journal, [])
     try:
         raw = journal.read_bytes()
-        with open(journal, encoding="utf-8-sig", newline="") as fh:  # a BOM (a spreadsheet saved it) is not a column
-            header = next(csv.reader(fh), [])
+        # a BOM (a spreadsheet saved it) is not a column
+        header = next(csv.reader(raw.decode("utf-8-sig").splitlines()[:1]), [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
     if "point_id" not in header:
@@ -718,9 +717,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         if resume and journal.stat().st_size > 0:
             with open(journal, encoding="utf-8") as fh:
                 fieldnames = next(csv.reader(fh), None)
-        jobs = _jobs(todo)
-        for i, job_rows, exc in executor.map_unordered(_point_job, [(job,) for job in jobs]):
-            for k, point in enumerate(jobs[i]):
+        groups = _jobs(todo)
+        for i, group_rows, exc in executor.map_unordered(_point_job, [(group,) for group in groups]):
+            for k, point in enumerate(groups[i]):
                 finished += 1
                 if exc is not None:
                     if isinstance(exc, InputError):
@@ -733,7 +732,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
                     if report_error:
                         report_error(f"error: {message}")
                 else:
-                    fieldnames = _append(journal, job_rows[k], fieldnames)
+                    fieldnames = _append(journal, group_rows[k], fieldnames)
                     wrote = True
                 if progress:
                     progress(finished, total)

@@ -123,10 +123,6 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(not args.quiet, f"npusim run ({scenario.policy.name})")
     try:
         result = run_scenario(scenario, cache=not args.no_cache, progress=progress)
-    except InputError as exc:
-        if exc.field == "policy" and args.policy is not None:  # the flag chose the policy the SoC cannot run
-            raise InputError(COMMAND_LINE, "--policy", exc.message) from None
-        raise
     finally:
         progress.close()
     if args.out:

@@ -55,4 +55,3 @@ def not_available(verb: str, issue: str):
         return 1
 
     return handler
-

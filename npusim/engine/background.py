@@ -70,12 +70,17 @@ class BackgroundTraffic:
 
     def next_burst(self) -> tuple[np.ndarray, np.ndarray]:
         """Line addresses of the next burst and which of them are writes."""
+        return self._next_lines(self.burst_lines, self.rng)
+
+    def _next_lines(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The next `n` line addresses of its pattern (random ones drawn from `rng`) and which are writes."""
         if self.spec.pattern == "stream":
-            lines = (self.position + self._offsets) % self.footprint_lines
-            self.position = (self.position + self.burst_lines) % self.footprint_lines
+            offsets = self._offsets if n == self.burst_lines else np.arange(n, dtype=np.int64)
+            lines = (self.position + offsets) % self.footprint_lines
+            self.position = (self.position + n) % self.footprint_lines
         else:
-            lines = self.rng.integers(0, self.footprint_lines, size=self.burst_lines, dtype=np.int64)
-        writes = self.rng.random(self.burst_lines) < self.spec.write_fraction
+            lines = rng.integers(0, self.footprint_lines, size=n, dtype=np.int64)
+        writes = rng.random(n) < self.spec.write_fraction
         return self.base_addr + lines * self.line_bytes, writes
 
     def process(self):
@@ -122,14 +127,8 @@ class BackgroundTraffic:
             self.position = (self.position + total - replay) % self.footprint_lines
         hits = read_misses = writebacks = writes_total = 0
         for done in range(0, replay, IDLE_CHUNK_LINES):
-            n = min(IDLE_CHUNK_LINES, replay - done)
-            if self.spec.pattern == "stream":
-                lines = (self.position + np.arange(n, dtype=np.int64)) % self.footprint_lines
-                self.position = (self.position + n) % self.footprint_lines
-            else:
-                lines = self.idle_rng.integers(0, self.footprint_lines, size=n, dtype=np.int64)
-            writes = self.idle_rng.random(n) < self.spec.write_fraction
-            h, rm, wb = mem.cpu_access_untimed(self.cache_tenant, self.base_addr + lines * self.line_bytes, writes)
+            addrs, writes = self._next_lines(min(IDLE_CHUNK_LINES, replay - done), self.idle_rng)
+            h, rm, wb = mem.cpu_access_untimed(self.cache_tenant, addrs, writes)
             hits, read_misses, writebacks = hits + h, read_misses + rm, writebacks + wb
             writes_total += int(writes.sum())
         scale = total / replay

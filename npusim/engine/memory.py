@@ -224,11 +224,7 @@ class MemoryHierarchy:
         last read has arrived and the LLC port has moved every line."""
         c = self.counters[tenant]
         ready = now + self.hit_latency
-        for is_write in (False, True):
-            lines = addrs[writes] if is_write else addrs[~writes]
-            if lines.shape[0] == 0:
-                continue
-            res = self.cache.access(lines, tenant=tenant, write=is_write)
+        for is_write, lines, res in self._cpu_lines(tenant, addrs, writes):
             c.cache_hits += res.hits
             c.cache_misses += res.misses
             if res.writebacks:
@@ -242,16 +238,20 @@ class MemoryHierarchy:
         c.llc_bytes += n_bytes
         return max(ready, self._llc_port(now, n_bytes) + self.hit_latency)
 
+    def _cpu_lines(self, tenant: int, addrs: np.ndarray, writes: np.ndarray):
+        """A CPU-side batch through the LLC: its reads, then its writes (write-allocate
+        of whole lines); yields (is_write, lines, cache result) for each non-empty half."""
+        for is_write in (False, True):
+            lines = addrs[writes] if is_write else addrs[~writes]
+            if lines.shape[0]:
+                yield is_write, lines, self.cache.access(lines, tenant=tenant, write=is_write)
+
     def cpu_access_untimed(self, tenant: int, addrs: np.ndarray, writes: np.ndarray) -> tuple[int, int, int]:
         """CPU-side accesses while the NPU is idle: their effect on the LLC only (no
         time passes for anyone waiting, no DRAM timing, no counters of the run).
         Reads, then writes; returns (hits, read misses, write-backs)."""
         hits = read_misses = writebacks = 0
-        for is_write in (False, True):
-            lines = addrs[writes] if is_write else addrs[~writes]
-            if lines.shape[0] == 0:
-                continue
-            res = self.cache.access(lines, tenant=tenant, write=is_write)
+        for is_write, _, res in self._cpu_lines(tenant, addrs, writes):
             hits += res.hits
             writebacks += res.writebacks
             if not is_write:

@@ -36,7 +36,7 @@ class WayPartition(Policy):
     @classmethod
     def soc_problem(cls, scenario) -> str | None:
         ways, n = scenario.soc.llc.ways, len(scenario.tenants)
-        first, split, cpu_mask = cls._ways(scenario)
+        _, split, cpu_mask = cls._ways(scenario)
         if not scenario.background:
             return None if split >= n else \
                 f"waypart needs at least one LLC way per tenant: {ways} ways for {n} tenants"
