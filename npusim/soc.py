@@ -69,6 +69,8 @@ class NPUSpec:
     dma_max_inflight: int = 64  # requests a core's DMA keeps in flight (latency x bandwidth limit)
     dma_request_bytes: int = 64  # largest DMA request; each row of a transfer is requested on its own
     layer_setup_cycles: int = 0  # fixed cost of starting a layer (host tiling code, command issue)
+    # where `npu.buffers` was given (file, line), for errors found only when a layer is mapped
+    buffers_at: tuple[str, int | None] = field(default=("", None), compare=False, repr=False)
 
     @property
     def pe_count(self) -> int:
@@ -373,6 +375,7 @@ def _npu(sec: Section) -> NPUSpec:
     clock_hz = sec.frequency("clock", 1_000_000_000)
     if clock_hz < MIN_CLOCK_HZ:
         raise sec.error("clock", f"must be at least 1MHz, got {format_frequency(clock_hz)}")
+    buffers_at = (sec.source_of("buffers"), sec.line_of("buffers"))
     buf = sec.section("buffers")
     acc = buf.size("accumulator")
     scratch = buf.size("scratchpad", None)
@@ -404,6 +407,7 @@ def _npu(sec: Section) -> NPUSpec:
         output_elem_bytes=elem["output"], accumulator_elem_bytes=elem["accumulator"],
         timing=timing, vector_elems_per_cycle=vector, dma_bytes_per_cycle=dma, conv_lowering=lowering,
         dma_max_inflight=inflight, dma_request_bytes=req_bytes, layer_setup_cycles=setup,
+        buffers_at=buffers_at,
     )
 
 

@@ -197,7 +197,7 @@ def test_bad_input_met_while_simulating_is_one_line_in_run_and_sweep(cli, tmp_pa
     # buffers no tiling fits are found by the mapper inside the SimPy processes
     soc = tmp_path / "tiny.yaml"
     soc.write_text("base: camdn\nname: tiny\nnpu:\n  buffers: {input: 1B}\n")
-    expect = f"error: {soc}: npu.buffers: too small for layer conv_1 (squeezenet) at any tiling"
+    expect = f"error: {soc}:4: npu.buffers: too small for layer conv_1 (squeezenet) at any tiling"
     r = cli("run", "--soc", str(soc), "--mix", "squeezenet", "--quiet")
     assert r.returncode == 2 and r.stderr.startswith(expect) and len(r.stderr.splitlines()) == 1, r.stderr
     for jobs in ("1", "2"):  # in the sweep's process or in workers: each point's error, the others go on
@@ -205,7 +205,7 @@ def test_bad_input_met_while_simulating_is_one_line_in_run_and_sweep(cli, tmp_pa
                 "--out", str(tmp_path / f"r{jobs}.csv"), "--quiet")
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 2 and "Traceback" not in r.stderr, r.stderr
-        assert all(line.startswith(f"error: {soc}: npu.buffers: too small") for line in lines)
+        assert all(line.startswith(f"error: {soc}:4: npu.buffers: too small") for line in lines)
 
 
 def test_a_failed_sweep_leaves_existing_files_and_creates_none(cli, tmp_path):

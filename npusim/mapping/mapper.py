@@ -143,9 +143,10 @@ class Mapper:
                        f"input {n.input_buffer_bytes} B, weight {n.weight_buffer_bytes} B")
             # the buffers or the layer may be at fault: blame the SoC field, name the layer
             where = f"{source}:{layer.line}" if source and layer.line else (source or "workload")
-            raise InputError(self.soc.source or "<soc>", "npu.buffers",
+            soc_file, line = n.buffers_at
+            raise InputError(soc_file or self.soc.source or "<soc>", "npu.buffers",
                              f"too small for layer {layer.name} ({where}) at any tiling ({buffers}, "
-                             f"accumulator {n.accumulator_bytes} B; a tile may use half of each buffer)")
+                             f"accumulator {n.accumulator_bytes} B; a tile may use half of each buffer)", line)
         return cands
 
     # -- plans ---------------------------------------------------------------
