@@ -6,7 +6,7 @@ import pytest
 from npusim.mapping import DEFAULT_LADDER, UNMANAGED, Mapper, loop_nest, trace_blocks
 from npusim.mapping.layout import layout_trace
 from npusim.mapping.plan import MemorySystem
-from npusim.mapping.streams import KIND_INPUT, KIND_OUTPUT, KIND_WEIGHT, layer_streams
+from npusim.mapping.streams import KIND_INPUT, KIND_OUTPUT, KIND_WEIGHT, StreamBuffers, layer_streams
 from npusim.soc import load_soc
 from workloads.builder import TraceBuilder
 
@@ -145,3 +145,19 @@ def test_streams_read_inputs_in_tile_order(mapper):
     assert inputs.min() >= base and inputs.max() < base + net.layer("c1").output_bytes
     assert (st.kinds[st.step_ptr[:-1]] != KIND_OUTPUT).all()  # a step starts with its reads
     assert (st.kinds == KIND_WEIGHT).any()
+
+
+@pytest.mark.parametrize("name", ["c1", "c3", "add", "fc"])
+def test_streams_from_scratch_too_small_equal_a_fresh_generation(mapper, name):
+    # reused scratch arrays that are too small are grown and the pass rerun: same runs, same steps
+    net = small_net()
+    layer = net.layer(name)
+    plan, fresh = _streams(mapper, net, name, 4, 0)
+    assert len(fresh.starts) > 1 and fresh.steps > 1
+    tiny = StreamBuffers(runs=1, steps=1)
+    nest = loop_nest(layer, SOC.npu, 4, 64)
+    for _ in range(2):  # grown by the first call, reused by the second
+        again = layer_streams(layer, net, nest, plan, layout_trace(net), mapper.hw, mapper.vec, tiny)
+        for field in ("starts", "lengths", "kinds", "readers", "step_ptr", "step_cycles", "step_requests"):
+            assert np.array_equal(getattr(again, field), getattr(fresh, field)), field
+    assert len(tiny.starts) >= len(fresh.starts) and len(tiny.step_cycles) >= fresh.steps

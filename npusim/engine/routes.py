@@ -11,13 +11,14 @@ loop only slices arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..mapping.layout import TensorLayout
 from ..mapping.plan import LayerPlan
 from ..mapping.streams import (KIND_INPUT, KIND_OUTPUT, KIND_PARTIAL_READ, KIND_PARTIAL_WRITE, KIND_WEIGHT,
-                               LayerStreams)
+                               LayerStreams, StreamBuffers)
 
 READ_CACHE, READ_REGION, READ_DRAM, WRITE_CACHE, WRITE_REGION, WRITE_DRAM = range(6)
 N_ROUTES = 6
@@ -75,3 +76,32 @@ def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bo
     return RoutedStreams(starts=streams.starts[order], lengths=streams.lengths[order],
                          readers=streams.readers[order], ptr=ptr, step_cycles=streams.step_cycles,
                          step_requests=streams.step_requests)
+
+
+class StreamStore:
+    """The routed streams of one simulation, shared by tenants that serve the same
+    model: their traces are equal and their layouts equal up to the base address,
+    so one tenant's runs are another's shifted by the difference of the bases."""
+
+    def __init__(self) -> None:
+        self.buffers = StreamBuffers()  # scratch of the stream kernel, reused layer after layer
+        self._families: dict[tuple, int] = {}
+        self._routed: dict[tuple, tuple[int, RoutedStreams]] = {}
+
+    def family(self, layers: tuple, layout: TensorLayout) -> int:
+        """An id equal for tenants whose streams differ only by their base."""
+        base = layout.base_bytes
+        shape = (repr(layers), layout.network_input_base - base, layout.scratch_base - base,
+                 layout.end_bytes - base, tuple((k, v - base) for k, v in layout.weight_base.items()),
+                 tuple((k, v - base) for k, v in layout.output_base.items()))
+        return self._families.setdefault(shape, len(self._families))
+
+    def get(self, key: tuple, base_bytes: int) -> RoutedStreams | None:
+        hit = self._routed.get(key)
+        if hit is None:
+            return None
+        their_base, rs = hit
+        return rs if their_base == base_bytes else replace(rs, starts=rs.starts + (base_bytes - their_base))
+
+    def put(self, key: tuple, base_bytes: int, rs: RoutedStreams) -> None:
+        self._routed.setdefault(key, (base_bytes, rs))

@@ -40,6 +40,7 @@ from .routes import (
     WRITE_DRAM,
     WRITE_REGION,
     RoutedStreams,
+    StreamStore,
     route_streams,
 )
 
@@ -93,7 +94,7 @@ class TenantRuntime:
     """A tenant during one simulation: its trace, tensors in memory, cores and plans."""
 
     def __init__(self, index: int, spec: TenantSpec, trace: Trace, layout: TensorLayout, cores: tuple[int, ...],
-                 mapper: Mapper, hw: np.ndarray, vec: np.ndarray):
+                 mapper: Mapper, hw: np.ndarray, vec: np.ndarray, streams: StreamStore):
         self.index = index
         self.spec = spec
         self.name = spec.name
@@ -103,6 +104,8 @@ class TenantRuntime:
         self.mapper = mapper
         self._hw, self._vec = hw, vec
         self._routed: dict[tuple, RoutedStreams] = {}
+        self.streams = streams  # the simulation's, shared with tenants of the same model
+        self.stream_family = streams.family(tuple(trace.layers), layout)
         self._nests: dict[int, Any] = {}
         self.isolated_latency: float | None = None
         self.active_cores = 0
@@ -169,10 +172,16 @@ class TenantRuntime:
         key = (self.current_task, layer_index, plan)
         rs = self._routed.get(key)
         if rs is None:
-            layer = self.trace.layers[layer_index]
-            nest = loop_nest(layer, self.mapper.soc.npu, plan.cores, self.mapper.soc.llc.line_bytes)
-            streams = layer_streams(layer, self.trace, nest, plan, self.layout, self._hw, self._vec)
-            rs = route_streams(streams, plan, self.unplaced_via_cache)
+            shared_key = (self.stream_family, self.unplaced_via_cache) + key
+            base = self.layout.base_bytes
+            rs = self.streams.get(shared_key, base)
+            if rs is None:  # no tenant of this model has run this plan yet
+                layer = self.trace.layers[layer_index]
+                nest = loop_nest(layer, self.mapper.soc.npu, plan.cores, self.mapper.soc.llc.line_bytes)
+                streams = layer_streams(layer, self.trace, nest, plan, self.layout, self._hw, self._vec,
+                                        self.streams.buffers)
+                rs = route_streams(streams, plan, self.unplaced_via_cache)
+                self.streams.put(shared_key, base, rs)
             self._routed[key] = rs
         return rs
 
@@ -213,11 +222,13 @@ class Simulation:
         core_sets = _assign_cores(scenario.tenants, soc.npu.cores)
         self.tenants: list[TenantRuntime] = []
         slot = 0
+        streams = StreamStore()
         for i, spec in enumerate(scenario.tenants):
             trace = load_tenant_trace(spec, scenario.source)
             layout = layout_trace(trace, tenant_base(slot))  # a multi-task model's full weights
             slot += slots_needed(layout.size_bytes)
-            t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec)
+            t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec,
+                              streams)
             if spec.multi_task:
                 t.request_pathways = request_pathways(spec, scenario.seed, i)
                 t.use_task(t.request_pathways[0][0])

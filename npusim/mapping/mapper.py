@@ -84,6 +84,8 @@ class Mapper:
         else:
             self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir() / "plans"
         self._memo: dict[str, np.ndarray] = {}
+        # (id(layer), cores) -> (layer, its candidates); the layer is kept so its id stays its own
+        self._candidates: dict[tuple[int, int], tuple[Layer, LayerCandidates]] = {}
         self.searches = 0  # searches actually run (not served from a cache)
 
     # -- search with caching ------------------------------------------------
@@ -133,6 +135,9 @@ class Mapper:
     def candidates(self, layer: Layer, cores: int, source: str = "") -> LayerCandidates:
         """The search winners of `layer` on `cores` cores; `source` names the
         workload in the error raised when no tiling fits the buffers."""
+        hit = self._candidates.get((id(layer), cores))
+        if hit is not None and hit[0] is layer:
+            return hit[1]
         if cores < 1:
             raise InputError(source or "<mapping>", "cores", f"must be at least 1, got {cores}")
         nest = loop_nest(layer, self.soc.npu, cores, self.soc.llc.line_bytes)
@@ -147,6 +152,7 @@ class Mapper:
             raise InputError(soc_file or self.soc.source or "<soc>", "npu.buffers",
                              f"too small for layer {layer.name} ({where}) at any tiling ({buffers}, "
                              f"accumulator {n.accumulator_bytes} B; a tile may use half of each buffer)", line)
+        self._candidates[(id(layer), cores)] = (layer, cands)
         return cands
 
     # -- plans ---------------------------------------------------------------

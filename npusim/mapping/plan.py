@@ -118,6 +118,8 @@ class LayerCandidates:
                  cost: CostModel):
         self.nest = nest
         self.best = best
+        self._rows = best.tolist()  # plain floats: plans read a dozen fields each
+        self._best_memo: dict[tuple, LayerPlan | None] = {}
         self.cores = cores
         self.memory = memory
         self.cost = cost
@@ -132,7 +134,7 @@ class LayerCandidates:
             float(nest.weight_bytes)
 
     def _get(self, obj: int, name: str) -> float:
-        return float(self.best[obj, FI[name]])
+        return float(self._rows[obj][FI[name]])
 
     def feasible(self, resident: str) -> bool:
         return self.best[OBJECTIVES.index(resident), FI["found"]] > 0
@@ -211,7 +213,15 @@ class LayerCandidates:
     def best_for_budget(self, budget_bytes: int, *, pinned_bytes: int = 0, input_in_region: bool = False,
                         output_in_region: bool = False, block: str = "", fused: bool = False) -> LayerPlan | None:
         """The resident set that fits `budget_bytes` (pinned bytes included)
-        with the fewest DRAM bytes, then fewest cycles, then smallest footprint."""
+        with the fewest DRAM bytes, then fewest cycles, then smallest footprint.
+        Asked again and again by runtime policies, so each answer is kept."""
+        key = (budget_bytes, pinned_bytes, input_in_region, output_in_region, block, fused)
+        if key not in self._best_memo:
+            self._best_memo[key] = self._best_for_budget(*key)
+        return self._best_memo[key]
+
+    def _best_for_budget(self, budget_bytes: int, pinned_bytes: int, input_in_region: bool,
+                         output_in_region: bool, block: str, fused: bool) -> LayerPlan | None:
         if budget_bytes == UNMANAGED:
             return self.plan("none", UNMANAGED) if self.fits else None
         best: LayerPlan | None = None

@@ -38,11 +38,12 @@ OP_ARRAY, OP_POOL, OP_ELTWISE, OP_EMBEDDING = range(4)
 
 
 @nb.njit(cache=True)
-def _emit(st, starts, lens, kinds, readers, start, length, kind, nread, fill):
+def _emit(st, starts, lens, kinds, readers, start, length, kind, nread):
     """Append a run, merging it into the previous one when it continues it.
 
     st[6] counts DMA requests: every piece is requested on its own (a pixel's
     channels, a row of a matrix, a weight tile), in chunks of at most st[7] bytes.
+    Runs past the arrays' end are counted, not written (the caller grows them and reruns).
     """
     if length <= 0:
         return
@@ -50,10 +51,10 @@ def _emit(st, starts, lens, kinds, readers, start, length, kind, nread, fill):
     n = st[0]
     if n > 0 and st[3] == kind and st[4] == nread and st[2] == start and st[5] == 0:
         st[2] = start + length
-        if fill:
+        if n <= lens.shape[0]:
             lens[n - 1] += length
         return
-    if fill:
+    if n < starts.shape[0]:
         starts[n] = start
         lens[n] = length
         kinds[n] = kind
@@ -73,7 +74,7 @@ def _barrier(st):
 
 
 @nb.njit(cache=True)
-def _input_runs(st, starts, lens, kinds, readers, fill, nread,
+def _input_runs(st, starts, lens, kinds, readers, nread,
                 g0, g1, c0, c1, h0, h1, w0, w1, G, C, H, W, groups_outer,
                 seg_base, seg_c0, seg_nc, eb, stride, pad, R, S):
     """Runs of input elements: groups [g0,g1), channels [c0,c1) of each group,
@@ -84,7 +85,7 @@ def _input_runs(st, starts, lens, kinds, readers, fill, nread,
         for g in range(g0, g1):
             for h in range(h0, h1):
                 addr = seg_base[0] + ((g * H + h) * C + c0) * eb
-                _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_INPUT, nread, fill)
+                _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_INPUT, nread)
         return
     whole = c0 == 0 and c1 == C  # all channels of the groups: one contiguous channel range
     for h in range(h0, h1):
@@ -101,11 +102,11 @@ def _input_runs(st, starts, lens, kinds, readers, fill, nread,
                     b = min(hi, seg_c0[s] + seg_nc[s])
                     if a < b:
                         addr = seg_base[s] + ((h * W + w) * seg_nc[s] + (a - seg_c0[s])) * eb
-                        _emit(st, starts, lens, kinds, readers, addr, (b - a) * eb, KIND_INPUT, nread, fill)
+                        _emit(st, starts, lens, kinds, readers, addr, (b - a) * eb, KIND_INPUT, nread)
 
 
 @nb.njit(cache=True)
-def _weight_runs(st, starts, lens, kinds, readers, fill, nread,
+def _weight_runs(st, starts, lens, kinds, readers, nread,
                  g0, g1, k0, k1, c0, c1, K, C, R, S, shared_w, base, eb):
     """Runs of a weight tile. Weights are constants, laid out offline in tile
     order ([G][k-tile][c-tile][k][R][S][c] of the plan's tiling), so a tile is
@@ -115,38 +116,38 @@ def _weight_runs(st, starts, lens, kinds, readers, fill, nread,
     rs = R * S
     for g in range(gl, gh):
         addr = base + ((g * K + k0) * C * rs + (k1 - k0) * c0 * rs) * eb
-        _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * (c1 - c0) * rs * eb, KIND_WEIGHT, nread, fill)
+        _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * (c1 - c0) * rs * eb, KIND_WEIGHT, nread)
 
 
 @nb.njit(cache=True)
-def _activation_b_runs(st, starts, lens, kinds, readers, fill, nread, g0, g1, k0, k1, c0, c1, K, C, base, eb):
+def _activation_b_runs(st, starts, lens, kinds, readers, nread, g0, g1, k0, k1, c0, c1, K, C, base, eb):
     """A matmul's second operand, an activation stored [G][N][K]: one run per row."""
     for g in range(g0, g1):
         for k in range(k0, k1):
             addr = base + ((g * K + k) * C + c0) * eb
-            _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_WEIGHT, nread, fill)
+            _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_WEIGHT, nread)
 
 
 @nb.njit(cache=True)
-def _output_runs(st, starts, lens, kinds, readers, fill, kind,
+def _output_runs(st, starts, lens, kinds, readers, kind,
                  g0, g1, k0, k1, p0, p1, q0, q1, G, K, P, Q, groups_outer, base, eb):
     """Runs of outputs: NHWC [P][Q][G*K], or [G][P][K] for group-major ops."""
     if groups_outer:
         for g in range(g0, g1):
             for p in range(p0, p1):
                 addr = base + ((g * P + p) * K + k0) * eb
-                _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * eb, kind, 1, fill)
+                _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * eb, kind, 1)
         return
     whole = k0 == 0 and k1 == K
     for p in range(p0, p1):
         for q in range(q0, q1):
             if whole:
                 addr = base + ((p * Q + q) * G * K + g0 * K) * eb
-                _emit(st, starts, lens, kinds, readers, addr, (g1 - g0) * K * eb, kind, 1, fill)
+                _emit(st, starts, lens, kinds, readers, addr, (g1 - g0) * K * eb, kind, 1)
                 continue
             for g in range(g0, g1):
                 addr = base + ((p * Q + q) * G * K + g * K + k0) * eb
-                _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * eb, kind, 1, fill)
+                _emit(st, starts, lens, kinds, readers, addr, (k1 - k0) * eb, kind, 1)
 
 
 @nb.njit(cache=True)
@@ -175,9 +176,10 @@ def _core_tile(core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq,
 
 
 @nb.njit(cache=True)
-def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests,
+def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests,
               geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
-    """One pass over all steps; counts runs (fill=False) or writes them."""
+    """One pass over all steps: writes the runs and steps that fit the arrays and
+    returns how many there are (step_ptr holds one entry more than step_cycles)."""
     op, G, K, C, P, Q, R, S = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6], geom[7]
     stride, pad, H, W, groups_outer, shared_w = geom[8], geom[9], geom[10], geom[11], geom[12], geom[13]
     table_rows, salt, w_act = geom[14], geom[15], geom[16]
@@ -238,7 +240,7 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_re
                 leaving = ng != ig or nk != ik or nsp != isp
             else:
                 leaving = True
-            if fill:
+            if step < step_cycles.shape[0]:
                 step_ptr[step] = st[0]
             req0 = st[6]
             _barrier(st)
@@ -258,7 +260,7 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_re
                 # on read the same tile, which the first of them fetches for all (multicast)
                 if new_in and op != OP_EMBEDDING and jk == 0:
                     nread = sk
-                    _input_runs(st, starts, lens, kinds, readers, fill, nread, cg0, cg1, cc0, cc1, h0, h1,
+                    _input_runs(st, starts, lens, kinds, readers, nread, cg0, cg1, cc0, cc1, h0, h1,
                                 w0, w1, G, C, H, W, groups_outer, seg_base, seg_c0, seg_nc, in_eb, stride, pad, R, S)
                 if new_w and w_base >= 0 and jp == 0 and jq == 0 and (jg == 0 or not shared_w):
                     nread = sp * sq * (sg if shared_w else 1)
@@ -266,15 +268,15 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_re
                         for m in range(cp0, cp1):
                             row = _table_row(m, salt, table_rows)
                             _emit(st, starts, lens, kinds, readers, w_base + (row * K + ck0) * w_eb,
-                                  (ck1 - ck0) * w_eb, KIND_WEIGHT, nread, fill)
+                                  (ck1 - ck0) * w_eb, KIND_WEIGHT, nread)
                     elif w_act:
-                        _activation_b_runs(st, starts, lens, kinds, readers, fill, nread, cg0, cg1, ck0, ck1,
+                        _activation_b_runs(st, starts, lens, kinds, readers, nread, cg0, cg1, ck0, ck1,
                                            cc0, cc1, K, C, w_base, w_eb)
                     else:
-                        _weight_runs(st, starts, lens, kinds, readers, fill, nread, cg0, cg1, ck0, ck1, cc0,
+                        _weight_runs(st, starts, lens, kinds, readers, nread, cg0, cg1, ck0, ck1, cc0,
                                      cc1, K, C, R, S, shared_w, w_base, w_eb)
                 if new_out_tile and ic > 0:
-                    _output_runs(st, starts, lens, kinds, readers, fill, KIND_PARTIAL_READ, cg0, cg1, ck0,
+                    _output_runs(st, starts, lens, kinds, readers, KIND_PARTIAL_READ, cg0, cg1, ck0,
                                  ck1, cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, part_base, acc_eb)
                 # compute time of the step: the slowest core's tile
                 if op == OP_ARRAY:
@@ -293,12 +295,12 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_re
                     if cg1 <= cg0 or ck1 <= ck0 or cp1 <= cp0 or cq1 <= cq0:
                         continue
                     if ic == Tc - 1:
-                        _output_runs(st, starts, lens, kinds, readers, fill, KIND_OUTPUT, cg0, cg1, ck0, ck1,
+                        _output_runs(st, starts, lens, kinds, readers, KIND_OUTPUT, cg0, cg1, ck0, ck1,
                                      cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, out_base, out_eb)
                     else:
-                        _output_runs(st, starts, lens, kinds, readers, fill, KIND_PARTIAL_WRITE, cg0, cg1, ck0,
+                        _output_runs(st, starts, lens, kinds, readers, KIND_PARTIAL_WRITE, cg0, cg1, ck0,
                                      ck1, cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, part_base, acc_eb)
-            if fill:
+            if step < step_cycles.shape[0]:
                 step_cycles[step] = max_cyc
                 step_requests[step] = st[6] - req0
             prev[0] = ig
@@ -307,7 +309,7 @@ def _generate(fill, starts, lens, kinds, readers, step_ptr, step_cycles, step_re
             prev[3] = ip
             prev[4] = iq
             step += 1
-    if fill:
+    if step < step_ptr.shape[0]:
         step_ptr[step] = st[0]
     return st[0], step
 
@@ -373,9 +375,29 @@ def _input_segments(layer: Layer, trace_layers: dict[str, Layer], layout: Tensor
     return np.array(bases, dtype=np.int64), np.array(c0s, dtype=np.int64), np.array(ncs, dtype=np.int64)
 
 
+class StreamBuffers:
+    """Scratch arrays the stream kernel writes into, reused from layer to layer so
+    that one pass usually suffices; each result is copied out of them."""
+
+    def __init__(self, runs: int = 1 << 16, steps: int = 1 << 10):
+        self.grow(runs, steps)
+
+    def grow(self, runs: int, steps: int) -> None:
+        runs = max(runs, 2 * len(getattr(self, "starts", ())))
+        steps = max(steps, 2 * len(getattr(self, "step_cycles", ())))
+        self.starts = np.empty(runs, dtype=np.int64)
+        self.lens = np.empty(runs, dtype=np.int64)
+        self.kinds = np.empty(runs, dtype=np.int8)
+        self.readers = np.empty(runs, dtype=np.int64)
+        self.step_ptr = np.empty(steps + 1, dtype=np.int64)
+        self.step_cycles = np.empty(steps, dtype=np.int64)
+        self.step_requests = np.empty(steps, dtype=np.int64)
+
+
 def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, layout: TensorLayout,
-                  hw: np.ndarray, vec: np.ndarray) -> LayerStreams:
-    """Generate the step runs of `plan` for `layer` of `trace` laid out by `layout`."""
+                  hw: np.ndarray, vec: np.ndarray, buffers: StreamBuffers | None = None) -> LayerStreams:
+    """Generate the step runs of `plan` for `layer` of `trace` laid out by `layout`;
+    `buffers` (kept by the caller across layers) saves allocating and a second pass."""
     trace_layers = {l.name: l for l in trace.layers}
     op = _op_code(layer.op)
     groups_outer = 1 if layer.op in ("matmul", "lstm") else 0
@@ -397,17 +419,16 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     else:
         w_base = layout.weight_base.get(layer.name, -1)
     bases = np.array([w_base, layout.output_base[layer.name], layout.scratch_base], dtype=np.int64)
-    dummy_i = np.zeros(0, dtype=np.int64)
-    dummy_k = np.zeros(0, dtype=np.int8)
-    n_runs, n_steps = _generate(False, dummy_i, dummy_i, dummy_k, dummy_i, dummy_i, dummy_i, dummy_i, geom, split,
-                                tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec)
-    starts = np.empty(n_runs, dtype=np.int64)
-    lens = np.empty(n_runs, dtype=np.int64)
-    kinds = np.empty(n_runs, dtype=np.int8)
-    readers = np.empty(n_runs, dtype=np.int64)
-    step_ptr = np.empty(n_steps + 1, dtype=np.int64)
-    step_cycles = np.empty(n_steps, dtype=np.int64)
-    step_requests = np.empty(n_steps, dtype=np.int64)
-    _generate(True, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests, geom, split, tiles, order, eb,
-              seg_base, seg_c0, seg_nc, bases, hw, vec)
+    buf = buffers if buffers is not None else StreamBuffers()
+    while True:
+        n_runs, n_steps = _generate(buf.starts, buf.lens, buf.kinds, buf.readers, buf.step_ptr, buf.step_cycles,
+                                    buf.step_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc,
+                                    bases, hw, vec)
+        if n_runs <= len(buf.starts) and n_steps <= len(buf.step_cycles):
+            break
+        buf.grow(n_runs, n_steps)  # the kernel counted past the end: rerun once into arrays that fit
+    starts, lens, kinds, readers = (a[:n_runs].copy() for a in (buf.starts, buf.lens, buf.kinds, buf.readers))
+    step_ptr = buf.step_ptr[:n_steps + 1].copy()
+    step_cycles = buf.step_cycles[:n_steps].copy()
+    step_requests = buf.step_requests[:n_steps].copy()
     return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests)

@@ -90,6 +90,8 @@ class CaMDNBase(Policy):
         self.lru_mapper = Mapper(soc, cost=mapper.cost, cache_dir=mapper.cache_dir,
                                  memory=replace(mapper.memory, llc_size_bytes=lru_bytes))
         self.ladder = tuple(b for b in DEFAULT_LADDER if b <= llc.npu_bytes) + (llc.npu_bytes,)
+        # candidates depend only on the layer, its cores and the page cap: built once each
+        self._units: dict[tuple, tuple[Unit, ...]] = {}
 
     def background_way_mask(self) -> int | None:
         return self.lru_mask  # CPU-side traffic shares the LRU ways with the NPU's unplaced data
@@ -114,8 +116,22 @@ class CaMDNBase(Policy):
         lru = self.lru_mapper.plan(layer, t.n_cores, UNMANAGED)
         return min((lru, bypass), key=lambda p: (p.predicted_cycles, p.dram_bytes))
 
+    def _cached_units(self, kind: str, build, t, li: int, max_pages: int) -> list[Unit]:
+        key = (kind, t.index, t.current_task, li, t.n_cores, max_pages)
+        units = self._units.get(key)
+        if units is None:
+            units = self._units[key] = tuple(build(t, li, max_pages))
+        return list(units)
+
     def _layer_units(self, t, li: int, max_pages: int) -> list[Unit]:
         """Distinct single-layer candidates with at most `max_pages` pages, largest first."""
+        return self._cached_units("layer", self._build_layer_units, t, li, max_pages)
+
+    def _block_units(self, t, first: int, max_pages: int) -> list[Unit]:
+        """Whole-block candidates of the block starting at layer `first`, largest first."""
+        return self._cached_units("block", self._build_block_units, t, first, max_pages)
+
+    def _build_layer_units(self, t, li: int, max_pages: int) -> list[Unit]:
         units: dict[int, Unit] = {}
         for budget in self.ladder:
             if self._pages(budget) > max_pages:
@@ -139,7 +155,7 @@ class CaMDNBase(Policy):
                 best_dram = u.plans[li].dram_bytes
         return sorted(out, key=lambda u: -u.pages)
 
-    def _block_units(self, t, first: int, max_pages: int) -> list[Unit]:
+    def _build_block_units(self, t, first: int, max_pages: int) -> list[Unit]:
         ids = self.state[t.index].blocks.get(first)
         if not ids:
             return []
