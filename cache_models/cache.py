@@ -234,6 +234,17 @@ class SetAssociativeCache:
         self._out = np.empty(out.shape[0], dtype=np.int64)  # the result keeps the old buffer
         return AccessResult(hits, m, wb, out[:m], out[cap: cap + wb])
 
+    def contains(self, addrs) -> np.ndarray:
+        """Whether the line holding each byte address is cached (any way, any
+        owner), as a bool array; a lookup only: no recency update, no counts."""
+        a = _int_array("addrs", addrs)
+        if a.shape[0] and a.min() < 0:
+            i = int(np.argmax(a < 0))
+            raise ValueError(f"addrs[{i}] must be a non-negative byte address, got {int(a[i])}")
+        out = np.empty(a.shape[0], dtype=np.bool_)
+        K.contains_lines(a, self._tags, self._meta, out)
+        return out
+
     # -- maintenance --------------------------------------------------------------------------
     def _drop(self, tenant: int) -> np.ndarray:
         buf = np.empty(self._tags.shape[0], dtype=np.int64)

@@ -604,6 +604,22 @@ def _all_miss(tags, stamps, base, tenant, tstate, meta, out, scratch, ob, h, k, 
 
 
 @kernel
+def contains_lines(addrs, tags, meta, out):
+    """out[i] = whether the line of addrs[i] is cached (in any way); no state
+    changes (no recency update, no allocation). Returns how many are."""
+    ls = meta[M_LINE_SHIFT]
+    set_mask = (np.int64(1) << meta[M_SET_BITS]) - 1
+    ways = meta[M_WAYS]
+    n = 0
+    for i in range(addrs.shape[0]):
+        line = addrs[i] >> ls
+        hit = _find(tags, (line & set_mask) * ways, ways, line) >= 0
+        out[i] = hit
+        n += hit
+    return n
+
+
+@kernel
 def drop_lines(tags, stamps, tstate, tenant, line_shift, out):
     """Invalidate the lines `tenant` allocated (every line if tenant < 0);
     dirty ones are written to `out`. Returns how many."""

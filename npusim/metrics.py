@@ -97,7 +97,7 @@ def _json_default(o: Any) -> Any:
 
 def counters_total(c: dict) -> tuple[int, int]:
     """(lines served by the LLC, lines requested)."""
-    hits = c["cache_hits"] + c["region_hits"]
+    hits = c["cache_hits"] + c["region_hits"] + c["region_llc_fills"]
     requested = hits + c["cache_misses"] + c["region_fills"] + c["bypass_lines"]
     return hits, requested
 

@@ -95,6 +95,20 @@ def test_tiled_reuse_equals_reference(base, tile, reps):
     run_both([("acc", 0, addrs, False)], size=8192, ways=8)
 
 
+@settings(max_examples=60, deadline=None)
+@given(ops=ops, probe=addr_lists, policy=st.sampled_from(["lru", "srrip"]))
+def test_contains_is_the_reference_contents_and_changes_nothing(ops, probe, policy):
+    c, r = run_both(ops, policy=policy)
+    held = {e[0] for ways in r.data for e in ways if e is not None}
+    tags, stamps = c._tags.copy(), c._stamps.copy()
+    got = c.contains(np.array(probe, dtype=np.int64))
+    assert got.tolist() == [a // 64 in held for a in probe]
+    assert np.array_equal(c._tags, tags) and np.array_equal(c._stamps, stamps)
+    run_both(ops + [("acc", 0, probe, False)], policy=policy)  # later accesses as if never probed
+    with pytest.raises(ValueError, match=r"addrs\[1\]"):
+        c.contains([0, -64])
+
+
 def test_lru_exact_counts():
     c = SetAssociativeCache(4 * 64 * 2, 4)  # 2 sets x 4 ways
     same_set = [i * 128 for i in range(5)]  # five lines of set 0

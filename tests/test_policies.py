@@ -222,3 +222,35 @@ def test_numbers_in_scientific_notation_are_numbers(tmp_path):
     with pytest.raises(InputError) as err:
         load_scenario(f)
     assert err.value.line == 2 and err.value.field == "policy.window_cycles" and "1000.0" in err.value.message
+
+
+def test_region_fills_come_from_the_lru_ways_when_they_hold_the_line():
+    # the LLC is one cache: a resident tensor the LRU ways already hold (the producer's
+    # output) fills its pages without a DRAM read; lines outside every resident tensor
+    # go through the LRU ways like unplaced data and hit there the second time
+    from npusim.engine.memory import MemoryHierarchy
+    from npusim.soc import load_soc
+
+    soc = load_soc("camdn")
+    lb = soc.llc.line_bytes
+    empty = (np.zeros(0, np.int64),) * 3
+
+    def runs(lo, n_lines):
+        return (np.array([lo], np.int64), np.array([n_lines * lb], np.int64), np.ones(1, np.int64))
+
+    mem = MemoryHierarchy(soc, 1, unplaced_via_cache=True)
+    mem.write(0, 0, runs(0, 100), empty, empty)  # the producer's output, through the LRU ways
+    mem.residency[0].add(0, 200 * lb, lb)  # resident: 100 lines in the LLC, 100 not
+    mem.read(0, 0, 1, empty, runs(0, 200), empty)
+    c = mem.counters[0]
+    assert (c.region_llc_fills, c.region_fills, c.dram_read_bytes) == (100, 100, 100 * lb)
+    mem.read(0, 0, 1, empty, runs(0, 200), empty)  # all in the region now
+    assert (c.region_hits, c.dram_read_bytes) == (200, 100 * lb)
+    for _ in range(2):  # 50 lines past the resident tensor: a miss, then a hit in the LRU ways
+        mem.read(0, 0, 1, empty, runs(200 * lb, 50), empty)
+    assert (c.cache_misses, c.cache_hits, c.dram_read_bytes) == (50, 50, 150 * lb)
+    direct = MemoryHierarchy(soc, 1)  # without unplaced_via_cache they bypass the LLC every time
+    direct.residency[0].add(0, 200 * lb, lb)
+    for _ in range(2):
+        direct.read(0, 0, 1, empty, runs(200 * lb, 50), empty)
+    assert (direct.counters[0].bypass_lines, direct.counters[0].dram_read_bytes) == (100, 100 * lb)

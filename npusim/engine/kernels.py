@@ -48,14 +48,17 @@ def region_touch(starts, lengths, line_bytes, range_lo, range_hi, range_off, bit
 
     Resident tensors are byte ranges [range_lo, range_hi) whose lines have
     presence bits at bitmap[range_off + line index]. With mark, first touches
-    set the bit. Lines outside every range are returned too (not resident).
-    Returns (first-touch line addresses, number of lines already present).
+    set the bit. Lines outside every range (not resident: a run reaching past
+    its tensor) are returned apart. Returns (first-touch line addresses,
+    number of lines already present, line addresses outside every range).
     """
     n = 0
     for i in range(starts.shape[0]):
         n += (starts[i] + lengths[i] - 1) // line_bytes - starts[i] // line_bytes + 1
     out = np.empty(n, dtype=np.int64)
+    stray = np.empty(n, dtype=np.int64)
     k = 0
+    m = 0
     present = 0
     r = 0
     for i in range(starts.shape[0]):
@@ -71,8 +74,8 @@ def region_touch(starts, lengths, line_bytes, range_lo, range_hi, range_off, bit
                         r = j
                         break
                 if r < 0:
-                    out[k] = addr
-                    k += 1
+                    stray[m] = addr
+                    m += 1
                     r = 0
                     continue
             bit = range_off[r] + (addr - range_lo[r]) // line_bytes
@@ -83,7 +86,7 @@ def region_touch(starts, lengths, line_bytes, range_lo, range_hi, range_off, bit
                 k += 1
                 if mark:
                     bitmap[bit] = 1
-    return out[:k], present
+    return out[:k], present, stray[:m]
 
 
 @nb.njit(cache=True)

@@ -29,7 +29,8 @@ class TenantCounters:
     cache_hits: int = 0  # LRU part
     cache_misses: int = 0
     region_hits: int = 0  # resident data already in the tenant's region
-    region_fills: int = 0  # first touches of resident data (read from DRAM)
+    region_fills: int = 0  # first touches of resident data read from DRAM
+    region_llc_fills: int = 0  # first touches found in the LRU ways (a copy inside the LLC)
     bypass_lines: int = 0  # reads that skip the cache
     multicast_saved: int = 0  # line deliveries served by one multicast transfer
     dram_read_bytes: int = 0
@@ -84,7 +85,7 @@ class Residency:
 
 
 class MemoryHierarchy:
-    def __init__(self, soc: SoCSpec, n_tenants: int, *, multicast: bool = False):
+    def __init__(self, soc: SoCSpec, n_tenants: int, *, multicast: bool = False, unplaced_via_cache: bool = False):
         llc = soc.llc
         self.soc = soc
         self.line_bytes = llc.line_bytes
@@ -99,6 +100,7 @@ class MemoryHierarchy:
         self.region = PageRegionStore(llc.npu_bytes, llc.page_bytes) if llc.npu_ways else None
         self.dram = DRAM.from_spec(soc.dram, clock_hz=soc.npu.clock_hz, request_bytes=llc.line_bytes)
         self.multicast = multicast
+        self.unplaced_via_cache = unplaced_via_cache  # region-route lines outside resident tensors: LRU ways, else DRAM
         self.dram_latency = self.dram.min_read_cycles() + self.miss_latency
         self.llc_free_cycle = 0
         self.counters = [TenantCounters() for _ in range(n_tenants)]
@@ -187,11 +189,23 @@ class MemoryHierarchy:
         s, l, r = region_runs
         if s.shape[0]:
             res_lo, res_hi, res_off, bitmap = self.residency[tenant].arrays()
-            fills, present = region_touch(s, l, lb, res_lo, res_hi, res_off, bitmap, True)
+            fills, present, strays = region_touch(s, l, lb, res_lo, res_hi, res_off, bitmap, True)
             c.region_hits += present
-            c.region_fills += fills.shape[0]
             weighted = line_count(s, l, r, lb, True)
-            lines = present + fills.shape[0]
+            lines = present + fills.shape[0] + strays.shape[0]
+            if strays.shape[0]:
+                done, from_dram = self._unplaced_reads(c, tenant, strays, now)
+                ready = max(ready, done)
+                dram_lines += from_dram
+            if fills.shape[0]:
+                # the LLC is one cache: a line the LRU ways hold (e.g. the producer's
+                # output, maybe dirty) fills the page from there, not from DRAM
+                in_llc = self.cache.contains(fills)
+                n_in_llc = int(np.count_nonzero(in_llc))
+                if n_in_llc:
+                    c.region_llc_fills += n_in_llc
+                    fills = fills[~in_llc]
+            c.region_fills += fills.shape[0]
             rereads, nbytes = self._fan_out(c, weighted, lines)
             c.region_hits += rereads
             port_bytes += nbytes
@@ -217,6 +231,20 @@ class MemoryHierarchy:
             last = throttled_loads(self.load_throttle, tenant, now * TICKS_PER_CYCLE, delivered, lb)
             dma_done = max(dma_done, -(-last // TICKS_PER_CYCLE) + self.hit_latency)
         return max(ready, port_done, dma_done)
+
+    def _unplaced_reads(self, c, tenant: int, lines: np.ndarray, now: int) -> tuple[int, int]:
+        """Region-route reads outside the resident tensors, served like data a region
+        plan does not place: through the LRU ways, or else from DRAM. Returns when
+        they have arrived and how many lines came from DRAM."""
+        if not self.unplaced_via_cache:
+            c.bypass_lines += lines.shape[0]
+            return self._dram(lines, write=False, now=now, tenant=tenant), lines.shape[0]
+        res = self.cache.access(lines, tenant=tenant, write=False)
+        c.cache_hits += res.hits
+        c.cache_misses += res.misses
+        if res.writebacks:
+            self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
+        return self._dram(res.miss_addrs, write=False, now=now + self.hit_latency, tenant=tenant), res.misses
 
     def cpu_access(self, tenant: int, now: int, addrs: np.ndarray, writes: np.ndarray) -> int:
         """One burst of a CPU-side generator: its reads, then its writes, through the
@@ -286,9 +314,20 @@ class MemoryHierarchy:
         s, l, _ = region_runs
         if s.shape[0]:
             res_lo, res_hi, res_off, bitmap = self.residency[tenant].arrays()
-            fresh, present = region_touch(s, l, lb, res_lo, res_hi, res_off, bitmap, True)
+            fresh, present, strays = region_touch(s, l, lb, res_lo, res_hi, res_off, bitmap, True)
             port_bytes += (fresh.shape[0] + present) * lb
             c.llc_bytes += (fresh.shape[0] + present) * lb
+            if strays.shape[0]:  # outside the resident tensors: written where unplaced data goes
+                if self.unplaced_via_cache:
+                    res = self.cache.access(strays, tenant=tenant, write=True)
+                    port_bytes += strays.shape[0] * lb
+                    c.llc_bytes += strays.shape[0] * lb
+                    if res.writebacks:
+                        self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
+                    if self.write_through:
+                        self._dram(strays, write=True, now=now, tenant=tenant)
+                else:
+                    self._dram(strays, write=True, now=now, tenant=tenant)
         s, l, _ = dram_runs
         if s.shape[0]:
             self._dram(runs_to_lines(s, l, lb), write=True, now=now, tenant=tenant)

@@ -234,7 +234,7 @@ class Simulation:
                 t.use_task(t.request_pathways[0][0])
             self.tenants.append(t)
         self.memory = MemoryHierarchy(soc, len(self.tenants) + len(scenario.background),
-                                      multicast=policy_cls.multicast)
+                                      multicast=policy_cls.multicast, unplaced_via_cache=policy_cls.unplaced_via_cache)
         # CPU-side generators: tenant ids after the NPU tenants', addresses after their slots
         self.background: list[BackgroundTraffic] = []
         for k, spec in enumerate(scenario.background):
