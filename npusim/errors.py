@@ -25,13 +25,21 @@ class InputError(ValueError):
 
     def format(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.field}: {self.message}"
+        # one line whatever the input held (a name with a newline, a control character)
+        return _one_line(f"{where}: {self.field}: {self.message}")
 
     def __str__(self) -> str:
         return self.format()
 
 
 COMMAND_LINE = "<command line>"
+
+
+def _one_line(text: str) -> str:
+    """Control characters (newlines included) shown escaped, as repr() would."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def first_line(exc: BaseException) -> str:

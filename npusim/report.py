@@ -63,6 +63,10 @@ def _save(fig, out: Path, name: str) -> list[Path]:
 
 
 TEXT_COLUMNS = ("policy", "mix", "tenant")  # the others of SWEEP_COLUMNS are numbers (empty allowed)
+# columns a sweep adds that the report reads when they are there: numbers too
+OPTIONAL_NUMBER_COLUMNS = ("speedup", "antt", "dram_bytes_norm", "point_dram_bytes_norm", "point_dram_bytes",
+                           "isolated_latency_cycles", "p95_latency_cycles", "makespan_cycles", "cpu_traffic",
+                           "background_gb_per_s", "background_dram_bytes")
 
 
 def _first_bad_row(bad: pd.Series, csv: bool) -> tuple[int, int | None]:
@@ -103,6 +107,9 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
                 raise InputError(source, col, "empty", _first_bad_row(bad, csv)[1])
             df[col] = df[col].astype(str)
         else:
+            require_numbers(df, col, source, csv=csv, allow_empty=True)
+    for col in OPTIONAL_NUMBER_COLUMNS:
+        if col in df.columns:
             require_numbers(df, col, source, csv=csv, allow_empty=True)
     bad = ~(df.llc_bytes > 0)
     if bad.any():

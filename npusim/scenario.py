@@ -607,7 +607,10 @@ def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, polic
         changes["scheduler"] = scheduler
     if requests is not None:
         n = integer("requests", requests, 1, MAX_REQUESTS)
-        changes["tenants"] = tuple(replace(t, requests=n) if t.arrival == "closed" else t for t in scenario.tenants)
+        if all(t.arrival == "times" for t in scenario.tenants):
+            raise err("requests", "every tenant has arrival: times (one request per entry of arrival_cycles)")
+        # closed: back-to-back requests; poisson: how many arrive; times: its list decides
+        changes["tenants"] = tuple(replace(t, requests=n) if t.arrival != "times" else t for t in scenario.tenants)
     out = replace(scenario, **changes) if changes else scenario
     if cpu_traffic is not None:
         problem = cpu_traffic_problem(cpu_traffic)

@@ -366,6 +366,7 @@ MAX_DRAM_CHANNELS = 256
 MAX_DRAM_RANKS = 16
 MAX_LATENCY_CYCLES = 10**6  # any one latency, setup cost or DRAM timing
 MIN_CLOCK_HZ = 10**6
+MAX_CLOCK_HZ = 100 * 10**9  # far above any NPU; keeps cycle counts of real runs well inside 2**53
 
 
 def _npu(sec: Section) -> NPUSpec:
@@ -373,8 +374,8 @@ def _npu(sec: Section) -> NPUSpec:
     rows, cols = _parse_array(sec)
     dataflow = sec.choice("dataflow", dataflow_names(), "ws")
     clock_hz = sec.frequency("clock", 1_000_000_000)
-    if clock_hz < MIN_CLOCK_HZ:
-        raise sec.error("clock", f"must be at least 1MHz, got {format_frequency(clock_hz)}")
+    if not MIN_CLOCK_HZ <= clock_hz <= MAX_CLOCK_HZ:
+        raise sec.error("clock", f"must be between 1MHz and 100GHz, got {format_frequency(clock_hz)}")
     buffers_at = (sec.source_of("buffers"), sec.line_of("buffers"))
     buf = sec.section("buffers")
     acc = buf.size("accumulator")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from .errors import COMMAND_LINE, InputError
+from .errors import COMMAND_LINE, InputError, first_line
 from .units import UnitError, parse_frequency, parse_rate, parse_size
 
 
@@ -68,8 +68,12 @@ def load_yaml_text(text: str, source: str) -> Any:
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "malformed YAML"
         raise InputError(source, "yaml", f"malformed YAML: {problem}", line) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, BEL ...)
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(text, str) else None
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise InputError(source, "yaml", f"malformed YAML: character #x{code:04x} is not allowed", line) from None
     except yaml.YAMLError as exc:
-        raise InputError(source, "yaml", f"malformed YAML: {exc}") from None
+        raise InputError(source, "yaml", f"malformed YAML: {first_line(exc)}") from None
     except RecursionError:
         raise InputError(source, "yaml", "malformed YAML: nested too deeply") from None
 

@@ -294,3 +294,19 @@ def test_tenants_of_one_model_share_streams_shifted_by_their_base(policy):
             assert np.array_equal(getattr(rs, field), getattr(own, field)), (layer.name, field)
         shifted += (task, li, plan) in a._routed
     assert shifted > 0  # some plans were generated for one tenant and shifted for the other
+
+
+def test_requests_override_reaches_closed_and_poisson_tenants_not_explicit_times(cli, tmp_path):
+    from npusim.scenario import apply_run_overrides
+
+    s = tmp_path / "s.yaml"
+    s.write_text("soc: camdn\ntenants:\n  - {workload: kws}\n"
+                 "  - {workload: squeezenet, arrival: poisson, rate_per_mcycle: 1, requests: 2}\n"
+                 "  - {workload: yolo_lite, arrival: times, arrival_cycles: [0, 100]}\n")
+    sc = apply_run_overrides(load_scenario(str(s)), requests=3)
+    assert [t.requests for t in sc.tenants[:2]] == [3, 3] and sc.tenants[2].arrival_cycles == (0, 100)
+    only_times = tmp_path / "t.yaml"
+    only_times.write_text("soc: camdn\ntenants:\n  - {workload: kws, arrival: times, arrival_cycles: [0, 100]}\n")
+    r = cli("run", "--scenario", str(only_times), "--requests", "3", "--quiet")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: <command line>: --requests: every tenant has arrival: times (one request per entry of arrival_cycles)")

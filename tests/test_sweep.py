@@ -290,6 +290,9 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
         bad.write_text(f"{header}\n{row}\n")
         r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
         assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}{expect}", r.stderr
+    bad.write_text(f"{header},speedup,antt\nshared,1,kws,kws,1,1,0.5,1,1,1,1,1.0,1.0\nshared,1,kws,kws,1,1,0.5,1,1,1,1,abc,1\n")
+    r = cli("report", str(bad), "--out", str(tmp_path / "rep"))  # a column a sweep adds is checked too
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}:3: speedup: expected a number, got 'abc'", r.stderr
     assert not (tmp_path / "rep").exists()  # nothing made for bad input
 
 

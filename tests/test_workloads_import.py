@@ -368,3 +368,18 @@ def test_onnx_operands_that_do_not_fit_are_refused(tmp_path):
         with pytest.raises(InputError) as info:
             load_file(path)
         assert str(info.value) == f"{path}: {expect}"
+
+
+def test_trace_comments_never_swallow_rows_and_lines_stay_true():
+    # a quote in a comment must not open a CSV field that eats the rows after it
+    text = "# a trace\nname,op,M,N,K\na,gemm,4,4,4\n#note,\"x\nb,gemm,8,8,8\n\n"
+    trace = parse_trace_text(text, "c.csv", "c")
+    assert [l.name for l in trace.layers] == ["a", "b"]
+    with pytest.raises(InputError) as e:
+        parse_trace_text(text + "c,gemm,0,8,8\n", "c.csv", "c")
+    assert str(e.value) == "c.csv:7: M: must be at least 1, got 0"
+    with pytest.raises(InputError) as e:  # a quoted name over two lines: the row's line is its last
+        parse_trace_text('name,op,M,N,K\n"x\ny",gemm,0,4,4\n', "n.csv", "n")
+    assert str(e.value) == "n.csv:3: M: must be at least 1, got 0"
+    # whatever a message quotes, the error stays one line (control characters escaped)
+    assert str(InputError("n.csv", "layer", "x\ny\x07: too big", 3)) == "n.csv:3: layer: x\\ny\\x07: too big"

@@ -208,3 +208,16 @@ def test_moca_quirks_are_kept():
     k = build("kws")
     assert k.layer("conv_2").in_h == 48 and k.layer("resadd_1").in_h * k.layer("resadd_1").in_w == 9216
     assert build("alexnet").layer("fc_8").N == 1024
+
+
+def test_builder_parameters_that_cannot_build_the_model_are_refused():
+    for name, params, message in [
+        ("decision_transformer", {"heads": 7}, "decision_transformer: params: gpt.0: heads (7) must divide the width dim (256)"),
+        ("grec", {"dim": 3}, "heads (2) must divide the width dim (3)"),
+        ("wav2vec2_base", {"seconds": "1"}, "wav2vec2_base: seconds: must be a number, got '1'"),
+        ("wav2vec2_base", {"seconds": True}, "wav2vec2_base: seconds: must be a number, got True"),
+    ]:
+        with pytest.raises(InputError) as e:
+            get_trace(name, **params)
+        assert message in str(e.value)
+    assert get_trace("decision_transformer", heads=4).layers  # a divisor builds

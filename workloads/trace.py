@@ -506,7 +506,10 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     header_index = next((i for i, l in enumerate(lines) if l.strip() and not l.lstrip().startswith("#")), None)
     if header_index is None:
         raise InputError(source, "header", "empty trace: no header line", 1)
-    reader = csv.reader(io.StringIO("\n".join(lines[header_index:])))
+    # comment lines are blanked before the CSV reader sees them: a quote in a
+    # comment must not open a field that swallows the rows after it
+    body = ["" if l.lstrip().startswith("#") else l for l in lines[header_index:]]
+    reader = csv.reader(io.StringIO("\n".join(body)))
     header = [h.strip() for h in next(reader)]
     header_line = header_index + 1
     while header and header[-1] == "":
@@ -524,9 +527,9 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     layers: list[Layer] = []
     names: list[str] = []
     by_name: dict[str, Layer] = {}
-    for offset, row in enumerate(reader, start=1):
-        line = header_line + offset
-        if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
+    for row in reader:
+        line = header_index + reader.line_num  # the row's last line (a quoted field may span lines)
+        if not any(cell.strip() for cell in row):
             continue
         extra = row[len(header):]
         if any(cell.strip() for cell in extra):

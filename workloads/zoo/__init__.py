@@ -10,6 +10,7 @@ the shipped CSVs of the default parameters.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -80,6 +81,9 @@ def build(name: str, **params: Any) -> Trace:
                 raise InputError(name, key, f"must be a positive integer, got {value!r}")
             if value > MAX_DIM:
                 raise InputError(name, key, f"must be at most {MAX_DIM}, got {value}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InputError(name, key, f"must be a number, got {value!r}")
     return entry.build(**params)
 
 

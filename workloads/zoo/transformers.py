@@ -19,6 +19,8 @@ def attention_half(b: TraceBuilder, x: Tensor, prefix: str, *, dim: int, heads: 
     """Multi-head self-attention with its projection and residual add (layer norm fused):
     qkv (gemm), scores and context (`batch x heads` matmuls), softmax, proj, add.
     Forms layer block ``<prefix>.attn``."""
+    if dim % heads:
+        raise ValueError(f"{prefix}: heads ({heads}) must divide the width dim ({dim})")
     bh = b.batch * heads
     hd = dim // heads
     b.block(f"{prefix}.attn")
