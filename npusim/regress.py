@@ -111,8 +111,14 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
     for col in KEY + list(ENGINE_METRICS):
         if col not in ref.columns:
             raise InputError(str(ref_path), col, "column missing from the reference table")
+    if ref.empty:
+        raise InputError(str(ref_path), "file", "no layers in the reference table (run with --update to remake it)")
     for col in ENGINE_METRICS:
         require_numbers(ref, col, str(ref_path), csv=True)
+        negative = ref[col] < 0
+        if negative.any():
+            i = int(negative.to_numpy().nonzero()[0][0])
+            raise InputError(str(ref_path), col, f"must not be negative, got {ref[col].iloc[i]}", i + 2)
     return ref
 
 

@@ -19,6 +19,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import re
 import sys
@@ -60,6 +61,9 @@ def is_axis(name: str) -> bool:
     return name in AXES or (name.startswith(PARAM_PREFIX) and len(name) > len(PARAM_PREFIX))
 
 
+MAX_POINTS = 100_000  # one sweep's points (each a full simulation); beyond, validation alone takes minutes
+
+
 @dataclass(frozen=True)
 class Point:
     params: tuple[tuple[str, Any], ...]  # the swept values, in axis order
@@ -98,6 +102,11 @@ class SweepSpec:
     def points(self) -> list[Point]:
         names = [a for a in AXES if a in self.axes] + sorted(a for a in self.axes if a.startswith(PARAM_PREFIX))
         values = [self.axes[a] for a in names]
+        count = math.prod(len(v) for v in values)
+        if count > MAX_POINTS:
+            sizes = " x ".join(f"{len(v)} {a}" for a, v in zip(names, values) if len(v) > 1)
+            raise InputError(self.source, "axes", f"{count} points ({sizes}); at most {MAX_POINTS} in one sweep: "
+                                            "split it into several", self.lines.get("axes"))
         out = []
         for combo in itertools.product(*values):
             params = dict(zip(names, combo))

@@ -72,3 +72,13 @@ def test_every_shipped_scenario_loads(path):
     from npusim.scenario import load_scenario
 
     assert load_scenario(path).tenants
+
+
+def test_multitask_plot_refuses_a_folder_without_the_sweeps(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "multitask" / "plot.py"), str(tmp_path),
+                        "--out", str(tmp_path / "figs")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {tmp_path}: results: neither ")
+    assert len(r.stderr.splitlines()) == 1 and not (tmp_path / "figs").exists()

@@ -252,6 +252,9 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
         ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  llc_ways: [7]\n", f"error: {exp}:3: axes.llc_size: 1MiB is not "
                                                                       "a whole number of 7-way sets of 64 B lines "
                                                                       "(at llc_ways=7)"),
+        ("mix: [kws]\naxes:\n  seed: [" + ", ".join(map(str, range(1000))) + "]\n  requests: ["
+         + ", ".join(map(str, range(1, 102))) + "]\n", f"error: {exp}:2: axes: 101000 points (1000 seed x 101 "
+                                                       "requests); at most 100000 in one sweep: split it into several"),
         ("mix: [squeezenet, kws]\naxes:\n  cores: [2, 1]\n", f"error: {exp}:1: mix: 2 tenants but the SoC has only "
                                                               "1 cores (at cores=1)"),
     ]:
@@ -317,6 +320,21 @@ def test_regress_flags_a_changed_reference(cli, tmp_path):
     assert r.returncode == 0
     r = cli("regress", "--reference", str(tmp_path / "refs"))
     assert r.returncode == 0
+
+
+def test_regress_refuses_a_reference_table_that_cannot_be_one(cli, tmp_path):
+    case = tmp_path / "refs" / "shared_pair"
+    shutil.copytree(REPO / "tests" / "reference" / "regress" / "shared_pair", case)
+    table = case / "layers.csv"
+    layers = pd.read_csv(table)
+    layers.loc[1, "cycles"] = -5
+    layers.to_csv(table, index=False)
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {table}:3: cycles: must not be negative, got -5"
+    table.write_text(table.read_text().splitlines()[0] + "\n")  # the header only
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {table}: file: no layers in the reference table (run with --update to remake it)")
 
 
 def test_regress_against_a_scalesim_compute_report(cli):

@@ -12,6 +12,7 @@ latency per request, the cost of a task switch) and coserve.{png,csv}
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -94,14 +95,22 @@ def main() -> None:
     ap.add_argument("--out", default="docs/figures")
     args = ap.parse_args()
     root, out = Path(args.results), Path(args.out)
+    sources = {name: root / name / "results.csv" for name in ("m3vit_modes", "coserve")}
+    found = {name: src for name, src in sources.items() if src.is_file()}
+    if not found:
+        print(f"error: {root}: results: neither {sources['m3vit_modes']} nor {sources['coserve']} exists "
+              "(run the sweeps of experiments/multitask/README.md with --out DIR/m3vit_modes/ and DIR/coserve/)",
+              file=sys.stderr)
+        sys.exit(2)
     out.mkdir(parents=True, exist_ok=True)
     for name, table, plot in (("m3vit_modes", m3vit_table, plot_m3vit), ("coserve", coserve_table, plot_coserve)):
-        src = root / name / "results.csv"
-        if src.is_file():
-            t = table(pd.read_csv(src))
-            t.to_csv(out / f"{name}.csv", index=False)
-            plot(t, out)
-            print(t.to_string(index=False))
+        if name not in found:
+            print(f"warning: {sources[name]} not found: {name} skipped", file=sys.stderr)
+            continue
+        t = table(pd.read_csv(found[name]))
+        t.to_csv(out / f"{name}.csv", index=False)
+        plot(t, out)
+        print(t.to_string(index=False))
 
 if __name__ == "__main__":
     main()
