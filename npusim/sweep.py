@@ -741,6 +741,11 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
                     if report_error:
                         report_error(f"error: {message}")
                 else:
+                    if fieldnames is None and not resume:  # the first row replaces what was there: keep it
+                        for old, kept in _keep_previous(path, journal):
+                            if report_error:
+                                report_error(f"warning: {old}: replaced by this sweep; the previous file is "
+                                             f"kept as {kept} (use --resume to continue a sweep)")
                     fieldnames = _append(journal, group_rows[k], fieldnames)
                     wrote = True
                 if progress:
@@ -760,6 +765,18 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
     results = finalize(path, [p.point_id for p in points])
     return SweepOutcome(results=results, path=path, ran=len(todo) - len(failed), skipped=len(points) - len(todo),
                         failed=failed, wall_seconds=time.time() - started, bad_input=bad_input)
+
+
+def _keep_previous(path: Path, journal: Path) -> list[tuple[Path, Path]]:
+    """Move the non-empty results a new sweep is about to replace to `<stem>.prev<suffix>`
+    (one generation); returns (file, where it is kept) for each."""
+    kept = []
+    for f in dict.fromkeys((journal, path)):
+        if f.is_file() and f.stat().st_size > 0:
+            prev = f.with_name(f"{f.stem}.prev{f.suffix}")
+            os.replace(f, prev)
+            kept.append((f, prev))
+    return kept
 
 
 def _append(journal: Path, rows: list[dict], fieldnames: list[str] | None) -> list[str]:

@@ -227,6 +227,22 @@ def test_a_failed_sweep_leaves_existing_files_and_creates_none(cli, tmp_path):
     assert trace.read_text() == "name,op,M,N,K\nfc,gemm,4,8,16\n"
 
 
+def test_a_new_sweep_keeps_the_file_it_replaces(cli, tmp_path):
+    out = tmp_path / "r.csv"
+    out.write_text("my,precious\n1,2\n")
+    r = cli("sweep", "--mix", "kws", "--cores", "2", "--out", str(out), "--jobs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    prev = tmp_path / "r.prev.csv"
+    assert prev.read_text() == "my,precious\n1,2\n" and "point_id" in out.read_text().splitlines()[0]
+    assert r.stderr.strip() == (f"warning: {out}: replaced by this sweep; the previous file is kept as {prev} "
+                                "(use --resume to continue a sweep)")
+    first = out.read_text()
+    r = cli("sweep", "--mix", "kws", "--cores", "2", "--out", str(out), "--jobs", "1", "--quiet")
+    assert r.returncode == 0 and prev.read_text() == first  # one generation is kept
+    r = cli("sweep", "--mix", "kws", "--cores", "2", "--out", str(out), "--jobs", "1", "--quiet", "--resume")
+    assert r.returncode == 0 and r.stderr == "" and prev.read_text() == first  # resuming replaces nothing
+
+
 def test_resume_refuses_a_file_it_did_not_write(tmp_path):
     foreign = tmp_path / "r.csv"
     foreign.write_text("foo,bar\n1,2\n")
