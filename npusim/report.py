@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import COMMAND_LINE, InputError, first_line
+from .soc import MAX_LLC_BYTES
 from .units import format_size
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -63,6 +64,7 @@ def _save(fig, out: Path, name: str) -> list[Path]:
 
 
 TEXT_COLUMNS = ("policy", "mix", "tenant")  # the others of SWEEP_COLUMNS are numbers (empty allowed)
+RATE_COLUMNS = ("llc_hit_rate", "sla_rate", "point_sla_rate")
 # columns a sweep adds that the report reads when they are there: numbers too
 OPTIONAL_NUMBER_COLUMNS = ("speedup", "antt", "dram_bytes_norm", "point_dram_bytes_norm", "point_dram_bytes",
                            "isolated_latency_cycles", "p95_latency_cycles", "makespan_cycles", "cpu_traffic",
@@ -115,6 +117,17 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
     if bad.any():
         i, line = _first_bad_row(bad, csv)
         raise InputError(source, "llc_bytes", f"must be a positive size, got {df.llc_bytes.iloc[i]}", line)
+    bad = df.llc_bytes > MAX_LLC_BYTES
+    if bad.any():
+        i, line = _first_bad_row(bad, csv)
+        raise InputError(source, "llc_bytes", f"must be at most {MAX_LLC_BYTES} (1 GiB), got {df.llc_bytes.iloc[i]}", line)
+    for col in [c for c in SWEEP_COLUMNS if c not in TEXT_COLUMNS] + [c for c in OPTIONAL_NUMBER_COLUMNS if c in df]:
+        top = 1.0 if col in RATE_COLUMNS else np.inf
+        bad = (df[col] < 0) | (df[col] > top)
+        if bad.any():
+            i, line = _first_bad_row(bad, csv)
+            what = "must be a rate from 0 to 1" if col in RATE_COLUMNS else "must not be negative"
+            raise InputError(source, col, f"{what}, got {df[col].iloc[i]}", line)
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "cpu_traffic", "llc_ways", "cores", "array", "dataflow",

@@ -171,6 +171,9 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     (["--mix", "kws", "--seed", "100000000000000000000"], "error: <command line>: --seed: must be at most"),
     (["--mix", "kws,squeezenet", "--policy", "camdn", "--soc", "gemmini-moca"],
      "error: <command line>: --policy: camdn needs NPU-controlled LLC ways"),
+    (["--mix", "kws", "--mix", "squeezenet"], "error: <command line>: argument --mix: given twice (give several "
+                                              "values in one, e.g. a,b)"),
+    (["--mix", "kws", "--llc-size", "2MiB", "--llc-size=4MiB"], "error: <command line>: argument --llc-size: given twice"),
 ])
 def test_bad_run_flags(cli, tmp_path, args, expect):
     r = cli("run", "--quiet", *args, env={"NPUSIM_CACHE_DIR": str(tmp_path)})

@@ -305,7 +305,10 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
     for row, expect in [("shared,abc,kws,kws,1,1,0.5,1,1,1,1", ":2: llc_bytes: expected a number, got 'abc'"),
                         ("shared,-5,kws,kws,1,1,0.5,1,1,1,1", ":2: llc_bytes: must be a positive size, got -5"),
                         ("shared,1,kws,kws,inf,1,0.5,1,1,1,1", ":2: mean_latency_cycles: expected a finite number, got inf"),
-                        (",1,kws,kws,1,1,0.5,1,1,1,1", ":2: policy: empty")]:
+                        (",1,kws,kws,1,1,0.5,1,1,1,1", ":2: policy: empty"),
+                        ("shared,1e300,kws,kws,1,1,0.5,1,1,1,1", ":2: llc_bytes: must be at most 1073741824 (1 GiB), got 1e+300"),
+                        ("shared,1,kws,kws,-1,1,0.5,1,1,1,1", ":2: mean_latency_cycles: must not be negative, got -1"),
+                        ("shared,1,kws,kws,1,1,5,1,1,1,1", ":2: llc_hit_rate: must be a rate from 0 to 1, got 5")]:
         bad.write_text(f"{header}\n{row}\n")
         r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
         assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}{expect}", r.stderr

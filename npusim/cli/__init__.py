@@ -24,7 +24,23 @@ class UsageError(Exception):
     """An argparse usage problem, reported on one line."""
 
 
+class _StoreOnce(argparse._StoreAction):
+    """A value flag given twice is an error: argparse would silently keep the last."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = namespace.__dict__.setdefault("_flags_given", set())
+        if self.dest in seen:
+            raise argparse.ArgumentError(self, "given twice (give several values in one, e.g. a,b)")
+        seen.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+
     def error(self, message: str):  # noqa: D401 - argparse API
         raise UsageError(message)
 
