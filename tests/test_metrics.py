@@ -1,0 +1,54 @@
+"""System metrics against numbers worked out by hand from their definitions (docs/METRICS.md)."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from npusim import simulate
+from npusim.metrics import _summary, counters_total
+from npusim.scenario import scenario_from_flags
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _tenant(name, iso, lat, priority):
+    return {"tenant": name, "workload": "kws", "cores": 1, "tasks": 1, "priority": priority,
+            "isolated_latency_cycles": iso, "mean_latency_cycles": lat, "p95_latency_cycles": lat,
+            "dram_bytes": 0, "llc_hit_rate": math.nan, "sla_rate": math.nan, "macs_per_request": math.nan,
+            "throughput_per_mcycle": math.nan, "task_switches": 0, "switch_cost_cycles": math.nan,
+            "switch_cost_dram_bytes": math.nan}
+
+
+def test_stp_antt_fairness_and_sla_groups_by_hand():
+    tenants = pd.DataFrame([_tenant("a", 100, 200, 0), _tenant("b", 300, 400, 2), _tenant("c", 50, 50, 11)])
+    # priorities 2 | 3, 8 | 9, 11: low, mid and high groups (low 0-2, mid 3-8, high 9-11)
+    tasks = pd.DataFrame({"priority": [2, 3, 8, 9, 11], "deadline_met": [True, False, True, True, False],
+                          "arrival_cycle": [10, 0, 5, 7, 9], "finish_cycle": [100, 250, 90, 60, 80]})
+    s = _summary(scenario_from_flags(soc="camdn", mix=["kws"]), "shared", tasks, tenants)
+    # normalised progress 0.5, 0.75, 1: STP their sum, ANTT the mean of their inverses
+    assert s["stp"] == pytest.approx(2.25)
+    assert s["antt"] == pytest.approx((2 + 4 / 3 + 1) / 3)
+    # weights 1, 3, 12 of 16: PP = 0.5 * 16, 0.75 * 16 / 3, 1 * 16 / 12; fairness min / max
+    assert s["fairness"] == pytest.approx((16 / 12) / 8)
+    assert s["sla_rate"] == pytest.approx(0.6)
+    assert s["sla_rate_by_priority"] == {"low": 1.0, "mid": 0.5, "high": 0.5}
+    assert s["makespan_cycles"] == 250
+
+
+def test_llc_hit_rate_counts_bypassed_lines_as_requested():
+    c = {"cache_hits": 6, "region_hits": 3, "region_llc_fills": 1, "cache_misses": 4, "region_fills": 2,
+         "bypass_lines": 5}
+    assert counters_total(c) == (10, 21)
+
+
+def test_a_task_that_finishes_exactly_at_its_target_meets_it():
+    alone = simulate(mix=["kws"], soc="camdn", cores="4", policy="shared")
+    latency = int(alone.tasks.latency_cycles.iloc[0])
+    for target, met in ((latency, True), (latency - 1, False)):
+        r = simulate({"soc": "camdn", "tenants": [{"workload": "kws", "target": target}]}, cores="4",
+                     policy="shared")
+        assert int(r.tasks.latency_cycles.iloc[0]) == latency and bool(r.tasks.deadline_met.iloc[0]) is met
