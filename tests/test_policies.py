@@ -254,3 +254,78 @@ def test_region_fills_come_from_the_lru_ways_when_they_hold_the_line():
     for _ in range(2):
         direct.read(0, 0, 1, empty, runs(200 * lb, 50), empty)
     assert (direct.counters[0].bypass_lines, direct.counters[0].dram_read_bytes) == (100, 100 * lb)
+
+
+def _camdn_before_run(alpha: float = 0.5, beta: float = 0.3) -> Simulation:
+    sc = scenario_from_dict({"soc": "camdn", "policy": {"name": "camdn", "alpha": alpha, "beta": beta},
+                             "tenants": [{"workload": w} for w in ("resnet50", "vit_b16", "bert_base")]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.policy.setup()  # what run() does first; no task is started
+    return sim
+
+
+def test_camdn_pages_available_soon_by_hand():
+    from npusim.policies.camdn import _Request
+
+    pol = _camdn_before_run(alpha=0.25).policy
+    pol.free_pages = 100
+    pol.queue.append(_Request(2, 10, None))  # queued ahead: not available
+    pol.state[1].held, pol.state[1].unit, pol.state[1].expected_end = 20, object(), 50
+    pol.state[2].held, pol.state[2].unit, pol.state[2].expected_end = 30, object(), 500
+    pol._next_request = {1: 8, 2: 40}.get
+    # tenant 1 ends within the look-ahead: its 20 pages minus alpha x its next request (8)
+    assert pol._available_soon(0, 100) == pytest.approx(100 - 10 + 20 - 0.25 * 8)
+    assert pol._available_soon(0, 1000) == pytest.approx(100 - 10 + 20 - 0.25 * 8 + 30 - 0.25 * 40)
+    assert pol._available_soon(1, 100) == pytest.approx(100 - 10)  # its own pages are not "released soon"
+
+
+def _acquire(sim, tenant: int, layer: int, free_at: int | None = None) -> dict:
+    """Run CaMDN's acquire for one layer while tenant 1 holds every page (expected to
+    end at once, so the estimate says they come soon); tenant 1 frees them at `free_at`."""
+    pol, env = sim.policy, sim.env
+    pol.free_pages = 0
+    pol.state[1].held, pol.state[1].unit, pol.state[1].expected_end = pol.total_pages, object(), 0
+    pol._next_request = lambda j: 0
+    out = {}
+
+    def run():
+        plan = yield from pol.acquire(sim.tenants[tenant], layer, None)
+        out["plan"], out["cycle"] = plan, env.now
+
+    def free():
+        yield env.timeout(free_at)
+        pol._free(1)
+
+    env.process(run())
+    if free_at is not None:
+        env.process(free())
+    env.run()
+    return out
+
+
+def _units_largest_first(pol, t, layer):
+    units = pol._block_units(t, layer, pol.total_pages) + pol._layer_units(t, layer, pol.total_pages)
+    return sorted(units, key=lambda u: (-u.pages, -(u.last - u.first)))
+
+
+def test_camdn_waits_for_released_pages_then_steps_down_one_candidate_at_a_time():
+    import math
+
+    sim = _camdn_before_run(beta=0.3)
+    t = sim.tenants[0]
+    layer = next(i for i in range(len(t.trace.layers))
+                 if len({u.pages for u in _units_largest_first(sim.policy, t, i)}) >= 3)
+    units = _units_largest_first(sim.policy, t, layer)
+    # pages freed before the first wait ends: the largest candidate, at that moment
+    got = _acquire(sim, 0, layer, free_at=3)
+    assert got["cycle"] == 3 and got["plan"] == units[0].plans[layer]
+    # never freed: each candidate is waited for beta x its predicted cycles, then the next smaller one
+    sim = _camdn_before_run(beta=0.3)
+    units = _units_largest_first(sim.policy, sim.tenants[0], layer)
+    waited, u = 0, units[0]
+    while u.pages:
+        waited += math.ceil(0.3 * max(1, u.predicted_cycles))
+        u = next(v for v in units if v.pages < u.pages)
+    got = _acquire(sim, 0, layer)
+    assert got["cycle"] == waited and got["plan"] == u.plans[layer] and u.pages == 0
+    assert not sim.policy.queue  # every withdrawn request left the queue
