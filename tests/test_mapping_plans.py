@@ -161,3 +161,21 @@ def test_streams_from_scratch_too_small_equal_a_fresh_generation(mapper, name):
         for field in ("starts", "lengths", "kinds", "readers", "step_ptr", "step_cycles", "step_requests"):
             assert np.array_equal(getattr(again, field), getattr(fresh, field)), field
     assert len(tiny.starts) >= len(fresh.starts) and len(tiny.step_cycles) >= fresh.steps
+
+
+@pytest.mark.parametrize("budget", [0, UNMANAGED, 1 << 20])
+def test_predicted_cycles_follow_the_cost_model(mapper, budget):
+    # memory = max(DRAM bytes / sustained DRAM bandwidth, LLC bytes / min(cores x DMA, LLC port));
+    # predicted = max(compute, memory) + overlap_alpha x min(compute, memory) + overhead (docs/MAPPING.md)
+    import math
+
+    cost = mapper.cost
+    for layer in small_net().layers:
+        for cores in (1, 4):
+            p = mapper.plan(layer, cores, budget)
+            link = min(p.cores_used * MEM.dma_bytes_per_cycle, MEM.llc_bytes_per_cycle)
+            memory = math.ceil(max(p.dram_bytes / (MEM.dram_peak_bytes_per_cycle * cost.dram_efficiency),
+                                   p.llc_bytes / link))
+            assert p.memory_cycles == memory, (layer.name, cores)
+            small, large = sorted((p.compute_cycles, p.memory_cycles))
+            assert p.predicted_cycles == math.ceil(large + cost.overlap_alpha * small) + cost.layer_overhead_cycles

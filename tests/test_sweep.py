@@ -724,3 +724,18 @@ def test_reads_deadlines_is_declared_by_each_policy_class():
     assert SlackAware.reads_deadlines and not Shared.reads_deadlines
     assert [n for n in ("shared", "waypart", "camdn", "camdn-hw", "prema", "static", "moca", "isolated")
             if get_policy(n).reads_deadlines] == ["moca", "isolated"]
+
+
+def test_resume_refuses_kept_rows_the_report_could_not_read(cli, tmp_path):
+    out = tmp_path / "r.csv"
+    r = cli("sweep", "--mix", "kws", "--cores", "2", "--policy", "shared,waypart", "--out", str(out), "--jobs", "1",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    header, first, *rest = out.read_text().splitlines()
+    cols = header.split(",")
+    cells = first.split(",")
+    cells[cols.index("llc_hit_rate")] = "abc"
+    out.write_text("\n".join([header, ",".join(cells), *rest]) + "\n")
+    r = cli("sweep", "--mix", "kws", "--cores", "2", "--policy", "shared,waypart", "--out", str(out), "--jobs", "1",
+            "--quiet", "--resume")
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {out}:2: llc_hit_rate: expected a number, got 'abc'"
