@@ -115,6 +115,8 @@ def test_pipelined_overheads_are_keywords():
     assert cyc(10, 6, 9, 4, 4, "ws", "pipelined", fold_overhead_cycles=2) == base + 6 * 2
     # preload longer than the stream: every fold waits for it
     assert cyc(10, 6, 9, 4, 4, "ws", "pipelined", preload_cycles=12) == 12 + 5 * 12 + 10 + 6
+    # ... and then each fold's overhead still adds to the interval (6 folds)
+    assert cyc(10, 6, 9, 4, 4, "ws", "pipelined", preload_cycles=12, fold_overhead_cycles=2) == 12 + 5 * 14 + 10 + 6 + 2
     assert cyc(10, 6, 9, 4, 4, "ws", "pipelined", fill_drain_cycles=0) == base - 6
     with pytest.raises(TypeError):
         gemm_cycles(1, 1, 1, rows=4, cols=4, dataflow="ws", timing="scalesim", tile_overhead_cycles=3)
