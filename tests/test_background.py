@@ -404,3 +404,21 @@ def test_generator_properties(rate, burst_lines, pattern, footprint_bursts, writ
     assert b["bursts"] <= b["active_cycles"] / period + 1  # never ahead of the offered rate
     assert b["achieved_gb_per_s"] <= rate * (1 + 1e-9)
     assert b["llc_lines"] == b["bytes"] // 64 and 0 <= b["llc_hits"] <= b["llc_lines"]
+
+
+def test_replaying_an_idle_gap_does_not_change_the_timed_bursts_addresses():
+    # the replay draws from its own random stream: the bursts the CPU issues while the
+    # NPU runs are the same with idle: replay and idle: pause (only their timing differs)
+    import numpy as np
+
+    sims = []
+    for idle in ("replay", "pause"):
+        sc = _gap_scenario(idle, pattern="random")
+        sims.append(Simulation(sc, mapper=Mapper(sc.soc)))
+    replaying, pausing = (s.background[0] for s in sims)
+    for k in range(5):
+        if k in (1, 3):
+            replaying.replay_idle(10_000_000)
+        a, b = replaying.next_burst(), pausing.next_burst()
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]), k
+    assert replaying.counters.idle_cycles == 20_000_000
