@@ -383,3 +383,18 @@ def test_trace_comments_never_swallow_rows_and_lines_stay_true():
     assert str(e.value) == "n.csv:3: M: must be at least 1, got 0"
     # whatever a message quotes, the error stays one line (control characters escaped)
     assert str(InputError("n.csv", "layer", "x\ny\x07: too big", 3)) == "n.csv:3: layer: x\\ny\\x07: too big"
+
+
+def test_a_conv_topology_read_as_gemm_is_refused(tmp_path):
+    from npusim.npu.scalesim_io import read_scalesim_topology
+
+    topo = tmp_path / "k.csv"
+    topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                    "Strides,\nConv1, 224, 224, 7, 7, 3, 64, 2,\n")
+    with pytest.raises(InputError) as e:
+        read_scalesim_topology(topo, form="gemm")
+    assert str(e.value).startswith(f"{topo}:2: form: this row has a conv layer's 7 numbers")
+    assert read_scalesim_topology(topo, form="auto").iloc[0]["form"] == "conv"
+    gemm = tmp_path / "g.csv"
+    gemm.write_text("Layer, M, N, K,\nfc, 98, 98, 3, 2:4,\n")  # a GEMM row with its sparsity column still reads
+    assert read_scalesim_topology(gemm, form="gemm").iloc[0][["m", "n", "k"]].tolist() == [98, 98, 3]

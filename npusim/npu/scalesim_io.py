@@ -123,6 +123,10 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
     records = []
     for lineno, fields in rows:
         name = fields[0]
+        if form == "gemm" and sum(1 for f in fields[1:8] if f.strip().lstrip("-").isdigit()) >= 7:
+            # SCALE-Sim would read M, N, K from a conv row's first three numbers: refuse the mix-up
+            raise InputError(str(path), "form", f"this row has a conv layer's 7 numbers after the layer name, "
+                                                "not a GEMM's 3: read it as a conv topology", lineno)
         ncols = 7 if form == "conv" else 3
         values = fields[1: 1 + ncols]
         names = SCALESIM_CONV_NAMES if form == "conv" else GEMM_COLUMNS
