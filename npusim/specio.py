@@ -36,6 +36,26 @@ _LineLoader.add_implicit_resolver(
     list("-+.0123456789"))
 
 
+# integers as YAML 1.2 reads them: decimal (010 is ten), 0o octal, 0x hex; YAML 1.1's
+# sexagesimal (1:6 would be 66), 0b and underscores stay text, so they are reported
+_INT = "tag:yaml.org,2002:int"
+_LineLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
+    for first, resolvers in _LineLoader.yaml_implicit_resolvers.items()}
+_LineLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+                                  list("-+0123456789"))
+
+
+def _construct_int(loader: _LineLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith(("0x", "0o")):
+        return int(text[2:], 16 if text[1] == "x" else 8)
+    return int(text, 10)
+
+
+_LineLoader.add_constructor(_INT, _construct_int)
+
+
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     out = LineDict()

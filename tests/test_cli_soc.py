@@ -41,6 +41,7 @@ def test_soc_show_overrides(cli):
     ("base: camdn\nnpu:\n  clock: 1Hz\n", "bad.yaml:3: npu.clock: must be between 1MHz and 100GHz"),
     ("base: camdn\nnpu:\n  clock: 101GHz\n", "bad.yaml:3: npu.clock: must be between 1MHz and 100GHz"),
     ("base: camdn\nname: x\x07\n", "bad.yaml:2: yaml: malformed YAML: character #x0007 is not allowed"),
+    ("base: camdn\nnpu:\n  cores: 1:6\n", "bad.yaml:3: npu.cores: expected an integer, got '1:6'"),
     ("base: camdn\nllc:\n  ways: 128\n", "bad.yaml:3: llc.ways: must be at most 64"),
     ("base: camdn\nllc:\n  hit_latency_cycles: 9000000000000000\n", "bad.yaml:3: llc.hit_latency_cycles: must be at most"),
     ("base: camdn\ndram:\n  ranks: 1099511627776\n", "bad.yaml:3: dram.ranks: must be at most 16"),

@@ -119,3 +119,11 @@ def test_a_presets_value_is_reported_where_a_file_overrides_its_section(tmp_path
     with pytest.raises(InputError) as info:
         load_soc(str(top))
     assert (info.value.source, info.value.line, info.value.field) == (str(top), 3, "llc.size")
+
+
+def test_yaml_integers_are_read_as_yaml_1_2_reads_them():
+    from npusim.specio import load_yaml_text
+
+    doc = load_yaml_text("a: 010\nb: 0x10\nc: 0o17\nd: 1:6\ne: 5e-2\nf: -3\n", "t.yaml")
+    # decimal with a leading zero, hex, octal; no sexagesimal (YAML 1.1 made 1:6 sixty-six)
+    assert (doc["a"], doc["b"], doc["c"], doc["d"], doc["e"], doc["f"]) == (10, 16, 15, "1:6", 0.05, -3)
