@@ -84,9 +84,13 @@ def test_trace_import_scalesim(cli, tmp_path):
     t = get_trace(str(out))
     assert [l.op for l in t.layers] == ["conv", "dwconv"]
     assert t.layer("DP2").out_h == 27  # SCALE-Sim: ceil((54 - 3 + 2) / 2); floor would give 26
-    # the format can be forced (extra columns are ignored: the first three numbers are M, N, K)
-    r = cli("trace", "import", str(src), "--out", str(out), "--format", "scalesim-gemm")
-    assert r.returncode == 0 and get_trace(str(out)).layer("conv1").gemm_dims() == (56, 56, 3, 1)
+    # the format can be forced, but conv rows are not read as GEMMs (SCALE-Sim would take 56, 56, 3 as M, N, K)
+    _one_line_error(cli("trace", "import", str(src), "--out", str(out), "--format", "scalesim-gemm"),
+                    f"error: {src}:2: form: this row has a conv layer's 7 numbers after the layer name")
+    gemm = tmp_path / "g.csv"
+    gemm.write_text("Layer, M, N, K,\nfc, 56, 56, 3,\n")
+    r = cli("trace", "import", str(gemm), "--out", str(out), "--format", "scalesim-gemm")
+    assert r.returncode == 0 and get_trace(str(out)).layer("fc").gemm_dims() == (56, 56, 3, 1)
     _one_line_error(cli("trace", "import", str(src), "--out", str(out), "--format", "onnx"),
                     f"error: {src}: file: not a readable ONNX model")
 
