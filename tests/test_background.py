@@ -422,3 +422,19 @@ def test_replaying_an_idle_gap_does_not_change_the_timed_bursts_addresses():
         a, b = replaying.next_burst(), pausing.next_burst()
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]), k
     assert replaying.counters.idle_cycles == 20_000_000
+
+
+def test_a_long_gap_of_a_stream_counts_every_line_it_moved_and_ends_where_the_stream_does():
+    # an 8 MiB stream through a 4 MiB LLC misses nearly always, and every line it
+    # wrote is written back: the DRAM bytes of the whole gap, not only the replayed part
+    sim = _run(_gap_scenario("replay", pattern="stream", footprint="8MiB", second=40_000_000))
+    b = _bg(sim)
+    assert b["idle_llc_hit_rate"] < 0.05
+    assert 0.95 < b["idle_dram_bytes"] / b["idle_bytes"] < 1.1
+    # the stream resumes after the last line of the gap, skipped lines included
+    sc = _gap_scenario("replay", pattern="stream", footprint="8MiB")
+    bg = Simulation(sc, mapper=Mapper(sc.soc)).background[0]
+    start = bg.position
+    bg.replay_idle(40_000_000)
+    bursts = 40_000_000 // bg.period_cycles
+    assert bg.position == (start + int(bursts) * bg.burst_lines) % bg.footprint_lines
