@@ -26,9 +26,20 @@ def _sim(data: dict) -> Simulation:
 # -- CaMDN -------------------------------------------------------------------------
 
 def test_camdn_pages_never_exceed_the_region_and_are_all_returned():
-    sc = scenario_from_flags(soc="camdn", mix=["squeezenet", "mobilenet_v2", "kws"], policy="camdn",
-                             soc_override={"--llc-size": "4MiB", "--cores": "6"})
-    sim = Simulation(sc, mapper=Mapper(sc.soc)).run()
+    # a small LLC where requests contend: some wait for pages
+    sc = scenario_from_flags(soc="camdn", mix=["squeezenet", "mobilenet_v2", "kws", "resnet50"], policy="camdn",
+                             soc_override={"--llc-size": "2MiB", "--cores": "8"})
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    waited = []
+    grant = sim.policy._grant
+
+    def counting_grant():
+        grant()
+        waited.append(len(sim.policy.queue))
+
+    sim.policy._grant = counting_grant
+    sim.run()
+    assert max(waited) > 0
     tl = sim.timeline
     capacity = sc.soc.llc.npu_pages
     held = {}
