@@ -453,3 +453,26 @@ def test_load_throttle_counts_llc_hits_and_paces_each_core_group():
     free = mem.read(0, done, 2, runs, empty, empty) - done  # the same hits, unthrottled
     # 27 164 cycles: 4 B/cycle less the half-target overshoot the rule lets through
     assert done - first >= 0.8 * lines * 64 / 4 and done - first > 5 * free
+
+
+def test_line_counts_and_port_bytes_with_and_without_multicast():
+    from npusim.engine.kernels import line_count
+    from npusim.engine.memory import MemoryHierarchy
+    from npusim.soc import load_soc
+
+    starts, lengths, readers = (np.array(v, dtype=np.int64) for v in ([0, 100], [128, 64], [3, 1]))
+    # lines 0-1 read by 3 cores, lines 1-2 by one
+    assert line_count(starts, lengths, readers, 64, True) == 2 * 3 + 2
+    assert line_count(starts, lengths, readers, 64, False) == 4
+    soc = load_soc("camdn")
+    empty = (np.zeros(0, np.int64),) * 3
+    port = {}
+    for multicast in (True, False):
+        mem = MemoryHierarchy(soc, 1, multicast=multicast)
+        mem.read(0, 0, 3, (starts, lengths, readers), empty, empty)
+        c = mem.counters[0]
+        port[multicast] = (c.llc_bytes, c.multicast_saved, c.cache_hits + c.cache_misses)
+    # 4 distinct lines (line 1 twice, the second time a hit); one transfer per line with multicast,
+    # one per reader without
+    assert port[True] == (4 * 64, 2 * 3 + 2 - 4, 4)
+    assert port[False] == ((2 * 3 + 2) * 64, 0, 8)
