@@ -172,20 +172,14 @@ class MemoryHierarchy:
         dram_lines = 0  # of which came from DRAM
         s, l, r = cache_runs
         if s.shape[0]:
-            res = self.cache.access_runs(s, l, tenant=tenant, write=False)
-            c.cache_hits += res.hits
-            c.cache_misses += res.misses
-            lines = res.hits + res.misses
+            res, done = self._lru_read(c, tenant, s, l, now)
             weighted = line_count(s, l, r, lb, True)
-            rereads, nbytes = self._fan_out(c, weighted, lines)
+            rereads, nbytes = self._fan_out(c, weighted, res.hits + res.misses)
             c.cache_hits += rereads  # re-reads by extra readers hit in the LRU part
             port_bytes += nbytes
             delivered += weighted
             dram_lines += res.misses
-            if res.writebacks:
-                self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
-            ready = max(ready, self._dram(res.miss_addrs, write=False, now=now + self.hit_latency,
-                                          tenant=tenant))
+            ready = max(ready, done)
         s, l, r = region_runs
         if s.shape[0]:
             res_lo, res_hi, res_off, bitmap = self.residency[tenant].arrays()
@@ -232,6 +226,30 @@ class MemoryHierarchy:
             dma_done = max(dma_done, -(-last // TICKS_PER_CYCLE) + self.hit_latency)
         return max(ready, port_done, dma_done)
 
+    def _lru_read(self, c, tenant: int, starts: np.ndarray, lengths: np.ndarray, now: int):
+        """Reads through the LRU ways: their counts, the write-backs of the lines they
+        evict and the DRAM reads of their misses. Returns (cache result, when the
+        misses have arrived)."""
+        res = self.cache.access_runs(starts, lengths, tenant=tenant, write=False)
+        c.cache_hits += res.hits
+        c.cache_misses += res.misses
+        if res.writebacks:
+            self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
+        return res, self._dram(res.miss_addrs, write=False, now=now + self.hit_latency, tenant=tenant)
+
+    def _lru_write(self, c, tenant: int, starts: np.ndarray, lengths: np.ndarray, now: int) -> int:
+        """Writes into the LRU ways (write-allocate; write-through also sends them to
+        DRAM) and the write-backs they cause; returns their LLC port bytes."""
+        lb = self.line_bytes
+        res = self.cache.access_runs(starts, lengths, tenant=tenant, write=True)
+        n_bytes = (res.hits + res.misses) * lb
+        c.llc_bytes += n_bytes
+        if res.writebacks:
+            self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
+        if self.write_through:
+            self._dram(runs_to_lines(starts, lengths, lb), write=True, now=now, tenant=tenant)
+        return n_bytes
+
     def _unplaced_reads(self, c, tenant: int, lines: np.ndarray, now: int) -> tuple[int, int]:
         """Region-route reads outside the resident tensors, served like data a region
         plan does not place: through the LRU ways, or else from DRAM. Returns when
@@ -239,12 +257,8 @@ class MemoryHierarchy:
         if not self.unplaced_via_cache:
             c.bypass_lines += lines.shape[0]
             return self._dram(lines, write=False, now=now, tenant=tenant), lines.shape[0]
-        res = self.cache.access(lines, tenant=tenant, write=False)
-        c.cache_hits += res.hits
-        c.cache_misses += res.misses
-        if res.writebacks:
-            self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
-        return self._dram(res.miss_addrs, write=False, now=now + self.hit_latency, tenant=tenant), res.misses
+        res, done = self._lru_read(c, tenant, lines, np.full(lines.shape[0], self.line_bytes, np.int64), now)
+        return done, res.misses
 
     def cpu_access(self, tenant: int, now: int, addrs: np.ndarray, writes: np.ndarray) -> int:
         """One burst of a CPU-side generator: its reads, then its writes, through the
@@ -304,13 +318,7 @@ class MemoryHierarchy:
         port_bytes = 0
         s, l, _ = cache_runs
         if s.shape[0]:
-            res = self.cache.access_runs(s, l, tenant=tenant, write=True)
-            port_bytes += (res.hits + res.misses) * lb
-            c.llc_bytes += (res.hits + res.misses) * lb
-            if res.writebacks:
-                self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
-            if self.write_through:
-                self._dram(runs_to_lines(s, l, lb), write=True, now=now, tenant=tenant)
+            port_bytes += self._lru_write(c, tenant, s, l, now)
         s, l, _ = region_runs
         if s.shape[0]:
             res_lo, res_hi, res_off, bitmap = self.residency[tenant].arrays()
@@ -319,13 +327,7 @@ class MemoryHierarchy:
             c.llc_bytes += (fresh.shape[0] + present) * lb
             if strays.shape[0]:  # outside the resident tensors: written where unplaced data goes
                 if self.unplaced_via_cache:
-                    res = self.cache.access(strays, tenant=tenant, write=True)
-                    port_bytes += strays.shape[0] * lb
-                    c.llc_bytes += strays.shape[0] * lb
-                    if res.writebacks:
-                        self._dram(res.writeback_addrs, write=True, now=now, tenant=tenant)
-                    if self.write_through:
-                        self._dram(strays, write=True, now=now, tenant=tenant)
+                    port_bytes += self._lru_write(c, tenant, strays, np.full(strays.shape[0], lb, np.int64), now)
                 else:
                     self._dram(strays, write=True, now=now, tenant=tenant)
         s, l, _ = dram_runs
