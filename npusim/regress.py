@@ -102,7 +102,7 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
 
 
 def _read_reference(ref_path: Path) -> pd.DataFrame:
-    from .report import require_numbers
+    from .report import refuse_out_of_range, require_numbers
 
     try:
         ref = pd.read_csv(ref_path)
@@ -115,10 +115,7 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
         raise InputError(str(ref_path), "file", "no layers in the reference table (run with --update to remake it)")
     for col in ENGINE_METRICS:
         require_numbers(ref, col, str(ref_path), csv=True)
-        negative = ref[col] < 0
-        if negative.any():
-            i = int(negative.to_numpy().nonzero()[0][0])
-            raise InputError(str(ref_path), col, f"must not be negative, got {ref[col].iloc[i]}", i + 2)
+        refuse_out_of_range(ref, col, str(ref_path), csv=True)
     return ref
 
 

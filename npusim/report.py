@@ -93,6 +93,16 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
     df[col] = numbers
 
 
+def refuse_out_of_range(df: pd.DataFrame, col: str, source: str, *, csv: bool, top: float = np.inf) -> None:
+    """The first value of the numeric column `col` below 0 or above `top` is an
+    InputError naming its CSV line (header = line 1) when `csv`."""
+    bad = (df[col] < 0) | (df[col] > top)
+    if bad.any():
+        i, line = _first_bad_row(bad, csv)
+        what = f"must be a rate from 0 to {top:g}" if np.isfinite(top) else "must not be negative"
+        raise InputError(source, col, f"{what}, got {df[col].iloc[i]}", line)
+
+
 def check_columns(df: pd.DataFrame, source: str) -> None:
     """Every column the report reads is there and of its kind; a bad cell is
     named by its CSV line (header = line 1)."""
@@ -122,12 +132,7 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         i, line = _first_bad_row(bad, csv)
         raise InputError(source, "llc_bytes", f"must be at most {MAX_LLC_BYTES} (1 GiB), got {df.llc_bytes.iloc[i]}", line)
     for col in [c for c in SWEEP_COLUMNS if c not in TEXT_COLUMNS] + [c for c in OPTIONAL_NUMBER_COLUMNS if c in df]:
-        top = 1.0 if col in RATE_COLUMNS else np.inf
-        bad = (df[col] < 0) | (df[col] > top)
-        if bad.any():
-            i, line = _first_bad_row(bad, csv)
-            what = "must be a rate from 0 to 1" if col in RATE_COLUMNS else "must not be negative"
-            raise InputError(source, col, f"{what}, got {df[col].iloc[i]}", line)
+        refuse_out_of_range(df, col, source, csv=csv, top=1.0 if col in RATE_COLUMNS else np.inf)
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "cpu_traffic", "llc_ways", "cores", "array", "dataflow",

@@ -89,6 +89,11 @@ def read_scalesim_report(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _numbers_after_name(fields: list[str]) -> int:
+    """How many of a row's seven fields after the layer name are integers (a conv row has 7)."""
+    return sum(1 for f in fields[1:8] if f.lstrip("-").isdigit())
+
+
 def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depthwise: bool = False) -> pd.DataFrame:
     """A SCALE-Sim topology CSV as a DataFrame, with the GEMM view of every layer.
 
@@ -118,12 +123,11 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
         if not rows:
             form = "conv"
         else:
-            numeric = sum(1 for f in rows[0][1][1:8] if f.lstrip("-").isdigit())
-            form = "conv" if numeric >= 7 else "gemm"
+            form = "conv" if _numbers_after_name(rows[0][1]) >= 7 else "gemm"
     records = []
     for lineno, fields in rows:
         name = fields[0]
-        if form == "gemm" and sum(1 for f in fields[1:8] if f.strip().lstrip("-").isdigit()) >= 7:
+        if form == "gemm" and _numbers_after_name(fields) >= 7:
             # SCALE-Sim would read M, N, K from a conv row's first three numbers: refuse the mix-up
             raise InputError(str(path), "form", f"this row has a conv layer's 7 numbers after the layer name, "
                                                 "not a GEMM's 3: read it as a conv topology", lineno)
