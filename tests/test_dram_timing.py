@@ -208,3 +208,44 @@ def test_peak_bandwidth_in_soc_cycles():
     assert DRAM.from_preset("DDR3-1600", channels=2, clock_hz=GHZ).peak_bytes_per_cycle == pytest.approx(25.6)
     assert DRAM.from_preset("DDR4-3200", channels=1, clock_hz=2 * GHZ).peak_bytes_per_cycle == pytest.approx(12.8)
     assert K.N_T == len(DRAM.from_preset("HBM2").T)
+
+
+def _line(d, bank_group=0, bank=0, row=0, column=0):
+    """Address of one line of a plain (unhashed) single-rank mapping."""
+    sh = d.mapping.shifts
+    return int(bank_group << int(sh[2]) | bank << int(sh[3]) | row << int(sh[4]) | column << int(sh[5]))
+
+
+def test_write_to_read_turnaround():
+    # a read behind a write on the same channel waits tWTR_S after the write's
+    # data (tWTR_L in the same bank group): CWL + burst + tWTR + CL + burst
+    std = get_standard("DDR4-3200")
+    tck_ns = std.tck_ps / 1000
+    d = DRAM.from_preset("DDR4-3200", clock_hz=GHZ, xor_hash=False)
+    for bg, ba in ((0, 0), (1, 0), (0, 1)):  # open three rows: every later access is a row hit
+        d.serve(np.array([_line(d, bg, ba)]), arrival_cycle=0)
+    for t, (bg, ba), wtr in ((1_000, (1, 0), std.tWTR_S), (2_000, (0, 1), std.tWTR_L)):
+        column = t // 1_000
+        write = d.serve(np.array([_line(d, 0, 0, column=column)]), is_write=True, arrival_cycle=t)[0] - t
+        assert write == ns_cycles((std.tCWL + std.burst_cycles) * tck_ns)
+        read = d.serve(np.array([_line(d, bg, ba, column=column)]), arrival_cycle=t)[0] - t
+        assert read == ns_cycles((std.tCWL + std.burst_cycles + wtr + std.tCL + std.burst_cycles) * tck_ns)
+    assert d.stats["row_hits"] == 4
+
+
+def test_frfcfs_serves_a_closed_bank_before_an_older_row_conflict():
+    # the conflict needs precharge + activate (tRP + tRCD), the closed bank only
+    # an activate (tRCD): the younger request goes first and waits for nobody
+    std = get_standard("DDR4-3200")
+    tck_ns = std.tck_ps / 1000
+    d = DRAM.from_preset("DDR4-3200", clock_hz=GHZ, xor_hash=False)
+    d.serve(np.array([_line(d, 0, 0, row=0)]), arrival_cycle=0)
+    t = 1_000
+    conflict, closed = d.serve(np.array([_line(d, 0, 0, row=1), _line(d, 1, 1, row=0)]), arrival_cycle=t) - t
+    assert closed == ns_cycles((std.tRCD + std.tCL + std.burst_cycles) * tck_ns)
+    assert conflict == ns_cycles((std.tRP + std.tRCD + std.tCL + std.burst_cycles) * tck_ns)
+    fcfs = DRAM.from_preset("DDR4-3200", clock_hz=GHZ, xor_hash=False, scheduler="fcfs")
+    fcfs.serve(np.array([_line(fcfs, 0, 0, row=0)]), arrival_cycle=0)
+    _, closed_in_order = fcfs.serve(np.array([_line(fcfs, 0, 0, row=1), _line(fcfs, 1, 1, row=0)]),
+                                    arrival_cycle=t) - t
+    assert closed_in_order > closed

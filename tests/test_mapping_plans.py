@@ -179,3 +179,53 @@ def test_predicted_cycles_follow_the_cost_model(mapper, budget):
             assert p.memory_cycles == memory, (layer.name, cores)
             small, large = sorted((p.compute_cycles, p.memory_cycles))
             assert p.predicted_cycles == math.ceil(large + cost.overlap_alpha * small) + cost.layer_overhead_cycles
+
+
+def test_footprint_of_both_is_weights_plus_inputs(mapper):
+    layer = small_net().layer("c2")  # 3x3, padding 1: every input row and column is read
+    cand = mapper.candidates(layer, 4)
+    assert cand.footprint("weights") == layer.weight_bytes
+    assert cand.footprint("inputs") == layer.input_bytes
+    assert cand.footprint("both") == layer.weight_bytes + layer.input_bytes
+    assert cand.footprint("none") == 0
+    assert cand.plan("both", 16 << 20).region_bytes == layer.weight_bytes + layer.input_bytes
+
+
+def test_spilled_partial_sums_are_written_and_read_back(mapper):
+    # the search's tilings here keep every sum in the accumulator; give them
+    # spills and check the plan's accounting: each spilled byte goes out once
+    # and comes back once, through the LLC both ways
+    from npusim.mapping.plan import LayerCandidates
+    from npusim.mapping.search import FI
+
+    layer = small_net().layer("c3")
+    cand = mapper.candidates(layer, 4)
+    spilling = cand.best.copy()
+    spilled = 8192
+    spilling[:, FI["partial_bytes"]] += 2 * spilled
+    spill = LayerCandidates(cand.nest, spilling, 4, MEM, mapper.cost)
+    for budget, resident in ((UNMANAGED, "none"), (0, "none"), (1 << 20, "weights"), (1 << 20, "both")):
+        p, q = cand.plan(resident, budget), spill.plan(resident, budget)
+        extra = cand.f_out * spilled
+        assert q.dram_read_bytes - p.dram_read_bytes == pytest.approx(extra, abs=1)
+        assert q.dram_write_bytes - p.dram_write_bytes == pytest.approx(extra, abs=1)
+        assert q.llc_bytes - p.llc_bytes == pytest.approx(2 * extra, abs=1)
+
+
+def test_unmanaged_plans_count_on_half_the_llc():
+    # an input of 196 KiB: read once when it fits half the LLC, tile by tile when it does not
+    from npusim.mapping.search import FI, OBJECTIVES
+
+    b = TraceBuilder("n")
+    b.conv("c", b.input(1024, 14, 14), 1024, 3, padding=1)
+    layer = b.build().layer("c")
+    cands, plans = [], []
+    for llc in (512 << 10, 256 << 10):
+        m = Mapper(SOC, cache_dir=False, memory=MemorySystem(102.4, 64, 512, llc))
+        cands.append(m.candidates(layer, 1))
+        plans.append(m.plan(layer, 1, UNMANAGED))
+    big, small = cands
+    assert np.array_equal(big.best, small.best) and big.in_unique == layer.input_bytes == 200704
+    refetched = small.f_in * small.best[OBJECTIVES.index("unmanaged"), FI["in_traffic_bytes"]]
+    assert refetched > 10 * layer.input_bytes
+    assert plans[1].dram_read_bytes - plans[0].dram_read_bytes == pytest.approx(refetched - layer.input_bytes, abs=1)

@@ -476,3 +476,27 @@ def test_line_counts_and_port_bytes_with_and_without_multicast():
     # one per reader without
     assert port[True] == (4 * 64, 2 * 3 + 2 - 4, 4)
     assert port[False] == ((2 * 3 + 2) * 64, 0, 8)
+
+
+def test_llc_port_is_shared_by_tenants():
+    from npusim.engine.memory import MemoryHierarchy
+    from npusim.soc import load_soc
+
+    soc = load_soc("camdn")
+    mem = MemoryHierarchy(soc, 2)
+    lines = 4096
+    empty = (np.zeros(0, np.int64),) * 3
+
+    def runs(base):
+        return (np.array([base], np.int64), np.array([lines * 64], np.int64), np.ones(1, np.int64))
+
+    mem.read(0, 0, 8, runs(0), empty, empty)  # warm both tenants' lines
+    mem.read(1, 0, 8, runs(1 << 24), empty, empty)
+    t = 100_000
+    first = mem.read(0, t, 8, runs(0), empty, empty) - t
+    second = mem.read(1, t, 8, runs(1 << 24), empty, empty) - t
+    assert mem.counters[0].cache_hits == mem.counters[1].cache_hits == lines
+    port_cycles = lines * 64 // soc.llc.bytes_per_cycle
+    # 8 cores' DMAs could take both at once; the one LLC port moves them one after the other
+    assert first == port_cycles + soc.llc.hit_latency_cycles
+    assert second == 2 * port_cycles + soc.llc.hit_latency_cycles
