@@ -68,14 +68,45 @@ MAX_POINTS = 100_000  # one sweep's points (each a full simulation); beyond, val
 class Point:
     params: tuple[tuple[str, Any], ...]  # the swept values, in axis order
     scenario: Scenario
-
-    @property
-    def point_id(self) -> str:
-        blob = json.dumps([list(p) for p in self.params], sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    point_id: str  # hash of the swept values and of everything the result depends on (`point_id`)
 
     def label(self) -> str:
         return ", ".join(f"{k}={_fmt(v)}" for k, v in self.params)
+
+
+def _compared(value: Any) -> Any:
+    """A spec as plain JSON-ready data: the fields its dataclasses compare (not the
+    file lines or sources they keep for error messages)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _compared(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare}
+    if isinstance(value, (list, tuple)):
+        return [_compared(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _compared(v) for k, v in value.items()}
+    return value
+
+
+def point_id(params: tuple[tuple[str, Any], ...], scenario: Scenario, layer_digests: dict[str, str]) -> str:
+    """A point's identity for --resume: its swept values, the resolved scenario
+    (SoC, tenants, arrivals, policy, seed, ...), the layers of its workloads (a
+    trace file edited in between is a new point) and the engine's version. Rows
+    whose inputs changed are thus never taken for this point's.
+    layer_digests memoises the layers' hash per (workload, params, task)."""
+    from .api import ENGINE_VERSION
+    from .engine.sim import load_tenant_trace
+    from .mapping.mapper import SEARCH_VERSION
+
+    layers = []
+    for t in scenario.tenants:
+        key = json.dumps([t.workload, _compared(t.params), t.task], default=str)  # params may hold lists
+        if key not in layer_digests:
+            trace = load_tenant_trace(t, scenario.source)
+            layer_digests[key] = hashlib.sha256(repr(trace.layers).encode()).hexdigest()
+        layers.append(layer_digests[key])
+    inputs = {"params": [list(p) for p in params], "scenario": _compared(dataclasses.replace(scenario, name="")),
+              "layers": layers, "engine": ENGINE_VERSION, "search": SEARCH_VERSION}
+    blob = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _fmt(v: Any) -> str:
@@ -108,9 +139,11 @@ class SweepSpec:
             raise InputError(self.source, "axes", f"{count} points ({sizes}); at most {MAX_POINTS} in one sweep: "
                                             "split it into several", self.lines.get("axes"))
         out = []
+        layer_digests: dict[str, str] = {}
         for combo in itertools.product(*values):
-            params = dict(zip(names, combo))
-            out.append(Point(tuple(params.items()), self._scenario(params)))
+            params = tuple(zip(names, combo))
+            scenario = self._scenario(dict(params))
+            out.append(Point(params, scenario, point_id(params, scenario, layer_digests)))
         return out
 
     def _scenario(self, params: dict[str, Any]) -> Scenario:
@@ -573,23 +606,30 @@ class JournalRepair:
     journal: Path
     notes: list[str]
     text: str | None = None  # the repaired file, when it differs
+    keep: tuple[Path, ...] = ()  # files to keep as `<stem>.prev<suffix>` first (rows are dropped)
 
     def write(self) -> None:
         if self.text is None:
             return
         tmp = self.journal.with_name(self.journal.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(self.text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.journal)
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(self.text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            _keep_previous(*self.keep)
+            os.replace(tmp, self.journal)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
-def _check_journal(journal: Path, points: list[Point]) -> JournalRepair:
+def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRepair:
     """--resume only continues a results file this command wrote: a foreign or
     unreadable one is refused rather than merged. What an interrupted write can
     leave is repaired: a last row cut off, a point with only some of its tenants'
-    rows, a point's rows written twice, a byte-order mark."""
+    rows, a point's rows written twice, a byte-order mark. Rows of points this
+    sweep does not have (other values, or changed inputs) are dropped, so the
+    result is what a fresh run gives; the file is kept as `<stem>.prev<suffix>`."""
     if not journal.is_file() or journal.stat().st_size == 0:
         return JournalRepair(journal, [])
     try:
@@ -602,6 +642,10 @@ def _check_journal(journal: Path, points: list[Point]) -> JournalRepair:
         raise InputError(str(journal), "point_id", "cannot resume: not the results of `npusim sweep` "
                                                    "(no point_id column); remove it or drop --resume")
     repair = _repair_journal(journal, raw, header, points)
+    if repair.keep:
+        repair.keep = tuple(dict.fromkeys((journal, path)))
+        repair.notes[-1] += "; the previous file is kept as " + " and ".join(
+            str(_previous_name(f)) for f in repair.keep if f.is_file() and f.stat().st_size > 0)
     try:
         rows = pd.read_csv(io.StringIO(repair.text) if repair.text is not None else journal)
     except Exception as exc:  # noqa: BLE001 - a damaged journal is bad input
@@ -614,8 +658,9 @@ def _check_journal(journal: Path, points: list[Point]) -> JournalRepair:
 
 
 def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[Point]) -> JournalRepair:
-    """Drop a byte-order mark, a torn last row, repeated (point, tenant) rows and the
-    rows of points missing a tenant (they run again)."""
+    """Drop a byte-order mark, a torn last row, repeated (point, tenant) rows, the
+    rows of points missing a tenant (they run again) and those of points not in
+    this sweep (then `keep` is set: the caller names the files)."""
     notes = []
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -647,7 +692,13 @@ def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[P
     if short:
         kept = [row for row in kept if row[pid] not in short]
         notes.append(f"{len(short)} point{'s' if len(short) > 1 else ''} without all tenants' rows (run again)")
-    return JournalRepair(journal, notes, _csv_text(header, kept) if notes else None)
+    other = {p for p in count if p not in tenants_of}
+    if other:
+        kept = [row for row in kept if row[pid] not in other]
+        notes.append(f"{len(other)} point{'s' if len(other) > 1 else ''} not in this sweep dropped (other swept "
+                     "values, or the SoC, scenario, workloads or simulator changed since)")
+    return JournalRepair(journal, notes, _csv_text(header, kept) if notes else None,
+                         keep=(journal,) if other else ())
 
 
 def _csv_text(header: list[str], rows: list[list[str]]) -> str:
@@ -690,7 +741,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         raise InputError(COMMAND_LINE, "--out", f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a directory")
     journal = journal_path(path)
     _refuse_inputs_as_output(spec, points, (path, journal))
-    repair = _check_journal(journal, points) if resume else JournalRepair(journal, [])
+    repair = _check_journal(path, journal, points) if resume else JournalRepair(journal, [])
     executor = Executor(jobs, dask_address)  # before touching --out: a bad address leaves nothing behind
     try:
         created = _prepare_journal(journal)
@@ -750,8 +801,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
                     wrote = True
                 if progress:
                     progress(finished, total)
-    except BaseException:
+    except BaseException as exc:
         interrupted = True
+        _note_kept(exc, wrote or len(done) > 0)
         raise
     finally:
         executor.close(interrupted)
@@ -762,21 +814,35 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         results = pd.DataFrame(columns=list(RESULT_COLUMNS))
         return SweepOutcome(results=results, path=path, ran=0, skipped=len(points) - len(todo), failed=failed,
                             wall_seconds=time.time() - started, bad_input=bad_input)
-    results = finalize(path, [p.point_id for p in points])
+    try:
+        results = finalize(path, [p.point_id for p in points])
+    except BaseException as exc:
+        _note_kept(exc, True)
+        raise
     return SweepOutcome(results=results, path=path, ran=len(todo) - len(failed), skipped=len(points) - len(todo),
                         failed=failed, wall_seconds=time.time() - started, bad_input=bad_input)
 
 
-def _keep_previous(path: Path, journal: Path) -> list[tuple[Path, Path]]:
+def _note_kept(exc: BaseException, kept: bool) -> None:
+    """Tell whoever reports an interruption whether the results file holds finished points."""
+    if isinstance(exc, KeyboardInterrupt):
+        exc.finished_points_kept = kept  # type: ignore[attr-defined]
+
+
+def _keep_previous(*files: Path) -> list[tuple[Path, Path]]:
     """Move the non-empty results a new sweep is about to replace to `<stem>.prev<suffix>`
     (one generation); returns (file, where it is kept) for each."""
     kept = []
-    for f in dict.fromkeys((journal, path)):
+    for f in dict.fromkeys(files):
         if f.is_file() and f.stat().st_size > 0:
-            prev = f.with_name(f"{f.stem}.prev{f.suffix}")
+            prev = _previous_name(f)
             os.replace(f, prev)
             kept.append((f, prev))
     return kept
+
+
+def _previous_name(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
 def _append(journal: Path, rows: list[dict], fieldnames: list[str] | None) -> list[str]:
@@ -843,11 +909,14 @@ def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:
     df = add_derived(df.drop(columns=[c for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
                                       if c in df.columns]))
     tmp = path.with_name(path.name + ".tmp")
-    if path.suffix.lower() == ".csv":
-        df.to_csv(tmp, index=False)
-    else:
-        df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        if path.suffix.lower() == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # interrupted while writing: the journal still has every row
     return df
 
 

@@ -739,3 +739,109 @@ def test_resume_refuses_kept_rows_the_report_could_not_read(cli, tmp_path):
     r = cli("sweep", "--mix", "kws", "--cores", "2", "--policy", "shared,waypart", "--out", str(out), "--jobs", "1",
             "--quiet", "--resume")
     assert r.returncode == 2 and r.stderr.strip() == f"error: {out}:2: llc_hit_rate: expected a number, got 'abc'"
+
+
+def test_point_ids_follow_every_input_of_the_result(tmp_path):
+    soc = tmp_path / "soc.yaml"
+    soc.write_text("base: camdn\n")
+    trace = tmp_path / "t.csv"
+    trace.write_text("name,op,M,N,K\nfc,gemm,64,64,64\n")
+
+    def ids(**kw):
+        spec = SweepSpec(axes={"llc_size": [1 << 20, 2 << 20]}, base_mix=["kws", str(trace)], soc=str(soc),
+                         fixed={"requests": 1, **kw})
+        return [p.point_id for p in spec.points()]
+
+    first = ids()
+    assert len(set(first)) == 2 and ids() == first
+    soc.write_text("# a comment moves no value\nbase: camdn\n")
+    assert ids() == first
+    soc.write_text("base: camdn\ndram:\n  channels: 1\n")
+    assert not set(ids()) & set(first)
+    soc.write_text("base: camdn\n")
+    trace.write_text("name,op,M,N,K\nfc,gemm,64,64,128\n")
+    assert not set(ids()) & set(first)
+    trace.write_text("name,op,M,N,K\nfc,gemm,64,64,64\n")
+    assert ids() == first
+    assert not set(ids(requests=2)) & set(first) and not set(ids(seed=1)) & set(first)
+
+
+def test_resume_after_an_input_changed_equals_a_fresh_run(tmp_path):
+    soc = tmp_path / "soc.yaml"
+    soc.write_text("base: camdn\n")
+    spec = SweepSpec(axes={"llc_size": [1 << 20, 2 << 20]}, base_mix=list(MIX), soc=str(soc), fixed={"requests": 1})
+    path = tmp_path / "r.csv"
+    run_sweep(spec, path, jobs=1)
+    before = path.read_text()
+    soc.write_text("base: camdn\ndram:\n  channels: 1\n")  # every point's result changes
+    warnings = []
+    out = run_sweep(spec, path, jobs=1, resume=True, report_error=warnings.append)
+    assert (out.ran, out.skipped) == (2, 0)
+    prev = tmp_path / "r.prev.csv"
+    assert warnings == [f"warning: {path}: repaired before resuming: 2 points not in this sweep dropped (other "
+                        "swept values, or the SoC, scenario, workloads or simulator changed since); the previous "
+                        f"file is kept as {prev}"]
+    assert prev.read_text() == before
+    run_sweep(spec, tmp_path / "fresh.csv", jobs=1)
+    assert path.read_bytes() == (tmp_path / "fresh.csv").read_bytes()
+    # fewer swept values: the other point's rows go, the common one is not run again
+    fewer = dataclasses_replace(spec, axes={"llc_size": [2 << 20]})
+    out = run_sweep(fewer, path, jobs=1, resume=True)
+    assert (out.ran, out.skipped) == (0, 1)
+    df = pd.read_csv(path)
+    assert set(df.llc_bytes) == {2 << 20} and len(df) == len(MIX)
+
+
+def test_an_interruption_before_any_point_says_nothing_was_kept(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("my,precious\n1,2\n")
+
+    def stop_at_once(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_sweep(small_spec(), path, jobs=1, progress=stop_at_once)
+    assert info.value.finished_points_kept is False and path.read_text() == "my,precious\n1,2\n"
+    # resumed: the points finished before are there
+    run_sweep(small_spec(policy=["shared"]), path, jobs=1)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_sweep(small_spec(), path, jobs=1, resume=True, progress=stop_at_once)
+    assert info.value.finished_points_kept is True
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_the_interruption_message_says_whether_points_were_kept(tmp_path, monkeypatch, capsys, kept):
+    from npusim.cli import main
+
+    out = tmp_path / "r.csv"
+    out.write_text("point_id\nabc\n")
+
+    def interrupted(*args, **kwargs):
+        exc = KeyboardInterrupt()
+        exc.finished_points_kept = kept
+        raise exc
+
+    monkeypatch.setattr(sweep_mod, "run_sweep", interrupted)
+    assert main(["sweep", "--mix", "kws", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err.strip()
+    if kept:
+        assert err == f"error: interrupted: the finished points are kept in {out}; run the same command with --resume to go on"
+    else:
+        assert err == f"error: interrupted before any point finished; {out} is as it was"
+
+
+def test_an_interrupted_final_rewrite_leaves_no_temporary_file(tmp_path, monkeypatch):
+    path = tmp_path / "r.parquet"
+    run_sweep(small_spec(policy=["shared"]), path, jobs=1)
+    journal = tmp_path / "r.parquet.journal.csv"
+    rows, table = journal.read_text(), path.read_bytes()
+
+    def torn_write(self, target, *args, **kwargs):
+        Path(target).write_bytes(b"PAR1 half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", torn_write)
+    with pytest.raises(KeyboardInterrupt):
+        sweep_mod.finalize(path)
+    assert not (tmp_path / "r.parquet.tmp").exists()
+    assert journal.read_text() == rows and path.read_bytes() == table

@@ -89,9 +89,13 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:
         close()
         journal = journal_path(results_path(args.out))
-        kept = journal.is_file() and journal.stat().st_size > 0
-        print("error: interrupted" + (f": the finished points are kept in {journal}; run the same command with "
-                                      "--resume to go on" if kept else ""), file=sys.stderr)
+        if getattr(exc, "finished_points_kept", False):
+            print(f"error: interrupted: the finished points are kept in {journal}; run the same command with "
+                  "--resume to go on", file=sys.stderr)
+        else:
+            print("error: interrupted before any point finished" +
+                  (f"; {journal} is as it was" if journal.is_file() and journal.stat().st_size > 0 else ""),
+                  file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, previous)
