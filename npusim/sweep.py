@@ -646,6 +646,8 @@ def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRep
         repair.keep = tuple(dict.fromkeys((journal, path)))
         repair.notes[-1] += "; the previous file is kept as " + " and ".join(
             str(_previous_name(f)) for f in repair.keep if f.is_file() and f.stat().st_size > 0)
+    if repair.text == "":
+        return repair  # no row is kept
     try:
         rows = pd.read_csv(io.StringIO(repair.text) if repair.text is not None else journal)
     except Exception as exc:  # noqa: BLE001 - a damaged journal is bad input
@@ -697,7 +699,8 @@ def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[P
         kept = [row for row in kept if row[pid] not in other]
         notes.append(f"{len(other)} point{'s' if len(other) > 1 else ''} not in this sweep dropped (other swept "
                      "values, or the SoC, scenario, workloads or simulator changed since)")
-    return JournalRepair(journal, notes, _csv_text(header, kept) if notes else None,
+    # nothing kept: start afresh, with this sweep's columns
+    return JournalRepair(journal, notes, (_csv_text(header, kept) if kept else "") if notes else None,
                          keep=(journal,) if other else ())
 
 

@@ -790,6 +790,11 @@ def test_resume_after_an_input_changed_equals_a_fresh_run(tmp_path):
     assert (out.ran, out.skipped) == (0, 1)
     df = pd.read_csv(path)
     assert set(df.llc_bytes) == {2 << 20} and len(df) == len(MIX)
+    # a file of another sweep with its own columns (a seed axis): resumed, nothing of it stays
+    run_sweep(dataclasses_replace(spec, axes={**spec.axes, "seed": [0, 1]}), path, jobs=1)
+    out = run_sweep(spec, path, jobs=1, resume=True)
+    assert (out.ran, out.skipped) == (2, 0)
+    assert path.read_bytes() == (tmp_path / "fresh.csv").read_bytes()
 
 
 def test_an_interruption_before_any_point_says_nothing_was_kept(tmp_path):
