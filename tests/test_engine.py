@@ -308,8 +308,176 @@ def test_requests_override_reaches_closed_and_poisson_tenants_not_explicit_times
                  "  - {workload: yolo_lite, arrival: times, arrival_cycles: [0, 100]}\n")
     sc = apply_run_overrides(load_scenario(str(s)), requests=3)
     assert [t.requests for t in sc.tenants[:2]] == [3, 3] and sc.tenants[2].arrival_cycles == (0, 100)
+    assert sc.tenants[2].requests == 2  # one per arrival time
     only_times = tmp_path / "t.yaml"
     only_times.write_text("soc: camdn\ntenants:\n  - {workload: kws, arrival: times, arrival_cycles: [0, 100]}\n")
     r = cli("run", "--scenario", str(only_times), "--requests", "3", "--quiet")
     assert r.returncode == 2 and r.stderr.strip() == (
         "error: <command line>: --requests: every tenant has arrival: times (one request per entry of arrival_cycles)")
+
+
+# -- scheduling, preemption and arrivals, checked against their definitions -------------
+
+def _preempted_expert_run():
+    """PREMA on the Gemmini SoC: a low-priority expert-path model (several stages per
+    request) preempted at layer boundaries by a high-priority keyword spotter."""
+    return simulate({"soc": "gemmini-moca", "policy": "prema", "scheduler": "priority", "seed": 3,
+                     "tenants": [{"workload": "coe_experts", "tasks": "graph", "requests": 2, "priority": 1},
+                                 {"workload": "kws", "priority": 11, "arrival": "times",
+                                  "arrival_cycles": [20000, 200000]}]})
+
+
+def test_a_preempted_task_runs_every_layer_of_every_stage_once_and_keeps_its_start():
+    from workloads import get_trace
+
+    r = _preempted_expert_run()
+    experts = get_trace("coe_experts")
+    coe = r.tasks[r.tasks.tenant == "coe_experts"]
+    kws = r.tasks[r.tasks.tenant == "kws"]
+    first = coe.iloc[0]
+    assert kws.start_cycle.min() < first.finish_cycle  # it was preempted: kws ran inside its span
+    for _, task in r.tasks.iterrows():
+        layers = r.layers[(r.layers.tenant == task.tenant) & (r.layers.task == task.task)]
+        if task.tenant == "coe_experts":
+            want = [l.name for name in task.task_name.split("+") for l in experts.for_task(name).layers]
+        else:
+            want = [l.name for l in get_trace("kws").layers]
+        assert sorted(layers.layer) == sorted(want), (task.tenant, task.task)
+        # the start is the first dispatch, not a resumption
+        assert task.start_cycle == layers.start_cycle.min()
+        assert task.waiting_cycles == task.start_cycle - task.arrival_cycle
+    assert first.start_cycle == 0
+
+
+def test_layer_compute_cycles_are_the_sum_of_its_steps():
+    from npusim.mapping import Mapper
+    from npusim.soc import load_soc
+
+    r = simulate(mix=["squeezenet"], policy="shared", **SMALL)
+    mapper = Mapper(load_soc("camdn", {"--cores": "8"}))
+    from workloads import get_trace
+
+    trace = get_trace("squeezenet")
+    multi_step = 0
+    for _, row in r.layers.iterrows():
+        plan = mapper.plan(trace.layer(row.layer), 8, int(row.budget_bytes))
+        assert row.compute_cycles == plan.compute_cycles, row.layer
+        multi_step += plan.steps > 1
+    assert multi_step > 10
+
+
+def test_poisson_arrivals_are_the_cumulative_sum_of_exponential_gaps():
+    import numpy as np
+
+    seed, rate, n = 5, 2.0, 4
+    r = simulate({"soc": "camdn", "seed": seed, "tenants": [
+        {"workload": "kws", "arrival": "closed"},
+        {"workload": "squeezenet", "arrival": "poisson", "rate_per_mcycle": rate, "requests": n}]})
+    gaps = np.random.default_rng([seed, 1]).exponential(1e6 / rate, size=n)
+    want = np.cumsum(gaps).astype(np.int64)
+    assert list(r.tasks[r.tasks.tenant == "squeezenet"].arrival_cycle) == list(want)
+
+
+def _ready(sim, *tasks):
+    from npusim.engine.sim import TaskRecord
+
+    return [TaskRecord(tenant, index, arrival, 0.0) for tenant, index, arrival in tasks]
+
+
+def test_schedulers_rank_ready_tasks_as_documented():
+    from npusim.engine.sim import Simulation
+    from npusim.mapping import Mapper
+    from npusim.scenario import scenario_from_dict
+
+    def sim_with(scheduler, priorities):
+        sc = scenario_from_dict({"soc": "camdn", "scheduler": scheduler, "tenants": [
+            {"workload": "kws", "priority": p, "arrival": "times", "arrival_cycles": [0]} for p in priorities]},
+            "<test>")
+        return Simulation(sc, mapper=Mapper(sc.soc))
+
+    # fcfs: by arrival, whoever the tenant
+    sim = sim_with("fcfs", [5, 5])
+    order = sim._rank(_ready(sim, (0, 1, 100), (1, 0, 50), (0, 0, 0)))
+    assert [(k.tenant, k.index) for k in order] == [(0, 0), (1, 0), (0, 1)]
+    # priority: priority plus waiting time over the isolated latency; tenant 0 (priority 5)
+    # has waited 5 isolated latencies at cycle 5000: 5 + 5 = 10 beats tenant 1's 6 + 0
+    sim = sim_with("priority", [5, 6])
+    for t in sim.tenants:
+        t.isolated_latency = 1000.0
+    sim.env.run(until=5000)
+    order = sim._rank(_ready(sim, (1, 0, 5000), (0, 0, 0)))
+    assert [k.tenant for k in order] == [0, 1]
+    order = sim._rank(_ready(sim, (1, 0, 5000), (0, 0, 4500)))  # 5 + 0.5 < 6
+    assert [k.tenant for k in order] == [1, 0]
+
+
+def test_the_expert_scheduler_serves_the_expert_most_requests_wait_for():
+    from npusim.engine.sim import Simulation
+    from npusim.mapping import Mapper
+    from npusim.scenario import scenario_from_dict
+
+    sc = scenario_from_dict({"soc": "camdn", "scheduler": "expert", "tenants": [
+        {"workload": "coe_experts", "tasks": "graph", "requests": 3}]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.tenants[0].last_task = "ocr"
+    ready = _ready(sim, (0, 0, 0), (0, 1, 10), (0, 2, 20))
+    for k, path in zip(ready, [("resistor",), ("detector",), ("detector",)]):
+        k.pathway = path
+    # no request needs the last expert (ocr): two wait for the detector, one for the resistor
+    assert [k.index for k in sim._rank_by_expert(ready)] == [1, 2, 0]
+    sim.tenants[0].last_task = "resistor"  # no switch beats the larger group
+    assert [k.index for k in sim._rank_by_expert(ready)] == [0, 1, 2]
+
+
+def test_random_task_order_draws_per_tenant():
+    import numpy as np
+
+    from npusim.engine.sim import request_pathways
+    from npusim.scenario import TenantSpec
+
+    spec = TenantSpec(name="g", workload="grec", tasks=("ctr", "cvr", "atc", "share"), task_order="random",
+                      requests=12)
+    paths = [request_pathways(spec, 9, i) for i in (0, 1)]
+    for i, got in enumerate(paths):
+        draws = np.random.default_rng([9, i, 7]).integers(0, 4, size=12)
+        assert got == [(spec.tasks[int(j)],) for j in draws]
+    assert paths[0] != paths[1]  # two tenants of one model do not run the same sequence
+
+
+def test_per_tenant_qos_and_unsorted_arrival_times(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("soc: camdn\nqos: M\ntenants:\n"
+                 "  - {workload: kws, qos: H, target: 1000, arrival: times, arrival_cycles: [5000, 0]}\n"
+                 "  - {workload: squeezenet, target: 1000}\n")
+    sc = load_scenario(str(p))
+    assert sc.tenants[0].arrival_cycles == (0, 5000)
+    r = simulate(p)
+    kws = r.tasks[r.tasks.tenant == "kws"]
+    assert list(kws.arrival_cycle) == [0, 5000]
+    assert (kws.target_cycles == 800).all()  # H scales targets by 0.8, whatever the scenario's level
+    assert (r.tasks[r.tasks.tenant == "squeezenet"].target_cycles == 1000).all()
+
+
+def test_each_step_fetches_with_its_own_request_count():
+    # the DMA time of a step's prefetch depends on its requests in flight: step s + 1's
+    # fetch must be charged step s + 1's requests
+    from npusim.engine.sim import Simulation
+    from npusim.mapping import Mapper
+    from npusim.scenario import scenario_from_flags
+
+    sc = scenario_from_flags(soc="gemmini-moca", mix=["kws"], policy="shared")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    expected, charged = [], []
+    run_layer, read = sim._run_layer, sim.memory.read
+
+    def spy_layer(tenant, rs, cores):
+        expected.extend(int(x) for x in rs.step_requests[:rs.steps])
+        return run_layer(tenant, rs, cores)
+
+    def spy_read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests):
+        charged.append(requests)
+        return read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests)
+
+    sim._run_layer, sim.memory.read = spy_layer, spy_read
+    sim.run()
+    assert charged == expected and len(set(expected)) > 1

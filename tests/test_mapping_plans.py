@@ -229,3 +229,40 @@ def test_unmanaged_plans_count_on_half_the_llc():
     refetched = small.f_in * small.best[OBJECTIVES.index("unmanaged"), FI["in_traffic_bytes"]]
     assert refetched > 10 * layer.input_bytes
     assert plans[1].dram_read_bytes - plans[0].dram_read_bytes == pytest.approx(refetched - layer.input_bytes, abs=1)
+
+
+def test_fused_layers_hold_their_input_and_output_maps(mapper):
+    net = small_net()
+    fused = mapper.block_plans(net, 4, 4 << 20)
+    c1, c2 = net.layer("c1"), net.layer("c2")
+    # while c2 runs, the region keeps c1's output (its input) and its own output (c3's input)
+    assert fused["c2"].region_bytes >= c1.output_bytes + c2.output_bytes
+    assert fused["c1"].region_bytes >= c1.output_bytes
+
+
+def test_a_block_output_read_outside_the_block_goes_to_dram(mapper):
+    b = TraceBuilder("net")
+    x = b.input(64, 28, 28)
+    b.block("b1")
+    y = b.conv("a", x, 64, 1)
+    z = b.conv("b", y, 64, 3, padding=1)
+    b.conv("c", z, 64, 1)
+    b.block("")
+    b.conv("d", z, 64, 1)  # reads b's output after the block
+    net = b.build()
+    fused = mapper.block_plans(net, 4, 4 << 20)
+    assert fused["a"].output_in_region and fused["b"].input_in_region
+    assert not fused["b"].output_in_region and fused["b"].dram_write_bytes >= net.layer("b").output_bytes
+
+
+def test_plans_use_the_dma_rate_latency_allows():
+    # a core keeps dma_max_inflight lines in flight over an LLC hit + LLC miss + DRAM latency
+    from npusim.dram import DRAM
+    from npusim.mapping.mapper import memory_system
+
+    soc = load_soc("gemmini-moca")
+    dram = DRAM.from_spec(soc.dram, clock_hz=soc.npu.clock_hz, request_bytes=soc.llc.line_bytes)
+    latency = soc.llc.hit_latency_cycles + soc.llc.miss_latency_cycles + dram.min_read_cycles()
+    assert soc.llc.miss_latency_cycles > 0
+    want = int(min(soc.npu.dma_bytes_per_cycle, soc.npu.dma_max_inflight * soc.llc.line_bytes / latency))
+    assert memory_system(soc).dma_bytes_per_cycle == want < soc.npu.dma_bytes_per_cycle

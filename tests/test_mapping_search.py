@@ -236,3 +236,27 @@ def test_tie_tolerance_trades_a_few_bytes_for_speed():
     # with nothing resident: 1.9 % more bytes, 29 % fewer cycles
     none = OBJECTIVES.index("none")
     assert tied[none, nbytes] > strict[none, nbytes] and tied[none, cycles] < 0.75 * strict[none, cycles]
+
+
+def test_loop_nests_keep_the_layer_tensor_sizes():
+    from workloads import get_trace
+
+    conv = make_layer(dict(name="c", op="conv", batch=2, in_c=16, in_h=14, in_w=14, out_c=32, kernel_h=3,
+                           kernel_w=3, padding=1))
+    lstm = get_trace("gnmt").layer("encoder.l0.fwd")  # one weight matrix for all 50 steps
+    for layer in (conv, lstm):
+        for cores in (1, 4):
+            nest = loop_nest(layer, SOC.npu, cores, 64)
+            assert nest.weight_bytes == layer.weight_bytes, (layer.name, cores)
+            if layer.op == "conv":  # an LSTM's array output is its four gates, the layer's the hidden state
+                assert nest.output_bytes == layer.output_bytes, (layer.name, cores)
+    assert loop_nest(conv, SOC.npu, 1, 64).P == 2 * 14  # the batch stacks output rows
+
+
+@pytest.mark.parametrize("channels, split", [(64, 1), (512, 8)])
+def test_vector_ops_split_channels_a_cache_line_at_a_time(channels, split):
+    # a global pool of one-byte channels: a core's share must fill at least a 64-byte line
+    pool = make_layer(dict(name="gap", op="pool", in_c=channels, in_h=7, in_w=7, kernel_h=7, kernel_w=7,
+                           stride=7, in_elem_bytes=1, out_elem_bytes=1))
+    nest = loop_nest(pool, SOC.npu, 8, 64)
+    assert (nest.split_p, nest.split_q, nest.split_g) == (1, 1, split)

@@ -500,3 +500,15 @@ def test_llc_port_is_shared_by_tenants():
     # 8 cores' DMAs could take both at once; the one LLC port moves them one after the other
     assert first == port_cycles + soc.llc.hit_latency_cycles
     assert second == 2 * port_cycles + soc.llc.hit_latency_cycles
+
+
+def test_bounded_policy_options_accept_their_bound():
+    from npusim.policies.base import positive_int_at_most
+
+    check = positive_int_at_most(10**9)
+    assert check(10**9) is None and check(1) is None
+    assert check(10**9 + 1) == "must be at most 1000000000, got 1000000001"
+    assert check(0) == "expected a positive integer, got 0"
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": {"name": "moca", "window_cycles": 10**9},
+                             "tenants": [{"workload": "kws"}]}, "<test>")
+    assert sc.policy.option("window_cycles") == 10**9
