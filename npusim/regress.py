@@ -61,6 +61,9 @@ def _diff(ref: pd.DataFrame, cur: pd.DataFrame, key: list[str], metrics, toleran
     ref = ref.assign(**{k: ref[k].astype(str) for k in key})
     cur = cur.assign(**{k: cur[k].astype(str) for k in key})
     merged = ref.merge(cur, on=key, how="outer", suffixes=("_ref", "_cur"), indicator=True)
+    one_side = (merged["_merge"] != "both").to_numpy()
+    # a row only one side has differs without bound, and says which side has it
+    merged["only_in"] = merged["_merge"].map({"left_only": "reference", "right_only": "current"}).fillna("")
     rows = []
     worst = 0.0
     for m in metrics:
@@ -68,15 +71,15 @@ def _diff(ref: pd.DataFrame, cur: pd.DataFrame, key: list[str], metrics, toleran
         c = merged[f"{m}_cur"].astype(float)
         merged[f"{m}_abs"] = c - r
         rel = np.where(r != 0, (c - r) / np.where(r != 0, r, 1), np.where(c == 0, 0.0, np.inf))
-        merged[f"{m}_rel"] = rel
+        merged[f"{m}_rel"] = np.where(one_side, np.inf, rel)
         worst = max(worst, float(np.nanmax(np.abs(rel))) if len(rel) else 0.0)
         tr, tc = float(r.sum()), float(c.sum())
         rows.append({"metric": m, "reference": tr, "current": tc, "abs": tc - tr,
                      "rel": (tc - tr) / tr if tr else (0.0 if tc == 0 else np.inf)})
-    missing = (merged["_merge"] != "both").any()
-    if missing:
+    if one_side.any():
         worst = np.inf
-    return merged.drop(columns="_merge"), pd.DataFrame(rows), worst, (worst <= tolerance)
+    merged = merged[key + ["only_in"] + [c for c in merged.columns if c not in key and c not in ("only_in", "_merge")]]
+    return merged, pd.DataFrame(rows), worst, (worst <= tolerance)
 
 
 def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:

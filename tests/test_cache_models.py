@@ -289,3 +289,26 @@ def test_set_major_batches_with_repeats_are_exact(seed, ways, masks):
         assert np.array_equal(a.writeback_addrs, b.writeback_addrs)
         assert np.array_equal(fast._tags, slow._tags) and np.array_equal(fast._stamps, slow._stamps)
     assert fast.stats().equals(slow.stats())
+
+
+def test_a_new_tenant_beyond_the_table_keeps_the_other_tenants_masks():
+    c = SetAssociativeCache(4 * 64 * 4, 4)  # 4 sets x 4 ways; the tenant table starts with 64 rows
+    c.set_way_mask(0, 0b0011)
+    c.set_way_mask(5, 0b1000)
+    c.access(np.array([0]), tenant=200)  # grows the table past 200
+    assert (c.way_mask(0), c.way_mask(5), c.way_mask(200), c.way_mask(63)) == (0b0011, 0b1000, 0b1111, 0b1111)
+    # and tenant 0 still allocates only into its 2 ways: 8 lines of one set keep the last 2
+    c.access(np.arange(8) * 4 * 64, tenant=0)
+    assert c.occupancy(0) == 2
+
+
+def test_large_results_do_not_share_a_buffer():
+    # results of more than 16384 lines take the buffer instead of a copy; the next access must not
+    # write into it: every line of each batch is a compulsory miss, in order
+    c = SetAssociativeCache(64 << 10, 4)
+    n = 20_000
+    first = c.access(np.arange(n, dtype=np.int64) * 64)
+    second = c.access(np.arange(n, 2 * n, dtype=np.int64) * 64)
+    assert (first.misses, second.misses) == (n, n)
+    assert np.array_equal(first.miss_addrs, np.arange(n) * 64)
+    assert np.array_equal(second.miss_addrs, np.arange(n, 2 * n) * 64)

@@ -249,3 +249,25 @@ def test_frfcfs_serves_a_closed_bank_before_an_older_row_conflict():
     _, closed_in_order = fcfs.serve(np.array([_line(fcfs, 0, 0, row=1), _line(fcfs, 1, 1, row=0)]),
                                     arrival_cycle=t) - t
     assert closed_in_order > closed
+
+
+def test_a_soc_specs_queue_depth_reaches_the_controller():
+    # gemmini-moca's DRAM has FASED's 8-request scheduler window (not the default 32): with rows left
+    # open by earlier traffic, a batch is served as by a controller built with queue_depth=8 (row
+    # hits further back than 8 requests wait their turn), not as with 32
+    from npusim.soc import load_soc
+
+    spec = load_soc("gemmini-moca").dram
+    same = {k: getattr(spec, k) for k in ("channels", "ranks", "page_policy", "scheduler")}
+    rng = np.random.default_rng(0)
+    prime, batch = (rng.integers(0, 1 << 22, n) // 64 * 64 for n in (256, 64))
+
+    def served(d):
+        d.serve(prime, arrival_cycle=0)
+        return d.serve(batch, arrival_cycle=10_000)
+
+    d = DRAM.from_spec(spec, clock_hz=GHZ)
+    assert spec.queue_depth == 8 and d.queue_depth == 8 and d.org[K.O_QUEUE] == 8
+    done = served(d)
+    assert np.array_equal(done, served(DRAM.from_preset(spec.standard, clock_hz=GHZ, queue_depth=8, **same)))
+    assert not np.array_equal(done, served(DRAM.from_preset(spec.standard, clock_hz=GHZ, queue_depth=32, **same)))

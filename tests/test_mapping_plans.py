@@ -266,3 +266,18 @@ def test_plans_use_the_dma_rate_latency_allows():
     assert soc.llc.miss_latency_cycles > 0
     want = int(min(soc.npu.dma_bytes_per_cycle, soc.npu.dma_max_inflight * soc.llc.line_bytes / latency))
     assert memory_system(soc).dma_bytes_per_cycle == want < soc.npu.dma_bytes_per_cycle
+
+
+def test_plan_cache_entries_belong_to_their_buffers(tmp_path):
+    # smaller buffers change which tilings fit: their plans are searched, not read back
+    import dataclasses
+
+    net = small_net()
+    first = Mapper(SOC, cache_dir=tmp_path, memory=MEM)
+    big = first.table(net, [4], [0])
+    small_soc = dataclasses.replace(SOC, npu=dataclasses.replace(SOC.npu, input_buffer_bytes=4096,
+                                                                  weight_buffer_bytes=4096))
+    second = Mapper(small_soc, cache_dir=tmp_path, memory=MEM)
+    small = second.table(net, [4], [0])
+    assert second.searches == first.searches > 0
+    assert not big.equals(small)

@@ -850,3 +850,36 @@ def test_an_interrupted_final_rewrite_leaves_no_temporary_file(tmp_path, monkeyp
         sweep_mod.finalize(path)
     assert not (tmp_path / "r.parquet.tmp").exists()
     assert journal.read_text() == rows and path.read_bytes() == table
+
+
+def test_an_axis_with_a_missing_value_is_still_an_axis():
+    # a point without CPU traffic (NaN) and one with none (0) are two values of the axis
+    df = pd.DataFrame({"mix": ["a+b", "a+b"], "llc_bytes": [1 << 20, 1 << 20], "policy": ["shared", "shared"],
+                       "cpu_traffic": [0.0, float("nan")], "qos": ["1.0", "1.0"]})
+    assert report_mod.extra_axes(df) == ["cpu_traffic"]
+    assert report_mod.extra_axes(df.assign(cpu_traffic=float("nan"))) == []  # all missing: one value
+
+
+def test_regress_flags_a_layer_the_reference_does_not_have(tmp_path):
+    from npusim.regress import run_regression
+
+    case = tmp_path / "refs" / "shared_pair"
+    shutil.copytree(REPO / "tests" / "reference" / "regress" / "shared_pair", case)
+    layers = pd.read_csv(case / "layers.csv")
+    extra = layers.loc[3, "layer"]
+    layers.drop(index=3).to_csv(case / "layers.csv", index=False)  # the current run has one layer more
+    (result,) = run_regression(tmp_path / "refs", tolerance=0.01)
+    assert not result.passed and result.worst_rel == float("inf")
+    assert extra in set(result.diff.layer) and len(result.diff) == len(layers)
+
+
+def test_regress_prints_the_layers_only_one_side_has(tmp_path, cli):
+    case = tmp_path / "refs" / "shared_pair"
+    shutil.copytree(REPO / "tests" / "reference" / "regress" / "shared_pair", case)
+    layers = pd.read_csv(case / "layers.csv")
+    extra = layers.iloc[3]
+    layers.drop(index=3).to_csv(case / "layers.csv", index=False)
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 1
+    rows = [line for line in r.stdout.splitlines() if f" {extra.layer} " in f" {line} "]
+    assert len(rows) == 1 and rows[0].split()[:4] == [extra.tenant, str(extra.task), extra.layer, "current"], r.stdout

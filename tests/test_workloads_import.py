@@ -398,3 +398,38 @@ def test_a_conv_topology_read_as_gemm_is_refused(tmp_path):
     gemm = tmp_path / "g.csv"
     gemm.write_text("Layer, M, N, K,\nfc, 98, 98, 3, 2:4,\n")  # a GEMM row with its sparsity column still reads
     assert read_scalesim_topology(gemm, form="gemm").iloc[0][["m", "n", "k"]].tolist() == [98, 98, 3]
+
+
+def _same_conv(tmp_path, auto_pad):
+    from onnx import helper
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="c", auto_pad=auto_pad, strides=[2, 2])]
+    return load_file(_save(tmp_path, nodes, {"x": [1, 3, 8, 8]}, {"w": (4, 3, 3, 3)}, ["c"],
+                           name=auto_pad.lower())).layer("c")
+
+
+def test_onnx_same_upper_pads_the_odd_pixel_at_the_end_same_lower_at_the_begin(tmp_path):
+    # ONNX auto_pad: out = ceil(8 / 2) = 4, total pad = (4 - 1) * 2 + 3 - 8 = 1 (odd);
+    # SAME_UPPER puts the extra pixel at the end (begin pad 1 // 2 = 0), SAME_LOWER at the begin (1)
+    upper, lower = _same_conv(tmp_path, "SAME_UPPER"), _same_conv(tmp_path, "SAME_LOWER")
+    assert (upper.out_h, upper.out_w, upper.padding) == (4, 4, 0)
+    assert (lower.out_h, lower.out_w, lower.padding) == (4, 4, 1)
+
+
+def test_onnx_matmul_batch_comes_from_either_operand(tmp_path):
+    from onnx import helper
+
+    # numpy broadcasting: [3, 8] @ [4, 8, 5] is [4, 3, 5]: 4 products of 3x8 by 8x5
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")]
+    mm = load_file(_save(tmp_path, nodes, {"a": [3, 8], "b": [4, 8, 5]}, {}, ["y"])).layer("mm")
+    assert (mm.op, mm.batch, mm.M, mm.K, mm.N) == ("matmul", 4, 3, 8, 5)
+    assert mm.macs == 4 * 3 * 8 * 5
+
+
+def test_onnx_1d_conv_padding_is_its_begin_pad(tmp_path):
+    from onnx import helper
+
+    # 1-D pads are (begin, end) along W: [2, 1] pads 2 in front; out = 50 + 2 + 1 - 5 + 1 = 49
+    nodes = [helper.make_node("Conv", ["a", "w"], ["c"], name="c", pads=[2, 1])]
+    c = load_file(_save(tmp_path, nodes, {"a": [1, 4, 50]}, {"w": (6, 4, 5)}, ["c"])).layer("c")
+    assert (c.in_h, c.in_w, c.kernel_w, c.padding, c.out_w) == (1, 50, 5, 2, 49)

@@ -124,3 +124,17 @@ def test_coe_graph_rejects_cycles():
     g = CoEGraph(entry="a", edges={"a": (("b", 0.5),), "b": (("a", 0.5),)})
     with pytest.raises(ValueError, match="cycle"):
         g.expected_runs()
+
+
+def test_a_tasks_view_drops_inputs_from_layers_it_does_not_run():
+    from workloads.trace import Trace, make_layer
+
+    shape = dict(op="eltwise", in_c=4, in_h=2, in_w=2)
+    a = make_layer(dict(name="a", tasks=("x",), **shape))
+    b = make_layer(dict(name="b", tasks=("y",), **shape))
+    c = make_layer(dict(name="c", inputs="a;b", **shape), known=["a", "b"])  # shared: runs for every task
+    t = Trace("t", (a, b, c))
+    x, y = t.for_task("x"), t.for_task("y")
+    assert [l.name for l in x.layers] == ["a", "c"] and x.layer("c").inputs == ("a",)
+    assert [l.name for l in y.layers] == ["b", "c"] and y.layer("c").inputs == ("b",)
+    assert t.layer("c").inputs == ("a", "b")  # the whole trace keeps both

@@ -133,3 +133,25 @@ def test_zoo_totals_are_consistent(name):
     assert all(min(l.macs, l.params, l.input_bytes, l.output_bytes) >= 0 for l in t.layers)
     assert t.weight_bytes == sum(l.params * l.weight_elem_bytes for l in t.layers)
     assert t.activation_bytes == sum(l.output_bytes for l in t.layers)
+
+
+def test_exact_output_size_of_an_asymmetric_pad_is_accepted():
+    # an ONNX SAME_UPPER conv of a 4-pixel input by a 2-tap kernel, stride 1: total pad 1, all at the
+    # end, so the trace's (begin) padding is 0 and the exact output is 4 = (4 + 0 + 1 - 2) / 1 + 1,
+    # one more than the symmetric formula's 3; a size no end pad can reach (5) is refused
+    f = dict(name="c", op="conv", in_c=1, in_h=4, in_w=4, out_c=1, kernel_h=2, kernel_w=2, stride=1, padding=0)
+    layer = make_layer(dict(f, out_h=4, out_w=4))
+    assert (layer.out_h, layer.out_w) == (4, 4) and layer.macs == 4 * 4 * 4
+    with pytest.raises(InputError, match="5 is impossible for input 4, kernel 2, stride 1, padding 0"):
+        make_layer(dict(f, out_h=5))
+
+
+def test_weight_bytes_count_shared_weights_once():
+    # b reuses a's 16 x 8 weights (2 bytes each): the trace stores 16 * 8 * 2 = 256 bytes, not 512
+    a = make_layer(dict(name="a", op="gemm", M=4, N=8, K=16, weight_elem_bytes=2))
+    b = make_layer(dict(name="b", op="gemm", M=4, N=8, K=16, weight_elem_bytes=2, inputs="a", weights="a"),
+                   known=["a"], known_layers={"a": a})
+    trace = Trace("t", (a, b))
+    assert b.weights == "a" and b.weight_bytes == 256
+    assert trace.weight_bytes == 256 and trace.params == 128
+    assert trace.totals()["weight_bytes"] == 256
