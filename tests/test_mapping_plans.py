@@ -281,3 +281,66 @@ def test_plan_cache_entries_belong_to_their_buffers(tmp_path):
     small = second.table(net, [4], [0])
     assert second.searches == first.searches > 0
     assert not big.equals(small)
+
+
+def _covered(starts, lengths):
+    """Bytes of the union of runs."""
+    spans = sorted(zip(starts.tolist(), (starts + lengths).tolist()))
+    total, hi = 0, -1
+    for a, b in spans:
+        if b > hi:
+            total += b - max(a, hi)
+            hi = b
+    return total
+
+
+def _forced_streams(mapper, net, name, cores, **tiling):
+    """Streams of a layer under a tiling the search would not pick (plan fields replaced)."""
+    import dataclasses
+
+    layer = net.layer(name)
+    plan = dataclasses.replace(mapper.plan(layer, cores, 0), **tiling)
+    nest = loop_nest(layer, SOC.npu, cores, 64)
+    return layer, layer_streams(layer, net, nest, plan, layout_trace(net), mapper.hw, mapper.vec)
+
+
+def test_split_reductions_read_every_weight_once_and_every_spill_back(mapper):
+    # c2 (3x3, 64 -> 64) with the reduction cut in two and outermost: each output tile is
+    # spilled once after the first half and read back once before the second
+    net = small_net()
+    layer, st = _forced_streams(mapper, net, "c2", 1, tile_c=32, loop_order="g>c>k>s")
+    by = st.bytes_by_kind()
+    assert by["partial_write"] == by["partial_read"] > 0
+    assert by["output"] == layer.output_bytes
+    w = st.kinds == KIND_WEIGHT
+    base = layout_trace(net).weight_base["c2"]
+    assert st.starts[w].min() == base and (st.starts[w] + st.lengths[w]).max() == base + layer.weight_bytes
+    assert _covered(st.starts[w], st.lengths[w]) == by["weight"] == layer.weight_bytes
+
+
+@pytest.mark.parametrize("name", ["c1", "c2", "proj", "add", "gap", "fc"])
+def test_every_run_costs_at_least_one_dma_request(mapper, name):
+    # requests carry at most vec[3] bytes each, and every run needs one at least
+    net = small_net()
+    _, st = _streams(mapper, net, name, 4, 0)
+    req_bytes = int(mapper.vec[3])
+    for s in range(st.steps):
+        lo, hi = st.step_ptr[s], st.step_ptr[s + 1]
+        assert st.step_requests[s] >= max(hi - lo, -(-int(st.lengths[lo:hi].sum()) // req_bytes)), s
+
+
+def test_a_token_chunk_reads_its_rows_of_the_input(mapper):
+    b = TraceBuilder("chunks")
+    tokens = b.gemm("proj", b.input(32, 8, 1), 96)  # 8 tokens of 96 features, one row each
+    b.gemm("whole", tokens, 64)
+    b.gemm("tail", tokens, 64, rows=4, row_offset=4)  # tokens 4..7: 4 rows of K = 96 further in
+    net = b.build()
+    lay = layout_trace(net)
+    base = lay.output_base["proj"]
+    for name, first_row in (("whole", 0), ("tail", 4)):
+        layer = net.layer(name)
+        plan = mapper.plan(layer, 1, 0)
+        st = layer_streams(layer, net, loop_nest(layer, SOC.npu, 1, 64), plan, lay, mapper.hw, mapper.vec)
+        reads = st.kinds == KIND_INPUT
+        assert st.starts[reads].min() == base + first_row * 96
+        assert (st.starts[reads] + st.lengths[reads]).max() == base + (first_row + layer.M) * 96
