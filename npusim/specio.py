@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from .errors import COMMAND_LINE, InputError, first_line
-from .units import UnitError, parse_frequency, parse_rate, parse_size
+from .units import UnitError, parse_frequency, parse_size
 
 
 class LineDict(dict):
@@ -236,13 +236,6 @@ class Section:
         if value is default and default is not _MISSING:
             return default
         self._check_range(key, value, 1, None, unit=" Hz")
-        return value
-
-    def rate(self, key: str, default: Any = _MISSING) -> int:
-        value = self._convert(key, default, parse_rate)
-        if value is default and default is not _MISSING:
-            return default
-        self._check_range(key, value, 1, None)
         return value
 
     def string(self, key: str, default: Any = _MISSING) -> str:

@@ -1,4 +1,4 @@
-"""Parsing of quantities with units: sizes, frequencies, transfer rates.
+"""Parsing of quantities with units: sizes and frequencies.
 
 Rules (documented in docs/SOC.md):
 
@@ -10,7 +10,6 @@ Rules (documented in docs/SOC.md):
   they give a whole number of bytes (``1.5KiB`` = 1536).
 * Frequencies: ``Hz``, ``kHz``, ``MHz``, ``GHz`` (decimal by definition), or an
   integer in Hz. Must be a whole number of hertz.
-* Transfer rates: ``MT/s`` or ``GT/s`` (``3200MT/s``), returned in transfers/s.
 """
 
 from __future__ import annotations
@@ -21,12 +20,10 @@ from fractions import Fraction
 _NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]+)?)"
 _SIZE_RE = re.compile(_NUMBER + r"\s*(?P<unit>[A-Za-z]*)\Z")
 _FREQ_RE = re.compile(_NUMBER + r"\s*(?P<unit>[A-Za-z]*)\Z")
-_RATE_RE = re.compile(_NUMBER + r"\s*(?P<unit>[A-Za-z]+/s)\Z")
 
 SIZE_UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 _AMBIGUOUS_SIZE = {"kb", "mb", "gb", "tb", "k", "m", "g", "t"}
 FREQ_UNITS = {"": 1, "Hz": 1, "kHz": 10**3, "MHz": 10**6, "GHz": 10**9}
-RATE_UNITS = {"T/s": 1, "MT/s": 10**6, "GT/s": 10**9}
 
 
 class UnitError(ValueError):
@@ -92,20 +89,6 @@ def parse_frequency(value: object) -> int:
     if not m or m.group("unit") not in FREQ_UNITS:
         raise UnitError(f"{value!r} is not a frequency (expected e.g. 1GHz, 800MHz)")
     return _whole(m.group("num"), FREQ_UNITS[m.group("unit")], "hertz", value)
-
-
-def parse_rate(value: object) -> int:
-    """Transfers per second from an int or a string such as ``3200MT/s``."""
-    if isinstance(value, bool):
-        raise UnitError(f"{value!r} is not a transfer rate")
-    if isinstance(value, int):
-        return value
-    if not isinstance(value, str):
-        raise UnitError(f"{value!r} is not a transfer rate (expected e.g. 3200MT/s)")
-    m = _RATE_RE.match(value.strip())
-    if not m or m.group("unit") not in RATE_UNITS:
-        raise UnitError(f"{value!r} is not a transfer rate (expected e.g. 3200MT/s)")
-    return _whole(m.group("num"), RATE_UNITS[m.group("unit")], "transfers/s", value)
 
 
 def format_size(n_bytes: int) -> str:
