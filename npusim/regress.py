@@ -116,9 +116,15 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
             raise InputError(str(ref_path), col, "column missing from the reference table")
     if ref.empty:
         raise InputError(str(ref_path), "file", "no layers in the reference table (run with --update to remake it)")
-    for col in ENGINE_METRICS:
+    for col in ("task", *ENGINE_METRICS):
         require_numbers(ref, col, str(ref_path), csv=True)
         refuse_out_of_range(ref, col, str(ref_path), csv=True)
+        if col == "task":
+            fractional = ref["task"] % 1 != 0
+            if fractional.any():
+                i = int(fractional.to_numpy().argmax())
+                raise InputError(str(ref_path), "task", f"expected a task number, got {ref['task'].iloc[i]:g}", i + 2)
+            ref["task"] = ref["task"].astype(int)
     return ref
 
 

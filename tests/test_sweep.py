@@ -318,8 +318,8 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
     assert not (tmp_path / "rep").exists()  # nothing made for bad input
 
 
-def test_regress_passes_on_shipped_references(cli):
-    r = cli("regress", "--reference", str(REPO / "tests" / "reference" / "regress"))
+def test_regress_passes_on_shipped_references(cli, tmp_path):
+    r = cli("regress", cwd=tmp_path)  # the checkout's references by default, from any folder
     assert r.returncode == 0, r.stdout + r.stderr
     assert "REGRESSION" not in r.stdout and "5 of 5 cases within tolerance" in r.stderr
 
@@ -350,6 +350,10 @@ def test_regress_refuses_a_reference_table_that_cannot_be_one(cli, tmp_path):
     layers.to_csv(table, index=False)
     r = cli("regress", "--reference", str(tmp_path / "refs"))
     assert r.returncode == 2 and r.stderr.strip() == f"error: {table}:3: cycles: must not be negative, got -5"
+    for task, why in (("abc", "expected a number, got 'abc'"), ("1.5", "expected a task number, got 1.5")):
+        layers.assign(task=[task] + list(layers.task.astype(str)[1:])).to_csv(table, index=False)
+        r = cli("regress", "--reference", str(tmp_path / "refs"))
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {table}:2: task: {why}"
     table.write_text(table.read_text().splitlines()[0] + "\n")  # the header only
     r = cli("regress", "--reference", str(tmp_path / "refs"))
     assert r.returncode == 2 and r.stderr.strip() == (

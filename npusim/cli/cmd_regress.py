@@ -16,15 +16,26 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
         description="Re-run every reference case (per-layer cycles, DRAM bytes, LLC hits of a scenario; or "
                     "SCALE-Sim compute cycles) and print the differences. Exit 0 within tolerance, 1 on a "
                     "regression, 2 on bad input.")
-    p.add_argument("--reference", default="tests/reference/regress", metavar="DIR|COMPUTE_REPORT.csv",
-                   help="reference cases (default: tests/reference/regress), or a SCALE-Sim COMPUTE_REPORT.csv "
-                        "with --topology and --config")
+    p.add_argument("--reference", metavar="DIR|COMPUTE_REPORT.csv",
+                   help="reference cases (default: tests/reference/regress of this npusim checkout), or a SCALE-Sim "
+                        "COMPUTE_REPORT.csv with --topology and --config")
     p.add_argument("--tolerance", default="0.01", metavar="REL", help="largest relative difference allowed (default 0.01)")
     p.add_argument("--topology", metavar="FILE", help="SCALE-Sim topology of a COMPUTE_REPORT.csv reference")
     p.add_argument("--config", metavar="FILE", help="SCALE-Sim config of a COMPUTE_REPORT.csv reference")
     p.add_argument("--update", action="store_true", help="rewrite the engine references from the current code")
     p.add_argument("--verbose", action="store_true", help="print every layer, not only the ones that differ")
     p.set_defaults(func=run)
+
+
+def shipped_references() -> Path:
+    """The reference cases of the checkout npusim runs from, wherever the command is run."""
+    import npusim
+
+    shipped = Path(npusim.__file__).resolve().parent.parent / "tests" / "reference" / "regress"
+    if not shipped.is_dir():
+        raise InputError(COMMAND_LINE, "--reference", "this installation has no reference cases (they live in "
+                                                      "tests/reference/regress of a checkout): give --reference DIR")
+    return shipped
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(COMMAND_LINE, "--tolerance", f"expected a number, got {args.tolerance!r}") from None
     if not tol >= 0 or math.isinf(tol):
         raise InputError(COMMAND_LINE, "--tolerance", f"must be a non-negative number, got {args.tolerance!r}")
-    ref = Path(args.reference)
+    ref = Path(args.reference) if args.reference is not None else shipped_references()
     if ref.is_file():
         if not (args.topology and args.config):
             raise InputError(COMMAND_LINE, "--topology", "a COMPUTE_REPORT.csv reference needs --topology and --config")

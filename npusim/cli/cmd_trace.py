@@ -2,7 +2,7 @@
 
     npusim trace list
     npusim trace show NAME|FILE [--json] [--batch N] [--seq-len N] [--task T] [--format F]
-    npusim trace import FILE --out OUT.csv [--format scalesim|scalesim-gemm|onnx]
+    npusim trace import FILE --out OUT.csv [--format scalesim|scalesim-gemm|onnx|trace]
     npusim trace export NAME|FILE --out TOPOLOGY.csv [--layout LAYOUT.csv] [--batch N] [--seq-len N] [--task T]
 
 Bad input is one line ``error: <file>[:<line>]: <column>: <what>`` and exit 2
