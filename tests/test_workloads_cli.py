@@ -67,7 +67,7 @@ def test_trace_import_onnx_with_unknown_operator(cli, tmp_path):
     out = tmp_path / "out" / "net.csv"
     r = cli("trace", "import", str(src), "--out", str(out))
     assert r.returncode == 0, r.stderr
-    assert "10 layers" in r.stdout
+    assert "10 layers" in r.stdout and r.stdout.rstrip().endswith(f"-> {out} (1 unsupported operator skipped)")
     warn_lines = r.stderr.strip().splitlines()
     assert any("TopK" in l and "topk" in l for l in warn_lines)
     assert warn_lines[-1] == "warning: 1 unsupported operator skipped (TopK); the trace omits them"
@@ -222,3 +222,10 @@ def test_trace_import_and_map_never_overwrite_their_input(cli, tmp_path):
     _one_line_error(cli("trace", "export", str(trace), "--out", str(trace)),
                     f"error: <command line>: --out: {trace} is an input of this command")
     assert trace.read_text() == before
+
+
+def test_trace_show_spells_small_totals(cli, tmp_path):
+    t = tmp_path / "t.csv"
+    t.write_text("name,op,M,N,K\nfc,gemm,2,3,4\n")
+    r = cli("trace", "show", str(t))
+    assert r.returncode == 0 and "t: 1 layers, 24 MACs, 12 params" in r.stdout, r.stdout

@@ -174,7 +174,7 @@ def _show(args: argparse.Namespace) -> int:
         cols = [c for c in cols if c not in ("task", "expert")]
     with _pandas_wide():
         print(df[cols].to_string(index=False))
-    print(f"\n{trace.name}: {totals['layers']} layers, {_human(totals['macs'])}MACs, {_human(totals['params'])} "
+    print(f"\n{trace.name}: {totals['layers']} layers, {_human(totals['macs'], 'MACs')}, {_human(totals['params'])} "
           f"params, weights {_human(totals['weight_bytes'], 'B')}, activations "
           f"{_human(totals['activation_bytes'], 'B')}"
           + (f", task {args.task}" if args.task else f", tasks {', '.join(trace.tasks)}" if trace.tasks else ""))
@@ -215,8 +215,8 @@ def _import(args: argparse.Namespace) -> int:
     skipped = _report_warnings(caught)
     with _writing("--out", out):
         write_trace(trace, out)
-    print(f"{trace.name}: {len(trace)} layers, {_human(trace.macs)}MACs -> {out}"
-          + (f" ({skipped} unsupported operators skipped)" if skipped else ""))
+    print(f"{trace.name}: {len(trace)} layers, {_human(trace.macs, 'MACs')} -> {out}"
+          + (f" ({skipped} unsupported operator{'s' if skipped > 1 else ''} skipped)" if skipped else ""))
     return 0
 
 
