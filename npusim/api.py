@@ -142,7 +142,8 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
     """Run a scenario: a `Scenario`, a scenario YAML path, a scenario mapping
     (a dict with ``tenants``, as in a file), or keyword arguments as on the
     command line (``mix=["resnet50", "bert_base"], policy="shared",
-    soc="camdn", requests=1, qos="M", seed=0, llc_size="8MiB"``). With a file or
+    soc="camdn", requests=1, qos="M", seed=0, llc_size="8MiB"``, also as a dict
+    without ``tenants``, under keyword arguments that win). With a file or
     a mapping, ``policy``, ``seed``, ``qos``, ``scheduler`` and ``requests``
     override it, and ``soc`` and the SoC overrides (``llc_size=...``) change its
     SoC. ``cache=False`` skips the on-disk plan and isolated-latency caches;

@@ -312,3 +312,20 @@ def test_large_results_do_not_share_a_buffer():
     assert (first.misses, second.misses) == (n, n)
     assert np.array_equal(first.miss_addrs, np.arange(n) * 64)
     assert np.array_equal(second.miss_addrs, np.arange(n, 2 * n) * 64)
+
+
+@pytest.mark.parametrize("write_back", [True, False])
+@pytest.mark.parametrize("order", [range(8), [3, 1, 0, 2, 7, 5, 4, 6]])
+def test_run_writes_are_dirty_only_in_a_write_back_cache(write_back, order):
+    # 4 sets x 2 ways; write 8 lines (fills the cache; one run, or one-line runs out of order),
+    # then read 8 others that evict them all
+    c = SetAssociativeCache(8 * 64, 2, write_back=write_back)
+    if isinstance(order, range):
+        c.access_runs(np.array([0]), np.array([8 * 64]), write=True)
+    else:
+        c.access_runs(np.array(order) * 64, np.full(8, 64), write=True)
+    res = c.access_runs(np.array([1 << 20]), np.array([8 * 64]), write=False)
+    assert res.misses == 8
+    assert res.writebacks == (8 if write_back else 0)
+    if write_back:
+        assert sorted(res.writeback_addrs.tolist()) == [i * 64 for i in range(8)]

@@ -28,6 +28,9 @@ def test_soc_show_overrides(cli):
     ("base: camdn\nllc:\n  ways: 16\n  npu_ways: 20\n", "bad.yaml:4: llc.npu_ways: "),
     ("base: camdn\nnpu:\n  cores: 4\n  bogus: 1\n", "bad.yaml:4: npu.bogus: unknown key"),
     ("base: camdn\nnpu:\n  cores: 2.5\n", "bad.yaml:3: npu.cores: expected an integer"),
+    ("base: camdn\nnpu:\n  cores: true\n", "bad.yaml:3: npu.cores: expected an integer, got True"),
+    ("base: camdn\nllc:\n  page: 100B\n", "bad.yaml:3: llc.page: page size 100 B is not a multiple of the 64 B line"),
+    ("base: camdn\ndram:\n  ranks: 3\n", "bad.yaml:3: dram.ranks: rank count must be a power of two, got 3"),
     ("base: camdn\nllc:\n  size: -1MiB\n", "bad.yaml:3: llc.size: "),
     ("base: camdn\nllc:\n  size: 0\n", "bad.yaml:3: llc.size: must be at least 1"),
     ("base: camdn\nllc:\n  size: 24MiB\n", "bad.yaml:3: llc.size: gives"),
@@ -135,3 +138,32 @@ def test_no_verb_is_a_one_line_error(cli):
     assert r.returncode == 2 and "VERB" in r.stdout  # the help, then why it is not enough
     assert r.stderr.strip() == ("error: <command line>: VERB: missing (choose from run, sweep, report, map, trace, "
                                 "regress, soc)")
+
+
+def test_soc_defaults_that_follow_other_fields(tmp_path):
+    import json as _json
+
+    import yaml
+
+    from npusim.soc import load_soc
+
+    # the vector path is as wide as the array unless given
+    spec = _json.loads(run_cli_json("camdn"))
+    spec["npu"]["array"] = "64x64"
+    del spec["npu"]["vector_elems_per_cycle"]
+    path = tmp_path / "wide.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert load_soc(str(path)).npu.vector_elems_per_cycle == 64
+    # the NPU ways, not each way, must hold whole pages: 2 ways of 16 KiB hold one 32 KiB page
+    ok = tmp_path / "pages.yaml"
+    ok.write_text("base: camdn\nllc:\n  size: 256KiB\n  ways: 16\n  npu_ways: 2\n  page: 32KiB\n")
+    llc = load_soc(str(ok)).llc
+    assert (llc.npu_bytes, llc.page_bytes) == (32 << 10, 32 << 10)
+
+
+def run_cli_json(name: str) -> str:
+    from conftest import run_cli
+
+    r = run_cli("soc", "show", name, "--json")
+    assert r.returncode == 0, r.stderr
+    return r.stdout

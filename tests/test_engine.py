@@ -118,6 +118,8 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("policy: magic\ntenants:\n  - workload: kws\n", "s.yaml:1: policy: unknown policy 'magic'"),
     ("tenants:\n  - workload: kws\n    target: 0\n", "s.yaml:3: tenants[0].target: a latency target must be positive"),
     ("tenants:\n  - workload: kws\n    colour: red\n", "s.yaml:3: tenants[0].colour: unknown key"),
+    ("background:\n  - {write_fraction: .nan}\ntenants:\n  - {workload: kws}\n",
+     "s.yaml:2: background[0].write_fraction: expected a finite number, got nan"),
     ("tenant:\n  - workload: kws\n", "s.yaml:1: tenant: unknown key"),
     ("qos: 0\ntenants:\n  - workload: kws\n", "s.yaml:1: qos: expected L, M, H or a positive deadline scale"),
     ("soc: gemmini-moca\ntenants:\n" + "".join("  - workload: kws\n" for _ in range(9)),
@@ -481,3 +483,51 @@ def test_each_step_fetches_with_its_own_request_count():
     sim._run_layer, sim.memory.read = spy_layer, spy_read
     sim.run()
     assert charged == expected and len(set(expected)) > 1
+
+
+def test_run_flags_reach_a_scenario_file_and_the_printed_table(cli, tmp_path):
+    s = tmp_path / "s.yaml"
+    s.write_text("soc: camdn\nseed: 3\ntenants:\n  - {workload: kws, arrival: poisson, rate_per_mcycle: 5, requests: 2}\n")
+    cache = tmp_path / "cache"
+    env = {"NPUSIM_CACHE_DIR": str(cache)}
+    r = cli("run", "--scenario", str(s), "--seed", "7", "--json", "--no-cache", env=env)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["seed"] == 7
+    assert not cache.exists() or not any(p.is_file() for p in cache.rglob("*"))  # --no-cache wrote nothing
+    r = cli("run", "--scenario", str(s), env=env)
+    row = next(line for line in r.stdout.splitlines() if line.startswith("kws "))
+    header = next(line for line in r.stdout.splitlines() if line.startswith("tenant "))
+    assert "DRAM MiB" in header
+    result = simulate(s)
+    mib = result.summary["tenants"][0]["dram_bytes"] / 2**20
+    assert f"{mib:.1f}" in row.split()
+    assert any(p.is_file() for p in cache.rglob("*"))  # without --no-cache the caches fill
+
+
+def test_api_keyword_arguments_win_and_isolated_runs_keep_a_timeline():
+    r = simulate({"mix": ["kws"], "policy": "shared", "soc": "camdn", "cores": "8"}, policy="waypart")
+    assert r.summary["policy"] == "waypart"
+    iso = simulate(mix=["kws", "squeezenet"], policy="isolated", **SMALL)
+    assert set(iso.timeline.tenant) == {"kws", "squeezenet"}
+
+
+def test_isolated_latency_is_one_cold_request_whatever_the_request_count():
+    # (no cache: both runs compute it; later requests of a run would find a warm LLC)
+    one = simulate(mix=["squeezenet"], requests=1, cache=False, **SMALL)
+    three = simulate(mix=["squeezenet"], requests=3, cache=False, **SMALL)
+    iso = one.summary["tenants"][0]["isolated_latency_cycles"]
+    assert three.summary["tenants"][0]["isolated_latency_cycles"] == iso == one.summary["tenants"][0][
+        "mean_latency_cycles"]
+    assert three.summary["tenants"][0]["mean_latency_cycles"] < iso  # the warm requests
+
+
+def test_cached_isolated_latency_follows_the_sampled_paths():
+    # an expert-path tenant's isolated latency is the mean over its first min(requests, 8) paths
+    def iso(requests, cache):
+        r = simulate({"soc": "camdn", "seed": 4, "tenants": [
+            {"workload": "coe_experts", "tasks": "graph", "requests": requests, "cores": 8}]}, cache=cache)
+        return r.summary["tenants"][0]["isolated_latency_cycles"]
+
+    assert iso(1, True) == iso(1, False)
+    assert iso(3, True) == iso(3, False) != iso(1, False)

@@ -297,3 +297,12 @@ def test_registries():
         TIMING_MODELS["x"] = None  # registries are read-only
     s = schedule_for(rows=32, cols=32, dataflow="ws", timing="scalesim")
     assert (s.stream_extra_cycles, s.interval_floor_cycles, s.tail_cycles) == (94, 0, 93)
+
+
+def test_array_sizes_must_be_positive_integers():
+    from npusim.npu.timing import check_array
+
+    assert check_array(16, 32) == (16, 32)
+    for rows, cols in ((True, 16), (16, False), (0, 16), (16, 2.0)):
+        with pytest.raises(ValueError):
+            check_array(rows, cols)

@@ -512,3 +512,22 @@ def test_bounded_policy_options_accept_their_bound():
     sc = scenario_from_dict({"soc": "gemmini-moca", "policy": {"name": "moca", "window_cycles": 10**9},
                              "tenants": [{"workload": "kws"}]}, "<test>")
     assert sc.policy.option("window_cycles") == 10**9
+
+
+def test_waypart_hands_out_every_way():
+    import dataclasses
+
+    from npusim.policies.basic import WayPartition
+
+    # 16 ways among 3 tenants: 6, 5, 5, side by side
+    sc = scenario_from_flags(soc="camdn", mix=["kws", "squeezenet", "yolo_lite"], policy="waypart")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.policy.setup()
+    masks = [sim.memory.cache.way_mask(i) for i in range(3)]
+    assert masks == [0b111111, 0b11111 << 6, 0b11111 << 11]
+    # without CPU ways (npu_ways 0) the CPU-side traffic takes one equal share: 16 // (3 + 1)
+    cpu = scenario_from_flags(soc="camdn", mix=["kws", "squeezenet", "yolo_lite"], policy="waypart",
+                              cpu_traffic=4.0, soc_override={"--llc-ways": "16"})
+    cpu = dataclasses.replace(cpu, soc=dataclasses.replace(cpu.soc, llc=dataclasses.replace(cpu.soc.llc,
+                                                                                             npu_ways=0)))
+    assert WayPartition._ways(cpu) == (4, 12, 0b1111)

@@ -39,3 +39,13 @@ def test_format_size_roundtrip():
     for n in (64, 1536, 32768, 16 << 20, 3 << 30):
         assert parse_size(format_size(n)) == n
     assert format_size(16 << 20) == "16MiB"
+
+
+def test_decimal_frequency_prefixes_and_signed_integers():
+    from npusim.units import parse_int_text
+
+    assert parse_frequency("800kHz") == 800_000 and parse_frequency("2 kHz") == 2_000
+    assert parse_int_text("+5") == 5 and parse_int_text("-5") == -5 and parse_int_text("12") == 12
+    for bad in ("1_0", "", "+", "5.0", "--5"):
+        with pytest.raises(ValueError):
+            parse_int_text(bad)

@@ -155,3 +155,23 @@ def test_weight_bytes_count_shared_weights_once():
     assert b.weights == "a" and b.weight_bytes == 256
     assert trace.weight_bytes == 256 and trace.params == 128
     assert trace.totals()["weight_bytes"] == 256
+
+
+def test_builder_defaults_and_model_parameters():
+    from workloads import get_trace
+    from workloads.builder import TraceBuilder
+
+    b = TraceBuilder("n")
+    x = b.input(8, 16, 16)
+    p = b.pool("p", x, 2)  # no stride given: windows do not overlap
+    d = b.dwconv("d", x, 3, padding=1, multiplier=2)
+    t = b.build()
+    assert (t.layer("p").stride, p.h, p.w) == (2, 8, 8)
+    assert (t.layer("d").out_c, t.layer("d").groups, d.c) == (16, 8, 16)
+    small = get_trace("efficientnet_b0", image_size=112)
+    assert (small.layers[0].in_h, small.layers[0].in_w) == (112, 112)
+    # 1 s of 16 kHz audio: 16000 samples however the float rounds
+    w = get_trace("wav2vec2_base", seconds=0.9999999)
+    assert w.layers[0].in_w == 16000 == get_trace("wav2vec2_base").layers[0].in_w
+    with pytest.raises(Exception, match="seconds"):
+        get_trace("wav2vec2_base", seconds=0)
