@@ -24,10 +24,9 @@ ENGINE_VERSION = "4"  # bump when engine timing changes: cached isolated latenci
 
 
 def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:
-    from .engine.sim import load_tenant_trace
+    from .engine.sim import layers_digest
 
-    # the trace's content, not its name: a regenerated or edited trace is a new key
-    layers = hashlib.sha256(repr(load_tenant_trace(spec, scenario.source).layers).encode()).hexdigest()
+    layers = layers_digest(spec, scenario.source)
     payload = {
         "engine": ENGINE_VERSION, "search": SEARCH_VERSION, "soc": scenario.soc.to_dict(),
         "workload": spec.workload, "layers": layers, "params": [list(p) for p in spec.params], "task": spec.task,

@@ -105,7 +105,7 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
 
 
 def _read_reference(ref_path: Path) -> pd.DataFrame:
-    from .report import refuse_out_of_range, require_numbers
+    from .report import refuse_out_of_range, require_integers, require_numbers
 
     try:
         ref = pd.read_csv(ref_path)
@@ -119,12 +119,8 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
     for col in ("task", *ENGINE_METRICS):
         require_numbers(ref, col, str(ref_path), csv=True)
         refuse_out_of_range(ref, col, str(ref_path), csv=True)
-        if col == "task":
-            fractional = ref["task"] % 1 != 0
-            if fractional.any():
-                i = int(fractional.to_numpy().argmax())
-                raise InputError(str(ref_path), "task", f"expected a task number, got {ref['task'].iloc[i]:g}", i + 2)
-            ref["task"] = ref["task"].astype(int)
+        if col == "task":  # checked whole before the metrics' rows
+            require_integers(ref, col, str(ref_path), csv=True, what="a task number")
     return ref
 
 

@@ -93,6 +93,16 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
     df[col] = numbers
 
 
+def require_integers(df: pd.DataFrame, col: str, source: str, *, csv: bool, what: str) -> None:
+    """Make the numeric column `col` integers in place; the first value with a
+    fraction is an InputError ("expected <what>") naming its CSV line when `csv`."""
+    bad = df[col] % 1 != 0
+    if bad.any():
+        i, line = _first_bad_row(bad, csv)
+        raise InputError(source, col, f"expected {what}, got {df[col].iloc[i]:g}", line)
+    df[col] = df[col].astype(int)
+
+
 def refuse_out_of_range(df: pd.DataFrame, col: str, source: str, *, csv: bool, top: float = np.inf) -> None:
     """The first value of the numeric column `col` below 0 or above `top` is an
     InputError naming its CSV line (header = line 1) when `csv`."""

@@ -93,15 +93,14 @@ def point_id(params: tuple[tuple[str, Any], ...], scenario: Scenario, layer_dige
     whose inputs changed are thus never taken for this point's.
     layer_digests memoises the layers' hash per (workload, params, task)."""
     from .api import ENGINE_VERSION
-    from .engine.sim import load_tenant_trace
+    from .engine.sim import layers_digest
     from .mapping.mapper import SEARCH_VERSION
 
     layers = []
     for t in scenario.tenants:
         key = json.dumps([t.workload, _compared(t.params), t.task], default=str)  # params may hold lists
         if key not in layer_digests:
-            trace = load_tenant_trace(t, scenario.source)
-            layer_digests[key] = hashlib.sha256(repr(trace.layers).encode()).hexdigest()
+            layer_digests[key] = layers_digest(t, scenario.source)
         layers.append(layer_digests[key])
     inputs = {"params": [list(p) for p in params], "scenario": _compared(dataclasses.replace(scenario, name="")),
               "layers": layers, "engine": ENGINE_VERSION, "search": SEARCH_VERSION}
@@ -641,11 +640,7 @@ def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRep
     if "point_id" not in header:
         raise InputError(str(journal), "point_id", "cannot resume: not the results of `npusim sweep` "
                                                    "(no point_id column); remove it or drop --resume")
-    repair = _repair_journal(journal, raw, header, points)
-    if repair.keep:
-        repair.keep = tuple(dict.fromkeys((journal, path)))
-        repair.notes[-1] += "; the previous file is kept as " + " and ".join(
-            str(_previous_name(f)) for f in repair.keep if f.is_file() and f.stat().st_size > 0)
+    repair = _repair_journal(path, journal, raw, header, points)
     if repair.text == "":
         return repair  # no row is kept
     try:
@@ -659,10 +654,10 @@ def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRep
     return repair
 
 
-def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[Point]) -> JournalRepair:
+def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], points: list[Point]) -> JournalRepair:
     """Drop a byte-order mark, a torn last row, repeated (point, tenant) rows, the
     rows of points missing a tenant (they run again) and those of points not in
-    this sweep (then `keep` is set: the caller names the files)."""
+    this sweep (the results files are then kept as `<stem>.prev<suffix>` first)."""
     notes = []
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -695,13 +690,15 @@ def _repair_journal(journal: Path, raw: bytes, header: list[str], points: list[P
         kept = [row for row in kept if row[pid] not in short]
         notes.append(f"{len(short)} point{'s' if len(short) > 1 else ''} without all tenants' rows (run again)")
     other = {p for p in count if p not in tenants_of}
+    keep: tuple[Path, ...] = ()
     if other:
         kept = [row for row in kept if row[pid] not in other]
+        keep = tuple(f for f in dict.fromkeys((journal, path)) if f.is_file() and f.stat().st_size > 0)
         notes.append(f"{len(other)} point{'s' if len(other) > 1 else ''} not in this sweep dropped (other swept "
-                     "values, or the SoC, scenario, workloads or simulator changed since)")
+                     "values, or the SoC, scenario, workloads or simulator changed since); the previous file is "
+                     "kept as " + " and ".join(str(_previous_name(f)) for f in keep))
     # nothing kept: start afresh, with this sweep's columns
-    return JournalRepair(journal, notes, (_csv_text(header, kept) if kept else "") if notes else None,
-                         keep=(journal,) if other else ())
+    return JournalRepair(journal, notes, (_csv_text(header, kept) if kept else "") if notes else None, keep=keep)
 
 
 def _csv_text(header: list[str], rows: list[list[str]]) -> str:

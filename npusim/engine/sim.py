@@ -10,6 +10,7 @@ outputs, with the fetch of step i+1 overlapping the compute of step i
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Callable
@@ -547,3 +548,9 @@ def load_tenant_trace(spec: TenantSpec, scenario_source: str = "") -> Trace:
     if spec.task is not None:
         trace = trace.for_task(spec.task)
     return trace
+
+
+def layers_digest(spec: TenantSpec, scenario_source: str = "") -> str:
+    """A hash of the layers a tenant runs: its trace's content, not its name, so a
+    regenerated or edited trace file is a new key for whatever is cached on it."""
+    return hashlib.sha256(repr(load_tenant_trace(spec, scenario_source).layers).encode()).hexdigest()
