@@ -433,3 +433,17 @@ def test_onnx_1d_conv_padding_is_its_begin_pad(tmp_path):
     nodes = [helper.make_node("Conv", ["a", "w"], ["c"], name="c", pads=[2, 1])]
     c = load_file(_save(tmp_path, nodes, {"a": [1, 4, 50]}, {"w": (6, 4, 5)}, ["c"])).layer("c")
     assert (c.in_h, c.in_w, c.kernel_w, c.padding, c.out_w) == (1, 50, 5, 2, 49)
+
+
+@pytest.mark.parametrize("fmt, first_row", [
+    ("scalesim", "conv1, 224, 224, 7, 7, 3, 64, 2,"),
+    ("scalesim-gemm", "fc1, 64, 128, 256,"),
+])
+def test_scalesim_topology_without_header_is_refused(tmp_path, fmt, first_row):
+    # SCALE-Sim skips the first line unread, so a file without a header would lose its first layer
+    p = tmp_path / "noheader.csv"
+    p.write_text("\n" + first_row + "\n" + first_row.replace("1,", "2,", 1) + "\n")
+    with pytest.raises(InputError) as info:
+        load_file(p, fmt)
+    e = info.value
+    assert (e.source, e.line, e.field) == (str(p), 2, "header") and "is a layer" in e.message

@@ -106,8 +106,9 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
     stride)``, no padding; a GEMM row is SCALE-Sim's ``M x K`` input with a
     ``1 x K`` filter; a conv layer whose name contains ``DP`` is depthwise:
     ``groups = channels``, ``k = R*S``); ``line`` is the row's line in the file.
-    The first non-blank line is the header; a layout file's header (``-l``,
-    not ``-t``) is refused.
+    The first non-blank line is the header; a first line of numbers (a
+    file without a header, whose first layer SCALE-Sim would skip) and a
+    layout file's header (``-l``, not ``-t``) are refused.
 
     With ``expand_depthwise=True`` every ``DP`` row becomes one row per
     channel, named ``<name>Channel_<i>``, exactly as SCALE-Sim expands it, so
@@ -118,6 +119,10 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
     rows = _rows(path)
     if rows and any(w in ",".join(rows[0][1]).lower() for w in ("intraline", "interline", "layout field")):
         raise InputError(str(path), "header", "this is a SCALE-Sim layout file (-l), not a topology (-t)", rows[0][0])
+    if rows and _numbers_after_name(rows[0][1]) >= len(GEMM_COLUMNS):
+        # SCALE-Sim skips the first line unread: a layer there would be lost without a word
+        raise InputError(str(path), "header", "the first line is a layer, not the header SCALE-Sim skips: "
+                                              "add a header line (Layer name, IFMAP Height, ...)", rows[0][0])
     rows = rows[1:]  # the first non-blank line is the header
     if form == "auto":
         if not rows:
