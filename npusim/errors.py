@@ -25,14 +25,26 @@ class InputError(ValueError):
 
     def format(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
-        # one line whatever the input held (a name with a newline, a control character)
-        return _one_line(f"{where}: {self.field}: {self.message}")
+        # one line whatever the input held (a name with a newline, a control character),
+        # of a readable length whatever value it echoes
+        return _one_line(f"{where}: {_shortened(self.field)}: {_shortened(self.message)}")
 
     def __str__(self) -> str:
         return self.format()
 
 
 COMMAND_LINE = "<command line>"
+
+
+MAX_ECHO_CHARS = 400
+
+
+def _shortened(text: str) -> str:
+    """Text over MAX_ECHO_CHARS as its two ends and how much was left out between them."""
+    if len(text) <= MAX_ECHO_CHARS:
+        return text
+    half = MAX_ECHO_CHARS // 2
+    return f"{text[:half]}...({len(text) - 2 * half} characters left out)...{text[-half:]}"
 
 
 def _one_line(text: str) -> str:

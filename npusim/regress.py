@@ -143,11 +143,15 @@ def scalesim_array(config: Path) -> tuple[int, int, str]:
     size = []
     for key in ("ArrayHeight", "ArrayWidth"):
         text = arch.get(key, "").strip()
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        if not (text.isascii() and text.isdigit()):
+            value = 0
+        else:  # a number longer than int(str) takes is too large anyway
+            value = int(text) if len(text.lstrip("0")) <= 12 else MAX_ARRAY_DIM + 1
+        if value < 1:
             raise InputError(str(config), f"architecture_presets.{key}", f"expected a positive integer, got {text!r}")
-        if int(text) > MAX_ARRAY_DIM:
+        if value > MAX_ARRAY_DIM:
             raise InputError(str(config), f"architecture_presets.{key}", f"must be at most {MAX_ARRAY_DIM}, got {text}")
-        size.append(int(text))
+        size.append(value)
     dataflow = arch.get("Dataflow", "").strip().lower()
     if dataflow not in ("ws", "os", "is"):
         raise InputError(str(config), "architecture_presets.Dataflow", f"expected ws, os or is, got {dataflow!r}")

@@ -7,6 +7,7 @@ the Okabe-Ito colour-blind-safe palette, PNG and SVG.
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from pathlib import Path
 
@@ -77,11 +78,23 @@ def _first_bad_row(bad: pd.Series, csv: bool) -> tuple[int, int | None]:
     return i, (i + 2 if csv else None)
 
 
+def _float_or_nan(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow_empty: bool = False) -> None:
     """Make `df[col]` numeric in place; the first cell that is not a number is
     an InputError naming its CSV line (header = line 1) when `csv`."""
     values = df[col]
-    numbers = pd.to_numeric(values, errors="coerce")
+    try:
+        numbers = pd.to_numeric(values, errors="coerce")
+    except OverflowError:  # an integer beyond float64: infinite, refused below
+        numbers = pd.Series([_float_or_nan(v) for v in values], index=values.index, dtype=float)
     infinite = numbers.isin([np.inf, -np.inf])
     bad = (numbers.isna() & (values.notna() if allow_empty else True)) | infinite
     if bad.any():
@@ -143,6 +156,14 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         raise InputError(source, "llc_bytes", f"must be at most {MAX_LLC_BYTES} (1 GiB), got {df.llc_bytes.iloc[i]}", line)
     for col in [c for c in SWEEP_COLUMNS if c not in TEXT_COLUMNS] + [c for c in OPTIONAL_NUMBER_COLUMNS if c in df]:
         refuse_out_of_range(df, col, source, csv=csv, top=1.0 if col in RATE_COLUMNS else np.inf)
+    if "qos" in df.columns:  # a swept QoS level: the report plots against its deadline scale
+        from .scenario import qos_problem
+
+        problems = [None if pd.isna(q) else qos_problem(str(q)) for q in df.qos]
+        bad = pd.Series([p is not None for p in problems])
+        if bad.any():
+            i, line = _first_bad_row(bad, csv)
+            raise InputError(source, "qos", problems[i], line)
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "cpu_traffic", "llc_ways", "cores", "array", "dataflow",

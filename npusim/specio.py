@@ -48,9 +48,13 @@ _LineLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x
 
 def _construct_int(loader: _LineLoader, node: yaml.ScalarNode) -> int:
     text = loader.construct_scalar(node)
-    if text.startswith(("0x", "0o")):
-        return int(text[2:], 16 if text[1] == "x" else 8)
-    return int(text, 10)
+    try:
+        if text.startswith(("0x", "0o")):
+            return int(text[2:], 16 if text[1] == "x" else 8)
+        return int(text, 10)
+    except ValueError:  # beyond Python's digit limit for int(str)
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {len(text)} digits is too large", node.start_mark) from None
 
 
 _LineLoader.add_constructor(_INT, _construct_int)

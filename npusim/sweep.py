@@ -237,6 +237,9 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
             raise err(f"expected a list of mixes, got {raw!r}")
         if not mixes or any(not m for m in mixes):
             raise err("a mix needs at least one workload")
+        bad = next((w for m in mixes for w in m if not isinstance(w, str)), None)
+        if bad is not None:
+            raise err(f"a mix is a list of workload names, got {bad!r} in it")
         mixes = [tuple(m) for m in mixes]
         if len(set(mixes)) < len(mixes):
             raise err("a mix is given twice (a point would run twice)")
@@ -960,6 +963,9 @@ def _refuse_torn_row(path: Path, df: pd.DataFrame) -> None:
     text = path.read_text(encoding="utf-8", errors="replace").splitlines()
     raise InputError(str(path), "results", "the last row is cut off (no line end: the sweep was interrupted while "
                                            "writing it): run the sweep again with --resume", len(text))
+
+
+MAX_JOBS = 1024  # local worker processes; more is a typo, not a machine
 
 
 def default_jobs() -> int:

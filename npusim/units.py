@@ -31,7 +31,10 @@ class UnitError(ValueError):
 
 
 def _whole(num: str, scale: int, what: str, text: str) -> int:
-    value = Fraction(num) * scale
+    try:
+        value = Fraction(num) * scale
+    except ValueError:  # beyond Python's digit limit for int(str)
+        raise UnitError(f"{text!r} is too large") from None
     if value.denominator != 1:
         raise UnitError(f"{text!r} is not a whole number of {what}")
     return int(value)

@@ -127,3 +127,12 @@ def test_yaml_integers_are_read_as_yaml_1_2_reads_them():
     doc = load_yaml_text("a: 010\nb: 0x10\nc: 0o17\nd: 1:6\ne: 5e-2\nf: -3\n", "t.yaml")
     # decimal with a leading zero, hex, octal; no sexagesimal (YAML 1.1 made 1:6 sixty-six)
     assert (doc["a"], doc["b"], doc["c"], doc["d"], doc["e"], doc["f"]) == (10, 16, 15, "1:6", 0.05, -3)
+
+
+def test_yaml_integer_beyond_pythons_digit_limit_is_an_input_error():
+    from npusim.specio import load_yaml_text
+
+    with pytest.raises(InputError) as info:
+        load_yaml_text("llc:\n  size: " + "9" * 5000 + "\n", "t.yaml")
+    e = info.value
+    assert (e.source, e.line, e.field) == ("t.yaml", 2, "yaml") and "an integer of 5000 digits is too large" in e.message

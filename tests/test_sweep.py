@@ -169,6 +169,9 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     ("cores", "4,-1", "positive integer"),
     ("policy", "shared,bogus", "unknown policy 'bogus'"),
     ("seed", "1,,2", "empty value"),
+    ("mix", [["kws", ["squeezenet"]]], "a mix is a list of workload names, got ['squeezenet'] in it"),
+    ("mix", [[{"a": 1}]], "a mix is a list of workload names, got {'a': 1} in it"),
+    ("llc_size", ["9" * 5000 + "B"], "is too large"),
 ])
 def test_unparsable_axis_values(axis, raw, expect):
     with pytest.raises(InputError) as e:
@@ -183,6 +186,9 @@ def test_unparsable_axis_values(axis, raw, expect):
     (["--mix", "squeezenet", "--out", "{tmp}/r.txt"], "--out: cannot tell the format"),
     (["--mix", "nosuchnet", "--out", "{tmp}/r.csv"], "unknown workload"),
     (["--mix", "squeezenet", "--jobs", "0", "--out", "{tmp}/r.csv"], "--jobs: must be at least 1"),
+    (["--mix", "squeezenet", "--jobs", "2" * 20, "--out", "{tmp}/r.csv"], "--jobs: must be at most 1024"),
+    (["--mix", "squeezenet", "--out", ""], "error: <command line>: --out: empty"),  # not ./results.csv
+    (["--mix", "squeezenet", "--llc-size", "9" * 5000 + "B", "--out", "{tmp}/r.csv"], "--llc-size: '999"),
     (["--mix", "squeezenet", "--dask", "tcp://127.0.0.1:1", "--out", "{tmp}/r.csv"], "--dask: cannot connect"),
 ])
 def test_bad_sweep_input(cli, tmp_path, args, expect):
@@ -312,6 +318,14 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
         bad.write_text(f"{header}\n{row}\n")
         r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
         assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}{expect}", r.stderr
+    bad.write_text(f"{header}\nshared,1,kws,kws,1,{'9' * 400},0.5,1,1,1,1\n")  # beyond float64 (pandas: OverflowError)
+    r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {bad}:2: dram_bytes: expected a finite number, got 999")
+    assert "characters left out" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    bad.write_text(f"{header},qos\nshared,1,kws,kws,1,1,0.5,1,1,1,1,M\nshared,1,kws,kws,1,1,0.5,1,1,1,1,abc\n")
+    r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {bad}:3: qos: expected L, M, H or a positive deadline scale, got 'abc'"), r.stderr
     bad.write_text(f"{header},speedup,antt\nshared,1,kws,kws,1,1,0.5,1,1,1,1,1.0,1.0\nshared,1,kws,kws,1,1,0.5,1,1,1,1,abc,1\n")
     r = cli("report", str(bad), "--out", str(tmp_path / "rep"))  # a column a sweep adds is checked too
     assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}:3: speedup: expected a number, got 'abc'", r.stderr
@@ -394,6 +408,14 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     good_cfg = cfg.read_text()
     check("config", good_cfg.replace("ArrayHeight:    12", "ArrayHeight: 0"),
           ": architecture_presets.ArrayHeight: expected a positive integer, got '0'")
+    from npusim.regress import scalesim_array
+
+    bad.write_text(good_cfg.replace("ArrayHeight:    12", "ArrayHeight: " + "9" * 5000))
+    with pytest.raises(InputError) as e:  # beyond int()'s digit limit: too large, not a traceback
+        scalesim_array(bad)
+    assert e.value.message.startswith("must be at most 65536, got 999") and "characters left out" in str(e.value)
+    bad.write_text(good_cfg.replace("ArrayHeight:    12", "ArrayHeight: 0000000000000016"))
+    assert scalesim_array(bad) == (16, 20, "is")  # leading zeros do not make a number large
     check("config", good_cfg.replace("Dataflow : is", "Dataflow : xx"),
           ": architecture_presets.Dataflow: expected ws, os or is, got 'xx'")
     check("config", "ArrayHeight: 4\n", ":1: file: not a SCALE-Sim config: File contains no section headers.")

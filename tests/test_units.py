@@ -20,7 +20,7 @@ def test_decimal_looking_sizes_are_ambiguous(text):
 @pytest.mark.parametrize("text, why", [
     ("-5KiB", "negative"), ("1.3B", "whole number"), ("0.3KiB", "whole number"),
     ("12 parsecs", "unknown unit"), ("MiB", "not a size"), ("16XiB", "unknown unit"), (1.5, "not a size"),
-    (True, "not a size"), (None, "not a size"),
+    (True, "not a size"), (None, "not a size"), ("9" * 5000 + "MiB", "too large"),
 ])
 def test_bad_sizes(text, why):
     with pytest.raises(UnitError, match=why):

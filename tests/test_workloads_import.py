@@ -383,6 +383,23 @@ def test_trace_comments_never_swallow_rows_and_lines_stay_true():
     assert str(e.value) == "n.csv:3: M: must be at least 1, got 0"
     # whatever a message quotes, the error stays one line (control characters escaped)
     assert str(InputError("n.csv", "layer", "x\ny\x07: too big", 3)) == "n.csv:3: layer: x\\ny\\x07: too big"
+    # and of a readable length: a long value is shown by its two ends
+    long = str(InputError("n.csv", "M", "expected an integer, got '" + "1" * 5000 + "'", 2))
+    assert long.startswith("n.csv:2: M: expected an integer, got '111") and long.endswith("111'")
+    assert "...(4627 characters left out)..." in long and len(long) < 500
+
+
+def test_a_csv_field_over_the_csv_modules_limit_is_an_input_error(tmp_path):
+    from npusim.npu.scalesim_io import read_scalesim_topology
+
+    with pytest.raises(InputError) as e:
+        parse_trace_text("name,op,M,N,K\na,gemm,4,4,4\nb,gemm," + "1" * 200_000 + ",4,4\n", "big.csv", "big")
+    assert (e.value.line, e.value.field) == (3, "row") and "field larger than field limit" in e.value.message
+    p = tmp_path / "big_topology.csv"
+    p.write_text(CONV_HEADER + "conv1, " + "1" * 200_000 + ", 8, 3, 3, 3, 4, 1,\n")
+    with pytest.raises(InputError) as e:
+        read_scalesim_topology(p)
+    assert (e.value.line, e.value.field) == (2, "row") and "field larger than field limit" in e.value.message
 
 
 def test_a_conv_topology_read_as_gemm_is_refused(tmp_path):

@@ -106,6 +106,9 @@ def test_sequence_and_size_parameters():
     ("bert_base", {"seq_len": 2.5}, "seq_len: must be a positive integer"),
     ("resnet50", {"variant": "tf"}, "variant must be"),
     ("m3vit", {"top_k": 17}, "top_k must be between 1"),
+    ("m3vit", {"image_size": [2.5, 64]}, "image_size must be an integer or (height, width) integers"),
+    ("m3vit", {"image_size": [float("inf"), 64]}, "image_size must be an integer or (height, width) integers"),
+    ("m3vit", {"image_size": [True, 64]}, "image_size must be an integer or (height, width) integers"),
     ("wav2vec2_base", {"seconds": -1.0}, "seconds must be positive"),
 ])
 def test_bad_builder_parameters_are_input_errors(name, params, message):
@@ -214,8 +217,9 @@ def test_builder_parameters_that_cannot_build_the_model_are_refused():
     for name, params, message in [
         ("decision_transformer", {"heads": 7}, "decision_transformer: params: gpt.0: heads (7) must divide the width dim (256)"),
         ("grec", {"dim": 3}, "heads (2) must divide the width dim (3)"),
-        ("wav2vec2_base", {"seconds": "1"}, "wav2vec2_base: seconds: must be a number, got '1'"),
-        ("wav2vec2_base", {"seconds": True}, "wav2vec2_base: seconds: must be a number, got True"),
+        ("wav2vec2_base", {"seconds": "1"}, "wav2vec2_base: seconds: must be a finite number, got '1'"),
+        ("wav2vec2_base", {"seconds": True}, "wav2vec2_base: seconds: must be a finite number, got True"),
+        ("wav2vec2_base", {"seconds": 10**400}, "wav2vec2_base: seconds: must be a finite number, got 1000"),
     ]:
         with pytest.raises(InputError) as e:
             get_trace(name, **params)

@@ -499,6 +499,19 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
     return layer
 
 
+def _csv_rows(reader, source: str, offset: int):
+    """The reader's rows; a row the csv module refuses (a field over its size limit,
+    a NUL) is an InputError at its line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(source, "row", f"malformed CSV: {exc}", offset + reader.line_num) from None
+        yield row
+
+
 def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     """Parse trace CSV text. Blank lines and lines starting with '#' are ignored."""
     lines = text.splitlines()
@@ -510,7 +523,8 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     # comment must not open a field that swallows the rows after it
     body = ["" if l.lstrip().startswith("#") else l for l in lines[header_index:]]
     reader = csv.reader(io.StringIO("\n".join(body)))
-    header = [h.strip() for h in next(reader)]
+    rows = _csv_rows(reader, source, header_index)
+    header = [h.strip() for h in next(rows)]
     header_line = header_index + 1
     while header and header[-1] == "":
         header.pop()  # tolerate a trailing comma
@@ -527,7 +541,7 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     layers: list[Layer] = []
     names: list[str] = []
     by_name: dict[str, Layer] = {}
-    for row in reader:
+    for row in rows:
         line = header_index + reader.line_num  # the row's last line (a quoted field may span lines)
         if not any(cell.strip() for cell in row):
             continue

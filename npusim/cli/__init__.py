@@ -101,6 +101,17 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"warning: {' '.join(str(message).split())}", file=file or sys.stderr)
 
 
+PATH_FLAGS = ("out", "layout", "scenario", "reference", "topology", "config")  # all options, none positional
+
+
+def _refuse_empty_paths(args: argparse.Namespace) -> None:
+    """An empty file flag (--out '') is a mistake, not the current folder."""
+    for name in PATH_FLAGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and not value.strip():
+            raise InputError(COMMAND_LINE, f"--{name}", "empty")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -113,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             print(f"error: {COMMAND_LINE}: VERB: missing (choose from {', '.join(VERBS)})", file=sys.stderr)
             return EXIT_INPUT
+        _refuse_empty_paths(args)
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"error: {COMMAND_LINE}: {exc}", file=sys.stderr)

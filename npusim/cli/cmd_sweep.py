@@ -74,13 +74,15 @@ def _terminate(signum, frame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sweep import default_jobs, journal_path, progress_printer, results_path, run_sweep
+    from ..sweep import MAX_JOBS, default_jobs, journal_path, progress_printer, results_path, run_sweep
     from .cmd_report import short_table
 
     spec = spec_from_args(args)
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
         raise InputError(COMMAND_LINE, "--jobs", f"must be at least 1, got {jobs}")
+    if jobs > MAX_JOBS:
+        raise InputError(COMMAND_LINE, "--jobs", f"must be at most {MAX_JOBS}, got {jobs}")
     update, close = progress_printer(not args.quiet, f"npusim sweep {spec.name}")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:

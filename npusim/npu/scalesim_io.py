@@ -40,7 +40,10 @@ def _rows(path: str | Path) -> list[tuple[int, list[str]]]:
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        fields = [f.strip() for f in next(csv.reader(io.StringIO(line)), [])]
+        try:
+            fields = [f.strip() for f in next(csv.reader(io.StringIO(line)), [])]
+        except csv.Error as exc:  # a field over the csv module's size limit
+            raise InputError(str(path), "row", f"malformed CSV: {exc}", lineno) from None
         while fields and fields[-1] == "":
             fields.pop()
         if fields:

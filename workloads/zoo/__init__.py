@@ -82,9 +82,18 @@ def build(name: str, **params: Any) -> Trace:
             if value > MAX_DIM:
                 raise InputError(name, key, f"must be at most {MAX_DIM}, got {value}")
         elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InputError(name, key, f"must be a number, got {value!r}")
+            if not _finite_number(value):
+                raise InputError(name, key, f"must be a finite number, got {value!r}")
     return entry.build(**params)
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 def model_parameters(name: str) -> dict[str, Any]:

@@ -53,11 +53,14 @@ def task_experts(task_index: int, n_tasks: int, experts: int, top_k: int, layer:
 
 
 def _image_hw(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    if isinstance(image_size, int):
-        return image_size, image_size
-    hw = tuple(int(v) for v in image_size)
-    if len(hw) != 2:
-        raise ValueError(f"image_size must be an integer or (height, width), got {image_size!r}")
+    def integer(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if integer(image_size):
+        return image_size, image_size  # type: ignore[return-value]
+    hw = tuple(image_size) if isinstance(image_size, (tuple, list)) else ()
+    if len(hw) != 2 or not all(integer(v) for v in hw):
+        raise ValueError(f"image_size must be an integer or (height, width) integers, got {image_size!r}")
     return hw  # type: ignore[return-value]
 
 
