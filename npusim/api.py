@@ -12,6 +12,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
+
 from .engine.sim import Simulation
 from .mapping import Mapper
 from .mapping.mapper import SEARCH_VERSION, default_cache_dir
@@ -160,7 +162,9 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
         raise InputError(API, "cache", f"expected True or False, got {cache!r}")
     if progress is not None and not callable(progress):
         raise InputError(API, "progress", f"expected a function progress(done, total), got {progress!r}")
+    kwargs = {k: _plain(v, str(k)) for k, v in kwargs.items()}
     if isinstance(scenario, dict):
+        scenario = _plain(scenario, "scenario")
         if "tenants" not in scenario:
             kwargs = {**scenario, **kwargs}  # keyword arguments given as a dict
             scenario = None
@@ -210,14 +214,36 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
     return run_scenario(scenario, cache=cache, progress=progress)
 
 
+def _plain(value: Any, field: str) -> Any:
+    """`value` as the YAML loader would give it: numpy scalars and arrays become
+    Python numbers and lists, tuples lists, paths strings; other objects are refused."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()  # Python scalars, or nested lists of them
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{field}.{i}") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _plain(v, f"{field}.{k}") for k, v in value.items()}
+    raise InputError(API, field, "expected a string, number, boolean, list or mapping, "
+                                 f"got a value of type {type(value).__name__}")
+
+
 def _build(build: Callable[[], Scenario]) -> Scenario:
-    """`build()`, with errors it blames on a command-line flag blamed on simulate()'s argument instead."""
+    """`build()`, with errors it blames on a command-line flag blamed on simulate()'s argument instead,
+    and a file name the file system refuses an InputError."""
     try:
         return build()
     except InputError as exc:
         if exc.source != COMMAND_LINE:
             raise
         raise InputError(API, exc.field.lstrip("-").replace("-", "_"), exc.message, exc.line) from None
+    except OSError as exc:  # a path the file system refuses (name too long, ...), as the CLI reports it
+        if exc.filename is None:
+            raise
+        raise InputError(str(exc.filename), "file", exc.strerror or str(exc)) from None
 
 
 def _soc_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:

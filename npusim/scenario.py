@@ -44,7 +44,7 @@ def qos_problem(value: Any) -> str | None:
         return None
     try:
         scale = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         scale = math.nan
     if not (scale > 0 and math.isfinite(scale)):
         return f"expected L, M, H or a positive deadline scale, got {value!r}"
@@ -542,7 +542,7 @@ def cpu_traffic_problem(value: Any) -> str | None:
         return f"expected a rate in GB/s (0 for none), got {value!r}"
     try:
         rate = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return f"expected a rate in GB/s (0 for none), got {value!r}"
     if not (math.isfinite(rate) and 0 <= rate <= MAX_RATE_GB_PER_S):
         return f"must be from 0 to {MAX_RATE_GB_PER_S:g} GB/s, got {value!r}"

@@ -7,7 +7,6 @@ names its file, line and dotted field the same way.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -15,7 +14,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from .errors import COMMAND_LINE, InputError, first_line
-from .units import UnitError, parse_frequency, parse_size
+from .units import UnitError, is_finite_number, parse_frequency, parse_size
 
 
 class LineDict(dict):
@@ -222,7 +221,7 @@ class Section:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"expected a number, got {value!r}")
-        if not math.isfinite(value):
+        if not is_finite_number(value):
             raise self.error(key, f"expected a finite number, got {value!r}")
         self._check_range(key, value, minimum, maximum)
         return float(value)

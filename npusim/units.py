@@ -14,6 +14,7 @@ Rules (documented in docs/SOC.md):
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -42,6 +43,16 @@ def _whole(num: str, scale: int, what: str, text: str) -> int:
 
 # the largest tensor dimension any input may give (int32 shapes, as ONNX runtimes and SCALE-Sim use)
 MAX_DIM = 2**31 - 1
+
+
+def is_finite_number(value: object) -> bool:
+    """An int or float (not a bool) that is finite; an int past float range is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def parse_int_text(text: str) -> int:

@@ -261,6 +261,7 @@ def test_sweep_axis(cli, tmp_path):
     ("{rate_gb_per_s: 0}", "rate_gb_per_s", "must be positive"),
     ("{rate_gb_per_s: -3}", "rate_gb_per_s", "must not be negative"),
     ("{rate_gb_per_s: fast}", "rate_gb_per_s", "expected a number"),
+    ("{rate_gb_per_s: 1" + "0" * 400 + "}", "rate_gb_per_s", "expected a finite number"),  # past float range
     ("{write_fraction: 1.5}", "write_fraction", "must be at most 1"),
     ("{burst: 16B}", "burst", "must be at least 64 bytes"),
     ("{burst: 8KiB, footprint: 4KiB}", "footprint", "must be at least 8192 bytes"),

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from npusim import simulate
@@ -249,10 +250,29 @@ def test_api_bad_arguments_raise_input_error(tmp_path):
         ((), {"mix": "kws", "llc_size": "3XB"}, "<api>: llc_size: '3XB' has an unknown unit"),
         ((str(s),), {"llc_size": "3XB"}, "<api>: llc_size: '3XB' has an unknown unit"),
         ((), {"mix": "kws", "soc": "gemmini-moca", "policy": "camdn"}, "<api>: policy: camdn needs NPU-controlled"),
+        # what is not a YAML value, or is one only beyond float range
+        ((), {"mix": "kws", "policy": object()}, "<api>: policy: expected a string, number, boolean, list or mapping"),
+        (({"tenants": [{"workload": "kws", "cores": {1, 2}}]},), {},
+         "<api>: scenario.tenants.0.cores: expected a string, number, boolean, list or mapping, got a value of type set"),
+        ((), {"mix": "kws", "scheduler": np.array(["fcfs", "x"])}, "<api>: scheduler: expected a string, got ['fcfs', 'x']"),
+        ((), {"mix": "kws", "qos": 10**400}, "<api>: qos: expected a string"),
+        ((), {"mix": "kws", "cpu_traffic": 10**400}, "<api>: cpu_traffic: expected a rate in GB/s"),
+        (({"tenants": [{"workload": "kws"}], "background": [{"rate_gb_per_s": 10**400}]},), {},
+         "<api>: background[0].rate_gb_per_s: expected a finite number"),
+        # a name the file system refuses is a file error, as on the command line
+        ((), {"mix": ["x" * 300]}, "x" * 300 + ": file: File name too long"),
     ]:
         with pytest.raises(InputError) as info:
             simulate(*args, **kwargs)
         assert str(info.value).startswith(expect), str(info.value)
+
+
+def test_api_takes_numpy_values_as_the_python_values_they_hold():
+    plain = simulate(mix=["kws"], llc_size=1 << 20, requests=1, policy="shared")
+    r = simulate(mix=np.array(["kws"]), llc_size=np.int64(1 << 20), requests=np.int32(1), policy=np.str_("shared"))
+    assert r.summary == plain.summary
+    r = simulate({"tenants": [{"workload": "kws", "cores": np.int64(16), "requests": np.int64(1)}]}, llc_size=1 << 20)
+    assert r.summary["tenants"][0]["tasks"] == 1
 
 
 def test_api_scenario_file_and_mapping_take_run_overrides(tmp_path):

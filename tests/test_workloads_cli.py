@@ -177,6 +177,24 @@ def test_trace_export(cli, tmp_path):
     assert mb_layout.read_text() == (refs / "layouts" / "mobilenet_v2.csv").read_text()
 
 
+def test_trace_export_writes_to_a_pipe_instead_of_replacing_it(cli, tmp_path):
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    r = cli("trace", "export", "kws", "--out", str(fifo))
+    reader.join(timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe (as /dev/null stays a device)
+    assert got and got[0].startswith("Layer name, IFMAP Height") and len(got[0].splitlines()) == 26
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.csv"]  # nothing staged beside it
+
+
 def test_trace_export_bad_input(cli, tmp_path):
     _one_line_error(cli("trace", "export", "nosuch", "--out", str(tmp_path / "x.csv")), "unknown workload")
     blocker = tmp_path / "file"

@@ -144,6 +144,11 @@ def test_exact_output_size_of_an_asymmetric_pad_is_accepted():
     assert (layer.out_h, layer.out_w) == (4, 4) and layer.macs == 4 * 4 * 4
     with pytest.raises(InputError, match="5 is impossible for input 4, kernel 2, stride 1, padding 0"):
         make_layer(dict(f, out_h=5))
+    # the bound scales with the stride: 32 with a 3x3 kernel at stride 1000 gives one row (two with end padding)
+    g = dict(f, in_h=32, in_w=32, kernel_h=3, kernel_w=3, stride=1000)
+    assert make_layer(dict(g, out_h=2)).out_h == 2
+    with pytest.raises(InputError, match="3 is impossible for input 32, kernel 3, stride 1000, padding 0"):
+        make_layer(dict(g, out_h=3))
 
 
 def test_weight_bytes_count_shared_weights_once():

@@ -391,8 +391,9 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
             derived = conv_out(size, k, stride, pad)
             given = f.get(col)
             if given is not None:
-                # importers with asymmetric padding store the exact output size
-                if not 1 <= given <= size + 2 * pad - k + 2 * stride:
+                # importers with asymmetric padding store the exact output size: the end pad
+                # may exceed the begin pad by up to a stride (SAME padding, ceil mode)
+                if not 1 <= given <= (size + 2 * pad - k + stride) // stride + 1:
                     raise err(col, f"{given} is impossible for input {size}, kernel {k}, stride {stride}, padding {pad}")
                 derived = given
             kw[col] = derived

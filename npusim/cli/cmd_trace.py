@@ -246,10 +246,15 @@ class _writing:
 def _write_all(files: list[tuple[str, Path, str]]) -> None:
     """Write (flag, path, text) files all or none: each is staged next to its
     destination and moved into place only once every one is written, so a
-    failure neither leaves half the output nor removes a file that was there."""
+    failure neither leaves half the output nor removes a file that was there.
+    A device or pipe (/dev/null, /dev/stdout) is written to, not replaced."""
     staged: list[tuple[str, Path, Path]] = []
+    direct: list[tuple[str, Path, str]] = []
     try:
         for flag, path, text in files:
+            if path.exists() and not path.is_file() and not path.is_dir():
+                direct.append((flag, path, text))
+                continue
             with _writing(flag, path):
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.{flag[2:]}.tmp")  # plain open: the usual file mode
                 staged.append((flag, path, tmp))
@@ -261,6 +266,9 @@ def _write_all(files: list[tuple[str, Path, str]]) -> None:
         for flag, path, tmp in staged:
             with _writing(flag, path):
                 os.replace(tmp, path)
+        for flag, path, text in direct:
+            with _writing(flag, path), open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
     finally:
         for _, _, tmp in staged:
             try:

@@ -10,11 +10,11 @@ the shipped CSVs of the default parameters.
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from npusim.errors import InputError
+from npusim.units import is_finite_number
 
 from ..trace import MAX_DIM, Trace
 
@@ -82,18 +82,9 @@ def build(name: str, **params: Any) -> Trace:
             if value > MAX_DIM:
                 raise InputError(name, key, f"must be at most {MAX_DIM}, got {value}")
         elif isinstance(default, float):
-            if not _finite_number(value):
+            if not is_finite_number(value):
                 raise InputError(name, key, f"must be a finite number, got {value!r}")
     return entry.build(**params)
-
-
-def _finite_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int beyond any float
-        return False
 
 
 def model_parameters(name: str) -> dict[str, Any]:
