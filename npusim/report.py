@@ -156,6 +156,12 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         raise InputError(source, "llc_bytes", f"must be at most {MAX_LLC_BYTES} (1 GiB), got {df.llc_bytes.iloc[i]}", line)
     for col in [c for c in SWEEP_COLUMNS if c not in TEXT_COLUMNS] + [c for c in OPTIONAL_NUMBER_COLUMNS if c in df]:
         refuse_out_of_range(df, col, source, csv=csv, top=1.0 if col in RATE_COLUMNS else np.inf)
+    for col in extra_axes(df):  # plotted against: a numeric axis must be finite
+        if pd.api.types.is_numeric_dtype(df[col]):
+            bad = pd.Series(np.isinf(df[col].to_numpy(dtype=float)))
+            if bad.any():
+                i, line = _first_bad_row(bad, csv)
+                raise InputError(source, col, f"expected a finite number, got {df[col].iloc[i]}", line)
     if "qos" in df.columns:  # a swept QoS level: the report plots against its deadline scale
         from .scenario import qos_problem
 
@@ -283,7 +289,7 @@ def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: l
         for ax, mix in zip(axes[0], mixes):
             sub = per[per.mix == mix]
             for pol in policies:
-                s = sub[sub.policy == pol].sort_values(axis)
+                s = sub[(sub.policy == pol) & sub[axis].notna()].sort_values(axis)  # a point without the axis: no x
                 if s[metric].notna().any():
                     ax.plot([x_of(v) for v in s[axis]], s[metric], marker="o", label=pol,
                             color=_colour(pol, policies))
@@ -418,8 +424,13 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
             raise InputError(str(tl_path), col, "column missing from the timeline")
     if tl.empty:
         raise InputError(str(tl_path), "timeline", "no rows")
+    csv = tl_path.suffix == ".csv"
     for col in ("cycle", "llc_lines", "region_pages"):
-        require_numbers(tl, col, str(tl_path), csv=tl_path.suffix == ".csv")
+        require_numbers(tl, col, str(tl_path), csv=csv)
+        refuse_out_of_range(tl, col, str(tl_path), csv=csv)
+    bad = tl["tenant"].isna() | (tl["tenant"].astype(str).str.strip() == "")
+    if bad.any():
+        raise InputError(str(tl_path), "tenant", "empty", _first_bad_row(bad, csv)[1])
     tl["tenant"] = tl["tenant"].astype(str)
     return summary, tl
 

@@ -211,6 +211,8 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         raise
     except (TypeError, ValueError) as exc:
         raise sec.error("params", str(exc)) from None
+    except OSError as exc:  # a name the file system refuses (too long, ...)
+        raise sec.error("workload", f"cannot read {workload!r}: {exc.strerror or exc}") from None
     if task is not None and task not in trace.tasks:
         raise sec.error("task", f"{workload} has no task {task!r} (tasks: {', '.join(trace.tasks) or 'none'})")
     stream, graph = _task_stream(sec, workload, trace.tasks, task)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import COMMAND_LINE, InputError
 from .specio import LineDict, Section, load_yaml, load_yaml_text
-from .units import UnitError, format_frequency, format_size, parse_size
+from .units import UnitError, format_frequency, format_size, parse_int_text, parse_size
 
 WRITE_POLICIES = ("write-back", "write-through")
 REPLACEMENT_POLICIES = ("lru", "srrip")
@@ -216,8 +216,16 @@ def _preset_text(name: str) -> str:
     return (resources.files("npusim") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
+def _identity(ref: str) -> str:
+    """A preset's name, or the file's resolved path."""
+    return f"preset {ref}" if ref in preset_names() else str(Path(ref).resolve())
+
+
 def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
-    """The raw mapping of a preset or file, with ``base:`` chains merged."""
+    """The raw mapping of a preset or file, with ``base:`` chains merged. `seen`:
+    the identities (`_identity`) of the files that based themselves on this one."""
+    if "\0" in ref:
+        raise InputError(ref, "soc", "a file name cannot hold a NUL character")
     path = Path(ref)
     if ref in preset_names():  # presets win over a file of the same name (write ./camdn for the file)
         source = f"preset {ref}"
@@ -235,14 +243,17 @@ def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
         raise InputError(source, "document", "expected a mapping with npu, llc and dram sections", 1)
     if "base" in data:
         base = data["base"]
-        if not isinstance(base, str):
+        if not isinstance(base, str) or not base.strip():
             raise InputError(source, "base", "expected a preset name or file", data.key_lines.get("base"))
-        if base in seen:
-            raise InputError(source, "base", f"circular base chain through {base!r}", data.key_lines.get("base"))
+        if "\0" in base:
+            raise InputError(source, "base", "a file name cannot hold a NUL character", data.key_lines.get("base"))
         base_ref = base
         if base not in preset_names() and not Path(base).is_absolute():
             base_ref = str(path.parent / base)
-        base_data, base_source = _read_raw(base_ref, seen + (ref,))
+        chain = seen + (_identity(ref),)
+        if _identity(base_ref) in chain:  # however the files spell each other's paths
+            raise InputError(source, "base", f"circular base chain through {base!r}", data.key_lines.get("base"))
+        base_data, base_source = _read_raw(base_ref, chain)
         data = _merge(base_data, data, None if base_source.startswith("preset ") else base_source)
         data.pop("base", None)
     return data, source
@@ -297,7 +308,7 @@ def _parse_override(flag: str, value: Any) -> Any:
             return value
         text = str(value).strip()
         try:
-            return int(text)
+            return parse_int_text(text)
         except ValueError:
             raise InputError(COMMAND_LINE, flag, f"expected an integer, got {text!r}") from None
     if flag == "--llc-size":

@@ -39,7 +39,7 @@ from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_
                        policy_names, qos_problem, scenario_from_flags)
 from .soc import preset_names
 from .specio import MAX_INT, Section, load_yaml
-from .units import UnitError, parse_size
+from .units import UnitError, parse_int_text, parse_size
 
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
 SOC_AXES = {
@@ -248,6 +248,10 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
         values = raw if isinstance(raw, list) else [_scalar(p.strip()) for p in str(raw).split(",")]
         if not values or any(isinstance(v, (list, dict)) or str(v).strip() == "" for v in values):
             raise err(f"expected a list of values, got {raw!r}")
+        typed = [(type(v), v) for v in values]  # 1 and 1.0 and True are different values of a parameter
+        repeated = next((v for i, v in enumerate(values) if typed[i] in typed[:i]), None)
+        if repeated is not None:
+            raise err(f"{repeated} given twice (a point would run twice)")
         return values
     if isinstance(raw, dict) or (isinstance(raw, list) and any(isinstance(v, (dict, list)) for v in raw)):
         hint = " (a policy with options goes in a scenario file: `scenario:`)" if name == "policy" else ""
@@ -264,7 +268,7 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
                 raise err(str(exc)) from None
         elif name in ("llc_ways", "cores", "dram_channels", "seed", "requests"):
             try:
-                n = int(str(v).strip()) if not isinstance(v, bool) else None
+                n = parse_int_text(str(v).strip()) if not isinstance(v, bool) else None
             except ValueError:
                 n = None
             if n is None or n < (0 if name == "seed" else 1):

@@ -163,6 +163,10 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     (["--mix", "kws,nope"], "error: <command line>: --mix: unknown workload"),
     (["--mix", "kws", "--policy", "nope"], "error: <command line>: --policy: unknown policy 'nope'"),
     (["--mix", "kws", "--requests", "0"], "error: <command line>: --requests: must be at least 1"),
+    # integers as files write them: no Python underscores, no full-width digits
+    (["--mix", "kws", "--requests", "1_0"], "error: <command line>: --requests: expected an integer, got '1_0'"),
+    (["--mix", "kws", "--seed", "\uff11"], "error: <command line>: --seed: expected an integer, got '\uff11'"),
+    (["--mix", "kws", "--cores", "1_6"], "error: <command line>: --cores: expected an integer, got '1_6'"),
     (["--mix", "kws", "--qos", "X"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", "kws", "--qos", "0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", "kws", "--qos", "-1.5"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
@@ -260,7 +264,8 @@ def test_api_bad_arguments_raise_input_error(tmp_path):
         (({"tenants": [{"workload": "kws"}], "background": [{"rate_gb_per_s": 10**400}]},), {},
          "<api>: background[0].rate_gb_per_s: expected a finite number"),
         # a name the file system refuses is a file error, as on the command line
-        ((), {"mix": ["x" * 300]}, "x" * 300 + ": file: File name too long"),
+        ((), {"mix": ["x" * 300]}, "<api>: mix: cannot read 'xxxxxxxx"),
+        ((), {"mix": "kws", "soc": "x" * 300}, "x" * 300 + ": file: File name too long"),
     ]:
         with pytest.raises(InputError) as info:
             simulate(*args, **kwargs)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -136,3 +137,30 @@ def test_yaml_integer_beyond_pythons_digit_limit_is_an_input_error():
         load_yaml_text("llc:\n  size: " + "9" * 5000 + "\n", "t.yaml")
     e = info.value
     assert (e.source, e.line, e.field) == ("t.yaml", 2, "yaml") and "an integer of 5000 digits is too large" in e.message
+
+
+def test_circular_base_chains_are_found_however_the_paths_are_spelled(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("npu:\n  cores: 2\nbase: ./a.yaml\n")
+    (tmp_path / "sub" / "c.yaml").write_text("base: ../a.yaml\n")
+    for start in (tmp_path / "a.yaml", tmp_path / "sub" / "c.yaml"):
+        with pytest.raises(InputError) as info:
+            load_soc(str(start))
+        e = info.value
+        assert (Path(e.source).resolve(), e.line, e.field) == (tmp_path / "b.yaml", 3, "base")
+        assert e.message == "circular base chain through './a.yaml'"
+    (tmp_path / "b.yaml").write_text("base: camdn\n")
+    assert load_soc(str(tmp_path / "sub" / "c.yaml")) == load_soc("camdn")  # a chain that ends is fine
+
+
+@pytest.mark.parametrize("text, message", [
+    ('base: ""\n', "expected a preset name or file"),
+    ('base: "x\\0.yaml"\n', "a file name cannot hold a NUL character"),
+])
+def test_bad_base_names(tmp_path, text, message):
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_soc(str(p))
+    assert (info.value.source, info.value.line, info.value.field, info.value.message) == (str(p), 1, "base", message)

@@ -154,6 +154,8 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
         ("summary.json", "{}", "summary.json: scenario: missing from the run summary"),
         ("timeline.csv", "", "timeline.csv: timeline: cannot read"),
         ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n0,a,x,0\n", "timeline.csv:2: llc_lines: expected a number"),
+        ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n0,a,1,0\n5,,1,0\n", "timeline.csv:3: tenant: empty"),
+        ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n-5,a,1,0\n", "timeline.csv:2: cycle: must not be negative"),
     ]:
         bad = tmp_path / "bad"
         shutil.rmtree(bad, ignore_errors=True)
@@ -172,6 +174,8 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     ("mix", [["kws", ["squeezenet"]]], "a mix is a list of workload names, got ['squeezenet'] in it"),
     ("mix", [[{"a": 1}]], "a mix is a list of workload names, got {'a': 1} in it"),
     ("llc_size", ["9" * 5000 + "B"], "is too large"),
+    ("param.batch", [1, 2, 1], "1 given twice (a point would run twice)"),
+    ("param.batch", "1,2,1", "1 given twice (a point would run twice)"),
 ])
 def test_unparsable_axis_values(axis, raw, expect):
     with pytest.raises(InputError) as e:
@@ -188,6 +192,8 @@ def test_unparsable_axis_values(axis, raw, expect):
     (["--mix", "squeezenet", "--jobs", "0", "--out", "{tmp}/r.csv"], "--jobs: must be at least 1"),
     (["--mix", "squeezenet", "--jobs", "2" * 20, "--out", "{tmp}/r.csv"], "--jobs: must be at most 1024"),
     (["--mix", "squeezenet", "--out", ""], "error: <command line>: --out: empty"),  # not ./results.csv
+    (["--mix", "squeezenet", "--cores", "1_6", "--out", "{tmp}/r.csv"], "--cores: expected a positive integer, got '1_6'"),
+    (["--mix", "squeezenet", "--jobs", "1_0", "--out", "{tmp}/r.csv"], "--jobs: expected an integer, got '1_0'"),
     (["--mix", "squeezenet", "--llc-size", "9" * 5000 + "B", "--out", "{tmp}/r.csv"], "--llc-size: '999"),
     (["--mix", "squeezenet", "--dask", "tcp://127.0.0.1:1", "--out", "{tmp}/r.csv"], "--dask: cannot connect"),
 ])
@@ -385,6 +391,7 @@ def test_regress_against_a_scalesim_compute_report(cli):
     (["--reference", "{tmp}"], "no references here"),
     (["--reference", "{tmp}/missing"], "no such directory"),
     (["--tolerance", "lots"], "--tolerance: expected a number"),
+    (["--topology", "t.csv"], "--topology: only with a COMPUTE_REPORT.csv --reference, not a folder of cases"),
 ])
 def test_bad_regress_input(cli, tmp_path, args, expect):
     r = cli("regress", *[a.format(tmp=tmp_path) for a in args])
@@ -424,6 +431,8 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     check("report", "LayerID, Total Cycles\n0, 1e400\n", ":2: Total Cycles: expected a finite number, got '1e400'")
     check("report", "LayerID, Cycles\n0, 1\n", ":1: Total Cycles: column missing: not a SCALE-Sim compute report")
     check("report", "LayerID, Total Cycles\n0, abc\n", ":2: Total Cycles: expected a number, got 'abc'")
+    check("report", "LayerID, Total Cycles\n0, -1\n", ":2: Total Cycles: expected a non-negative integer, got -1")
+    check("report", "LayerID, Total Cycles\n1.5, 10\n", ":2: LayerID: expected a non-negative integer, got 1.5")
     # a report that cannot be this topology's is bad input, not a regression
     check("report", "LayerID, Total Cycles\n", ": LayerID: the compute report has no layers")
     check("report", "LayerID, Total Cycles\n0, 5\n0, 5\n", ": LayerID: layer 0 is reported twice")
@@ -720,6 +729,25 @@ def test_report_plots_speedup_and_dram_against_each_ordered_axis(tmp_path):
     for fig in ("speedup_vs_dram_channels", "dram_norm_vs_dram_channels", "speedup_vs_llc"):
         assert (tmp_path / "rep" / f"{fig}.png").is_file() and f"{fig}.png" in text
     assert not (tmp_path / "rep" / "sla_vs_qos.png").exists()
+
+
+def test_report_of_an_axis_with_a_missing_or_infinite_value(tmp_path):
+    from npusim.report import write_report
+
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    both = pd.concat([rows.assign(array="16x16", point_id=rows.point_id + "-1"),
+                      rows.assign(array="32x32", point_id=rows.point_id + "-2")])
+    both.iloc[0, both.columns.get_loc("array")] = None  # a point without the axis has no x: plotted without it
+    both.to_csv(tmp_path / "r.csv", index=False)
+    text = write_report(tmp_path / "r.csv", tmp_path / "rep").read_text()
+    assert (tmp_path / "rep" / "speedup_vs_array.png").is_file() and "speedup_vs_array.png" in text
+    ways = pd.concat([rows.assign(llc_ways=8, point_id=rows.point_id + "-1"),
+                      rows.assign(llc_ways=16, point_id=rows.point_id + "-2")]).astype({"llc_ways": float})
+    ways.iloc[2, ways.columns.get_loc("llc_ways")] = float("inf")
+    ways.to_csv(tmp_path / "w.csv", index=False)
+    with pytest.raises(InputError) as info:  # no x to plot it at
+        write_report(tmp_path / "w.csv", tmp_path / "rep_w")
+    assert (info.value.line, info.value.field, info.value.message) == (4, "llc_ways", "expected a finite number, got inf")
 
 
 def test_long_mixes_are_counted_in_tables():

@@ -149,7 +149,7 @@ def test_bad_scalesim_and_onnx_files(cli, tmp_path):
     (["trace", "show", "missing.csv"], "error: missing.csv: file: no such file"),
     (["trace", "show", "resnet50", "--seq-len", "10"], "error: <command line>: --seq-len: resnet50 has no parameter 'seq_len'"),
     (["trace", "show", "resnet50", "--batch", "0"], "error: <command line>: --batch: must be at least 1, got 0"),
-    (["trace", "show", "resnet50", "--batch", "two"], "error: <command line>: argument --batch: invalid int value"),
+    (["trace", "show", "resnet50", "--batch", "two"], "error: <command line>: argument --batch: expected an integer, got 'two'"),
     (["trace", "show", "m3vit", "--task", "saliency"], "error: <command line>: --task: m3vit has no task 'saliency'"),
     (["trace", "import", "x.onnx"], "error: <command line>: the following arguments are required: --out"),
     (["trace", "show", "kws", "--batch", "100000000000"], "error: <command line>: --batch: must be at most 2147483647"),

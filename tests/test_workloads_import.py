@@ -256,12 +256,27 @@ def test_onnx_bad_files(tmp_path):
     x, w = {"x": [1, 3, 8, 8]}, {"w": (4, 3, 3, 3)}
     for attrs, expect in [({"strides": 2}, "c: cannot read Conv node"),
                           ({"group": [1, 2]}, "c: cannot read Conv node"),
-                          ({"strides": [0, 0]}, "c.stride: must be at least 1")]:
+                          ({"strides": [0, 0]}, "c.stride: must be at least 1"),
+                          # a float where ONNX has an integer is malformed, not truncated (1.5 was read as 1)
+                          ({"group": 1.5}, "c: cannot read Conv node: expected an integer attribute, got 1.5"),
+                          ({"group": float("inf")}, "c: cannot read Conv node: expected an integer attribute, got inf"),
+                          ({"auto_pad": "WEIRD"}, "c: cannot read Conv node: auto_pad must be NOTSET, SAME_UPPER")]:
         path = _save(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"], name="c", **attrs)], x, w, ["y"],
                      name="badattr", output_shape=[1, 4, 6, 6])
         with pytest.raises(InputError) as info:
             load_file(path)
         assert str(info.value).startswith(f"{path}: {expect}"), str(info.value)
+
+
+def test_onnx_lstm_direction_must_be_known(tmp_path):
+    from onnx import helper
+
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="lstm", hidden_size=8, direction="sideways")]
+    path = _save(tmp_path, nodes, {"x": [5, 1, 6]}, {"W": (1, 32, 6), "R": (1, 32, 8)}, ["y"])
+    with pytest.raises(InputError) as info:
+        load_file(path)
+    assert str(info.value) == (f"{path}: lstm: cannot read LSTM node: direction must be forward, reverse or "
+                               "bidirectional, got 'sideways'")
 
 
 def test_imported_names_are_safe(tmp_path):

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import COMMAND_LINE, InputError
-from ..units import UnitError, format_size, parse_size
+from ..units import UnitError, format_size, parse_int_text, parse_size
 from ..errors import refuse_input_as_output
 from .common import add_soc_flags, soc_overrides
 from .output import write_table
@@ -37,7 +37,7 @@ def _int_list(text: str, flag: str) -> list[int]:
     for part in text.split(","):
         part = part.strip()
         try:
-            value = int(part)
+            value = parse_int_text(part)
         except ValueError:
             raise InputError(COMMAND_LINE, flag, f"expected integers separated by commas, got {part!r}") from None
         if value < 1:

@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(COMMAND_LINE, flag, f"no such file {path!r}")
         results = [compare_scalesim(ref, Path(args.topology), Path(args.config), tol, name=ref.parent.name)]
     else:
+        for flag, path in (("--topology", args.topology), ("--config", args.config)):
+            if path is not None:  # a folder's cases name their own files
+                raise InputError(COMMAND_LINE, flag, "only with a COMPUTE_REPORT.csv --reference, not a folder of cases")
         results = run_regression(ref, tol, args.update)
     failed = 0
     for r in results:

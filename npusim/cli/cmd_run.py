@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError
+from ..units import parse_int_text
 from .common import add_soc_flags, soc_overrides
 
 
@@ -42,7 +43,7 @@ def _int_flag(value: str | None, flag: str, minimum: int, maximum: int) -> int |
     if value is None:
         return None
     try:
-        n = int(str(value).strip())
+        n = parse_int_text(str(value).strip())  # no 1_000 or full-width digits, as in files
     except ValueError:
         raise InputError(COMMAND_LINE, flag, f"expected an integer, got {value!r}") from None
     if n < minimum:

@@ -7,6 +7,7 @@ import signal
 import sys
 
 from ..errors import COMMAND_LINE, InputError
+from .common import int_arg
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
         p.add_argument(flag, metavar="V[,V...]", help=text)
     p.add_argument("--out", required=True, metavar="DIR|FILE.csv|FILE.parquet",
                    help="results file, or a directory for results.csv")
-    p.add_argument("--jobs", type=int, default=None, metavar="N", help="local worker processes (default: all cores)")
+    p.add_argument("--jobs", type=int_arg, default=None, metavar="N", help="local worker processes (default: all cores)")
     p.add_argument("--dask", metavar="ADDRESS", help="submit points to this Dask scheduler instead")
     p.add_argument("--resume", action="store_true", help="keep finished points of an earlier run and skip them")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

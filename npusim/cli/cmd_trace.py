@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError, refuse_input_as_output
+from .common import int_arg
 
 FORMATS = ("trace", "scalesim", "scalesim-gemm", "onnx")
 
@@ -60,8 +61,8 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 def _workload_arguments(p: argparse.ArgumentParser) -> None:
     """The model or file to read, and what to build or select of it."""
     p.add_argument("workload", metavar="NAME|FILE")
-    p.add_argument("--batch", type=int, metavar="N", help="batch size (zoo models)")
-    p.add_argument("--seq-len", type=int, metavar="N", help="sequence length (zoo models that have one)")
+    p.add_argument("--batch", type=int_arg, metavar="N", help="batch size (zoo models)")
+    p.add_argument("--seq-len", type=int_arg, metavar="N", help="sequence length (zoo models that have one)")
     p.add_argument("--task", metavar="T", help="only the layers task T runs (multi-task models)")
     p.add_argument("--format", choices=FORMATS, help="file format (default: detected)")
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 
 from ..soc import OVERRIDE_FLAGS, SoCSpec, load_soc
+from ..units import parse_int_text
+
+
+def int_arg(text: str) -> int:
+    """argparse type of an integer flag: digits with an optional sign, as in files (no 1_000)."""
+    try:
+        return parse_int_text(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def add_soc_flags(parser: argparse.ArgumentParser, *, soc_default: str | None = "camdn",

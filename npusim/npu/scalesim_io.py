@@ -84,6 +84,9 @@ def read_scalesim_report(path: str | Path) -> pd.DataFrame:
     for lineno, fields in rows[1:]:
         fields = fields[: len(header)]
         rec = {col: _number(val, path, lineno, col) for col, val in zip(header, fields)}
+        for col, value in rec.items():
+            if ("Cycles" in col or col == "LayerID") and not (value >= 0 and value == int(value)):
+                raise InputError(str(path), col, f"expected a non-negative integer, got {value!r}", lineno)
         records.append(rec)
     df = pd.DataFrame.from_records(records, columns=list(header))
     for col in df.columns:

@@ -63,6 +63,13 @@ def _attrs(node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _int(value) -> int:
+    """An integer attribute; a float (group=1.5, inf) is a malformed node, not truncated."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer attribute, got {value!r}")
+    return value
+
+
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -78,7 +85,7 @@ def _spatial(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 def _window(values, default: int) -> tuple[int, int]:
     """(h, w) from a 2-D or 1-D attribute list."""
-    vals = [int(v) for v in values] if values is not None else []
+    vals = [_int(v) for v in values] if values is not None else []
     if len(vals) >= 2:
         return vals[0], vals[1]
     if len(vals) == 1:
@@ -89,10 +96,12 @@ def _window(values, default: int) -> tuple[int, int]:
 def _begin_pads(attrs: dict, in_hw: tuple[int, int], out_hw: tuple[int, int], k_hw: tuple[int, int],
                 s_hw: tuple[int, int]) -> tuple[int, int]:
     """The top and left padding (explicit pads, or what auto_pad adds)."""
-    pads = [int(p) for p in attrs.get("pads", [])]
+    pads = [_int(p) for p in attrs.get("pads", [])]
     if pads and len(pads) not in (2, 4):
         raise ValueError(f"pads: expected 2 (1-D) or 4 (2-D) values, got {pads}")
     auto = _text(attrs.get("auto_pad", "NOTSET"))
+    if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise ValueError(f"auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got {auto!r}")
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         begin = []
         for size, out, k, s in zip(in_hw, out_hw, k_hw, s_hw):
@@ -196,7 +205,7 @@ def load_onnx(path: Path) -> Trace:
                 oc = wt[0]
                 kh, kw = (wt[2], wt[3]) if len(wt) == 4 else (1, wt[2])
                 _, _, oh, ow = _spatial(shape(out))
-                group = int(a.get("group", 1))
+                group = _int(a.get("group", 1))
                 if len(wt) > 1 and group > 0 and wt[1] * group != c:
                     raise InputError(source, label, f"weight {ins[1]!r} of shape {list(wt)} takes {wt[1] * group} "
                                                     f"input channels, the input has {c}")
@@ -217,7 +226,7 @@ def load_onnx(path: Path) -> Trace:
             elif op in ("Gemm", "MatMul"):
                 sa, sb = shape(ins[0]), shape(ins[1])
                 if op == "Gemm":
-                    ta, tb = int(a.get("transA", 0)), int(a.get("transB", 0))
+                    ta, tb = _int(a.get("transA", 0)), _int(a.get("transB", 0))
                     m, k = (sa[1], sa[0]) if ta else (sa[0], sa[1])
                     n, kb = (sb[0], sb[1]) if tb else (sb[1], sb[0])
                     batch = 1
@@ -267,9 +276,11 @@ def load_onnx(path: Path) -> Trace:
                 producers[out] = tuple(p for t in act_ins for p in src(t))
             elif op == "LSTM":
                 sx = shape(ins[0])
-                seq, batch, in_size = (sx[1], sx[0], sx[2]) if int(a.get("layout", 0)) else sx
-                hidden = int(a["hidden_size"])
+                seq, batch, in_size = (sx[1], sx[0], sx[2]) if _int(a.get("layout", 0)) else sx
+                hidden = _int(a["hidden_size"])
                 direction = _text(a.get("direction", "forward"))
+                if direction not in ("forward", "reverse", "bidirectional"):
+                    raise ValueError(f"direction must be forward, reverse or bidirectional, got {direction!r}")
                 dirs = ("fwd", "bwd") if direction == "bidirectional" else (
                     ("bwd",) if direction == "reverse" else ("fwd",))
                 made = []
