@@ -183,6 +183,10 @@ def test_cli_rejects_bad_timing_override(cli, tmp_path):
     r = cli("soc", "show", str(path))
     assert r.returncode == 2
     assert r.stderr.strip().startswith(f"error: {path}:4: dram.timing.tRAS: tRAS (row active time) must be at least tRCD")
+    path.write_text("base: camdn\ndram:\n  timing:\n    tRCD: 1000000\n")  # blamed on what the user set
+    r = cli("soc", "show", str(path))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {path}:4: dram.timing.tRCD: tRAS (row active time) must be at least tRCD (tRAS = 52, tRCD = 1000000)")
     path.write_text("base: camdn\ndram:\n  mapping: ro:ba:co\n")
     r = cli("soc", "show", str(path))
     assert r.returncode == 2 and f"{path}:3: dram.mapping: mapping 'ro:ba:co' must list" in r.stderr

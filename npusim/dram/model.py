@@ -21,8 +21,10 @@ def _field_error(field: str, message: str) -> ValueError:
     return err
 
 
-def check_timings(std: Standard) -> None:
-    """JEDEC relations a set of timings must keep (after overrides)."""
+def check_timings(std: Standard, overridden: tuple[str, ...] = ()) -> None:
+    """JEDEC relations a set of timings must keep (after overrides). A broken
+    relation is blamed on the timing of it that was overridden (the larger one
+    when both or neither were)."""
     t = std.timings()
     for name, v in t.items():
         if v < (0 if name in ("tCWL", "tWTR_S", "tWTR_L") else 1):
@@ -37,7 +39,8 @@ def check_timings(std: Standard) -> None:
     )
     for big, small, msg in rules:
         if t[big] < t[small] or (big == "tREFI" and t[big] <= t[small]):
-            raise _field_error(f"timing.{big}", f"{msg} ({big} = {t[big]}, {small} = {t[small]})")
+            blamed = small if small in overridden and big not in overridden else big
+            raise _field_error(f"timing.{blamed}", f"{msg} ({big} = {t[big]}, {small} = {t[small]})")
 
 
 def standard_for(spec) -> Standard:
@@ -49,7 +52,7 @@ def standard_for(spec) -> Standard:
             raise _field_error(f"timing.{name}", f"unknown timing parameter {name!r} "
                                                  f"(known: {', '.join(TIMING_NAMES)})")
     std = std.with_timings(overrides) if overrides else std
-    check_timings(std)
+    check_timings(std, tuple(overrides))
     return std
 
 
