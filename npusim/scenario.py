@@ -32,6 +32,7 @@ from typing import Any
 from .errors import COMMAND_LINE, InputError
 from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
 from .specio import MAX_INT, LineDict, Section, load_yaml
+from .units import parse_float_text
 
 ARRIVALS = ("closed", "poisson", "times")
 SCHEDULERS = ("fcfs", "priority", "expert")  # expert: dependency-aware, for expert-path tenants
@@ -43,7 +44,7 @@ def qos_problem(value: Any) -> str | None:
     if isinstance(value, str) and value in QOS_FACTORS:
         return None
     try:
-        scale = float(value) if not isinstance(value, bool) else math.nan
+        scale = math.nan if isinstance(value, bool) else parse_float_text(value) if isinstance(value, str) else float(value)
     except (TypeError, ValueError, OverflowError):
         scale = math.nan
     if not (scale > 0 and math.isfinite(scale)):
@@ -52,7 +53,9 @@ def qos_problem(value: Any) -> str | None:
 
 
 def qos_scale(value: str) -> float:
-    return QOS_FACTORS[value] if value in QOS_FACTORS else float(value)
+    if value in QOS_FACTORS:
+        return QOS_FACTORS[value]
+    return parse_float_text(value) if isinstance(value, str) else float(value)
 DEFAULT_TARGET_MULTIPLE = 1.0
 
 
@@ -174,7 +177,7 @@ def _parse_target(value: Any, sec: Section, key: str) -> Target:
     text = str(value).strip().lower()
     if text.endswith("x"):
         try:
-            mult = float(text[:-1])
+            mult = parse_float_text(text[:-1])
         except ValueError:
             raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}") from None
         if not mult > 0 or not math.isfinite(mult):
@@ -543,7 +546,7 @@ def cpu_traffic_problem(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return f"expected a rate in GB/s (0 for none), got {value!r}"
     try:
-        rate = float(value)
+        rate = parse_float_text(value) if isinstance(value, str) else float(value)
     except (ValueError, OverflowError):
         return f"expected a rate in GB/s (0 for none), got {value!r}"
     if not (math.isfinite(rate) and 0 <= rate <= MAX_RATE_GB_PER_S):

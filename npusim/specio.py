@@ -29,18 +29,18 @@ class _LineLoader(yaml.SafeLoader):
     pass
 
 
-# YAML 1.1 reads 5e-2 or 1.0e9 (no dot, or no exponent sign) as strings; take them as numbers, as YAML 1.2 does
-_LineLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
-    list("-+.0123456789"))
-
-
-# integers as YAML 1.2 reads them: decimal (010 is ten), 0o octal, 0x hex; YAML 1.1's
-# sexagesimal (1:6 would be 66), 0b and underscores stay text, so they are reported
+# numbers as YAML 1.2 reads them. Integers: decimal (010 is ten), 0o octal, 0x hex.
+# Floats: 5e-2 and 1.0e9 too (YAML 1.1 wants a dot and an exponent sign). YAML 1.1's
+# sexagesimal (1:6 would be 66), 0b and underscores (1_000) stay text, so they are reported
 _INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 _LineLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
     for first, resolvers in _LineLoader.yaml_implicit_resolvers.items()}
+_LineLoader.add_implicit_resolver(
+    _FLOAT, re.compile(r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+.0123456789"))
 _LineLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
                                   list("-+0123456789"))
 

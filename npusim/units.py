@@ -45,6 +45,18 @@ def _whole(num: str, scale: int, what: str, text: str) -> int:
 MAX_DIM = 2**31 - 1
 
 
+_DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|nan)", re.IGNORECASE)
+
+
+def parse_float_text(text: str) -> float:
+    """A decimal number as written in a file or flag: 0.6, 1e-3, inf (Python's
+    "1_0" and full-width digits are not numbers here). Raises ValueError."""
+    body = text.strip()
+    if not (body.isascii() and _DECIMAL_RE.fullmatch(body)):
+        raise ValueError(text)
+    return float(body)
+
+
 def is_finite_number(value: object) -> bool:
     """An int or float (not a bool) that is finite; an int past float range is not."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

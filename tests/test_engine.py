@@ -167,6 +167,8 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     (["--mix", "kws", "--requests", "1_0"], "error: <command line>: --requests: expected an integer, got '1_0'"),
     (["--mix", "kws", "--seed", "\uff11"], "error: <command line>: --seed: expected an integer, got '\uff11'"),
     (["--mix", "kws", "--cores", "1_6"], "error: <command line>: --cores: expected an integer, got '1_6'"),
+    (["--mix", "kws", "--qos", "1_0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale, got '1_0'"),
+    (["--mix", "kws", "--cpu-traffic", "1_0"], "error: <command line>: --cpu-traffic: expected a rate in GB/s"),
     (["--mix", "kws", "--qos", "X"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", "kws", "--qos", "0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", "kws", "--qos", "-1.5"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),

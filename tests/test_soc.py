@@ -128,6 +128,9 @@ def test_yaml_integers_are_read_as_yaml_1_2_reads_them():
     doc = load_yaml_text("a: 010\nb: 0x10\nc: 0o17\nd: 1:6\ne: 5e-2\nf: -3\n", "t.yaml")
     # decimal with a leading zero, hex, octal; no sexagesimal (YAML 1.1 made 1:6 sixty-six)
     assert (doc["a"], doc["b"], doc["c"], doc["d"], doc["e"], doc["f"]) == (10, 16, 15, "1:6", 0.05, -3)
+    # floats likewise: no underscores or base 60, an exponent without a dot
+    doc = load_yaml_text("a: 1_0.5\nb: 1:30.5\nc: 1e3\nd: .inf\ne: -.5\nf: 2.\n", "t.yaml")
+    assert (doc["a"], doc["b"], doc["c"], doc["d"], doc["e"], doc["f"]) == ("1_0.5", "1:30.5", 1000.0, float("inf"), -0.5, 2.0)
 
 
 def test_yaml_integer_beyond_pythons_digit_limit_is_an_input_error():

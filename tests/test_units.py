@@ -49,3 +49,18 @@ def test_decimal_frequency_prefixes_and_signed_integers():
     for bad in ("1_0", "", "+", "5.0", "--5"):
         with pytest.raises(ValueError):
             parse_int_text(bad)
+
+
+@pytest.mark.parametrize("text, expected", [("0.6", 0.6), (" 1e-3 ", 1e-3), ("-2.", -2.0), (".5", 0.5), ("inf", float("inf"))])
+def test_decimal_numbers_as_files_and_flags_write_them(text, expected):
+    from npusim.units import parse_float_text
+
+    assert parse_float_text(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1_0", "\uff11.5", "0x10", "1e", "", "1.2.3", "infinity1"])
+def test_python_only_number_spellings_are_not_numbers(text):
+    from npusim.units import parse_float_text
+
+    with pytest.raises(ValueError):
+        parse_float_text(text)

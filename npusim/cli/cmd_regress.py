@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError
+from ..units import parse_float_text
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..regress import compare_scalesim, run_regression
 
     try:
-        tol = float(args.tolerance)
+        tol = parse_float_text(args.tolerance)
     except ValueError:
         raise InputError(COMMAND_LINE, "--tolerance", f"expected a number, got {args.tolerance!r}") from None
     if not tol >= 0 or math.isinf(tol):
