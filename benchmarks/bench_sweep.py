@@ -31,7 +31,7 @@ def sweep(experiment: str, jobs: int, cache: str) -> tuple[float, int, float]:
                                 env={**os.environ, "NPUSIM_CACHE_DIR": cache})
         _, status, usage = os.wait4(proc.pid, 0)  # its usage covers the workers it waited for
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
         log.seek(0)
         text = log.read()
     if proc.returncode:

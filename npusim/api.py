@@ -17,7 +17,7 @@ import numpy as np
 from .engine.sim import Simulation
 from .mapping import Mapper
 from .mapping.mapper import SEARCH_VERSION, default_cache_dir
-from .errors import COMMAND_LINE, InputError
+from .errors import COMMAND_LINE, InputError, file_error
 from .metrics import Result, build_result
 from .policies import get_policy
 from .scenario import RUN_OVERRIDES, PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
@@ -241,9 +241,10 @@ def _build(build: Callable[[], Scenario]) -> Scenario:
             raise
         raise InputError(API, exc.field.lstrip("-").replace("-", "_"), exc.message, exc.line) from None
     except OSError as exc:  # a path the file system refuses (name too long, ...), as the CLI reports it
-        if exc.filename is None:
+        err = file_error(exc)
+        if err is None:
             raise
-        raise InputError(str(exc.filename), "file", exc.strerror or str(exc)) from None
+        raise err from None
 
 
 def _soc_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,14 @@ def _one_line(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
+def file_error(exc: OSError) -> InputError | None:
+    """A path the file system refuses (name too long, permissions, ...) as the
+    user's input error on that file; None when the error names no file."""
+    if exc.filename is None:
+        return None
+    return InputError(str(exc.filename), "file", exc.strerror or str(exc))
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's message as one line (its first), or its type when it has none."""
     text = str(exc).strip()

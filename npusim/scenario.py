@@ -32,7 +32,7 @@ from typing import Any
 from .errors import COMMAND_LINE, InputError
 from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
 from .specio import MAX_INT, LineDict, Section, load_yaml
-from .units import parse_float_text
+from .units import parse_float_text, to_float
 
 ARRIVALS = ("closed", "poisson", "times")
 SCHEDULERS = ("fcfs", "priority", "expert")  # expert: dependency-aware, for expert-path tenants
@@ -44,7 +44,7 @@ def qos_problem(value: Any) -> str | None:
     if isinstance(value, str) and value in QOS_FACTORS:
         return None
     try:
-        scale = math.nan if isinstance(value, bool) else parse_float_text(value) if isinstance(value, str) else float(value)
+        scale = math.nan if isinstance(value, bool) else qos_scale(value)
     except (TypeError, ValueError, OverflowError):
         scale = math.nan
     if not (scale > 0 and math.isfinite(scale)):
@@ -52,10 +52,8 @@ def qos_problem(value: Any) -> str | None:
     return None
 
 
-def qos_scale(value: str) -> float:
-    if value in QOS_FACTORS:
-        return QOS_FACTORS[value]
-    return parse_float_text(value) if isinstance(value, str) else float(value)
+def qos_scale(value: str | float) -> float:
+    return QOS_FACTORS[value] if value in QOS_FACTORS else to_float(value)
 DEFAULT_TARGET_MULTIPLE = 1.0
 
 
@@ -546,7 +544,7 @@ def cpu_traffic_problem(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return f"expected a rate in GB/s (0 for none), got {value!r}"
     try:
-        rate = parse_float_text(value) if isinstance(value, str) else float(value)
+        rate = to_float(value)
     except (ValueError, OverflowError):
         return f"expected a rate in GB/s (0 for none), got {value!r}"
     if not (math.isfinite(rate) and 0 <= rate <= MAX_RATE_GB_PER_S):

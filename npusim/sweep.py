@@ -248,10 +248,7 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
         values = raw if isinstance(raw, list) else [_scalar(p.strip()) for p in str(raw).split(",")]
         if not values or any(isinstance(v, (list, dict)) or str(v).strip() == "" for v in values):
             raise err(f"expected a list of values, got {raw!r}")
-        typed = [(type(v), v) for v in values]  # 1 and 1.0 and True are different values of a parameter
-        repeated = next((v for i, v in enumerate(values) if typed[i] in typed[:i]), None)
-        if repeated is not None:
-            raise err(f"{repeated} given twice (a point would run twice)")
+        _refuse_repeated(values, err)
         return values
     if isinstance(raw, dict) or (isinstance(raw, list) and any(isinstance(v, (dict, list)) for v in raw)):
         hint = " (a policy with options goes in a scenario file: `scenario:`)" if name == "policy" else ""
@@ -298,10 +295,16 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
             out.append(v)
         else:
             out.append(str(v).strip())
-    repeated = sorted({str(v) for v in out if out.count(v) > 1})
+    _refuse_repeated(out, err)
+    return out
+
+
+def _refuse_repeated(values: list[Any], err: Callable[[str], InputError]) -> None:
+    """An axis value given twice would run its points twice (1, 1.0 and True are different values)."""
+    typed = [(type(v), v) for v in values]
+    repeated = sorted({str(v) for i, v in enumerate(values) if typed[i] in typed[:i]})
     if repeated:
         raise err(f"{', '.join(repeated)} given twice (a point would run twice)")
-    return out
 
 
 def _scalar(text: str) -> Any:

@@ -57,6 +57,12 @@ def parse_float_text(text: str) -> float:
     return float(body)
 
 
+def to_float(value: str | int | float) -> float:
+    """A number, or its text as `parse_float_text` reads it. Raises ValueError
+    (or OverflowError for an int past float range)."""
+    return parse_float_text(value) if isinstance(value, str) else float(value)
+
+
 def is_finite_number(value: object) -> bool:
     """An int or float (not a bool) that is finite; an int past float range is not."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -13,7 +13,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from ..errors import COMMAND_LINE, InputError
+from ..errors import COMMAND_LINE, InputError, file_error
 
 VERBS = ("run", "sweep", "report", "map", "trace", "regress", "soc")
 
@@ -140,11 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except OSError as exc:
-        # a path the file system refuses (name too long, permissions, ...) that no
-        # loader caught by name: still the user's input, still one line
-        if debug or exc.filename is None:
+        # a path the file system refuses that no loader caught by name: still the user's input, still one line
+        err = file_error(exc)
+        if debug or err is None:
             raise
-        print(f"error: {exc.filename}: file: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {err.format()}", file=sys.stderr)
         return EXIT_INPUT
 
 

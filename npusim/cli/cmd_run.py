@@ -62,9 +62,8 @@ def scenario_from_args(args: argparse.Namespace):
     overrides = soc_overrides(args)
     requests = _int_flag(args.requests, "--requests", 1, MAX_REQUESTS)
     seed = _int_flag(args.seed, "--seed", 0, MAX_INT)
-    for flag, value in (("--soc", args.soc), ("--out", getattr(args, "out", None))):
-        if value is not None and not str(value).strip():
-            raise InputError(COMMAND_LINE, flag, "empty")
+    if args.soc is not None and not str(args.soc).strip():  # an empty --out: cli.main refuses it
+        raise InputError(COMMAND_LINE, "--soc", "empty")
     if args.qos is not None and qos_problem(args.qos):
         raise InputError(COMMAND_LINE, "--qos", qos_problem(args.qos))
     if args.scheduler is not None and args.scheduler not in SCHEDULERS:
