@@ -279,6 +279,34 @@ def test_onnx_lstm_direction_must_be_known(tmp_path):
                                "bidirectional, got 'sideways'")
 
 
+def test_onnx_nodes_out_of_order_are_sorted_and_a_cycle_is_refused(tmp_path):
+    from onnx import helper
+
+    conv1 = helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1])
+    relu = helper.make_node("Relu", ["c1"], ["r1"], name="relu")
+    conv2 = helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1])
+    head = helper.make_node("Conv", ["x", "w1"], ["h"], name="head", pads=[1, 1, 1, 1])  # independent of the rest
+    x, w = {"x": [1, 3, 8, 8]}, {"w1": (8, 3, 3, 3), "w2": (8, 8, 3, 3)}
+    # written backwards: read in dependency order, the given order kept where it is valid (head stays first)
+    t = load_file(_save(tmp_path, [head, conv2, relu, conv1], x, w, ["c2", "h"], name="backwards"))
+    assert [(l.name, l.inputs) for l in t.layers] == [("head", ()), ("conv1", ()), ("conv2", ("conv1",))]
+    assert t.layers == load_file(_save(tmp_path, [head, conv1, relu, conv2], x, w, ["c2", "h"], name="fwd")).layers
+
+    add = helper.make_node("Add", ["c1", "c2"], ["s"], name="add")
+    conv_s = helper.make_node("Conv", ["s", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1])
+    after = helper.make_node("Relu", ["c2"], ["out"], name="after")  # waits on the cycle without being in it
+    late = helper.make_node("Conv", ["r1", "w2"], ["late"], name="late")
+    looped = _save(tmp_path, [after, conv1, add, conv_s], x, w, ["out"], name="cycle")
+    with pytest.raises(InputError) as info:
+        load_file(looped)
+    assert str(info.value) == f"{looped}: add: the graph has a cycle: add -> conv2 -> add"
+    own = helper.make_node("Add", ["c1", "self"], ["self"], name="own")
+    selfish = _save(tmp_path, [conv1, own, late, relu], x, w, ["self", "late"], name="self_loop")
+    with pytest.raises(InputError) as info:
+        load_file(selfish)
+    assert str(info.value) == f"{selfish}: own: the graph has a cycle: own -> own"
+
+
 def test_imported_names_are_safe(tmp_path):
     from onnx import helper
 

@@ -1,6 +1,6 @@
 """ONNX graphs to traces (the `onnx` package, with shape inference).
 
-Layers, in node order:
+Layers, in node order (sorted into dependency order when the file is not; a cycle is an error):
 
 * ``Conv`` -> `conv` (grouped too) or `dwconv` (group = channels > 1); NCHW, 2-D
   or 1-D (as H = 1). Asymmetric or ``auto_pad`` padding: `padding` is the
@@ -28,6 +28,7 @@ activation input.
 
 from __future__ import annotations
 
+import heapq
 import math
 import warnings
 from pathlib import Path
@@ -115,6 +116,47 @@ def _begin_pads(attrs: dict, in_hw: tuple[int, int], out_hw: tuple[int, int], k_
     return 0, 0
 
 
+def _sort_nodes(model, source: str) -> None:
+    """Put the nodes in an order where each reads only tensors written before it, as ONNX requires and
+    some exporters forget; the given order is kept where it is valid. A cycle is an error naming it."""
+    nodes = list(model.graph.node)
+    writer: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        for t in node.output:
+            if t:
+                writer.setdefault(t, i)
+    needs = [sorted({writer[t] for t in node.input if t in writer}) for node in nodes]
+    if all(j < i for i, before in enumerate(needs) for j in before):
+        return
+    readers: list[list[int]] = [[] for _ in nodes]
+    waiting = [len(before) for before in needs]
+    for i, before in enumerate(needs):
+        for j in before:
+            readers[j].append(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)  # the earliest ready node: the given order where it is valid
+        order.append(i)
+        for k in readers[i]:
+            waiting[k] -= 1
+            if waiting[k] == 0:
+                heapq.heappush(ready, k)
+    if len(order) < len(nodes):
+        # walk back through nodes still waiting until one repeats: that walk's tail is a cycle
+        path = [min(i for i, w in enumerate(waiting) if w)]
+        while path.count(path[-1]) == 1:
+            path.append(min(j for j in needs[path[-1]] if waiting[j]))
+        cycle = path[path.index(path[-1]):][::-1][:-1]  # in data-flow order
+        first = cycle.index(min(cycle))  # told from the node written first
+        cycle = cycle[first:] + cycle[:first + 1]
+        labels = [nodes[i].name or f"{nodes[i].op_type.lower()}_{i}" for i in cycle]
+        raise InputError(source, labels[0], f"the graph has a cycle: {' -> '.join(labels)}")
+    del model.graph.node[:]
+    model.graph.node.extend(nodes[i] for i in order)
+
+
 def _fix_input_shapes(model, source: str) -> None:
     """Graph inputs need fixed sizes: a symbolic batch (first) dimension is taken as 1,
     with a warning; any other symbolic or missing dimension is an error."""
@@ -146,6 +188,7 @@ def load_onnx(path: Path) -> Trace:
         model = onnx.load(source)
     except Exception as exc:  # noqa: BLE001 - any unreadable model is bad input
         raise InputError(source, "file", f"not a readable ONNX model: {first_line(exc)}") from None
+    _sort_nodes(model, source)
     _fix_input_shapes(model, source)
     try:
         model = shape_inference.infer_shapes(model)
