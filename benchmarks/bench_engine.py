@@ -39,14 +39,20 @@ def timed(mix: list[str], llc: str = "16MiB", requests: int = 1, policy: str = "
           cpu_gb_per_s: float = 0, cpu_burst_bytes: int = 4096) -> dict:
     import dataclasses
 
-    from npusim.api import run_scenario
-    from npusim.engine import sim as sim_mod
     from npusim.scenario import scenario_from_flags
 
     sc = scenario_from_flags(soc="camdn", mix=mix, policy=policy, requests=requests,
                              soc_override={"--llc-size": llc}, cpu_traffic=cpu_gb_per_s)
     sc = dataclasses.replace(sc, background=tuple(dataclasses.replace(b, burst_bytes=cpu_burst_bytes)
                                                   for b in sc.background))
+    return {"tenants": len(mix), "llc": llc, "requests": requests, **measure(sc)}
+
+
+def measure(sc) -> dict:
+    """Wall time and rates of one in-process simulation of scenario `sc`."""
+    from npusim.api import run_scenario
+    from npusim.engine import sim as sim_mod
+
     captured = {}
     real_run = sim_mod.Simulation.run
 
@@ -68,9 +74,24 @@ def timed(mix: list[str], llc: str = "16MiB", requests: int = 1, policy: str = "
     dram = st["reads"] + st["writes"]
     cycles = result.summary["makespan_cycles"]
     bursts = sum(b.counters.bursts for b in sim.background)
-    return {"tenants": len(mix), "llc": llc, "requests": requests, "wall_s": wall, "cycles": cycles,
-            "cycles_per_s": cycles / wall, "llc_lines_per_s": lines / wall, "dram_req_per_s": dram / wall,
-            "cpu_bursts": bursts}
+    return {"wall_s": wall, "cycles": cycles, "cycles_per_s": cycles / wall, "llc_lines_per_s": lines / wall,
+            "dram_req_per_s": dram / wall, "cpu_bursts": bursts}
+
+
+def trace_length_scaling() -> None:
+    """Wall time against the number of layers: decision_transformer alone, deeper and deeper. Per-layer work
+    must stay per layer (a lookup over the whole trace at each layer made 21,616 layers take 62 s)."""
+    from npusim.scenario import scenario_from_dict
+
+    print("scaling with trace length (decision_transformer alone, 16 cores, 16 MiB, 1 request):")
+    for depth in (150, 600, 2400):
+        sc = scenario_from_dict({"soc": "camdn", "policy": "shared", "tenants": [
+            {"workload": "decision_transformer", "params": {"layers": depth}}]}, "<bench>")
+        measure(sc)  # plans of the new depth cached, as timed() runs warm
+        r = measure(sc)
+        layers = 9 * depth + 16
+        print(f"  {layers:6d} layers  {r['wall_s']:7.2f} s  {r['wall_s'] / layers * 1e3:5.2f} ms/layer  "
+              f"{r['cycles'] / 1e6:8.1f} Mcycles  {r['cycles_per_s'] / 1e6:6.2f} Mcycles/s")
 
 
 def cpu_traffic_cost() -> None:
@@ -128,12 +149,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="headline case only")
     ap.add_argument("--cpu-traffic", action="store_true", help="only the cost of CPU-side background traffic")
+    ap.add_argument("--trace-length", action="store_true", help="only the scaling with the number of layers")
     ap.add_argument("--plot", metavar="PNG", help="write the scaling plot here")
     ap.add_argument("--scalesim-python", metavar="PYTHON", help="run SCALE-Sim v3 on ResNet-50 with this Python")
     args = ap.parse_args()
     if args.cpu_traffic:
         timed(HEADLINE)  # plans and isolated latencies cached, kernels compiled
         cpu_traffic_cost()
+        return
+    if args.trace_length:
+        trace_length_scaling()
         return
 
     cold_dir = tempfile.mkdtemp(prefix="npusim-cold-")
@@ -166,6 +191,7 @@ def main() -> None:
             results.append(r)
             print("  " + fmt(r))
         cpu_traffic_cost()
+        trace_length_scaling()
     rn = timed(["resnet50"])
     print("resnet50 alone (16 cores):", fmt(rn))
     if args.scalesim_python:

@@ -135,6 +135,18 @@ def test_zoo_totals_are_consistent(name):
     assert t.activation_bytes == sum(l.output_bytes for l in t.layers)
 
 
+@pytest.mark.parametrize("name", ["googlenet", "decision_transformer", "coe_experts"])
+def test_layer_lookups_and_readers_follow_the_graph(name):
+    t = build(name)
+    for i, layer in enumerate(t.layers):
+        assert t.layer(layer.name) is layer
+        readers = [l.name for l in t.layers[i + 1:] for p in l.inputs if p == layer.name]
+        assert t.consumers[layer.name] == tuple(readers)
+    assert sum(map(len, t.consumers.values())) == sum(len(l.inputs) for l in t.layers) > len(t) - 1
+    with pytest.raises(KeyError):
+        t.layer("no such layer")
+
+
 def test_exact_output_size_of_an_asymmetric_pad_is_accepted():
     # an ONNX SAME_UPPER conv of a 4-pixel input by a 2-tap kernel, stride 1: total pad 1, all at the
     # end, so the trace's (begin) padding is 0 and the exact output is 4 = (4 + 0 + 1 - 2) / 1 + 1,

@@ -35,6 +35,7 @@ class TraceBuilder:
         self.batch = batch
         self.elem_bytes = elem_bytes
         self.layers: list[Layer] = []
+        self._by_name: dict[str, Layer] = {}  # the layers by name: O(1) reference checks
         self._block = ""
         self._tasks: tuple[str, ...] = ()
         self._expert: int | None = None
@@ -64,10 +65,9 @@ class TraceBuilder:
         fields.setdefault("expert", self._expert)
         producers = [t.producer for t in inputs if t.producer]
         fields["inputs"] = tuple(producers)
-        layer = make_layer(fields, source=self.name, known=[l.name for l in self.layers],
-                           known_layers={l.name: l for l in self.layers}
-                           if fields.get("weights") or fields.get("output_into") else None)
+        layer = make_layer(fields, source=self.name, known=self._by_name, known_layers=self._by_name)
         self.layers.append(layer)
+        self._by_name[layer.name] = layer
         return layer
 
     def conv(self, name: str, x: Tensor | list[Tensor], out_c: int, kernel: int | tuple[int, int], *,

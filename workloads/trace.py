@@ -18,6 +18,7 @@ import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from npusim.errors import InputError
@@ -240,10 +241,21 @@ class Trace:
         return iter(self.layers)
 
     def layer(self, name: str) -> Layer:
+        return self.by_name[name]
+
+    @cached_property
+    def by_name(self) -> dict[str, Layer]:
+        """The layers by name (built once: simulators look layers up per tile step)."""
+        return {layer.name: layer for layer in self.layers}
+
+    @cached_property
+    def consumers(self) -> dict[str, tuple[str, ...]]:
+        """Each layer's readers, in trace order."""
+        out: dict[str, list[str]] = {layer.name: [] for layer in self.layers}
         for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+            for producer in layer.inputs:
+                out[producer].append(layer.name)
+        return {name: tuple(readers) for name, readers in out.items()}
 
     @property
     def macs(self) -> int:
@@ -599,12 +611,13 @@ def write_trace(trace: Trace, path: str | Path) -> None:
 
 def trace_from_layers(name: str, layers: Iterable[Layer], source: str = "") -> Trace:
     """A trace from already-validated layers (checks names and edges)."""
-    seen: list[str] = []
+    layers = tuple(layers)
+    seen: set[str] = set()
     for layer in layers:
         if layer.name in seen:
             raise InputError(source or name, "name", f"duplicate layer name {layer.name!r}", layer.line)
         for producer in layer.inputs:
             if producer not in seen:
                 raise InputError(source or name, "inputs", f"no earlier layer named {producer!r}", layer.line)
-        seen.append(layer.name)
-    return Trace(name=name, layers=tuple(layers), source=source)
+        seen.add(layer.name)
+    return Trace(name=name, layers=layers, source=source)

@@ -186,10 +186,7 @@ class Mapper:
         """Fused plans of one block's layers within `budget`, or None if it does not fit."""
         names = [l.name for l in block]
         pos = {n: i for i, n in enumerate(names)}
-        consumers: dict[str, list[str]] = {l.name: [] for l in trace.layers}
-        for l in trace.layers:
-            for p in l.inputs:
-                consumers[p].append(l.name)
+        consumers = trace.consumers
         last_layer = trace.layers[-1].name
         plans = []
         for i, layer in enumerate(block):

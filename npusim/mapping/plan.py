@@ -12,7 +12,7 @@ explicitly.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -94,10 +94,13 @@ class LayerPlan:
         return self.budget_bytes == UNMANAGED
 
     def as_row(self) -> dict:
-        row = asdict(self)
+        row = {name: getattr(self, name) for name in _PLAN_FIELDS}  # all scalars: asdict's deep copy is not needed
         row["budget"] = "unmanaged" if self.unmanaged else str(self.budget_bytes)
         row["dram_bytes"] = self.dram_bytes
         return row
+
+
+_PLAN_FIELDS = tuple(f.name for f in fields(LayerPlan))
 
 
 @dataclass(frozen=True)

@@ -398,7 +398,7 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
                   hw: np.ndarray, vec: np.ndarray, buffers: StreamBuffers | None = None) -> LayerStreams:
     """Generate the step runs of `plan` for `layer` of `trace` laid out by `layout`;
     `buffers` (kept by the caller across layers) saves allocating and a second pass."""
-    trace_layers = {l.name: l for l in trace.layers}
+    trace_layers = trace.by_name
     op = _op_code(layer.op)
     groups_outer = 1 if layer.op in ("matmul", "lstm") else 0
     salt = zlib.crc32(layer.name.encode()) & 0x7FFFFFFF  # per-layer lookup pattern, stable across runs

@@ -211,7 +211,7 @@ def load_onnx(path: Path) -> Trace:
 
     producers: dict[str, tuple[str, ...]] = {}  # tensor -> layers that wrote it (several for a concat)
     layers: list[Layer] = []
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered, O(1) lookups
 
     def add(fields: dict, inputs: tuple[str, ...]) -> str:
         name = safe_name(fields["name"])
@@ -220,7 +220,7 @@ def load_onnx(path: Path) -> Trace:
         fields["name"] = name
         fields["inputs"] = tuple(inputs) if inputs else "-"
         layers.append(make_layer(fields, source=source, known=names))
-        names.append(name)
+        names[name] = None
         return name
 
     def src(tensor: str) -> tuple[str, ...]:
