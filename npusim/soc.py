@@ -448,7 +448,7 @@ def _llc(sec: Section) -> LLCSpec:
     if npu_ways and npu_ways == ways:
         raise sec.error_any(("npu_ways", "ways"), f"all {ways} ways are NPU ways; leave at least one way for the LRU part")
     if page % line:
-        raise sec.error("page", f"page size {page} B is not a multiple of the {line} B line")
+        raise sec.error_any(("page", "line"), f"page size {page} B is not a multiple of the {line} B line")
     if npu_ways and (size // ways * npu_ways) % page:
         raise sec.error_any(("page", "size", "ways", "npu_ways"),
                             f"the NPU ways ({format_size(size // ways * npu_ways)}) "

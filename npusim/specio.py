@@ -164,12 +164,19 @@ class Section:
         return InputError(self.source_of(key), field, message, self.line_of(key))
 
     def error_any(self, keys: Iterable[str], message: str) -> InputError:
-        """An error about a relation between fields: blame the one set on the
-        command line if any, else the first."""
+        """An error about a relation between fields: blame the first one set on
+        the command line, else in this document, else in a `base:` file, else
+        (all from a preset or defaults) the first."""
         keys = list(keys)
+        sources = getattr(self.data, "key_sources", None) or {}
         for key in keys:
             if self.field(key) in self.origins:
                 return self.error(key, message)
+        for from_base in (False, True):
+            for key in keys:
+                # key_sources: absent = this document's own, a file = a base file's, None = a preset's
+                if key in self.data and (key in sources) == from_base and sources.get(key, "") is not None:
+                    return self.error(key, message)
         return self.error(keys[0], message)
 
     def has(self, key: str) -> bool:

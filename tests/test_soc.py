@@ -113,13 +113,33 @@ def test_an_error_in_a_base_file_names_that_file_and_its_line(tmp_path):
     assert (info.value.source, info.value.line, info.value.field) == (str(top), 4, "llc.npu_ways")
 
 
-def test_a_presets_value_is_reported_where_a_file_overrides_its_section(tmp_path):
+def test_a_broken_relation_is_blamed_on_the_field_a_file_set_not_on_the_presets(tmp_path):
     (tmp_path / "mid.yaml").write_text("base: camdn\nnpu:\n  cores: 4\n# 4\n# 5\n# 6\n# 7\n")
     top = tmp_path / "top.yaml"
     top.write_text("base: mid.yaml\nllc:\n  ways: 7\n")
     with pytest.raises(InputError) as info:
         load_soc(str(top))
+    # 16 MiB (the preset's) is no whole number of 7-way sets: the 7 is what the user wrote
+    assert (info.value.source, info.value.line, info.value.field) == (str(top), 3, "llc.ways")
+    # set in a base file, at that file's line, even below a key of the same section it did not set
+    (tmp_path / "u.yaml").write_text("base: camdn\nllc:\n  hit_latency_cycles: 5\n  ways: 3\n")
+    top.write_text("base: u.yaml\n")
+    with pytest.raises(InputError) as info:
+        load_soc(str(top))
+    assert (info.value.source, info.value.line, info.value.field) == (str(tmp_path / "u.yaml"), 4, "llc.ways")
+    # the top document's own key first, then a base file's
+    top.write_text("base: u.yaml\nllc:\n  size: 8MiB\n")
+    with pytest.raises(InputError) as info:
+        load_soc(str(top))
     assert (info.value.source, info.value.line, info.value.field) == (str(top), 3, "llc.size")
+    top.write_text("base: camdn\nllc:\n  npu_ways: 10\n  page: 48KiB\n")  # 10 ways of 1 MiB: not 48 KiB pages
+    with pytest.raises(InputError) as info:
+        load_soc(str(top))
+    assert (info.value.line, info.value.field) == (4, "llc.page") and "whole number of 48KiB pages" in str(info.value)
+    top.write_text("base: camdn\nllc:\n  page: 96\n")
+    with pytest.raises(InputError) as info:
+        load_soc(str(top))
+    assert (info.value.line, info.value.field) == (3, "llc.page")
 
 
 def test_yaml_integers_are_read_as_yaml_1_2_reads_them():
