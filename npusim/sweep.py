@@ -165,19 +165,19 @@ class SweepSpec:
                     tenants[i] = dataclasses.replace(t, params=tuple(sorted({**dict(t.params), name: value}.items())))
                     hit = True
             if not hit:
-                raise InputError(self.source, PARAM_PREFIX + name, "no tenant's workload has this parameter",
-                                 self._param_line(name))
+                raise self._param_error([name], "no tenant's workload has this parameter")
         for t in tenants:  # the builder must accept the value
             try:
                 get_trace(t.workload, **dict(t.params))
             except InputError as exc:
-                raise InputError(self.source, PARAM_PREFIX + ",".join(builder), exc.message,
-                                 self._param_line(next(iter(builder)))) from None
+                raise self._param_error([exc.field] if exc.field in builder else list(builder), exc.message) from None
         return dataclasses.replace(sc, tenants=tuple(tenants))
 
-    def _param_line(self, name: str) -> int | None:
-        """The experiment file's line of a builder parameter (under `axes:` or `params:`)."""
-        return self.lines.get(f"axes.{PARAM_PREFIX}{name}") or self.lines.get("params")
+    def _param_error(self, names: list[str], message: str) -> InputError:
+        """An error about builder parameters, named as the experiment file gives them: `axes.param.<name>`
+        when swept, `params.<name>` when fixed (only an experiment file sets them); at the first one's line."""
+        fields = [f"axes.{PARAM_PREFIX}{n}" if PARAM_PREFIX + n in self.axes else f"params.{n}" for n in names]
+        return InputError(self.source, ", ".join(fields), message, self.lines.get(fields[0]))
 
     def _base_scenario(self, merged: dict[str, Any]) -> Scenario:
         overrides = {SOC_AXES[k]: v for k, v in merged.items() if k in SOC_AXES}
@@ -378,6 +378,7 @@ def load_experiment(path: str | Path) -> SweepSpec:
         raise top.error("axes", "no axes to sweep")
     lines = {key: top.line_of(key) for key in top.data}
     lines.update({f"axes.{key}": axes_sec.line_of(key) for key in axes_sec.data})
+    lines.update({f"params.{key}": params_sec.line_of(key) for key in params_sec.data})
     return SweepSpec(axes=axes, base_scenario=scen, base_mix=mix, soc=soc, fixed=fixed, name=name, source=source,
                      lines=lines)
 

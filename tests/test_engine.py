@@ -234,6 +234,22 @@ def test_scenario_file_resolves_auto_cores(tmp_path):
         load_scenario(p)
 
 
+def test_the_scenario_reference_in_the_docs_is_a_valid_scenario(tmp_path):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "SCENARIOS.md").read_text()
+    example = tmp_path / "my_run.yaml"
+    example.write_text(re.search(r"```yaml\n(name: my_run.*?)```", doc, re.S).group(1))
+    sc = load_scenario(str(example))
+    rn50, m3vit = sc.tenants
+    assert (sc.name, sc.policy.name, sc.core_pool, sc.soc.npu.cores, sc.soc.llc.size_bytes) == ("my_run", "camdn", 2, 8,
+                                                                                                 8 << 20)
+    assert (rn50.name, rn50.arrival, rn50.requests, rn50.priority) == ("rn50-hi", "poisson", 4, 9)
+    assert (m3vit.tasks, m3vit.task_order, m3vit.arrival_cycles) == (("seg", "depth"), "random", (0, 5000000))
+    assert len(sc.background) == 1 and sc.background[0].burst_bytes == 16 << 10
+
+
 def test_api_bad_arguments_raise_input_error(tmp_path):
     from npusim.errors import InputError
 

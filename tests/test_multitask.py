@@ -220,12 +220,28 @@ def test_sweep_over_a_builder_parameter(tmp_path):
     bad.write_text(f"scenario: {scen}\naxes:\n  param.colour: [red]\n")
     with pytest.raises(InputError) as exc:
         load_experiment(bad).points()
-    assert str(exc.value) == f"{bad}:3: param.colour: no tenant's workload has this parameter"
+    assert str(exc.value) == f"{bad}:3: axes.param.colour: no tenant's workload has this parameter"
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(f"scenario: {scen}\naxes:\n  param.moe: [sideways]\n")
     with pytest.raises(InputError) as exc:
         load_experiment(wrong).points()
-    assert str(exc.value).startswith(f"{wrong}:3: param.moe: moe must be one of reordered, sparse, dense")
+    assert str(exc.value).startswith(f"{wrong}:3: axes.param.moe: moe must be one of reordered, sparse, dense")
+    # fixed parameters are named as the file gives them, at their own line; a value the builder rejects
+    # without naming it blames every parameter of the point
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text("mix: [m3vit]\nparams:\n  moe: sparse\n  colour: red\naxes:\n  llc_size: [1MiB]\n")
+    with pytest.raises(InputError) as exc:
+        load_experiment(fixed).points()
+    assert str(exc.value) == f"{fixed}:4: params.colour: no tenant's workload has this parameter"
+    fixed.write_text("mix: [m3vit]\nparams:\n  batch: 1\n  moe: sideways\naxes:\n  param.token_chunk: [8]\n")
+    with pytest.raises(InputError) as exc:
+        load_experiment(fixed).points()
+    assert str(exc.value).startswith(f"{fixed}:4: params.moe: moe must be one of reordered, sparse, dense")
+    fixed.write_text("mix: [m3vit]\nparams:\n  image_size: 2\naxes:\n  param.batch: [1]\n")
+    with pytest.raises(InputError) as exc:
+        load_experiment(fixed).points()
+    assert str(exc.value) == (f"{fixed}:3: params.image_size, axes.param.batch: kernel 16 is larger than the "
+                              "padded input height 2")
 
 
 def test_shipped_multitask_experiments_load():

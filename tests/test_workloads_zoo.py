@@ -117,6 +117,20 @@ def test_bad_builder_parameters_are_input_errors(name, params, message):
     assert info.value.source == name and message in str(info.value)
 
 
+@pytest.mark.parametrize("name, params, field", [
+    ("resnet50", {"variant": "tf", "batch": 2}, "variant"),  # the builder's "<parameter> must ..." names it
+    ("m3vit", {"batch": 1, "top_k": 17}, "top_k"),
+    ("m3vit", {"image_size": [2.5, 64]}, "image_size"),
+    ("resnet50", {"batch": 0}, "batch"),
+    ("decision_transformer", {"heads": 7}, "params"),  # a layer's complaint: no one parameter to name
+    ("resnet50", {"seq_len": 3}, "params"),
+])
+def test_a_builder_error_names_the_parameter_at_fault(name, params, field):
+    with pytest.raises(InputError) as info:
+        get_trace(name, **params)
+    assert info.value.field == field
+
+
 def test_unknown_workload():
     with pytest.raises(InputError) as info:
         get_trace("resnet51")

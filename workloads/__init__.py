@@ -31,7 +31,8 @@ def get_trace(name_or_path: str | Path, **params: Any) -> Trace:
         except (TypeError, ValueError) as exc:
             if isinstance(exc, InputError):
                 raise
-            raise InputError(ref, "params", str(exc)) from None
+            named = str(exc).split(" ", 1)[0]  # builders word it "<parameter> must ..."
+            raise InputError(ref, named if named in params else "params", str(exc)) from None
     path = Path(ref)
     if path.is_file() or path.suffix.lower() in (".csv", ".onnx"):
         if params:

@@ -18,7 +18,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     add_soc_flags(p, soc_default=None)
     p.add_argument("--mix", metavar="A,B,C", help="workloads, one tenant each with an equal share of cores")
     p.add_argument("--policy", metavar="NAME", help="policy (default shared; see docs/POLICIES.md)")
-    p.add_argument("--requests", metavar="N", help="closed-loop requests per tenant with --mix (default 1)")
+    p.add_argument("--requests", metavar="N", help="requests per tenant (default 1); with --scenario, of its closed and Poisson tenants")
     p.add_argument("--qos", metavar="L|M|H|SCALE", help="latency targets 1.2 / 1.0 / 0.8 x the target, or any scale")
     p.add_argument("--seed", metavar="S", help="random seed (default 0)")
     p.add_argument("--scheduler", metavar="fcfs|priority|expert", help="task scheduler (default fcfs; expert: dependency-aware, for expert paths)")

@@ -27,7 +27,7 @@ FORMATS = ("trace", "scalesim", "scalesim-gemm", "onnx")
 
 
 def add_parser(sub, parent: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("trace", parents=[parent], help="list, show and import workload traces",
+    p = sub.add_parser("trace", parents=[parent], help="list, show, import and export workload traces",
                        description="The model zoo and layer traces (docs/TRACES.md).")
     verbs = p.add_subparsers(dest="trace_verb", metavar="ACTION", parser_class=type(p))
     verbs.required = True
