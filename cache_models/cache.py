@@ -167,7 +167,8 @@ class SetAssociativeCache:
         self._tstate[t, K.T_MASK] = _as_int64(mask)
 
     def way_mask(self, tenant: int) -> int:
-        return int(self._tstate[self._tenant(tenant), K.T_MASK]) & self._all_ways
+        t = self._tenant(tenant)  # first: it may grow (replace) the tenant table
+        return int(self._tstate[t, K.T_MASK]) & self._all_ways
 
     # -- accesses -----------------------------------------------------------------------------
     def access(self, addrs, *, tenant: int = 0, write=False) -> AccessResult:
@@ -264,7 +265,8 @@ class SetAssociativeCache:
         """Lines currently held by `tenant` (allocated by it and not evicted)."""
         if type(tenant) is int and 0 <= tenant < self._tstate.shape[0]:
             return int(self._tstate[tenant, K.T_OCCUPANCY])
-        return int(self._tstate[self._tenant(tenant), K.T_OCCUPANCY])
+        t = self._tenant(tenant)  # first: it may grow (replace) the tenant table
+        return int(self._tstate[t, K.T_OCCUPANCY])
 
     def stats(self):
         """Cumulative counts per tenant that has accessed the cache or holds lines (pandas DataFrame).

@@ -101,6 +101,8 @@ class TenantSpec:
 
 BACKGROUND_PATTERNS = ("stream", "random")
 MAX_BACKGROUND = 16  # generators per scenario
+# each tenant and generator owns one of the LLC's 32768 owner ids (cache_models.kernels.MAX_TENANTS)
+MAX_TENANTS = 32768 - MAX_BACKGROUND
 MAX_FOOTPRINT_BYTES = 64 << 30
 MAX_BURST_BYTES = 1 << 20
 MAX_RATE_GB_PER_S = 10_000.0
@@ -468,6 +470,9 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     raw_tenants = top.raw("tenants")
     if not isinstance(raw_tenants, list) or not raw_tenants:
         raise top.error("tenants", "expected a non-empty list of tenants")
+    if len(raw_tenants) > MAX_TENANTS:
+        raise top.error("tenants", f"at most {MAX_TENANTS} tenants (the LLC's tenant table, beside "
+                                   f"{MAX_BACKGROUND} background generators), got {len(raw_tenants)}")
     seen: dict[str, int] = {}
     tenants = []
     for i, raw in enumerate(raw_tenants):

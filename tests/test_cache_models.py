@@ -300,6 +300,9 @@ def test_a_new_tenant_beyond_the_table_keeps_the_other_tenants_masks():
     # and tenant 0 still allocates only into its 2 ways: 8 lines of one set keep the last 2
     c.access(np.arange(8) * 4 * 64, tenant=0)
     assert c.occupancy(0) == 2
+    # asking about a tenant past the table grows it too (it read the old table: IndexError past 64 tenants)
+    fresh = SetAssociativeCache(4 * 64 * 4, 4)
+    assert (fresh.occupancy(64), fresh.way_mask(300), fresh.occupancy(1000)) == (0, 0b1111, 0)
 
 
 def test_large_results_do_not_share_a_buffer():

@@ -250,6 +250,21 @@ def test_the_scenario_reference_in_the_docs_is_a_valid_scenario(tmp_path):
     assert len(sc.background) == 1 and sc.background[0].burst_bytes == 16 << 10
 
 
+def test_tenants_beyond_the_llcs_owner_ids_are_refused_and_past_its_first_table_run():
+    from cache_models.kernels import MAX_TENANTS as LLC_OWNERS
+    from npusim.scenario import MAX_BACKGROUND, MAX_TENANTS, scenario_from_dict
+
+    assert MAX_TENANTS + MAX_BACKGROUND == LLC_OWNERS
+    with pytest.raises(InputError) as info:
+        scenario_from_dict({"soc": "camdn", "core_pool": 1, "tenants": [{"workload": "kws"}] * (MAX_TENANTS + 1)},
+                           "many.yaml")
+    assert str(info.value) == (f"many.yaml: tenants: at most {MAX_TENANTS} tenants (the LLC's tenant table, "
+                               f"beside 16 background generators), got {MAX_TENANTS + 1}")
+    # 70 tenants: past the LLC's first table of 64 (reading the occupancy of tenant 64 raised IndexError)
+    r = simulate({"soc": "camdn", "core_pool": 4, "tenants": [{"workload": "yolo_lite"}] * 70})
+    assert len(r.summary["tenants"]) == 70 and all(t["tasks"] == 1 for t in r.summary["tenants"])
+
+
 def test_api_bad_arguments_raise_input_error(tmp_path):
     from npusim.errors import InputError
 
