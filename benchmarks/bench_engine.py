@@ -78,6 +78,23 @@ def measure(sc) -> dict:
             "dram_req_per_s": dram / wall, "cpu_bursts": bursts}
 
 
+def backlog_scaling() -> None:
+    """Wall time against the number of tasks queued at once: one tenant of a one-layer model whose
+    requests all arrive at cycle 0, so each dispatch faces the whole backlog."""
+    from npusim.scenario import scenario_from_dict
+
+    print("scaling with queued tasks (one 16x16x16 gemm per task, all arriving at cycle 0, 16 cores):")
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = Path(tmp) / "one_gemm.csv"
+        trace.write_text("name,op,M,N,K\ng1,gemm,16,16,16\n")
+        for n, scheduler in ((2000, "fcfs"), (8000, "fcfs"), (2000, "priority"), (8000, "priority")):
+            sc = scenario_from_dict({"soc": "camdn", "policy": "shared", "scheduler": scheduler, "tenants": [
+                {"workload": str(trace), "arrival": "times", "arrival_cycles": [0] * n}]}, "<bench>")
+            measure(sc)
+            r = measure(sc)
+            print(f"  {n:5d} tasks  {scheduler:8s}  {r['wall_s']:6.2f} s  {r['wall_s'] / n * 1e6:6.0f} us/task")
+
+
 def trace_length_scaling() -> None:
     """Wall time against the number of layers: decision_transformer alone, deeper and deeper. Per-layer work
     must stay per layer (a lookup over the whole trace at each layer made 21,616 layers take 62 s)."""
@@ -150,6 +167,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="headline case only")
     ap.add_argument("--cpu-traffic", action="store_true", help="only the cost of CPU-side background traffic")
     ap.add_argument("--trace-length", action="store_true", help="only the scaling with the number of layers")
+    ap.add_argument("--backlog", action="store_true", help="only the scaling with the number of queued tasks")
     ap.add_argument("--plot", metavar="PNG", help="write the scaling plot here")
     ap.add_argument("--scalesim-python", metavar="PYTHON", help="run SCALE-Sim v3 on ResNet-50 with this Python")
     args = ap.parse_args()
@@ -159,6 +177,9 @@ def main() -> None:
         return
     if args.trace_length:
         trace_length_scaling()
+        return
+    if args.backlog:
+        backlog_scaling()
         return
 
     cold_dir = tempfile.mkdtemp(prefix="npusim-cold-")
@@ -192,6 +213,7 @@ def main() -> None:
             print("  " + fmt(r))
         cpu_traffic_cost()
         trace_length_scaling()
+        backlog_scaling()
     rn = timed(["resnet50"])
     print("resnet50 alone (16 cores):", fmt(rn))
     if args.scalesim_python:

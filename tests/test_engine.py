@@ -459,6 +459,10 @@ def test_schedulers_rank_ready_tasks_as_documented():
     sim = sim_with("fcfs", [5, 5])
     order = sim._rank(_ready(sim, (0, 1, 100), (1, 0, 50), (0, 0, 0)))
     assert [(k.tenant, k.index) for k in order] == [(0, 0), (1, 0), (0, 1)]
+    for task in _ready(sim, (0, 1, 100), (1, 0, 50), (0, 0, 0), (1, 1, 50), (0, 2, 100)):
+        sim._enqueue(task)  # the ready list stays in that order, whatever order tasks join it in
+    assert [(k.tenant, k.index) for k in sim.ready] == [(0, 0), (1, 0), (1, 1), (0, 1), (0, 2)]
+    assert sim._ready_per_tenant == {0: 3, 1: 2}
     # priority: priority plus waiting time over the isolated latency; tenant 0 (priority 5)
     # has waited 5 isolated latencies at cycle 5000: 5 + 5 = 10 beats tenant 1's 6 + 0
     sim = sim_with("priority", [5, 6])

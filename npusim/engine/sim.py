@@ -10,6 +10,7 @@ outputs, with the fetch of step i+1 overlapping the compute of step i
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
@@ -44,6 +45,10 @@ from .routes import (
     StreamStore,
     route_streams,
 )
+
+
+def _fcfs_key(task: "TaskRecord") -> tuple[int, int, int]:
+    return task.arrival, task.tenant, task.index
 
 
 @dataclass
@@ -259,6 +264,7 @@ class Simulation:
         pool = scenario.core_pool
         self.core_groups = [tuple(range(i, i + pool)) for i in range(0, soc.npu.cores, pool)] if pool else []
         self.ready: list[TaskRecord] = []
+        self._ready_per_tenant: dict[int, int] = {}  # tenant -> its tasks in ready (none: absent)
         self.progress = progress
         self._layers_done = 0
         self._layers_total = sum(
@@ -306,8 +312,17 @@ class Simulation:
 
     def _submit(self, task: TaskRecord) -> None:
         self.tasks.append(task)
-        self.ready.append(task)
+        self._enqueue(task)
         self._dispatch()
+
+    def _enqueue(self, task: TaskRecord) -> None:
+        """A task joins the ready list: in FCFS order under fcfs (a total order, so a backlog needs no
+        sorting at each dispatch), else at the end (other schedulers rank it, ties in this order)."""
+        if self.scenario.scheduler == "fcfs":
+            bisect.insort(self.ready, task, key=_fcfs_key)
+        else:
+            self.ready.append(task)
+        self._ready_per_tenant[task.tenant] = self._ready_per_tenant.get(task.tenant, 0) + 1
 
     # -- NPU activity, for CPU-side traffic that runs only alongside it ------------
     def npu_running(self) -> bool:
@@ -334,7 +349,7 @@ class Simulation:
 
     def _rank(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
         if self.scenario.scheduler == "fcfs":
-            return sorted(tasks, key=lambda k: (k.arrival, k.tenant, k.index))
+            return sorted(tasks, key=_fcfs_key)
         if self.scenario.scheduler == "expert":
             return self._rank_by_expert(tasks)
         now = self.env.now
@@ -367,20 +382,35 @@ class Simulation:
         return sorted(tasks, key=score)
 
     def _dispatch(self) -> None:
-        for task in self.policy.order(self._rank(self.ready)):
-            t = self.tenants[task.tenant]
-            if t.spec.multi_task and t.running:
-                continue  # one request at a time per multi-task model instance
-            cores = self.policy.cores_for(t, task)
-            if cores is None:
-                continue
-            for c in cores:
-                self.core_busy[c] = True
-            t.running += 1
-            self.ready.remove(task)
-            if task.start < 0:
-                task.start = int(self.env.now)
-            self.env.process(self._run_task(t, task, cores))
+        free = self.core_busy.count(False)
+        if free and self.ready:  # with every core busy no task can start: no ranking
+            waiting_tenants = len(self._ready_per_tenant)
+            refused: set[int] = set()  # a tenant refused now stays refused this pass: cores only get busier
+            # under fcfs the ready list is kept in order: a backlog is not sorted again at each dispatch
+            ranked = list(self.ready) if self.scenario.scheduler == "fcfs" else self._rank(self.ready)
+            for task in self.policy.order(ranked):
+                if task.tenant in refused:
+                    continue
+                t = self.tenants[task.tenant]
+                cores = None if t.spec.multi_task and t.running else self.policy.cores_for(t, task)
+                if cores is None:  # (a multi-task model instance runs one request at a time)
+                    refused.add(task.tenant)
+                    if len(refused) == waiting_tenants:
+                        break
+                    continue
+                for c in cores:
+                    self.core_busy[c] = True
+                t.running += 1
+                self.ready.remove(task)
+                left = self._ready_per_tenant.pop(task.tenant) - 1
+                if left:
+                    self._ready_per_tenant[task.tenant] = left
+                if task.start < 0:
+                    task.start = int(self.env.now)
+                self.env.process(self._run_task(t, task, cores))
+                free -= len(cores)
+                if not free:
+                    break
         self._note_activity()
 
     # -- a task ------------------------------------------------------------------
@@ -407,7 +437,7 @@ class Simulation:
                 for c in cores:
                     self.core_busy[c] = False
                 t.running -= 1
-                self.ready.append(task)
+                self._enqueue(task)
                 self._dispatch()
                 return
             plan = yield from self.policy.acquire(t, li, task)
@@ -440,7 +470,7 @@ class Simulation:
                 # the next expert of this request queues again: the scheduler picks what runs next
                 task.stage += 1
                 task.next_layer = 0
-                self.ready.append(task)
+                self._enqueue(task)
                 self._dispatch()
                 return
         task.finish = int(self.env.now)

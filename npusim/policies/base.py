@@ -114,6 +114,9 @@ class Policy:
     def cores_for(self, tenant: "TenantRuntime", task: "TaskRecord") -> tuple[int, ...] | None:
         """The cores a task of `tenant` starts on now, or None if it must wait.
 
+        A None holds for the tenant's other ready tasks until the next dispatch (the engine does not
+        ask again while cores only get busier), so the answer may depend on the tenant and the cores'
+        state, not on which of its tasks asks.
         Default: any free group of the scenario's core pool, else the tenant's own cores.
         """
         busy = self.sim.core_busy
