@@ -301,8 +301,13 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
 
 def _refuse_repeated(values: list[Any], err: Callable[[str], InputError]) -> None:
     """An axis value given twice would run its points twice (1, 1.0 and True are different values)."""
-    typed = [(type(v), v) for v in values]
-    repeated = sorted({str(v) for i, v in enumerate(values) if typed[i] in typed[:i]})
+    seen: set[tuple[type, Any]] = set()  # axis values are scalars (mixes are checked apart)
+    repeated = set()
+    for v in values:
+        if (type(v), v) in seen:
+            repeated.add(str(v))
+        seen.add((type(v), v))
+    repeated = sorted(repeated)
     if repeated:
         raise err(f"{', '.join(repeated)} given twice (a point would run twice)")
 
@@ -397,12 +402,18 @@ def _point_job(points: list[Point]) -> list[list[dict]]:
     when the policy allows it: `run_scenarios_at_qos_levels`)."""
     from .api import run_scenarios_at_qos_levels
 
-    results = run_scenarios_at_qos_levels([p.scenario for p in points])
-    rows = [point_rows(p, r.summary) for p, r in zip(points, results)]
-    del results
-    # a finished simulation is a web of cycles (policy, processes) holding its stream arrays:
-    # free it now rather than when the cyclic collector next runs, points later
-    gc.collect()
+    # a finished simulation is a web of cycles (policy, processes) holding its stream arrays: free it
+    # at once rather than when the cyclic collector next runs, points later. What existed before the
+    # point (modules, the sweep's other points) is frozen meanwhile, so that collection costs what the
+    # point made, not the whole heap
+    gc.freeze()
+    try:
+        results = run_scenarios_at_qos_levels([p.scenario for p in points])
+        rows = [point_rows(p, r.summary) for p, r in zip(points, results)]
+        del results
+        gc.collect()
+    finally:
+        gc.unfreeze()
     return rows
 
 
@@ -412,16 +423,19 @@ def _jobs(points: list[Point]) -> list[list[Point]]:
     from .api import qos_levels_share_a_simulation
 
     jobs: list[list[Point]] = []
-    shared: list[tuple[Scenario, list[Point]]] = []  # scanned, not hashed: tenants' parameters may be lists
+    # scenarios bucketed by their JSON form (tenants' parameters may be lists: no hashing the dataclass),
+    # then compared within a bucket: grouping stays linear in the number of points
+    shared: dict[str, list[tuple[Scenario, list[Point]]]] = {}
     for p in points:
         if not qos_levels_share_a_simulation(p.scenario):
             jobs.append([p])
             continue
         key = dataclasses.replace(p.scenario, qos="")
-        group = next((g for k, g in shared if k == key), None)
+        bucket = shared.setdefault(json.dumps(_compared(key), sort_keys=True, default=str), [])
+        group = next((g for k, g in bucket if k == key), None)
         if group is None:
             group = []
-            shared.append((key, group))
+            bucket.append((key, group))
             jobs.append(group)
         group.append(p)
     return jobs

@@ -176,6 +176,7 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     ("llc_size", ["9" * 5000 + "B"], "is too large"),
     ("param.batch", [1, 2, 1], "1 given twice (a point would run twice)"),
     ("param.batch", "1,2,1", "1 given twice (a point would run twice)"),
+    ("param.batch", [1, 1.0, True, 2, 1.0], "1.0 given twice"),  # 1, 1.0 and True are three values
 ])
 def test_unparsable_axis_values(axis, raw, expect):
     with pytest.raises(InputError) as e:
