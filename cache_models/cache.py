@@ -268,6 +268,12 @@ class SetAssociativeCache:
         t = self._tenant(tenant)  # first: it may grow (replace) the tenant table
         return int(self._tstate[t, K.T_OCCUPANCY])
 
+    def occupancies(self, count: int) -> np.ndarray:
+        """Lines currently held by each of tenants 0..count-1 (a new array)."""
+        if count > 0:
+            self._tenant(count - 1)  # grows the table to hold them all
+        return self._tstate[:count, K.T_OCCUPANCY].copy()
+
     def stats(self):
         """Cumulative counts per tenant that has accessed the cache or holds lines (pandas DataFrame).
 

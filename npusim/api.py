@@ -115,8 +115,12 @@ def run_scenarios_at_qos_levels(scenarios: list[Scenario], *, mapper: Mapper | N
 def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
                   progress: Callable[[int, int], None] | None) -> Result:
     """Every tenant alone (with all its requests); tables merged as if one run."""
-    merged = SimpleNamespace(scenario=scenario, tenants=[], tasks=[], layers=[], timeline=[], stages=[],
-                             memory=SimpleNamespace(counters=[]))
+    import pandas as pd
+
+    timelines = []
+    merged = SimpleNamespace(scenario=scenario, tenants=[], tasks=[], layers=[], stages=[],
+                             memory=SimpleNamespace(counters=[]),
+                             timeline_table=lambda: pd.concat(timelines, ignore_index=True))
     for i, spec in enumerate(scenario.tenants):
         alone = dataclasses.replace(scenario, tenants=(spec,), policy=PolicySpec("shared"), background=())
         sim = Simulation(alone, mapper=mapper, isolated_latency=iso).run()
@@ -130,7 +134,7 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
         for r in sim.layers:
             r.tenant = i
             merged.layers.append(r)
-        merged.timeline.extend(sim.timeline)
+        timelines.append(sim.timeline_table())
         merged.stages.extend(sim.stages)
     return build_result(merged, policy="isolated")
 

@@ -168,7 +168,7 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
             if len(sw) and len(stay) else math.nan,
         })
     tenants = pd.DataFrame(tenant_rows)
-    timeline = pd.DataFrame(sim.timeline, columns=["cycle", "tenant", "llc_lines", "region_pages"])
+    timeline = sim.timeline_table()
     stages = pd.DataFrame(getattr(sim, "stages", []),
                           columns=["tenant", "task", "stage", "expert", "start_cycle", "end_cycle", "switched"])
     summary = _summary(scenario, policy, tasks, tenants)

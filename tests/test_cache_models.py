@@ -303,6 +303,11 @@ def test_a_new_tenant_beyond_the_table_keeps_the_other_tenants_masks():
     # asking about a tenant past the table grows it too (it read the old table: IndexError past 64 tenants)
     fresh = SetAssociativeCache(4 * 64 * 4, 4)
     assert (fresh.occupancy(64), fresh.way_mask(300), fresh.occupancy(1000)) == (0, 0b1111, 0)
+    # all owners at once (the engine's timeline): the same counts, past the table too
+    c.access(np.array([64]), tenant=120)  # set 1
+    occ = c.occupancies(1000)
+    assert occ.tolist() == [c.occupancy(i) for i in range(1000)]
+    assert {i: n for i, n in enumerate(occ) if n} == {0: 2, 120: 1}  # tenant 200's line went to tenant 0's fills
 
 
 def test_large_results_do_not_share_a_buffer():

@@ -40,12 +40,12 @@ def test_camdn_pages_never_exceed_the_region_and_are_all_returned():
     sim.policy._grant = counting_grant
     sim.run()
     assert max(waited) > 0
-    tl = sim.timeline
+    tl = sim.timeline_table()
     capacity = sc.soc.llc.npu_pages
     held = {}
     peak = 0
-    for row in tl:
-        held[row["tenant"]] = row["region_pages"]
+    for row in tl.itertuples():
+        held[row.tenant] = row.region_pages
         peak = max(peak, sum(held.values()))
     assert 0 < peak <= capacity
     assert sum(held.values()) == 0  # everything released at the end
@@ -56,7 +56,8 @@ def test_camdn_hw_holds_a_fixed_equal_share():
     sim = _sim({"soc": "camdn", "soc_overrides": {"llc_size": "4MiB", "cores": 4}, "policy": "camdn-hw",
                 "tenants": [{"workload": "squeezenet"}, {"workload": "kws"}]})
     share = sim.scenario.soc.llc.npu_pages // 2
-    pages = {(r["tenant"], r["region_pages"]) for r in sim.timeline if r["cycle"] > 0}
+    tl = sim.timeline_table()
+    pages = set(zip(tl.tenant[tl.cycle > 0], tl.region_pages[tl.cycle > 0]))
     assert pages == {("squeezenet", share), ("kws", share)}
     # a plan never keeps more resident than the tenant's share
     for rec in sim.layers:

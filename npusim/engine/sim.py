@@ -258,8 +258,12 @@ class Simulation:
                 t.isolated_latency = isolated_latency[t.name]
         self.tasks: list[TaskRecord] = []
         self.layers: list[LayerRecord] = []
-        self.timeline: list[dict] = []
-        self._region_pages: dict[int, int] = {}
+        # the timeline: at each event, every LLC owner's lines (tenants, then generators) and every tenant's
+        # region pages, as arrays; timeline_table() lays them out as rows
+        self._timeline_cycles: list[int] = []
+        self._timeline_lines: list[np.ndarray] = []
+        self._timeline_pages: list[np.ndarray] = []
+        self._region_pages = np.zeros(len(self.tenants), dtype=np.int64)
         self.core_busy = [False] * soc.npu.cores
         pool = scenario.core_pool
         self.core_groups = [tuple(range(i, i + pool)) for i in range(0, soc.npu.cores, pool)] if pool else []
@@ -519,15 +523,26 @@ class Simulation:
         self._record_timeline()
 
     def _record_timeline(self) -> None:
-        now = int(self.env.now)
-        for t in self.tenants:
-            self.timeline.append({
-                "cycle": now, "tenant": t.name, "llc_lines": int(self.memory.cache.occupancy(t.index)),
-                "region_pages": self._region_pages.get(t.index, 0),
-            })
-        for b in self.background:  # CPU-side generators hold LRU lines too
-            self.timeline.append({"cycle": now, "tenant": b.name,
-                                  "llc_lines": int(self.memory.cache.occupancy(b.cache_tenant)), "region_pages": 0})
+        # CPU-side generators hold LRU lines too: their owner ids follow the tenants'
+        self._timeline_cycles.append(int(self.env.now))
+        self._timeline_lines.append(self.memory.cache.occupancies(len(self.tenants) + len(self.background)))
+        self._timeline_pages.append(self._region_pages.copy())
+
+    def timeline_table(self) -> pd.DataFrame:
+        """One row per LLC owner (tenants, then CPU-side generators) at every timeline event: `cycle`,
+        `tenant`, `llc_lines` (lines it holds in the LRU ways), `region_pages` (pages it owns)."""
+        import pandas as pd
+
+        names = np.array([t.name for t in self.tenants] + [b.name for b in self.background], dtype=object)
+        events = len(self._timeline_cycles)
+        if not events:
+            return pd.DataFrame({"cycle": np.zeros(0, np.int64), "tenant": np.zeros(0, object),
+                                 "llc_lines": np.zeros(0, np.int64), "region_pages": np.zeros(0, np.int64)})
+        pages = np.zeros((events, len(names)), dtype=np.int64)
+        pages[:, :len(self.tenants)] = np.vstack(self._timeline_pages)
+        return pd.DataFrame({"cycle": np.repeat(np.array(self._timeline_cycles, dtype=np.int64), len(names)),
+                             "tenant": np.tile(names, events), "llc_lines": np.vstack(self._timeline_lines).ravel(),
+                             "region_pages": pages.ravel()})
 
     # -- run -----------------------------------------------------------------------
     def run(self) -> Simulation:
