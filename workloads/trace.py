@@ -245,7 +245,7 @@ class Trace:
 
     @cached_property
     def by_name(self) -> dict[str, Layer]:
-        """The layers by name (built once: simulators look layers up per tile step)."""
+        """The layers by name (built once: the engine looks producers up at every layer)."""
         return {layer.name: layer for layer in self.layers}
 
     @cached_property

@@ -146,8 +146,13 @@ def _sort_nodes(model, source: str) -> None:
     if len(order) < len(nodes):
         # walk back through nodes still waiting until one repeats: that walk's tail is a cycle
         path = [min(i for i, w in enumerate(waiting) if w)]
-        while path.count(path[-1]) == 1:
-            path.append(min(j for j in needs[path[-1]] if waiting[j]))
+        on_path = {path[0]}
+        while True:
+            step = min(j for j in needs[path[-1]] if waiting[j])
+            path.append(step)
+            if step in on_path:
+                break
+            on_path.add(step)
         cycle = path[path.index(path[-1]):][::-1][:-1]  # in data-flow order
         first = cycle.index(min(cycle))  # told from the node written first
         cycle = cycle[first:] + cycle[:first + 1]
