@@ -170,7 +170,9 @@ class SweepSpec:
             try:
                 get_trace(t.workload, **dict(t.params))
             except InputError as exc:
-                raise self._param_error([exc.field] if exc.field in builder else list(builder), exc.message) from None
+                # every parameter of the point (the value may break only beside another), the one named first
+                named = [exc.field] if exc.field in builder else []
+                raise self._param_error(named + [n for n in builder if n not in named], exc.message) from None
         return dataclasses.replace(sc, tenants=tuple(tenants))
 
     def _param_error(self, names: list[str], message: str) -> InputError:
@@ -406,14 +408,17 @@ def _point_job(points: list[Point]) -> list[list[dict]]:
     # at once rather than when the cyclic collector next runs, points later. What existed before the
     # point (modules, the sweep's other points) is frozen meanwhile, so that collection costs what the
     # point made, not the whole heap
-    gc.freeze()
+    ours = gc.get_freeze_count() == 0  # a caller's own freeze is left as it is
+    if ours:
+        gc.freeze()
     try:
         results = run_scenarios_at_qos_levels([p.scenario for p in points])
         rows = [point_rows(p, r.summary) for p, r in zip(points, results)]
         del results
         gc.collect()
     finally:
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
     return rows
 
 

@@ -226,8 +226,7 @@ def test_sweep_over_a_builder_parameter(tmp_path):
     with pytest.raises(InputError) as exc:
         load_experiment(wrong).points()
     assert str(exc.value).startswith(f"{wrong}:3: axes.param.moe: moe must be one of reordered, sparse, dense")
-    # fixed parameters are named as the file gives them, at their own line; a value the builder rejects
-    # without naming it blames every parameter of the point
+    # fixed parameters are named as the file gives them, at their own line
     fixed = tmp_path / "fixed.yaml"
     fixed.write_text("mix: [m3vit]\nparams:\n  moe: sparse\n  colour: red\naxes:\n  llc_size: [1MiB]\n")
     with pytest.raises(InputError) as exc:
@@ -236,7 +235,14 @@ def test_sweep_over_a_builder_parameter(tmp_path):
     fixed.write_text("mix: [m3vit]\nparams:\n  batch: 1\n  moe: sideways\naxes:\n  param.token_chunk: [8]\n")
     with pytest.raises(InputError) as exc:
         load_experiment(fixed).points()
-    assert str(exc.value).startswith(f"{fixed}:4: params.moe: moe must be one of reordered, sparse, dense")
+    # every parameter of the point, the one the builder blames first and at its line
+    assert str(exc.value).startswith(f"{fixed}:4: params.moe, params.batch, axes.param.token_chunk: moe must be "
+                                     "one of reordered, sparse, dense")
+    fixed.write_text("mix: [m3vit]\nparams:\n  top_k: 4\naxes:\n  param.experts: [2, 8]\n")
+    with pytest.raises(InputError) as exc:
+        load_experiment(fixed).points()
+    assert str(exc.value) == (f"{fixed}:3: params.top_k, axes.param.experts: top_k must be between 1 and the "
+                              "number of experts (2), got 4")  # the swept value is what breaks it
     fixed.write_text("mix: [m3vit]\nparams:\n  image_size: 2\naxes:\n  param.batch: [1]\n")
     with pytest.raises(InputError) as exc:
         load_experiment(fixed).points()

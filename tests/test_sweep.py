@@ -938,3 +938,23 @@ def test_regress_prints_the_layers_only_one_side_has(tmp_path, cli):
     assert r.returncode == 1
     rows = [line for line in r.stdout.splitlines() if f" {extra.layer} " in f" {line} "]
     assert len(rows) == 1 and rows[0].split()[:4] == [extra.tenant, str(extra.task), extra.layer, "current"], r.stdout
+
+
+def test_a_point_frees_its_simulation_and_leaves_a_callers_gc_freeze_alone(tmp_path, monkeypatch):
+    import gc
+
+    monkeypatch.setenv("NPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+    from npusim.sweep import _point_job
+
+    spec = SweepSpec(axes={"mix": parse_axis("mix", "kws", "<command line>"), "llc_size": [1 << 20]})
+    point = spec.points()[0]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and len(_point_job([point])[0]) == 1
+        assert gc.get_freeze_count() > frozen // 2  # was 0: the point unfroze its caller's objects (some die meanwhile)
+    finally:
+        gc.unfreeze()
+    assert len(_point_job([point])[0]) == 1 and gc.get_freeze_count() == 0  # its own freeze is undone
+

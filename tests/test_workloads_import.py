@@ -307,6 +307,36 @@ def test_onnx_nodes_out_of_order_are_sorted_and_a_cycle_is_refused(tmp_path):
     assert str(info.value) == f"{selfish}: own: the graph has a cycle: own -> own"
 
 
+def test_onnx_names_are_written_once_and_subgraph_reads_count_as_reads(tmp_path):
+    from onnx import TensorProto, helper
+
+    from workloads.importers.onnx_graph import _sort_nodes
+
+    x, w = {"x": [1, 3, 8, 8]}, {"w1": (8, 3, 3, 3)}
+    conv = helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1])
+    for nodes, expect in [
+        ([conv, helper.make_node("Relu", ["c1"], ["x"], name="shadow")], "shadow: writes 'x', already a graph input"),
+        ([conv, helper.make_node("Relu", ["x"], ["c1"], name="again")], "again: writes 'c1', already the output of conv1"),
+    ]:
+        path = _save(tmp_path, nodes, x, w, ["c1"], name="twice")
+        with pytest.raises(InputError) as info:
+            load_file(path)
+        assert str(info.value).startswith(f"{path}: {expect}"), str(info.value)
+    # an If whose branches read c1 comes after the conv that writes it, though the file lists it first
+    branch = helper.make_graph([helper.make_node("Relu", ["c1"], ["b"])], "branch", [],
+                               [helper.make_tensor_value_info("b", TensorProto.FLOAT, None)])
+    cond = helper.make_node("If", ["flag"], ["picked"], name="choose", then_branch=branch, else_branch=branch)
+    graph = helper.make_graph([cond, conv], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8]),
+                                                  helper.make_tensor_value_info("flag", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("picked", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph)
+    assert _sort_nodes(model, "m.onnx") == [1, 0] and [n.name for n in model.graph.node] == ["conv1", "choose"]
+    # unnamed nodes keep the name of their place in the file after sorting
+    mm = [helper.make_node("MatMul", ["h", "w2"], ["y"]), helper.make_node("MatMul", ["x2", "w2"], ["h"])]
+    t = load_file(_save(tmp_path, mm, {"x2": [1, 8]}, {"w2": (8, 8)}, ["y"], name="unnamed"))
+    assert [(l.name, l.inputs) for l in t.layers] == [("matmul_1", ()), ("matmul_0", ("matmul_1",))]
+
+
 def test_imported_names_are_safe(tmp_path):
     from onnx import helper
 

@@ -147,6 +147,12 @@ def test_layer_lookups_and_readers_follow_the_graph(name):
         t.layer("no such layer")
 
 
+def test_a_trace_made_directly_with_a_name_twice_finds_the_first():
+    first, second = make_layer(dict(name="x", op="eltwise", in_c=1, in_h=1, in_w=1)), \
+        make_layer(dict(name="x", op="eltwise", in_c=2, in_h=1, in_w=1))
+    assert Trace("t", (first, second)).layer("x") is first
+
+
 def test_exact_output_size_of_an_asymmetric_pad_is_accepted():
     # an ONNX SAME_UPPER conv of a 4-pixel input by a 2-tap kernel, stride 1: total pad 1, all at the
     # end, so the trace's (begin) padding is 0 and the exact output is 4 = (4 + 0 + 1 - 2) / 1 + 1,

@@ -246,7 +246,10 @@ class Trace:
     @cached_property
     def by_name(self) -> dict[str, Layer]:
         """The layers by name (built once: the engine looks producers up at every layer)."""
-        return {layer.name: layer for layer in self.layers}
+        out: dict[str, Layer] = {}
+        for layer in self.layers:
+            out.setdefault(layer.name, layer)  # the first of a name, as a scan finds it
+        return out
 
     @cached_property
     def consumers(self) -> dict[str, tuple[str, ...]]:

@@ -116,18 +116,40 @@ def _begin_pads(attrs: dict, in_hw: tuple[int, int], out_hw: tuple[int, int], k_
     return 0, 0
 
 
-def _sort_nodes(model, source: str) -> None:
-    """Put the nodes in an order where each reads only tensors written before it, as ONNX requires and
-    some exporters forget; the given order is kept where it is valid. A cycle is an error naming it."""
+def _label(node, index: int) -> str:
+    """A node's name in messages and layer names: its own, else op and position in the file."""
+    return node.name or f"{node.op_type.lower()}_{index}"
+
+
+def _reads(node) -> set[str]:
+    """The names a node reads: its inputs and what the bodies of its If/Loop/Scan subgraphs read."""
+    names = {t for t in node.input if t}
+    for attr in node.attribute:
+        for body in list(attr.g.node if attr.HasField("g") else []) + [n for g in attr.graphs for n in g.node]:
+            names |= _reads(body)
+    return names
+
+
+def _sort_nodes(model, source: str) -> list[int]:
+    """Put the nodes in an order where each reads only names written before it, as ONNX requires and
+    some exporters forget; the given order is kept where it is valid. Returns each node's position in
+    the file, in the new order. A name written twice (ONNX assigns each once) or a cycle is an error."""
     nodes = list(model.graph.node)
+    defined = {t.name for t in model.graph.input} | {t.name for t in model.graph.initializer}
     writer: dict[str, int] = {}
     for i, node in enumerate(nodes):
         for t in node.output:
-            if t:
-                writer.setdefault(t, i)
-    needs = [sorted({writer[t] for t in node.input if t in writer}) for node in nodes]
+            if not t:
+                continue
+            if t in defined or t in writer:
+                other = "a graph input or initializer" if t in defined else \
+                    f"the output of {_label(nodes[writer[t]], writer[t])}"
+                raise InputError(source, _label(node, i), f"writes {t!r}, already {other}: ONNX assigns each "
+                                                          "name once")
+            writer[t] = i
+    needs = [sorted({writer[t] for t in _reads(node) if t in writer}) for node in nodes]
     if all(j < i for i, before in enumerate(needs) for j in before):
-        return
+        return list(range(len(nodes)))
     readers: list[list[int]] = [[] for _ in nodes]
     waiting = [len(before) for before in needs]
     for i, before in enumerate(needs):
@@ -156,10 +178,11 @@ def _sort_nodes(model, source: str) -> None:
         cycle = path[path.index(path[-1]):][::-1][:-1]  # in data-flow order
         first = cycle.index(min(cycle))  # told from the node written first
         cycle = cycle[first:] + cycle[:first + 1]
-        labels = [nodes[i].name or f"{nodes[i].op_type.lower()}_{i}" for i in cycle]
+        labels = [_label(nodes[i], i) for i in cycle]
         raise InputError(source, labels[0], f"the graph has a cycle: {' -> '.join(labels)}")
     del model.graph.node[:]
     model.graph.node.extend(nodes[i] for i in order)
+    return order
 
 
 def _fix_input_shapes(model, source: str) -> None:
@@ -193,7 +216,7 @@ def load_onnx(path: Path) -> Trace:
         model = onnx.load(source)
     except Exception as exc:  # noqa: BLE001 - any unreadable model is bad input
         raise InputError(source, "file", f"not a readable ONNX model: {first_line(exc)}") from None
-    _sort_nodes(model, source)
+    positions = _sort_nodes(model, source)  # each node's position in the file: names of unnamed nodes
     _fix_input_shapes(model, source)
     try:
         model = shape_inference.infer_shapes(model)
@@ -231,9 +254,9 @@ def load_onnx(path: Path) -> Trace:
     def src(tensor: str) -> tuple[str, ...]:
         return producers.get(tensor, ())
 
-    for i, node in enumerate(g.node):
+    for i, node in zip(positions, g.node):
         op = node.op_type
-        label = node.name or f"{op.lower()}_{i}"
+        label = _label(node, i)
 
         def shape(tensor: str) -> tuple[int, ...]:
             if tensor not in shapes:
