@@ -31,7 +31,7 @@ def get_trace(name_or_path: str | Path, **params: Any) -> Trace:
         except (TypeError, ValueError) as exc:
             if isinstance(exc, InputError):
                 raise
-            named = str(exc).split(" ", 1)[0]  # builders word it "<parameter> must ..."
+            named = getattr(exc, "parameter", None)  # a ParameterError names the parameter at fault
             raise InputError(ref, named if named in params else "params", str(exc)) from None
     path = Path(ref)
     if path.is_file() or path.suffix.lower() in (".csv", ".onnx"):

@@ -54,6 +54,14 @@ ORDER = ("resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b16", "pointpillars
          "decision_transformer", "grec", "coe_experts")
 
 
+class ParameterError(ValueError):
+    """A value of builder parameter `parameter` the model cannot take (the message starts with its name)."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(f"{parameter} {message}")
+        self.parameter = parameter
+
+
 def model_names() -> tuple[str, ...]:
     _load()
     rank = {n: i for i, n in enumerate(ORDER)}
@@ -68,7 +76,8 @@ def model_entry(name: str) -> ModelEntry:
 def build(name: str, **params: Any) -> Trace:
     """Build a zoo model. An unknown parameter raises TypeError naming it; an
     integer parameter (batch, seq_len, ...) that is not a positive integer raises
-    ValueError; the builders raise ValueError for other bad values."""
+    ValueError; the builders raise ValueError for other bad values (a ParameterError,
+    naming the parameter, for a value of one parameter)."""
     entry = model_entry(name)
     sig = inspect.signature(entry.build)
     for key, value in params.items():

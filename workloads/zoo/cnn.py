@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..builder import Tensor, TraceBuilder
 from ..trace import Trace
-from . import Published, model
+from . import ParameterError, Published, model
 
 
 # -- ResNet-50 ---------------------------------------------------------------------
@@ -38,7 +38,7 @@ def _bottleneck(b: TraceBuilder, x: Tensor, names: list[str], width: int, out_c:
                            source="torchvision ResNet50_Weights.IMAGENET1K_V1: 4.09 GFLOPS (multiply-adds), 25.6 M params"))
 def resnet50(batch: int = 1, image_size: int = 224, variant: str = "torchvision") -> Trace:
     if variant not in ("torchvision", "moca"):
-        raise ValueError(f"variant must be 'torchvision' or 'moca', got {variant!r}")
+        raise ParameterError("variant", f"must be 'torchvision' or 'moca', got {variant!r}")
     moca = variant == "moca"
     b = TraceBuilder("resnet50" if not moca else "resnet50_moca", batch=batch)
     x = b.input(3, image_size, image_size)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ..builder import Tensor, TraceBuilder
 from ..trace import Trace
-from . import Published, model
+from . import ParameterError, Published, model
 from .transformers import attention_half, encoder_layer, mlp_half
 
 
@@ -44,7 +44,7 @@ def task_experts(task_index: int, n_tasks: int, experts: int, top_k: int, layer:
     somewhere in a deep model.
     """
     if not 1 <= top_k <= experts:
-        raise ValueError(f"top_k must be between 1 and the number of experts ({experts}), got {top_k}")
+        raise ParameterError("top_k", f"must be between 1 and the number of experts ({experts}), got {top_k}")
     if not 0 <= task_index < n_tasks:
         raise ValueError(f"task index {task_index} out of range for {n_tasks} tasks")
     stride = max(1, min(top_k - 1, experts // n_tasks))
@@ -60,7 +60,7 @@ def _image_hw(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
         return image_size, image_size  # type: ignore[return-value]
     hw = tuple(image_size) if isinstance(image_size, (tuple, list)) else ()
     if len(hw) != 2 or not all(integer(v) for v in hw):
-        raise ValueError(f"image_size must be an integer or (height, width) integers, got {image_size!r}")
+        raise ParameterError("image_size", f"must be an integer or (height, width) integers, got {image_size!r}")
     return hw  # type: ignore[return-value]
 
 
@@ -86,9 +86,9 @@ def moe_layer(b: TraceBuilder, x: Tensor, prefix: str, *, tasks: tuple[str, ...]
       (the dense multi-task baseline).
     """
     if mode not in MOE_MODES:
-        raise ValueError(f"moe must be one of {', '.join(MOE_MODES)}, got {mode!r}")
+        raise ParameterError("moe", f"must be one of {', '.join(MOE_MODES)}, got {mode!r}")
     if token_chunk < 1:
-        raise ValueError(f"token_chunk must be at least 1, got {token_chunk}")
+        raise ParameterError("token_chunk", f"must be at least 1, got {token_chunk}")
     dim = x.c
     routing = {t: task_experts(i, len(tasks), experts, top_k, layer) for i, t in enumerate(tasks)}
     b.block(f"{prefix}.moe")
@@ -156,7 +156,7 @@ def m3vit(batch: int = 1, image_size: int | tuple[int, int] = (480, 640), expert
     (`reordered`, `sparse` in token order with `token_chunk`-token chunks, or
     `dense` with every expert active; see `moe_layer`)."""
     if head not in ("pup", "none"):
-        raise ValueError(f"head must be 'pup' or 'none', got {head!r}")
+        raise ParameterError("head", f"must be 'pup' or 'none', got {head!r}")
     dim, heads, depth = 384, 12, 12
     h, w = _image_hw(image_size)
     b = TraceBuilder("m3vit", batch=batch)
@@ -249,7 +249,7 @@ def grec(batch: int = 1, candidates: int = 128, table_rows: int = 100_000, dim: 
     mixture-of-experts layer routes each task's sentence to its top-k experts; each
     task has a head. Tasks: ctr, cvr, atc (add to cart), share."""
     if candidates < 1:
-        raise ValueError(f"candidates must be at least 1, got {candidates}")
+        raise ParameterError("candidates", f"must be at least 1, got {candidates}")
     rows = batch * candidates
     b = TraceBuilder("grec", batch=rows)  # per-candidate shapes below; `batch` columns carry the rows
     sparse = b.input(26, 1, 1)

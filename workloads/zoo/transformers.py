@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..builder import Tensor, TraceBuilder
 from ..trace import Trace
-from . import Published, model
+from . import ParameterError, Published, model
 
 
 def attention_half(b: TraceBuilder, x: Tensor, prefix: str, *, dim: int, heads: int, tokens: int) -> Tensor:
@@ -87,7 +87,7 @@ def bert_base(batch: int = 1, seq_len: int = 256) -> Trace:
 def wav2vec2_base(batch: int = 1, seconds: float = 1.0) -> Trace:
     b = TraceBuilder("wav2vec2_base", batch=batch)
     if not seconds > 0:
-        raise ValueError(f"seconds must be positive, got {seconds!r}")
+        raise ParameterError("seconds", f"must be positive, got {seconds!r}")
     samples = int(round(16000 * seconds))
     x = b.input(1, 1, samples)
     for i, (k, s) in enumerate(((10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2))):
