@@ -79,20 +79,31 @@ def measure(sc) -> dict:
 
 
 def backlog_scaling() -> None:
-    """Wall time against the number of tasks queued at once: one tenant of a one-layer model whose
-    requests all arrive at cycle 0, so each dispatch faces the whole backlog."""
+    """Wall time against the number of tasks queued at once: requests that all arrive at cycle 0, so each
+    dispatch faces the whole backlog. One tenant of a one-layer model (fcfs, priority); two tenants of it
+    on 4-core groups (priority); and under PREMA, which asks at every layer boundary whether a queued task
+    holds more tokens than the running one, one tenant of a four-layer model."""
     from npusim.scenario import scenario_from_dict
 
-    print("scaling with queued tasks (one 16x16x16 gemm per task, all arriving at cycle 0, 16 cores):")
+    print("scaling with queued tasks (16x16x16 gemms, all arriving at cycle 0, 16 cores):")
     with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "one_gemm.csv"
-        trace.write_text("name,op,M,N,K\ng1,gemm,16,16,16\n")
-        for n, scheduler in ((2000, "fcfs"), (8000, "fcfs"), (2000, "priority"), (8000, "priority")):
-            sc = scenario_from_dict({"soc": "camdn", "policy": "shared", "scheduler": scheduler, "tenants": [
-                {"workload": str(trace), "arrival": "times", "arrival_cycles": [0] * n}]}, "<bench>")
+        one = Path(tmp) / "one_gemm.csv"
+        one.write_text("name,op,M,N,K\ng1,gemm,16,16,16\n")
+        four = Path(tmp) / "four_gemms.csv"
+        four.write_text("name,op,M,N,K\n" + "".join(f"g{i},gemm,16,16,16\n" for i in range(4)))
+        cases = [(n, scheduler, "shared", 1, None, one) for scheduler in ("fcfs", "priority") for n in (2000, 8000)]
+        cases += [(n, "priority", "shared", 2, 4, one) for n in (2000, 8000)]
+        cases += [(n, "priority", "prema", 1, None, four) for n in (2000, 8000)]
+        for n, scheduler, policy, tenants, pool, trace in cases:
+            sc = scenario_from_dict({"soc": "camdn", "policy": policy, "scheduler": scheduler,
+                                     **({"core_pool": pool} if pool else {}), "tenants": [
+                {"workload": str(trace), "arrival": "times", "arrival_cycles": [0] * (n // tenants)}
+                for _ in range(tenants)]}, "<bench>")
             measure(sc)
             r = measure(sc)
-            print(f"  {n:5d} tasks  {scheduler:8s}  {r['wall_s']:6.2f} s  {r['wall_s'] / n * 1e6:6.0f} us/task")
+            layers = len(trace.read_text().splitlines()) - 1
+            print(f"  {n:5d} tasks  {scheduler:8s}  {policy:6s}  {tenants} tenant(s) x {layers} layer(s)  "
+                  f"{r['wall_s']:6.2f} s  {r['wall_s'] / n * 1e6:6.0f} us/task")
 
 
 def trace_length_scaling() -> None:

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from npusim import simulate
 from npusim.errors import InputError
@@ -444,35 +446,80 @@ def _ready(sim, *tasks):
     return [TaskRecord(tenant, index, arrival, 0.0) for tenant, index, arrival in tasks]
 
 
-def test_schedulers_rank_ready_tasks_as_documented():
+def _ranking(sim, *tasks):
+    for task in _ready(sim, *tasks):
+        sim._enqueue(task)
+    return [(k.tenant, k.index) for k in sim._ranked(set())]
+
+
+def _sim_with(scheduler, priorities):
     from npusim.engine.sim import Simulation
     from npusim.mapping import Mapper
     from npusim.scenario import scenario_from_dict
 
-    def sim_with(scheduler, priorities):
-        sc = scenario_from_dict({"soc": "camdn", "scheduler": scheduler, "tenants": [
-            {"workload": "kws", "priority": p, "arrival": "times", "arrival_cycles": [0]} for p in priorities]},
-            "<test>")
-        return Simulation(sc, mapper=Mapper(sc.soc))
+    sc = scenario_from_dict({"soc": "camdn", "scheduler": scheduler, "tenants": [
+        {"workload": "kws", "priority": p, "arrival": "times", "arrival_cycles": [0]} for p in priorities]},
+        "<test>")
+    return Simulation(sc, mapper=Mapper(sc.soc))
 
-    # fcfs: by arrival, whoever the tenant
-    sim = sim_with("fcfs", [5, 5])
-    order = sim._rank(_ready(sim, (0, 1, 100), (1, 0, 50), (0, 0, 0)))
-    assert [(k.tenant, k.index) for k in order] == [(0, 0), (1, 0), (0, 1)]
-    for task in _ready(sim, (0, 1, 100), (1, 0, 50), (0, 0, 0), (1, 1, 50), (0, 2, 100)):
-        sim._enqueue(task)  # the ready list stays in that order, whatever order tasks join it in
-    assert [(k.tenant, k.index) for k in sim.ready] == [(0, 0), (1, 0), (1, 1), (0, 1), (0, 2)]
-    assert sim._ready_per_tenant == {0: 3, 1: 2}
+
+def test_schedulers_rank_ready_tasks_as_documented():
+    # fcfs: by arrival, whoever the tenant, whatever order tasks join the ready queue in
+    sim = _sim_with("fcfs", [5, 5])
+    assert _ranking(sim, (0, 1, 100), (1, 0, 50), (0, 0, 0), (1, 1, 50), (0, 2, 100)) == [
+        (0, 0), (1, 0), (1, 1), (0, 1), (0, 2)]
+    assert len(sim.ready) == 5 and sim.ready.tenants() == 2
     # priority: priority plus waiting time over the isolated latency; tenant 0 (priority 5)
     # has waited 5 isolated latencies at cycle 5000: 5 + 5 = 10 beats tenant 1's 6 + 0
-    sim = sim_with("priority", [5, 6])
+    sim = _sim_with("priority", [5, 6])
     for t in sim.tenants:
         t.isolated_latency = 1000.0
     sim.env.run(until=5000)
-    order = sim._rank(_ready(sim, (1, 0, 5000), (0, 0, 0)))
-    assert [k.tenant for k in order] == [0, 1]
-    order = sim._rank(_ready(sim, (1, 0, 5000), (0, 0, 4500)))  # 5 + 0.5 < 6
-    assert [k.tenant for k in order] == [1, 0]
+    assert _ranking(sim, (1, 0, 5000), (0, 0, 0)) == [(0, 0), (1, 0)]
+    sim = _sim_with("priority", [5, 6])
+    for t in sim.tenants:
+        t.isolated_latency = 1000.0
+    sim.env.run(until=5000)
+    assert _ranking(sim, (1, 0, 5000), (0, 0, 4500)) == [(1, 0), (0, 0)]  # 5 + 0.5 < 6
+    # a tenant refused during the pass yields nothing more
+    sim = _sim_with("fcfs", [5, 5])
+    _ranking(sim, (0, 0, 0), (0, 1, 1), (1, 0, 2), (0, 2, 3))
+    refused: set[int] = set()
+    seen = []
+    for k in sim._ranked(refused):
+        seen.append((k.tenant, k.index))
+        refused.add(0)
+    assert seen == [(0, 0), (1, 0)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(tasks=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4000)), min_size=1, max_size=40),
+       priorities=st.lists(st.integers(0, 11), min_size=4, max_size=4),
+       iso=st.lists(st.floats(1.0, 1e5), min_size=4, max_size=4),
+       now=st.integers(4000, 10_000), scheduler=st.sampled_from(["fcfs", "priority"]))
+def test_the_lazy_ranking_is_the_stable_sort_of_the_whole_ready_list(tasks, priorities, iso, now, scheduler):
+    """Dispatch merges per-tenant queues instead of sorting the backlog: the order must be
+    exactly that of sorting every ready task (ties in the order they joined)."""
+    from npusim.engine.sim import TaskRecord, _fcfs_key
+
+    sim = _sim_with(scheduler, priorities)
+    for t, i in zip(sim.tenants, iso):
+        t.isolated_latency = i
+    sim.env.run(until=now)
+    # request numbers against the order of joining: fcfs breaks ties by request number
+    joined = [TaskRecord(tenant, len(tasks) - n, arrival, 0.0) for n, (tenant, arrival) in enumerate(tasks)]
+    for task in joined:
+        sim._enqueue(task)
+
+    def score(k):
+        t = sim.tenants[k.tenant]
+        return (-(t.spec.priority + (now - k.arrival) / t.isolated_latency), k.arrival, k.tenant)
+
+    expected = sorted(joined, key=_fcfs_key if scheduler == "fcfs" else score)
+    assert [id(k) for k in sim._ranked(set())] == [id(k) for k in expected]
+    # each tenant's first task waited longest (what PREMA's preemption check relies on)
+    assert {k.tenant: k.arrival for k in sim.ready.heads()} == {
+        tenant: min(a for x, a in tasks if x == tenant) for tenant, _ in tasks}
 
 
 def test_the_expert_scheduler_serves_the_expert_most_requests_wait_for():

@@ -118,8 +118,11 @@ def test_moca_memory_aware_pairing():
     stub = NS(budget=8.0, intensity={0: 5.0, 1: 6.0, 2: 0.5, 3: 1.0},
               opts={"pairing": True, "pair_window": 2}, sim=NS(core_groups=[(0, 1)] * 4, tenants=tenants))
     stub._fair_share = MoCA._fair_share.__get__(stub)
-    order = MoCA.order.__get__(stub)
     ranked = [NS(tenant=1), NS(tenant=2), NS(tenant=3)]
+
+    def order(tasks):  # the ranking comes lazily, as in a dispatch
+        return list(MoCA.order(stub, iter(tasks)))
+
     assert order(ranked) == ranked  # nothing running: ranking order
     tenants[0].running = 1  # a memory-bound task runs (5 > 2): the compute-bound one goes first
     assert [k.tenant for k in order(ranked)] == [2, 1, 3]
@@ -128,8 +131,12 @@ def test_moca_memory_aware_pairing():
     stub.opts["pair_window"] = 2
     tenants[0].running, tenants[3].running = 0, 1  # a compute-bound task runs: ranking order
     assert order(ranked) == ranked
+    # it looks no further than the window before a dispatch takes the first task
+    tenants[0].running, tenants[3].running = 1, 0
+    pulled = []
+    first = next(iter(MoCA.order(stub, (pulled.append(k) or k for k in ranked))))
+    assert first.tenant == 2 and len(pulled) == 2
     stub.opts["pairing"] = False
-    tenants[0].running = 1
     assert order(ranked) == ranked
 
 

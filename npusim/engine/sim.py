@@ -10,11 +10,10 @@ outputs, with the fetch of step i+1 overlapping the compute of step i
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,7 @@ from ..policies import get_policy
 from ..scenario import Scenario, TenantSpec
 from .background import BackgroundTraffic
 from .memory import MemoryHierarchy
+from .ready import ReadyQueue
 from .routes import (
     READ_CACHE,
     READ_DRAM,
@@ -267,8 +267,7 @@ class Simulation:
         self.core_busy = [False] * soc.npu.cores
         pool = scenario.core_pool
         self.core_groups = [tuple(range(i, i + pool)) for i in range(0, soc.npu.cores, pool)] if pool else []
-        self.ready: list[TaskRecord] = []
-        self._ready_per_tenant: dict[int, int] = {}  # tenant -> its tasks in ready (none: absent)
+        self.ready = ReadyQueue(by_index=scenario.scheduler == "fcfs")
         self.progress = progress
         self._layers_done = 0
         self._layers_total = sum(
@@ -320,13 +319,7 @@ class Simulation:
         self._dispatch()
 
     def _enqueue(self, task: TaskRecord) -> None:
-        """A task joins the ready list: in FCFS order under fcfs (a total order, so a backlog needs no
-        sorting at each dispatch), else at the end (other schedulers rank it, ties in this order)."""
-        if self.scenario.scheduler == "fcfs":
-            bisect.insort(self.ready, task, key=_fcfs_key)
-        else:
-            self.ready.append(task)
-        self._ready_per_tenant[task.tenant] = self._ready_per_tenant.get(task.tenant, 0) + 1
+        self.ready.add(task)
 
     # -- NPU activity, for CPU-side traffic that runs only alongside it ------------
     def npu_running(self) -> bool:
@@ -351,11 +344,12 @@ class Simulation:
         elif self._idle is not None and not self._idle.triggered:
             self._idle.succeed()
 
-    def _rank(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
-        if self.scenario.scheduler == "fcfs":
-            return sorted(tasks, key=_fcfs_key)
+    def _ranked(self, refused: set[int]) -> Iterator[TaskRecord]:
+        """The ready tasks in the scheduler's order, lazily; none more of a tenant once it is in `refused`."""
         if self.scenario.scheduler == "expert":
-            return self._rank_by_expert(tasks)
+            return (k for k in self._rank_by_expert(list(self.ready)) if k.tenant not in refused)
+        if self.scenario.scheduler == "fcfs":
+            return self.ready.merged(_fcfs_key, refused)
         now = self.env.now
 
         def score(k: TaskRecord) -> tuple:
@@ -363,7 +357,7 @@ class Simulation:
             iso = t.isolated_latency or 1.0
             return (-(t.spec.priority + (now - k.arrival) / iso), k.arrival, k.tenant)
 
-        return sorted(tasks, key=score)
+        return self.ready.merged(score, refused)
 
     def _rank_by_expert(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
         """Dependency-aware (CoServe-style): per tenant, requests whose next expert is the
@@ -388,11 +382,10 @@ class Simulation:
     def _dispatch(self) -> None:
         free = self.core_busy.count(False)
         if free and self.ready:  # with every core busy no task can start: no ranking
-            waiting_tenants = len(self._ready_per_tenant)
+            waiting_tenants = self.ready.tenants()
             refused: set[int] = set()  # a tenant refused now stays refused this pass: cores only get busier
-            # under fcfs the ready list is kept in order: a backlog is not sorted again at each dispatch
-            ranked = list(self.ready) if self.scenario.scheduler == "fcfs" else self._rank(self.ready)
-            for task in self.policy.order(ranked):
+            started: list[TaskRecord] = []  # leave the ready queue once the ranking is done with it
+            for task in self.policy.order(self._ranked(refused)):
                 if task.tenant in refused:
                     continue
                 t = self.tenants[task.tenant]
@@ -405,16 +398,15 @@ class Simulation:
                 for c in cores:
                     self.core_busy[c] = True
                 t.running += 1
-                self.ready.remove(task)
-                left = self._ready_per_tenant.pop(task.tenant) - 1
-                if left:
-                    self._ready_per_tenant[task.tenant] = left
+                started.append(task)
                 if task.start < 0:
                     task.start = int(self.env.now)
                 self.env.process(self._run_task(t, task, cores))
                 free -= len(cores)
                 if not free:
                     break
+            for task in started:
+                self.ready.remove(task)
         self._note_activity()
 
     # -- a task ------------------------------------------------------------------

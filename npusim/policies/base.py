@@ -10,6 +10,7 @@ are declared as `Option`s so scenario files are validated up front.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generator
 
 from ..mapping.plan import UNMANAGED, LayerPlan
@@ -131,8 +132,9 @@ class Policy:
         """At a layer boundary: should the task give its cores up now?"""
         return False
 
-    def order(self, ranked: list["TaskRecord"]) -> list["TaskRecord"]:
-        """The order in which ready tasks (already ranked by the scheduler) try to start."""
+    def order(self, ranked: Iterator["TaskRecord"]) -> Iterable["TaskRecord"]:
+        """The order in which ready tasks (already ranked by the scheduler) try to start.
+        `ranked` is lazy (a dispatch usually needs only its first few): take what you need."""
         return ranked
 
     def acquire(self, tenant: "TenantRuntime", layer_index: int,

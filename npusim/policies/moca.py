@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -73,16 +74,18 @@ class MoCA(Policy):
         """Memory-aware pairing: when the running tasks load more than their
         share of the budget, a compute-bound task (below one slot's share)
         among the first `pair_window` ranked ones goes first."""
-        if not self.opts["pairing"] or len(ranked) < 2:
+        if not self.opts["pairing"]:
             return ranked
         share = self._fair_share()
         running = [t for t in self.sim.tenants if t.running]
         if sum(self.intensity[t.index] * t.running for t in running) <= share * sum(t.running for t in running):
             return ranked
-        for k, task in enumerate(ranked[:self.opts["pair_window"]]):
+        ranked = iter(ranked)
+        head = list(itertools.islice(ranked, self.opts["pair_window"]))
+        for k, task in enumerate(head):
             if self.intensity[task.tenant] < share:
-                return [task] + ranked[:k] + ranked[k + 1:]
-        return ranked
+                return itertools.chain([task], head[:k], head[k + 1:], ranked)
+        return itertools.chain(head, ranked)
 
     def acquire(self, t, layer_index: int, task):
         plan = t.plan(layer_index, UNMANAGED)
@@ -174,7 +177,8 @@ class Prema(Policy):
     def preempt(self, tenant, task) -> bool:
         if not self.sim.ready:
             return False
-        best = max(self._tokens(k) for k in self.sim.ready)
+        # tokens grow with waiting time (priority >= 0): a tenant's longest waiting task has its most
+        best = max(self._tokens(k) for k in self.sim.ready.heads())
         return best > self._tokens(task) * (1 + self.opts["hysteresis"])
 
 
