@@ -640,3 +640,20 @@ def test_cached_isolated_latency_follows_the_sampled_paths():
 
     assert iso(1, True) == iso(1, False)
     assert iso(3, True) == iso(3, False) != iso(1, False)
+
+
+@pytest.mark.parametrize("policy", ["shared", "camdn", "moca"])
+def test_a_tenant_runs_one_request_at_a_time_on_a_core_pool(policy):
+    """A tenant is one model instance (one copy of its tensors, one region, one throttle): its second
+    request waits for the first even with a group free, while another tenant takes that group. Each
+    byte is then counted once: tasks and layers partition their tenant's traffic."""
+    r = simulate({"tenants": [{"workload": "squeezenet", "arrival": "times", "arrival_cycles": [0, 0]},
+                              {"workload": "kws", "arrival": "times", "arrival_cycles": [0]}],
+                  "core_pool": 1, "policy": policy, "scheduler": "priority"}, llc_size="1MiB", cores=2)
+    sq = r.tasks[r.tasks.tenant == "squeezenet"].sort_values("start_cycle")
+    assert sq.start_cycle.tolist()[0] == 0 and sq.start_cycle.tolist()[1] == sq.finish_cycle.tolist()[0]
+    assert r.tasks[r.tasks.tenant == "kws"].start_cycle.tolist() == [0]
+    for name in ("squeezenet", "kws"):
+        total = int(r.tenants.set_index("tenant").loc[name, "dram_bytes"])
+        assert int(r.tasks[r.tasks.tenant == name].dram_bytes.sum()) == total
+        assert int(r.layers[r.layers.tenant == name].dram_bytes.sum()) == total

@@ -8,7 +8,9 @@ the set and a priority uniformly from 0-11 (so about a quarter are low 0-2,
 half mid 3-8, a quarter high 9-11); arrivals form one Poisson stream whose
 rate keeps the four 2-tile groups of the gemmini-moca SoC busy at LOAD of
 their capacity (from each network's isolated latency on 2 tiles). Tasks of the
-same network and priority become one tenant with explicit arrival cycles; a
+same network and priority become one tenant with explicit arrival cycles
+(one model instance: its tasks run one at a time, where MoCA runs each as a
+job of its own; docs/RESULTS.md says what that changes); a
 tenant's latency target is TARGET_MULTIPLE x its isolated latency, scaled by
 --qos L/M/H (1.2/1.0/0.8). The seed makes the sets reproducible.
 """

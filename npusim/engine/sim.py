@@ -389,8 +389,8 @@ class Simulation:
                 if task.tenant in refused:
                     continue
                 t = self.tenants[task.tenant]
-                cores = None if t.spec.multi_task and t.running else self.policy.cores_for(t, task)
-                if cores is None:  # (a multi-task model instance runs one request at a time)
+                cores = None if t.running else self.policy.cores_for(t, task)
+                if cores is None:  # a tenant is one model instance (its tensors, region, throttle): one request at a time
                     refused.add(task.tenant)
                     if len(refused) == waiting_tenants:
                         break
