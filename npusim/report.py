@@ -36,7 +36,8 @@ def _plt():
 
     plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
                          "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
-                         "svg.hashsalt": "npusim"})  # SVG ids from a fixed salt: same input, same file
+                         "svg.hashsalt": "npusim",  # SVG ids from a fixed salt: same input, same file
+                         "text.parse_math": False})  # names are text: a '$' in a tenant name is no formula
     return plt
 
 
@@ -216,11 +217,15 @@ def short_mix(mix: str, width: int = 60) -> str:
     return counted if len(counted) < len(mix) else mix
 
 
+MAX_PLOTTED_MIXES = 8  # a panel per mix, side by side: more would make figures too wide to read or draw
+
+
 def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
+    """The sweep's figures; per-mix panels for the first MAX_PLOTTED_MIXES mixes."""
     plt = _plt()
     made = []
     policies = _policies(df)
-    mixes = list(dict.fromkeys(df.mix))
+    mixes = list(dict.fromkeys(df.mix))[:MAX_PLOTTED_MIXES]
     points = per_point(df)
     made += _plot_against(points, "llc_bytes", mixes, policies, out)
     # the other swept axes with an order (channels, ways, cores, ...): the same two plots against each
@@ -500,6 +505,10 @@ def write_report(source: Path, out: Path) -> Path:
         sections.append("# Sweep report\n")
         sections.append(f"Source: `{source}`; {df.point_id.nunique() if 'point_id' in df else len(df)} points, "
                         f"{len(df)} tenant rows. Speedup and DRAM bytes are relative to `shared` at the same point.\n")
+        mixes = df.mix.nunique()
+        if mixes > MAX_PLOTTED_MIXES:
+            sections.append(f"The per-mix plots show the first {MAX_PLOTTED_MIXES} of the {mixes} mixes; "
+                            "the table lists them all.\n")
         sections.append("```\n" + table.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```")
     for title, paths in figs:
         sections.append(f"\n## {title}\n\n![{title}]({paths[0].name})\n")

@@ -958,3 +958,26 @@ def test_a_point_frees_its_simulation_and_leaves_a_callers_gc_freeze_alone(tmp_p
         gc.unfreeze()
     assert len(_point_job([point])[0]) == 1 and gc.get_freeze_count() == 0  # its own freeze is undone
 
+
+
+def test_report_draws_names_with_dollars_and_caps_the_mix_panels(tmp_path):
+    """Tenant names are text, not TeX (a '$' in one crashed the plots); a results file of many mixes
+    plots the first MAX_PLOTTED_MIXES (a panel each, side by side) and says so."""
+    from PIL import Image
+
+    from npusim.report import MAX_PLOTTED_MIXES, write_report
+
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    named = rows.assign(tenant=rows.tenant + r"$\frac{a$")
+    named.to_csv(tmp_path / "d.csv", index=False)
+    assert "report.md" in str(write_report(tmp_path / "d.csv", tmp_path / "rep_d"))
+    many = pd.concat([rows.assign(mix=f"mix{i}", point_id=rows.point_id + f"-{i}")
+                      for i in range(MAX_PLOTTED_MIXES + 4)])
+    many.to_csv(tmp_path / "m.csv", index=False)
+    text = write_report(tmp_path / "m.csv", tmp_path / "rep_m").read_text()
+    assert f"the first {MAX_PLOTTED_MIXES} of the {MAX_PLOTTED_MIXES + 4} mixes" in text
+    wide = Image.open(tmp_path / "rep_m" / "latency_by_tenant.png").size[0]
+    one = pd.concat([rows.assign(mix=f"mix{i}", point_id=rows.point_id + f"-{i}") for i in range(MAX_PLOTTED_MIXES)])
+    one.to_csv(tmp_path / "o.csv", index=False)
+    write_report(tmp_path / "o.csv", tmp_path / "rep_o")
+    assert wide == Image.open(tmp_path / "rep_o" / "latency_by_tenant.png").size[0]
