@@ -239,3 +239,20 @@ def test_builder_parameters_that_cannot_build_the_model_are_refused():
             get_trace(name, **params)
         assert message in str(e.value)
     assert get_trace("decision_transformer", heads=4).layers  # a divisor builds
+
+
+@pytest.mark.parametrize("name, params, field, message", [
+    ("decision_transformer", {"layers": 10**8}, "layers", "layers must be at most 20000, got 100000000"),
+    ("m3vit", {"experts": 10**8}, "experts", "experts must be at most 4096, got 100000000"),
+    ("grec", {"experts": 10**8, "top_k": 10**8}, "experts", "experts must be at most 4096, got 100000000"),
+    # no one parameter makes the count: the builder stops at its cap instead of filling memory
+    ("m3vit", {"moe": "sparse", "token_chunk": 1, "image_size": [960, 1280]}, "params",
+     "these parameters make more than 200000 layers"),
+])
+def test_parameters_that_count_layers_or_experts_are_bounded(name, params, field, message):
+    """Counts up to 2^31-1 used to be accepted: 10^8 GPT layers or experts built (or looped) for minutes
+    and ended in MemoryError."""
+    with pytest.raises(InputError) as info:
+        get_trace(name, **params)
+    assert (info.value.field, info.value.message) == (field, message)
+    assert len(get_trace("decision_transformer", layers=20).layers) == 9 * 20 + 16

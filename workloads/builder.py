@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from .trace import Layer, Trace, make_layer, trace_from_layers
 
+MAX_BUILT_LAYERS = 200_000  # a model built from parameters stops here rather than fill memory
+
 
 @dataclass(frozen=True)
 class Tensor:
@@ -63,6 +65,8 @@ class TraceBuilder:
         fields.setdefault("block", self._block)
         fields.setdefault("task", self._tasks)
         fields.setdefault("expert", self._expert)
+        if len(self.layers) >= MAX_BUILT_LAYERS:
+            raise ValueError(f"these parameters make more than {MAX_BUILT_LAYERS} layers")
         producers = [t.producer for t in inputs if t.producer]
         fields["inputs"] = tuple(producers)
         layer = make_layer(fields, source=self.name, known=self._by_name, known_layers=self._by_name)

@@ -34,6 +34,15 @@ from . import ParameterError, Published, model
 from .transformers import attention_half, encoder_layer, mlp_half
 
 
+MAX_EXPERTS = 4096  # per MoE layer; routing tables are built per expert
+MAX_DT_LAYERS = 20_000  # decision_transformer: 9 trace layers per GPT layer
+
+
+def _check_experts(experts: int) -> None:
+    if experts > MAX_EXPERTS:
+        raise ParameterError("experts", f"must be at most {MAX_EXPERTS}, got {experts}")
+
+
 def task_experts(task_index: int, n_tasks: int, experts: int, top_k: int, layer: int = 0) -> tuple[int, ...]:
     """The `top_k` experts task `task_index` (of `n_tasks`) routes to in MoE layer `layer`.
 
@@ -43,6 +52,7 @@ def task_experts(task_index: int, n_tasks: int, experts: int, top_k: int, layer:
     assignment rotates from one MoE layer to the next, so every expert is used
     somewhere in a deep model.
     """
+    _check_experts(experts)
     if not 1 <= top_k <= experts:
         raise ParameterError("top_k", f"must be between 1 and the number of experts ({experts}), got {top_k}")
     if not 0 <= task_index < n_tasks:
@@ -85,6 +95,7 @@ def moe_layer(b: TraceBuilder, x: Tensor, prefix: str, *, tasks: tuple[str, ...]
     * ``dense``: every one of the `experts` runs over all tokens for every task
       (the dense multi-task baseline).
     """
+    _check_experts(experts)
     if mode not in MOE_MODES:
         raise ParameterError("moe", f"must be one of {', '.join(MOE_MODES)}, got {mode!r}")
     if token_chunk < 1:
@@ -204,6 +215,8 @@ def decision_transformer(batch: int = 1, context: int = 20, prompt: int = 5, dim
     embeddings are tables of `max_ep_len` rows. The trunk is GPT-2 (causal; the masked
     half of the attention is still computed); only the action head runs at inference.
     Tasks differ by their prompt (data), not by weights: the trace has no task column."""
+    if layers > MAX_DT_LAYERS:
+        raise ParameterError("layers", f"must be at most {MAX_DT_LAYERS}, got {layers}")
     b = TraceBuilder("decision_transformer", batch=batch)
     tokens = 3 * (prompt + context)
     parts = []
