@@ -373,6 +373,7 @@ MAX_CORES = 4096
 MAX_ARRAY_DIM = 65536
 MAX_LLC_BYTES = 1 << 30
 MAX_LLC_WAYS = 64  # the cache kernel keeps a set's ways in one 64-bit mask
+MAX_LLC_LINE_BYTES = 4096  # a line is the unit of every cache and DRAM transfer: larger ones cost minutes
 MAX_DRAM_CHANNELS = 256
 MAX_DRAM_RANKS = 16
 MAX_LATENCY_CYCLES = 10**6  # any one latency, setup cost or DRAM timing
@@ -426,7 +427,7 @@ def _npu(sec: Section) -> NPUSpec:
 def _llc(sec: Section) -> LLCSpec:
     size = sec.size("size", maximum=MAX_LLC_BYTES)
     ways = sec.integer("ways", minimum=1, maximum=MAX_LLC_WAYS)
-    line = sec.size("line", 64)
+    line = sec.size("line", 64, maximum=MAX_LLC_LINE_BYTES)
     if not _is_pow2(line):
         raise sec.error("line", f"line size must be a power of two, got {line} bytes")
     banks = sec.integer("banks", 8, minimum=1)

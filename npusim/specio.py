@@ -104,6 +104,8 @@ def load_yaml_text(text: str, source: str) -> Any:
 def load_yaml(path: str | Path) -> Any:
     """Read and parse a YAML file; unreadable files are `InputError`."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+        raise InputError(str(path), "file", "not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

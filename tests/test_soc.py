@@ -78,6 +78,9 @@ def test_errors_carry_line_and_field(tmp_path):
     assert e.field == "llc.size" and "at least 1" in e.message
     e = _bad(tmp_path, "base: camdn\nllc:\n  size: 12MiB\n")
     assert e.field == "llc.size" and "power of two" in e.message
+    # a 1 MiB line was accepted and the run never finished (every transfer is whole lines)
+    e = _bad(tmp_path, "base: camdn\nllc:\n  size: 16MiB\n  ways: 16\n  line: 1MiB\n  page: 1MiB\n")
+    assert (e.line, e.field, e.message) == (5, "llc.line", "must be at most 4096 bytes, got 1048576 bytes")
     e = _bad(tmp_path, "base: nosuchpreset\n")
     assert "unknown preset" in e.message or "no such file" in e.message
     e = _bad(tmp_path, "npu:\n  cores: 1\n  cores: 2\n")
@@ -187,3 +190,17 @@ def test_bad_base_names(tmp_path, text, message):
     with pytest.raises(InputError) as info:
         load_soc(str(p))
     assert (info.value.source, info.value.line, info.value.field, info.value.message) == (str(p), 1, "base", message)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_yaml_path_that_is_not_a_regular_file_is_refused_without_reading(tmp_path):
+    import os
+
+    from npusim.scenario import load_scenario
+
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)  # reading it would block for ever
+    for load in (load_soc, load_scenario):
+        with pytest.raises(InputError) as info:
+            load(str(fifo))
+        assert (info.value.field, info.value.message) == ("file", "not a regular file")
