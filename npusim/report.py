@@ -6,7 +6,6 @@ the Okabe-Ito colour-blind-safe palette, PNG and SVG.
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from pathlib import Path
@@ -16,6 +15,7 @@ import pandas as pd
 
 from .errors import COMMAND_LINE, InputError, first_line
 from .soc import MAX_LLC_BYTES
+from .specio import MAX_INT, load_json_text, refuse_repeated_csv_columns
 from .units import format_size
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -123,8 +123,10 @@ def refuse_out_of_range(df: pd.DataFrame, col: str, source: str, *, csv: bool, t
     bad = (df[col] < 0) | (df[col] > top)
     if bad.any():
         i, line = _first_bad_row(bad, csv)
-        what = f"must be a rate from 0 to {top:g}" if np.isfinite(top) else "must not be negative"
-        raise InputError(source, col, f"{what}, got {df[col].iloc[i]}", line)
+        value = df[col].iloc[i]
+        what = (f"must be a rate from 0 to {top:g}" if top <= 1 else "must not be negative" if value < 0
+                else f"must be at most {top:.0f}")
+        raise InputError(source, col, f"{what}, got {value}", line)
 
 
 def check_columns(df: pd.DataFrame, source: str) -> None:
@@ -407,9 +409,10 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     """The summary and timeline of an `npusim run --out` directory, checked."""
     path = run_dir / "summary.json"
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(path), "summary", f"cannot read: {exc}") from None
+    summary = load_json_text(text, str(path), "summary")
     if not isinstance(summary, dict):
         raise InputError(str(path), "summary", "expected a JSON object (as `npusim run --out` writes)")
     for key in RUN_SUMMARY_KEYS:
@@ -420,6 +423,8 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     tl_path = next((run_dir / f"timeline.{ext}" for ext in ("csv", "parquet") if (run_dir / f"timeline.{ext}").is_file()), None)
     if tl_path is None:
         raise InputError(str(run_dir), "timeline", "no timeline.csv or timeline.parquet in the run directory")
+    if tl_path.suffix == ".csv":
+        refuse_repeated_csv_columns(tl_path)
     try:
         tl = pd.read_parquet(tl_path) if tl_path.suffix == ".parquet" else pd.read_csv(tl_path)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
@@ -432,7 +437,7 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     csv = tl_path.suffix == ".csv"
     for col in ("cycle", "llc_lines", "region_pages"):
         require_numbers(tl, col, str(tl_path), csv=csv)
-        refuse_out_of_range(tl, col, str(tl_path), csv=csv)
+        refuse_out_of_range(tl, col, str(tl_path), csv=csv, top=MAX_INT)
     bad = tl["tenant"].isna() | (tl["tenant"].astype(str).str.strip() == "")
     if bad.any():
         raise InputError(str(tl_path), "tenant", "empty", _first_bad_row(bad, csv)[1])

@@ -117,6 +117,42 @@ def load_yaml(path: str | Path) -> Any:
     return load_yaml_text(text, str(path))
 
 
+def refuse_repeated_csv_columns(path: Path) -> None:
+    """A CSV header naming a column twice is an error (pandas would rename the second `x.1`)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        header = next(csv.reader(fh), [])
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InputError(str(path), name, "column given twice in the header", 1)
+        seen.add(name)
+
+
+def load_json_text(text: str, source: str, field: str) -> Any:
+    """Parse JSON as npusim writes it: a key twice or NaN/Infinity is an error (Python's reader takes them)."""
+    import json
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in items:
+            if key in out:
+                raise InputError(source, key, "given twice")
+            out[key] = value
+        return out
+
+    def constant(name: str) -> Any:
+        raise InputError(source, field, f"{name} is not a number JSON allows")
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(source, field, f"cannot read: {exc}") from None
+
+
 _MISSING = object()
 
 # the largest integer any field may hold: exact in a float, and far from

@@ -38,7 +38,7 @@ from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
                        policy_names, qos_problem, scenario_from_flags)
 from .soc import preset_names
-from .specio import MAX_INT, Section, load_yaml
+from .specio import MAX_INT, Section, load_yaml, refuse_repeated_csv_columns
 from .units import UnitError, parse_int_text, parse_size
 
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
@@ -960,6 +960,8 @@ def read_results(path: str | Path) -> pd.DataFrame:
     p = results_path(path) if Path(path).is_dir() else Path(path)
     if not p.is_file():
         raise InputError(str(path), "results", "no results file (expected a sweep's results.csv or .parquet)")
+    if p.suffix.lower() == ".csv":
+        refuse_repeated_csv_columns(p)
     try:
         df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input

@@ -156,6 +156,13 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
         ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n0,a,x,0\n", "timeline.csv:2: llc_lines: expected a number"),
         ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n0,a,1,0\n5,,1,0\n", "timeline.csv:3: tenant: empty"),
         ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n-5,a,1,0\n", "timeline.csv:2: cycle: must not be negative"),
+        # as npusim writes them: no key or column twice, no NaN, nothing beyond 2^53
+        ("summary.json", '{"scenario": "a", "scenario": "b"}', "summary.json: scenario: given twice"),
+        ("summary.json", '{"stp": NaN}', "summary.json: summary: NaN is not a number JSON allows"),
+        ("timeline.csv", "cycle,tenant,llc_lines,region_pages,cycle\n0,a,1,0,0\n",
+         "timeline.csv:1: cycle: column given twice in the header"),
+        ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n1e300,a,1,0\n",
+         "timeline.csv:2: cycle: must be at most 9007199254740992, got 1e+300"),
     ]:
         bad = tmp_path / "bad"
         shutil.rmtree(bad, ignore_errors=True)
@@ -981,3 +988,16 @@ def test_report_draws_names_with_dollars_and_caps_the_mix_panels(tmp_path):
     one.to_csv(tmp_path / "o.csv", index=False)
     write_report(tmp_path / "o.csv", tmp_path / "rep_o")
     assert wide == Image.open(tmp_path / "rep_o" / "latency_by_tenant.png").size[0]
+
+
+def test_results_with_a_column_twice_are_refused(tmp_path):
+    from npusim.report import write_report
+
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    text = rows.to_csv(index=False).splitlines()
+    text[0] += ",stp"
+    (tmp_path / "r.csv").write_text("\n".join(line + ",1" if i else line for i, line in enumerate(text)) + "\n")
+    with pytest.raises(InputError) as info:
+        write_report(tmp_path / "r.csv", tmp_path / "rep")
+    assert (info.value.line, info.value.field, info.value.message) == (1, "stp", "column given twice in the header")
+    assert not (tmp_path / "rep").exists()
