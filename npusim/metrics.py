@@ -49,7 +49,9 @@ class Result:
     background: pd.DataFrame = field(default_factory=pd.DataFrame)  # CPU-side traffic: one row per generator
 
     def to_json(self) -> str:
-        return json.dumps(self.summary, indent=2, sort_keys=False, default=_json_default)
+        """The summary as JSON; a value with no number (NaN, inf) is null, as JSON has none."""
+        return json.dumps(_finite_or_null(self.summary), indent=2, sort_keys=False, default=_json_default,
+                          allow_nan=False)
 
     def write(self, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
         """summary.json plus one table per frame (CSV or Parquet) in `out_dir`."""
@@ -85,6 +87,14 @@ class Result:
                 df.to_csv(path, index=False)
             written.append(path)
         return written
+
+
+def _finite_or_null(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _finite_or_null(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_null(v) for v in x]
+    return _nan_to_none(x)
 
 
 def _json_default(o: Any) -> Any:

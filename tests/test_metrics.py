@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,3 +53,17 @@ def test_a_task_that_finishes_exactly_at_its_target_meets_it():
         r = simulate({"soc": "camdn", "tenants": [{"workload": "kws", "target": target}]}, cores="4",
                      policy="shared")
         assert int(r.tasks.latency_cycles.iloc[0]) == latency and bool(r.tasks.deadline_met.iloc[0]) is met
+
+
+def test_summary_json_has_no_nan_for_the_report_to_refuse():
+    """`npusim report` refuses NaN in summary.json (JSON has no NaN): the writer turns every
+    value without a number, however deep, into null."""
+    import json
+
+    from npusim.metrics import Result
+
+    empty = pd.DataFrame()
+    r = Result(summary={"stp": float("nan"), "tenants": [{"antt": float("inf"), "ok": 1.5}], "n": np.float64("nan")},
+               tasks=empty, tenants=empty, layers=empty, timeline=empty)
+    assert json.loads(r.to_json(), parse_constant=lambda c: pytest.fail(c)) == {
+        "stp": None, "tenants": [{"antt": None, "ok": 1.5}], "n": None}
