@@ -9,8 +9,8 @@ are declared as `Option`s so scenario files are validated up front.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generator
 
 from ..mapping.plan import UNMANAGED, LayerPlan
