@@ -462,6 +462,16 @@ def test_trace_comments_never_swallow_rows_and_lines_stay_true():
     assert "...(4627 characters left out)..." in long and len(long) < 500
 
 
+def test_a_zero_fraction_reads_as_an_integer_but_no_other_float_spelling():
+    # TRACES.md: `64.0` reads as 64 (spreadsheet exports); exponents and non-ASCII digits do not
+    trace = parse_trace_text("name,op,M,N,K\na,gemm,4,64.0,4.\n", "f.csv", "f")
+    assert (trace.layer("a").N, trace.layer("a").K) == (64, 4)
+    for cell in ("6.4e1", "64.5", "\uff16\uff14", "64.\uff10", "nan", "inf", "."):
+        with pytest.raises(InputError) as e:
+            parse_trace_text(f"name,op,M,N,K\na,gemm,4,{cell},4\n", "f.csv", "f")
+        assert str(e.value) == f"f.csv:2: N: expected an integer, got {cell!r}"
+
+
 def test_a_csv_field_over_the_csv_modules_limit_is_an_input_error(tmp_path):
     from npusim.npu.scalesim_io import read_scalesim_topology
 
