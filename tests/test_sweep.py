@@ -184,6 +184,19 @@ def test_unparsable_axis_values(axis, raw, expect):
     assert expect in str(e.value)
 
 
+def test_a_comma_list_of_builder_parameters_reads_plain_decimals_only(tmp_path):
+    # "1_0" and full-width digits stay text (int() would read 10 and 1), so the builder refuses them
+    assert parse_axis("param.batch", "1, 4", "e.yaml") == [1, 4]
+    assert parse_axis("param.seconds", "0.5,1e0,sparse", "e.yaml") == [0.5, 1.0, "sparse"]
+    assert parse_axis("param.batch", "1_0,\uff11,\u0661", "e.yaml") == ["1_0", "\uff11", "\u0661"]
+    exp = tmp_path / "e.yaml"
+    for raw in ("1_0", "\uff11"):
+        exp.write_text(f"mix: [squeezenet]\naxes:\n  param.batch: '{raw}'\n", encoding="utf-8")
+        with pytest.raises(InputError) as e:
+            load_experiment(exp).points()
+        assert str(e.value) == f"{exp}:3: axes.param.batch: must be a positive integer, got {raw!r}"
+
+
 @pytest.mark.parametrize("args, expect", [
     (["--mix", "squeezenet", "--llc-size", "2MiB,4MiX", "--out", "{tmp}/r.csv"], "error: <command line>: --llc-size:"),
     (["--mix", "squeezenet", "--policy", "shared,nope", "--out", "{tmp}/r.csv"], "unknown policy 'nope'"),
