@@ -431,11 +431,15 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     soc_over_sec = top.section("soc_overrides", required=False)
     overrides: dict[str, Any] = {}
     file_keys: dict[str, str] = {}  # flag -> soc_overrides key, for overrides the file sets
+    # one spelling per override (llc_size, as documented): with the flag's llc-size as an
+    # alias, {llc_size: 1MiB, llc-size: 2MiB} would pass the duplicate-key check, the last winning
+    keys = {flag[2:].replace("-", "_"): flag for flag in OVERRIDE_FLAGS}
     for key in list(soc_over_sec.data.keys()):
-        flag = "--" + str(key).replace("_", "-")
-        if flag not in OVERRIDE_FLAGS:
-            raise soc_over_sec.error(key, f"not a SoC override (overrides: "
-                                          f"{', '.join(f[2:] for f in OVERRIDE_FLAGS)})")
+        flag = keys.get(key)
+        if flag is None:
+            spelled = str(key).replace("-", "_")
+            hint = f", write {spelled}" if spelled in keys else ""
+            raise soc_over_sec.error(key, f"not a SoC override{hint} (overrides: {', '.join(keys)})")
         overrides[flag] = soc_over_sec.raw(key)
         file_keys[flag] = key
     for flag, value in (soc_override or {}).items():

@@ -152,6 +152,12 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("soc_overrides: {llc_size: -4MiB}\ntenants:\n  - workload: kws\n", "s.yaml:1: soc_overrides.llc_size:"),
     ("soc_overrides:\n  cores: 100000\ntenants:\n  - workload: kws\n",
      "s.yaml:2: soc_overrides.cores: must be at most 4096"),
+    # one spelling per override: the flag's llc-size would let the same override be given twice
+    ("soc_overrides: {llc_size: 1MiB, llc-size: 2MiB}\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: soc_overrides.llc-size: not a SoC override, write llc_size (overrides: llc_size, llc_ways, "
+     "cores, array, dataflow, dram, dram_channels, timing)\n"),
+    ("soc_overrides: {colour: red}\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: soc_overrides.colour: not a SoC override (overrides: llc_size, llc_ways, cores, "),
 ])
 def test_bad_scenarios(cli, tmp_path, text, expect):
     p = tmp_path / "s.yaml"
