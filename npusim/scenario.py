@@ -37,6 +37,9 @@ from .units import parse_float_text, to_float
 ARRIVALS = ("closed", "poisson", "times")
 SCHEDULERS = ("fcfs", "priority", "expert")  # expert: dependency-aware, for expert-path tenants
 QOS_FACTORS = {"L": 1.2, "M": 1.0, "H": 0.8}
+# the largest QoS scale and target multiple: with targets of at most 2^53 cycles every
+# deadline stays finite (1e308 x 1e308x would be inf); a laxer deadline means no deadline
+MAX_DEADLINE_SCALE = 1000
 
 
 def qos_problem(value: Any) -> str | None:
@@ -49,6 +52,8 @@ def qos_problem(value: Any) -> str | None:
         scale = math.nan
     if not (scale > 0 and math.isfinite(scale)):
         return f"expected L, M, H or a positive deadline scale, got {value!r}"
+    if scale > MAX_DEADLINE_SCALE:
+        return f"a deadline scale must be at most {MAX_DEADLINE_SCALE}, got {value!r}"
     return None
 
 
@@ -182,6 +187,8 @@ def _parse_target(value: Any, sec: Section, key: str) -> Target:
             raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}") from None
         if not mult > 0 or not math.isfinite(mult):
             raise sec.error(key, f"a latency target must be a positive finite multiple, got {value!r}")
+        if mult > MAX_DEADLINE_SCALE:
+            raise sec.error(key, f"a latency target multiple must be at most {MAX_DEADLINE_SCALE}x, got {value!r}")
         return Target(multiple=mult)
     raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}")
 

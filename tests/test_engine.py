@@ -140,6 +140,12 @@ def test_qos_scale_in_scenario_file(tmp_path):
      "s.yaml:4: tenants[0].rate_per_mcycle: must be at least 1e-06"),
     ("tenants:\n  - workload: kws\n    target: 1e400x\n", "s.yaml:3: tenants[0].target: a latency target must be a"),
     ("seed: 100000000000000000000\ntenants:\n  - workload: kws\n", "s.yaml:1: seed: must be at most"),
+    # deadlines stay finite: 1e308 x 1e308x would be a target of inf cycles
+    ("qos: 1001\ntenants:\n  - workload: kws\n", "s.yaml:1: qos: a deadline scale must be at most 1000, got 1001\n"),
+    ("tenants:\n  - workload: kws\n    qos: 1e308\n",
+     "s.yaml:3: tenants[0].qos: a deadline scale must be at most 1000, got 1e+308\n"),
+    ("tenants:\n  - workload: kws\n    target: 1e308x\n",
+     "s.yaml:3: tenants[0].target: a latency target multiple must be at most 1000x, got '1e308x'\n"),
     ("policy: {name: moca, window_cycles: 100000000000000000000}\ntenants:\n  - workload: kws\n",
      "s.yaml:1: policy.window_cycles: must be at most"),
     ("? [a, b]\n: 1\ntenants:\n  - workload: kws\n", "s.yaml:1: yaml: malformed YAML: a key must be a plain value"),
@@ -178,6 +184,7 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     (["--mix", "kws", "--qos", "1_0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale, got '1_0'"),
     (["--mix", "kws", "--cpu-traffic", "1_0"], "error: <command line>: --cpu-traffic: expected a rate in GB/s"),
     (["--mix", "kws", "--qos", "X"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
+    (["--mix", "kws", "--qos", "1e300"], "error: <command line>: --qos: a deadline scale must be at most 1000, got '1e300'"),
     (["--mix", "kws", "--qos", "0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", "kws", "--qos", "-1.5"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", ",".join(["kws"] * 17)], "error: <command line>: --mix: 17 tenants but the SoC has only 16 cores"),
@@ -663,3 +670,12 @@ def test_a_tenant_runs_one_request_at_a_time_on_a_core_pool(policy):
         total = int(r.tenants.set_index("tenant").loc[name, "dram_bytes"])
         assert int(r.tasks[r.tasks.tenant == name].dram_bytes.sum()) == total
         assert int(r.layers[r.layers.tenant == name].dram_bytes.sum()) == total
+
+
+def test_the_largest_deadline_scale_and_target_multiple_are_accepted(tmp_path):
+    from npusim.scenario import MAX_DEADLINE_SCALE
+
+    p = tmp_path / "s.yaml"
+    p.write_text(f"qos: {MAX_DEADLINE_SCALE}\ntenants:\n  - workload: kws\n    target: {MAX_DEADLINE_SCALE}x\n")
+    scenario = load_scenario(p)
+    assert scenario.qos_factor(scenario.tenants[0]) == MAX_DEADLINE_SCALE == scenario.tenants[0].target.multiple

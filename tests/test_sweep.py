@@ -174,6 +174,7 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     ("mix", [["kws", ["squeezenet"]]], "a mix is a list of workload names, got ['squeezenet'] in it"),
     ("mix", [[{"a": 1}]], "a mix is a list of workload names, got {'a': 1} in it"),
     ("llc_size", ["9" * 5000 + "B"], "is too large"),
+    ("qos", "1,1e300", "<command line>: --qos: a deadline scale must be at most 1000, got '1e300'"),
     ("param.batch", [1, 2, 1], "1 given twice (a point would run twice)"),
     ("param.batch", "1,2,1", "1 given twice (a point would run twice)"),
     ("param.batch", [1, 1.0, True, 2, 1.0], "1.0 given twice"),  # 1, 1.0 and True are three values
