@@ -197,6 +197,16 @@ MAX_REQUESTS = 1_000_000  # per tenant; more is a typo, not an experiment (each 
 MIN_RATE_PER_MCYCLE = 1e-6
 MAX_ARRIVAL_CYCLES = 10**12  # the same horizon as the slowest Poisson rate's mean gap
 
+
+def poisson_horizon_problem(requests: int, rate_per_mcycle: float) -> str | None:
+    """Poisson arrivals whose expected last one lies past the arrival horizon, or None.
+    Past it, cycles soon exceed 2^53, where the engine's float clock is no longer exact."""
+    last = requests * 1e6 / rate_per_mcycle
+    if last > MAX_ARRIVAL_CYCLES:
+        return (f"{requests} requests at {rate_per_mcycle:g} per million cycles arrive over about {last:.3g} "
+                f"cycles, more than 10^12: fewer requests or a higher rate")
+    return None
+
 TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cores", "arrival", "requests",
                "rate_per_mcycle", "arrival_cycles", "priority", "target", "qos")
 TASK_ORDERS = ("cycle", "random")
@@ -266,6 +276,9 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         if rate < MIN_RATE_PER_MCYCLE:
             raise sec.error("rate_per_mcycle", f"must be at least {MIN_RATE_PER_MCYCLE:g} (a mean gap of "
                                                f"at most 10^12 cycles), got {rate:g}")
+        problem = poisson_horizon_problem(requests, rate)
+        if problem:
+            raise sec.error_any(("requests", "rate_per_mcycle"), problem)
     elif sec.has("rate_per_mcycle"):
         raise sec.error("rate_per_mcycle", "only for arrival: poisson")
     if arrival == "times":
@@ -628,6 +641,10 @@ def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, polic
         n = integer("requests", requests, 1, MAX_REQUESTS)
         if all(t.arrival == "times" for t in scenario.tenants):
             raise err("requests", "every tenant has arrival: times (one request per entry of arrival_cycles)")
+        for t in scenario.tenants:
+            problem = poisson_horizon_problem(n, t.rate_per_mcycle) if t.arrival == "poisson" else None
+            if problem:
+                raise err("requests", f"tenant {t.name}: {problem}")
         # closed: back-to-back requests; poisson: how many arrive; times: its list decides
         changes["tenants"] = tuple(replace(t, requests=n) if t.arrival != "times" else t for t in scenario.tenants)
     out = replace(scenario, **changes) if changes else scenario

@@ -138,6 +138,12 @@ def test_qos_scale_in_scenario_file(tmp_path):
      "s.yaml:4: tenants[0].rate_per_mcycle: expected a finite number"),
     ("tenants:\n  - workload: kws\n    arrival: poisson\n    rate_per_mcycle: 1.0e-300\n",
      "s.yaml:4: tenants[0].rate_per_mcycle: must be at least 1e-06"),
+    # Poisson arrivals past the horizon (2e16 cycles: beyond 2^53, where the clock is not exact)
+    ("tenants:\n  - workload: kws\n    arrival: poisson\n    rate_per_mcycle: 0.000001\n    requests: 20000\n",
+     "s.yaml:5: tenants[0].requests: 20000 requests at 1e-06 per million cycles arrive over about 2e+16 cycles, "
+     "more than 10^12: fewer requests or a higher rate\n"),
+    ("tenants:\n  - workload: kws\n    arrival: poisson\n    requests: 3\n    rate_per_mcycle: 0.000002\n",
+     "s.yaml:4: tenants[0].requests: 3 requests at 2e-06 per million cycles arrive over about 1.5e+12 cycles"),
     ("tenants:\n  - workload: kws\n    target: 1e400x\n", "s.yaml:3: tenants[0].target: a latency target must be a"),
     ("seed: 100000000000000000000\ntenants:\n  - workload: kws\n", "s.yaml:1: seed: must be at most"),
     # deadlines stay finite: 1e308 x 1e308x would be a target of inf cycles
@@ -679,3 +685,14 @@ def test_the_largest_deadline_scale_and_target_multiple_are_accepted(tmp_path):
     p.write_text(f"qos: {MAX_DEADLINE_SCALE}\ntenants:\n  - workload: kws\n    target: {MAX_DEADLINE_SCALE}x\n")
     scenario = load_scenario(p)
     assert scenario.qos_factor(scenario.tenants[0]) == MAX_DEADLINE_SCALE == scenario.tenants[0].target.multiple
+
+
+def test_more_requests_may_not_push_poisson_arrivals_past_the_horizon(cli, tmp_path):
+    p = tmp_path / "s.yaml"
+    # 10^12 cycles exactly is the horizon: allowed
+    p.write_text("tenants:\n  - {workload: kws, arrival: poisson, rate_per_mcycle: 0.000002, requests: 2}\n")
+    assert load_scenario(p).tenants[0].requests == 2
+    r = cli("run", "--scenario", str(p), "--requests", "3", "--quiet", env={"NPUSIM_CACHE_DIR": str(tmp_path)})
+    assert r.returncode == 2 and r.stderr == (
+        "error: <command line>: --requests: tenant kws: 3 requests at 2e-06 per million cycles arrive over about "
+        "1.5e+12 cycles, more than 10^12: fewer requests or a higher rate\n"), r.stderr
