@@ -402,6 +402,19 @@ def test_regress_against_a_scalesim_compute_report(cli):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_regress_with_no_layer_in_common_warns_nothing(cli, tmp_path):
+    # every row one-sided: a regression, without numpy's All-NaN warning on stderr
+    sc = REPO / "tests" / "reference" / "scalesim"
+    topo, report = tmp_path / "t.csv", tmp_path / "r.csv"
+    topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                    "Strides,\nc1, 8, 8, 3, 3, 3, 4, 1,\n")
+    report.write_text("LayerID, Total Cycles\n1, 100\n")
+    r = cli("regress", "--reference", str(report), "--topology", str(topo),
+            "--config", str(sc / "configs" / "is_12x20.cfg"))
+    assert r.returncode == 1 and "REGRESSION" in r.stdout
+    assert r.stderr.strip() == "0 of 1 cases within tolerance 0.01", r.stderr
+
+
 @pytest.mark.parametrize("args, expect", [
     (["--reference", "{tmp}"], "no references here"),
     (["--reference", "{tmp}/missing"], "no such directory"),
@@ -448,6 +461,10 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     check("report", "LayerID, Total Cycles\n0, abc\n", ":2: Total Cycles: expected a number, got 'abc'")
     check("report", "LayerID, Total Cycles\n0, -1\n", ":2: Total Cycles: expected a non-negative integer, got -1")
     check("report", "LayerID, Total Cycles\n1.5, 10\n", ":2: LayerID: expected a non-negative integer, got 1.5")
+    # past int64 it overflowed to -2^63 and was reported as a regression
+    check("report", "LayerID, Total Cycles\n1e20, 10\n", ":2: LayerID: must be at most 9007199254740992, got 1e20")
+    check("report", "LayerID, Total Cycles\n0, 1_0\n", ":2: Total Cycles: expected a number, got '1_0'")
+    check("report", "LayerID, Total Cycles\n\uff10, 10\n", ":2: LayerID: expected a number, got '\uff10'")
     # a report that cannot be this topology's is bad input, not a regression
     check("report", "LayerID, Total Cycles\n", ": LayerID: the compute report has no layers")
     check("report", "LayerID, Total Cycles\n0, 5\n0, 5\n", ": LayerID: layer 0 is reported twice")
