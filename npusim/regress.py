@@ -72,7 +72,9 @@ def _diff(ref: pd.DataFrame, cur: pd.DataFrame, key: list[str], metrics, toleran
         merged[f"{m}_abs"] = c - r
         rel = np.where(r != 0, (c - r) / np.where(r != 0, r, 1), np.where(c == 0, 0.0, np.inf))
         merged[f"{m}_rel"] = np.where(one_side, np.inf, rel)
-        worst = max(worst, float(np.nanmax(np.abs(rel))) if len(rel) else 0.0)
+        # rows both sides have (one-sided rows make it inf below): nanmax of only NaN would warn
+        both = np.abs(rel[~one_side])
+        worst = max(worst, float(np.nanmax(both)) if both.size and not np.isnan(both).all() else 0.0)
         tr, tc = float(r.sum()), float(c.sum())
         rows.append({"metric": m, "reference": tr, "current": tc, "abs": tc - tr,
                      "rel": (tc - tr) / tr if tr else (0.0 if tc == 0 else np.inf)})

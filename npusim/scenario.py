@@ -37,6 +37,9 @@ from .units import parse_float_text, to_float
 ARRIVALS = ("closed", "poisson", "times")
 SCHEDULERS = ("fcfs", "priority", "expert")  # expert: dependency-aware, for expert-path tenants
 QOS_FACTORS = {"L": 1.2, "M": 1.0, "H": 0.8}
+# the largest QoS scale and target multiple: with targets of at most 2^53 cycles every
+# deadline stays finite (1e308 x 1e308x would be inf); a laxer deadline means no deadline
+MAX_DEADLINE_SCALE = 1000
 
 
 def qos_problem(value: Any) -> str | None:
@@ -49,6 +52,8 @@ def qos_problem(value: Any) -> str | None:
         scale = math.nan
     if not (scale > 0 and math.isfinite(scale)):
         return f"expected L, M, H or a positive deadline scale, got {value!r}"
+    if scale > MAX_DEADLINE_SCALE:
+        return f"a deadline scale must be at most {MAX_DEADLINE_SCALE}, got {value!r}"
     return None
 
 
@@ -182,6 +187,8 @@ def _parse_target(value: Any, sec: Section, key: str) -> Target:
             raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}") from None
         if not mult > 0 or not math.isfinite(mult):
             raise sec.error(key, f"a latency target must be a positive finite multiple, got {value!r}")
+        if mult > MAX_DEADLINE_SCALE:
+            raise sec.error(key, f"a latency target multiple must be at most {MAX_DEADLINE_SCALE}x, got {value!r}")
         return Target(multiple=mult)
     raise sec.error(key, f"expected cycles or a multiple like 1.5x, got {value!r}")
 
@@ -189,6 +196,16 @@ def _parse_target(value: Any, sec: Section, key: str) -> Target:
 MAX_REQUESTS = 1_000_000  # per tenant; more is a typo, not an experiment (each request is simulated)
 MIN_RATE_PER_MCYCLE = 1e-6
 MAX_ARRIVAL_CYCLES = 10**12  # the same horizon as the slowest Poisson rate's mean gap
+
+
+def poisson_horizon_problem(requests: int, rate_per_mcycle: float) -> str | None:
+    """Poisson arrivals whose expected last one lies past the arrival horizon, or None.
+    Past it, cycles soon exceed 2^53, where the engine's float clock is no longer exact."""
+    last = requests * 1e6 / rate_per_mcycle
+    if last > MAX_ARRIVAL_CYCLES:
+        return (f"{requests} requests at {rate_per_mcycle:g} per million cycles arrive over about {last:.3g} "
+                f"cycles, more than 10^12: fewer requests or a higher rate")
+    return None
 
 TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cores", "arrival", "requests",
                "rate_per_mcycle", "arrival_cycles", "priority", "target", "qos")
@@ -259,6 +276,9 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         if rate < MIN_RATE_PER_MCYCLE:
             raise sec.error("rate_per_mcycle", f"must be at least {MIN_RATE_PER_MCYCLE:g} (a mean gap of "
                                                f"at most 10^12 cycles), got {rate:g}")
+        problem = poisson_horizon_problem(requests, rate)
+        if problem:
+            raise sec.error_any(("requests", "rate_per_mcycle"), problem)
     elif sec.has("rate_per_mcycle"):
         raise sec.error("rate_per_mcycle", "only for arrival: poisson")
     if arrival == "times":
@@ -431,11 +451,15 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     soc_over_sec = top.section("soc_overrides", required=False)
     overrides: dict[str, Any] = {}
     file_keys: dict[str, str] = {}  # flag -> soc_overrides key, for overrides the file sets
+    # one spelling per override (llc_size, as documented): with the flag's llc-size as an
+    # alias, {llc_size: 1MiB, llc-size: 2MiB} would pass the duplicate-key check, the last winning
+    keys = {flag[2:].replace("-", "_"): flag for flag in OVERRIDE_FLAGS}
     for key in list(soc_over_sec.data.keys()):
-        flag = "--" + str(key).replace("_", "-")
-        if flag not in OVERRIDE_FLAGS:
-            raise soc_over_sec.error(key, f"not a SoC override (overrides: "
-                                          f"{', '.join(f[2:] for f in OVERRIDE_FLAGS)})")
+        flag = keys.get(key)
+        if flag is None:
+            spelled = str(key).replace("-", "_")
+            hint = f", write {spelled}" if spelled in keys else ""
+            raise soc_over_sec.error(key, f"not a SoC override{hint} (overrides: {', '.join(keys)})")
         overrides[flag] = soc_over_sec.raw(key)
         file_keys[flag] = key
     for flag, value in (soc_override or {}).items():
@@ -617,6 +641,10 @@ def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, polic
         n = integer("requests", requests, 1, MAX_REQUESTS)
         if all(t.arrival == "times" for t in scenario.tenants):
             raise err("requests", "every tenant has arrival: times (one request per entry of arrival_cycles)")
+        for t in scenario.tenants:
+            problem = poisson_horizon_problem(n, t.rate_per_mcycle) if t.arrival == "poisson" else None
+            if problem:
+                raise err("requests", f"tenant {t.name}: {problem}")
         # closed: back-to-back requests; poisson: how many arrive; times: its list decides
         changes["tenants"] = tuple(replace(t, requests=n) if t.arrival != "times" else t for t in scenario.tenants)
     out = replace(scenario, **changes) if changes else scenario

@@ -39,7 +39,7 @@ from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_
                        policy_names, qos_problem, scenario_from_flags)
 from .soc import preset_names
 from .specio import MAX_INT, Section, load_yaml, refuse_repeated_csv_columns
-from .units import UnitError, parse_int_text, parse_size
+from .units import UnitError, parse_float_text, parse_int_text, parse_size
 
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
 SOC_AXES = {
@@ -315,9 +315,11 @@ def _refuse_repeated(values: list[Any], err: Callable[[str], InputError]) -> Non
 
 
 def _scalar(text: str) -> Any:
-    for kind in (int, float):
+    """A comma-list value: a plain decimal is a number (as in a YAML list), anything
+    else stays text (int() and float() would read "1_0" and full-width digits as numbers)."""
+    for parse in (parse_int_text, parse_float_text):
         try:
-            return kind(text)
+            return parse(text)
         except ValueError:
             pass
     return text

@@ -138,8 +138,20 @@ def test_qos_scale_in_scenario_file(tmp_path):
      "s.yaml:4: tenants[0].rate_per_mcycle: expected a finite number"),
     ("tenants:\n  - workload: kws\n    arrival: poisson\n    rate_per_mcycle: 1.0e-300\n",
      "s.yaml:4: tenants[0].rate_per_mcycle: must be at least 1e-06"),
+    # Poisson arrivals past the horizon (2e16 cycles: beyond 2^53, where the clock is not exact)
+    ("tenants:\n  - workload: kws\n    arrival: poisson\n    rate_per_mcycle: 0.000001\n    requests: 20000\n",
+     "s.yaml:5: tenants[0].requests: 20000 requests at 1e-06 per million cycles arrive over about 2e+16 cycles, "
+     "more than 10^12: fewer requests or a higher rate\n"),
+    ("tenants:\n  - workload: kws\n    arrival: poisson\n    requests: 3\n    rate_per_mcycle: 0.000002\n",
+     "s.yaml:4: tenants[0].requests: 3 requests at 2e-06 per million cycles arrive over about 1.5e+12 cycles"),
     ("tenants:\n  - workload: kws\n    target: 1e400x\n", "s.yaml:3: tenants[0].target: a latency target must be a"),
     ("seed: 100000000000000000000\ntenants:\n  - workload: kws\n", "s.yaml:1: seed: must be at most"),
+    # deadlines stay finite: 1e308 x 1e308x would be a target of inf cycles
+    ("qos: 1001\ntenants:\n  - workload: kws\n", "s.yaml:1: qos: a deadline scale must be at most 1000, got 1001\n"),
+    ("tenants:\n  - workload: kws\n    qos: 1e308\n",
+     "s.yaml:3: tenants[0].qos: a deadline scale must be at most 1000, got 1e+308\n"),
+    ("tenants:\n  - workload: kws\n    target: 1e308x\n",
+     "s.yaml:3: tenants[0].target: a latency target multiple must be at most 1000x, got '1e308x'\n"),
     ("policy: {name: moca, window_cycles: 100000000000000000000}\ntenants:\n  - workload: kws\n",
      "s.yaml:1: policy.window_cycles: must be at most"),
     ("? [a, b]\n: 1\ntenants:\n  - workload: kws\n", "s.yaml:1: yaml: malformed YAML: a key must be a plain value"),
@@ -152,6 +164,12 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("soc_overrides: {llc_size: -4MiB}\ntenants:\n  - workload: kws\n", "s.yaml:1: soc_overrides.llc_size:"),
     ("soc_overrides:\n  cores: 100000\ntenants:\n  - workload: kws\n",
      "s.yaml:2: soc_overrides.cores: must be at most 4096"),
+    # one spelling per override: the flag's llc-size would let the same override be given twice
+    ("soc_overrides: {llc_size: 1MiB, llc-size: 2MiB}\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: soc_overrides.llc-size: not a SoC override, write llc_size (overrides: llc_size, llc_ways, "
+     "cores, array, dataflow, dram, dram_channels, timing)\n"),
+    ("soc_overrides: {colour: red}\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: soc_overrides.colour: not a SoC override (overrides: llc_size, llc_ways, cores, "),
 ])
 def test_bad_scenarios(cli, tmp_path, text, expect):
     p = tmp_path / "s.yaml"
@@ -172,6 +190,7 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     (["--mix", "kws", "--qos", "1_0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale, got '1_0'"),
     (["--mix", "kws", "--cpu-traffic", "1_0"], "error: <command line>: --cpu-traffic: expected a rate in GB/s"),
     (["--mix", "kws", "--qos", "X"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
+    (["--mix", "kws", "--qos", "1e300"], "error: <command line>: --qos: a deadline scale must be at most 1000, got '1e300'"),
     (["--mix", "kws", "--qos", "0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", "kws", "--qos", "-1.5"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", ",".join(["kws"] * 17)], "error: <command line>: --mix: 17 tenants but the SoC has only 16 cores"),
@@ -657,3 +676,23 @@ def test_a_tenant_runs_one_request_at_a_time_on_a_core_pool(policy):
         total = int(r.tenants.set_index("tenant").loc[name, "dram_bytes"])
         assert int(r.tasks[r.tasks.tenant == name].dram_bytes.sum()) == total
         assert int(r.layers[r.layers.tenant == name].dram_bytes.sum()) == total
+
+
+def test_the_largest_deadline_scale_and_target_multiple_are_accepted(tmp_path):
+    from npusim.scenario import MAX_DEADLINE_SCALE
+
+    p = tmp_path / "s.yaml"
+    p.write_text(f"qos: {MAX_DEADLINE_SCALE}\ntenants:\n  - workload: kws\n    target: {MAX_DEADLINE_SCALE}x\n")
+    scenario = load_scenario(p)
+    assert scenario.qos_factor(scenario.tenants[0]) == MAX_DEADLINE_SCALE == scenario.tenants[0].target.multiple
+
+
+def test_more_requests_may_not_push_poisson_arrivals_past_the_horizon(cli, tmp_path):
+    p = tmp_path / "s.yaml"
+    # 10^12 cycles exactly is the horizon: allowed
+    p.write_text("tenants:\n  - {workload: kws, arrival: poisson, rate_per_mcycle: 0.000002, requests: 2}\n")
+    assert load_scenario(p).tenants[0].requests == 2
+    r = cli("run", "--scenario", str(p), "--requests", "3", "--quiet", env={"NPUSIM_CACHE_DIR": str(tmp_path)})
+    assert r.returncode == 2 and r.stderr == (
+        "error: <command line>: --requests: tenant kws: 3 requests at 2e-06 per million cycles arrive over about "
+        "1.5e+12 cycles, more than 10^12: fewer requests or a higher rate\n"), r.stderr

@@ -181,6 +181,7 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     ("mix", [["kws", ["squeezenet"]]], "a mix is a list of workload names, got ['squeezenet'] in it"),
     ("mix", [[{"a": 1}]], "a mix is a list of workload names, got {'a': 1} in it"),
     ("llc_size", ["9" * 5000 + "B"], "is too large"),
+    ("qos", "1,1e300", "<command line>: --qos: a deadline scale must be at most 1000, got '1e300'"),
     ("param.batch", [1, 2, 1], "1 given twice (a point would run twice)"),
     ("param.batch", "1,2,1", "1 given twice (a point would run twice)"),
     ("param.batch", [1, 1.0, True, 2, 1.0], "1.0 given twice"),  # 1, 1.0 and True are three values
@@ -189,6 +190,19 @@ def test_unparsable_axis_values(axis, raw, expect):
     with pytest.raises(InputError) as e:
         parse_axis(axis, raw, "<command line>")
     assert expect in str(e.value)
+
+
+def test_a_comma_list_of_builder_parameters_reads_plain_decimals_only(tmp_path):
+    # "1_0" and full-width digits stay text (int() would read 10 and 1), so the builder refuses them
+    assert parse_axis("param.batch", "1, 4", "e.yaml") == [1, 4]
+    assert parse_axis("param.seconds", "0.5,1e0,sparse", "e.yaml") == [0.5, 1.0, "sparse"]
+    assert parse_axis("param.batch", "1_0,\uff11,\u0661", "e.yaml") == ["1_0", "\uff11", "\u0661"]
+    exp = tmp_path / "e.yaml"
+    for raw in ("1_0", "\uff11"):
+        exp.write_text(f"mix: [squeezenet]\naxes:\n  param.batch: '{raw}'\n", encoding="utf-8")
+        with pytest.raises(InputError) as e:
+            load_experiment(exp).points()
+        assert str(e.value) == f"{exp}:3: axes.param.batch: must be a positive integer, got {raw!r}"
 
 
 @pytest.mark.parametrize("args, expect", [
@@ -395,6 +409,19 @@ def test_regress_against_a_scalesim_compute_report(cli):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_regress_with_no_layer_in_common_warns_nothing(cli, tmp_path):
+    # every row one-sided: a regression, without numpy's All-NaN warning on stderr
+    sc = REPO / "tests" / "reference" / "scalesim"
+    topo, report = tmp_path / "t.csv", tmp_path / "r.csv"
+    topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                    "Strides,\nc1, 8, 8, 3, 3, 3, 4, 1,\n")
+    report.write_text("LayerID, Total Cycles\n1, 100\n")
+    r = cli("regress", "--reference", str(report), "--topology", str(topo),
+            "--config", str(sc / "configs" / "is_12x20.cfg"))
+    assert r.returncode == 1 and "REGRESSION" in r.stdout
+    assert r.stderr.strip() == "0 of 1 cases within tolerance 0.01", r.stderr
+
+
 @pytest.mark.parametrize("args, expect", [
     (["--reference", "{tmp}"], "no references here"),
     (["--reference", "{tmp}/missing"], "no such directory"),
@@ -441,6 +468,10 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     check("report", "LayerID, Total Cycles\n0, abc\n", ":2: Total Cycles: expected a number, got 'abc'")
     check("report", "LayerID, Total Cycles\n0, -1\n", ":2: Total Cycles: expected a non-negative integer, got -1")
     check("report", "LayerID, Total Cycles\n1.5, 10\n", ":2: LayerID: expected a non-negative integer, got 1.5")
+    # past int64 it overflowed to -2^63 and was reported as a regression
+    check("report", "LayerID, Total Cycles\n1e20, 10\n", ":2: LayerID: must be at most 9007199254740992, got 1e20")
+    check("report", "LayerID, Total Cycles\n0, 1_0\n", ":2: Total Cycles: expected a number, got '1_0'")
+    check("report", "LayerID, Total Cycles\n\uff10, 10\n", ":2: LayerID: expected a number, got '\uff10'")
     # a report that cannot be this topology's is bad input, not a regression
     check("report", "LayerID, Total Cycles\n", ": LayerID: the compute report has no layers")
     check("report", "LayerID, Total Cycles\n0, 5\n0, 5\n", ": LayerID: layer 0 is reported twice")

@@ -200,7 +200,7 @@ def test_onnx_lstm(tmp_path):
     H, I, T = 8, 6, 5
     nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="lstm", hidden_size=H, direction="bidirectional"),
              helper.make_node("LSTM", ["x", "W1", "R1"], ["y1"], name="lstm_bf", hidden_size=H, layout=1)]
-    inits = {"W": (2, 4 * H, I), "R": (2, 4 * H, H), "W1": (1, 4 * H, 1), "R1": (1, 4 * H, H)}
+    inits = {"W": (2, 4 * H, I), "R": (2, 4 * H, H), "W1": (1, 4 * H, I), "R1": (1, 4 * H, H)}
     t = load_file(_save(tmp_path, nodes, {"x": [T, 1, I]}, inits, ["y", "y1"]))
     assert [(l.name, l.M, l.K, l.N, l.batch) for l in t.layers] == [
         ("lstm.fwd", T, I + H, 4 * H, 1), ("lstm.bwd", T, I + H, 4 * H, 1), ("lstm_bf", 1, I + H, 4 * H, T)]
@@ -423,6 +423,11 @@ def test_onnx_symbolic_sizes(tmp_path):
         load_file(dyn_size)
     assert str(info.value) == (f"{dyn_size}: input x: dimension 2 is 'H', not a size: export the model with fixed "
                                "input sizes")
+    negative = _save(tmp_path, conv, {"x": [1, -3, 8, 8]}, {"w": (4, 3, 3, 3)}, ["y"], name="negative")
+    with pytest.raises(InputError) as info:
+        load_file(negative)
+    assert str(info.value) == (f"{negative}: input x: dimension 1 is -3, not a size: export the model with fixed "
+                               "input sizes")  # the file's value, not 0
 
 
 def test_onnx_operands_that_do_not_fit_are_refused(tmp_path):
@@ -435,6 +440,21 @@ def test_onnx_operands_that_do_not_fit_are_refused(tmp_path):
          "m: MatMul of [4, 8] and [5, 6]: the inner sizes 8 and 5 differ"),
         ([helper.make_node("Gemm", ["x", "w"], ["y"], name="g", transB=1)], {"x": [2, 8]}, {"w": (7, 9)},
          "g: Gemm of [2, 8] and [7, 9]: the inner sizes 8 and 9 differ"),
+        ([helper.make_node("LSTM", ["x", "w", "r"], ["y"], name="l", hidden_size=4)], {"x": [5, 1, 8]},
+         {"w": (1, 12, 8), "r": (1, 16, 4)},
+         "l: W 'w' of shape [1, 12, 8] does not fit hidden_size 4, input size 8 and 1 direction(s): "
+         "expected [1, 16, 8]"),
+        ([helper.make_node("LSTM", ["x", "w", "r"], ["y"], name="l", hidden_size=4, direction="bidirectional")],
+         {"x": [5, 1, 8]}, {"w": (2, 16, 8), "r": (2, 16, 5)},
+         "l: R 'r' of shape [2, 16, 5] does not fit hidden_size 4, input size 8 and 2 direction(s): "
+         "expected [2, 16, 4]"),
+        ([helper.make_node("LSTM", ["x", "w", "r", "b"], ["y"], name="l", hidden_size=4)], {"x": [5, 1, 8]},
+         {"w": (1, 16, 8), "r": (1, 16, 4), "b": (1, 16)},
+         "l: B 'b' of shape [1, 16] does not fit hidden_size 4, input size 8 and 1 direction(s): expected [1, 32]"),
+        ([helper.make_node("LSTM", ["x", "w", "r"], ["y"], name="l", hidden_size=4, layout=1)], {"x": [1, 5, 8]},
+         {"w": (1, 16, 5), "r": (1, 16, 4)},  # batch-first: the input size is the last dimension still
+         "l: W 'w' of shape [1, 16, 5] does not fit hidden_size 4, input size 8 and 1 direction(s): "
+         "expected [1, 16, 8]"),
     ]
     for i, (nodes, inputs, inits, expect) in enumerate(cases):
         path = _save(tmp_path, nodes, inputs, inits, ["y"], name=f"bad{i}")
@@ -460,6 +480,16 @@ def test_trace_comments_never_swallow_rows_and_lines_stay_true():
     long = str(InputError("n.csv", "M", "expected an integer, got '" + "1" * 5000 + "'", 2))
     assert long.startswith("n.csv:2: M: expected an integer, got '111") and long.endswith("111'")
     assert "...(4627 characters left out)..." in long and len(long) < 500
+
+
+def test_a_zero_fraction_reads_as_an_integer_but_no_other_float_spelling():
+    # TRACES.md: `64.0` reads as 64 (spreadsheet exports); exponents and non-ASCII digits do not
+    trace = parse_trace_text("name,op,M,N,K\na,gemm,4,64.0,4.\n", "f.csv", "f")
+    assert (trace.layer("a").N, trace.layer("a").K) == (64, 4)
+    for cell in ("6.4e1", "64.5", "\uff16\uff14", "64.\uff10", "nan", "inf", "."):
+        with pytest.raises(InputError) as e:
+            parse_trace_text(f"name,op,M,N,K\na,gemm,4,{cell},4\n", "f.csv", "f")
+        assert str(e.value) == f"f.csv:2: N: expected an integer, got {cell!r}"
 
 
 def test_a_csv_field_over_the_csv_modules_limit_is_an_input_error(tmp_path):

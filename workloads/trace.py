@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -326,18 +325,15 @@ def _int_field(value: str, col: str, source: str, line: int) -> int | None:
     text = value.strip()
     if text == "":
         return None
+    # a zero fraction is allowed (spreadsheets write 64.0); float() is not used: it
+    # would also read 3e0, 1_0 and non-ASCII digits
+    whole, dot, fraction = text.partition(".")
     try:
-        number = parse_int_text(text)
+        if dot and fraction.strip("0"):
+            raise ValueError(text)
+        number = parse_int_text(whole)
     except ValueError:
-        try:
-            if "_" in text:  # float() reads "1_0" as 10
-                raise ValueError(text)
-            as_float = float(text)
-        except ValueError:
-            raise InputError(source, col, f"expected an integer, got {text!r}", line) from None
-        if not math.isfinite(as_float) or as_float != int(as_float):
-            raise InputError(source, col, f"expected an integer, got {text!r}", line) from None
-        number = int(as_float)
+        raise InputError(source, col, f"expected an integer, got {text!r}", line) from None
     if number < 0:
         raise InputError(source, col, f"must not be negative, got {number}", line)
     return number

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from ..units import MAX_DIM, parse_int_text
+from ..specio import MAX_INT
+from ..units import MAX_DIM, parse_float_text, parse_int_text
 from .convert import conv_out_size
 
 CONV_COLUMNS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filter", "stride")
@@ -52,12 +53,13 @@ def _rows(path: str | Path) -> list[tuple[int, list[str]]]:
 
 
 def _number(text: str, path, lineno: int, column: str) -> int | float:
+    # plain decimals only: int() and float() would also read 1_0 and full-width digits
     try:
-        return int(text)
+        return parse_int_text(text)
     except ValueError:
         pass
     try:
-        value = float(text)
+        value = parse_float_text(text)
     except ValueError:
         raise InputError(str(path), column, f"expected a number, got {text!r}", lineno) from None
     if not math.isfinite(value):
@@ -83,10 +85,14 @@ def read_scalesim_report(path: str | Path) -> pd.DataFrame:
     records = []
     for lineno, fields in rows[1:]:
         fields = fields[: len(header)]
-        rec = {col: _number(val, path, lineno, col) for col, val in zip(header, fields)}
-        for col, value in rec.items():
-            if ("Cycles" in col or col == "LayerID") and not (value >= 0 and value == int(value)):
-                raise InputError(str(path), col, f"expected a non-negative integer, got {value!r}", lineno)
+        rec = {}
+        for col, text in zip(header, fields):
+            value = rec[col] = _number(text, path, lineno, col)
+            if "Cycles" in col or col == "LayerID":
+                if not (value >= 0 and value == int(value)):
+                    raise InputError(str(path), col, f"expected a non-negative integer, got {value!r}", lineno)
+                if value > MAX_INT:  # past int64 (1e20 became -2^63) or float exactness
+                    raise InputError(str(path), col, f"must be at most {MAX_INT}, got {text}", lineno)
         records.append(rec)
     df = pd.DataFrame.from_records(records, columns=list(header))
     for col in df.columns:

@@ -195,7 +195,7 @@ def _fix_input_shapes(model, source: str) -> None:
         for k, d in enumerate(inp.type.tensor_type.shape.dim):
             if d.dim_value > 0:
                 continue
-            what = repr(d.dim_param) if d.dim_param else ("0" if d.HasField("dim_value") else "unknown")
+            what = repr(d.dim_param) if d.dim_param else (str(d.dim_value) if d.HasField("dim_value") else "unknown")
             if k == 0:
                 warnings.warn(f"{source}: input {inp.name!r}: batch dimension {what} taken as 1", stacklevel=3)
                 d.dim_value = 1
@@ -354,6 +354,16 @@ def load_onnx(path: Path) -> Trace:
                     raise ValueError(f"direction must be forward, reverse or bidirectional, got {direction!r}")
                 dirs = ("fwd", "bwd") if direction == "bidirectional" else (
                     ("bwd",) if direction == "reverse" else ("fwd",))
+                # ONNX's W [dirs, 4 x hidden, input], R [dirs, 4 x hidden, hidden], B [dirs, 8 x hidden];
+                # an operand of another shape is not this LSTM's (a shape left unknown is not checked)
+                operands = zip(("W", "R", "B"), list(node.input[1:4]),
+                               ((4 * hidden, in_size), (4 * hidden, hidden), (8 * hidden,)))
+                for role, tensor, dims in operands:
+                    want = (len(dirs), *dims)
+                    if tensor and tensor in shapes and shapes[tensor] != want:
+                        raise InputError(source, label, f"{role} {tensor!r} of shape {list(shapes[tensor])} does "
+                                                        f"not fit hidden_size {hidden}, input size {in_size} and "
+                                                        f"{len(dirs)} direction(s): expected {list(want)}")
                 made = []
                 for d in dirs:
                     fields = dict(name=f"{label}.{d}" if len(dirs) > 1 else label, op="lstm", batch=batch, M=seq,
