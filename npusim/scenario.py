@@ -210,8 +210,13 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         if exc.source == workload:
             if exc.field in dict(params):
                 raise params_sec.error(exc.field, exc.message) from None
-            raise sec.error("params" if exc.field == "params" else "workload", exc.message) from None
-        raise
+            if exc.field == "params":
+                # the defaults build, so a lone parameter is the one at fault
+                only = params[0][0] if len(params) == 1 else None
+                raise (params_sec.error(only, exc.message) if only else sec.error("params", exc.message)) from None
+            if exc.field in ("workload", "file"):  # the name itself: unknown, or no file to read
+                raise sec.error("workload", exc.message) from None
+        raise  # a trace file's own error, at its line and column
     except (TypeError, ValueError) as exc:
         raise sec.error("params", str(exc)) from None
     except OSError as exc:  # a name the file system refuses (too long, ...)

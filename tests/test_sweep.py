@@ -267,6 +267,21 @@ def test_resume_refuses_a_file_it_did_not_write(tmp_path):
         run_sweep(small_spec(), foreign, jobs=1, resume=True)
 
 
+@pytest.mark.parametrize("text, expect", [
+    ("mix: [wav2vec2_base]\naxes:\n  param.seconds: [1.0, 1.0e-300]\n",
+     "exp.yaml:3: axes.param.seconds: layer feature_extractor.conv0: in_w must be at least 1, got 0"),
+    ("mix: [bert_base]\nparams: {seq_len: 100000}\naxes:\n  param.batch: [1, 2147483647]\n",
+     "exp.yaml:2: params.seq_len, axes.param.batch: layer embeddings.word: M must be at most 2147483647, "
+     "got 214748364700000"),
+])
+def test_a_layer_the_builder_parameters_make_impossible_names_the_layer(tmp_path, text, expect):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_experiment(exp).points()
+    assert str(info.value) == f"{tmp_path}/{expect}"
+
+
 def test_bad_experiment_file_names_the_line(cli, tmp_path):
     exp = tmp_path / "exp.yaml"
     exp.write_text("mix: [squeezenet]\naxes:\n  llc_size: [1MiB]\n  colour: [red]\n")

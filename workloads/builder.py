@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from npusim.errors import InputError
+
 from .trace import Layer, Trace, make_layer, trace_from_layers
 
 
@@ -65,7 +67,13 @@ class TraceBuilder:
         fields.setdefault("expert", self._expert)
         producers = [t.producer for t in inputs if t.producer]
         fields["inputs"] = tuple(producers)
-        layer = make_layer(fields, source=self.name, known=self._by_name, known_layers=self._by_name)
+        try:
+            layer = make_layer(fields, source=self.name, known=self._by_name, known_layers=self._by_name)
+        except InputError as exc:
+            if exc.field == "layer":  # its message already starts with the layer's name
+                raise
+            # a built layer has no line or column of its own: the message names both
+            raise InputError(self.name, "layer", f"{fields['name']}: {exc.field} {exc.message}") from None
         self.layers.append(layer)
         self._by_name[layer.name] = layer
         return layer
