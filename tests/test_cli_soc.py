@@ -77,6 +77,39 @@ def test_a_path_the_file_system_refuses_is_one_line(cli, tmp_path):
     assert len(r.stderr.splitlines()) == 1 and "File name too long" in r.stderr
 
 
+LONG = "x" * 300  # longer than any file system's name
+
+
+@pytest.mark.parametrize("args, flag, value", [
+    (["run", "--mix", "kws", "--out", LONG], "--out", LONG),
+    (["run", "--mix", "kws", "--out", LONG + "/sub"], "--out", LONG + "/sub"),
+    (["sweep", "--mix", "kws", "--out", LONG + ".csv"], "--out", LONG + ".csv"),
+    (["sweep", "--mix", "kws", "--out", LONG + "/r.csv"], "--out", LONG + "/r.csv"),
+    (["report", "results.csv", "--out", LONG], "--out", LONG),
+    (["map", "--workload", "kws", "--cores", "1", "--budgets", "0", "--out", LONG + ".csv"], "--out", LONG + ".csv"),
+    (["trace", "import", "t.csv", "--out", LONG + ".csv"], "--out", LONG + ".csv"),
+    (["trace", "export", "kws", "--out", LONG + ".csv"], "--out", LONG + ".csv"),
+    (["trace", "export", "kws", "--out", "t2.csv", "--layout", LONG + ".csv"], "--layout", LONG + ".csv"),
+])
+def test_an_output_path_the_file_system_refuses_is_the_flags_error(cli, tmp_path, args, flag, value):
+    (tmp_path / "t.csv").write_text("name,op,M,N,K\nfc,gemm,2,3,4\n")
+    r = cli(*args, *(["--quiet"] if args[0] in ("run", "sweep") else []), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == f"error: <command line>: {flag}: cannot write {value!r}: " \
+                                             "File name too long\n", r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]  # nothing written
+
+
+@pytest.mark.parametrize("workload, expect", [
+    ("nope", "--workload: unknown workload 'nope' (models: resnet50,"),  # the flag, as run --mix
+    ("missing.csv", "--workload: no such file"),
+    (LONG, f"--workload: cannot read {LONG!r}: File name too long"),
+])
+def test_map_blames_a_workload_it_cannot_find_on_the_flag(cli, tmp_path, workload, expect):
+    r = cli("map", "--workload", workload, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: <command line>: {expect}"), r.stderr
+    assert len(r.stderr.splitlines()) == 1
+
+
 def test_unknown_preset(cli):
     r = cli("soc", "show", "warp-drive")
     assert r.returncode == 2
