@@ -195,7 +195,7 @@ TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cor
 TASK_ORDERS = ("cycle", "random")
 
 
-def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
+def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int) -> TenantSpec:
     from workloads import get_trace
 
     sec.allow(*TENANT_KEYS)
@@ -245,6 +245,8 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
     elif isinstance(cores_raw, int):
         if cores_raw < 1:
             raise sec.error("cores", f"a tenant needs at least one core, got {cores_raw}")
+        if cores_raw > soc_cores:  # this tenant alone: blamed here, not on the tenants' sum
+            raise sec.error("cores", f"{cores_raw} cores but the SoC has {soc_cores}")
         cores = cores_raw
     elif isinstance(cores_raw, list) and cores_raw and all(
             isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cores_raw):
@@ -482,7 +484,7 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     tenants = []
     for i, raw in enumerate(raw_tenants):
         line = getattr(raw, "line", None) or top.line_of("tenants")
-        tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen))
+        tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen, soc.npu.cores))
     background = []
     raw_background = top.raw("background", [])
     if not isinstance(raw_background, list):

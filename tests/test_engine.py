@@ -127,6 +127,11 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("qos: 0\ntenants:\n  - workload: kws\n", "s.yaml:1: qos: expected L, M, H or a positive deadline scale"),
     ("soc: gemmini-moca\ntenants:\n" + "".join("  - workload: kws\n" for _ in range(9)),
      "s.yaml:2: tenants: 9 tenants but the SoC has only 8 cores"),
+    # one tenant asking for more cores than there are: that tenant's key, not the list
+    ("soc_overrides: {cores: 2}\ntenants:\n  - workload: kws\n    cores: 1000000000000000000000000000000\n",
+     "s.yaml:4: tenants[0].cores: 1000000000000000000000000000000 cores but the SoC has 2\n"),
+    ("soc_overrides: {cores: 2}\ntenants:\n  - workload: kws\n  - workload: kws\n    cores: 3\n",
+     "s.yaml:5: tenants[1].cores: 3 cores but the SoC has 2\n"),
     ("tenants:\n  - workload: kws\n    priority: 12\n", "s.yaml:3: tenants[0].priority: must be at most 11"),
     # sizes nothing could simulate, and numbers that are not numbers
     ("tenants:\n  - workload: kws\n    requests: 1000000000000\n", "s.yaml:3: tenants[0].requests: must be at most 1000000"),
