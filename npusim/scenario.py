@@ -405,7 +405,8 @@ def _resolve_cores(tenants: list[TenantSpec], soc: SoCSpec, sec: Section,
                                  f"tasks run on one group of {core_pool} cores; leave cores out", t.line)
         return [replace(t, cores=core_pool) for t in tenants]
     if len(tenants) > total:
-        raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only {total} cores")
+        raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only {total} "
+                                   f"core{'s' if total != 1 else ''}")
     fixed = sum(t.cores if isinstance(t.cores, int) else len(t.cores) for t in tenants if t.cores is not None)
     for i, t in enumerate(tenants):
         if isinstance(t.cores, tuple) and max(t.cores) >= total:

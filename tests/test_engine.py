@@ -127,6 +127,10 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("qos: 0\ntenants:\n  - workload: kws\n", "s.yaml:1: qos: expected L, M, H or a positive deadline scale"),
     ("soc: gemmini-moca\ntenants:\n" + "".join("  - workload: kws\n" for _ in range(9)),
      "s.yaml:2: tenants: 9 tenants but the SoC has only 8 cores"),
+    ("soc_overrides: {cores: 1}\ntenants:\n  - workload: kws\n  - workload: kws\n",
+     "s.yaml:2: tenants: 2 tenants but the SoC has only 1 core\n"),  # one core, one byte: singular
+    ("soc_overrides: {llc_size: 0B}\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: soc_overrides.llc_size: must be at least 1 byte, got 0 bytes\n"),
     # one tenant asking for more cores than there are: that tenant's key, not the list
     ("soc_overrides: {cores: 2}\ntenants:\n  - workload: kws\n    cores: 1000000000000000000000000000000\n",
      "s.yaml:4: tenants[0].cores: 1000000000000000000000000000000 cores but the SoC has 2\n"),

@@ -300,7 +300,7 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
          + ", ".join(map(str, range(1, 102))) + "]\n", f"error: {exp}:2: axes: 101000 points (1000 seed x 101 "
                                                        "requests); at most 100000 in one sweep: split it into several"),
         ("mix: [squeezenet, kws]\naxes:\n  cores: [2, 1]\n", f"error: {exp}:1: mix: 2 tenants but the SoC has only "
-                                                              "1 cores (at cores=1)"),
+                                                              "1 core (at cores=1)"),
     ]:
         exp.write_text(text)
         r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))
