@@ -310,7 +310,9 @@ def _parse_override(flag: str, value: Any) -> Any:
         try:
             return parse_int_text(text)
         except ValueError:
-            raise InputError(COMMAND_LINE, flag, f"expected an integer, got {text!r}") from None
+            # a flag's text quoted; a file's value (soc_overrides: {cores: 2.0}) as its YAML reads
+            shown = text if isinstance(value, str) else value
+            raise InputError(COMMAND_LINE, flag, f"expected an integer, got {shown!r}") from None
     if flag == "--llc-size":
         try:
             return parse_size(value)

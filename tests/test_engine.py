@@ -129,6 +129,8 @@ def test_qos_scale_in_scenario_file(tmp_path):
      "s.yaml:2: tenants: 9 tenants but the SoC has only 8 cores"),
     ("soc_overrides: {cores: 1}\ntenants:\n  - workload: kws\n  - workload: kws\n",
      "s.yaml:2: tenants: 2 tenants but the SoC has only 1 core\n"),  # one core, one byte: singular
+    ("soc_overrides: {cores: 2.0}\ntenants:\n  - workload: kws\n",  # a number, as the file has it: not quoted
+     "s.yaml:1: soc_overrides.cores: expected an integer, got 2.0\n"),
     ("soc_overrides: {llc_size: 0B}\ntenants:\n  - workload: kws\n",
      "s.yaml:1: soc_overrides.llc_size: must be at least 1 byte, got 0 bytes\n"),
     # one tenant asking for more cores than there are: that tenant's key, not the list

@@ -282,6 +282,19 @@ def test_a_layer_the_builder_parameters_make_impossible_names_the_layer(tmp_path
     assert str(info.value) == f"{tmp_path}/{expect}"
 
 
+@pytest.mark.parametrize("text, expect", [
+    ("scenario: .\naxes:\n  policy: [shared]\n", "exp.yaml:1: scenario: '{tmp}' is a directory, not a scenario file"),
+    ("soc: sub/\nmix: [kws]\naxes:\n  policy: [shared]\n", "exp.yaml:1: soc: '{tmp}/sub' is a directory, not a SoC file"),
+])
+def test_a_folder_named_as_a_file_is_called_a_folder(tmp_path, text, expect):
+    (tmp_path / "sub").mkdir()
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_experiment(exp)
+    assert str(info.value) == f"{tmp_path}/" + expect.format(tmp=tmp_path)
+
+
 def test_bad_experiment_file_names_the_line(cli, tmp_path):
     exp = tmp_path / "exp.yaml"
     exp.write_text("mix: [squeezenet]\naxes:\n  llc_size: [1MiB]\n  colour: [red]\n")
