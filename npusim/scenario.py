@@ -212,7 +212,7 @@ TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cor
 TASK_ORDERS = ("cycle", "random")
 
 
-def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
+def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int) -> TenantSpec:
     from workloads import get_trace
 
     sec.allow(*TENANT_KEYS)
@@ -227,8 +227,13 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
         if exc.source == workload:
             if exc.field in dict(params):
                 raise params_sec.error(exc.field, exc.message) from None
-            raise sec.error("params" if exc.field == "params" else "workload", exc.message) from None
-        raise
+            if exc.field == "params":
+                # the defaults build, so a lone parameter is the one at fault
+                only = params[0][0] if len(params) == 1 else None
+                raise (params_sec.error(only, exc.message) if only else sec.error("params", exc.message)) from None
+            if exc.field in ("workload", "file"):  # the name itself: unknown, or no file to read
+                raise sec.error("workload", exc.message) from None
+        raise  # a trace file's own error, at its line and column
     except (TypeError, ValueError) as exc:
         raise sec.error("params", str(exc)) from None
     except OSError as exc:  # a name the file system refuses (too long, ...)
@@ -257,6 +262,8 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int]) -> TenantSpec:
     elif isinstance(cores_raw, int):
         if cores_raw < 1:
             raise sec.error("cores", f"a tenant needs at least one core, got {cores_raw}")
+        if cores_raw > soc_cores:  # this tenant alone: blamed here, not on the tenants' sum
+            raise sec.error("cores", f"{cores_raw} cores but the SoC has {soc_cores}")
         cores = cores_raw
     elif isinstance(cores_raw, list) and cores_raw and all(
             isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cores_raw):
@@ -418,7 +425,8 @@ def _resolve_cores(tenants: list[TenantSpec], soc: SoCSpec, sec: Section,
                                  f"tasks run on one group of {core_pool} cores; leave cores out", t.line)
         return [replace(t, cores=core_pool) for t in tenants]
     if len(tenants) > total:
-        raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only {total} cores")
+        raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only {total} "
+                                   f"core{'s' if total != 1 else ''}")
     fixed = sum(t.cores if isinstance(t.cores, int) else len(t.cores) for t in tenants if t.cores is not None)
     for i, t in enumerate(tenants):
         if isinstance(t.cores, tuple) and max(t.cores) >= total:
@@ -501,7 +509,7 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     tenants = []
     for i, raw in enumerate(raw_tenants):
         line = getattr(raw, "line", None) or top.line_of("tenants")
-        tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen))
+        tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen, soc.npu.cores))
     background = []
     raw_background = top.raw("background", [])
     if not isinstance(raw_background, list):

@@ -310,7 +310,9 @@ def _parse_override(flag: str, value: Any) -> Any:
         try:
             return parse_int_text(text)
         except ValueError:
-            raise InputError(COMMAND_LINE, flag, f"expected an integer, got {text!r}") from None
+            # a flag's text quoted; a file's value (soc_overrides: {cores: 2.0}) as its YAML reads
+            shown = text if isinstance(value, str) else value
+            raise InputError(COMMAND_LINE, flag, f"expected an integer, got {shown!r}") from None
     if flag == "--llc-size":
         try:
             return parse_size(value)
@@ -445,9 +447,11 @@ def _llc(sec: Section) -> LLCSpec:
         raise sec.error_any(("size", "ways", "line"), f"gives {sets} sets ({format_size(size)} / {ways} ways / {line} B lines); "
                                 "the set count must be a power of two")
     if npu_ways > ways:
-        raise sec.error_any(("npu_ways", "ways"), f"{npu_ways} NPU ways exceed the cache's {ways} ways")
+        raise sec.error_any(("npu_ways", "ways"), f"{npu_ways} NPU ways exceed the cache's {ways} "
+                                                  f"way{'s' if ways != 1 else ''}")
     if npu_ways and npu_ways == ways:
-        raise sec.error_any(("npu_ways", "ways"), f"all {ways} ways are NPU ways; leave at least one way for the LRU part")
+        every = f"all {ways} ways are NPU ways" if ways != 1 else "the only way is an NPU way"
+        raise sec.error_any(("npu_ways", "ways"), f"{every}; leave at least one way for the LRU part")
     if page % line:
         raise sec.error_any(("page", "line"), f"page size {page} B is not a multiple of the {line} B line")
     if npu_ways and (size // ways * npu_ways) % page:

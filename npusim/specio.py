@@ -276,14 +276,15 @@ class Section:
         value = self._convert(key, default, parse_size)
         if value is default and default is not _MISSING:
             return default
-        self._check_range(key, value, minimum, MAX_INT if maximum is None else maximum, unit=" bytes")
+        maximum = MAX_INT if maximum is None else maximum
+        self._check_range(key, value, minimum, maximum, unit=("byte", "bytes"))
         return value
 
     def frequency(self, key: str, default: Any = _MISSING) -> int:
         value = self._convert(key, default, parse_frequency)
         if value is default and default is not _MISSING:
             return default
-        self._check_range(key, value, 1, None, unit=" Hz")
+        self._check_range(key, value, 1, None, unit=("Hz", "Hz"))
         return value
 
     def string(self, key: str, default: Any = _MISSING) -> str:
@@ -309,13 +310,16 @@ class Section:
             raise self.error(key, f"expected true or false, got {value!r}")
         return value
 
-    def _check_range(self, key, value, minimum, maximum, unit: str = "") -> None:
+    def _check_range(self, key, value, minimum, maximum, unit: tuple[str, str] | None = None) -> None:
+        def amount(n) -> str:  # with the unit, singular for one (1 byte, 0 bytes)
+            return f"{n}" if unit is None else f"{n} {unit[0] if abs(n) == 1 else unit[1]}"
+
         if minimum is not None and value < minimum:
             if value < 0:
-                raise self.error(key, f"must not be negative, got {value}{unit}")
-            raise self.error(key, f"must be at least {minimum}{unit}, got {value}{unit}")
+                raise self.error(key, f"must not be negative, got {amount(value)}")
+            raise self.error(key, f"must be at least {amount(minimum)}, got {amount(value)}")
         if maximum is not None and value > maximum:
-            raise self.error(key, f"must be at most {maximum}{unit}, got {value}{unit}")
+            raise self.error(key, f"must be at most {amount(maximum)}, got {amount(value)}")
 
     def allow(self, *keys: str) -> "Section":
         """Reject unknown keys up front (before a missing required one is reported)."""

@@ -335,6 +335,8 @@ def load_experiment(path: str | Path) -> SweepSpec:
     scen = top.string("scenario", None)
     if scen is not None:
         scen_path = Path(scen) if Path(scen).is_absolute() else Path(path).parent / scen
+        if scen_path.is_dir():  # `scenario: .` names a folder: say so, not that nothing is there
+            raise top.error("scenario", f"{str(scen_path)!r} is a directory, not a scenario file")
         if not scen_path.is_file():
             raise top.error("scenario", f"no such scenario file {str(scen_path)!r}")
         scen = str(scen_path)
@@ -343,6 +345,8 @@ def load_experiment(path: str | Path) -> SweepSpec:
         beside = Path(path).parent / soc  # a SoC file next to the experiment, as for `scenario:`
         if beside.is_file():
             soc = str(beside)
+        elif beside.is_dir():
+            raise top.error("soc", f"{str(beside)!r} is a directory, not a SoC file")
         elif not Path(soc).is_file():
             raise top.error("soc", f"unknown preset and no such file {str(beside)!r}")
     mix = None

@@ -50,6 +50,11 @@ def test_soc_show_overrides(cli):
     ("base: camdn\ndram:\n  ranks: 1099511627776\n", "bad.yaml:3: dram.ranks: must be at most 16"),
     ("base: camdn\ndram:\n  channels: 1024\n", "bad.yaml:3: dram.channels: must be at most 256"),
     ("description: " + "[" * 2000 + "]" * 2000 + "\n", "bad.yaml: yaml: malformed YAML: nested too deeply"),
+    # one of a unit is singular
+    ("base: camdn\nllc:\n  size: 0B\n", "bad.yaml:3: llc.size: must be at least 1 byte, got 0 bytes"),
+    ("base: camdn\nllc:\n  size: 64B\n  ways: 1\n", "bad.yaml:4: llc.ways: 12 NPU ways exceed the cache's 1 way"),
+    ("base: camdn\nllc:\n  size: 64B\n  ways: 1\n  npu_ways: 1\n  page: 64B\n",
+     "bad.yaml:5: llc.npu_ways: the only way is an NPU way; leave at least one way for the LRU part"),
 ])
 def test_bad_spec_one_line_exit_2(cli, tmp_path, content, expect):
     path = tmp_path / "bad.yaml"
@@ -60,6 +65,15 @@ def test_bad_spec_one_line_exit_2(cli, tmp_path, content, expect):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("error: ") and expect in lines[0], lines[0]
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("n_bytes, text", [
+    (16 << 20, "16 MiB"), (1536 << 10, "1.5 MiB"), (256 << 10, "256 KiB"), (64, "64 B"), (1024, "1 KiB"),
+])
+def test_the_run_header_spells_the_llc_size_in_a_unit_it_fills(n_bytes, text):
+    from npusim.cli.cmd_run import llc_size_text
+
+    assert llc_size_text(n_bytes) == text  # a 64 B LLC was "6.10352e-05 MiB"
 
 
 def test_a_preset_name_wins_over_a_file_of_that_name(cli, tmp_path):
@@ -75,6 +89,39 @@ def test_a_path_the_file_system_refuses_is_one_line(cli, tmp_path):
     r = cli("run", "--mix", "kws", "--out", long_name, "--quiet")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.splitlines()) == 1 and "File name too long" in r.stderr
+
+
+LONG = "x" * 300  # longer than any file system's name
+
+
+@pytest.mark.parametrize("args, flag, value", [
+    (["run", "--mix", "kws", "--out", LONG], "--out", LONG),
+    (["run", "--mix", "kws", "--out", LONG + "/sub"], "--out", LONG + "/sub"),
+    (["sweep", "--mix", "kws", "--out", LONG + ".csv"], "--out", LONG + ".csv"),
+    (["sweep", "--mix", "kws", "--out", LONG + "/r.csv"], "--out", LONG + "/r.csv"),
+    (["report", "results.csv", "--out", LONG], "--out", LONG),
+    (["map", "--workload", "kws", "--cores", "1", "--budgets", "0", "--out", LONG + ".csv"], "--out", LONG + ".csv"),
+    (["trace", "import", "t.csv", "--out", LONG + ".csv"], "--out", LONG + ".csv"),
+    (["trace", "export", "kws", "--out", LONG + ".csv"], "--out", LONG + ".csv"),
+    (["trace", "export", "kws", "--out", "t2.csv", "--layout", LONG + ".csv"], "--layout", LONG + ".csv"),
+])
+def test_an_output_path_the_file_system_refuses_is_the_flags_error(cli, tmp_path, args, flag, value):
+    (tmp_path / "t.csv").write_text("name,op,M,N,K\nfc,gemm,2,3,4\n")
+    r = cli(*args, *(["--quiet"] if args[0] in ("run", "sweep") else []), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == f"error: <command line>: {flag}: cannot write {value!r}: " \
+                                             "File name too long\n", r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]  # nothing written
+
+
+@pytest.mark.parametrize("workload, expect", [
+    ("nope", "--workload: unknown workload 'nope' (models: resnet50,"),  # the flag, as run --mix
+    ("missing.csv", "--workload: no such file"),
+    (LONG, f"--workload: cannot read {LONG!r}: File name too long"),
+])
+def test_map_blames_a_workload_it_cannot_find_on_the_flag(cli, tmp_path, workload, expect):
+    r = cli("map", "--workload", workload, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: <command line>: {expect}"), r.stderr
+    assert len(r.stderr.splitlines()) == 1
 
 
 def test_unknown_preset(cli):

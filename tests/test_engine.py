@@ -127,11 +127,29 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("qos: 0\ntenants:\n  - workload: kws\n", "s.yaml:1: qos: expected L, M, H or a positive deadline scale"),
     ("soc: gemmini-moca\ntenants:\n" + "".join("  - workload: kws\n" for _ in range(9)),
      "s.yaml:2: tenants: 9 tenants but the SoC has only 8 cores"),
+    ("soc_overrides: {cores: 1}\ntenants:\n  - workload: kws\n  - workload: kws\n",
+     "s.yaml:2: tenants: 2 tenants but the SoC has only 1 core\n"),  # one core, one byte: singular
+    ("soc_overrides: {cores: 2.0}\ntenants:\n  - workload: kws\n",  # a number, as the file has it: not quoted
+     "s.yaml:1: soc_overrides.cores: expected an integer, got 2.0\n"),
+    ("soc_overrides: {llc_size: 0B}\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: soc_overrides.llc_size: must be at least 1 byte, got 0 bytes\n"),
+    # one tenant asking for more cores than there are: that tenant's key, not the list
+    ("soc_overrides: {cores: 2}\ntenants:\n  - workload: kws\n    cores: 1000000000000000000000000000000\n",
+     "s.yaml:4: tenants[0].cores: 1000000000000000000000000000000 cores but the SoC has 2\n"),
+    ("soc_overrides: {cores: 2}\ntenants:\n  - workload: kws\n  - workload: kws\n    cores: 3\n",
+     "s.yaml:5: tenants[1].cores: 3 cores but the SoC has 2\n"),
     ("tenants:\n  - workload: kws\n    priority: 12\n", "s.yaml:3: tenants[0].priority: must be at most 11"),
     # sizes nothing could simulate, and numbers that are not numbers
     ("tenants:\n  - workload: kws\n    requests: 1000000000000\n", "s.yaml:3: tenants[0].requests: must be at most 1000000"),
     ("tenants:\n  - workload: kws\n    params: {batch: 10000000000000}\n",
      "s.yaml:3: tenants[0].params.batch: must be at most 2147483647"),
+    # a layer the parameters make impossible: the parameter (the lone one) at its line, the layer and column named
+    ("tenants:\n  - workload: m3vit\n    params:\n      image_size: [0, 5]\n",
+     "s.yaml:4: tenants[0].params.image_size: layer patch_embed: in_h must be at least 1, got 0\n"),
+    ("tenants:\n  - workload: wav2vec2_base\n    params: {seconds: 1.0e-300}\n",
+     "s.yaml:3: tenants[0].params.seconds: layer feature_extractor.conv0: in_w must be at least 1, got 0\n"),
+    ("tenants:\n  - workload: bert_base\n    params:\n      batch: 2147483647\n      seq_len: 100000\n",
+     "s.yaml:3: tenants[0].params: layer embeddings.word: M must be at most 2147483647, got 214748364700000\n"),
     ("tenants:\n  - workload: kws\n    arrival: times\n    arrival_cycles: [1000000000000000000000]\n",
      "s.yaml:4: tenants[0].arrival_cycles: expected a list of integer cycles from 0 to 1000000000000"),
     ("tenants:\n  - workload: kws\n    arrival: poisson\n    rate_per_mcycle: .inf\n",
@@ -177,6 +195,20 @@ def test_bad_scenarios(cli, tmp_path, text, expect):
     r = cli("run", "--scenario", str(p), "--quiet")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr, r.stderr
+
+
+def test_a_trace_files_own_error_keeps_its_line_and_column(cli, tmp_path):
+    trace = tmp_path / "bad.csv"
+    trace.write_text("name,op,batch,in_c,in_h,in_w,out_c,kernel_h,kernel_w,stride,padding\n"
+                     "c1,conv,1,3,0,16,8,3,3,1,1\n")
+    s = tmp_path / "s.yaml"
+    s.write_text(f"tenants:\n  - workload: {trace}\n")
+    for args in (["--scenario", str(s)], ["--mix", str(trace)]):
+        r = cli("run", *args, "--quiet")
+        assert r.returncode == 2 and r.stderr == f"error: {trace}:2: in_h: must be at least 1, got 0\n", r.stderr
+    s.write_text(f"tenants:\n  - workload: {tmp_path / 'missing.csv'}\n")  # the name itself: the scenario's key
+    r = cli("run", "--scenario", str(s), "--quiet")
+    assert r.returncode == 2 and r.stderr == f"error: {s}:2: tenants[0].workload: no such file\n", r.stderr
 
 
 @pytest.mark.parametrize("args, expect", [
@@ -314,6 +346,8 @@ def test_api_bad_arguments_raise_input_error(tmp_path):
          "<api>: scenario.tenants.0.cores: expected a string, number, boolean, list or mapping, got a value of type set"),
         ((), {"mix": "kws", "scheduler": np.array(["fcfs", "x"])}, "<api>: scheduler: expected a string, got ['fcfs', 'x']"),
         ((), {"mix": "kws", "qos": 10**400}, "<api>: qos: expected a string"),
+        (({"tenants": [{"workload": "m3vit", "params": {"image_size": [0, 5]}}]},), {},
+         "<api>: tenants[0].params.image_size: layer patch_embed: in_h must be at least 1, got 0"),
         ((), {"mix": "kws", "cpu_traffic": 10**400}, "<api>: cpu_traffic: expected a rate in GB/s"),
         (({"tenants": [{"workload": "kws"}], "background": [{"rate_gb_per_s": 10**400}]},), {},
          "<api>: background[0].rate_gb_per_s: expected a finite number"),

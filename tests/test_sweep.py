@@ -288,6 +288,34 @@ def test_resume_refuses_a_file_it_did_not_write(tmp_path):
         run_sweep(small_spec(), foreign, jobs=1, resume=True)
 
 
+@pytest.mark.parametrize("text, expect", [
+    ("mix: [wav2vec2_base]\naxes:\n  param.seconds: [1.0, 1.0e-300]\n",
+     "exp.yaml:3: axes.param.seconds: layer feature_extractor.conv0: in_w must be at least 1, got 0"),
+    ("mix: [bert_base]\nparams: {seq_len: 100000}\naxes:\n  param.batch: [1, 2147483647]\n",
+     "exp.yaml:2: params.seq_len, axes.param.batch: layer embeddings.word: M must be at most 2147483647, "
+     "got 214748364700000"),
+])
+def test_a_layer_the_builder_parameters_make_impossible_names_the_layer(tmp_path, text, expect):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_experiment(exp).points()
+    assert str(info.value) == f"{tmp_path}/{expect}"
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("scenario: .\naxes:\n  policy: [shared]\n", "exp.yaml:1: scenario: '{tmp}' is a directory, not a scenario file"),
+    ("soc: sub/\nmix: [kws]\naxes:\n  policy: [shared]\n", "exp.yaml:1: soc: '{tmp}/sub' is a directory, not a SoC file"),
+])
+def test_a_folder_named_as_a_file_is_called_a_folder(tmp_path, text, expect):
+    (tmp_path / "sub").mkdir()
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_experiment(exp)
+    assert str(info.value) == f"{tmp_path}/" + expect.format(tmp=tmp_path)
+
+
 def test_bad_experiment_file_names_the_line(cli, tmp_path):
     exp = tmp_path / "exp.yaml"
     exp.write_text("mix: [squeezenet]\naxes:\n  llc_size: [1MiB]\n  colour: [red]\n")
@@ -306,7 +334,7 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
          + ", ".join(map(str, range(1, 102))) + "]\n", f"error: {exp}:2: axes: 101000 points (1000 seed x 101 "
                                                        "requests); at most 100000 in one sweep: split it into several"),
         ("mix: [squeezenet, kws]\naxes:\n  cores: [2, 1]\n", f"error: {exp}:1: mix: 2 tenants but the SoC has only "
-                                                              "1 cores (at cores=1)"),
+                                                              "1 core (at cores=1)"),
     ]:
         exp.write_text(text)
         r = cli("sweep", str(exp), "--out", str(tmp_path / "r.csv"))

@@ -159,6 +159,8 @@ def test_bad_scalesim_and_onnx_files(cli, tmp_path):
     (["trace", "show", "m3vit", "--task", "saliency"], "error: <command line>: --task: m3vit has no task 'saliency'"),
     (["trace", "import", "x.onnx"], "error: <command line>: the following arguments are required: --out"),
     (["trace", "show", "kws", "--batch", "100000000000"], "error: <command line>: --batch: must be at most 2147483647"),
+    (["trace", "show", "kws", "--batch", "2147483647"],  # a layer the flag makes impossible: the flag's fault
+     "error: <command line>: --batch: layer conv_1: 2.4e+16 operations or elements is more than a layer may have"),
     (["trace", "show", "kws", "--format", "onnx"], "error: <command line>: --format: kws is a zoo model"),
     (["trace", "show", "missing.csv", "--batch", "2"], "error: <command line>: --batch: applies to zoo models only"),
 ])

@@ -131,6 +131,19 @@ def test_a_builder_error_names_the_parameter_at_fault(name, params, field):
     assert info.value.field == field
 
 
+def test_a_layer_the_parameters_make_impossible_is_blamed_on_the_parameters():
+    # the layer's own complaint is kept, with the layer and column it is about
+    with pytest.raises(InputError) as info:
+        get_trace("m3vit", image_size=[0, 5])
+    e = info.value
+    assert (e.source, e.field, e.line) == ("m3vit", "params", None)
+    assert e.message == "layer patch_embed: in_h must be at least 1, got 0"
+    with pytest.raises(InputError) as info:
+        get_trace("kws", batch=2**31 - 1)
+    assert (info.value.field, info.value.message) == (
+        "params", "layer conv_1: 2.4e+16 operations or elements is more than a layer may have (2^53)")
+
+
 def test_unknown_workload():
     with pytest.raises(InputError) as info:
         get_trace("resnet51")

@@ -30,6 +30,8 @@ def get_trace(name_or_path: str | Path, **params: Any) -> Trace:
             return build(ref, **params)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, InputError):
+                if exc.field == "layer":  # the defaults build: the parameters made this layer impossible
+                    raise InputError(ref, "params", f"layer {exc.message}") from None
                 raise
             named = getattr(exc, "parameter", None)  # a ParameterError names the parameter at fault
             raise InputError(ref, named if named in params else "params", str(exc)) from None

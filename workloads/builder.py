@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from npusim.errors import InputError
+
 from .trace import Layer, Trace, make_layer, trace_from_layers
 
 MAX_BUILT_LAYERS = 200_000  # a model built from parameters stops here rather than fill memory
@@ -69,7 +71,13 @@ class TraceBuilder:
             raise ValueError(f"these parameters make more than {MAX_BUILT_LAYERS} layers")
         producers = [t.producer for t in inputs if t.producer]
         fields["inputs"] = tuple(producers)
-        layer = make_layer(fields, source=self.name, known=self._by_name, known_layers=self._by_name)
+        try:
+            layer = make_layer(fields, source=self.name, known=self._by_name, known_layers=self._by_name)
+        except InputError as exc:
+            if exc.field == "layer":  # its message already starts with the layer's name
+                raise
+            # a built layer has no line or column of its own: the message names both
+            raise InputError(self.name, "layer", f"{fields['name']}: {exc.field} {exc.message}") from None
         self.layers.append(layer)
         self._by_name[layer.name] = layer
         return layer

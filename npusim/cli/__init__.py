@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 import warnings
@@ -112,6 +113,24 @@ def _refuse_empty_paths(args: argparse.Namespace) -> None:
             raise InputError(COMMAND_LINE, f"--{name}", "empty")
 
 
+OUTPUT_FLAGS = ("out", "layout")
+
+
+def _refuse_unusable_outputs(args: argparse.Namespace) -> None:
+    """An output path the file system will not even look up (a name too long, a loop of
+    links) is the flag's error: the first probe of it would otherwise report it as a file."""
+    for name in OUTPUT_FLAGS:
+        value = getattr(args, name, None)
+        if not isinstance(value, str):
+            continue
+        try:
+            os.stat(value)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # not there yet, or under a file: writing it says what is wrong
+        except OSError as exc:
+            raise InputError(COMMAND_LINE, f"--{name}", f"cannot write {value!r}: {exc.strerror or exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -125,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {COMMAND_LINE}: VERB: missing (choose from {', '.join(VERBS)})", file=sys.stderr)
             return EXIT_INPUT
         _refuse_empty_paths(args)
+        _refuse_unusable_outputs(args)
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"error: {COMMAND_LINE}: {exc}", file=sys.stderr)

@@ -78,9 +78,16 @@ def run(args: argparse.Namespace) -> int:
     soc = load_soc(args.soc, overrides)
     if not args.workload.strip():
         raise InputError(COMMAND_LINE, "--workload", "empty: give a zoo model or a trace file")
+    try:
+        trace = get_trace(args.workload)
+    except InputError as exc:
+        if exc.source == args.workload and exc.field in ("workload", "file"):  # the name itself, as run --mix
+            raise InputError(COMMAND_LINE, "--workload", exc.message) from None
+        raise  # a trace file's own error, at its line
+    except OSError as exc:  # a name the file system refuses (too long, ...)
+        raise InputError(COMMAND_LINE, "--workload", f"cannot read {args.workload!r}: {exc.strerror or exc}") from None
     if args.out:
         refuse_input_as_output("--out", args.out, [args.workload, args.soc])
-    trace = get_trace(args.workload)
     if args.cores:
         cores = _int_list(args.cores, "--cores")
         for c in cores:
