@@ -214,3 +214,19 @@ def run_cli_json(name: str) -> str:
     r = run_cli("soc", "show", name, "--json")
     assert r.returncode == 0, r.stderr
     return r.stdout
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["map", "--workload", "kws", "--cores", "1", "--budgets", "256KiB,262144"], "--budgets: 262144 given twice (as 256KiB)"),
+    (["map", "--workload", "kws", "--cores", "2,2"], "--cores: 2 given twice"),
+    (["run", "--mix", "kws", "--format", "parquet", "--quiet"],
+     "--format: only with --out (the format of the tables it writes)"),
+    # SCALE-Sim reads CSV; 'dir/' used to become a file named dir
+    (["trace", "export", "kws", "--out", "d1/"], "--out: SCALE-Sim reads CSV: name the file .csv, got 'd1/'"),
+    (["trace", "export", "kws", "--out", "t.csv", "--layout", "l.txt"],
+     "--layout: SCALE-Sim reads CSV: name the file .csv, got 'l.txt'"),
+])
+def test_flags_that_would_be_ignored_or_repeat_a_row_are_refused(cli, tmp_path, args, expect):
+    r = cli(*args, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == f"error: <command line>: {expect}\n", r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -221,7 +221,7 @@ def test_trace_export_bad_input(cli, tmp_path):
                     "--layout: is the same file as --out")
     assert kept.read_text() == "precious\n"
     _one_line_error(cli("trace", "export", "resnet50", "--out", str(tmp_path), "--layout",
-                        str(tmp_path / "l.csv")), "--out: cannot write")  # --out is a folder
+                        str(tmp_path / "l.csv")), "--out: SCALE-Sim reads CSV")  # --out is a folder
     vec = tmp_path / "vec.csv"
     vec.write_text("name,op,in_c,in_h,in_w,kernel_h,kernel_w,stride\np,pool,8,4,4,2,2,2\n")
     _one_line_error(cli("trace", "export", str(vec), "--out", str(tmp_path / "y.csv")), "no layer runs on the "

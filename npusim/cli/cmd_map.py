@@ -42,6 +42,8 @@ def _int_list(text: str, flag: str) -> list[int]:
             raise InputError(COMMAND_LINE, flag, f"expected integers separated by commas, got {part!r}") from None
         if value < 1:
             raise InputError(COMMAND_LINE, flag, f"must be at least 1, got {value}")
+        if value in out:  # a row set twice over, as a sweep refuses a value twice
+            raise InputError(COMMAND_LINE, flag, f"{value} given twice")
         out.append(value)
     return out
 
@@ -62,6 +64,8 @@ def parse_budgets(text: str, flag: str = "--budgets") -> list[int]:
             raise InputError(COMMAND_LINE, flag, str(exc)) from None
         if size > MAX_LLC_BYTES:
             raise InputError(COMMAND_LINE, flag, f"{part} is more than the largest LLC npusim models (1GiB)")
+        if size in out:
+            raise InputError(COMMAND_LINE, flag, f"{part} given twice (as {format_size(size)})")
         out.append(size)
     return out
 

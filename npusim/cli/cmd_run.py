@@ -32,7 +32,7 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
                                    "traffic, LLC hit rate, STP, ANTT, fairness and SLA rate.")
     add_run_flags(p)
     p.add_argument("--out", metavar="DIR", help="write summary.json and the tasks/tenants/layers/timeline tables")
-    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format with --out")
+    p.add_argument("--format", choices=("csv", "parquet"), default=None, help="table format with --out (default csv)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-cache", action="store_true", help="ignore the plan and isolated-latency caches")
@@ -115,6 +115,8 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     from ..api import run_scenario
 
+    if args.format is not None and not args.out:
+        raise InputError(COMMAND_LINE, "--format", "only with --out (the format of the tables it writes)")
     scenario = scenario_from_args(args)
     if args.out:
         out = Path(args.out)
@@ -127,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     if args.out:
         try:
-            result.write(args.out, args.format)
+            result.write(args.out, args.format or "csv")
         except InputError as exc:
             raise InputError(COMMAND_LINE, "--out", f"{args.out!r}: {exc.message}") from None
     if args.json:

@@ -281,6 +281,9 @@ def _write_all(files: list[tuple[str, Path, str]]) -> None:
 def _export(args: argparse.Namespace) -> int:
     from workloads.importers.scalesim import layout_text, topology_rows, topology_text
 
+    for flag, path in (("--out", args.out), ("--layout", args.layout)):
+        if path is not None and Path(path).suffix.lower() != ".csv":  # 'dir/' would become a file named dir
+            raise InputError(COMMAND_LINE, flag, f"SCALE-Sim reads CSV: name the file .csv, got {path!r}")
     refuse_input_as_output("--out", args.out, [args.workload])
     if args.layout:
         refuse_input_as_output("--layout", args.layout, [args.workload])
