@@ -36,7 +36,7 @@ from workloads import get_trace
 
 from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
-                       policy_names, qos_problem, scenario_from_flags)
+                       policy_names, qos_problem, qos_scale, scenario_from_flags)
 from .soc import preset_names
 from .specio import MAX_INT, Section, load_yaml, refuse_repeated_csv_columns
 from .units import UnitError, parse_float_text, parse_int_text, parse_size
@@ -298,6 +298,12 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
         else:
             out.append(str(v).strip())
     _refuse_repeated(out, err)
+    if name == "qos":  # M and 1.0, or 1 and 1.0, are one deadline scale
+        by_scale: dict[float, str] = {}
+        for v in out:
+            first = by_scale.setdefault(qos_scale(v), v)
+            if first != v:
+                raise err(f"{first} and {v} are the same deadline scale (a point would run twice)")
     return out
 
 

@@ -185,6 +185,8 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     ("param.batch", [1, 2, 1], "1 given twice (a point would run twice)"),
     ("param.batch", "1,2,1", "1 given twice (a point would run twice)"),
     ("param.batch", [1, 1.0, True, 2, 1.0], "1.0 given twice"),  # 1, 1.0 and True are three values
+    ("qos", "M,L,1.0", "M and 1.0 are the same deadline scale (a point would run twice)"),  # unlike parameters
+    ("qos", [1, "1.0"], "1 and 1.0 are the same deadline scale"),
 ])
 def test_unparsable_axis_values(axis, raw, expect):
     with pytest.raises(InputError) as e:
