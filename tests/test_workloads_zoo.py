@@ -269,3 +269,13 @@ def test_parameters_that_count_layers_or_experts_are_bounded(name, params, field
         get_trace(name, **params)
     assert (info.value.field, info.value.message) == (field, message)
     assert len(get_trace("decision_transformer", layers=20).layers) == 9 * 20 + 16
+
+
+@pytest.mark.parametrize("expert, message", [
+    ("-1", "must not be negative, got -1"),
+    ("100000000000000000000000000000000", "must be at most 2147483647, got 100000000000000000000000000000000"),
+])
+def test_a_trace_expert_id_is_a_bounded_integer(expert, message):
+    with pytest.raises(InputError) as info:
+        parse_trace_text(f"name,op,M,N,K,expert\nfc,gemm,2,3,4,{expert}\n", "t.csv", "t")
+    assert (info.value.line, info.value.field, info.value.message) == (2, "expert", message)

@@ -472,6 +472,8 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
     if expert not in (None, ""):
         if isinstance(expert, bool) or not isinstance(expert, int) or expert < 0:
             raise err("expert", f"expected a non-negative integer, got {expert!r}")
+        if expert > MAX_DIM:
+            raise err("expert", f"must be at most {MAX_DIM}, got {expert}")
         kw["expert"] = expert
     shared = str(fields.get("weights") or "").strip()
     if shared:
