@@ -720,6 +720,7 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
                                                       f"{len(header)}", line)
     if "tenant" not in header:
         return JournalRepair(journal, notes, _csv_text(header, rows) if notes else None)
+    _refuse_edited_rows(journal, header, rows, points)
     pid, tenant = header.index("point_id"), header.index("tenant")
     tenants_of = {p.point_id: len(p.scenario.tenants) for p in points}
     seen: set[tuple[str, str]] = set()
@@ -747,6 +748,25 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
                      "kept as " + " and ".join(str(_previous_name(f)) for f in keep))
     # nothing kept: start afresh, with this sweep's columns
     return JournalRepair(journal, notes, (_csv_text(header, kept) if kept else "") if notes else None, keep=keep)
+
+
+def _refuse_edited_rows(journal: Path, header: list[str], rows: list[list[str]], points: list[Point]) -> None:
+    """A row is kept by its point_id alone: one whose policy, mix or tenant is not its point's was
+    edited (or damaged), and keeping it would put its numbers under the wrong name."""
+    by_id = {p.point_id: p for p in points}
+    col = {name: header.index(name) for name in ("point_id", "policy", "mix", "tenant", "workload") if name in header}
+    for line, row in enumerate(rows, start=2):
+        point = by_id.get(row[col["point_id"]])
+        if point is None:
+            continue  # another sweep's point: dropped anyway
+        sc = point.scenario
+        expected = {"policy": {sc.policy.name}, "mix": {"+".join(t.workload for t in sc.tenants)},
+                    "tenant": {t.name for t in sc.tenants}, "workload": {t.workload for t in sc.tenants}}
+        for name, allowed in expected.items():
+            if name in col and row[col[name]] not in allowed:
+                raise InputError(str(journal), name, f"cannot resume: {row[col[name]]!r} is not the {name} of point "
+                                                     f"{row[col['point_id']]} (the row was edited or damaged): remove "
+                                                     "the row or drop --resume", line)
 
 
 def _csv_text(header: list[str], rows: list[list[str]]) -> str:

@@ -862,6 +862,17 @@ def test_resume_refuses_kept_rows_the_report_could_not_read(cli, tmp_path):
     r = cli("sweep", "--mix", "kws", "--cores", "2", "--policy", "shared,waypart", "--out", str(out), "--jobs", "1",
             "--quiet", "--resume")
     assert r.returncode == 2 and r.stderr.strip() == f"error: {out}:2: llc_hit_rate: expected a number, got 'abc'"
+    # a row is kept by its point_id: one naming another policy or tenant would be kept under the wrong name
+    for col, value in (("policy", "sh\x00red"), ("tenant", "nobody")):
+        cells = first.split(",")
+        cells[cols.index(col)] = value
+        out.write_text("\n".join([header, ",".join(cells), *rest]) + "\n")
+        r = cli("sweep", "--mix", "kws", "--cores", "2", "--policy", "shared,waypart", "--out", str(out), "--jobs", "1",
+                "--quiet", "--resume")
+        point = cells[cols.index("point_id")]
+        assert r.returncode == 2 and r.stderr == (
+            f"error: {out}:2: {col}: cannot resume: {value!r} is not the {col} of point {point} (the row was "
+            "edited or damaged): remove the row or drop --resume\n"), r.stderr
 
 
 def test_point_ids_follow_every_input_of_the_result(tmp_path):
