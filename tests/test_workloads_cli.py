@@ -255,3 +255,12 @@ def test_trace_show_spells_small_totals(cli, tmp_path):
     t.write_text("name,op,M,N,K\nfc,gemm,2,3,4\n")
     r = cli("trace", "show", str(t))
     assert r.returncode == 0 and "t: 1 layers, 24 MACs, 12 params" in r.stdout, r.stdout
+
+
+def test_an_empty_trace_file_says_so(cli, tmp_path):
+    """An empty or blank CSV used to be reported as a header of unknown format."""
+    for text in ("", "\n\n", "# a comment only\n"):
+        path = tmp_path / "t.csv"
+        path.write_text(text)
+        _one_line_error(cli("trace", "show", str(path)), f"error: {path}:1: header: empty file: no header line")
+        _one_line_error(cli("run", "--mix", f"kws,{path}", "--quiet"), f"error: {path}:1: header: empty file")

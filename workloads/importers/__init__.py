@@ -94,6 +94,8 @@ def detect(path: Path) -> str:
             raise InputError(str(path), "file", f"not UTF-8 text: {exc}") from None
         return "onnx"  # binary: an ONNX protobuf is the only binary format (its reader says if it is not)
     header = next((l for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")), "")
+    if not header:  # nothing to tell a format by
+        raise InputError(str(path), "header", "empty file: no header line", 1)
     cols = [c.strip().lower() for c in header.split(",")]
     while cols and cols[-1] == "":
         cols.pop()
