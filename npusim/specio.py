@@ -138,7 +138,7 @@ def load_json_text(text: str, source: str, field: str) -> Any:
         out: dict = {}
         for key, value in items:
             if key in out:
-                raise InputError(source, key, "given twice")
+                raise InputError(source, key or "''", "key given twice")
             out[key] = value
         return out
 

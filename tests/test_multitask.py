@@ -246,7 +246,7 @@ def test_sweep_over_a_builder_parameter(tmp_path):
     fixed.write_text("mix: [m3vit]\nparams:\n  image_size: 2\naxes:\n  param.batch: [1]\n")
     with pytest.raises(InputError) as exc:
         load_experiment(fixed).points()
-    assert str(exc.value) == (f"{fixed}:3: params.image_size, axes.param.batch: layer patch_embed: kernel_h "
+    assert str(exc.value) == (f"{fixed}:3: params.image_size, axes.param.batch: layer patch_embed (kernel_h): "
                               "kernel 16 is larger than the padded input height 2")  # the layer and its column
 
 

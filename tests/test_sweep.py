@@ -157,7 +157,7 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
         ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n0,a,1,0\n5,,1,0\n", "timeline.csv:3: tenant: empty"),
         ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n-5,a,1,0\n", "timeline.csv:2: cycle: must not be negative"),
         # as npusim writes them: no key or column twice, no NaN, nothing beyond 2^53
-        ("summary.json", '{"scenario": "a", "scenario": "b"}', "summary.json: scenario: given twice"),
+        ("summary.json", '{"scenario": "a", "scenario": "b"}', "summary.json: scenario: key given twice"),
         ("summary.json", '{"stp": NaN}', "summary.json: summary: NaN is not a number JSON allows"),
         ("timeline.csv", "cycle,tenant,llc_lines,region_pages,cycle\n0,a,1,0,0\n",
          "timeline.csv:1: cycle: column given twice in the header"),
@@ -292,9 +292,9 @@ def test_resume_refuses_a_file_it_did_not_write(tmp_path):
 
 @pytest.mark.parametrize("text, expect", [
     ("mix: [wav2vec2_base]\naxes:\n  param.seconds: [1.0, 1.0e-300]\n",
-     "exp.yaml:3: axes.param.seconds: layer feature_extractor.conv0: in_w must be at least 1, got 0"),
+     "exp.yaml:3: axes.param.seconds: layer feature_extractor.conv0 (in_w): must be at least 1, got 0"),
     ("mix: [bert_base]\nparams: {seq_len: 100000}\naxes:\n  param.batch: [1, 2147483647]\n",
-     "exp.yaml:2: params.seq_len, axes.param.batch: layer embeddings.word: M must be at most 2147483647, "
+     "exp.yaml:2: params.seq_len, axes.param.batch: layer embeddings.word (M): must be at most 2147483647, "
      "got 214748364700000"),
 ])
 def test_a_layer_the_builder_parameters_make_impossible_names_the_layer(tmp_path, text, expect):
@@ -1036,7 +1036,6 @@ def test_a_point_frees_its_simulation_and_leaves_a_callers_gc_freeze_alone(tmp_p
     finally:
         gc.unfreeze()
     assert len(_point_job([point])[0]) == 1 and gc.get_freeze_count() == 0  # its own freeze is undone
-
 
 
 def test_report_draws_names_with_dollars_and_caps_the_mix_panels(tmp_path):

@@ -264,3 +264,11 @@ def test_an_empty_trace_file_says_so(cli, tmp_path):
         path.write_text(text)
         _one_line_error(cli("trace", "show", str(path)), f"error: {path}:1: header: empty file: no header line")
         _one_line_error(cli("run", "--mix", f"kws,{path}", "--quiet"), f"error: {path}:1: header: empty file")
+
+
+def test_trace_export_writes_to_a_device(cli):
+    """Output names must end in .csv (SCALE-Sim reads CSV) except a device, which is written to."""
+    r = cli("trace", "export", "kws", "--out", "/dev/null", "--layout", "/dev/null")
+    assert r.returncode == 2 and "--layout: is the same file as --out" in r.stderr  # one device, two outputs
+    r = cli("trace", "export", "kws", "--out", "/dev/null")
+    assert r.returncode == 0, r.stderr

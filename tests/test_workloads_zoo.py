@@ -137,7 +137,7 @@ def test_a_layer_the_parameters_make_impossible_is_blamed_on_the_parameters():
         get_trace("m3vit", image_size=[0, 5])
     e = info.value
     assert (e.source, e.field, e.line) == ("m3vit", "params", None)
-    assert e.message == "layer patch_embed: in_h must be at least 1, got 0"
+    assert e.message == "layer patch_embed (in_h): must be at least 1, got 0"
     with pytest.raises(InputError) as info:
         get_trace("kws", batch=2**31 - 1)
     assert (info.value.field, info.value.message) == (
@@ -268,7 +268,11 @@ def test_parameters_that_count_layers_or_experts_are_bounded(name, params, field
     with pytest.raises(InputError) as info:
         get_trace(name, **params)
     assert (info.value.field, info.value.message) == (field, message)
+
+
+def test_counts_within_the_bounds_build():
     assert len(get_trace("decision_transformer", layers=20).layers) == 9 * 20 + 16
+    assert len(get_trace("m3vit", experts=4096, top_k=4).layers) > 0
 
 
 @pytest.mark.parametrize("expert, message", [

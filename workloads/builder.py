@@ -77,7 +77,7 @@ class TraceBuilder:
             if exc.field == "layer":  # its message already starts with the layer's name
                 raise
             # a built layer has no line or column of its own: the message names both
-            raise InputError(self.name, "layer", f"{fields['name']}: {exc.field} {exc.message}") from None
+            raise InputError(self.name, "layer", f"{fields['name']} ({exc.field}): {exc.message}") from None
         self.layers.append(layer)
         self._by_name[layer.name] = layer
         return layer

@@ -282,7 +282,8 @@ def _export(args: argparse.Namespace) -> int:
     from workloads.importers.scalesim import layout_text, topology_rows, topology_text
 
     for flag, path in (("--out", args.out), ("--layout", args.layout)):
-        if path is not None and Path(path).suffix.lower() != ".csv":  # 'dir/' would become a file named dir
+        device = path is not None and Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir()
+        if path is not None and not device and Path(path).suffix.lower() != ".csv":  # 'dir/' would be a file
             raise InputError(COMMAND_LINE, flag, f"SCALE-Sim reads CSV: name the file .csv, got {path!r}")
     refuse_input_as_output("--out", args.out, [args.workload])
     if args.layout:

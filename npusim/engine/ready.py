@@ -36,7 +36,7 @@ class ReadyQueue:
         tie = task.index if self._by_index else 0
         entry = (task.arrival, tie, self._joined, task)
         self._joined += 1
-        bisect.insort(self._queues.setdefault(task.tenant, []), entry, key=_order)
+        bisect.insort(self._queues.setdefault(task.tenant, []), entry)  # (the join number is unique: no task compared)
         self._count += 1
 
     def remove(self, task: TaskRecord) -> None:
@@ -89,7 +89,3 @@ class ReadyQueue:
             else:
                 heapq.heappop(heap)
             yield queue[i][3]
-
-
-def _order(entry: tuple) -> tuple[int, int, int]:
-    return entry[0], entry[1], entry[2]

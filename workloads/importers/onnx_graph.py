@@ -355,12 +355,13 @@ def load_onnx(path: Path) -> Trace:
                 dirs = ("fwd", "bwd") if direction == "bidirectional" else (
                     ("bwd",) if direction == "reverse" else ("fwd",))
                 # ONNX's W [dirs, 4 x hidden, input], R [dirs, 4 x hidden, hidden], B [dirs, 8 x hidden];
-                # an operand of another shape is not this LSTM's (a shape left unknown is not checked)
+                # an operand of another shape is not this LSTM's (a shape not fully known is not checked)
                 operands = zip(("W", "R", "B"), list(node.input[1:4]),
                                ((4 * hidden, in_size), (4 * hidden, hidden), (8 * hidden,)))
                 for role, tensor, dims in operands:
                     want = (len(dirs), *dims)
-                    if tensor and tensor in shapes and shapes[tensor] != want:
+                    known = tensor and tensor in shapes and all(shapes[tensor])  # 0: a symbolic dimension
+                    if known and shapes[tensor] != want:
                         raise InputError(source, label, f"{role} {tensor!r} of shape {list(shapes[tensor])} does "
                                                         f"not fit hidden_size {hidden}, input size {in_size} and "
                                                         f"{len(dirs)} direction(s): expected {list(want)}")
