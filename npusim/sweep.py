@@ -458,11 +458,16 @@ def _jobs(points: list[Point]) -> list[list[Point]]:
     return jobs
 
 
+def _mix_label(scenario: Scenario) -> str:
+    """A point's `mix` column: its tenants' workloads joined by '+'."""
+    return "+".join(t.workload for t in scenario.tenants)
+
+
 def point_rows(point: Point, s: dict) -> list[dict]:
     params = dict(point.params)
     base = {
         "point_id": point.point_id, "policy": s["policy"], "llc_bytes": s["llc_bytes"],
-        "mix": "+".join(t.workload for t in point.scenario.tenants), "soc": s["soc"],
+        "mix": _mix_label(point.scenario), "soc": s["soc"],
     }
     for k, v in params.items():
         if k not in ("policy", "mix", "llc_size"):
@@ -753,15 +758,14 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
 def _refuse_edited_rows(journal: Path, header: list[str], rows: list[list[str]], points: list[Point]) -> None:
     """A row is kept by its point_id alone: one whose policy, mix or tenant is not its point's was
     edited (or damaged), and keeping it would put its numbers under the wrong name."""
-    by_id = {p.point_id: p for p in points}
+    expected_of = {p.point_id: {"policy": {p.scenario.policy.name}, "mix": {_mix_label(p.scenario)},
+                                "tenant": {t.name for t in p.scenario.tenants},
+                                "workload": {t.workload for t in p.scenario.tenants}} for p in points}
     col = {name: header.index(name) for name in ("point_id", "policy", "mix", "tenant", "workload") if name in header}
     for line, row in enumerate(rows, start=2):
-        point = by_id.get(row[col["point_id"]])
-        if point is None:
+        expected = expected_of.get(row[col["point_id"]])
+        if expected is None:
             continue  # another sweep's point: dropped anyway
-        sc = point.scenario
-        expected = {"policy": {sc.policy.name}, "mix": {"+".join(t.workload for t in sc.tenants)},
-                    "tenant": {t.name for t in sc.tenants}, "workload": {t.workload for t in sc.tenants}}
         for name, allowed in expected.items():
             if name in col and row[col[name]] not in allowed:
                 raise InputError(str(journal), name, f"cannot resume: {row[col[name]]!r} is not the {name} of point "

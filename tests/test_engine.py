@@ -501,7 +501,7 @@ def _ready(sim, *tasks):
 
 def _ranking(sim, *tasks):
     for task in _ready(sim, *tasks):
-        sim._enqueue(task)
+        sim.ready.add(task)
     return [(k.tenant, k.index) for k in sim._ranked(set())]
 
 
@@ -562,7 +562,7 @@ def test_the_lazy_ranking_is_the_stable_sort_of_the_whole_ready_list(tasks, prio
     # request numbers against the order of joining: fcfs breaks ties by request number
     joined = [TaskRecord(tenant, len(tasks) - n, arrival, 0.0) for n, (tenant, arrival) in enumerate(tasks)]
     for task in joined:
-        sim._enqueue(task)
+        sim.ready.add(task)
 
     def score(k):
         t = sim.tenants[k.tenant]

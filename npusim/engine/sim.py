@@ -315,11 +315,8 @@ class Simulation:
 
     def _submit(self, task: TaskRecord) -> None:
         self.tasks.append(task)
-        self._enqueue(task)
-        self._dispatch()
-
-    def _enqueue(self, task: TaskRecord) -> None:
         self.ready.add(task)
+        self._dispatch()
 
     # -- NPU activity, for CPU-side traffic that runs only alongside it ------------
     def npu_running(self) -> bool:
@@ -433,7 +430,7 @@ class Simulation:
                 for c in cores:
                     self.core_busy[c] = False
                 t.running -= 1
-                self._enqueue(task)
+                self.ready.add(task)
                 self._dispatch()
                 return
             plan = yield from self.policy.acquire(t, li, task)
@@ -466,7 +463,7 @@ class Simulation:
                 # the next expert of this request queues again: the scheduler picks what runs next
                 task.stage += 1
                 task.next_layer = 0
-                self._enqueue(task)
+                self.ready.add(task)
                 self._dispatch()
                 return
         task.finish = int(self.env.now)

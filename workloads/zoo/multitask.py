@@ -34,13 +34,8 @@ from . import ParameterError, Published, model
 from .transformers import attention_half, encoder_layer, mlp_half
 
 
-MAX_EXPERTS = 4096  # per MoE layer; routing tables are built per expert
+MAX_EXPERTS = 4096  # per MoE layer (checked in task_experts, which every MoE layer's routing calls)
 MAX_DT_LAYERS = 20_000  # decision_transformer: 9 trace layers per GPT layer
-
-
-def _check_experts(experts: int) -> None:
-    if experts > MAX_EXPERTS:
-        raise ParameterError("experts", f"must be at most {MAX_EXPERTS}, got {experts}")
 
 
 def task_experts(task_index: int, n_tasks: int, experts: int, top_k: int, layer: int = 0) -> tuple[int, ...]:
@@ -52,7 +47,8 @@ def task_experts(task_index: int, n_tasks: int, experts: int, top_k: int, layer:
     assignment rotates from one MoE layer to the next, so every expert is used
     somewhere in a deep model.
     """
-    _check_experts(experts)
+    if experts > MAX_EXPERTS:
+        raise ParameterError("experts", f"must be at most {MAX_EXPERTS}, got {experts}")
     if not 1 <= top_k <= experts:
         raise ParameterError("top_k", f"must be between 1 and the number of experts ({experts}), got {top_k}")
     if not 0 <= task_index < n_tasks:
@@ -95,7 +91,6 @@ def moe_layer(b: TraceBuilder, x: Tensor, prefix: str, *, tasks: tuple[str, ...]
     * ``dense``: every one of the `experts` runs over all tokens for every task
       (the dense multi-task baseline).
     """
-    _check_experts(experts)
     if mode not in MOE_MODES:
         raise ParameterError("moe", f"must be one of {', '.join(MOE_MODES)}, got {mode!r}")
     if token_chunk < 1:
