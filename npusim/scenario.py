@@ -32,7 +32,7 @@ from typing import Any
 from .errors import COMMAND_LINE, InputError
 from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
 from .specio import MAX_INT, LineDict, Section, load_yaml
-from .units import parse_float_text, to_float
+from .units import count_text, parse_float_text, to_float
 
 ARRIVALS = ("closed", "poisson", "times")
 SCHEDULERS = ("fcfs", "priority", "expert")  # expert: dependency-aware, for expert-path tenants
@@ -213,7 +213,7 @@ TASK_ORDERS = ("cycle", "random")
 
 
 def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int) -> TenantSpec:
-    from workloads import get_trace
+    from workloads import get_trace, workload_fault
 
     sec.allow(*TENANT_KEYS)
     workload = sec.string("workload")
@@ -224,20 +224,16 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
     try:
         trace = get_trace(workload, **dict(params))
     except InputError as exc:
-        if exc.source == workload:
-            if exc.field in dict(params):
-                raise params_sec.error(exc.field, exc.message) from None
-            if exc.field == "params":
-                # the defaults build, so a lone parameter is the one at fault
-                only = params[0][0] if len(params) == 1 else None
-                raise (params_sec.error(only, exc.message) if only else sec.error("params", exc.message)) from None
-            if exc.field in ("workload", "file"):  # the name itself: unknown, or no file to read
-                raise sec.error("workload", exc.message) from None
-        raise  # a trace file's own error, at its line and column
+        fault = workload_fault(exc, workload, dict(params))
+        if fault is None:
+            raise  # a trace file's own error, at its line and column
+        if fault == ("workload",):
+            raise sec.error("workload", exc.message) from None
+        # one parameter at fault (or the only one given: the defaults build), else the parameters together
+        raise (params_sec.error(fault[0], exc.message) if len(fault) == 1 else sec.error("params", exc.message)) \
+            from None
     except (TypeError, ValueError) as exc:
         raise sec.error("params", str(exc)) from None
-    except OSError as exc:  # a name the file system refuses (too long, ...)
-        raise sec.error("workload", f"cannot read {workload!r}: {exc.strerror or exc}") from None
     if task is not None and task not in trace.tasks:
         raise sec.error("task", f"{workload} has no task {task!r} (tasks: {', '.join(trace.tasks) or 'none'})")
     stream, graph = _task_stream(sec, workload, trace.tasks, task)
@@ -425,8 +421,8 @@ def _resolve_cores(tenants: list[TenantSpec], soc: SoCSpec, sec: Section,
                                  f"tasks run on one group of {core_pool} cores; leave cores out", t.line)
         return [replace(t, cores=core_pool) for t in tenants]
     if len(tenants) > total:
-        raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only {total} "
-                                   f"core{'s' if total != 1 else ''}")
+        raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only "
+                                   f"{count_text(total, 'core')}")
     fixed = sum(t.cores if isinstance(t.cores, int) else len(t.cores) for t in tenants if t.cores is not None)
     for i, t in enumerate(tenants):
         if isinstance(t.cores, tuple) and max(t.cores) >= total:

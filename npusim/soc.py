@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import COMMAND_LINE, InputError
 from .specio import LineDict, Section, load_yaml, load_yaml_text
-from .units import UnitError, format_frequency, format_size, parse_int_text, parse_size
+from .units import UnitError, count_text, format_frequency, format_size, parse_int_text, parse_size
 
 WRITE_POLICIES = ("write-back", "write-through")
 REPLACEMENT_POLICIES = ("lru", "srrip")
@@ -444,11 +444,12 @@ def _llc(sec: Section) -> LLCSpec:
         raise sec.error_any(("size", "ways", "line"), f"{format_size(size)} is not a whole number of {ways}-way sets of {line} B lines")
     sets = size // (ways * line)
     if not _is_pow2(sets):
-        raise sec.error_any(("size", "ways", "line"), f"gives {sets} sets ({format_size(size)} / {ways} ways / {line} B lines); "
+        raise sec.error_any(("size", "ways", "line"), f"gives {count_text(sets, 'set')} ({format_size(size)} / {count_text(ways, 'way')} / "
+                                f"{line} B lines); "
                                 "the set count must be a power of two")
     if npu_ways > ways:
-        raise sec.error_any(("npu_ways", "ways"), f"{npu_ways} NPU ways exceed the cache's {ways} "
-                                                  f"way{'s' if ways != 1 else ''}")
+        raise sec.error_any(("npu_ways", "ways"), f"{npu_ways} NPU ways exceed the cache's "
+                                                  f"{count_text(ways, 'way')}")
     if npu_ways and npu_ways == ways:
         every = f"all {ways} ways are NPU ways" if ways != 1 else "the only way is an NPU way"
         raise sec.error_any(("npu_ways", "ways"), f"{every}; leave at least one way for the LRU part")

@@ -39,7 +39,7 @@ from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_
                        policy_names, qos_problem, qos_scale, scenario_from_flags)
 from .soc import preset_names
 from .specio import MAX_INT, Section, load_yaml, refuse_repeated_csv_columns
-from .units import UnitError, parse_float_text, parse_int_text, parse_size
+from .units import UnitError, count_text, parse_float_text, parse_int_text, parse_size
 
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
 SOC_AXES = {
@@ -742,13 +742,13 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
     short = {p for p, n in count.items() if n < tenants_of.get(p, 0)}
     if short:
         kept = [row for row in kept if row[pid] not in short]
-        notes.append(f"{len(short)} point{'s' if len(short) > 1 else ''} without all tenants' rows (run again)")
+        notes.append(f"{count_text(len(short), 'point')} without all tenants' rows (run again)")
     other = {p for p in count if p not in tenants_of}
     keep: tuple[Path, ...] = ()
     if other:
         kept = [row for row in kept if row[pid] not in other]
         keep = tuple(f for f in dict.fromkeys((journal, path)) if f.is_file() and f.stat().st_size > 0)
-        notes.append(f"{len(other)} point{'s' if len(other) > 1 else ''} not in this sweep dropped (other swept "
+        notes.append(f"{count_text(len(other), 'point')} not in this sweep dropped (other swept "
                      "values, or the SoC, scenario, workloads or simulator changed since); the previous file is "
                      "kept as " + " and ".join(str(_previous_name(f)) for f in keep))
     # nothing kept: start afresh, with this sweep's columns

@@ -123,6 +123,11 @@ def parse_frequency(value: object) -> int:
     return _whole(m.group("num"), FREQ_UNITS[m.group("unit")], "hertz", value)
 
 
+def count_text(n: int, noun: str) -> str:
+    """A count and its noun, plural unless one: (1, 'way') -> '1 way', (2, 'way') -> '2 ways'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_size(n_bytes: int) -> str:
     """Shortest exact binary-unit spelling: 16777216 -> '16MiB', 1536 -> '1536B'."""
     for unit in ("TiB", "GiB", "MiB", "KiB"):

@@ -55,6 +55,8 @@ def test_soc_show_overrides(cli):
     ("base: camdn\nllc:\n  size: 64B\n  ways: 1\n", "bad.yaml:4: llc.ways: 12 NPU ways exceed the cache's 1 way"),
     ("base: camdn\nllc:\n  size: 64B\n  ways: 1\n  npu_ways: 1\n  page: 64B\n",
      "bad.yaml:5: llc.npu_ways: the only way is an NPU way; leave at least one way for the LRU part"),
+    ("base: gemmini-moca\nllc:\n  size: 192KiB\n  ways: 1\n",
+     "bad.yaml:3: llc.size: gives 3072 sets (192KiB / 1 way / 64 B lines); the set count must be a power of two"),
 ])
 def test_bad_spec_one_line_exit_2(cli, tmp_path, content, expect):
     path = tmp_path / "bad.yaml"
@@ -122,6 +124,24 @@ def test_map_blames_a_workload_it_cannot_find_on_the_flag(cli, tmp_path, workloa
     r = cli("map", "--workload", workload, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.startswith(f"error: <command line>: {expect}"), r.stderr
     assert len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["trace", "show", LONG], f"error: {LONG}: workload: cannot read {LONG!r}: File name too long\n"),
+    (["run", "--mix", LONG, "--quiet"], f"error: <command line>: --mix: cannot read {LONG!r}: File name too long\n"),
+    (["run", "--scenario", "s.yaml", "--quiet"],
+     f"error: s.yaml:3: tenants[0].workload: cannot read {LONG!r}: File name too long\n"),
+])
+def test_a_workload_name_the_file_system_refuses_is_the_workloads_error(cli, tmp_path, args, expect):
+    (tmp_path / "s.yaml").write_text(f"soc: camdn\ntenants:\n  - workload: {LONG}\n")
+    r = cli(*args, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == expect, r.stderr
+
+
+def test_waypart_on_a_one_way_llc_counts_in_the_singular(cli):
+    r = cli("run", "--soc", "gemmini-moca", "--mix", "kws,kws", "--policy", "waypart", "--llc-ways", "1", "--quiet")
+    assert r.returncode == 2 and r.stderr == ("error: <command line>: --policy: waypart needs at least one LLC way "
+                                              "per tenant: 1 way for 2 tenants\n"), r.stderr
 
 
 def test_unknown_preset(cli):

@@ -1,6 +1,6 @@
 import pytest
 
-from npusim.units import UnitError, format_size, parse_frequency, parse_size
+from npusim.units import UnitError, count_text, format_size, parse_frequency, parse_size
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -64,3 +64,8 @@ def test_python_only_number_spellings_are_not_numbers(text):
 
     with pytest.raises(ValueError):
         parse_float_text(text)
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 ways"), (1, "1 way"), (2, "2 ways"), (12, "12 ways")])
+def test_a_count_of_one_is_singular(n, text):
+    assert count_text(n, "way") == text

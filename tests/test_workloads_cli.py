@@ -112,6 +112,8 @@ BAD_TRACES = [
     ("name,op,M,N,K,inputs\nfc,gemm,1,2,3,fc2\nfc2,gemm,1,2,3,\n", "bad.csv:2: inputs: no earlier layer named 'fc2'"),
     ("name,op,M,N,K\nfc,gemm,1,2,3\nfc,gemm,1,2,3\n", "bad.csv:3: name: duplicate layer name 'fc'"),
     ("name,op,M,N,K,colour\nfc,gemm,1,2,3,red\n", "bad.csv:1: colour: unknown column"),
+    # the first repeat in header order, worded as every CSV reader of npusim words it
+    ("name,op,N,M,N,K,M\nfc,gemm,2,1,2,3,1\n", "bad.csv:1: N: column given twice in the header"),
     ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w,groups\nl1,conv,6,8,8,4,3,3,4\n",
      "bad.csv:2: groups: in_c 6 is not divisible by groups 4"),
     ("name,op,M,N,K\nfc,gemm,1,1000000000000000000000000000000,3\n", "bad.csv:2: N: must be at most 2147483647"),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from npusim.errors import InputError
-from workloads import build, get_trace, model_entry, model_names, model_parameters
+from workloads import build, get_trace, model_entry, model_names, model_parameters, workload_fault
 from workloads.trace import parse_trace_text, trace_to_csv
 
 REF = Path(__file__).parent / "reference" / "gemmini_moca"
@@ -129,6 +129,25 @@ def test_a_builder_error_names_the_parameter_at_fault(name, params, field):
     with pytest.raises(InputError) as info:
         get_trace(name, **params)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("ref, params, fault", [
+    ("nope", {}, ("workload",)),  # an unknown name
+    ("missing.csv", {}, ("workload",)),  # no file to read
+    ("x" * 300 + ".csv", {}, ("workload",)),  # a name the file system refuses
+    ("resnet50", {"variant": "tf", "batch": 2}, ("variant",)),  # the one the builder names
+    ("decision_transformer", {"heads": 7, "batch": 1}, ("heads", "batch")),  # together: all of them
+    ("decision_transformer", {"heads": 7}, ("heads",)),  # the only one given: the defaults build
+    ("BAD_TRACE", {}, None),  # a trace file's own error keeps its line
+])
+def test_workload_fault_says_what_a_callers_field_is(tmp_path, ref, params, fault):
+    if ref == "BAD_TRACE":
+        ref = str(tmp_path / "t.csv")
+        (tmp_path / "t.csv").write_text("name,op,M,N,K\nfc,gemm,2,-3,4\n")
+    with pytest.raises(InputError) as info:
+        get_trace(ref, **params)
+    assert workload_fault(info.value, ref, params) == fault
+    assert workload_fault(info.value, "another", params) is None  # another workload's error is not this one's
 
 
 def test_a_layer_the_parameters_make_impossible_is_blamed_on_the_parameters():

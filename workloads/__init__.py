@@ -25,6 +25,13 @@ def get_trace(name_or_path: str | Path, **params: Any) -> Trace:
     topology / ONNX file by path (format detected). Zoo names win over files of
     the same name (write ``./name`` for the file). Every problem is an InputError."""
     ref = str(name_or_path)
+    try:
+        return _get_trace(ref, params)
+    except OSError as exc:  # a name the file system refuses (too long, ...)
+        raise InputError(ref, "workload", f"cannot read {ref!r}: {exc.strerror or exc}") from None
+
+
+def _get_trace(ref: str, params: dict[str, Any]) -> Trace:
     if ref in model_names():
         try:
             return build(ref, **params)
@@ -47,6 +54,22 @@ def get_trace(name_or_path: str | Path, **params: Any) -> Trace:
                                       "path of a trace CSV, SCALE-Sim topology or ONNX file)")
 
 
+def workload_fault(exc: InputError, ref: str, params: dict[str, Any] | None = None) -> tuple[str, ...] | None:
+    """What a `get_trace(ref, **params)` error blames, for a caller to name its own field: ``("workload",)``
+    for the name itself (unknown, no file to read); builder parameter names for the parameters (the one at
+    fault alone, or all of them when the error names none); None for a trace file's own error, which keeps
+    its file and line."""
+    if exc.source != ref:
+        return None
+    if exc.field in ("workload", "file"):
+        return ("workload",)
+    if params and exc.field in params:
+        return (exc.field,)
+    if exc.field == "params":
+        return tuple(params or ())
+    return None
+
+
 def task_graph(name: str) -> CoEGraph | None:
     """The expert dependency graph of a zoo workload whose tasks are experts (None if it has none)."""
     return coe_graph() if str(name) == "coe_experts" else None
@@ -54,4 +77,4 @@ def task_graph(name: str) -> CoEGraph | None:
 
 __all__ = ["CoEGraph", "Layer", "Trace", "build", "coe_graph", "get_trace", "m3vit_routing", "model_entry",
            "model_names", "model_parameters", "parse_trace_text", "read_trace", "task_experts", "task_graph", "trace_to_csv",
-           "write_trace"]
+           "workload_fault", "write_trace"]

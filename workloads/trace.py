@@ -548,9 +548,9 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         raise InputError(source, unknown[0], f"unknown column (columns: {', '.join(COLUMNS)})", header_line)
-    dupes = {h for h in header if header.count(h) > 1}
-    if dupes:
-        raise InputError(source, sorted(dupes)[0], "column appears twice", header_line)
+    repeated = next((h for i, h in enumerate(header) if h in header[:i]), None)
+    if repeated is not None:
+        raise InputError(source, repeated, "column given twice in the header", header_line)
 
     layers: list[Layer] = []
     names: list[str] = []

@@ -71,7 +71,7 @@ def parse_budgets(text: str, flag: str = "--budgets") -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workloads import get_trace
+    from workloads import get_trace, workload_fault
 
     from ..mapping import DEFAULT_LADDER, Mapper
     from ..soc import load_soc
@@ -85,11 +85,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         trace = get_trace(args.workload)
     except InputError as exc:
-        if exc.source == args.workload and exc.field in ("workload", "file"):  # the name itself, as run --mix
+        if workload_fault(exc, args.workload) == ("workload",):  # the name itself, as run --mix
             raise InputError(COMMAND_LINE, "--workload", exc.message) from None
         raise  # a trace file's own error, at its line
-    except OSError as exc:  # a name the file system refuses (too long, ...)
-        raise InputError(COMMAND_LINE, "--workload", f"cannot read {args.workload!r}: {exc.strerror or exc}") from None
     if args.out:
         refuse_input_as_output("--out", args.out, [args.workload, args.soc])
     if args.cores:

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError, refuse_input_as_output
+from ..units import count_text
 from .common import int_arg
 
 FORMATS = ("trace", "scalesim", "scalesim-gemm", "onnx")
@@ -117,13 +118,13 @@ def _report_warnings(caught: list[warnings.WarningMessage]) -> int:
         for text in skipped:
             print(f"warning: {text}", file=sys.stderr)
         ops = sorted({t.split("operator ", 1)[1].split(" ", 1)[0] for t in skipped if "operator " in t})
-        print(f"warning: {len(skipped)} unsupported operator{'s' if len(skipped) != 1 else ''} skipped "
+        print(f"warning: {count_text(len(skipped), 'unsupported operator')} skipped "
               f"({', '.join(ops)}); the trace omits them", file=sys.stderr)
     return len(skipped)
 
 
 def _load(args: argparse.Namespace):
-    from workloads import get_trace, model_names
+    from workloads import get_trace, model_names, workload_fault
     from workloads.importers import load_file
 
     params = _params(args)
@@ -142,10 +143,9 @@ def _load(args: argparse.Namespace):
             try:
                 trace = get_trace(args.workload, **params)
             except InputError as exc:
-                if exc.source == args.workload and exc.field in params:  # the flag's value, not the model
-                    raise InputError(COMMAND_LINE, flags[exc.field], exc.message) from None
-                if exc.source == args.workload and exc.field == "params":
-                    raise InputError(COMMAND_LINE, "/".join(flags[k] for k in params), exc.message) from None
+                fault = workload_fault(exc, args.workload, params)
+                if fault and fault != ("workload",):  # the flags' values, not the model
+                    raise InputError(COMMAND_LINE, "/".join(flags[k] for k in fault), exc.message) from None
                 raise
     _report_warnings(caught)
     return trace
@@ -217,7 +217,7 @@ def _import(args: argparse.Namespace) -> int:
     with _writing("--out", out):
         write_trace(trace, out)
     print(f"{trace.name}: {len(trace)} layers, {_human(trace.macs, 'MACs')} -> {out}"
-          + (f" ({skipped} unsupported operator{'s' if skipped > 1 else ''} skipped)" if skipped else ""))
+          + (f" ({count_text(skipped, 'unsupported operator')} skipped)" if skipped else ""))
     return 0
 
 

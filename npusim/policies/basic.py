@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..units import count_text
 from .base import Policy, register
 
 
@@ -39,13 +40,14 @@ class WayPartition(Policy):
         _, split, cpu_mask = cls._ways(scenario)
         if not scenario.background:
             return None if split >= n else \
-                f"waypart needs at least one LLC way per tenant: {ways} ways for {n} tenants"
+                f"waypart needs at least one LLC way per tenant: {count_text(ways, 'way')} for {count_text(n, 'tenant')}"
         if scenario.soc.llc.npu_ways:
             return None if split >= n else (f"waypart with CPU-side traffic splits the {split} NPU ways among the "
-                                            f"tenants (the CPU keeps the other {ways - split}): {split} ways for "
-                                            f"{n} tenants")
+                                            f"tenants (the CPU keeps the other {ways - split}): {count_text(split, 'way')} "
+                                            f"for {count_text(n, 'tenant')}")
         return None if cpu_mask and split >= n else (f"waypart needs at least one LLC way per tenant and one for "
-                                                     f"the CPU-side traffic: {ways} ways for {n} tenants")
+                                                     f"the CPU-side traffic: {count_text(ways, 'way')} for "
+                                                     f"{count_text(n, 'tenant')}")
 
     def setup(self) -> None:
         first, ways, _ = self._ways(self.sim.scenario)
