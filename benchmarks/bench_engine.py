@@ -1,6 +1,7 @@
 """Engine speed: wall time of whole simulations, and how it grows.
 
     python benchmarks/bench_engine.py [--quick | --cpu-traffic] [--plot benchmarks/figures/engine_scaling.png]
+    python benchmarks/bench_engine.py --trace-length | --backlog | --many-tenants   # one scaling alone
     python benchmarks/bench_engine.py --scalesim-python /tmp/scalesim-venv/bin/python   # + the peer
 
 The headline case is `npusim run --soc camdn --mix resnet50,mobilenet_v2,
@@ -122,6 +123,23 @@ def trace_length_scaling() -> None:
               f"{r['cycles'] / 1e6:8.1f} Mcycles  {r['cycles_per_s'] / 1e6:6.2f} Mcycles/s")
 
 
+def many_tenants_scaling(counts: tuple[int, ...] = (256, 1024)) -> None:
+    """`npusim run --scenario ... --out DIR` as a fresh process with hundreds of yolo_lite tenants on a core
+    pool of one core each (camdn, shared): wall time, peak resident memory, and the timeline it writes (one
+    row per tenant at every layer end). A run of two tenants first fills the plan and isolated caches."""
+    print("scaling with tenants (yolo_lite on a core pool of 1, camdn, shared, --out DIR, fresh process):")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (2, *counts):
+            scenario = Path(tmp) / f"tenants_{n}.yaml"
+            scenario.write_text("soc: camdn\npolicy: shared\ncore_pool: 1\ntenants:\n"
+                                + "  - workload: yolo_lite\n" * n)
+            out = Path(tmp) / f"run_{n}"
+            wall, peak_mib = cli_wall_and_peak(["run", "--scenario", str(scenario), "--out", str(out), "--quiet"])
+            if n in counts:
+                timeline_mb = (out / "timeline.csv").stat().st_size / 1e6
+                print(f"  {n:5d} tenants  {wall:6.1f} s  peak {peak_mib:6.0f} MiB  timeline.csv {timeline_mb:6.0f} MB")
+
+
 def cpu_traffic_cost() -> None:
     """What CPU-side background traffic adds to a run: wall time per burst."""
     print("CPU-side traffic (4 tenants, 16 MiB, a STREAM-like generator at 8 GB/s):")
@@ -145,6 +163,20 @@ def cli_wall(args: list[str], env: dict | None = None) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "npusim", *args], check=True, capture_output=True, env=env)
     return time.perf_counter() - t0
+
+
+def cli_wall_and_peak(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of `npusim ARGS` as a fresh process."""
+    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: nothing blocks while wait4 waits
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "npusim", *args], stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
+        if proc.returncode:
+            log.seek(0)
+            raise SystemExit(f"npusim {' '.join(args)} failed ({proc.returncode}):\n{log.read()}")
+    return wall, usage.ru_maxrss / 1024
 
 
 def scalesim_resnet50(python: str) -> tuple[float, int, int]:
@@ -179,6 +211,8 @@ def main() -> None:
     ap.add_argument("--cpu-traffic", action="store_true", help="only the cost of CPU-side background traffic")
     ap.add_argument("--trace-length", action="store_true", help="only the scaling with the number of layers")
     ap.add_argument("--backlog", action="store_true", help="only the scaling with the number of queued tasks")
+    ap.add_argument("--many-tenants", action="store_true",
+                    help="only runs of 256 and 1024 tenants as fresh processes (wall time and peak memory)")
     ap.add_argument("--plot", metavar="PNG", help="write the scaling plot here")
     ap.add_argument("--scalesim-python", metavar="PYTHON", help="run SCALE-Sim v3 on ResNet-50 with this Python")
     args = ap.parse_args()
@@ -191,6 +225,9 @@ def main() -> None:
         return
     if args.backlog:
         backlog_scaling()
+        return
+    if args.many_tenants:
+        many_tenants_scaling()
         return
 
     cold_dir = tempfile.mkdtemp(prefix="npusim-cold-")
