@@ -423,16 +423,18 @@ def _resolve_cores(tenants: list[TenantSpec], soc: SoCSpec, sec: Section,
     if len(tenants) > total:
         raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only "
                                    f"{count_text(total, 'core')}")
-    fixed = sum(t.cores if isinstance(t.cores, int) else len(t.cores) for t in tenants if t.cores is not None)
     for i, t in enumerate(tenants):
         if isinstance(t.cores, tuple) and max(t.cores) >= total:
             raise InputError(sec.source, f"tenants[{i}].cores", f"core id {max(t.cores)} does not exist "
                              f"(the SoC has cores 0-{total - 1})", t.line)
+    # tenants may list the same core ids (their tasks take turns): each core taken counts once
+    listed = {c for t in tenants if isinstance(t.cores, tuple) for c in t.cores}
+    fixed = len(listed) + sum(t.cores for t in tenants if isinstance(t.cores, int))
     auto = [t for t in tenants if t.cores is None]
     left = total - fixed
     if fixed > total or (auto and left < len(auto)):
-        raise sec.error("tenants", f"tenants ask for {fixed} fixed cores and {len(auto)} auto shares, "
-                                   f"but the SoC has {total} cores")
+        raise sec.error("tenants", f"tenants ask for {count_text(fixed, 'fixed core')} and "
+                                   f"{count_text(len(auto), 'auto share')}, but the SoC has {count_text(total, 'core')}")
     out = []
     for t in tenants:
         if t.cores is None:

@@ -287,6 +287,23 @@ def test_scenario_file_resolves_auto_cores(tmp_path):
         load_scenario(p)
 
 
+def test_tenants_listing_the_same_cores_take_them_once(tmp_path):
+    # [0-9] twice is 10 cores taken, not 20: the auto tenant gets the 6 left, and its cores are those 6
+    p = tmp_path / "s.yaml"
+    ten = list(range(10))
+    p.write_text(f"soc: camdn\ntenants:\n  - workload: kws\n    cores: {ten}\n  - workload: squeezenet\n"
+                 f"    cores: {ten}\n  - workload: yolo_lite\n")
+    sc = load_scenario(p)
+    assert [t.cores for t in sc.tenants] == [tuple(ten), tuple(ten), 6]
+    from npusim.engine.sim import _assign_cores
+
+    assert _assign_cores(sc.tenants, 16)[2] == (10, 11, 12, 13, 14, 15)
+    p.write_text(f"soc: camdn\ntenants:\n  - workload: kws\n    cores: {ten}\n  - workload: squeezenet\n"
+                 f"    cores: {list(range(6, 16))}\n  - workload: yolo_lite\n")
+    with pytest.raises(InputError, match="tenants ask for 16 fixed cores and 1 auto share, but the SoC has 16 cores"):
+        load_scenario(p)
+
+
 def test_the_scenario_reference_in_the_docs_is_a_valid_scenario(tmp_path):
     import re
     from pathlib import Path
