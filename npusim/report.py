@@ -15,7 +15,7 @@ import pandas as pd
 
 from .errors import COMMAND_LINE, InputError, first_line
 from .soc import MAX_LLC_BYTES
-from .specio import MAX_INT, load_json_text, refuse_repeated_csv_columns
+from .specio import MAX_INT, load_json_text, read_csv_with_text, refuse_repeated_csv_columns
 from .units import format_size
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -426,7 +426,7 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     if tl_path.suffix == ".csv":
         refuse_repeated_csv_columns(tl_path)
     try:
-        tl = pd.read_parquet(tl_path) if tl_path.suffix == ".parquet" else pd.read_csv(tl_path)
+        tl = pd.read_parquet(tl_path) if tl_path.suffix == ".parquet" else read_csv_with_text(tl_path, ("tenant",))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
         raise InputError(str(tl_path), "timeline", f"cannot read: {first_line(exc)}") from None
     for col in ("cycle", "tenant", "llc_lines", "region_pages"):

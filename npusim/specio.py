@@ -7,6 +7,7 @@ names its file, line and dotted field the same way.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -115,6 +116,28 @@ def load_yaml(path: str | Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(path), "file", f"cannot read: {exc}") from None
     return load_yaml_text(text, str(path))
+
+
+_NUMBER_NA_TOKENS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]  # pandas' defaults
+
+
+def read_csv_with_text(source: Path | io.StringIO, text_columns: tuple[str, ...], **kwargs: Any):
+    """pandas.read_csv, with the named columns read as the text they are (no number made of '007' or
+    '1e5', no missing value made of 'NA'); the other columns as pandas reads them."""
+    import csv
+
+    import pandas as pd
+
+    if isinstance(source, io.StringIO):
+        first = source.getvalue().split("\n", 1)[0]
+    else:
+        with open(source, newline="", encoding="utf-8-sig", errors="replace") as fh:
+            first = fh.readline()
+    header = next(csv.reader([first]), [])
+    text = [c for c in text_columns if c in header]
+    return pd.read_csv(source, keep_default_na=False, dtype={c: str for c in text},
+                       na_values={c: _NUMBER_NA_TOKENS for c in header if c not in text}, **kwargs)
 
 
 def refuse_repeated_csv_columns(path: Path) -> None:

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -38,7 +39,7 @@ from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
                        policy_names, qos_problem, qos_scale, scenario_from_flags)
 from .soc import preset_names
-from .specio import MAX_INT, Section, load_yaml, refuse_repeated_csv_columns
+from .specio import MAX_INT, Section, load_yaml, read_csv_with_text, refuse_repeated_csv_columns
 from .units import UnitError, count_text, parse_float_text, parse_int_text, parse_size
 
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
@@ -56,6 +57,16 @@ RESULT_COLUMNS = (
     "throughput_per_mcycle", "task_switches", "switch_cost_cycles", "switch_cost_dram_bytes",
     "background_gb_per_s", "background_dram_bytes",
 )
+
+
+# columns of names: read back as written ('0931e36772950754' is a point id, not inf; a tenant named
+# 'NA' or '007' is that name)
+TEXT_COLUMNS = ("point_id", "policy", "mix", "soc", "tenant", "workload")
+
+
+def read_rows(source: Path | io.StringIO, **kwargs: Any) -> pd.DataFrame:
+    """A sweep's rows from CSV (a journal or results file), names as text."""
+    return read_csv_with_text(source, TEXT_COLUMNS, **kwargs)
 
 
 def is_axis(name: str) -> bool:
@@ -661,18 +672,24 @@ class JournalRepair:
     keep: tuple[Path, ...] = ()  # files to keep as `<stem>.prev<suffix>` first (rows are dropped)
 
     def write(self) -> None:
-        if self.text is None:
-            return
-        tmp = self.journal.with_name(self.journal.name + ".tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                fh.write(self.text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            _keep_previous(*self.keep)
-            os.replace(tmp, self.journal)
-        finally:
-            tmp.unlink(missing_ok=True)
+        if self.text is not None:
+            # the journal's previous text is copied, not moved: interrupted at any moment, it is whole
+            _replace_text(self.journal, self.text, before=lambda: _keep_previous(*self.keep, copied=(self.journal,)))
+
+
+def _replace_text(path: Path, text: str, before: Callable[[], Any] | None = None) -> None:
+    """Write `path` whole or not at all: a synced temporary file renamed over it (after `before()`)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if before is not None:
+            before()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRepair:
@@ -683,6 +700,11 @@ def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRep
     sweep does not have (other values, or changed inputs) are dropped, so the
     result is what a fresh run gives; the file is kept as `<stem>.prev<suffix>`."""
     if not journal.is_file() or journal.stat().st_size == 0:
+        if path != journal and path.is_file() and path.stat().st_size > 0:
+            # its rows cannot be read back as they were written: refuse rather than replace it unkept
+            raise InputError(str(path), "results", f"cannot resume: {journal.name}, the journal a sweep writes "
+                                                   "beside it, is missing or empty; move the file away or drop "
+                                                   "--resume")
         return JournalRepair(journal, [])
     try:
         raw = journal.read_bytes()
@@ -697,7 +719,7 @@ def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRep
     if repair.text == "":
         return repair  # no row is kept
     try:
-        rows = pd.read_csv(io.StringIO(repair.text) if repair.text is not None else journal)
+        rows = read_rows(io.StringIO(repair.text) if repair.text is not None else journal)
     except Exception as exc:  # noqa: BLE001 - a damaged journal is bad input
         raise InputError(str(journal), "results", f"cannot resume: {first_line(exc)}") from None
     if len(rows):
@@ -786,7 +808,7 @@ def read_done(path: Path) -> set[str]:
     if not j.is_file():
         return set()
     try:
-        df = pd.read_csv(j, usecols=["point_id"])
+        df = read_rows(j, usecols=["point_id"])
     except (ValueError, pd.errors.EmptyDataError):
         return set()
     return set(df.point_id.astype(str))
@@ -813,13 +835,25 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         raise InputError(COMMAND_LINE, "--out", f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a directory")
     journal = journal_path(path)
     _refuse_inputs_as_output(spec, points, (path, journal))
+    # whether an interruption from here on leaves finished points in the journal (the file --resume reads)
+    kept = resume and journal.is_file() and journal.stat().st_size > 0
+    try:
+        return _run_sweep(spec, points, path, journal, jobs, dask_address, resume, progress, report_error)
+    except BaseException as exc:
+        _note_kept(exc, kept)
+        raise
+
+
+def _run_sweep(spec: SweepSpec, points: list[Point], path: Path, journal: Path, jobs: int,
+               dask_address: str | None, resume: bool, progress: Callable[[int, int], None] | None,
+               report_error: Callable[[str], None] | None) -> SweepOutcome:
     repair = _check_journal(path, journal, points) if resume else JournalRepair(journal, [])
     executor = Executor(jobs, dask_address)  # before touching --out: a bad address leaves nothing behind
     try:
         created = _prepare_journal(journal)
         repair.write()
-    except InputError:
-        executor.close()
+    except BaseException:
+        executor.close(True)
         raise
     if repair.notes and report_error:
         report_error(f"warning: {journal}: repaired before resuming: {'; '.join(repair.notes)}")
@@ -878,9 +912,15 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
         _note_kept(exc, wrote or len(done) > 0)
         raise
     finally:
-        executor.close(interrupted)
-        if not wrote:
-            _remove_if_empty(created)
+        try:
+            executor.close(interrupted)  # an interruption here, too, must say what the journal keeps
+        except BaseException as exc:
+            _note_kept(exc, wrote or len(done) > 0)
+            executor.close(True)  # interrupted while waiting for the workers: stop them
+            raise
+        finally:
+            if not wrote:
+                _remove_if_empty(created)
     if not wrote and not (resume and journal.is_file()):
         # nothing new: a file that was there stays as it was
         results = pd.DataFrame(columns=list(RESULT_COLUMNS))
@@ -896,19 +936,23 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
 
 
 def _note_kept(exc: BaseException, kept: bool) -> None:
-    """Tell whoever reports an interruption whether the results file holds finished points."""
-    if isinstance(exc, KeyboardInterrupt):
+    """Tell whoever reports an interruption whether the results file holds finished points (the
+    innermost note wins: it knows the most)."""
+    if isinstance(exc, KeyboardInterrupt) and not hasattr(exc, "finished_points_kept"):
         exc.finished_points_kept = kept  # type: ignore[attr-defined]
 
 
-def _keep_previous(*files: Path) -> list[tuple[Path, Path]]:
-    """Move the non-empty results a new sweep is about to replace to `<stem>.prev<suffix>`
-    (one generation); returns (file, where it is kept) for each."""
+def _keep_previous(*files: Path, copied: tuple[Path, ...] = ()) -> list[tuple[Path, Path]]:
+    """Move the non-empty results a new sweep is about to replace to `<stem>.prev<suffix>` (one
+    generation; those in `copied` are copied, as they stay in use); returns (file, where it is kept)."""
     kept = []
     for f in dict.fromkeys(files):
         if f.is_file() and f.stat().st_size > 0:
             prev = _previous_name(f)
-            os.replace(f, prev)
+            if f in copied:
+                shutil.copyfile(f, prev)
+            else:
+                os.replace(f, prev)
             kept.append((f, prev))
     return kept
 
@@ -924,12 +968,11 @@ def _append(journal: Path, rows: list[dict], fieldnames: list[str] | None) -> li
         with open(journal, "w", newline="") as fh:
             csv.DictWriter(fh, fieldnames=fieldnames).writeheader()
     extra = [k for k in rows[0] if k not in fieldnames]
-    if extra:  # a new axis column: rewrite with the wider header
-        df = pd.read_csv(journal)
-        for k in extra:
-            df[k] = ""
+    if extra:  # a new axis column: rewrite with the wider header, every field's text as it was
+        with open(journal, newline="", encoding="utf-8") as fh:
+            old = list(csv.reader(fh))[1:]
         fieldnames = fieldnames + extra
-        df.to_csv(journal, index=False, columns=fieldnames)
+        _replace_text(journal, _csv_text(fieldnames, [row + [""] * len(extra) for row in old]))
     with open(journal, "a", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fieldnames, restval="")
         for r in rows:
@@ -971,7 +1014,7 @@ def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:
     points finished in, so --jobs does not change the file."""
     journal = journal_path(path)
     try:
-        df = pd.read_csv(journal)
+        df = read_rows(journal)
     except (pd.errors.EmptyDataError, FileNotFoundError):
         df = pd.DataFrame(columns=list(RESULT_COLUMNS))
     if order and len(df):
@@ -999,7 +1042,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if p.suffix.lower() == ".csv":
         refuse_repeated_csv_columns(p)
     try:
-        df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
+        df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else read_rows(p)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
         text = first_line(exc)
         at = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)

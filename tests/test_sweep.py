@@ -1,6 +1,7 @@
 """npusim sweep / report / regress: end to end, resume, crashes, clusters, bad input."""
 
 import json
+import os
 import shutil
 from dataclasses import replace as dataclasses_replace
 from pathlib import Path
@@ -1072,3 +1073,108 @@ def test_results_with_a_column_twice_are_refused(tmp_path):
         write_report(tmp_path / "r.csv", tmp_path / "rep")
     assert (info.value.line, info.value.field, info.value.message) == (1, "stp", "column given twice in the header")
     assert not (tmp_path / "rep").exists()
+
+
+def test_names_in_a_sweeps_rows_are_read_back_as_written(tmp_path):
+    # a point id of hex digits can look like a number (0931e36772950754 would read as inf, an all-digit one
+    # lose its leading zero), a tenant be named NA or 007: resume and the final file keep them as text
+    journal = tmp_path / "r.csv"
+    journal.write_text("point_id,policy,llc_bytes,mix,soc,tenant,workload,mean_latency_cycles,dram_bytes,"
+                       "point_dram_bytes,sla_rate\n"
+                       "0931e36772950754,shared,64,kws,camdn,NA,kws,10,5,9,\n"
+                       "0931036772950754,shared,64,kws,camdn,007,kws,12,4,9,0.5\n")
+    assert sweep_mod.read_done(journal) == {"0931e36772950754", "0931036772950754"}
+    df = sweep_mod.finalize(journal)
+    assert list(df.point_id) == ["0931e36772950754", "0931036772950754"] and list(df.tenant) == ["NA", "007"]
+    assert df.sla_rate.isna().tolist() == [True, False]  # numbers keep their missing values
+    rows = journal.read_text().splitlines()
+    assert rows[1].startswith("0931e36772950754,shared,64,kws,camdn,NA,kws,10,5,9,,")
+    assert rows[2].startswith("0931036772950754,shared,64,kws,camdn,007,kws,12,4,9,0.5,")
+    assert list(sweep_mod.read_results(journal).point_id) == ["0931e36772950754", "0931036772950754"]
+
+
+def test_a_new_column_keeps_the_journals_text(tmp_path):
+    journal = tmp_path / "r.csv"
+    journal.write_text("point_id,tenant,x\r\n0931e36772950754,007,1.50\r\n")
+    fields = sweep_mod._append(journal, [{"point_id": "ab", "tenant": "kws", "x": 2, "seed": 3}],
+                               ["point_id", "tenant", "x"])
+    assert fields == ["point_id", "tenant", "x", "seed"]
+    assert journal.read_text() == "point_id,tenant,x,seed\n0931e36772950754,007,1.50,\nab,kws,2,3\n"
+
+
+def test_an_interruption_while_the_workers_stop_says_the_points_are_kept(tmp_path, monkeypatch):
+    real = sweep_mod.Executor.close
+
+    def interrupted_close(self, interrupted=False):
+        real(self, interrupted)
+        if not interrupted:  # the normal shutdown, every point in the journal
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod.Executor, "close", interrupted_close)
+    path = tmp_path / "r.csv"
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_sweep(small_spec(policy=["shared"]), path, jobs=1)
+    assert info.value.finished_points_kept is True
+    assert pd.read_csv(path).point_id.nunique() == 2
+    monkeypatch.setattr(sweep_mod.Executor, "close", real)
+    out = run_sweep(small_spec(policy=["shared"]), path, jobs=1, resume=True)
+    assert (out.ran, out.skipped) == (0, 2)
+
+
+def test_an_interruption_before_the_resumed_sweep_runs_says_the_points_are_kept(tmp_path, monkeypatch):
+    path = tmp_path / "r.csv"
+    run_sweep(small_spec(policy=["shared"]), path, jobs=1)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod, "_check_journal", interrupted)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_sweep(small_spec(policy=["shared"]), path, jobs=1, resume=True)
+    assert info.value.finished_points_kept is True
+
+
+def test_resume_refuses_a_parquet_file_without_its_journal(tmp_path):
+    path = tmp_path / "r.parquet"
+    run_sweep(small_spec(policy=["shared"]), path, jobs=1)
+    table = path.read_bytes()
+    (tmp_path / "r.parquet.journal.csv").unlink()
+    with pytest.raises(InputError, match="cannot resume: r.parquet.journal.csv, the journal a sweep writes beside "
+                                         "it, is missing or empty"):
+        run_sweep(small_spec(), path, jobs=1, resume=True)
+    assert path.read_bytes() == table and sorted(p.name for p in tmp_path.iterdir()) == ["r.parquet"]
+
+
+def test_a_repair_interrupted_before_its_rename_leaves_the_journal_whole(tmp_path, monkeypatch):
+    path = tmp_path / "r.csv"
+    run_sweep(small_spec(), path, jobs=1)
+    rows = path.read_text()
+    real = os.replace
+
+    def interrupted(src, dst):
+        if str(src).endswith(".tmp"):
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(sweep_mod.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt) as info:  # half the points dropped: the file is kept as .prev first
+        run_sweep(small_spec(policy=["shared"]), path, jobs=1, resume=True)
+    assert info.value.finished_points_kept is True
+    assert path.read_text() == rows and (tmp_path / "r.prev.csv").read_text() == rows
+    assert not (tmp_path / "r.csv.tmp").exists()
+
+
+def test_tenants_named_like_numbers_or_missing_values_keep_their_names(tmp_path, cli):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text('soc: camdn\ntenants:\n  - workload: kws\n    name: "NA"\n'
+                        '  - workload: squeezenet\n    name: "007"\n')
+    r = cli("run", "--scenario", str(scenario), "--out", str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = cli("report", str(tmp_path / "run"), "--out", str(tmp_path / "rep"))  # the timeline's tenants: NA, 007
+    assert r.returncode == 0 and (tmp_path / "rep" / "timeline.png").is_file(), r.stderr
+    r = cli("sweep", "--scenario", str(scenario), "--policy", "shared,camdn", "--out", str(tmp_path / "sw.csv"),
+            "--quiet", "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    df = sweep_mod.read_results(tmp_path / "sw.csv")
+    assert sorted(df.tenant) == ["007", "007", "NA", "NA"] and df.speedup.notna().all()
+    assert sorted(set(pd.read_csv(tmp_path / "sw.csv", keep_default_na=False, dtype=str).tenant)) == ["007", "NA"]
