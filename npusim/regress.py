@@ -24,7 +24,7 @@ import pandas as pd
 
 from .errors import InputError, first_line
 from .soc import MAX_ARRAY_DIM
-from .specio import Section, load_yaml
+from .specio import Section, load_yaml, read_csv_with_text
 
 ENGINE_METRICS = ("cycles", "dram_bytes", "llc_hits")
 KEY = ["tenant", "task", "layer"]
@@ -110,7 +110,7 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
     from .report import refuse_out_of_range, require_integers, require_numbers
 
     try:
-        ref = pd.read_csv(ref_path)
+        ref = read_csv_with_text(ref_path, ("tenant", "layer"))  # names, even 'NA' or '007'; task is a number
     except Exception as exc:  # noqa: BLE001 - any unreadable table is bad input
         raise InputError(str(ref_path), "file", f"cannot read: {first_line(exc)}") from None
     for col in KEY + list(ENGINE_METRICS):

@@ -125,16 +125,11 @@ _NUMBER_NA_TOKENS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN
 def read_csv_with_text(source: Path | io.StringIO, text_columns: tuple[str, ...], **kwargs: Any):
     """pandas.read_csv, with the named columns read as the text they are (no number made of '007' or
     '1e5', no missing value made of 'NA'); the other columns as pandas reads them."""
-    import csv
-
     import pandas as pd
 
+    header = list(pd.read_csv(source, nrows=0).columns)  # the header line pandas takes (blank lines skipped)
     if isinstance(source, io.StringIO):
-        first = source.getvalue().split("\n", 1)[0]
-    else:
-        with open(source, newline="", encoding="utf-8-sig", errors="replace") as fh:
-            first = fh.readline()
-    header = next(csv.reader([first]), [])
+        source.seek(0)
     text = [c for c in text_columns if c in header]
     return pd.read_csv(source, keep_default_na=False, dtype={c: str for c in text},
                        na_values={c: _NUMBER_NA_TOKENS for c in header if c not in text}, **kwargs)

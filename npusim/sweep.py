@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from workloads import get_trace
+from workloads import get_trace, workload_fault
 
 from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
@@ -61,12 +61,12 @@ RESULT_COLUMNS = (
 
 # columns of names: read back as written ('0931e36772950754' is a point id, not inf; a tenant named
 # 'NA' or '007' is that name)
-TEXT_COLUMNS = ("point_id", "policy", "mix", "soc", "tenant", "workload")
+NAME_COLUMNS = ("point_id", "policy", "mix", "soc", "tenant", "workload")
 
 
 def read_rows(source: Path | io.StringIO, **kwargs: Any) -> pd.DataFrame:
     """A sweep's rows from CSV (a journal or results file), names as text."""
-    return read_csv_with_text(source, TEXT_COLUMNS, **kwargs)
+    return read_csv_with_text(source, NAME_COLUMNS, **kwargs)
 
 
 def is_axis(name: str) -> bool:
@@ -182,7 +182,8 @@ class SweepSpec:
                 get_trace(t.workload, **dict(t.params))
             except InputError as exc:
                 # every parameter of the point (the value may break only beside another), the one named first
-                named = [exc.field] if exc.field in builder else []
+                fault = workload_fault(exc, t.workload, dict(t.params)) or ()
+                named = [fault[0]] if len(fault) == 1 and fault[0] in builder else []
                 raise self._param_error(named + [n for n in builder if n not in named], exc.message) from None
         return dataclasses.replace(sc, tenants=tuple(tenants))
 
@@ -829,24 +830,37 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
               resume: bool = False, progress: Callable[[int, int], None] | None = None,
               report_error: Callable[[str], None] | None = None) -> SweepOutcome:
     path = results_path(out)
+    journal = journal_path(path)
+    ours = _Ours(resume)  # the journal holds this sweep's rows (resumed), or will once it writes its first
+    try:
+        return _run_sweep(spec, path, journal, ours, jobs, dask_address, resume, progress, report_error)
+    except KeyboardInterrupt as exc:  # the CLI's message says whether to --resume: are finished points there?
+        exc.finished_points_kept = ours.value and _has_a_row(journal)  # type: ignore[attr-defined]
+        raise
+
+
+@dataclass
+class _Ours:
+    value: bool
+
+
+def _has_a_row(journal: Path) -> bool:
+    """Whether the journal holds a whole row below its header."""
+    try:
+        with open(journal, "rb") as fh:
+            return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) >= 2
+    except OSError:
+        return False
+
+
+def _run_sweep(spec: SweepSpec, path: Path, journal: Path, ours: _Ours, jobs: int, dask_address: str | None,
+               resume: bool, progress: Callable[[int, int], None] | None,
+               report_error: Callable[[str], None] | None) -> SweepOutcome:
     points = spec.points()  # validates every point before anything runs
     fmt_ok = path.suffix.lower() in (".csv", ".parquet", ".pq")
     if not fmt_ok:
         raise InputError(COMMAND_LINE, "--out", f"cannot tell the format of {str(path)!r}: use .csv, .parquet or a directory")
-    journal = journal_path(path)
     _refuse_inputs_as_output(spec, points, (path, journal))
-    # whether an interruption from here on leaves finished points in the journal (the file --resume reads)
-    kept = resume and journal.is_file() and journal.stat().st_size > 0
-    try:
-        return _run_sweep(spec, points, path, journal, jobs, dask_address, resume, progress, report_error)
-    except BaseException as exc:
-        _note_kept(exc, kept)
-        raise
-
-
-def _run_sweep(spec: SweepSpec, points: list[Point], path: Path, journal: Path, jobs: int,
-               dask_address: str | None, resume: bool, progress: Callable[[int, int], None] | None,
-               report_error: Callable[[str], None] | None) -> SweepOutcome:
     repair = _check_journal(path, journal, points) if resume else JournalRepair(journal, [])
     executor = Executor(jobs, dask_address)  # before touching --out: a bad address leaves nothing behind
     try:
@@ -903,19 +917,18 @@ def _run_sweep(spec: SweepSpec, points: list[Point], path: Path, journal: Path, 
                             if report_error:
                                 report_error(f"warning: {old}: replaced by this sweep; the previous file is "
                                              f"kept as {kept} (use --resume to continue a sweep)")
+                        ours.value = True
                     fieldnames = _append(journal, group_rows[k], fieldnames)
                     wrote = True
                 if progress:
                     progress(finished, total)
-    except BaseException as exc:
+    except BaseException:
         interrupted = True
-        _note_kept(exc, wrote or len(done) > 0)
         raise
     finally:
         try:
-            executor.close(interrupted)  # an interruption here, too, must say what the journal keeps
-        except BaseException as exc:
-            _note_kept(exc, wrote or len(done) > 0)
+            executor.close(interrupted)
+        except BaseException:
             executor.close(True)  # interrupted while waiting for the workers: stop them
             raise
         finally:
@@ -926,20 +939,9 @@ def _run_sweep(spec: SweepSpec, points: list[Point], path: Path, journal: Path, 
         results = pd.DataFrame(columns=list(RESULT_COLUMNS))
         return SweepOutcome(results=results, path=path, ran=0, skipped=len(points) - len(todo), failed=failed,
                             wall_seconds=time.time() - started, bad_input=bad_input)
-    try:
-        results = finalize(path, [p.point_id for p in points])
-    except BaseException as exc:
-        _note_kept(exc, True)
-        raise
+    results = finalize(path, [p.point_id for p in points])
     return SweepOutcome(results=results, path=path, ran=len(todo) - len(failed), skipped=len(points) - len(todo),
                         failed=failed, wall_seconds=time.time() - started, bad_input=bad_input)
-
-
-def _note_kept(exc: BaseException, kept: bool) -> None:
-    """Tell whoever reports an interruption whether the results file holds finished points (the
-    innermost note wins: it knows the most)."""
-    if isinstance(exc, KeyboardInterrupt) and not hasattr(exc, "finished_points_kept"):
-        exc.finished_points_kept = kept  # type: ignore[attr-defined]
 
 
 def _keep_previous(*files: Path, copied: tuple[Path, ...] = ()) -> list[tuple[Path, Path]]:
@@ -962,21 +964,24 @@ def _previous_name(path: Path) -> Path:
 
 
 def _append(journal: Path, rows: list[dict], fieldnames: list[str] | None) -> list[str]:
-    """Append rows (flushed at once, so an interrupted sweep keeps them)."""
+    """Append rows (flushed at once, so an interrupted sweep keeps them; a new journal's header is
+    written with its first rows, never alone)."""
+    new = fieldnames is None
     if fieldnames is None:
         fieldnames = list(rows[0].keys())
-        with open(journal, "w", newline="") as fh:
-            csv.DictWriter(fh, fieldnames=fieldnames).writeheader()
     extra = [k for k in rows[0] if k not in fieldnames]
     if extra:  # a new axis column: rewrite with the wider header, every field's text as it was
         with open(journal, newline="", encoding="utf-8") as fh:
             old = list(csv.reader(fh))[1:]
         fieldnames = fieldnames + extra
         _replace_text(journal, _csv_text(fieldnames, [row + [""] * len(extra) for row in old]))
-    with open(journal, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fieldnames, restval="")
-        for r in rows:
-            w.writerow(r)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fieldnames, restval="")
+    if new:
+        writer.writeheader()
+    writer.writerows(rows)
+    with open(journal, "w" if new else "a", newline="") as fh:
+        fh.write(text.getvalue())
         fh.flush()
         os.fsync(fh.fileno())
     return fieldnames

@@ -414,6 +414,18 @@ def test_regress_flags_a_changed_reference(cli, tmp_path):
     assert r.returncode == 0
 
 
+def test_regress_reads_tenant_and_layer_names_as_names(cli, tmp_path):
+    case = tmp_path / "refs" / "named"
+    case.mkdir(parents=True)
+    (tmp_path / "net.csv").write_text("name,op,M,N,K\n007,gemm,64,64,64\nNA,gemm,64,64,64\n")
+    (case / "scenario.yaml").write_text(f'soc: camdn\ntenants:\n  - workload: {tmp_path / "net.csv"}\n'
+                                        '    name: "NA"\n  - workload: kws\n    name: "007"\n')
+    r = cli("regress", "--reference", str(tmp_path / "refs"), "--update")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = cli("regress", "--reference", str(tmp_path / "refs"))  # against its own reference: every layer found
+    assert r.returncode == 0 and "1 of 1 cases within tolerance" in r.stderr, r.stdout + r.stderr
+
+
 def test_regress_refuses_a_reference_table_that_cannot_be_one(cli, tmp_path):
     case = tmp_path / "refs" / "shared_pair"
     shutil.copytree(REPO / "tests" / "reference" / "regress" / "shared_pair", case)
@@ -1095,11 +1107,20 @@ def test_names_in_a_sweeps_rows_are_read_back_as_written(tmp_path):
 
 def test_a_new_column_keeps_the_journals_text(tmp_path):
     journal = tmp_path / "r.csv"
-    journal.write_text("point_id,tenant,x\r\n0931e36772950754,007,1.50\r\n")
+    journal.write_bytes(b"point_id,tenant,x\r\n0931e36772950754,007,1.50\r\n")  # as csv writes rows
     fields = sweep_mod._append(journal, [{"point_id": "ab", "tenant": "kws", "x": 2, "seed": 3}],
                                ["point_id", "tenant", "x"])
     assert fields == ["point_id", "tenant", "x", "seed"]
-    assert journal.read_text() == "point_id,tenant,x,seed\n0931e36772950754,007,1.50,\nab,kws,2,3\n"
+    assert journal.read_bytes() == b"point_id,tenant,x,seed\r\n0931e36772950754,007,1.50,\r\nab,kws,2,3\r\n"
+
+
+def test_names_are_read_as_text_under_the_header_pandas_takes():
+    import io
+
+    from npusim.specio import read_csv_with_text
+
+    df = read_csv_with_text(io.StringIO("\npoint_id,tenant,x\n0931e36772950754,NA,\n"), ("point_id", "tenant"))
+    assert (df.point_id[0], df.tenant[0]) == ("0931e36772950754", "NA") and df.x.isna().all()
 
 
 def test_an_interruption_while_the_workers_stop_says_the_points_are_kept(tmp_path, monkeypatch):
@@ -1121,17 +1142,48 @@ def test_an_interruption_while_the_workers_stop_says_the_points_are_kept(tmp_pat
     assert (out.ran, out.skipped) == (0, 2)
 
 
-def test_an_interruption_before_the_resumed_sweep_runs_says_the_points_are_kept(tmp_path, monkeypatch):
+def test_a_second_interruption_while_the_workers_stop_says_the_points_are_kept(tmp_path, monkeypatch):
+    real = sweep_mod.Executor.close
+
+    def interrupted_close(self, interrupted=False):
+        real(self, interrupted)
+        raise KeyboardInterrupt  # the normal shutdown, and again while the workers are stopped
+
+    monkeypatch.setattr(sweep_mod.Executor, "close", interrupted_close)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_sweep(small_spec(policy=["shared"]), tmp_path / "r.csv", jobs=1)
+    assert info.value.finished_points_kept is True
+
+
+@pytest.mark.parametrize("where", ["points", "_check_journal", "read_done"])
+def test_an_interruption_before_the_resumed_sweep_runs_says_the_points_are_kept(tmp_path, monkeypatch, where):
     path = tmp_path / "r.csv"
     run_sweep(small_spec(policy=["shared"]), path, jobs=1)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sweep_mod, "_check_journal", interrupted)
+    if where == "points":
+        monkeypatch.setattr(sweep_mod.SweepSpec, "points", interrupted)
+    else:
+        monkeypatch.setattr(sweep_mod, where, interrupted)
     with pytest.raises(KeyboardInterrupt) as info:
         run_sweep(small_spec(policy=["shared"]), path, jobs=1, resume=True)
     assert info.value.finished_points_kept is True
+
+
+def test_an_interruption_after_a_repair_dropped_every_row_says_none_is_kept(tmp_path, monkeypatch):
+    path = tmp_path / "r.csv"
+    run_sweep(small_spec(policy=["waypart"]), path, jobs=1)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod, "read_done", interrupted)
+    with pytest.raises(KeyboardInterrupt) as info:  # no waypart point in this sweep: every row dropped
+        run_sweep(small_spec(policy=["shared"]), path, jobs=1, resume=True)
+    assert info.value.finished_points_kept is False
+    assert path.read_text() == "" and (tmp_path / "r.prev.csv").read_text().count("waypart") == 4
 
 
 def test_resume_refuses_a_parquet_file_without_its_journal(tmp_path):
@@ -1178,3 +1230,14 @@ def test_tenants_named_like_numbers_or_missing_values_keep_their_names(tmp_path,
     df = sweep_mod.read_results(tmp_path / "sw.csv")
     assert sorted(df.tenant) == ["007", "007", "NA", "NA"] and df.speedup.notna().all()
     assert sorted(set(pd.read_csv(tmp_path / "sw.csv", keep_default_na=False, dtype=str).tenant)) == ["007", "NA"]
+
+
+def test_an_interruption_while_the_first_row_is_written_says_none_is_kept(tmp_path, monkeypatch):
+    def torn_first_write(journal, rows, fieldnames):
+        journal.write_text(",".join(rows[0]) + "\n")  # the header, and no whole row yet
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod, "_append", torn_first_write)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_sweep(small_spec(policy=["shared"]), tmp_path / "r.csv", jobs=1)
+    assert info.value.finished_points_kept is False
