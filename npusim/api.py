@@ -160,6 +160,9 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
     from .soc import OVERRIDE_FLAGS
     from .scenario import apply_run_overrides, scenario_from_dict
 
+    if isinstance(scenario, dict) and "tenants" not in scenario:
+        kwargs = {**scenario, **kwargs}  # keyword arguments given as a dict
+        scenario = None
     cache = kwargs.pop("cache", True)
     progress = kwargs.pop("progress", None)
     if not isinstance(cache, bool):
@@ -168,10 +171,7 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
         raise InputError(API, "progress", f"expected a function progress(done, total), got {progress!r}")
     kwargs = {k: _plain(v, str(k)) for k, v in kwargs.items()}
     if isinstance(scenario, dict):
-        scenario = _plain(scenario, "scenario")
-        if "tenants" not in scenario:
-            kwargs = {**scenario, **kwargs}  # keyword arguments given as a dict
-            scenario = None
+        scenario = _plain(scenario, "")
     soc_keys = tuple(flag[2:].replace("-", "_") for flag in OVERRIDE_FLAGS)
     for key in kwargs:
         if key not in FLAG_ARGUMENTS and key not in soc_keys:
@@ -189,9 +189,12 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
             mix = [m.strip() for m in mix.split(",") if m.strip()]
         if not isinstance(mix, (list, tuple)) or not mix or not all(isinstance(m, str) for m in mix):
             raise InputError(API, "mix", f"expected workload names (a list or 'a,b'), got {mix!r}")
-        for key in ("policy", "soc", "qos", "scheduler"):
+        for key in ("policy", "soc", "scheduler"):
             if key in kwargs and not isinstance(kwargs[key], str):
                 raise InputError(API, key, f"expected a string, got {kwargs[key]!r}")
+        qos = kwargs.get("qos")
+        if qos is not None and (isinstance(qos, bool) or not isinstance(qos, (str, int, float))):
+            raise InputError(API, "qos", f"expected L, M, H or a deadline scale, got {qos!r}")
         for key in ("requests", "seed"):
             if key in kwargs and (isinstance(kwargs[key], bool) or not isinstance(kwargs[key], int)):
                 raise InputError(API, key, f"expected an integer, got {kwargs[key]!r}")
@@ -218,21 +221,25 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
     return run_scenario(scenario, cache=cache, progress=progress)
 
 
-def _plain(value: Any, field: str) -> Any:
+def _plain(value: Any, field: str, _inside: frozenset[int] = frozenset()) -> Any:
     """`value` as the YAML loader would give it: numpy scalars and arrays become
-    Python numbers and lists, tuples lists, paths strings; other objects are refused."""
+    Python numbers and lists, tuples lists, paths strings; other objects are refused.
+    Fields are named as the scenario loader names them (``tenants[0].cores``)."""
     if isinstance(value, (np.generic, np.ndarray)):
         value = value.tolist()  # Python scalars, or nested lists of them
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{field}.{i}") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {k: _plain(v, f"{field}.{k}") for k, v in value.items()}
-    raise InputError(API, field, "expected a string, number, boolean, list or mapping, "
-                                 f"got a value of type {type(value).__name__}")
+    if isinstance(value, (list, tuple, dict)):
+        if id(value) in _inside:
+            raise InputError(API, field, "contains itself (a list or mapping that refers back to itself)")
+        inside = _inside | {id(value)}
+        if isinstance(value, dict):
+            return {k: _plain(v, f"{field}.{k}" if field else str(k), inside) for k, v in value.items()}
+        return [_plain(v, f"{field}[{i}]", inside) for i, v in enumerate(value)]
+    raise InputError(API, field or "scenario", "expected a string, number, boolean, list or mapping, "
+                                               f"got a value of type {type(value).__name__}")
 
 
 def _build(build: Callable[[], Scenario]) -> Scenario:

@@ -59,6 +59,8 @@ class Result:
             raise InputError("<api>", "fmt", f"expected csv or parquet, got {fmt!r}")
         if not isinstance(out_dir, (str, Path)) or not str(out_dir).strip():
             raise InputError("<api>", "out_dir", f"expected a folder path, got {out_dir!r}")
+        if "\0" in str(out_dir):
+            raise InputError("<api>", "out_dir", "a folder name cannot hold a NUL character")
         try:
             return self._write(Path(out_dir), fmt)
         except OSError as exc:

@@ -359,9 +359,11 @@ def _parse_array(sec: Section) -> tuple[int, int]:
     else:
         text = str(value).lower().replace(" ", "")
         parts = text.split("x")
-        if len(parts) != 2 or not all(p.lstrip("-").isdigit() for p in parts):
+        # plain ASCII decimals, as everywhere ('３２' and '²' are not numbers here)
+        if len(parts) != 2 or not all(p.lstrip("-").isascii() and p.lstrip("-").isdigit() for p in parts):
             raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
-        rows, cols = int(parts[0]), int(parts[1])
+        # more digits than any array has: too large, without converting thousands of digits
+        rows, cols = (int(p) if len(p.lstrip("-0")) <= 12 else MAX_ARRAY_DIM + 1 for p in parts)
     if rows < 1 or cols < 1:
         raise sec.error("array", f"array needs at least one PE in each dimension, got {value!r}")
     if max(rows, cols) > MAX_ARRAY_DIM:

@@ -115,6 +115,8 @@ def load_yaml(path: str | Path) -> Any:
         raise InputError(str(path), "file", "is a directory, expected a YAML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(path), "file", f"cannot read: {exc}") from None
+    except ValueError:  # the one ValueError a path raises
+        raise InputError(str(path), "file", "a file name cannot hold a NUL character") from None
     return load_yaml_text(text, str(path))
 
 

@@ -13,6 +13,7 @@ sweep ends the file is rewritten with the derived columns (`speedup`,
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import gc
@@ -24,7 +25,9 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -554,7 +557,8 @@ class Executor:
 
         pending = dict(enumerate(args))
         while pending:
-            futs = {self.pool.submit(fn, *a): i for i, a in pending.items()}
+            with _workers_ignore_ctrl_c():  # the pool starts its workers as jobs are submitted
+                futs = {self.pool.submit(fn, *a): i for i, a in pending.items()}
             broken = False
             for fut in as_completed(futs):
                 i = futs[fut]
@@ -590,11 +594,25 @@ class Executor:
             self.dask.close()
 
 
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Processes started inside ignore SIGINT (an ignored signal stays ignored in a child): Ctrl-C reaches
+    the whole process group, and the sweep, which stops its workers itself, must be the one to handle it
+    (a worker interrupted while it starts or waits for a job would print a traceback). A Ctrl-C during
+    the few milliseconds of the start is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; a sweep run from another thread gets no Ctrl-C
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _exit_with_parent(parent_pid: int) -> None:
     """Worker initializer: leave when the sweep that started this worker is gone
     (killed outright, it cannot stop its workers itself)."""
-    import threading
-
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(1.0)

@@ -335,6 +335,17 @@ def test_tenants_beyond_the_llcs_owner_ids_are_refused_and_past_its_first_table_
     assert len(r.summary["tenants"]) == 70 and all(t["tasks"] == 1 for t in r.summary["tenants"])
 
 
+def _itself() -> dict:
+    scenario = {"tenants": [{"workload": "kws"}]}
+    scenario["tenants"].append(scenario)
+    return scenario
+
+
+def test_api_takes_run_options_and_a_numeric_qos_in_a_dict_of_arguments(tmp_path):
+    args = {"mix": ["kws"], "qos": 0.6, "cache": False, "llc_size": "2MiB"}
+    assert simulate(args).summary == simulate(mix="kws", qos=0.6, llc_size="2MiB").summary
+
+
 def test_api_bad_arguments_raise_input_error(tmp_path):
     from npusim.errors import InputError
 
@@ -360,9 +371,16 @@ def test_api_bad_arguments_raise_input_error(tmp_path):
         # what is not a YAML value, or is one only beyond float range
         ((), {"mix": "kws", "policy": object()}, "<api>: policy: expected a string, number, boolean, list or mapping"),
         (({"tenants": [{"workload": "kws", "cores": {1, 2}}]},), {},
-         "<api>: scenario.tenants.0.cores: expected a string, number, boolean, list or mapping, got a value of type set"),
+         "<api>: tenants[0].cores: expected a string, number, boolean, list or mapping, got a value of type set"),
+        ((_itself(),), {}, "<api>: tenants[1]: contains itself (a list or mapping that refers back to itself)"),
+        ((), {"mix": "kws", "array": "\uff13\uff12x\uff13\uff12"}, "<api>: array: expected ROWSxCOLS such as 32x32"),
+        ((), {"mix": "kws", "array": "\u00b2x2"}, "<api>: array: expected ROWSxCOLS such as 32x32"),
+        ((), {"mix": "kws", "array": "1" * 5000 + "x1"}, "<api>: array: at most 65536 PEs in each dimension"),
+        (("s\0.yaml",), {}, "s\\x00.yaml: file: a file name cannot hold a NUL character"),
+        (({"mix": ["kws"], "cache": 1},), {}, "<api>: cache: expected True or False, got 1"),
         ((), {"mix": "kws", "scheduler": np.array(["fcfs", "x"])}, "<api>: scheduler: expected a string, got ['fcfs', 'x']"),
-        ((), {"mix": "kws", "qos": 10**400}, "<api>: qos: expected a string"),
+        ((), {"mix": "kws", "qos": 10**400}, "<api>: qos: expected L, M, H or a positive deadline scale"),
+        ((), {"mix": "kws", "qos": [1]}, "<api>: qos: expected L, M, H or a deadline scale, got [1]"),
         (({"tenants": [{"workload": "m3vit", "params": {"image_size": [0, 5]}}]},), {},
          "<api>: tenants[0].params.image_size: layer patch_embed (in_h): must be at least 1, got 0"),
         ((), {"mix": "kws", "cpu_traffic": 10**400}, "<api>: cpu_traffic: expected a rate in GB/s"),

@@ -1241,3 +1241,15 @@ def test_an_interruption_while_the_first_row_is_written_says_none_is_kept(tmp_pa
     with pytest.raises(KeyboardInterrupt) as info:
         run_sweep(small_spec(policy=["shared"]), tmp_path / "r.csv", jobs=1)
     assert info.value.finished_points_kept is False
+
+
+def test_workers_leave_ctrl_c_to_the_sweep():
+    import signal
+
+    executor = sweep_mod.Executor(2, None)
+    try:
+        handlers = [res for _, res, exc in executor.map_unordered(signal.getsignal, [(signal.SIGINT,)] * 4)]
+    finally:
+        executor.close()
+    assert handlers == [signal.SIG_IGN] * 4  # the workers ignore it; the sweep stops them
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and the sweep still gets it
