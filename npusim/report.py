@@ -187,22 +187,20 @@ def extra_axes(df: pd.DataFrame) -> list[str]:
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per (mix, LLC size, policy, other swept axes): mean per-tenant speedup, total
-    DRAM bytes vs shared, mean hit rate and SLA rate."""
-    if "point_dram_bytes_norm" not in df.columns:
-        df = df.assign(point_dram_bytes_norm=df.get("dram_bytes_norm", np.nan))
+    DRAM bytes vs shared, mean hit rate, and the point's SLA rate (its tasks' share
+    that met their deadline, as plotted) and STP. `df` has the derived columns."""
     g = df.groupby(["mix", "llc_bytes", "policy", *extra_axes(df)], sort=True)
     t = g.agg(speedup=("speedup", "mean"), dram_norm=("point_dram_bytes_norm", "first"),
               dram_MiB=("dram_bytes", lambda x: x.sum() / 2**20), llc_hit_rate=("llc_hit_rate", "mean"),
-              sla_rate=("sla_rate", "mean"), stp=("stp", "first")).reset_index()
+              sla_rate=("point_sla_rate", "first"), stp=("stp", "first")).reset_index()
     t["llc"] = [format_size(int(b)) for b in t.llc_bytes]
     return t
 
 
 def short_table(df: pd.DataFrame) -> str:
-    from .sweep import add_derived
+    from .sweep import with_derived
 
-    if "speedup" not in df.columns:
-        df = add_derived(df)
+    df = with_derived(df)
     t = summary_table(df)
     cols = ["mix", "llc", "policy", *extra_axes(df), "speedup", "dram_norm", "llc_hit_rate", "stp"]
     return t[cols].assign(mix=t.mix.map(short_mix)).to_string(index=False, float_format=lambda v: f"{v:.3f}")
@@ -323,8 +321,6 @@ def per_point(df: pd.DataFrame) -> pd.DataFrame:
     keys = ["mix", "llc_bytes", "policy", *extra_axes(df)]
     df = df.assign(**{c: df[c] if c in df.columns else np.nan
                       for c in ("speedup", "stp", "fairness", "point_sla_rate", "antt")})
-    if "point_dram_bytes_norm" not in df.columns:
-        df = df.assign(point_dram_bytes_norm=df.get("dram_bytes_norm", np.nan))
     by = ["point_id", *keys] if "point_id" in df.columns else keys
     return df.groupby(by, sort=False, dropna=False).agg(
         speedup=("speedup", "mean"), dram_norm=("point_dram_bytes_norm", "first"), stp=("stp", "first"),
@@ -479,7 +475,7 @@ def write_report(source: Path, out: Path) -> Path:
     if is_run:
         summary, timeline = read_run(source)
     else:
-        from .sweep import add_derived, read_results
+        from .sweep import read_results, with_derived
 
         df = read_results(source)
         check_columns(df, str(source))
@@ -501,8 +497,7 @@ def write_report(source: Path, out: Path) -> Path:
             sections.append("\nCPU-side background traffic:\n")
             sections.append(_table(pd.DataFrame(background).reindex(columns=cols)))
     else:
-        if "speedup" not in df.columns:
-            df = add_derived(df)
+        df = with_derived(df)
         figs = plot_sweep(df, out)
         table = summary_table(df)[["mix", "llc", "policy", *extra_axes(df), "speedup", "dram_norm", "dram_MiB",
                                     "llc_hit_rate", "sla_rate", "stp"]]

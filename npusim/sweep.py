@@ -1014,7 +1014,10 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = []
         return df
     key_cols = [c for c in df.columns if c not in set(RESULT_COLUMNS) | set(derived)]
-    key_cols = ["llc_bytes", "mix", "soc", *key_cols, "tenant"]
+    key_cols = [*(c for c in ("llc_bytes", "mix", "soc") if c in df.columns), *key_cols, "tenant"]
+    if "point_dram_bytes" not in df.columns:  # a table npusim did not write: the point's tenants' sum
+        point = [c for c in key_cols if c != "tenant"] + ["policy"]
+        df["point_dram_bytes"] = df.groupby(point, dropna=False)["dram_bytes"].transform("sum")
     if "shared" in set(df.policy):
         ref = df[df.policy == "shared"].set_index(key_cols)[["mean_latency_cycles", "dram_bytes",
                                                              "point_dram_bytes"]]
@@ -1029,6 +1032,14 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
         for c in derived:
             df[c] = float("nan")
     return df
+
+
+def with_derived(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows with speedup and DRAM against shared: as given, or computed when any is missing."""
+    if all(c in df.columns for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")):
+        return df
+    return add_derived(df.drop(columns=[c for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
+                                        if c in df.columns]))
 
 
 def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:

@@ -1253,3 +1253,30 @@ def test_workers_leave_ctrl_c_to_the_sweep():
         executor.close()
     assert handlers == [signal.SIG_IGN] * 4  # the workers ignore it; the sweep stops them
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and the sweep still gets it
+
+
+def test_the_report_table_gives_the_points_sla_rate_not_a_mean_over_tenants():
+    # 1 of 1 and 0 of 3 tasks met: the point meets 1 of 4 (0.25), not the tenants' mean 0.5
+    df = pd.DataFrame({"mix": ["a+b"] * 2, "llc_bytes": [1 << 20] * 2, "policy": ["shared"] * 2,
+                       "tenant": ["a", "b"], "tasks": [1, 3], "sla_rate": [1.0, 0.0], "point_sla_rate": [0.25] * 2,
+                       "speedup": [1.0] * 2, "dram_bytes_norm": [1.0] * 2, "point_dram_bytes_norm": [1.0] * 2,
+                       "dram_bytes": [1, 2], "llc_hit_rate": [0.5] * 2, "stp": [1.5] * 2})
+    assert report_mod.summary_table(df).sla_rate.tolist() == [0.25]
+
+
+def test_a_results_table_without_the_derived_columns_gets_them(tmp_path, cli):
+    out = tmp_path / "r.csv"
+    run_sweep(small_spec(), out, jobs=1)
+    full = pd.read_csv(out)
+    bare = tmp_path / "bare.csv"  # as a hand-made table may be: no derived columns, no point totals
+    full.drop(columns=["speedup", "dram_bytes_norm", "point_dram_bytes_norm", "point_dram_bytes"]).to_csv(
+        bare, index=False)
+    partial = tmp_path / "partial.csv"  # speedup given, the point's DRAM ratio not
+    full.drop(columns=["point_dram_bytes_norm"]).to_csv(partial, index=False)
+    tables = []
+    for source in (out, bare, partial):
+        r = cli("report", str(source), "--out", str(tmp_path / f"rep_{source.stem}"))
+        assert r.returncode == 0, r.stderr
+        text = (tmp_path / f"rep_{source.stem}" / "report.md").read_text()
+        tables.append(text[text.index("```"):])
+    assert tables[0] == tables[1] == tables[2]  # the point's total DRAM ratio, not its first tenant's
