@@ -503,8 +503,10 @@ def write_report(source: Path, out: Path) -> Path:
                                     "llc_hit_rate", "sla_rate", "stp"]]
         table = table.assign(mix=table.mix.map(short_mix))
         sections.append("# Sweep report\n")
+        relative = ("Speedup and DRAM bytes are relative to `shared` at the same point." if "shared" in set(df.policy)
+                    else "No `shared` point was swept: speedup and DRAM relative to it are n/a.")
         sections.append(f"Source: `{source}`; {df.point_id.nunique() if 'point_id' in df else len(df)} points, "
-                        f"{len(df)} tenant rows. Speedup and DRAM bytes are relative to `shared` at the same point.\n")
+                        f"{len(df)} tenant rows. {relative}\n")
         mixes = df.mix.nunique()
         if mixes > MAX_PLOTTED_MIXES:
             sections.append(f"The per-mix plots show the first {MAX_PLOTTED_MIXES} of the {mixes} mixes; "

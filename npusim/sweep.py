@@ -692,8 +692,9 @@ class JournalRepair:
 
     def write(self) -> None:
         if self.text is not None:
-            # the journal's previous text is copied, not moved: interrupted at any moment, it is whole
-            _replace_text(self.journal, self.text, before=lambda: _keep_previous(*self.keep, copied=(self.journal,)))
+            # the previous files are copied, not moved: interrupted at any moment, the journal is whole and
+            # a Parquet result stays at --out until the resumed sweep rewrites it
+            _replace_text(self.journal, self.text, before=lambda: _keep_previous(*self.keep, copy=True))
 
 
 def _replace_text(path: Path, text: str, before: Callable[[], Any] | None = None) -> None:
@@ -962,14 +963,14 @@ def _run_sweep(spec: SweepSpec, path: Path, journal: Path, ours: _Ours, jobs: in
                         failed=failed, wall_seconds=time.time() - started, bad_input=bad_input)
 
 
-def _keep_previous(*files: Path, copied: tuple[Path, ...] = ()) -> list[tuple[Path, Path]]:
-    """Move the non-empty results a new sweep is about to replace to `<stem>.prev<suffix>` (one
-    generation; those in `copied` are copied, as they stay in use); returns (file, where it is kept)."""
+def _keep_previous(*files: Path, copy: bool = False) -> list[tuple[Path, Path]]:
+    """Move (or copy, when they stay in use) the non-empty results a new sweep is about to replace to
+    `<stem>.prev<suffix>` (one generation); returns (file, where it is kept) for each."""
     kept = []
     for f in dict.fromkeys(files):
         if f.is_file() and f.stat().st_size > 0:
             prev = _previous_name(f)
-            if f in copied:
+            if copy:
                 shutil.copyfile(f, prev)
             else:
                 os.replace(f, prev)

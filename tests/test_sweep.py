@@ -1280,3 +1280,25 @@ def test_a_results_table_without_the_derived_columns_gets_them(tmp_path, cli):
         text = (tmp_path / f"rep_{source.stem}" / "report.md").read_text()
         tables.append(text[text.index("```"):])
     assert tables[0] == tables[1] == tables[2]  # the point's total DRAM ratio, not its first tenant's
+
+
+def test_a_report_without_shared_says_there_is_nothing_to_compare_with(tmp_path, cli):
+    out = tmp_path / "r.csv"
+    run_sweep(small_spec(policy=["waypart"]), out, jobs=1)
+    r = cli("report", str(out), "--out", str(tmp_path / "rep"))
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert r.returncode == 0 and "No `shared` point was swept" in text and "are relative to `shared`" not in text
+
+
+def test_a_parquet_result_stays_in_place_while_a_repaired_sweep_resumes(tmp_path, monkeypatch):
+    path = tmp_path / "r.parquet"
+    run_sweep(small_spec(), path, jobs=1)
+    table = path.read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod, "read_done", interrupted)  # right after the repair dropped the waypart rows
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(small_spec(policy=["shared"]), path, jobs=1, resume=True)
+    assert path.read_bytes() == table == (tmp_path / "r.prev.parquet").read_bytes()
