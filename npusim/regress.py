@@ -25,6 +25,7 @@ import pandas as pd
 from .errors import InputError, first_line
 from .soc import MAX_ARRAY_DIM
 from .specio import Section, load_yaml, read_csv_with_text
+from .units import capped_int
 
 ENGINE_METRICS = ("cycles", "dram_bytes", "llc_hits")
 KEY = ["tenant", "task", "layer"]
@@ -147,8 +148,8 @@ def scalesim_array(config: Path) -> tuple[int, int, str]:
         text = arch.get(key, "").strip()
         if not (text.isascii() and text.isdigit()):
             value = 0
-        else:  # a number longer than int(str) takes is too large anyway
-            value = int(text) if len(text.lstrip("0")) <= 12 else MAX_ARRAY_DIM + 1
+        else:
+            value = capped_int(text, MAX_ARRAY_DIM)
         if value < 1:
             raise InputError(str(config), f"architecture_presets.{key}", f"expected a positive integer, got {text!r}")
         if value > MAX_ARRAY_DIM:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import COMMAND_LINE, InputError
 from .specio import LineDict, Section, load_yaml, load_yaml_text
-from .units import UnitError, count_text, format_frequency, format_size, parse_int_text, parse_size
+from .units import UnitError, capped_int, count_text, format_frequency, format_size, parse_int_text, parse_size
 
 WRITE_POLICIES = ("write-back", "write-through")
 REPLACEMENT_POLICIES = ("lru", "srrip")
@@ -363,7 +363,7 @@ def _parse_array(sec: Section) -> tuple[int, int]:
         if len(parts) != 2 or not all(p.lstrip("-").isascii() and p.lstrip("-").isdigit() for p in parts):
             raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
         # more digits than any array has: too large, without converting thousands of digits
-        rows, cols = (int(p) if len(p.lstrip("-0")) <= 12 else MAX_ARRAY_DIM + 1 for p in parts)
+        rows, cols = (capped_int(p, MAX_ARRAY_DIM) for p in parts)
     if rows < 1 or cols < 1:
         raise sec.error("array", f"array needs at least one PE in each dimension, got {value!r}")
     if max(rows, cols) > MAX_ARRAY_DIM:

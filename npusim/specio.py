@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from .errors import COMMAND_LINE, InputError, first_line
-from .units import UnitError, is_finite_number, parse_frequency, parse_size
+from .units import UnitError, count_text, is_finite_number, parse_frequency, parse_size
 
 
 class LineDict(dict):
@@ -332,7 +332,7 @@ class Section:
 
     def _check_range(self, key, value, minimum, maximum, unit: tuple[str, str] | None = None) -> None:
         def amount(n) -> str:  # with the unit, singular for one (1 byte, 0 bytes)
-            return f"{n}" if unit is None else f"{n} {unit[0] if abs(n) == 1 else unit[1]}"
+            return f"{n}" if unit is None else count_text(n, *unit)
 
         if minimum is not None and value < minimum:
             if value < 0:

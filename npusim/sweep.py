@@ -867,7 +867,8 @@ def _has_a_row(journal: Path) -> bool:
     """Whether the journal holds a whole row below its header."""
     try:
         with open(journal, "rb") as fh:
-            return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) >= 2
+            fh.readline()  # the header
+            return fh.readline().endswith(b"\n")
     except OSError:
         return False
 

@@ -123,9 +123,17 @@ def parse_frequency(value: object) -> int:
     return _whole(m.group("num"), FREQ_UNITS[m.group("unit")], "hertz", value)
 
 
-def count_text(n: int, noun: str) -> str:
-    """A count and its noun, plural unless one: (1, 'way') -> '1 way', (2, 'way') -> '2 ways'."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def capped_int(text: str, cap: int) -> int:
+    """An integer's checked text (ASCII digits, maybe a '-') as an int, or cap + 1 when it has more
+    than 12 digits: too large for any field capped below 10^12, and not converted (int() of
+    thousands of digits is slow, and refused past 4300)."""
+    return int(text) if len(text.lstrip("-0")) <= 12 else cap + 1
+
+
+def count_text(n: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun, plural unless one: (1, 'way') -> '1 way', (2, 'way') -> '2 ways',
+    (-1, 'byte') -> '-1 byte'; `plural` for nouns that do not take an s ('Hz')."""
+    return f"{n} {noun if abs(n) == 1 else plural or noun + 's'}"
 
 
 def format_size(n_bytes: int) -> str:

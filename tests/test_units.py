@@ -1,6 +1,6 @@
 import pytest
 
-from npusim.units import UnitError, count_text, format_size, parse_frequency, parse_size
+from npusim.units import UnitError, capped_int, count_text, format_size, parse_frequency, parse_size
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -69,3 +69,15 @@ def test_python_only_number_spellings_are_not_numbers(text):
 @pytest.mark.parametrize("n, text", [(0, "0 ways"), (1, "1 way"), (2, "2 ways"), (12, "12 ways")])
 def test_a_count_of_one_is_singular(n, text):
     assert count_text(n, "way") == text
+
+
+@pytest.mark.parametrize("n, noun, plural, text", [(-1, "byte", None, "-1 byte"), (0, "Hz", "Hz", "0 Hz"),
+                                                   (2, "Hz", "Hz", "2 Hz"), (1, "byte", "bytes", "1 byte")])
+def test_a_count_of_one_or_minus_one_is_singular_and_some_nouns_keep_their_plural(n, noun, plural, text):
+    assert count_text(n, noun, plural) == text
+
+
+@pytest.mark.parametrize("text, value", [("64", 64), ("-3", -3), ("000000000000065536", 65536),
+                                         ("1" * 13, 65537), ("1" * 5000, 65537), ("-" + "9" * 13, 65537)])
+def test_capped_int_does_not_convert_more_digits_than_any_capped_field_holds(text, value):
+    assert capped_int(text, 65536) == value
