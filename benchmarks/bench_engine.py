@@ -1,7 +1,7 @@
 """Engine speed: wall time of whole simulations, and how it grows.
 
     python benchmarks/bench_engine.py [--quick | --cpu-traffic] [--plot benchmarks/figures/engine_scaling.png]
-    python benchmarks/bench_engine.py --trace-length | --backlog | --many-tenants   # one scaling alone
+    python benchmarks/bench_engine.py --trace-length | --backlog | --many-tenants | --large-batch   # one alone
     python benchmarks/bench_engine.py --scalesim-python /tmp/scalesim-venv/bin/python   # + the peer
 
 The headline case is `npusim run --soc camdn --mix resnet50,mobilenet_v2,
@@ -140,6 +140,20 @@ def many_tenants_scaling(counts: tuple[int, ...] = (256, 1024)) -> None:
                 print(f"  {n:5d} tenants  {wall:6.1f} s  peak {peak_mib:6.0f} MiB  timeline.csv {timeline_mb:6.0f} MB")
 
 
+def large_batch_scaling(batches: tuple[int, ...] = (16, 64, 128)) -> None:
+    """`npusim run --scenario ... --no-cache` of ResNet-50 at large batch sizes, two requests, as a fresh
+    process: wall time and peak resident memory, which the layers' address streams dominate (each
+    layer's grow with the batch; the isolated run and the scenario's run each generate them)."""
+    print("scaling with the batch (resnet50, 2 requests, camdn, shared, --no-cache, fresh process):")
+    with tempfile.TemporaryDirectory() as tmp:
+        for b in batches:
+            scenario = Path(tmp) / f"batch_{b}.yaml"
+            scenario.write_text(f"soc: camdn\npolicy: shared\ntenants:\n  - workload: resnet50\n"
+                                f"    params: {{batch: {b}}}\n    requests: 2\n")
+            wall, peak_mib = cli_wall_and_peak(["run", "--scenario", str(scenario), "--no-cache", "--quiet"])
+            print(f"  batch {b:4d}  {wall:6.1f} s  peak {peak_mib:6.0f} MiB")
+
+
 def cpu_traffic_cost() -> None:
     """What CPU-side background traffic adds to a run: wall time per burst."""
     print("CPU-side traffic (4 tenants, 16 MiB, a STREAM-like generator at 8 GB/s):")
@@ -213,6 +227,8 @@ def main() -> None:
     ap.add_argument("--backlog", action="store_true", help="only the scaling with the number of queued tasks")
     ap.add_argument("--many-tenants", action="store_true",
                     help="only runs of 256 and 1024 tenants as fresh processes (wall time and peak memory)")
+    ap.add_argument("--large-batch", action="store_true",
+                    help="only ResNet-50 at batch 16, 64 and 128 as fresh processes (wall time and peak memory)")
     ap.add_argument("--plot", metavar="PNG", help="write the scaling plot here")
     ap.add_argument("--scalesim-python", metavar="PYTHON", help="run SCALE-Sim v3 on ResNet-50 with this Python")
     args = ap.parse_args()
@@ -228,6 +244,9 @@ def main() -> None:
         return
     if args.many_tenants:
         many_tenants_scaling()
+        return
+    if args.large_batch:
+        large_batch_scaling()
         return
 
     cold_dir = tempfile.mkdtemp(prefix="npusim-cold-")

@@ -421,7 +421,7 @@ def test_api_scenario_file_and_mapping_take_run_overrides(tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["shared", "camdn"])
-def test_tenants_of_one_model_share_streams_shifted_by_their_base(policy):
+def test_tenants_of_one_model_share_streams_shifted_by_their_base(policy, routed_log):
     # the second squeezenet takes the first one's runs moved to its own slot: they must
     # equal what generating its streams from its own layout gives
     import numpy as np
@@ -437,16 +437,47 @@ def test_tenants_of_one_model_share_streams_shifted_by_their_base(policy):
     a, b, other = sim.tenants
     assert a.stream_family == b.stream_family != other.stream_family
     assert b.layout.base_bytes != a.layout.base_bytes
-    shifted = 0
-    for (task, li, plan), rs in b._routed.items():
+    ran_by_b = [(key[1:], rs) for key, rs in routed_log.items()
+                if not isinstance(key, str) and key[0] == b.index]
+    assert ran_by_b
+    for (task, li, plan), rs in ran_by_b:
         layer = b.trace.layers[li]
         nest = loop_nest(layer, sc.soc.npu, plan.cores, sc.soc.llc.line_bytes)
         own = route_streams(layer_streams(layer, b.trace, nest, plan, b.layout, b._hw, b._vec), plan,
                             b.unplaced_via_cache)
         for field in ("starts", "lengths", "readers", "ptr", "step_cycles", "step_requests"):
             assert np.array_equal(getattr(rs, field), getattr(own, field)), (layer.name, field)
-        shifted += (task, li, plan) in a._routed
-    assert shifted > 0  # some plans were generated for one tenant and shifted for the other
+    assert routed_log["shifted"] > 0  # some plans were generated for one tenant and shifted for the other
+
+
+@pytest.mark.parametrize("policy", ["shared", "camdn"])
+def test_stream_budget_changes_memory_not_results(policy, routed_log):
+    # streams the store has no room for are generated again, to the same runs: any
+    # budget gives the same run, and the store never holds more than its budget
+    from npusim.engine import Simulation
+    from npusim.mapping import Mapper
+
+    sc = scenario_from_flags(soc="camdn", mix=["squeezenet", "squeezenet", "kws"], policy=policy, requests=2,
+                             soc_override={"--cores": "8"})
+    mapper = Mapper(sc.soc)
+    kept, runs = {}, {}
+    for budget in (1 << 30, 300_000, 0):
+        sim = Simulation(sc, mapper=mapper, stream_cache_bytes=budget)
+        put = sim.streams.put
+
+        def put_within_budget(key, base, rs, store=sim.streams, put=put):
+            put(key, base, rs)
+            assert store.kept_bytes <= store.budget_bytes
+
+        sim.streams.put = put_within_budget
+        sim.run()
+        assert sim.streams.kept_bytes == 0  # a finished run frees its streams
+        kept[budget] = routed_log["reused"]
+        runs[budget] = ([(k.tenant, k.arrival, k.start, k.finish) for k in sim.tasks],
+                        [(r.tenant, r.layer, r.start, r.end, r.counters) for r in sim.layers])
+        routed_log["reused"] = 0
+    assert runs[1 << 30] == runs[300_000] == runs[0]
+    assert kept[1 << 30] > kept[300_000] > kept[0] == 0  # reuse shrinks with the budget
 
 
 def test_requests_override_reaches_closed_and_poisson_tenants_not_explicit_times(cli, tmp_path):

@@ -61,6 +61,11 @@ class RoutedStreams:
     def steps(self) -> int:
         return len(self.step_cycles)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.starts, self.lengths, self.readers, self.ptr, self.step_cycles,
+                                      self.step_requests))
+
 
 def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bool = False) -> RoutedStreams:
     table = route_table(plan, unplaced_via_cache)
@@ -78,12 +83,24 @@ def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bo
                          step_requests=streams.step_requests)
 
 
-class StreamStore:
-    """The routed streams of one simulation, shared by tenants that serve the same
-    model: their traces are equal and their layouts equal up to the base address,
-    so one tenant's runs are another's shifted by the difference of the bases."""
+STREAM_CACHE_BYTES = 1 << 30  # default: routed streams a simulation keeps for reuse
 
-    def __init__(self) -> None:
+
+class StreamStore:
+    """The routed streams of one simulation, kept for the next request that runs the
+    same plan, and shared by tenants that serve the same model: their traces are
+    equal and their layouts equal up to the base address, so one tenant's runs are
+    another's shifted by the difference of the bases.
+
+    It keeps at most `budget_bytes` of arrays: once full it keeps what it holds and
+    a plan it has no room for is generated again each time it runs (the same runs:
+    generation is deterministic). Requests run the same layers in a cycle, so
+    keeping the first streams reuses a budget's worth of them on every request,
+    where evicting the least recently used would reuse none."""
+
+    def __init__(self, budget_bytes: int = STREAM_CACHE_BYTES) -> None:
+        self.budget_bytes = budget_bytes
+        self.kept_bytes = 0
         self.buffers = StreamBuffers()  # scratch of the stream kernel, reused layer after layer
         self._families: dict[tuple, int] = {}
         self._routed: dict[tuple, tuple[int, RoutedStreams]] = {}
@@ -104,4 +121,13 @@ class StreamStore:
         return rs if their_base == base_bytes else replace(rs, starts=rs.starts + (base_bytes - their_base))
 
     def put(self, key: tuple, base_bytes: int, rs: RoutedStreams) -> None:
-        self._routed.setdefault(key, (base_bytes, rs))
+        if key in self._routed or self.kept_bytes + rs.nbytes > self.budget_bytes:
+            return
+        self._routed[key] = (base_bytes, rs)
+        self.kept_bytes += rs.nbytes
+
+    def clear(self) -> None:
+        """Free every kept stream and the kernel's scratch (a finished simulation)."""
+        self._routed.clear()
+        self.kept_bytes = 0
+        self.buffers = StreamBuffers(runs=1, steps=1)

@@ -38,6 +38,7 @@ from .routes import (
     READ_CACHE,
     READ_DRAM,
     READ_REGION,
+    STREAM_CACHE_BYTES,
     WRITE_CACHE,
     WRITE_DRAM,
     WRITE_REGION,
@@ -109,7 +110,6 @@ class TenantRuntime:
         self.cores = cores
         self.mapper = mapper
         self._hw, self._vec = hw, vec
-        self._routed: dict[tuple, RoutedStreams] = {}
         self.streams = streams  # the simulation's, shared with tenants of the same model
         self.stream_family = streams.family(tuple(trace.layers), layout)
         self._nests: dict[int, Any] = {}
@@ -175,20 +175,16 @@ class TenantRuntime:
         return out
 
     def routed(self, layer_index: int, plan: LayerPlan) -> RoutedStreams:
-        key = (self.current_task, layer_index, plan)
-        rs = self._routed.get(key)
-        if rs is None:
-            shared_key = (self.stream_family, self.unplaced_via_cache) + key
-            base = self.layout.base_bytes
-            rs = self.streams.get(shared_key, base)
-            if rs is None:  # no tenant of this model has run this plan yet
-                layer = self.trace.layers[layer_index]
-                nest = loop_nest(layer, self.mapper.soc.npu, plan.cores, self.mapper.soc.llc.line_bytes)
-                streams = layer_streams(layer, self.trace, nest, plan, self.layout, self._hw, self._vec,
-                                        self.streams.buffers)
-                rs = route_streams(streams, plan, self.unplaced_via_cache)
-                self.streams.put(shared_key, base, rs)
-            self._routed[key] = rs
+        key = (self.stream_family, self.unplaced_via_cache, self.current_task, layer_index, plan)
+        base = self.layout.base_bytes
+        rs = self.streams.get(key, base)
+        if rs is None:  # not kept: no tenant of this model has run this plan yet, or no room was left
+            layer = self.trace.layers[layer_index]
+            nest = loop_nest(layer, self.mapper.soc.npu, plan.cores, self.mapper.soc.llc.line_bytes)
+            streams = layer_streams(layer, self.trace, nest, plan, self.layout, self._hw, self._vec,
+                                    self.streams.buffers)
+            rs = route_streams(streams, plan, self.unplaced_via_cache)
+            self.streams.put(key, base, rs)
         return rs
 
 
@@ -218,7 +214,8 @@ def _assign_cores(tenants: tuple[TenantSpec, ...], total: int) -> list[tuple[int
 class Simulation:
     def __init__(self, scenario: Scenario, *, mapper: Mapper | None = None,
                  isolated_latency: dict[str, float] | None = None,
-                 progress: Callable[[int, int], None] | None = None):
+                 progress: Callable[[int, int], None] | None = None,
+                 stream_cache_bytes: int = STREAM_CACHE_BYTES):
         self.scenario = scenario
         self.env = simpy.Environment()
         self.mapper = mapper or Mapper(scenario.soc)
@@ -228,7 +225,7 @@ class Simulation:
         core_sets = _assign_cores(scenario.tenants, soc.npu.cores)
         self.tenants: list[TenantRuntime] = []
         slot = 0
-        streams = StreamStore()
+        self.streams = streams = StreamStore(stream_cache_bytes)
         for i, spec in enumerate(scenario.tenants):
             trace = load_tenant_trace(spec, scenario.source)
             layout = layout_trace(trace, tenant_base(slot))  # a multi-task model's full weights
@@ -546,13 +543,16 @@ class Simulation:
             self.env.process(b.process())
         if not self.background:
             self.env.run()
-            return self
-        # a generator's last wait may reach far beyond the NPU's last task: stop with that task
-        # (or when nothing is left to happen, if some task can never start)
-        while self.tasks_left > 0 and self.env.peek() != math.inf:
-            self.env.step()
-        for b in self.background:
-            b.close(int(self.env.now))
+        else:
+            # a generator's last wait may reach far beyond the NPU's last task: stop with that task
+            # (or when nothing is left to happen, if some task can never start)
+            while self.tasks_left > 0 and self.env.peek() != math.inf:
+                self.env.step()
+            for b in self.background:
+                b.close(int(self.env.now))
+        # a finished run keeps its records, not its streams: SimPy's processes hold the
+        # simulation in reference cycles, which would keep them until a collection
+        self.streams.clear()
         return self
 
 
