@@ -189,7 +189,10 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any] | None = None, **k
             mix = [m.strip() for m in mix.split(",") if m.strip()]
         if not isinstance(mix, (list, tuple)) or not mix or not all(isinstance(m, str) for m in mix):
             raise InputError(API, "mix", f"expected workload names (a list or 'a,b'), got {mix!r}")
-        for key in ("policy", "soc", "scheduler"):
+        if "policy" in kwargs and not isinstance(kwargs["policy"], str):
+            raise InputError(API, "policy", "expected a policy name (its options go in a scenario's policy), "
+                                            f"got {kwargs['policy']!r}")
+        for key in ("soc", "scheduler"):
             if key in kwargs and not isinstance(kwargs[key], str):
                 raise InputError(API, key, f"expected a string, got {kwargs[key]!r}")
         qos = kwargs.get("qos")

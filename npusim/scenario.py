@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import COMMAND_LINE, InputError
 from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
-from .specio import MAX_INT, LineDict, Section, load_yaml
+from .specio import MAX_INT, LineDict, Section, beside, load_yaml
 from .units import count_text, parse_float_text, to_float
 
 ARRIVALS = ("closed", "poisson", "times")
@@ -207,6 +207,22 @@ def poisson_horizon_problem(requests: int, rate_per_mcycle: float) -> str | None
                 f"cycles, more than 10^12: fewer requests or a higher rate")
     return None
 
+
+def workload_path(workload: str, source: str) -> str:
+    """What a tenant's `workload` reads: a zoo model by name (names win over files),
+    else a trace file, relative to the scenario file `source` as its SoC file is."""
+    from workloads import model_names
+
+    return workload if workload in model_names() else beside(workload, source)
+
+
+def _looked_up(ref: str, source: str) -> str:
+    """Where a relative file a spec file names was looked for."""
+    if Path(ref).is_absolute() or source in ("", COMMAND_LINE):
+        return repr(ref)
+    return f"{str(Path(source).parent / ref)!r} (beside {Path(source).name}) or {ref!r} (in the current folder)"
+
+
 TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cores", "arrival", "requests",
                "rate_per_mcycle", "arrival_cycles", "priority", "target", "qos")
 TASK_ORDERS = ("cycle", "random")
@@ -221,14 +237,17 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
     params = tuple(sorted((str(k), params_sec.raw(k)) for k in list(params_sec.data.keys())))
     params_sec.finish()
     task = sec.string("task", None)
+    path = workload_path(workload, sec.source)
     try:
-        trace = get_trace(workload, **dict(params))
+        trace = get_trace(path, **dict(params))
     except InputError as exc:
-        fault = workload_fault(exc, workload, dict(params))
+        fault = workload_fault(exc, path, dict(params))
         if fault is None:
             raise  # a trace file's own error, at its line and column
         if fault == ("workload",):
-            raise sec.error("workload", exc.message) from None
+            missing = exc.field == "file" and exc.message == "no such file"
+            raise sec.error("workload", f"no such file {_looked_up(workload, sec.source)}" if missing
+                            else exc.message) from None
         # one parameter at fault (or the only one given: the defaults build), else the parameters together
         raise (params_sec.error(fault[0], exc.message) if len(fault) == 1 else sec.error("params", exc.message)) \
             from None
@@ -473,17 +492,15 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
             overrides[flag] = value
             file_keys.pop(flag, None)
     if isinstance(soc_ref, str):
-        ref = soc_ref
-        if (not from_cli and soc_ref not in _preset_names() and not Path(soc_ref).is_absolute()
-                and source not in ("", COMMAND_LINE)):
-            candidate = Path(source).parent / soc_ref
-            if candidate.is_file():
-                ref = str(candidate)
+        ref = soc_ref if from_cli or soc_ref in _preset_names() else beside(soc_ref, source)
         try:
             soc = load_soc(ref, overrides)
         except InputError as exc:
             if exc.source == ref and exc.field == "soc":
                 raise top.error("soc", exc.message) from None
+            if exc.source == ref and exc.field == "file" and not from_cli:
+                raise top.error("soc", f"no such file {_looked_up(soc_ref, source)}" if exc.message == "no such file"
+                                else f"{ref!r}: {exc.message}") from None
             if exc.source == COMMAND_LINE and exc.field in file_keys:
                 raise soc_over_sec.error(file_keys[exc.field], exc.message) from None
             raise
@@ -628,6 +645,8 @@ def apply_run_overrides(scenario: Scenario, *, source: str = COMMAND_LINE, polic
 
     changes: dict[str, Any] = {}
     if policy is not None:
+        if not isinstance(policy, str):
+            raise err("policy", f"expected a policy name (its options go in the scenario's policy), got {policy!r}")
         if policy not in policy_names():
             raise err("policy", f"unknown policy {policy!r} (policies: {', '.join(policy_names())})")
         changes["policy"] = replace(scenario.policy, name=policy, options=()) if policy != scenario.policy.name \

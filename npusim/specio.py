@@ -102,6 +102,18 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise InputError(source, "yaml", "malformed YAML: nested too deeply") from None
 
 
+def beside(ref: str, source: str) -> str:
+    """The path of a file that the spec file `source` names: a relative path is
+    looked up beside that file first, then as given (the current folder)."""
+    if not ref or Path(ref).is_absolute() or source in ("", COMMAND_LINE) or "\0" in ref:
+        return ref
+    candidate = Path(source).parent / ref
+    try:
+        return str(candidate) if candidate.is_file() else ref
+    except OSError:  # a name the file system refuses (too long, ...): the reader says so
+        return ref
+
+
 def load_yaml(path: str | Path) -> Any:
     """Read and parse a YAML file; unreadable files are `InputError`."""
     path = Path(path)

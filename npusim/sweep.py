@@ -39,8 +39,8 @@ import pandas as pd
 from workloads import get_trace, workload_fault
 
 from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
-from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem, load_scenario,
-                       policy_names, qos_problem, qos_scale, scenario_from_flags)
+from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
+                       load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags, workload_path)
 from .soc import preset_names
 from .specio import MAX_INT, Section, load_yaml, read_csv_with_text, refuse_repeated_csv_columns
 from .units import UnitError, count_text, parse_float_text, parse_int_text, parse_size
@@ -181,11 +181,12 @@ class SweepSpec:
             if not hit:
                 raise self._param_error([name], "no tenant's workload has this parameter")
         for t in tenants:  # the builder must accept the value
+            path = workload_path(t.workload, sc.source)
             try:
-                get_trace(t.workload, **dict(t.params))
+                get_trace(path, **dict(t.params))
             except InputError as exc:
                 # every parameter of the point (the value may break only beside another), the one named first
-                fault = workload_fault(exc, t.workload, dict(t.params)) or ()
+                fault = workload_fault(exc, path, dict(t.params)) or ()
                 named = [fault[0]] if len(fault) == 1 and fault[0] in builder else []
                 raise self._param_error(named + [n for n in builder if n not in named], exc.message) from None
         return dataclasses.replace(sc, tenants=tuple(tenants))
@@ -410,6 +411,11 @@ def load_experiment(path: str | Path) -> SweepSpec:
             raise axes_sec.error(key, f"also given as a fixed value ({key}: at the top level); give it once")
     if not axes:
         raise top.error("axes", "no axes to sweep")
+    # trace files a mix names are found as a scenario's are: beside this file first
+    if mix is not None:
+        mix = [workload_path(w, source) for w in mix]
+    if "mix" in axes:
+        axes["mix"] = [type(m)(workload_path(w, source) for w in m) for m in axes["mix"]]
     lines = {key: top.line_of(key) for key in top.data}
     lines.update({f"axes.{key}": axes_sec.line_of(key) for key in axes_sec.data})
     lines.update({f"params.{key}": params_sec.line_of(key) for key in params_sec.data})

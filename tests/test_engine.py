@@ -208,7 +208,8 @@ def test_a_trace_files_own_error_keeps_its_line_and_column(cli, tmp_path):
         assert r.returncode == 2 and r.stderr == f"error: {trace}:2: in_h: must be at least 1, got 0\n", r.stderr
     s.write_text(f"tenants:\n  - workload: {tmp_path / 'missing.csv'}\n")  # the name itself: the scenario's key
     r = cli("run", "--scenario", str(s), "--quiet")
-    assert r.returncode == 2 and r.stderr == f"error: {s}:2: tenants[0].workload: no such file\n", r.stderr
+    assert r.returncode == 2 and r.stderr == f"error: {s}:2: tenants[0].workload: no such file " \
+        f"{str(tmp_path / 'missing.csv')!r}\n", r.stderr
 
 
 @pytest.mark.parametrize("args, expect", [
@@ -287,6 +288,42 @@ def test_scenario_file_resolves_auto_cores(tmp_path):
         load_scenario(p)
 
 
+def test_files_a_scenario_names_are_found_beside_it_from_any_folder(cli, tmp_path):
+    # a trace file and a SoC file next to the scenario, run from another folder (and a
+    # regress case folder moved elsewhere keeps working); the current folder comes second
+    sub = tmp_path / "study"
+    sub.mkdir()
+    (sub / "tiny.csv").write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                                  "Num Filter, Strides,\nconv1, 18, 18, 3, 3, 8, 16, 1,\n")
+    (sub / "mysoc.yaml").write_text("base: camdn\nnpu: {cores: 4}\n")
+    (sub / "s.yaml").write_text("soc: mysoc.yaml\ntenants:\n  - workload: tiny.csv\n  - workload: kws\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = cli("run", "--scenario", str(sub / "s.yaml"), "--json", "--quiet", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert [(t["name"], t["workload"]) for t in summary["tenants"]] == [("tiny.csv",) * 2, ("kws",) * 2]
+    assert summary["cores"] == 4
+    (elsewhere / "only_here.csv").write_text((sub / "tiny.csv").read_text())
+    (sub / "s2.yaml").write_text("tenants:\n  - workload: only_here.csv\n")
+    assert cli("run", "--scenario", str(sub / "s2.yaml"), "--quiet", cwd=elsewhere).returncode == 0
+    (sub / "s3.yaml").write_text("soc: camdn\ntenants:\n  - workload: kws\n  - workload: none.csv\n")
+    r = cli("run", "--scenario", "study/s3.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == (
+        "error: study/s3.yaml:4: tenants[1].workload: no such file 'study/none.csv' (beside s3.yaml) or "
+        "'none.csv' (in the current folder)\n")
+    (sub / "s4.yaml").write_text("soc: nosoc.yaml\ntenants:\n  - workload: kws\n")
+    r = cli("run", "--scenario", "study/s4.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == (
+        "error: study/s4.yaml:1: soc: no such file 'study/nosoc.yaml' (beside s4.yaml) or 'nosoc.yaml' "
+        "(in the current folder)\n")
+    # an experiment's mix finds its trace files the same way (named by the path read, as --mix does)
+    (sub / "exp.yaml").write_text("mix: [tiny.csv, kws]\naxes:\n  llc_size: [1MiB]\n")
+    r = cli("sweep", str(sub / "exp.yaml"), "--out", str(tmp_path / "r.csv"), "--quiet", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert f"{sub / 'tiny.csv'}+kws" in (tmp_path / "r.csv").read_text()
+
+
 def test_tenants_listing_the_same_cores_take_them_once(tmp_path):
     # [0-9] twice is 10 cores taken, not 20: the auto tenant gets the 6 left, and its cores are those 6
     p = tmp_path / "s.yaml"
@@ -361,6 +398,10 @@ def test_api_bad_arguments_raise_input_error(tmp_path):
         ((123,), {}, "<api>: scenario: expected a Scenario, a scenario file path, a mapping or None, got int"),
         ((str(s),), {"policy": "nope"}, "<api>: policy: unknown policy 'nope'"),
         ((str(s),), {"mix": "kws"}, "<api>: mix: not with a scenario"),
+        ((str(s),), {"policy": {"name": "moca"}},
+         "<api>: policy: expected a policy name (its options go in the scenario's policy), got {'name': 'moca'}"),
+        ((), {"mix": "kws", "policy": {"name": "moca"}},
+         "<api>: policy: expected a policy name (its options go in a scenario's policy), got {'name': 'moca'}"),
         (({"tenants": "kws"},), {}, "<api>: tenants: expected a non-empty list of tenants"),
         # what the command line would blame on a flag is blamed on the argument
         ((), {"mix": ["resnet5"]}, "<api>: mix: unknown workload 'resnet5'"),

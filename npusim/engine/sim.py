@@ -30,7 +30,7 @@ from ..mapping.nest import loop_nest
 from ..mapping.plan import LayerPlan
 from ..mapping.streams import layer_streams
 from ..policies import get_policy
-from ..scenario import Scenario, TenantSpec
+from ..scenario import Scenario, TenantSpec, workload_path
 from .background import BackgroundTraffic
 from .memory import MemoryHierarchy
 from .ready import ReadyQueue
@@ -578,7 +578,7 @@ def hash_seed(*parts: int) -> int:
 
 
 def load_tenant_trace(spec: TenantSpec, scenario_source: str = "") -> Trace:
-    trace = get_trace(spec.workload, **dict(spec.params))
+    trace = get_trace(workload_path(spec.workload, scenario_source), **dict(spec.params))
     if spec.task is not None:
         trace = trace.for_task(spec.task)
     return trace
