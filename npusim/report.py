@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -218,6 +219,7 @@ def short_mix(mix: str, width: int = 60) -> str:
 
 
 MAX_PLOTTED_MIXES = 8  # a panel per mix, side by side: more would make figures too wide to read or draw
+LOG_LATENCY_RANGE = 20  # latency bars are drawn on a log axis when the largest exceeds the smallest this much
 
 
 def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
@@ -238,14 +240,24 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
         sub = df[(df.mix == mix) & (df.llc_bytes == df[df.mix == mix].llc_bytes.max())]
         tenants = list(dict.fromkeys(sub.tenant))
         width = 0.8 / max(1, len(policies))
+        drawn = []
         for k, pol in enumerate(policies):
             # mean over any other swept axis (QoS scale, seed, ...)
             s = sub[sub.policy == pol].groupby("tenant").mean_latency_cycles.mean().reindex(tenants)
             ax.bar(np.arange(len(tenants)) + k * width, s / 1e6, width, label=pol,
                    color=_colour(pol, policies))
+            drawn += [v for v in s / 1e6 if v > 0]
         ax.set_xticks(np.arange(len(tenants)) + width * (len(policies) - 1) / 2, tenants, rotation=30,
                       ha="right", fontsize=8)
-        ax.set_ylabel("mean latency (Mcycles)")
+        # tenants whose latencies differ by more than 20x: a log axis keeps the short bars visible
+        log = bool(drawn) and max(drawn) > LOG_LATENCY_RANGE * min(drawn)
+        if log:
+            from matplotlib.ticker import FuncFormatter, NullFormatter
+
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain text: math is off
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel("mean latency (Mcycles, log scale)" if log else "mean latency (Mcycles)")
         ax.set_title(f"{_mix_title(mix)} @ {format_size(int(sub.llc_bytes.max()))}", fontsize=8)
     axes[0][-1].legend(title="policy", fontsize=8)
     made.append(("per-tenant latency", _save(fig, out, "latency_by_tenant")))
@@ -487,8 +499,9 @@ def write_report(source: Path, out: Path) -> Path:
         figs = plot_timeline(timeline, out)
         tenants = pd.DataFrame(summary["tenants"])
         sections.append(f"# Run report: {summary['scenario']} ({summary['policy']})\n")
-        sections.append(f"STP {summary['stp']}, ANTT {summary['antt']}, fairness {summary['fairness']}, "
-                        f"SLA {summary['sla_rate']}, makespan {summary['makespan_cycles']} cycles.\n")
+        rates = ", ".join(f"{label} {_cell(summary[key], '.3f')}" for label, key in
+                          (("STP", "stp"), ("ANTT", "antt"), ("fairness", "fairness"), ("SLA", "sla_rate")))
+        sections.append(f"{rates}, makespan {_cell(summary['makespan_cycles'], '.0f')} cycles.\n")
         sections.append(_table(tenants))
         background = summary.get("background")
         if isinstance(background, list) and background and all(isinstance(b, dict) for b in background):
@@ -519,8 +532,32 @@ def write_report(source: Path, out: Path) -> Path:
     return path
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _cell(v: Any, fmt: str = "") -> str:
+    """A value for reading: n/a for none, numbers whole if whole, else in `fmt` (3 decimals)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if not _is_number(v):
+        return str(v)
+    return f"{v:{fmt}}" if fmt else f"{int(v)}" if float(v).is_integer() else f"{v:.3f}"
+
+
+def _column_format(values: pd.Series) -> str:
+    """One format per column: whole numbers as such, cycle-sized ones rounded, rates to 3 decimals."""
+    numbers = [float(v) for v in values if _is_number(v) and not math.isnan(float(v))]
+    if not numbers or all(v.is_integer() for v in numbers):
+        return ".0f"
+    return ".0f" if max(abs(v) for v in numbers) >= 1000 else ".3f"
+
+
 def _table(df: pd.DataFrame) -> str:
-    return df.to_markdown(index=False) if _has_tabulate() else "```\n" + df.to_string(index=False) + "\n```"
+    df = df.astype(object)
+    df = pd.DataFrame({c: [_cell(v, _column_format(df[c])) for v in df[c]] for c in df.columns})
+    return df.to_markdown(index=False, disable_numparse=True) if _has_tabulate() else \
+        "```\n" + df.to_string(index=False) + "\n```"
 
 
 def _has_tabulate() -> bool:

@@ -145,6 +145,14 @@ def format_size(n_bytes: int) -> str:
     return f"{n_bytes}B"
 
 
+def bytes_text(n_bytes: float) -> str:
+    """A byte count for reading, in the largest binary unit it fills: '4.92 KiB', '64 B'."""
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        if abs(n_bytes) >= SIZE_UNITS[unit]:
+            return f"{n_bytes / SIZE_UNITS[unit]:.2f} {unit}"
+    return f"{n_bytes:g} B"
+
+
 def format_frequency(hz: int) -> str:
     for unit in ("GHz", "MHz", "kHz"):
         scale = FREQ_UNITS[unit]

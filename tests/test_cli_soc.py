@@ -177,6 +177,14 @@ def test_map_cli_writes_the_plan_table_and_totals(cli, tmp_path):
     r = cli("map", "--workload", "kws", "--cores", "1,2", "--budgets", "0,256KiB,4MiB", "--out", str(out))
     assert r.returncode == 0, r.stderr
     table = pd.read_csv(out)
+    # the columns in the order docs/MAPPING.md gives them
+    assert list(table.columns) == [
+        "layer", "op", "cores", "budget_bytes", "budget", "cores_used", "split_k", "split_g", "split_p", "split_q",
+        "tile_g", "tile_k", "tile_c", "tile_p", "tile_q", "loop_order", "resident", "block", "fused",
+        "input_in_region", "output_in_region", "region_bytes", "dram_read_bytes", "dram_write_bytes", "dram_bytes",
+        "llc_bytes", "compute_cycles", "memory_cycles", "predicted_cycles", "steps"]
+    assert (table.budget == table.budget_bytes.map(lambda b: "unmanaged" if b < 0 else str(b))).all()
+    assert (table.dram_bytes == table.dram_read_bytes + table.dram_write_bytes).all()
     plain = table[~table.fused]
     assert set(plain.cores) == {1, 2} and set(plain.budget_bytes) == {-1, 0, 256 << 10, 4 << 20}
     assert plain.groupby(["cores", "budget_bytes"]).layer.nunique().eq(36).all()  # every layer planned

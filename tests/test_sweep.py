@@ -148,6 +148,18 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     r = cli("report", str(tmp_path / "run"), "--out", str(tmp_path / "rep"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rep" / "timeline.png").is_file()
+    # numbers as people read them: 3 decimals for rates, whole cycles and bytes, n/a for none
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert (f"STP {summary['stp']:.3f}, ANTT {summary['antt']:.3f}, fairness {summary['fairness']:.3f}, "
+            f"SLA {summary['sla_rate']:.3f}, makespan {summary['makespan_cycles']} cycles.") in text
+    rows = {line.split()[0]: line.split() for line in text.split("```")[1].strip().splitlines()}
+    header = rows["name"]
+    for t in summary["tenants"]:
+        cells = dict(zip(header, rows[t["name"]]))
+        assert cells["mean_latency_cycles"] == f"{t['mean_latency_cycles']:.0f}"
+        assert cells["llc_hit_rate"] == f"{t['llc_hit_rate']:.3f}"
+        assert cells["dram_bytes"] == str(t["dram_bytes"]) and cells["switch_cost_cycles"] == "n/a"
     # a damaged run directory: one line naming the file and field, and no --out folder made
     for name, text, expect in [
         ("summary.json", "{not json", "summary.json: summary: cannot read"),
@@ -813,6 +825,29 @@ def test_report_plots_speedup_and_dram_against_each_ordered_axis(tmp_path):
     assert not (tmp_path / "rep" / "sla_vs_qos.png").exists()
 
 
+@pytest.mark.parametrize("b_latency, log", [(1999.0, False), (2001.0, True)])
+def test_latency_bars_go_on_a_log_axis_when_tenants_differ_over_20x(tmp_path, monkeypatch, b_latency, log):
+    from npusim import report
+
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    rows.loc[rows.tenant == "b", "mean_latency_cycles"] = b_latency  # a's are 100 cycles
+    rows.to_csv(tmp_path / "r.csv", index=False)
+    scales, save = {}, report._save
+
+    def saving(fig, out, name):
+        fig.canvas.draw()  # tick labels are made when drawn
+        scales[name] = [(ax.get_yscale(), ax.get_ylabel(), [t.get_text() for t in ax.get_yticklabels()])
+                        for ax in fig.axes]
+        return save(fig, out, name)
+
+    monkeypatch.setattr(report, "_save", saving)
+    report.write_report(tmp_path / "r.csv", tmp_path / "rep")
+    [(scale, label, ticks)] = scales["latency_by_tenant"]
+    assert scale == ("log" if log else "linear")
+    assert label == ("mean latency (Mcycles, log scale)" if log else "mean latency (Mcycles)")
+    assert ticks and not any("$" in t for t in ticks)  # plain numbers: text.parse_math is off
+
+
 def test_report_of_an_axis_with_a_missing_or_infinite_value(tmp_path):
     from npusim.report import write_report
 
@@ -1030,6 +1065,13 @@ def test_regress_prints_the_layers_only_one_side_has(tmp_path, cli):
     assert r.returncode == 1
     rows = [line for line in r.stdout.splitlines() if f" {extra.layer} " in f" {line} "]
     assert len(rows) == 1 and rows[0].split()[:4] == [extra.tenant, str(extra.task), extra.layer, "current"], r.stdout
+    assert "REGRESSION (worst relative difference unbounded: a layer only one side has, or a value that was 0)" \
+        in r.stdout and "inf%" not in r.stdout
+    # counts whole with separators (not 2.478e+04), relative differences to 4 digits
+    total = int(layers.drop(index=3).cycles.sum())
+    [cycles] = [line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["cycles"]]
+    assert cycles[1:4] == [f"{total:,}", f"{total + int(extra.cycles):,}", f"{int(extra.cycles):,}"]
+    assert cycles[4] == f"{extra.cycles / total:.4g}"
 
 
 def test_a_point_frees_its_simulation_and_leaves_a_callers_gc_freeze_alone(tmp_path, monkeypatch):

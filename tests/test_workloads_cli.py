@@ -28,10 +28,22 @@ def test_trace_list(cli):
     assert len(rows) == 18 and rows[0]["name"] == "resnet50" and rows[0]["layers"] == 72
 
 
-def test_trace_show(cli):
+def test_trace_show(cli, tmp_path):
     r = cli("trace", "show", "resnet50")
     assert r.returncode == 0, r.stderr
     assert "layer4.2.conv3" in r.stdout and "resnet50: 72 layers, 4.09 GMACs" in r.stdout
+    # the shapes a MAC count needs, and bytes in binary units (SoC sizes refuse the ambiguous kB)
+    topo = tmp_path / "tiny.csv"
+    topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                    "Strides,\nconv1, 32, 32, 3, 3, 3, 16, 1,\nconv2, 30, 30, 3, 3, 16, 32, 2,\n")
+    lines = cli("trace", "show", str(topo)).stdout.splitlines()
+    header = lines[0].split()
+    assert header[:14] == ["name", "op", "batch", "in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "kernel_h",
+                           "kernel_w", "stride", "padding", "groups"]
+    conv2 = lines[2].split()  # M, N, K are blank for a conv
+    assert conv2[:14] == ["conv2", "conv", "1", "16", "30", "30", "32", "15", "15", "3", "3", "2", "0", "1"]
+    assert int(conv2[14]) == 15 * 15 * 32 * 16 * 3 * 3
+    assert lines[-1] == "tiny: 2 layers, 1.43 MMACs, 5.04 k params, weights 4.92 KiB, activations 21.09 KiB"
     r = cli("trace", "show", "resnet50", "--json")
     data = json.loads(r.stdout)
     for key in ("name", "layers", "macs", "params", "weight_bytes", "activation_bytes"):

@@ -28,6 +28,13 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
+def number_text(v: float) -> str:
+    """Counts whole and with thousands separators (-9,528, 24,780), relative differences to 4 digits."""
+    if math.isfinite(v) and (float(v).is_integer() or abs(v) >= 1000):
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
 def shipped_references() -> Path:
     """The reference cases of the checkout npusim runs from, wherever the command is run."""
     import npusim
@@ -64,12 +71,14 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for r in results:
         status = "updated" if r.updated else ("ok" if r.passed else "REGRESSION")
-        print(f"{r.name} [{r.kind}]: {status} (worst relative difference {r.worst_rel:.2%})")
-        print(r.totals.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        worst = ("unbounded: a layer only one side has, or a value that was 0" if math.isinf(r.worst_rel)
+                 else f"{r.worst_rel:.2%}")
+        print(f"{r.name} [{r.kind}]: {status} (worst relative difference {worst})")
+        print(r.totals.to_string(index=False, float_format=number_text))
         rel_cols = [c for c in r.diff.columns if c.endswith("_rel")]
         shown = r.diff if args.verbose else r.diff[(r.diff[rel_cols].abs() > tol).any(axis=1)]
         if len(shown):
-            print(shown.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+            print(shown.to_string(index=False, float_format=number_text))
         print()
         failed += 0 if r.passed else 1
     print(f"{len(results) - failed} of {len(results)} cases within tolerance {tol:g}", file=sys.stderr)

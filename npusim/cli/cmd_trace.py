@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError, refuse_input_as_output
-from ..units import count_text
+from ..units import bytes_text, count_text
 from .common import int_arg
 
 FORMATS = ("trace", "scalesim", "scalesim-gemm", "onnx")
@@ -169,15 +169,16 @@ def _show(args: argparse.Namespace) -> int:
         records = [{k: _json_value(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
         print(json.dumps(dict(totals, tasks=list(trace.tasks), layer_table=records), indent=2))
         return 0
-    cols = ["name", "op", "batch", "in_c", "in_h", "in_w", "out_c", "kernel_h", "stride", "groups", "M", "N", "K",
-            "macs", "weight_bytes", "output_bytes", "inputs", "block", "task", "expert"]
+    cols = ["name", "op", "batch", "in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "kernel_h", "kernel_w", "stride",
+            "padding", "groups", "M", "N", "K", "macs", "weight_bytes", "output_bytes", "inputs", "block", "task",
+            "expert"]
     if not trace.tasks:
         cols = [c for c in cols if c not in ("task", "expert")]
     with _pandas_wide():
         print(df[cols].to_string(index=False))
     print(f"\n{trace.name}: {totals['layers']} layers, {_human(totals['macs'], 'MACs')}, {_human(totals['params'])} "
-          f"params, weights {_human(totals['weight_bytes'], 'B')}, activations "
-          f"{_human(totals['activation_bytes'], 'B')}"
+          f"params, weights {bytes_text(totals['weight_bytes'])}, activations "
+          f"{bytes_text(totals['activation_bytes'])}"
           + (f", task {args.task}" if args.task else f", tasks {', '.join(trace.tasks)}" if trace.tasks else ""))
     return 0
 

@@ -94,9 +94,13 @@ class LayerPlan:
         return self.budget_bytes == UNMANAGED
 
     def as_row(self) -> dict:
-        row = {name: getattr(self, name) for name in _PLAN_FIELDS}  # all scalars: asdict's deep copy is not needed
-        row["budget"] = "unmanaged" if self.unmanaged else str(self.budget_bytes)
-        row["dram_bytes"] = self.dram_bytes
+        row = {}
+        for name in _PLAN_FIELDS:  # all scalars: asdict's deep copy is not needed
+            row[name] = getattr(self, name)
+            if name == "budget_bytes":
+                row["budget"] = "unmanaged" if self.unmanaged else str(self.budget_bytes)
+            elif name == "dram_write_bytes":
+                row["dram_bytes"] = self.dram_bytes
         return row
 
 
