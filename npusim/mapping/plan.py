@@ -33,7 +33,10 @@ class CostModel:
     predicted = max(compute, memory) + overlap_alpha * min(compute, memory)
     + layer_overhead_cycles, the shape of MoCA's runtime model. memory is the
     larger of DRAM bytes over the sustained DRAM bandwidth and LLC bytes over
-    the cores' DMA (or the LLC's) bandwidth. Calibration: docs/VALIDATION.md.
+    the cores' DMA (or the LLC's) bandwidth. overlap_alpha, dram_efficiency and
+    lru_capacity_share are set, not fitted (docs/MAPPING.md); the Mapper takes
+    layer_overhead_cycles from the SoC's layer_setup_cycles, which the gemmini-moca
+    preset fits on measured cycles (docs/VALIDATION.md).
     """
 
     overlap_alpha: float = 0.25
