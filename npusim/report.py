@@ -499,9 +499,9 @@ def write_report(source: Path, out: Path) -> Path:
         figs = plot_timeline(timeline, out)
         tenants = pd.DataFrame(summary["tenants"])
         sections.append(f"# Run report: {summary['scenario']} ({summary['policy']})\n")
-        rates = ", ".join(f"{label} {_cell(summary[key], '.3f')}" for label, key in
+        rates = ", ".join(f"{label} {_cell(summary[key], 3)}" for label, key in
                           (("STP", "stp"), ("ANTT", "antt"), ("fairness", "fairness"), ("SLA", "sla_rate")))
-        sections.append(f"{rates}, makespan {_cell(summary['makespan_cycles'], '.0f')} cycles.\n")
+        sections.append(f"{rates}, makespan {_cell(summary['makespan_cycles'], 0)} cycles.\n")
         sections.append(_table(tenants))
         background = summary.get("background")
         if isinstance(background, list) and background and all(isinstance(b, dict) for b in background):
@@ -536,33 +536,32 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def _cell(v: Any, fmt: str = "") -> str:
-    """A value for reading: n/a for none, numbers whole if whole, else in `fmt` (3 decimals)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+def _cell(v: Any, decimals: int | None = None) -> str:
+    """A value for reading: n/a for none; integers exact; other numbers with `decimals`
+    (default: none if whole, else 3), and none from 1000 up; never -0."""
+    if v is None or (_is_number(v) and math.isnan(float(v))):
         return "n/a"
     if not _is_number(v):
         return str(v)
-    return f"{v:{fmt}}" if fmt else f"{int(v)}" if float(v).is_integer() else f"{v:.3f}"
-
-
-def _column_format(values: pd.Series) -> str:
-    """One format per column: whole numbers as such, cycle-sized ones rounded, rates to 3 decimals."""
-    numbers = [float(v) for v in values if _is_number(v) and not math.isnan(float(v))]
-    if not numbers or all(v.is_integer() for v in numbers):
-        return ".0f"
-    return ".0f" if max(abs(v) for v in numbers) >= 1000 else ".3f"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    x = float(v)
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if decimals is None:
+        decimals = 0 if x.is_integer() else 3
+    text = f"{x:.{0 if abs(x) >= 1000 else decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text
 
 
 def _table(df: pd.DataFrame) -> str:
+    """A table for reading: a column of whole numbers stays whole; in a column with
+    fractions, values get 3 decimals (0.000, 0.500) below 1000 and none above."""
     df = df.astype(object)
-    df = pd.DataFrame({c: [_cell(v, _column_format(df[c])) for v in df[c]] for c in df.columns})
-    return df.to_markdown(index=False, disable_numparse=True) if _has_tabulate() else \
-        "```\n" + df.to_string(index=False) + "\n```"
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    cols = {}
+    for c in df.columns:
+        finite = [float(v) for v in df[c] if _is_number(v) and math.isfinite(float(v))]
+        decimals = 0 if all(x.is_integer() for x in finite) else 3
+        cols[c] = [_cell(v, decimals) for v in df[c]]
+    # a fenced block, not to_markdown: the file must not depend on whether tabulate is installed
+    return "```\n" + pd.DataFrame(cols).to_string(index=False) + "\n```"

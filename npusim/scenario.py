@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import COMMAND_LINE, InputError
 from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
-from .specio import MAX_INT, LineDict, Section, beside, load_yaml
+from .specio import MAX_INT, LineDict, Section, beside, is_file_source, load_yaml
 from .units import count_text, parse_float_text, to_float
 
 ARRIVALS = ("closed", "poisson", "times")
@@ -218,9 +218,14 @@ def workload_path(workload: str, source: str) -> str:
 
 def _looked_up(ref: str, source: str) -> str:
     """Where a relative file a spec file names was looked for."""
-    if Path(ref).is_absolute() or source in ("", COMMAND_LINE):
-        return repr(ref)
-    return f"{str(Path(source).parent / ref)!r} (beside {Path(source).name}) or {ref!r} (in the current folder)"
+    folder = Path(source).parent
+    try:
+        here = folder.resolve() == Path.cwd().resolve()
+    except (OSError, RuntimeError):  # a folder that cannot be resolved is not this one
+        here = False
+    if Path(ref).is_absolute() or not is_file_source(source) or here:
+        return repr(ref)  # one place to look
+    return f"{str(folder / ref)!r} (beside {Path(source).name}) or {ref!r} (in the current folder)"
 
 
 TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cores", "arrival", "requests",

@@ -102,10 +102,15 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise InputError(source, "yaml", "malformed YAML: nested too deeply") from None
 
 
+def is_file_source(source: str) -> bool:
+    """Whether an input came from a file (not the command line, the API, ...: `<...>`)."""
+    return bool(source) and not (source.startswith("<") and source.endswith(">"))
+
+
 def beside(ref: str, source: str) -> str:
     """The path of a file that the spec file `source` names: a relative path is
     looked up beside that file first, then as given (the current folder)."""
-    if not ref or Path(ref).is_absolute() or source in ("", COMMAND_LINE) or "\0" in ref:
+    if not ref or Path(ref).is_absolute() or not is_file_source(source) or "\0" in ref:
         return ref
     candidate = Path(source).parent / ref
     try:

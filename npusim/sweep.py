@@ -411,11 +411,6 @@ def load_experiment(path: str | Path) -> SweepSpec:
             raise axes_sec.error(key, f"also given as a fixed value ({key}: at the top level); give it once")
     if not axes:
         raise top.error("axes", "no axes to sweep")
-    # trace files a mix names are found as a scenario's are: beside this file first
-    if mix is not None:
-        mix = [workload_path(w, source) for w in mix]
-    if "mix" in axes:
-        axes["mix"] = [type(m)(workload_path(w, source) for w in m) for m in axes["mix"]]
     lines = {key: top.line_of(key) for key in top.data}
     lines.update({f"axes.{key}": axes_sec.line_of(key) for key in axes_sec.data})
     lines.update({f"params.{key}": params_sec.line_of(key) for key in params_sec.data})
@@ -645,7 +640,7 @@ def _refuse_inputs_as_output(spec: SweepSpec, points: list[Point], outputs: tupl
     inputs = {spec.source, spec.base_scenario}
     for p in points:
         inputs.add(p.scenario.soc.source)
-        inputs.update(t.workload for t in p.scenario.tenants)
+        inputs.update(workload_path(t.workload, p.scenario.source) for t in p.scenario.tenants)
     for out in outputs:
         refuse_input_as_output("--out", out, inputs)
 

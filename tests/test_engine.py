@@ -317,11 +317,30 @@ def test_files_a_scenario_names_are_found_beside_it_from_any_folder(cli, tmp_pat
     assert r.returncode == 2 and r.stderr == (
         "error: study/s4.yaml:1: soc: no such file 'study/nosoc.yaml' (beside s4.yaml) or 'nosoc.yaml' "
         "(in the current folder)\n")
-    # an experiment's mix finds its trace files the same way (named by the path read, as --mix does)
-    (sub / "exp.yaml").write_text("mix: [tiny.csv, kws]\naxes:\n  llc_size: [1MiB]\n")
-    r = cli("sweep", str(sub / "exp.yaml"), "--out", str(tmp_path / "r.csv"), "--quiet", cwd=elsewhere)
-    assert r.returncode == 0, r.stderr
-    assert f"{sub / 'tiny.csv'}+kws" in (tmp_path / "r.csv").read_text()
+    # in the scenario's folder there is one place to look
+    r = cli("run", "--scenario", "s3.yaml", cwd=sub)
+    assert r.stderr == "error: s3.yaml:4: tenants[1].workload: no such file 'none.csv'\n"
+    # a sweep over that scenario has the same points from any folder: resumed elsewhere, nothing runs again
+    (sub / "exp.yaml").write_text("scenario: s.yaml\naxes:\n  llc_size: [1MiB, 2MiB]\n")
+    out = tmp_path / "r.csv"
+    assert cli("sweep", str(sub / "exp.yaml"), "--out", str(out), "--quiet", cwd=elsewhere).returncode == 0
+    r = cli("sweep", "exp.yaml", "--out", str(out), "--resume", "--quiet", cwd=sub)
+    assert r.returncode == 0 and "0 points run, 2 resumed" in r.stderr + r.stdout, r.stderr
+    import pandas as pd
+
+    assert set(pd.read_csv(out).tenant) == {"tiny.csv", "kws"}
+    # --out may not be a trace file the sweep reads, wherever it was found
+    r = cli("sweep", str(sub / "exp.yaml"), "--out", str(sub / "tiny.csv"), "--quiet", cwd=elsewhere)
+    assert r.returncode == 2 and "--out" in r.stderr and (sub / "tiny.csv").read_text().startswith("Layer name")
+    # an experiment's mix is read as --mix reads it, from the current folder (its names are the points' ids)
+    (sub / "exp2.yaml").write_text("mix: [tiny.csv, kws]\naxes:\n  llc_size: [1MiB]\n")
+    r = cli("sweep", str(sub / "exp2.yaml"), "--out", str(tmp_path / "r2.csv"), "--quiet", cwd=elsewhere)
+    assert r.returncode == 2 and "mix: no such file" in r.stderr
+    # the API is no folder: one place to look
+    from npusim.errors import InputError
+
+    with pytest.raises(InputError, match=r"^<api>: tenants\[0\].workload: no such file 'none.csv'$"):
+        simulate({"tenants": [{"workload": "none.csv"}]})
 
 
 def test_tenants_listing_the_same_cores_take_them_once(tmp_path):

@@ -825,6 +825,21 @@ def test_report_plots_speedup_and_dram_against_each_ordered_axis(tmp_path):
     assert not (tmp_path / "rep" / "sla_vs_qos.png").exists()
 
 
+def test_report_tables_give_numbers_as_read():
+    import numpy as np
+
+    from npusim.report import _cell, _table
+
+    df = pd.DataFrame({"rate": [3.734, 1500.25], "sla": [0, 0.5], "neg": [-0.4, -1234.5], "big": [2**53 + 1, 3],
+                       "gone": [np.float32("nan"), 1.0], "far": [float("inf"), 0.5], "name": ["x", None]})
+    rows = [line.split() for line in _table(df).strip("`\n").splitlines()]
+    assert rows == [["rate", "sla", "neg", "big", "gone", "far", "name"],
+                    ["3.734", "0.000", "-0.400", str(2**53 + 1), "n/a", "inf", "x"],
+                    ["1500", "0.500", "-1234", "3", "1", "0.500", "n/a"]]
+    assert (_cell(-0.0001, 3), _cell(np.float32("nan"), 3), _cell(None), _cell(7), _cell(2.5)) == \
+        ("0.000", "n/a", "n/a", "7", "2.500")
+
+
 @pytest.mark.parametrize("b_latency, log", [(1999.0, False), (2001.0, True)])
 def test_latency_bars_go_on_a_log_axis_when_tenants_differ_over_20x(tmp_path, monkeypatch, b_latency, log):
     from npusim import report
@@ -1072,6 +1087,11 @@ def test_regress_prints_the_layers_only_one_side_has(tmp_path, cli):
     [cycles] = [line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["cycles"]]
     assert cycles[1:4] == [f"{total:,}", f"{total + int(extra.cycles):,}", f"{int(extra.cycles):,}"]
     assert cycles[4] == f"{extra.cycles / total:.4g}"
+    # the layer rows too, integer columns included: the layer only one side has lacks the other side's numbers
+    [header] = [line.split() for line in r.stdout.splitlines() if "only_in" in line.split()]
+    cells = dict(zip(header, rows[0].split()))
+    assert (cells["cycles_ref"], cells["cycles_cur"], cells["cycles_abs"], cells["cycles_rel"]) == \
+        ("n/a", f"{int(extra.cycles):,}", "n/a", "inf"), rows[0]
 
 
 def test_a_point_frees_its_simulation_and_leaves_a_callers_gc_freeze_alone(tmp_path, monkeypatch):

@@ -29,10 +29,23 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
 
 
 def number_text(v: float) -> str:
-    """Counts whole and with thousands separators (-9,528, 24,780), relative differences to 4 digits."""
+    """Counts whole with thousands separators (-9,528, 24,780), relative differences to
+    4 digits; n/a for a value one side lacks; never -0."""
+    if math.isnan(v):
+        return "n/a"
     if math.isfinite(v) and (float(v).is_integer() or abs(v) >= 1000):
-        return f"{v:,.0f}"
-    return f"{v:.4g}"
+        text = f"{v:,.0f}"
+    else:
+        text = f"{v:,.4g}"
+    return text.lstrip("-") if text.lstrip("-") == "0" else text
+
+
+def readable(df):
+    """`df` with every number as number_text gives it (integer columns too)."""
+    import pandas as pd
+
+    return df.assign(**{c: df[c].map(lambda v: number_text(float(v))) for c in df.columns
+                        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])})
 
 
 def shipped_references() -> Path:
@@ -74,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
         worst = ("unbounded: a layer only one side has, or a value that was 0" if math.isinf(r.worst_rel)
                  else f"{r.worst_rel:.2%}")
         print(f"{r.name} [{r.kind}]: {status} (worst relative difference {worst})")
-        print(r.totals.to_string(index=False, float_format=number_text))
+        print(readable(r.totals).to_string(index=False))
         rel_cols = [c for c in r.diff.columns if c.endswith("_rel")]
         shown = r.diff if args.verbose else r.diff[(r.diff[rel_cols].abs() > tol).any(axis=1)]
         if len(shown):
-            print(shown.to_string(index=False, float_format=number_text))
+            print(readable(shown).to_string(index=False))
         print()
         failed += 0 if r.passed else 1
     print(f"{len(results) - failed} of {len(results)} cases within tolerance {tol:g}", file=sys.stderr)
