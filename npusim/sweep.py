@@ -152,6 +152,7 @@ class SweepSpec:
             sizes = " x ".join(f"{len(v)} {a}" for a, v in zip(names, values) if len(v) > 1)
             raise InputError(self.source, "axes", f"{count} points ({sizes}); at most {MAX_POINTS} in one sweep: "
                                             "split it into several", self.lines.get("axes"))
+        self._check_mix_workloads()
         out = []
         layer_digests: dict[str, str] = {}
         for combo in itertools.product(*values):
@@ -159,6 +160,27 @@ class SweepSpec:
             scenario = self._scenario(dict(params))
             out.append(Point(params, scenario, point_id(params, scenario, layer_digests)))
         return out
+
+    def _check_mix_workloads(self) -> None:
+        """A workload of a mix that is neither a zoo model nor a file fails whatever the other
+        axes are: say so once, at the mix, rather than at the first point's values."""
+        from workloads import model_names
+
+        mixes = self.axes.get("mix") or ([self.base_mix] if self.base_mix else [])
+        for w in dict.fromkeys(w for mix in mixes for w in mix):
+            if w in model_names() or Path(w).is_file():
+                continue  # a trace file's own errors come with its line when the points read it
+            try:
+                get_trace(w)
+            except InputError as exc:
+                if workload_fault(exc, w) != ("workload",):
+                    raise
+                message = (f"no such file {w!r}" if exc.message == "no such file" else
+                           f"{w!r}: {exc.message}" if exc.field == "file" else exc.message)
+                if self.source == COMMAND_LINE or "mix" in self.flag_axes:
+                    raise InputError(COMMAND_LINE, "--mix", message) from None
+                where = "axes.mix" if "mix" in self.axes else "mix"
+                raise InputError(self.source, where, message, self.lines.get(where)) from None
 
     def _scenario(self, params: dict[str, Any]) -> Scenario:
         merged = {**self.fixed, **params}

@@ -226,6 +226,8 @@ def test_a_comma_list_of_builder_parameters_reads_plain_decimals_only(tmp_path):
     (["--mix", "squeezenet", "--out", "/proc/npusim/r.csv"], "--out: cannot write"),
     (["--mix", "squeezenet", "--out", "{tmp}/r.txt"], "--out: cannot tell the format"),
     (["--mix", "nosuchnet", "--out", "{tmp}/r.csv"], "unknown workload"),
+    (["--mix", "kws,none.csv", "--llc-size", "1MiB,2MiB", "--out", "{tmp}/r.csv"],
+     "error: <command line>: --mix: no such file 'none.csv'"),
     (["--mix", "squeezenet", "--jobs", "0", "--out", "{tmp}/r.csv"], "--jobs: must be at least 1"),
     (["--mix", "squeezenet", "--jobs", "2" * 20, "--out", "{tmp}/r.csv"], "--jobs: must be at most 1024"),
     (["--mix", "squeezenet", "--out", ""], "error: <command line>: --out: empty"),  # not ./results.csv
@@ -340,6 +342,10 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
     # values the file gives are blamed on its keys, not on the flags they stand for
     for text, expect in [
         ("mix: [squeezenet, nosuch]\naxes:\n  policy: [shared]\n", f"error: {exp}:1: mix: unknown workload 'nosuch'"),
+        # a workload that does not exist fails at every point: named once, without a point's values
+        ("mix: [kws, none.csv]\naxes:\n  llc_size: [1MiB, 2MiB]\n", f"error: {exp}:1: mix: no such file 'none.csv'\n"),
+        ("axes:\n  mix: ['kws', 'kws,resnet5']\n  llc_size: [1MiB, 2MiB]\n",
+         f"error: {exp}:2: axes.mix: unknown workload 'resnet5' (models: resnet50,"),
         ("soc: nosuchsoc\nmix: [kws]\naxes:\n  policy: [shared]\n", f"error: {exp}:1: soc: unknown preset"),
         ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  cores: [0]\n", f"error: {exp}:4: axes.cores: expected a positive"),
         ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  llc_ways: [7]\n", f"error: {exp}:3: axes.llc_size: 1MiB is not "
