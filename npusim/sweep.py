@@ -168,8 +168,11 @@ class SweepSpec:
 
         mixes = self.axes.get("mix") or ([self.base_mix] if self.base_mix else [])
         for w in dict.fromkeys(w for mix in mixes for w in mix):
-            if w in model_names() or Path(w).is_file():
-                continue  # a trace file's own errors come with its line when the points read it
+            try:
+                if w in model_names() or Path(w).is_file():
+                    continue  # a trace file's own errors come with its line when the points read it
+            except (OSError, ValueError):  # a name the file system refuses: get_trace says how
+                pass
             try:
                 get_trace(w)
             except InputError as exc:
