@@ -216,6 +216,20 @@ def workload_path(workload: str, source: str) -> str:
     return workload if workload in model_names() else beside(workload, source)
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name the file system refuses is no folder
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _looked_up(ref: str, source: str) -> str:
     """Where a relative file a spec file names was looked for."""
     folder = Path(source).parent
@@ -498,6 +512,9 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
             file_keys.pop(flag, None)
     if isinstance(soc_ref, str):
         ref = soc_ref if from_cli or soc_ref in _preset_names() else beside(soc_ref, source)
+        folder = Path(source).parent / soc_ref if ref == soc_ref and not from_cli and is_file_source(source) else None
+        if folder is not None and not Path(soc_ref).is_absolute() and _is_dir(folder) and not _exists(Path(soc_ref)):
+            raise top.error("soc", f"{str(folder)!r} is a directory, not a SoC file")
         try:
             soc = load_soc(ref, overrides)
         except InputError as exc:

@@ -317,6 +317,11 @@ def test_files_a_scenario_names_are_found_beside_it_from_any_folder(cli, tmp_pat
     assert r.returncode == 2 and r.stderr == (
         "error: study/s4.yaml:1: soc: no such file 'study/nosoc.yaml' (beside s4.yaml) or 'nosoc.yaml' "
         "(in the current folder)\n")
+    # a folder beside the scenario is said to be one (it was 'unknown preset and no such file')
+    (sub / "socs").mkdir()
+    (sub / "s5.yaml").write_text("soc: socs\ntenants:\n  - workload: kws\n")
+    r = cli("run", "--scenario", "study/s5.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == "error: study/s5.yaml:1: soc: 'study/socs' is a directory, not a SoC file\n"
     # in the scenario's folder there is one place to look
     r = cli("run", "--scenario", "s3.yaml", cwd=sub)
     assert r.stderr == "error: s3.yaml:4: tenants[1].workload: no such file 'none.csv'\n"
