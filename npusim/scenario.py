@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import COMMAND_LINE, InputError
 from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
-from .specio import MAX_INT, LineDict, Section, beside, is_file_source, load_yaml
+from .specio import MAX_INT, LineDict, Section, beside, folder_beside, is_file_source, load_yaml
 from .units import count_text, parse_float_text, to_float
 
 ARRIVALS = ("closed", "poisson", "times")
@@ -216,17 +216,10 @@ def workload_path(workload: str, source: str) -> str:
     return workload if workload in model_names() else beside(workload, source)
 
 
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):  # a name the file system refuses is no folder
-        return False
-
-
 def _exists(path: Path) -> bool:
     try:
         return path.exists()
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # a name the file system refuses names nothing
         return False
 
 
@@ -511,9 +504,10 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
             overrides[flag] = value
             file_keys.pop(flag, None)
     if isinstance(soc_ref, str):
-        ref = soc_ref if from_cli or soc_ref in _preset_names() else beside(soc_ref, source)
-        folder = Path(source).parent / soc_ref if ref == soc_ref and not from_cli and is_file_source(source) else None
-        if folder is not None and not Path(soc_ref).is_absolute() and _is_dir(folder) and not _exists(Path(soc_ref)):
+        named = from_cli or soc_ref in _preset_names()  # a preset, or a flag's path (the current folder)
+        ref = soc_ref if named else beside(soc_ref, source)
+        folder = None if named or ref != soc_ref or _exists(Path(soc_ref)) else folder_beside(soc_ref, source)
+        if folder is not None:
             raise top.error("soc", f"{str(folder)!r} is a directory, not a SoC file")
         try:
             soc = load_soc(ref, overrides)

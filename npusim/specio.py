@@ -107,16 +107,29 @@ def is_file_source(source: str) -> bool:
     return bool(source) and not (source.startswith("<") and source.endswith(">"))
 
 
+def _beside_where(ref: str, source: str, kind: str) -> Path | None:
+    """`ref` beside the spec file `source` if it is relative and names a `kind` ("file"
+    or "dir") there."""
+    if not ref or Path(ref).is_absolute() or not is_file_source(source) or "\0" in ref:
+        return None
+    candidate = Path(source).parent / ref
+    try:
+        return candidate if (candidate.is_file() if kind == "file" else candidate.is_dir()) else None
+    except OSError:  # a name the file system refuses (too long, ...): the reader says so
+        return None
+
+
 def beside(ref: str, source: str) -> str:
     """The path of a file that the spec file `source` names: a relative path is
     looked up beside that file first, then as given (the current folder)."""
-    if not ref or Path(ref).is_absolute() or not is_file_source(source) or "\0" in ref:
-        return ref
-    candidate = Path(source).parent / ref
-    try:
-        return str(candidate) if candidate.is_file() else ref
-    except OSError:  # a name the file system refuses (too long, ...): the reader says so
-        return ref
+    found = _beside_where(ref, source, "file")
+    return ref if found is None else str(found)
+
+
+def folder_beside(ref: str, source: str) -> Path | None:
+    """The folder a relative `ref` names beside the spec file `source`, if it names one:
+    where a file was expected, the error says it is a directory."""
+    return _beside_where(ref, source, "dir")
 
 
 def load_yaml(path: str | Path) -> Any:

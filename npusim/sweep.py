@@ -42,7 +42,8 @@ from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
                        load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags, workload_path)
 from .soc import preset_names
-from .specio import MAX_INT, Section, load_yaml, read_csv_with_text, refuse_repeated_csv_columns
+from .specio import (MAX_INT, Section, beside, folder_beside, load_yaml, read_csv_with_text,
+                     refuse_repeated_csv_columns)
 from .units import UnitError, count_text, parse_float_text, parse_int_text, parse_size
 
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
@@ -389,13 +390,13 @@ def load_experiment(path: str | Path) -> SweepSpec:
         scen = str(scen_path)
     soc = top.string("soc", None)
     if soc is not None and soc not in preset_names() and not Path(soc).is_absolute():
-        beside = Path(path).parent / soc  # a SoC file next to the experiment, as for `scenario:`
-        if beside.is_file():
-            soc = str(beside)
-        elif beside.is_dir():
-            raise top.error("soc", f"{str(beside)!r} is a directory, not a SoC file")
-        elif not Path(soc).is_file():
-            raise top.error("soc", f"unknown preset and no such file {str(beside)!r}")
+        found = beside(soc, source)  # a SoC file next to the experiment, as for `scenario:`
+        folder = folder_beside(soc, source) if found == soc else None
+        if folder is not None:
+            raise top.error("soc", f"{str(folder)!r} is a directory, not a SoC file")
+        if found == soc and not Path(soc).is_file():
+            raise top.error("soc", f"unknown preset and no such file {str(Path(path).parent / soc)!r}")
+        soc = found
     mix = None
     if scen is not None and top.has("mix"):
         raise top.error("mix", "give either a scenario file or a mix (the scenario has its own tenants)")

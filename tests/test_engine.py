@@ -322,6 +322,11 @@ def test_files_a_scenario_names_are_found_beside_it_from_any_folder(cli, tmp_pat
     (sub / "s5.yaml").write_text("soc: socs\ntenants:\n  - workload: kws\n")
     r = cli("run", "--scenario", "study/s5.yaml", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr == "error: study/s5.yaml:1: soc: 'study/socs' is a directory, not a SoC file\n"
+    # a preset is a preset, whatever folder of that name lies beside the scenario
+    (sub / "camdn").mkdir()
+    (sub / "s6.yaml").write_text("soc: camdn\ntenants:\n  - workload: kws\n")
+    r = cli("run", "--scenario", "study/s6.yaml", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
     # in the scenario's folder there is one place to look
     r = cli("run", "--scenario", "s3.yaml", cwd=sub)
     assert r.stderr == "error: s3.yaml:4: tenants[1].workload: no such file 'none.csv'\n"
