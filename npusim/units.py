@@ -145,11 +145,13 @@ def format_size(n_bytes: int) -> str:
     return f"{n_bytes}B"
 
 
-def bytes_text(n_bytes: float) -> str:
-    """A byte count for reading, in the largest binary unit it fills: '4.92 KiB', '64 B'."""
+def bytes_text(n_bytes: float, decimals: int | None = 2) -> str:
+    """A byte count for reading, in the largest binary unit it fills, to `decimals`
+    ('4.92 KiB') or, with None, as short as it is exact enough ('16 MiB', '1.5 MiB'); '64 B'."""
     for unit in ("TiB", "GiB", "MiB", "KiB"):
         if abs(n_bytes) >= SIZE_UNITS[unit]:
-            return f"{n_bytes / SIZE_UNITS[unit]:.2f} {unit}"
+            value = n_bytes / SIZE_UNITS[unit]
+            return f"{value:g} {unit}" if decimals is None else f"{value:.{decimals}f} {unit}"
     return f"{n_bytes:g} B"
 
 

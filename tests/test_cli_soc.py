@@ -71,11 +71,12 @@ def test_bad_spec_one_line_exit_2(cli, tmp_path, content, expect):
 
 @pytest.mark.parametrize("n_bytes, text", [
     (16 << 20, "16 MiB"), (1536 << 10, "1.5 MiB"), (256 << 10, "256 KiB"), (64, "64 B"), (1024, "1 KiB"),
+    (1 << 30, "1 GiB"),
 ])
 def test_the_run_header_spells_the_llc_size_in_a_unit_it_fills(n_bytes, text):
-    from npusim.cli.cmd_run import llc_size_text
+    from npusim.units import bytes_text
 
-    assert llc_size_text(n_bytes) == text  # a 64 B LLC was "6.10352e-05 MiB"
+    assert bytes_text(n_bytes, None) == text  # a 64 B LLC was "6.10352e-05 MiB"
 
 
 def test_a_preset_name_wins_over_a_file_of_that_name(cli, tmp_path):

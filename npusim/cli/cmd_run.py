@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError
-from ..units import parse_int_text
+from ..units import bytes_text, parse_int_text
 from .common import add_soc_flags, soc_overrides
 
 
@@ -139,16 +139,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def llc_size_text(n_bytes: int) -> str:
-    """An LLC size in the largest binary unit it fills (16 MiB, 256 KiB, 64 B), not 6.1e-05 MiB."""
-    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
-        if n_bytes >= scale:
-            return f"{n_bytes / scale:g} {unit}"
-    return f"{n_bytes} B"
-
-
 def print_summary(s: dict, out) -> None:
-    print(f"{s['scenario']}: policy {s['policy']} on {s['soc']} (LLC {llc_size_text(s['llc_bytes'])}), "
+    print(f"{s['scenario']}: policy {s['policy']} on {s['soc']} (LLC {bytes_text(s['llc_bytes'], None)}), "
           f"makespan {s['makespan_cycles']:,} cycles, DRAM {s['dram_bytes'] / 2**20:.1f} MiB", file=out)
 
     def f(x, fmt):
