@@ -254,6 +254,7 @@ def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
         if _identity(base_ref) in chain:  # however the files spell each other's paths
             raise InputError(source, "base", f"circular base chain through {base!r}", data.key_lines.get("base"))
         base_data, base_source = _read_raw(base_ref, chain)
+        base_data.pop("name", None)  # a changed SoC is not its base: unnamed, it takes its own file's name
         data = _merge(base_data, data, None if base_source.startswith("preset ") else base_source)
         data.pop("base", None)
     return data, source

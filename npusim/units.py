@@ -114,6 +114,8 @@ def parse_frequency(value: object) -> int:
         raise UnitError(f"{value!r} is not a frequency")
     if isinstance(value, int):
         return value
+    if isinstance(value, float):  # 1.0e9 is a float in YAML 1.2
+        raise UnitError(f"{value!r} is not a frequency (write hertz as an integer or use MHz/GHz, e.g. 1GHz)")
     if not isinstance(value, str):
         raise UnitError(f"{value!r} is not a frequency (expected e.g. 1GHz)")
     text = value.strip()

@@ -59,6 +59,15 @@ def test_base_file(tmp_path):
     assert s.name == "small" and s.llc.size_bytes == 4 << 20 and s.llc.ways == 16 and s.npu.cores == 16
 
 
+def test_a_file_without_a_name_is_named_after_itself_not_its_base(tmp_path):
+    (tmp_path / "tiny.yaml").write_text("base: camdn\nllc:\n  size: 4MiB\n")
+    (tmp_path / "named.yaml").write_text("base: tiny.yaml\nname: big-dram\n")
+    (tmp_path / "child.yaml").write_text("base: named.yaml\n")
+    names = [load_soc(str(tmp_path / f)).name for f in ("tiny.yaml", "named.yaml", "child.yaml")]
+    assert names == ["tiny", "big-dram", "child"] and load_soc("camdn").name == "camdn"
+    assert load_soc(str(tmp_path / "child.yaml")).llc.size_bytes == 4 << 20
+
+
 def _bad(tmp_path, text):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -177,7 +186,9 @@ def test_circular_base_chains_are_found_however_the_paths_are_spelled(tmp_path):
         assert (Path(e.source).resolve(), e.line, e.field) == (tmp_path / "b.yaml", 3, "base")
         assert e.message == "circular base chain through './a.yaml'"
     (tmp_path / "b.yaml").write_text("base: camdn\n")
-    assert load_soc(str(tmp_path / "sub" / "c.yaml")) == load_soc("camdn")  # a chain that ends is fine
+    ended = load_soc(str(tmp_path / "sub" / "c.yaml"))  # a chain that ends is fine
+    camdn = load_soc("camdn")
+    assert (ended.npu, ended.llc, ended.dram, ended.name) == (camdn.npu, camdn.llc, camdn.dram, "c")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -291,6 +291,7 @@ def test_a_new_sweep_keeps_the_file_it_replaces(cli, tmp_path):
     first = out.read_text()
     r = cli("sweep", "--mix", "kws", "--cores", "2", "--out", str(out), "--jobs", "1", "--quiet")
     assert r.returncode == 0 and prev.read_text() == first  # one generation is kept
+    assert r.stdout.startswith("1 point run, 0 resumed, 0 failed in ")
     r = cli("sweep", "--mix", "kws", "--cores", "2", "--out", str(out), "--jobs", "1", "--quiet", "--resume")
     assert r.returncode == 0 and r.stderr == "" and prev.read_text() == first  # resuming replaces nothing
 

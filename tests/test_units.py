@@ -33,6 +33,8 @@ def test_frequency():
     assert parse_frequency("1.6GHz") == 1_600_000_000
     with pytest.raises(UnitError):
         parse_frequency("1 GB")
+    with pytest.raises(UnitError, match=r"^1000000000\.0 is not a frequency \(write hertz as an integer or use MHz/GHz"):
+        parse_frequency(1.0e9)  # what YAML 1.2 makes of clock: 1.0e9
 
 
 def test_format_size_roundtrip():

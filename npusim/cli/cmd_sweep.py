@@ -76,6 +76,7 @@ def _terminate(signum, frame) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..sweep import MAX_JOBS, default_jobs, journal_path, progress_printer, results_path, run_sweep
+    from ..units import count_text
     from .cmd_report import short_table
 
     spec = spec_from_args(args)
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         close()
-    print(f"{outcome.ran} points run, {outcome.skipped} resumed, {len(outcome.failed)} failed "
+    print(f"{count_text(outcome.ran, 'point')} run, {outcome.skipped} resumed, {len(outcome.failed)} failed "
           f"in {outcome.wall_seconds:.1f} s -> {outcome.path}")
     if len(outcome.results):
         print(short_table(outcome.results))
