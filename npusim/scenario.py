@@ -240,7 +240,20 @@ TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cor
 TASK_ORDERS = ("cycle", "random")
 
 
-def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int) -> TenantSpec:
+def _too_few_cores(sec: Section, cores_flag: bool, soc_cores: int, wanted: str) -> None:
+    """A tenant's cores beyond the SoC's: blamed on --cores when the flag set the count."""
+    if cores_flag:
+        line = sec.line_of("cores")
+        where = f"{sec.source}:{line}" if line else sec.source
+        raise InputError(COMMAND_LINE, "--cores", f"{soc_cores} cores, but {sec.field('cores')} in {where} "
+                                                  f"asks for {wanted}")
+    if wanted.startswith("core id"):
+        raise sec.error("cores", f"{wanted} does not exist (the SoC has cores 0-{soc_cores - 1})")
+    raise sec.error("cores", f"{wanted} but the SoC has {soc_cores}")
+
+
+def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int,
+            cores_flag: bool = False) -> TenantSpec:
     from workloads import get_trace, workload_fault
 
     sec.allow(*TENANT_KEYS)
@@ -290,12 +303,14 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
         if cores_raw < 1:
             raise sec.error("cores", f"a tenant needs at least one core, got {cores_raw}")
         if cores_raw > soc_cores:  # this tenant alone: blamed here, not on the tenants' sum
-            raise sec.error("cores", f"{cores_raw} cores but the SoC has {soc_cores}")
+            _too_few_cores(sec, cores_flag, soc_cores, f"{cores_raw} cores")
         cores = cores_raw
     elif isinstance(cores_raw, list) and cores_raw and all(
             isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cores_raw):
         if len(set(cores_raw)) != len(cores_raw):
             raise sec.error("cores", f"core ids repeat: {cores_raw}")
+        if max(cores_raw) >= soc_cores:
+            _too_few_cores(sec, cores_flag, soc_cores, f"core id {max(cores_raw)}")
         cores = tuple(cores_raw)
     else:
         raise sec.error("cores", f"expected auto, a count or a list of core ids, got {cores_raw!r}")
@@ -540,7 +555,8 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     tenants = []
     for i, raw in enumerate(raw_tenants):
         line = getattr(raw, "line", None) or top.line_of("tenants")
-        tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen, soc.npu.cores))
+        tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen, soc.npu.cores,
+                               (soc_override or {}).get("--cores") is not None))
     background = []
     raw_background = top.raw("background", [])
     if not isinstance(raw_background, list):

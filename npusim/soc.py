@@ -355,16 +355,14 @@ def _keep_npu_way_share(llc: dict, old_ways: Any) -> None:
 
 def _parse_array(sec: Section) -> tuple[int, int]:
     value = sec.raw("array")
-    if isinstance(value, int) and not isinstance(value, bool):
-        rows = cols = value
-    else:
-        text = str(value).lower().replace(" ", "")
-        parts = text.split("x")
-        # plain ASCII decimals, as everywhere ('３２' and '²' are not numbers here)
-        if len(parts) != 2 or not all(p.lstrip("-").isascii() and p.lstrip("-").isdigit() for p in parts):
-            raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
-        # more digits than any array has: too large, without converting thousands of digits
-        rows, cols = (capped_int(p, MAX_ARRAY_DIM) for p in parts)
+    # a string, never a number: YAML reads 0x32 as the integer 50, not as 0 by 32
+    text = value.lower().replace(" ", "") if isinstance(value, str) else ""
+    parts = text.split("x")
+    # plain ASCII decimals, as everywhere ('３２' and '²' are not numbers here)
+    if len(parts) != 2 or not all(p.lstrip("-").isascii() and p.lstrip("-").isdigit() for p in parts):
+        raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
+    # more digits than any array has: too large, without converting thousands of digits
+    rows, cols = (capped_int(p, MAX_ARRAY_DIM) for p in parts)
     if rows < 1 or cols < 1:
         raise sec.error("array", f"array needs at least one PE in each dimension, got {value!r}")
     if max(rows, cols) > MAX_ARRAY_DIM:

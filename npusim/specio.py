@@ -83,6 +83,15 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def comma_names(text: str) -> list[str]:
+    """The names of a comma list such as a mix; an empty one (`a,,b`, a trailing comma) is a
+    ValueError: a dropped workload would change the point without a word."""
+    names = [n.strip() for n in text.split(",")]
+    if any(not n for n in names):
+        raise ValueError(f"empty workload name in {text!r}")
+    return names
+
+
 def load_yaml_text(text: str, source: str) -> Any:
     """Parse YAML text; syntax errors become `InputError` with the line."""
     try:

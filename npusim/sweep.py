@@ -42,7 +42,7 @@ from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
                        load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags, workload_path)
 from .soc import preset_names
-from .specio import (MAX_INT, Section, beside, folder_beside, load_yaml, read_csv_with_text,
+from .specio import (MAX_INT, Section, beside, comma_names, folder_beside, load_yaml, read_csv_with_text,
                      refuse_repeated_csv_columns)
 from .units import UnitError, count_text, parse_float_text, parse_int_text, parse_size
 
@@ -265,6 +265,15 @@ class SweepSpec:
 
 # -- parsing axes -----------------------------------------------------------------
 
+def _mix_names(text: str, err: Callable[[str], InputError]) -> list[str]:
+    if not text.strip():
+        return []  # an empty mix: refused as such below
+    try:
+        return comma_names(text)
+    except ValueError as exc:
+        raise err(str(exc)) from None
+
+
 def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> list[Any]:
     """Values of one axis from a comma list (flags) or a YAML list."""
     def err(msg: str) -> InputError:
@@ -274,9 +283,9 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
         if isinstance(raw, list) and raw and all(isinstance(m, list) for m in raw):
             mixes = raw
         elif isinstance(raw, list) and raw and all(isinstance(m, str) for m in raw):
-            mixes = [[w.strip() for w in m.split(",") if w.strip()] for m in raw]
+            mixes = [_mix_names(m, err) for m in raw]
         elif isinstance(raw, str):
-            mixes = [[w.strip() for w in m.split(",") if w.strip()] for m in raw.split(";")]
+            mixes = [_mix_names(m, err) for m in raw.split(";")]
         else:
             raise err(f"expected a list of mixes, got {raw!r}")
         if not mixes or any(not m for m in mixes):

@@ -46,6 +46,7 @@ def test_soc_show_overrides(cli):
     ("base: camdn\nname: x\x07\n", "bad.yaml:2: yaml: malformed YAML: character #x0007 is not allowed"),
     ("base: camdn\nnpu:\n  cores: 1:6\n", "bad.yaml:3: npu.cores: expected an integer, got '1:6'"),
     ("base: camdn\nllc:\n  ways: 128\n", "bad.yaml:3: llc.ways: must be at most 64"),
+    ("base: camdn\nnpu:\n  array: 0x32\n", "bad.yaml:3: npu.array: expected ROWSxCOLS such as 32x32, got 50"),
     ("base: camdn\nllc:\n  hit_latency_cycles: 9000000000000000\n", "bad.yaml:3: llc.hit_latency_cycles: must be at most"),
     ("base: camdn\ndram:\n  ranks: 1099511627776\n", "bad.yaml:3: dram.ranks: must be at most 16"),
     ("base: camdn\ndram:\n  channels: 1024\n", "bad.yaml:3: dram.channels: must be at most 256"),
@@ -201,6 +202,7 @@ def test_map_cli_writes_the_plan_table_and_totals(cli, tmp_path):
     (["--budgets", "1TiB"], "--budgets: 1TiB is more than the largest LLC"),
     (["--budgets", "12 parsecs"], "--budgets:"),
     (["--cores", "0"], "--cores: must be at least 1"),
+    (["--cores", ""], "--cores: expected integers separated by commas, got ''"),
     (["--cores", "17"], "--cores: 17 cores but the SoC has 16"),
 ])
 def test_map_bad_flags(cli, args, expect):

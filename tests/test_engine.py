@@ -227,6 +227,8 @@ def test_a_trace_files_own_error_keeps_its_line_and_column(cli, tmp_path):
     (["--mix", "kws", "--qos", "0"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", "kws", "--qos", "-1.5"], "error: <command line>: --qos: expected L, M, H or a positive deadline scale"),
     (["--mix", ",".join(["kws"] * 17)], "error: <command line>: --mix: 17 tenants but the SoC has only 16 cores"),
+    (["--mix", "squeezenet,,kws"], "error: <command line>: --mix: empty workload name in 'squeezenet,,kws'"),
+    (["--mix", "kws,"], "error: <command line>: --mix: empty workload name in 'kws,'"),
     (["--mix", "kws", "--llc-size", "1TiB"], "error: <command line>: --llc-size: must be at most 1073741824 bytes"),
     (["--mix", "kws", "--llc-size", "1KiB"], "error: <command line>: --llc-size: the NPU ways"),
     (["--mix", "kws", "--soc", ""], "error: <command line>: --soc: empty"),
@@ -283,9 +285,20 @@ def test_scenario_file_resolves_auto_cores(tmp_path):
                  "  - workload: yolo_lite\n    cores: [14, 15]\n")
     sc = load_scenario(p)
     assert [t.cores for t in sc.tenants] == [4, 10, (14, 15)]
-    p.write_text("soc: camdn\ntenants:\n  - workload: kws\n    cores: [16]\n")
-    with pytest.raises(InputError, match="core id 16 does not exist"):
+    p.write_text("soc: camdn\ntenants:\n  - workload: kws\n    cores: [0]\n  - workload: kws\n    cores: [2, 16]\n")
+    with pytest.raises(InputError) as exc:
         load_scenario(p)
+    assert (exc.value.line, exc.value.field, exc.value.message) == (
+        6, "tenants[1].cores", "core id 16 does not exist (the SoC has cores 0-15)")  # the cores: line
+    # a --cores flag that leaves a tenant's cores out is blamed as the flag
+    with pytest.raises(InputError) as exc:
+        load_scenario(p, {"--cores": "8"})
+    assert (exc.value.source, exc.value.field, exc.value.message) == (
+        "<command line>", "--cores", f"8 cores, but tenants[1].cores in {p}:6 asks for core id 16")
+    p.write_text("soc: camdn\ntenants:\n  - workload: kws\n    cores: 8\n")
+    with pytest.raises(InputError) as exc:
+        load_scenario(p, {"--cores": "4"})
+    assert (exc.value.field, exc.value.message) == ("--cores", f"4 cores, but tenants[0].cores in {p}:4 asks for 8 cores")
 
 
 def test_files_a_scenario_names_are_found_beside_it_from_any_folder(cli, tmp_path):
@@ -866,3 +879,19 @@ def test_more_requests_may_not_push_poisson_arrivals_past_the_horizon(cli, tmp_p
     assert r.returncode == 2 and r.stderr == (
         "error: <command line>: --requests: tenant kws: 3 requests at 2e-06 per million cycles arrive over about "
         "1.5e+12 cycles, more than 10^12: fewer requests or a higher rate\n"), r.stderr
+
+
+def test_tenants_beyond_the_addressable_memory_are_refused_before_they_run(tmp_path):
+    from npusim.engine.sim import Simulation
+
+    # a 1 PiB output (1-byte elements) and its 4 PiB partial-sum scratch: one tenant fits below 2^53 bytes, two do not
+    (tmp_path / "big.csv").write_text("name,op,M,N,K\ng,gemm,268435456,4194304,1\n")
+    p = tmp_path / "s.yaml"
+    p.write_text("tenants:\n" + "  - workload: big.csv\n" * 2)
+    with pytest.raises(InputError) as exc:
+        Simulation(load_scenario(p))
+    assert (exc.value.source, exc.value.field) == (str(p), "tenants")
+    assert exc.value.message == ("the tenants' tensors and CPU footprints need 10240.00 TiB of memory, more than the "
+                                 "8192.00 TiB the simulator addresses")
+    p.write_text("tenants:\n  - workload: big.csv\n")
+    assert len(Simulation(load_scenario(p)).tenants) == 1

@@ -79,6 +79,11 @@ def test_sparse_chunks_share_weights_and_fill_one_output():
      "row_offset: only a gemm reads a row range"),
     (dict(name="b", op="gemm", M=8, N=32, K=16, inputs="a", row_offset=4, output_into="a"),
      "output_into: 'a' is not a gemm with N = 32"),
+    # a's output holds 8 rows of 16: rows 4..11 are not all there (and far offsets crashed the cache)
+    (dict(name="b", op="gemm", M=8, N=16, K=16, inputs="a", row_offset=4),
+     "row_offset: reads rows 4..11 of its input, which holds 8 rows of K = 16 elements"),
+    (dict(name="b", op="gemm", M=4, N=16, K=16, inputs="a", row_offset=2**31 - 1),
+     "row_offset: reads rows 2147483647..2147483650 of its input, which holds 8 rows"),
 ])
 def test_bad_shared_weight_columns(row, expect):
     import csv
@@ -94,6 +99,17 @@ def test_bad_shared_weight_columns(row, expect):
     with pytest.raises(InputError) as exc:
         parse_trace_text(out.getvalue(), "t.csv")
     assert expect in str(exc.value) and exc.value.line == 3
+
+
+def test_chunks_fill_the_output_they_write_into():
+    head = "name,op,M,N,K,inputs,row_offset,output_into\nx,gemm,16,16,16,-,,\na,gemm,8,16,16,x,,\n"
+    fine = parse_trace_text(head + "b,gemm,4,16,16,x,8,a\nc,gemm,4,16,16,x,12,a\n", "t.csv")
+    assert layout_trace(fine).output_base["c"] == layout_trace(fine).output_base["a"] + 12 * 16
+    # a chunk writing past the rows that a and all its chunks hold leaves a gap: refused at its line
+    with pytest.raises(InputError) as exc:
+        parse_trace_text(head + "b,gemm,4,16,16,x,8,a\nc,gemm,4,16,16,b,2147483000,a\n", "t.csv")
+    assert (exc.value.line, exc.value.field) == (5, "row_offset")
+    assert exc.value.message == "writes rows 2147483000..2147483003 of 'a', which with all its chunks has 16 rows"
 
 
 # -- M³ViT invariants -------------------------------------------------------------------------

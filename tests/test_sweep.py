@@ -229,6 +229,7 @@ def test_a_comma_list_of_builder_parameters_reads_plain_decimals_only(tmp_path):
     (["--mix", "kws,none.csv", "--llc-size", "1MiB,2MiB", "--out", "{tmp}/r.csv"],
      "error: <command line>: --mix: no such file 'none.csv'"),
     (["--mix", "kws," + "x" * 300 + ".csv", "--out", "{tmp}/r.csv"], "--mix: cannot read 'xxx"),
+    (["--mix", "kws;squeezenet,,kws", "--out", "{tmp}/r.csv"], "--mix: empty workload name in 'squeezenet,,kws'"),
     (["--mix", "squeezenet", "--jobs", "0", "--out", "{tmp}/r.csv"], "--jobs: must be at least 1"),
     (["--mix", "squeezenet", "--jobs", "2" * 20, "--out", "{tmp}/r.csv"], "--jobs: must be at most 1024"),
     (["--mix", "squeezenet", "--out", ""], "error: <command line>: --out: empty"),  # not ./results.csv

@@ -341,11 +341,13 @@ def test_imported_names_are_safe(tmp_path):
     from onnx import helper
 
     nodes = [helper.make_node("Gemm", ["x", "w"], ["y"], name="a;b"),
-             helper.make_node("Gemm", ["y", "w2"], ["z"], name="-")]
-    t = load_file(_save(tmp_path, nodes, {"x": [1, 4]}, {"w": (4, 4), "w2": (4, 2)}, ["z"]))
-    assert [l.name for l in t.layers] == ["a_b", "layer"] and t.layers[1].inputs == ("a_b",)
-    _round_trip(t)
-    assert math.isclose(t.macs, 4 * 4 + 4 * 2)
+             helper.make_node("Gemm", ["y", "w2"], ["z"], name="-"),
+             helper.make_node("Gemm", ["z", "w3"], ["u"], name="#c\nd\u2028e\tf")]
+    t = load_file(_save(tmp_path, nodes, {"x": [1, 4]}, {"w": (4, 4), "w2": (4, 2), "w3": (2, 2)}, ["u"]))
+    assert [l.name for l in t.layers] == ["a_b", "layer", "#c_d_e_f"] and t.layers[1].inputs == ("a_b",)
+    _round_trip(t)  # '#c_d_e_f' is quoted: unquoted, the reader would skip its row as a comment
+    assert '\n"#c_d_e_f",gemm,' in trace_to_csv(t)
+    assert math.isclose(t.macs, 4 * 4 + 4 * 2 + 2 * 2)
 
 
 # -- export to SCALE-Sim ---------------------------------------------------------------------
@@ -378,7 +380,7 @@ def test_scalesim_export_names_and_layout(tmp_path):
 
     b = TraceBuilder("net")
     x = b.input(8, 10, 10)
-    x = b.conv("a,DP", x, 16, 3, padding=1)           # not depthwise: loses its DP
+    x = b.conv("a,DP\nb", x, 16, 3, padding=1)        # not depthwise: loses its DP; one line
     x = b.dwconv("dw", x, 3, stride=2, padding=1)      # depthwise: gains one
     x = b.conv("grouped", x, 16, 1, groups=4)          # grouped: one GEMM row per group
     b.pool("pool", x, 2)
@@ -386,7 +388,7 @@ def test_scalesim_export_names_and_layout(tmp_path):
     topo = [line.split(", ") for line in (tmp_path / "t.csv").read_text().splitlines()[1:]]
     layout = [line.split(", ") for line in (tmp_path / "l.csv").read_text().splitlines()[1:]]
     assert skipped == ["pool"]
-    assert [r[0] for r in topo] == ["a_D_P", "dw_DP", "grouped.0", "grouped.1", "grouped.2", "grouped.3"]
+    assert [r[0] for r in topo] == ["a_D_P_b", "dw_DP", "grouped.0", "grouped.1", "grouped.2", "grouped.3"]
     assert topo[0][1:] == ["12", "12", "3", "3", "8", "16", "1,"]      # 10x10 out: padding folded in
     assert topo[1][1:] == ["11", "11", "3", "3", "16", "1", "2,"]      # 5x5 out = (11 - 3) / 2 + 1
     assert topo[2][1:] == ["25", "1", "1", "1", "4", "4", "1,"]        # M = 25 pixels, K = N = 16 / 4

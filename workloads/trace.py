@@ -505,6 +505,12 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
         dst = known_layers[into]
         if dst.op != "gemm" or dst.N != layer.N or dst.out_elem_bytes != layer.out_elem_bytes:
             raise err("output_into", f"{into!r} is not a gemm with N = {layer.N}")
+    if offset and known_layers is not None and not known_layers[inputs[0]].output_into:
+        # the rows it reads lie inside its input (a chunk producer holds only the chunk's own rows)
+        held = sum(known_layers[p].output_elems for p in inputs)
+        if (offset + layer.M) * layer.K > held:
+            raise err("row_offset", f"reads rows {offset}..{offset + layer.M - 1} of its input, which holds "
+                                    f"{held // layer.K} rows of K = {layer.K} elements")
     if shared and known_layers is not None:
         src = known_layers[shared]
         if (src.op, src.params, src.weight_elem_bytes) != (layer.op, layer.params, layer.weight_elem_bytes):
@@ -580,7 +586,24 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
         by_name[layer.name] = layer
     if not layers:
         raise InputError(source, "rows", "trace has no layers", header_line)
+    _check_chunks(layers, source)
     return Trace(name=name or Path(source).stem, layers=tuple(layers), source=source)
+
+
+def _check_chunks(layers: Sequence[Layer], source: str) -> None:
+    """Chunks writing into one output fill it: none ends past the rows that the
+    output and all its chunks write together (a stray row_offset would place
+    rows far beyond the tensor)."""
+    rows: dict[str, int] = {}
+    by_name = {layer.name: layer for layer in layers}
+    for layer in layers:
+        if layer.output_into:
+            rows[layer.output_into] = rows.get(layer.output_into, by_name[layer.output_into].M) + layer.M
+    for layer in layers:
+        if layer.output_into and layer.row_offset + layer.M > rows[layer.output_into]:
+            raise InputError(source, "row_offset", f"writes rows {layer.row_offset}..{layer.row_offset + layer.M - 1} "
+                                                   f"of {layer.output_into!r}, which with all its chunks has "
+                                                   f"{rows[layer.output_into]} rows", layer.line)
 
 
 def read_trace(path: str | Path, name: str | None = None) -> Trace:
@@ -602,7 +625,14 @@ def trace_to_csv(trace: Trace) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
+        at = out.tell()
         writer.writerow(row)
+        if row["name"].startswith("#"):  # unquoted, the reader would take the row for a comment
+            out.seek(at)
+            line = out.read()
+            out.seek(at)
+            out.truncate()
+            out.write(f'"{row["name"]}"{line[len(row["name"]):]}')  # written unquoted: it holds no quote
     return out.getvalue()
 
 
@@ -621,4 +651,5 @@ def trace_from_layers(name: str, layers: Iterable[Layer], source: str = "") -> T
             if producer not in seen:
                 raise InputError(source or name, "inputs", f"no earlier layer named {producer!r}", layer.line)
         seen.add(layer.name)
+    _check_chunks(layers, source or name)
     return Trace(name=name, layers=layers, source=source)

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise  # a trace file's own error, at its line
     if args.out:
         refuse_input_as_output("--out", args.out, [args.workload, args.soc])
-    if args.cores:
+    if args.cores is not None:
         cores = _int_list(args.cores, "--cores")
         for c in cores:
             if c > soc.npu.cores:

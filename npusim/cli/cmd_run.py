@@ -57,7 +57,7 @@ def scenario_from_args(args: argparse.Namespace):
     """The scenario of a `run` (or one sweep point): a file and/or flags."""
     from ..scenario import (MAX_REQUESTS, SCHEDULERS, apply_run_overrides, cpu_traffic_problem, load_scenario,
                             policy_names, qos_problem, scenario_from_flags)
-    from ..specio import MAX_INT
+    from ..specio import MAX_INT, comma_names
 
     overrides = soc_overrides(args)
     requests = _int_flag(args.requests, "--requests", 1, MAX_REQUESTS)
@@ -82,9 +82,10 @@ def scenario_from_args(args: argparse.Namespace):
                                    requests=requests, cpu_traffic=args.cpu_traffic)
     if not args.mix:
         raise InputError(COMMAND_LINE, "--mix", "give --scenario FILE or --mix a,b,c")
-    mix = [m.strip() for m in args.mix.split(",") if m.strip()]
-    if not mix:
-        raise InputError(COMMAND_LINE, "--mix", "no workloads given")
+    try:
+        mix = comma_names(args.mix)
+    except ValueError as exc:
+        raise InputError(COMMAND_LINE, "--mix", str(exc)) from None
     return scenario_from_flags(soc=args.soc if args.soc is not None else "camdn", mix=mix,
                                policy=args.policy or "shared", requests=requests or 1, qos=args.qos or "M",
                                seed=seed or 0, scheduler=args.scheduler or "fcfs", soc_override=overrides,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from cache_models.kernels import MAX_LINE
 from workloads import get_trace
 from workloads.trace import Trace
 
@@ -31,6 +32,7 @@ from ..mapping.plan import LayerPlan
 from ..mapping.streams import layer_streams
 from ..policies import get_policy
 from ..scenario import Scenario, TenantSpec, workload_path
+from ..units import bytes_text
 from .background import BackgroundTraffic
 from .memory import MemoryHierarchy
 from .ready import ReadyQueue
@@ -243,6 +245,12 @@ class Simulation:
         for k, spec in enumerate(scenario.background):
             self.background.append(BackgroundTraffic(self, spec, k, len(self.tenants) + k, tenant_base(slot)))
             slot += slots_needed(spec.footprint_bytes)
+        address_limit_bytes = (MAX_LINE + 1) * soc.llc.line_bytes  # the cache tags hold line numbers below MAX_LINE
+        if tenant_base(slot) > address_limit_bytes:
+            source = scenario.source or "<scenario>"
+            raise InputError(source, "--mix" if source == COMMAND_LINE else "tenants",
+                             f"the tenants' tensors and CPU footprints need {bytes_text(tenant_base(slot))} of "
+                             f"memory, more than the {bytes_text(address_limit_bytes)} the simulator addresses")
         self.policy = policy_cls(self, **dict(scenario.policy.options))
         for t in self.tenants:
             t.unplaced_via_cache = policy_cls.unplaced_via_cache

@@ -14,6 +14,7 @@ extension and the header line.
 from __future__ import annotations
 
 import importlib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -73,9 +74,14 @@ def read_text(path: Path) -> str:
         raise InputError(str(path), "file", f"cannot read as text: {exc}") from None
 
 
+def one_line(name: str) -> str:
+    """`name` with control characters and line breaks as `_`: a layer a line in any file."""
+    return "".join("_" if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in name)
+
+
 def safe_name(name: str) -> str:
-    """A layer name usable in a trace: no `;` (it separates `inputs`), not `-`, trimmed."""
-    name = str(name).strip().replace(";", "_")
+    """A layer name usable in a trace: no `;` (it separates `inputs`), not `-`, trimmed, on one line."""
+    name = one_line(str(name).strip()).replace(";", "_")
     return "layer" if name == NETWORK_INPUT else name
 
 
@@ -123,4 +129,5 @@ def load_file(path: str | Path, fmt: str | None = None) -> Trace:
     return _IMPORTERS[fmt or detect(path)].load(path)
 
 
-__all__ = ["Importer", "detect", "importer", "importer_names", "importers", "load_file", "read_text", "safe_name"]
+__all__ = ["Importer", "detect", "importer", "importer_names", "importers", "load_file", "one_line", "read_text",
+           "safe_name"]

@@ -23,7 +23,7 @@ import numpy as np
 from npusim.errors import InputError
 
 from ..trace import Trace, make_layer, trace_from_layers
-from . import importer, safe_name
+from . import importer, one_line, safe_name
 
 
 def _read(path: Path, form: str) -> Trace:
@@ -93,7 +93,7 @@ def topology_rows(trace: Trace) -> tuple[list[list[str | int]], list[str]]:
         if not layer.is_compute:
             skipped.append(layer.name)
             continue
-        name = layer.name.replace(",", "_").replace("DP", "D_P")
+        name = one_line(layer.name).replace(",", "_").replace("DP", "D_P")
         spatial = layer.op in ("conv", "dwconv") and layer.batch == 1
         if spatial and layer.groups == 1:
             rows.append([name, *_conv_window(layer), layer.in_c, layer.out_c, layer.stride])
