@@ -108,7 +108,7 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
 
 
 def _read_reference(ref_path: Path) -> pd.DataFrame:
-    from .report import refuse_out_of_range, require_integers, require_numbers
+    from .report import first_bad_row, refuse_out_of_range, require_integers, require_numbers
 
     try:
         ref = read_csv_with_text(ref_path, ("tenant", "layer"))  # names, even 'NA' or '007'; task is a number
@@ -124,6 +124,13 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
         refuse_out_of_range(ref, col, str(ref_path), csv=True)
         if col == "task":  # checked whole before the metrics' rows
             require_integers(ref, col, str(ref_path), csv=True, what="a task number")
+        else:  # the engine writes whole cycles, bytes and hits
+            require_integers(ref, col, str(ref_path), csv=True, what=f"a whole number of {col.replace('_', ' ')}")
+    twice = ref.duplicated(KEY, keep="first")
+    if twice.any():  # the merge would pair each copy with the run's one row: a made-up difference
+        i, line = first_bad_row(twice, True)
+        row = ref.iloc[i]
+        raise InputError(str(ref_path), "layer", f"{row.tenant} task {row.task} {row.layer} is given twice", line)
     return ref
 
 

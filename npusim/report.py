@@ -74,7 +74,7 @@ OPTIONAL_NUMBER_COLUMNS = ("speedup", "antt", "dram_bytes_norm", "point_dram_byt
                            "background_gb_per_s", "background_dram_bytes")
 
 
-def _first_bad_row(bad: pd.Series, csv: bool) -> tuple[int, int | None]:
+def first_bad_row(bad: pd.Series, csv: bool) -> tuple[int, int | None]:
     """Position of the first True in `bad`, and its CSV line (header = line 1) when `csv`."""
     i = int(bad.to_numpy().nonzero()[0][0])
     return i, (i + 2 if csv else None)
@@ -93,6 +93,10 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
     """Make `df[col]` numeric in place; the first cell that is not a number is
     an InputError naming its CSV line (header = line 1) when `csv`."""
     values = df[col]
+    flags = values.map(lambda v: isinstance(v, (bool, np.bool_)))
+    if flags.any():  # True is no count of bytes (pandas would make it 1)
+        i, line = first_bad_row(flags, csv)
+        raise InputError(source, col, f"expected a number, got {values.iloc[i]}", line)
     try:
         numbers = pd.to_numeric(values, errors="coerce")
     except OverflowError:  # an integer beyond float64: infinite, refused below
@@ -100,7 +104,7 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
     infinite = numbers.isin([np.inf, -np.inf])
     bad = (numbers.isna() & (values.notna() if allow_empty else True)) | infinite
     if bad.any():
-        i, line = _first_bad_row(bad, csv)
+        i, line = first_bad_row(bad, csv)
         what = "a finite number" if infinite.iloc[i] else "a number"
         value = values.iloc[i]
         shown = repr(value) if isinstance(value, str) else str(value)
@@ -113,7 +117,7 @@ def require_integers(df: pd.DataFrame, col: str, source: str, *, csv: bool, what
     fraction is an InputError ("expected <what>") naming its CSV line when `csv`."""
     bad = df[col] % 1 != 0
     if bad.any():
-        i, line = _first_bad_row(bad, csv)
+        i, line = first_bad_row(bad, csv)
         raise InputError(source, col, f"expected {what}, got {df[col].iloc[i]:g}", line)
     df[col] = df[col].astype(int)
 
@@ -123,7 +127,7 @@ def refuse_out_of_range(df: pd.DataFrame, col: str, source: str, *, csv: bool, t
     InputError naming its CSV line (header = line 1) when `csv`."""
     bad = (df[col] < 0) | (df[col] > top)
     if bad.any():
-        i, line = _first_bad_row(bad, csv)
+        i, line = first_bad_row(bad, csv)
         value = df[col].iloc[i]
         what = (f"must be a rate from 0 to {top:g}" if top <= 1 else "must not be negative" if value < 0
                 else f"must be at most {top:.0f}")
@@ -139,11 +143,17 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
     if df.empty:
         raise InputError(source, "results", "no rows")
     csv = str(source).lower().endswith(".csv")
+    if "point_id" in df.columns:  # a row twice would count its tenant's bytes twice in the point's totals
+        twice = df.duplicated(["point_id", "tenant"], keep="first")
+        if twice.any():
+            i, line = first_bad_row(twice, csv)
+            raise InputError(source, "tenant", f"{df.tenant.iloc[i]} is given twice for point "
+                                               f"{df.point_id.iloc[i]}", line)
     for col in SWEEP_COLUMNS:
         if col in TEXT_COLUMNS:
             bad = df[col].isna() | (df[col].astype(str).str.strip() == "")
             if bad.any():
-                raise InputError(source, col, "empty", _first_bad_row(bad, csv)[1])
+                raise InputError(source, col, "empty", first_bad_row(bad, csv)[1])
             df[col] = df[col].astype(str)
         else:
             require_numbers(df, col, source, csv=csv, allow_empty=True)
@@ -152,11 +162,11 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
             require_numbers(df, col, source, csv=csv, allow_empty=True)
     bad = ~(df.llc_bytes > 0)
     if bad.any():
-        i, line = _first_bad_row(bad, csv)
+        i, line = first_bad_row(bad, csv)
         raise InputError(source, "llc_bytes", f"must be a positive size, got {df.llc_bytes.iloc[i]}", line)
     bad = df.llc_bytes > MAX_LLC_BYTES
     if bad.any():
-        i, line = _first_bad_row(bad, csv)
+        i, line = first_bad_row(bad, csv)
         raise InputError(source, "llc_bytes", f"must be at most {MAX_LLC_BYTES} (1 GiB), got {df.llc_bytes.iloc[i]}", line)
     for col in [c for c in SWEEP_COLUMNS if c not in TEXT_COLUMNS] + [c for c in OPTIONAL_NUMBER_COLUMNS if c in df]:
         refuse_out_of_range(df, col, source, csv=csv, top=1.0 if col in RATE_COLUMNS else np.inf)
@@ -164,7 +174,7 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         if pd.api.types.is_numeric_dtype(df[col]):
             bad = pd.Series(np.isinf(df[col].to_numpy(dtype=float)))
             if bad.any():
-                i, line = _first_bad_row(bad, csv)
+                i, line = first_bad_row(bad, csv)
                 raise InputError(source, col, f"expected a finite number, got {df[col].iloc[i]}", line)
     if "qos" in df.columns:  # a swept QoS level: the report plots against its deadline scale
         from .scenario import qos_problem
@@ -172,7 +182,7 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         problems = [None if pd.isna(q) else qos_problem(str(q)) for q in df.qos]
         bad = pd.Series([p is not None for p in problems])
         if bad.any():
-            i, line = _first_bad_row(bad, csv)
+            i, line = first_bad_row(bad, csv)
             raise InputError(source, "qos", problems[i], line)
 
 
@@ -448,7 +458,7 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
         refuse_out_of_range(tl, col, str(tl_path), csv=csv, top=MAX_INT)
     bad = tl["tenant"].isna() | (tl["tenant"].astype(str).str.strip() == "")
     if bad.any():
-        raise InputError(str(tl_path), "tenant", "empty", _first_bad_row(bad, csv)[1])
+        raise InputError(str(tl_path), "tenant", "empty", first_bad_row(bad, csv)[1])
     tl["tenant"] = tl["tenant"].astype(str)
     return summary, tl
 

@@ -33,10 +33,12 @@ class _LineLoader(yaml.SafeLoader):
 # numbers as YAML 1.2 reads them. Integers: decimal (010 is ten), 0o octal, 0x hex.
 # Floats: 5e-2 and 1.0e9 too (YAML 1.1 wants a dot and an exponent sign). YAML 1.1's
 # sexagesimal (1:6 would be 66), 0b and underscores (1_000) stay text, so they are reported
+# YAML 1.2 has no timestamps either: 2024-01-01 is text, not a Python date
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _LineLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT, _TIMESTAMP)]
     for first, resolvers in _LineLoader.yaml_implicit_resolvers.items()}
 _LineLoader.add_implicit_resolver(
     _FLOAT, re.compile(r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
@@ -152,8 +154,10 @@ def load_yaml(path: str | Path) -> Any:
         raise InputError(str(path), "file", "no such file") from None
     except IsADirectoryError:
         raise InputError(str(path), "file", "is a directory, expected a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "file", f"cannot read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), "file", f"not UTF-8 text: {exc}") from None
+    except OSError as exc:  # a loop of links, permissions: the system's words, not Python's '[Errno 40] ...'
+        raise InputError(str(path), "file", f"cannot read: {exc.strerror or exc}") from None
     except ValueError:  # the one ValueError a path raises
         raise InputError(str(path), "file", "a file name cannot hold a NUL character") from None
     return load_yaml_text(text, str(path))

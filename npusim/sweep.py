@@ -701,7 +701,11 @@ def _prepare_journal(journal: Path) -> list[Path]:
             created.insert(0, journal)
     except OSError as exc:
         _remove_if_empty(created)
-        raise InputError(COMMAND_LINE, "--out", f"cannot write {str(journal)!r}: {exc.strerror or exc}") from None
+        why = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError):  # mkdir met a file where a folder of the path should be
+            blocking = next((p for p in journal.parents if p.exists() and not p.is_dir()), None)
+            why = f"{str(blocking)!r} is a file, not a folder" if blocking is not None else why
+        raise InputError(COMMAND_LINE, "--out", f"cannot write {str(journal)!r}: {why}") from None
     return created
 
 

@@ -54,6 +54,53 @@ def test_closed_page_never_hits():
     assert d.stats["row_hits"] == 0
 
 
+def _ddr4_line(d: DRAM, group: int = 0, bank: int = 0, row: int = 0, column: int = 0) -> int:
+    shifts = d.mapping.shifts
+    return int(group << int(shifts[2]) | bank << int(shifts[3]) | row << int(shifts[4]) | column << int(shifts[5]))
+
+
+def _ddr4(**kw) -> DRAM:
+    return DRAM.from_preset("DDR4-3200", clock_hz=GHZ, xor_hash=False, **kw)
+
+
+def test_each_bank_and_bus_constraint_times_its_request():
+    """One JEDEC constraint at a time, each the last to clear (DDR4-3200, plain mapping, 1 GHz)."""
+    std = get_standard("DDR4-3200")
+    tck, burst = std.tck_ps / 1000, std.burst_cycles
+    read = std.tRCD + std.tCL + burst  # activate, then the read's CAS and its data
+
+    # a conflict right behind an activate precharges only tRAS after it
+    d = _ddr4()
+    done = d.serve(np.array([_ddr4_line(d, row=0), _ddr4_line(d, row=1)]), arrival_cycle=0)
+    assert done[1] == ns_cycles((std.tRAS + std.tRP + read) * tck)
+    # a conflict behind a read hit precharges tRTP after the hit's CAS
+    d = _ddr4()
+    d.serve(np.array([_ddr4_line(d)]), arrival_cycle=0)
+    done = d.serve(np.array([_ddr4_line(d, column=1), _ddr4_line(d, row=1)]), arrival_cycle=1000) - 1000
+    assert done[1] == ns_cycles((std.tRTP + std.tRP + read) * tck)
+    # a read conflict behind a write hit precharges tWR after the written data
+    d = _ddr4()
+    d.serve(np.array([_ddr4_line(d)]), arrival_cycle=0)
+    d.serve(np.array([_ddr4_line(d, column=1)]), is_write=True, arrival_cycle=1000)
+    done = d.serve(np.array([_ddr4_line(d, row=1)]), arrival_cycle=1000) - 1000
+    assert done[0] == ns_cycles((std.tCWL + burst + std.tWR + std.tRP + read) * tck)
+    # two activates in one bank group are tRRD_L apart
+    d = _ddr4()
+    done = d.serve(np.array([_ddr4_line(d, 0, 0), _ddr4_line(d, 0, 1)]), arrival_cycle=0)
+    assert done[1] == ns_cycles((std.tRRD_L + read) * tck)
+    # closed page: the bank's next activate waits for tRAS, then the precharge's tRP
+    d = _ddr4(page_policy="closed")
+    done = d.serve(np.array([_ddr4_line(d), _ddr4_line(d, column=1)]), arrival_cycle=0)
+    assert done[1] == ns_cycles((std.tRAS + std.tRP + read) * tck)
+    # read to write on the bus: the write's CAS comes CL + burst + 2 tCK - CWL after the read's
+    d = _ddr4()
+    for group in (0, 1):
+        d.serve(np.array([_ddr4_line(d, group)]), arrival_cycle=0)
+    d.serve(np.array([_ddr4_line(d, 0, column=1)]), arrival_cycle=1000)
+    done = d.serve(np.array([_ddr4_line(d, 1, column=1)]), is_write=True, arrival_cycle=1000) - 1000
+    assert done[0] == ns_cycles((std.tCL + burst + 2 - std.tCWL + std.tCWL + burst) * tck)
+
+
 @pytest.mark.parametrize("name, channels", [("DDR3-1600", 2), ("DDR4-3200", 4), ("LPDDR4-4266", 4),
                                             ("LPDDR5-6400", 4), ("HBM2", 8)])
 def test_streaming_and_random_bandwidth(name, channels):

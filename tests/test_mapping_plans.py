@@ -238,6 +238,12 @@ def test_fused_layers_hold_their_input_and_output_maps(mapper):
     # while c2 runs, the region keeps c1's output (its input) and its own output (c3's input)
     assert fused["c2"].region_bytes >= c1.output_bytes + c2.output_bytes
     assert fused["c1"].region_bytes >= c1.output_bytes
+    # each tensor once: c2's input is c1's output already in the region, whether or not c2 keeps
+    # its inputs resident; c3's output leaves the block and takes no region
+    c3 = net.layer("c3")
+    assert (fused["c2"].resident, fused["c3"].resident) == ("both", "inputs")
+    assert fused["c2"].region_bytes == c2.weight_bytes + c1.output_bytes + c2.output_bytes
+    assert fused["c3"].region_bytes == c2.output_bytes == c3.input_bytes
 
 
 def test_a_block_output_read_outside_the_block_goes_to_dram(mapper):

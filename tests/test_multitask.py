@@ -161,6 +161,10 @@ def test_task_stream_switch_cost_and_determinism(tmp_path):
     assert list(a.tasks.switches.astype(bool)) == switched
     row = a.summary["tenants"][0]
     assert row["task_switches"] == sum(switched)
+    sw, stay = a.tasks[a.tasks.switches > 0], a.tasks[a.tasks.switches == 0]
+    assert len(sw) and len(stay)
+    assert row["switch_cost_cycles"] == pytest.approx(sw.latency_cycles.mean() - stay.latency_cycles.mean())
+    assert row["switch_cost_dram_bytes"] == pytest.approx(sw.dram_bytes.mean() - stay.dram_bytes.mean())
     assert row["macs_per_request"] == pytest.approx(a.tasks.macs.mean())
 
 

@@ -175,6 +175,17 @@ def test_moca_serves_the_high_priority_tenant_better_than_shared():
 
 # -- PREMA and static -------------------------------------------------------------------
 
+def test_prema_tokens_are_priority_times_waiting_over_isolated_latency():
+    from types import SimpleNamespace
+
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": "prema", "scheduler": "priority",
+                             "tenants": [{"workload": "kws", "priority": 2}]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.tenants[0].isolated_latency = 1000
+    sim.env.run(until=5000)
+    # (2 + 1) x (1 + (5000 - 1000) / 1000)
+    assert sim.policy._tokens(SimpleNamespace(tenant=0, arrival=1000)) == pytest.approx(15.0)
+
 def test_prema_runs_one_task_at_a_time():
     sim = _sim({"soc": "gemmini-moca", "policy": "prema", "scheduler": "priority",
                 "tenants": [{"workload": "squeezenet", "priority": 2, "requests": 2},
@@ -324,6 +335,86 @@ def _acquire(sim, tenant: int, layer: int, free_at: int | None = None) -> dict:
     return out
 
 
+def test_camdn_takes_the_largest_candidate_that_fits_exactly_at_once():
+    from npusim.policies.camdn import _Request
+
+    sim = _camdn_before_run(beta=0.3)
+    pol, t = sim.policy, sim.tenants[0]
+    layer = next(i for i in range(len(t.trace.layers)) if len(_units_largest_first(pol, t, i)) >= 2)
+    units = _units_largest_first(pol, t, layer)
+    looked = []
+    available_soon = pol._available_soon
+    pol._available_soon = lambda tenant, lookahead: looked.append(lookahead) or available_soon(tenant, lookahead)
+    pol.free_pages = units[0].pages  # no page to spare, none to come
+    out = {}
+
+    def run():
+        out["plan"] = yield from pol.acquire(t, layer, None)
+        out["cycle"] = sim.env.now
+
+    sim.env.process(run())
+    sim.env.run()
+    assert out == {"plan": units[0].plans[layer], "cycle": 0} and pol.free_pages == 0
+    assert looked == [pytest.approx(0.3 * max(1, units[0].predicted_cycles))]  # the largest candidate's look-ahead
+    # a queued request for exactly the free pages is granted
+    pol.free_pages, pol.state[2].held = 7, 0
+    req = _Request(2, 7, sim.env.event())
+    pol.queue.append(req)
+    pol._grant()
+    assert req.granted and pol.free_pages == 0 and pol.state[2].held == 7 and not pol.queue
+
+
+def test_camdn_steps_down_to_a_strictly_smaller_candidate():
+    from collections import deque
+
+    from npusim.policies.camdn import Unit
+
+    sim = _camdn_before_run(beta=0.3)
+    pol, t = sim.policy, sim.tenants[0]
+    plan = t.plan(0, 0)
+    # a block and a layer candidate of one size: after waiting for one, the other is no better
+    pol._block_units = lambda *a: [Unit(0, 1, {0: plan}, 10)]
+    pol._layer_units = lambda *a: [Unit(0, 0, {0: plan}, 10), Unit(0, 0, {0: plan}, 5), Unit(0, 0, {0: plan}, 0)]
+    asked = []
+
+    class Queue(deque):
+        def append(self, req):
+            asked.append(req.pages)
+            super().append(req)
+
+    pol.queue, pol.free_pages = Queue(), 0
+    # tenant 1 holds every page and is expected to end now: worth waiting for, never freed
+    pol.state[1].held, pol.state[1].unit, pol.state[1].expected_end = pol.total_pages, object(), 0
+    pol._next_request = lambda j: 0
+    sim.env.process(pol.acquire(t, 0, None))
+    sim.env.run()
+    assert asked == [10, 5]
+
+
+def test_camdn_lru_plans_count_on_one_tenants_share_of_the_lru_ways():
+    sim = _camdn_before_run()
+    llc = sim.scenario.soc.llc
+    lru_bytes = llc.size_bytes * (llc.ways - llc.npu_ways) // llc.ways
+    assert sim.policy.lru_mapper.memory.llc_size_bytes == lru_bytes // 3
+
+
+def test_camdn_region_candidates_are_never_much_slower_than_the_no_page_plan():
+    from npusim.policies.camdn import SLOWDOWN_ALLOWED
+
+    sc = scenario_from_dict({"soc": "camdn", "policy": "camdn", "tenants": [{"workload": "mobilenet_v2"}]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.policy.setup()
+    pol, t = sim.policy, sim.tenants[0]
+    checked = 0
+    for li in range(len(t.trace.layers)):
+        units = pol._layer_units(t, li, pol.total_pages)
+        zero = next(u for u in units if u.pages == 0).plans[li]
+        for u in units:
+            assert u.plans[li].predicted_cycles <= zero.predicted_cycles * (1 + SLOWDOWN_ALLOWED), (li, u.pages)
+            checked += u.pages > 0
+    assert checked >= 5
+
+
 def _units_largest_first(pol, t, layer):
     units = pol._block_units(t, layer, pol.total_pages) + pol._layer_units(t, layer, pol.total_pages)
     return sorted(units, key=lambda u: (-u.pages, -(u.last - u.first)))
@@ -340,6 +431,7 @@ def test_camdn_waits_for_released_pages_then_steps_down_one_candidate_at_a_time(
     # pages freed before the first wait ends: the largest candidate, at that moment
     got = _acquire(sim, 0, layer, free_at=3)
     assert got["cycle"] == 3 and got["plan"] == units[0].plans[layer]
+    assert sim.policy.state[0].expected_end == 3 + units[0].predicted_cycles  # from when it got the pages
     # never freed: each candidate is waited for beta x its predicted cycles, then the next smaller one
     sim = _camdn_before_run(beta=0.3)
     units = _units_largest_first(sim.policy, sim.tenants[0], layer)
@@ -378,6 +470,34 @@ def test_moca_score_is_priority_times_remaining_work_over_slack():
     # urgency is capped at both ends
     assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=1e9), "layer": 1}) == pytest.approx(5 * 0.05)
     assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=4100.0), "layer": 0}) == 5 * 20.0
+    # later on: the slack counts from now, the deadline from the arrival (500 + 6000 - 1000 - 1000 = 4500)
+    pol.sim.env.run(until=1000)
+    task = SimpleNamespace(arrival=500, target_cycles=6000.0)
+    assert pol._score(0, {"task": task, "layer": 1}) == pytest.approx(5 * 1000 / 4500)
+
+
+def test_moca_setup_budget_remaining_work_and_layer_rates():
+    from types import SimpleNamespace
+
+    from npusim.mapping.plan import UNMANAGED
+
+    sim = _moca_before_run()
+    pol = sim.policy
+    assert pol.budget == pytest.approx(sim.memory.dram.peak_bytes_per_cycle * 0.8)
+    assert _moca_before_run(bandwidth_share=0.5).policy.budget == pytest.approx(pol.budget * 0.5 / 0.8)
+    t = sim.tenants[0]
+    predicted = [t.plan(i, UNMANAGED).predicted_cycles for i in range(len(t.trace.layers))]
+    # the work left from each layer on: all of it at the first, the last layer's own at the last
+    assert pol.remaining[0][0] == pytest.approx(sum(predicted)) and pol.remaining[0][-1] == predicted[-1]
+    assert list(pol.remaining[0]) == pytest.approx([sum(predicted[i:]) for i in range(len(predicted))])
+    # a layer's ideal rate: every byte its load DMA fetches (LLC hits too) over its predicted cycles
+    layer = next(i for i in range(len(t.trace.layers)) if t.plan(i, UNMANAGED).load_bytes
+                 != t.plan(i, UNMANAGED).dram_bytes)
+    plan = t.plan(layer, UNMANAGED)
+    gen = pol.acquire(t, layer, SimpleNamespace(arrival=0, target_cycles=math.inf))
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert pol.active[0]["rate"] == pytest.approx(plan.load_bytes / plan.predicted_cycles)
 
 
 def test_moca_throttles_each_layer_to_its_allowed_rate_unless_it_has_few_steps():

@@ -163,6 +163,8 @@ def test_yaml_integers_are_read_as_yaml_1_2_reads_them():
     # floats likewise: no underscores or base 60, an exponent without a dot
     doc = load_yaml_text("a: 1_0.5\nb: 1:30.5\nc: 1e3\nd: .inf\ne: -.5\nf: 2.\n", "t.yaml")
     assert (doc["a"], doc["b"], doc["c"], doc["d"], doc["e"], doc["f"]) == ("1_0.5", "1:30.5", 1000.0, float("inf"), -0.5, 2.0)
+    # no timestamps: a date is text, reported as a value, not as a Python datetime
+    assert load_yaml_text("a: 2024-01-01\n", "t.yaml") == {"a": "2024-01-01"}
 
 
 def test_yaml_integer_beyond_pythons_digit_limit_is_an_input_error():
@@ -215,3 +217,15 @@ def test_a_yaml_path_that_is_not_a_regular_file_is_refused_without_reading(tmp_p
         with pytest.raises(InputError) as info:
             load(str(fifo))
         assert (info.value.field, info.value.message) == ("file", "not a regular file")
+
+
+def test_an_unreadable_yaml_file_is_named_in_the_systems_words(tmp_path):
+    (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+    with pytest.raises(InputError) as exc:
+        load_soc(str(tmp_path / "a.yaml"))
+    assert (exc.value.field, exc.value.message) == ("file", "cannot read: Too many levels of symbolic links")
+    (tmp_path / "bin.yaml").write_bytes(b"base: camdn\nname: \xff\n")
+    with pytest.raises(InputError) as exc:
+        load_soc(str(tmp_path / "bin.yaml"))
+    assert exc.value.message.startswith("not UTF-8 text: 'utf-8' codec can't decode byte 0xff in position 18")

@@ -39,6 +39,8 @@ def test_sweep_rows_and_derived_columns(tmp_path):
         ref = shared[(shared.llc_bytes == row.llc_bytes) & (shared.tenant == row.tenant)].iloc[0]
         assert row.speedup == pytest.approx(ref.mean_latency_cycles / row.mean_latency_cycles)
         assert row.dram_bytes_norm == pytest.approx(row.dram_bytes / ref.dram_bytes)
+        assert row.point_dram_bytes_norm == pytest.approx(row.point_dram_bytes / ref.point_dram_bytes)
+        assert row.point_dram_bytes_norm != pytest.approx(row.dram_bytes / ref.point_dram_bytes)
     # per-tenant DRAM bytes add up to the point's total
     for _, g in df.groupby("point_id"):
         assert g.dram_bytes.sum() == g.point_dram_bytes.iloc[0]
@@ -280,6 +282,15 @@ def test_a_failed_sweep_leaves_existing_files_and_creates_none(cli, tmp_path):
     assert trace.read_text() == "name,op,M,N,K\nfc,gemm,4,8,16\n"
 
 
+def test_an_out_path_under_a_file_says_so(cli, tmp_path):
+    (tmp_path / "f").write_text("mine\n")
+    r = cli("sweep", "--mix", "kws", "--out", str(tmp_path / "f" / "r.csv"), "--quiet")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: <command line>: --out: cannot write '{tmp_path / 'f' / 'r.csv'}': '{tmp_path / 'f'}' is a file, "
+        "not a folder")
+    assert (tmp_path / "f").read_text() == "mine\n"
+
+
 def test_a_new_sweep_keeps_the_file_it_replaces(cli, tmp_path):
     out = tmp_path / "r.csv"
     out.write_text("my,precious\n1,2\n")
@@ -394,7 +405,8 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
                         (",1,kws,kws,1,1,0.5,1,1,1,1", ":2: policy: empty"),
                         ("shared,1e300,kws,kws,1,1,0.5,1,1,1,1", ":2: llc_bytes: must be at most 1073741824 (1 GiB), got 1e+300"),
                         ("shared,1,kws,kws,-1,1,0.5,1,1,1,1", ":2: mean_latency_cycles: must not be negative, got -1"),
-                        ("shared,1,kws,kws,1,1,5,1,1,1,1", ":2: llc_hit_rate: must be a rate from 0 to 1, got 5")]:
+                        ("shared,1,kws,kws,1,1,5,1,1,1,1", ":2: llc_hit_rate: must be a rate from 0 to 1, got 5"),
+                        ("shared,True,kws,kws,1,1,0.5,1,1,1,1", ":2: llc_bytes: expected a number, got True")]:
         bad.write_text(f"{header}\n{row}\n")
         r = cli("report", str(bad), "--out", str(tmp_path / "rep"))
         assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}{expect}", r.stderr
@@ -409,6 +421,10 @@ def test_report_rejects_results_without_needed_columns(cli, tmp_path):
     bad.write_text(f"{header},speedup,antt\nshared,1,kws,kws,1,1,0.5,1,1,1,1,1.0,1.0\nshared,1,kws,kws,1,1,0.5,1,1,1,1,abc,1\n")
     r = cli("report", str(bad), "--out", str(tmp_path / "rep"))  # a column a sweep adds is checked too
     assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}:3: speedup: expected a number, got 'abc'", r.stderr
+    row = "shared,1,kws,kws,1,1,0.5,1,1,1,1"
+    bad.write_text(f"{header},point_id\n{row},p1\n{row.replace('kws,kws', 'kws+a,a')},p1\n{row},p1\n")
+    r = cli("report", str(bad), "--out", str(tmp_path / "rep"))  # its DRAM bytes would count twice
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}:4: tenant: kws is given twice for point p1"
     assert not (tmp_path / "rep").exists()  # nothing made for bad input
 
 
@@ -460,6 +476,16 @@ def test_regress_refuses_a_reference_table_that_cannot_be_one(cli, tmp_path):
         layers.assign(task=[task] + list(layers.task.astype(str)[1:])).to_csv(table, index=False)
         r = cli("regress", "--reference", str(tmp_path / "refs"))
         assert r.returncode == 2 and r.stderr.strip() == f"error: {table}:2: task: {why}"
+    layers = pd.read_csv(REPO / "tests" / "reference" / "regress" / "shared_pair" / "layers.csv")
+    layers.assign(cycles=[5098.5] + list(layers.cycles[1:])).to_csv(table, index=False)
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {table}:2: cycles: expected a whole number of cycles, got 5098.5"
+    # a row given twice would pair both copies with the run's one row: a made-up difference
+    pd.concat([layers, layers.iloc[[0]]]).to_csv(table, index=False)
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    first = layers.iloc[0]
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {table}:{len(layers) + 2}: layer: {first.tenant} task 0 {first.layer} is given twice")
     table.write_text(table.read_text().splitlines()[0] + "\n")  # the header only
     r = cli("regress", "--reference", str(tmp_path / "refs"))
     assert r.returncode == 2 and r.stderr.strip() == (

@@ -476,6 +476,9 @@ def test_trace_comments_never_swallow_rows_and_lines_stay_true():
     with pytest.raises(InputError) as e:  # a quoted name over two lines: the row's line is its last
         parse_trace_text('name,op,M,N,K\n"x\ny",gemm,0,4,4\n', "n.csv", "n")
     assert str(e.value) == "n.csv:3: M: must be at least 1, got 0"
+    with pytest.raises(InputError) as e:  # a quote never closed: not a row of empty cells
+        parse_trace_text('name,op,M,N,K\ng1,gemm,4,4,4\n"g2,gemm,4,4,4\n', "q.csv", "q")
+    assert str(e.value) == "q.csv:3: row: malformed CSV: unexpected end of data"
     # whatever a message quotes, the error stays one line (control characters escaped)
     assert str(InputError("n.csv", "layer", "x\ny\x07: too big", 3)) == "n.csv:3: layer: x\\ny\\x07: too big"
     # and of a readable length: a long value is shown by its two ends

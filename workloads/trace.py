@@ -542,7 +542,7 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     # comment lines are blanked before the CSV reader sees them: a quote in a
     # comment must not open a field that swallows the rows after it
     body = ["" if l.lstrip().startswith("#") else l for l in lines[header_index:]]
-    reader = csv.reader(io.StringIO("\n".join(body)))
+    reader = csv.reader(io.StringIO("\n".join(body)), strict=True)  # an unclosed quote is an error, not a row
     rows = _csv_rows(reader, source, header_index)
     header = [h.strip() for h in next(rows)]
     header_line = header_index + 1
