@@ -438,6 +438,18 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
             raise InputError(str(path), key, "missing from the run summary")
     if not isinstance(summary["tenants"], list) or not all(isinstance(t, dict) for t in summary["tenants"]):
         raise InputError(str(path), "tenants", "expected a list of per-tenant objects")
+    for key in ("scenario", "policy"):
+        if not isinstance(summary[key], str) or not summary[key].strip():
+            raise InputError(str(path), key, f"expected a name, got {summary[key]!r}")
+    for key in ("stp", "antt", "fairness", "sla_rate", "makespan_cycles"):  # null: not defined for this run
+        value = summary[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            raise InputError(str(path), key, f"expected a number of at least 0, got {value!r}")
+    names = [t.get("name") for t in summary["tenants"]]
+    bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n.strip()), None)
+    if bad is not None:
+        raise InputError(str(path), f"tenants[{bad}].name", f"expected a tenant name, got {names[bad]!r}")
     tl_path = next((run_dir / f"timeline.{ext}" for ext in ("csv", "parquet") if (run_dir / f"timeline.{ext}").is_file()), None)
     if tl_path is None:
         raise InputError(str(run_dir), "timeline", "no timeline.csv or timeline.parquet in the run directory")
@@ -453,13 +465,19 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     if tl.empty:
         raise InputError(str(tl_path), "timeline", "no rows")
     csv = tl_path.suffix == ".csv"
-    for col in ("cycle", "llc_lines", "region_pages"):
+    for col, what in (("cycle", "a cycle"), ("llc_lines", "a count of lines"), ("region_pages", "a count of pages")):
         require_numbers(tl, col, str(tl_path), csv=csv)
         refuse_out_of_range(tl, col, str(tl_path), csv=csv, top=MAX_INT)
+        require_integers(tl, col, str(tl_path), csv=csv, what=what)
     bad = tl["tenant"].isna() | (tl["tenant"].astype(str).str.strip() == "")
     if bad.any():
         raise InputError(str(tl_path), "tenant", "empty", first_bad_row(bad, csv)[1])
     tl["tenant"] = tl["tenant"].astype(str)
+    owners = set(names) | {b.get("name") for b in summary.get("background") or [] if isinstance(b, dict)}
+    stray = ~tl.tenant.isin(owners)
+    if stray.any():
+        i, line = first_bad_row(stray, csv)
+        raise InputError(str(tl_path), "tenant", f"{tl.tenant.iloc[i]!r} is no tenant of the run's summary.json", line)
     return summary, tl
 
 

@@ -272,7 +272,7 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
         if fault == ("workload",):
             missing = exc.field == "file" and exc.message == "no such file"
             raise sec.error("workload", f"no such file {_looked_up(workload, sec.source)}" if missing
-                            else exc.message) from None
+                            else f"{workload!r}: {exc.message}" if exc.field == "file" else exc.message) from None
         # one parameter at fault (or the only one given: the defaults build), else the parameters together
         raise (params_sec.error(fault[0], exc.message) if len(fault) == 1 else sec.error("params", exc.message)) \
             from None

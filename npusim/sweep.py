@@ -306,7 +306,8 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
     if isinstance(raw, dict) or (isinstance(raw, list) and any(isinstance(v, (dict, list)) for v in raw)):
         hint = " (a policy with options goes in a scenario file: `scenario:`)" if name == "policy" else ""
         raise err(f"expected {'names' if name == 'policy' else 'plain values'}, got {raw!r}{hint}")
-    items = raw if isinstance(raw, list) else [p.strip() for p in str(raw).split(",")]
+    # a YAML number is one value, quoted as the number it is; text (a flag's) is a comma list
+    items = raw if isinstance(raw, list) else [p.strip() for p in raw.split(",")] if isinstance(raw, str) else [raw]
     if not items or any(str(v).strip() == "" for v in items):
         raise err(f"empty value in {raw!r}")
     out = []

@@ -229,6 +229,7 @@ def test_a_trace_files_own_error_keeps_its_line_and_column(cli, tmp_path):
     (["--mix", ",".join(["kws"] * 17)], "error: <command line>: --mix: 17 tenants but the SoC has only 16 cores"),
     (["--mix", "squeezenet,,kws"], "error: <command line>: --mix: empty workload name in 'squeezenet,,kws'"),
     (["--mix", "kws,"], "error: <command line>: --mix: empty workload name in 'kws,'"),
+    (["--mix", "kws,/dev/null"], "error: <command line>: --mix: '/dev/null': not a regular file"),
     (["--mix", "kws", "--llc-size", "1TiB"], "error: <command line>: --llc-size: must be at most 1073741824 bytes"),
     (["--mix", "kws", "--llc-size", "1KiB"], "error: <command line>: --llc-size: the NPU ways"),
     (["--mix", "kws", "--soc", ""], "error: <command line>: --soc: empty"),

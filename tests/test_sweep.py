@@ -178,6 +178,19 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
          "timeline.csv:1: cycle: column given twice in the header"),
         ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n1e300,a,1,0\n",
          "timeline.csv:2: cycle: must be at most 9007199254740992, got 1e+300"),
+        # values no run writes: fractions, True as a count, a tenant the summary does not have, odd summaries
+        ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n5.5,kws,1,0\n", "timeline.csv:2: cycle: expected a cycle, got 5.5"),
+        ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n5,kws,True,0\n",
+         "timeline.csv:2: llc_lines: expected a number, got True"),
+        ("timeline.csv", "cycle,tenant,llc_lines,region_pages\n5,kws,1,0\n6,nobody,1,0\n",
+         "timeline.csv:3: tenant: 'nobody' is no tenant of the run's summary.json"),
+        ("summary.json", '{"scenario": "s", "policy": 5, "stp": 1, "antt": 1, "fairness": 1, "sla_rate": 1, '
+                         '"makespan_cycles": 1, "tenants": []}', "summary.json: policy: expected a name, got 5"),
+        ("summary.json", '{"scenario": "s", "policy": "shared", "stp": "1", "antt": 1, "fairness": 1, "sla_rate": 1, '
+                         '"makespan_cycles": 1, "tenants": []}', "summary.json: stp: expected a number of at least 0, got '1'"),
+        ("summary.json", '{"scenario": "s", "policy": "shared", "stp": null, "antt": 1, "fairness": 1, "sla_rate": 1, '
+                         '"makespan_cycles": 1, "tenants": [{"name": 7}]}',
+         "summary.json: tenants[0].name: expected a tenant name, got 7"),
     ]:
         bad = tmp_path / "bad"
         shutil.rmtree(bad, ignore_errors=True)
@@ -362,6 +375,8 @@ def test_bad_experiment_file_names_the_line(cli, tmp_path):
          f"error: {exp}:2: axes.mix: unknown workload 'resnet5' (models: resnet50,"),
         ("soc: nosuchsoc\nmix: [kws]\naxes:\n  policy: [shared]\n", f"error: {exp}:1: soc: unknown preset"),
         ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  cores: [0]\n", f"error: {exp}:4: axes.cores: expected a positive"),
+        ("mix: [kws]\nrequests: 0\naxes:\n  llc_size: [1MiB]\n",
+         f"error: {exp}:2: requests: expected a positive integer, got 0\n"),  # the number, not the text '0'
         ("mix: [kws]\naxes:\n  llc_size: [1MiB]\n  llc_ways: [7]\n", f"error: {exp}:3: axes.llc_size: 1MiB is not "
                                                                       "a whole number of 7-way sets of 64 B lines "
                                                                       "(at llc_ways=7)"),

@@ -122,6 +122,10 @@ BAD_TRACES = [
     ("name,op,M,N,K,inputs\nfc,gemm,1,2,3,\nfc2,gemm,1,2,3,nope\n",
      "bad.csv:3: inputs: no earlier layer named 'nope'"),
     ("name,op,M,N,K,inputs\nfc,gemm,1,2,3,fc2\nfc2,gemm,1,2,3,\n", "bad.csv:2: inputs: no earlier layer named 'fc2'"),
+    # a lone ';' is no spelling of the network input ('-' is), and no name is left out
+    ("name,op,M,N,K,inputs\nfc,gemm,1,2,3,-\nfc2,gemm,1,2,3,;\n",
+     "bad.csv:3: inputs: empty name in ';' (names are separated by ';')"),
+    ("name,op,M,N,K,task\nfc,gemm,1,2,3,a;a\n", "bad.csv:2: task: task 'a' given twice"),
     ("name,op,M,N,K\nfc,gemm,1,2,3\nfc,gemm,1,2,3\n", "bad.csv:3: name: duplicate layer name 'fc'"),
     ("name,op,M,N,K,colour\nfc,gemm,1,2,3,red\n", "bad.csv:1: colour: unknown column"),
     # the first repeat in header order, worded as every CSV reader of npusim words it

@@ -50,6 +50,8 @@ def _get_trace(ref: str, params: dict[str, Any]) -> Trace:
         from .importers import load_file
 
         return load_file(path)
+    if path.exists() and not path.is_dir():  # a device or FIFO: there, but no file to read a trace from
+        raise InputError(ref, "file", "not a regular file")
     raise InputError(ref, "workload", f"unknown workload {ref!r} (models: {', '.join(model_names())}; or the "
                                       "path of a trace CSV, SCALE-Sim topology or ONNX file)")
 

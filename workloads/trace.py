@@ -339,8 +339,15 @@ def _int_field(value: str, col: str, source: str, line: int) -> int | None:
     return number
 
 
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in value.split(";") if p.strip())
+def _names(value: str, col: str, err) -> tuple[str, ...]:
+    """The `;`-separated names of a cell; an empty one (`a;;b`, a lone `;`) is an error,
+    not a name left out (a lone `;` would silently mean the network input)."""
+    if not value.strip():
+        return ()
+    names = tuple(p.strip() for p in value.split(";"))
+    if not all(names):
+        raise err(col, f"empty name in {value!r} (names are separated by ';')")
+    return names
 
 
 def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: int | None = None,
@@ -449,7 +456,7 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
     if raw_inputs == NETWORK_INPUT:
         inputs: tuple[str, ...] = ()
     elif isinstance(raw_inputs, str):
-        inputs = _names(raw_inputs)
+        inputs = _names(raw_inputs, "inputs", err)
     else:
         inputs = tuple(raw_inputs or ())
     if not inputs and previous is not None and raw_inputs is None:
@@ -467,7 +474,10 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
     block = fields.get("block")
     kw["block"] = "" if block is None else str(block).strip()
     raw_tasks = fields.get("task", fields.get("tasks"))
-    kw["tasks"] = _names(raw_tasks) if isinstance(raw_tasks, str) else tuple(raw_tasks or ())
+    kw["tasks"] = _names(raw_tasks, "task", err) if isinstance(raw_tasks, str) else tuple(raw_tasks or ())
+    twice = next((x for i, x in enumerate(kw["tasks"]) if x in kw["tasks"][:i]), None)
+    if twice is not None:
+        raise err("task", f"task {twice!r} given twice")
     expert = fields.get("expert")
     if expert not in (None, ""):
         if isinstance(expert, bool) or not isinstance(expert, int) or expert < 0:
