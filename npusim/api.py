@@ -39,14 +39,15 @@ def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, cache: bool = True) -> float:
+def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, cache: bool = True,
+                     key: str | None = None) -> float:
     """Latency of one request of `spec` alone on its cores with the whole LLC and DRAM.
 
     A multi-task tenant's is the mean over one request per task of its stream (or the
     first eight sampled expert paths), run back to back."""
     path = None
     if cache:
-        key = _isolated_key(scenario, spec)
+        key = key or _isolated_key(scenario, spec)
         path = default_cache_dir() / "isolated" / f"{key}.json"
         if path.is_file():
             try:
@@ -73,10 +74,23 @@ def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, ca
     return latency
 
 
+def isolated_latencies(scenario: Scenario, mapper: Mapper, *, cache: bool = True) -> dict[str, float]:
+    """Each tenant's `isolated_latency`; tenants alike in all it depends on (their
+    `_isolated_key`) share one run, also without the on-disk cache."""
+    by_key: dict[str, float] = {}
+    out = {}
+    for t in scenario.tenants:
+        key = _isolated_key(scenario, t)
+        if key not in by_key:
+            by_key[key] = isolated_latency(scenario, t, mapper, cache=cache, key=key)
+        out[t.name] = by_key[key]
+    return out
+
+
 def run_scenario(scenario: Scenario, *, mapper: Mapper | None = None, cache: bool = True,
                  progress: Callable[[int, int], None] | None = None) -> Result:
     mapper = mapper or Mapper(scenario.soc, cache_dir=None if cache else False)
-    iso = {t.name: isolated_latency(scenario, t, mapper, cache=cache) for t in scenario.tenants}
+    iso = isolated_latencies(scenario, mapper, cache=cache)
     if scenario.policy.name == "isolated":
         return _run_isolated(scenario, mapper, iso, progress)
     sim = Simulation(scenario, mapper=mapper, isolated_latency=iso, progress=progress).run()
@@ -101,7 +115,7 @@ def run_scenarios_at_qos_levels(scenarios: list[Scenario], *, mapper: Mapper | N
     if not qos_levels_share_a_simulation(first) or len(scenarios) == 1:
         return [run_scenario(sc, mapper=mapper, cache=cache) for sc in scenarios]
     mapper = mapper or Mapper(first.soc, cache_dir=None if cache else False)
-    iso = {t.name: isolated_latency(first, t, mapper, cache=cache) for t in first.tenants}
+    iso = isolated_latencies(first, mapper, cache=cache)
     sim = Simulation(first, mapper=mapper, isolated_latency=iso).run()
     results = []
     for sc in scenarios:

@@ -896,3 +896,17 @@ def test_tenants_beyond_the_addressable_memory_are_refused_before_they_run(tmp_p
                                  "8192.00 TiB the simulator addresses")
     p.write_text("tenants:\n  - workload: big.csv\n")
     assert len(Simulation(load_scenario(p)).tenants) == 1
+
+
+def test_tenants_alike_share_one_isolated_run_without_the_disk_cache(monkeypatch):
+    from npusim import api
+
+    calls = []
+    real = api.isolated_latency
+    monkeypatch.setattr(api, "isolated_latency", lambda *a, **kw: calls.append(a[1].name) or real(*a, **kw))
+    scenario = scenario_from_flags(soc="camdn", mix=["kws", "squeezenet", "kws", "kws"], policy="shared")
+    result = api.run_scenario(scenario, cache=False)
+    assert calls == ["kws", "squeezenet"]  # kws#2 and kws#3 are kws alone on as many cores
+    iso = {t["name"]: t["isolated_latency_cycles"] for t in result.summary["tenants"]}
+    assert iso["kws"] == iso["kws#2"] == iso["kws#3"] != iso["squeezenet"]
+    assert iso["kws"] == real(scenario, scenario.tenants[0], api.Mapper(scenario.soc, cache_dir=False), cache=False)

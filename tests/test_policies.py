@@ -659,3 +659,15 @@ def test_waypart_hands_out_every_way():
     cpu = dataclasses.replace(cpu, soc=dataclasses.replace(cpu.soc, llc=dataclasses.replace(cpu.soc.llc,
                                                                                              npu_ways=0)))
     assert WayPartition._ways(cpu) == (4, 12, 0b1111)
+
+
+def test_tenants_of_one_model_share_their_trace_and_camdn_candidates():
+    def run(n):
+        sc = scenario_from_dict({"soc": "camdn", "policy": "camdn",
+                                 "tenants": [{"workload": "kws", "cores": 4}] * n}, "<test>")
+        return Simulation(sc, mapper=Mapper(sc.soc)).run()
+
+    one, three = run(1), run(3)
+    assert three.tenants[0].trace is three.tenants[1].trace is three.tenants[2].trace
+    # candidates are built once per model, cores and layer, not once per tenant
+    assert len(three.policy._units) == len(one.policy._units) > 0

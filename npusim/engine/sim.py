@@ -228,8 +228,12 @@ class Simulation:
         self.tenants: list[TenantRuntime] = []
         slot = 0
         self.streams = streams = StreamStore(stream_cache_bytes)
+        traces: dict[tuple, Trace] = {}  # tenants of one model share its trace: per-layer work (plans) once
         for i, spec in enumerate(scenario.tenants):
-            trace = load_tenant_trace(spec, scenario.source)
+            model = (spec.workload, spec.params, spec.task)
+            trace = traces.get(model)
+            if trace is None:
+                trace = traces[model] = load_tenant_trace(spec, scenario.source)
             layout = layout_trace(trace, tenant_base(slot))  # a multi-task model's full weights
             slot += slots_needed(layout.size_bytes)
             t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec,

@@ -117,7 +117,7 @@ class CaMDNBase(Policy):
         return min((lru, bypass), key=lambda p: (p.predicted_cycles, p.dram_bytes))
 
     def _cached_units(self, kind: str, build, t, li: int, max_pages: int) -> list[Unit]:
-        key = (kind, t.index, t.current_task, li, t.n_cores, max_pages)
+        key = (kind, t.stream_family, t.current_task, li, t.n_cores, max_pages)  # tenants of one model share them
         units = self._units.get(key)
         if units is None:
             units = self._units[key] = tuple(build(t, li, max_pages))
