@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -51,9 +52,11 @@ def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, ca
         path = default_cache_dir() / "isolated" / f"{key}.json"
         if path.is_file():
             try:
-                return float(json.loads(path.read_text())["latency_cycles"])
-            except (OSError, ValueError, KeyError):
-                pass
+                cached = json.loads(path.read_text())["latency_cycles"]
+                if isinstance(cached, (int, float)) and not isinstance(cached, bool) and 0 < cached < math.inf:
+                    return float(cached)
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # damaged: simulated again and rewritten
     n_cores = spec.cores if isinstance(spec.cores, int) else len(spec.cores)
     alone = dataclasses.replace(
         scenario, tenants=(dataclasses.replace(

@@ -74,10 +74,13 @@ class Result:
             if path.is_dir():
                 raise IsADirectoryError(21, f"{path.name} is a folder", str(path))
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("stages", "background"):  # left by an earlier run into this folder: not this run's
-            stale = out / f"{name}.{fmt}"
-            if name not in tables and stale.is_file():
-                stale.unlink()
+        # tables an earlier run left in this folder (of a table this run lacks, or in the other format,
+        # which `npusim report` would read first) are not this run's
+        for name in ("tasks", "tenants", "layers", "timeline", "stages", "background"):
+            for ext in ("csv", "parquet"):
+                stale = out / f"{name}.{ext}"
+                if (name not in tables or ext != fmt) and stale.is_file():
+                    stale.unlink()
         written = [out / "summary.json"]
         (out / "summary.json").write_text(self.to_json() + "\n")
         for name in tables:

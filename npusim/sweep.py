@@ -892,11 +892,45 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
     path = results_path(out)
     journal = journal_path(path)
     ours = _Ours(resume)  # the journal holds this sweep's rows (resumed), or will once it writes its first
+    lock = SweepLock(path)
     try:
-        return _run_sweep(spec, path, journal, ours, jobs, dask_address, resume, progress, report_error)
+        return _run_sweep(spec, path, journal, ours, jobs, dask_address, resume, progress, report_error, lock)
     except KeyboardInterrupt as exc:  # the CLI's message says whether to --resume: are finished points there?
         exc.finished_points_kept = ours.value and _has_a_row(journal)  # type: ignore[attr-defined]
         raise
+    finally:
+        lock.release()
+
+
+class SweepLock:
+    """One sweep at a time writes a results file: an advisory lock on `<results>.lock`
+    beside it, held from before the first write to the end and removed then (the system
+    drops it if the process dies; the file left behind then locks nothing)."""
+
+    def __init__(self, results: Path):
+        self.path = results.with_name(results.name + ".lock")
+        self._fh = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this system: sweeps are not guarded against each other
+            return
+        fh = open(self.path, "a")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise InputError(COMMAND_LINE, "--out", f"another sweep is writing {str(self.path.with_suffix(''))!r} "
+                                                    f"(it holds {str(self.path)!r}): wait for it, or write elsewhere") \
+                from None
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self.path.unlink(missing_ok=True)  # while still held: no other sweep locks a file about to go
+            self._fh.close()
+            self._fh = None
 
 
 @dataclass
@@ -916,7 +950,7 @@ def _has_a_row(journal: Path) -> bool:
 
 def _run_sweep(spec: SweepSpec, path: Path, journal: Path, ours: _Ours, jobs: int, dask_address: str | None,
                resume: bool, progress: Callable[[int, int], None] | None,
-               report_error: Callable[[str], None] | None) -> SweepOutcome:
+               report_error: Callable[[str], None] | None, lock: SweepLock) -> SweepOutcome:
     points = spec.points()  # validates every point before anything runs
     fmt_ok = path.suffix.lower() in (".csv", ".parquet", ".pq")
     if not fmt_ok:
@@ -924,11 +958,15 @@ def _run_sweep(spec: SweepSpec, path: Path, journal: Path, ours: _Ours, jobs: in
     _refuse_inputs_as_output(spec, points, (path, journal))
     repair = _check_journal(path, journal, points) if resume else JournalRepair(journal, [])
     executor = Executor(jobs, dask_address)  # before touching --out: a bad address leaves nothing behind
+    created: list[Path] = []
     try:
         created = _prepare_journal(journal)
+        lock.acquire()  # before anything is written (a second sweep would append its rows to ours)
         repair.write()
     except BaseException:
         executor.close(True)
+        lock.release()
+        _remove_if_empty(created)
         raise
     if repair.notes and report_error:
         report_error(f"warning: {journal}: repaired before resuming: {'; '.join(repair.notes)}")
@@ -993,7 +1031,8 @@ def _run_sweep(spec: SweepSpec, path: Path, journal: Path, ours: _Ours, jobs: in
             executor.close(True)  # interrupted while waiting for the workers: stop them
             raise
         finally:
-            if not wrote:
+            if not wrote and created:
+                lock.release()  # its file would keep the folder we made
                 _remove_if_empty(created)
     if not wrote and not (resume and journal.is_file()):
         # nothing new: a file that was there stays as it was

@@ -340,6 +340,10 @@ def test_stale_tables_of_an_earlier_run_are_removed(cli, tmp_path):
     assert "CPU-side background traffic" in (out / "report" / "report.md").read_text()
     assert cli(*base, "--cpu-traffic", "0").returncode == 0
     assert not (out / "background.csv").exists()
+    # the same folder in the other format: no CSV of the earlier run is left for `report` to read first
+    assert cli(*base, "--format", "parquet").returncode == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "layers.parquet", "summary.json", "tasks.parquet", "tenants.parquet", "timeline.parquet"]
 
 
 def test_a_bare_background_item_is_an_error(cli, tmp_path):

@@ -910,3 +910,18 @@ def test_tenants_alike_share_one_isolated_run_without_the_disk_cache(monkeypatch
     iso = {t["name"]: t["isolated_latency_cycles"] for t in result.summary["tenants"]}
     assert iso["kws"] == iso["kws#2"] == iso["kws#3"] != iso["squeezenet"]
     assert iso["kws"] == real(scenario, scenario.tenants[0], api.Mapper(scenario.soc, cache_dir=False), cache=False)
+
+
+@pytest.mark.parametrize("entry", ['{"latency_cycles": null}', "[1, 2]", '{"latency_cycles": NaN}',
+                                   '{"latency_cycles": -5}', '{"latency_cycles": true}', ""])
+def test_a_damaged_isolated_latency_entry_is_simulated_again(tmp_path, monkeypatch, entry):
+    from npusim import api
+
+    monkeypatch.setenv("NPUSIM_CACHE_DIR", str(tmp_path))
+    scenario = scenario_from_flags(soc="camdn", mix=["kws"], policy="shared")
+    mapper = api.Mapper(scenario.soc)
+    first = api.isolated_latency(scenario, scenario.tenants[0], mapper)
+    [path] = (tmp_path / "isolated").glob("*.json")
+    path.write_text(entry)
+    assert api.isolated_latency(scenario, scenario.tenants[0], mapper) == first > 0
+    assert json.loads(path.read_text())["latency_cycles"] == first  # and rewritten

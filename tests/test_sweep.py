@@ -295,6 +295,21 @@ def test_a_failed_sweep_leaves_existing_files_and_creates_none(cli, tmp_path):
     assert trace.read_text() == "name,op,M,N,K\nfc,gemm,4,8,16\n"
 
 
+def test_a_second_sweep_into_the_same_file_is_refused_while_the_first_runs(cli, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "r.csv"
+    with open(tmp_path / "r.csv.lock", "a") as held:  # what a running sweep holds
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = cli("sweep", "--mix", "kws", "--cores", "2", "--out", str(out), "--jobs", "1", "--quiet")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: <command line>: --out: another sweep is writing '{out}' (it holds '{out}.lock'): wait for it, "
+        "or write elsewhere")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv.lock"]  # no results file begun
+    (tmp_path / "r.csv.lock").unlink()
+    r = cli("sweep", "--mix", "kws", "--cores", "2", "--out", str(out), "--jobs", "1", "--quiet")
+    assert r.returncode == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]  # the lock is gone after
+
+
 def test_an_out_path_under_a_file_says_so(cli, tmp_path):
     (tmp_path / "f").write_text("mine\n")
     r = cli("sweep", "--mix", "kws", "--out", str(tmp_path / "f" / "r.csv"), "--quiet")

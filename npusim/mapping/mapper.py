@@ -117,7 +117,7 @@ class Mapper:
                 best = np.load(path)
                 if best.shape != (len(OBJECTIVES), len(FIELDS)):
                     best = None
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):  # damaged (an empty file: EOFError): searched again
                 best = None  # a damaged entry is recomputed
         if best is None:
             self.searches += 1
