@@ -93,8 +93,10 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
     """Make `df[col]` numeric in place; the first cell that is not a number is
     an InputError naming its CSV line (header = line 1) when `csv`."""
     values = df[col]
-    flags = values.map(lambda v: isinstance(v, (bool, np.bool_)))
-    if flags.any():  # True is no count of bytes (pandas would make it 1)
+    # True is no count of bytes (pandas would make it 1); a numeric column holds no booleans
+    flags = (values.map(lambda v: isinstance(v, (bool, np.bool_))) if values.dtype == bool or values.dtype == object
+             else pd.Series(False, index=values.index))
+    if flags.any():
         i, line = first_bad_row(flags, csv)
         raise InputError(source, col, f"expected a number, got {values.iloc[i]}", line)
     try:
