@@ -219,10 +219,15 @@ class SetAssociativeCache:
             self._raise(rc, "starts", f"run {i} (start {int(s[i])}, length {int(n[i])})", int(s[i]))
         return self._result()
 
+    @property
+    def address_limit_bytes(self) -> int:
+        """Addresses must lie below this: the tags hold line numbers up to MAX_LINE."""
+        return (K.MAX_LINE + 1) * self.line_bytes
+
     def _raise(self, rc: int, name: str, where: str, value: int):
         if rc == K.ERR_NEGATIVE:
             raise ValueError(f"{name} must not be negative, got {value} at {where}")
-        limit = (K.MAX_LINE + 1) * self.line_bytes
+        limit = self.address_limit_bytes
         raise ValueError(f"{name} must be below {limit:#x}, got {value:#x} at {where}")
 
     def _result(self) -> AccessResult:

@@ -223,6 +223,15 @@ def _exists(path: Path) -> bool:
         return False
 
 
+def workload_problem(exc: InputError, workload: str, looked_up: str | None = None) -> str:
+    """What a `get_trace` error about the workload itself says where a spec names it: no such
+    file (and where it was looked for), the file's problem with its name, or the zoo's message."""
+    if exc.field == "file":
+        return f"no such file {looked_up or repr(workload)}" if exc.message == "no such file" \
+            else f"{workload!r}: {exc.message}"
+    return exc.message
+
+
 def _looked_up(ref: str, source: str) -> str:
     """Where a relative file a spec file names was looked for."""
     folder = Path(source).parent
@@ -240,16 +249,14 @@ TENANT_KEYS = ("workload", "name", "params", "task", "tasks", "task_order", "cor
 TASK_ORDERS = ("cycle", "random")
 
 
-def _too_few_cores(sec: Section, cores_flag: bool, soc_cores: int, wanted: str) -> None:
-    """A tenant's cores beyond the SoC's: blamed on --cores when the flag set the count."""
+def _too_few_cores(sec: Section, cores_flag: bool, soc_cores: int, wanted: str, problem: str) -> None:
+    """A tenant's cores beyond the SoC's (`problem`): blamed on --cores when the flag set the count."""
     if cores_flag:
         line = sec.line_of("cores")
         where = f"{sec.source}:{line}" if line else sec.source
         raise InputError(COMMAND_LINE, "--cores", f"{soc_cores} cores, but {sec.field('cores')} in {where} "
                                                   f"asks for {wanted}")
-    if wanted.startswith("core id"):
-        raise sec.error("cores", f"{wanted} does not exist (the SoC has cores 0-{soc_cores - 1})")
-    raise sec.error("cores", f"{wanted} but the SoC has {soc_cores}")
+    raise sec.error("cores", problem)
 
 
 def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int,
@@ -270,9 +277,7 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
         if fault is None:
             raise  # a trace file's own error, at its line and column
         if fault == ("workload",):
-            missing = exc.field == "file" and exc.message == "no such file"
-            raise sec.error("workload", f"no such file {_looked_up(workload, sec.source)}" if missing
-                            else f"{workload!r}: {exc.message}" if exc.field == "file" else exc.message) from None
+            raise sec.error("workload", workload_problem(exc, workload, _looked_up(workload, sec.source))) from None
         # one parameter at fault (or the only one given: the defaults build), else the parameters together
         raise (params_sec.error(fault[0], exc.message) if len(fault) == 1 else sec.error("params", exc.message)) \
             from None
@@ -303,14 +308,16 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
         if cores_raw < 1:
             raise sec.error("cores", f"a tenant needs at least one core, got {cores_raw}")
         if cores_raw > soc_cores:  # this tenant alone: blamed here, not on the tenants' sum
-            _too_few_cores(sec, cores_flag, soc_cores, f"{cores_raw} cores")
+            _too_few_cores(sec, cores_flag, soc_cores, f"{cores_raw} cores",
+                           f"{cores_raw} cores but the SoC has {soc_cores}")
         cores = cores_raw
     elif isinstance(cores_raw, list) and cores_raw and all(
             isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cores_raw):
         if len(set(cores_raw)) != len(cores_raw):
             raise sec.error("cores", f"core ids repeat: {cores_raw}")
         if max(cores_raw) >= soc_cores:
-            _too_few_cores(sec, cores_flag, soc_cores, f"core id {max(cores_raw)}")
+            _too_few_cores(sec, cores_flag, soc_cores, f"core id {max(cores_raw)}",
+                           f"core id {max(cores_raw)} does not exist (the SoC has cores 0-{soc_cores - 1})")
         cores = tuple(cores_raw)
     else:
         raise sec.error("cores", f"expected auto, a count or a list of core ids, got {cores_raw!r}")
@@ -469,10 +476,6 @@ def _resolve_cores(tenants: list[TenantSpec], soc: SoCSpec, sec: Section,
     if len(tenants) > total:
         raise sec.error("tenants", f"{len(tenants)} tenants but the SoC has only "
                                    f"{count_text(total, 'core')}")
-    for i, t in enumerate(tenants):
-        if isinstance(t.cores, tuple) and max(t.cores) >= total:
-            raise InputError(sec.source, f"tenants[{i}].cores", f"core id {max(t.cores)} does not exist "
-                             f"(the SoC has cores 0-{total - 1})", t.line)
     # tenants may list the same core ids (their tasks take turns): each core taken counts once
     listed = {c for t in tenants if isinstance(t.cores, tuple) for c in t.cores}
     fixed = len(listed) + sum(t.cores for t in tenants if isinstance(t.cores, int))

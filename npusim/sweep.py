@@ -40,7 +40,8 @@ from workloads import get_trace, workload_fault
 
 from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
-                       load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags, workload_path)
+                       load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags, workload_path,
+                       workload_problem)
 from .soc import preset_names
 from .specio import (MAX_INT, Section, beside, comma_names, folder_beside, load_yaml, read_csv_with_text,
                      refuse_repeated_csv_columns)
@@ -179,8 +180,7 @@ class SweepSpec:
             except InputError as exc:
                 if workload_fault(exc, w) != ("workload",):
                     raise
-                message = (f"no such file {w!r}" if exc.message == "no such file" else
-                           f"{w!r}: {exc.message}" if exc.field == "file" else exc.message)
+                message = workload_problem(exc, w)
                 if self.source == COMMAND_LINE or "mix" in self.flag_axes:
                     raise InputError(COMMAND_LINE, "--mix", message) from None
                 where = "axes.mix" if "mix" in self.axes else "mix"

@@ -43,15 +43,14 @@ def _get_trace(ref: str, params: dict[str, Any]) -> Trace:
             named = getattr(exc, "parameter", None)  # a ParameterError names the parameter at fault
             raise InputError(ref, named if named in params else "params", str(exc)) from None
     path = Path(ref)
-    if path.is_file() or path.suffix.lower() in (".csv", ".onnx"):
+    # a file, or a path that is there but no folder (a FIFO, a device: load_file says it is no regular file)
+    if path.is_file() or path.suffix.lower() in (".csv", ".onnx") or (path.exists() and not path.is_dir()):
         if params:
             raise InputError(ref, "params", f"builder parameters ({', '.join(sorted(params))}) apply to zoo "
                                             "models only")
         from .importers import load_file
 
         return load_file(path)
-    if path.exists() and not path.is_dir():  # a device or FIFO: there, but no file to read a trace from
-        raise InputError(ref, "file", "not a regular file")
     raise InputError(ref, "workload", f"unknown workload {ref!r} (models: {', '.join(model_names())}; or the "
                                       "path of a trace CSV, SCALE-Sim topology or ONNX file)")
 

@@ -635,14 +635,10 @@ def trace_to_csv(trace: Trace) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        at = out.tell()
-        writer.writerow(row)
         if row["name"].startswith("#"):  # unquoted, the reader would take the row for a comment
-            out.seek(at)
-            line = out.read()
-            out.seek(at)
-            out.truncate()
-            out.write(f'"{row["name"]}"{line[len(row["name"]):]}')  # written unquoted: it holds no quote
+            out.write('"' + row["name"].replace('"', '""') + '"')
+            row = {**row, "name": ""}  # an empty first field: the rest of the row follows the quoted name
+        writer.writerow(row)
     return out.getvalue()
 
 

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import simpy
 
-from cache_models.kernels import MAX_LINE
 from workloads import get_trace
 from workloads.trace import Trace
 
@@ -249,7 +248,7 @@ class Simulation:
         for k, spec in enumerate(scenario.background):
             self.background.append(BackgroundTraffic(self, spec, k, len(self.tenants) + k, tenant_base(slot)))
             slot += slots_needed(spec.footprint_bytes)
-        address_limit_bytes = (MAX_LINE + 1) * soc.llc.line_bytes  # the cache tags hold line numbers below MAX_LINE
+        address_limit_bytes = self.memory.cache.address_limit_bytes
         if tenant_base(slot) > address_limit_bytes:
             source = scenario.source or "<scenario>"
             raise InputError(source, "--mix" if source == COMMAND_LINE else "tenants",
