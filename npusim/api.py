@@ -135,9 +135,13 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
     import pandas as pd
 
     timelines = []
+
+    def timeline_table() -> pd.DataFrame:
+        # each tenant's rows come from its own run alone; merged in cycle order like a co-located run's
+        return pd.concat(timelines, ignore_index=True).sort_values("cycle", kind="stable", ignore_index=True)
+
     merged = SimpleNamespace(scenario=scenario, tenants=[], tasks=[], layers=[], stages=[],
-                             memory=SimpleNamespace(counters=[]),
-                             timeline_table=lambda: pd.concat(timelines, ignore_index=True))
+                             memory=SimpleNamespace(counters=[]), timeline_table=timeline_table)
     for i, spec in enumerate(scenario.tenants):
         alone = dataclasses.replace(scenario, tenants=(spec,), policy=PolicySpec("shared"), background=())
         sim = Simulation(alone, mapper=mapper, isolated_latency=iso).run()

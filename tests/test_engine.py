@@ -822,6 +822,12 @@ def test_api_keyword_arguments_win_and_isolated_runs_keep_a_timeline():
     assert r.summary["policy"] == "waypart"
     iso = simulate(mix=["kws", "squeezenet"], policy="isolated", **SMALL)
     assert set(iso.timeline.tenant) == {"kws", "squeezenet"}
+    # each tenant's rows are its own run's, merged in time order, each tenant's order kept
+    assert iso.timeline.cycle.is_monotonic_increasing
+    for name in ("kws", "squeezenet"):
+        alone = simulate(mix=[name], policy="shared", soc="camdn", cores="4").timeline
+        mine = iso.timeline[iso.timeline.tenant == name].reset_index(drop=True)
+        assert mine.equals(alone[alone.tenant == name].reset_index(drop=True))
 
 
 def test_isolated_latency_is_one_cold_request_whatever_the_request_count():

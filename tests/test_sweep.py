@@ -1429,3 +1429,40 @@ def test_a_parquet_result_stays_in_place_while_a_repaired_sweep_resumes(tmp_path
     with pytest.raises(KeyboardInterrupt):
         run_sweep(small_spec(policy=["shared"]), path, jobs=1, resume=True)
     assert path.read_bytes() == table == (tmp_path / "r.prev.parquet").read_bytes()
+
+
+def test_a_sigterm_while_the_sweep_loads_its_inputs_says_nothing_was_touched(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+    import time
+
+    from npusim.cli import cmd_sweep, main
+
+    out = tmp_path / "r.csv"
+    out.write_text("point_id\nabc\n")
+
+    def terminated_while_loading(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the handler raises first
+
+    monkeypatch.setattr(cmd_sweep, "spec_from_args", terminated_while_loading)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["sweep", "--mix", "kws", "--out", str(out), "--quiet"]) == 143
+    assert capsys.readouterr().err.strip() == f"error: interrupted before any point finished; {out} is as it was"
+    assert out.read_text() == "point_id\nabc\n" and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_sigterm_stops_any_command_with_one_line(monkeypatch, capsys):
+    import os
+    import signal
+    import time
+
+    from npusim.cli import cmd_run, main
+
+    def terminated(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+
+    monkeypatch.setattr(cmd_run, "run", terminated)
+    assert main(["run", "--mix", "kws"]) == 143
+    assert capsys.readouterr().err == "error: interrupted\n"

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import re
+import signal
 import sys
 import warnings
 from typing import Sequence
@@ -131,11 +132,32 @@ def _refuse_unusable_outputs(args: argparse.Namespace) -> None:
             raise InputError(COMMAND_LINE, f"--{name}", f"cannot write {value!r}: {exc.strerror or exc}") from None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is so that it stops as on Ctrl-C (a sweep stops its workers)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def interrupted_status(exc: KeyboardInterrupt) -> int:
+    """The shell's status for a command stopped by a signal: 128 + its number."""
+    return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if not debug:  # one line a warning, as the errors are (no source line of ours)
         warnings.showwarning = _one_line_warning
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv, debug)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str], debug: bool) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(_negative_values_attached(argv, _value_flags(parser)))
@@ -154,9 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc.format()}", file=sys.stderr)
         return EXIT_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("error: interrupted", file=sys.stderr)
-        return 130
+        return interrupted_status(exc)
     except BrokenPipeError:
         return EXIT_OK
     except OSError as exc:

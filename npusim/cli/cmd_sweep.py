@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from ..errors import COMMAND_LINE, InputError
@@ -66,28 +65,21 @@ def spec_from_args(args: argparse.Namespace):
     return SweepSpec(axes=flag_axes, base_scenario=args.scenario, soc=args.soc)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the sweep is so that it stops its workers too."""
-
-
-def _terminate(signum, frame) -> None:
-    raise _Terminated
-
-
 def run(args: argparse.Namespace) -> int:
     from ..sweep import MAX_JOBS, default_jobs, journal_path, progress_printer, results_path, run_sweep
     from ..units import count_text
+    from . import interrupted_status
     from .cmd_report import short_table
 
-    spec = spec_from_args(args)
-    jobs = args.jobs if args.jobs is not None else default_jobs()
-    if jobs < 1:
-        raise InputError(COMMAND_LINE, "--jobs", f"must be at least 1, got {jobs}")
-    if jobs > MAX_JOBS:
-        raise InputError(COMMAND_LINE, "--jobs", f"must be at most {MAX_JOBS}, got {jobs}")
-    update, close = progress_printer(not args.quiet, f"npusim sweep {spec.name}")
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    close = lambda: None  # noqa: E731 - no progress bar yet
     try:
+        spec = spec_from_args(args)  # (a signal while the inputs load is reported as one while it runs)
+        jobs = args.jobs if args.jobs is not None else default_jobs()
+        if jobs < 1:
+            raise InputError(COMMAND_LINE, "--jobs", f"must be at least 1, got {jobs}")
+        if jobs > MAX_JOBS:
+            raise InputError(COMMAND_LINE, "--jobs", f"must be at most {MAX_JOBS}, got {jobs}")
+        update, close = progress_printer(not args.quiet, f"npusim sweep {spec.name}")
         outcome = run_sweep(spec, args.out, jobs=jobs, dask_address=args.dask, resume=args.resume,
                             progress=update, report_error=lambda m: print(m, file=sys.stderr))
     except KeyboardInterrupt as exc:
@@ -100,9 +92,8 @@ def run(args: argparse.Namespace) -> int:
             print("error: interrupted before any point finished" +
                   (f"; {journal} is as it was" if journal.is_file() and journal.stat().st_size > 0 else ""),
                   file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
+        return interrupted_status(exc)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         close()
     print(f"{count_text(outcome.ran, 'point')} run, {outcome.skipped} resumed, {len(outcome.failed)} failed "
           f"in {outcome.wall_seconds:.1f} s -> {outcome.path}")
