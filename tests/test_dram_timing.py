@@ -322,3 +322,17 @@ def test_a_soc_specs_queue_depth_reaches_the_controller():
     done = served(d)
     assert np.array_equal(done, served(DRAM.from_preset(spec.standard, clock_hz=GHZ, queue_depth=8, **same)))
     assert not np.array_equal(done, served(DRAM.from_preset(spec.standard, clock_hz=GHZ, queue_depth=32, **same)))
+
+
+def test_serve_last_is_the_last_completion_of_serve_and_changes_the_same_state():
+    # the engine's entry: same timing and state as serve, only the last completion returned
+    rng = np.random.default_rng(3)
+    a, b = DRAM.from_preset("DDR4-3200", channels=2), DRAM.from_preset("DDR4-3200", channels=2)
+    for k in range(40):
+        n = int(rng.integers(0, 300))
+        addrs = rng.integers(0, 1 << 26, size=n, dtype=np.int64) * 64
+        write, now, src = bool(rng.integers(0, 2)), int(k * rng.integers(50, 400)), int(rng.integers(0, 70))
+        done = a.serve(addrs, is_write=write, arrival_cycle=now, source=src)
+        assert b.serve_last(addrs, write, now, src) == (int(done.max()) if n else now)
+    for state in ("bank_state", "rank_state", "bg_state", "chan_state", "throttle", "stats_array", "src_bytes"):
+        assert np.array_equal(getattr(a, state), getattr(b, state)), state

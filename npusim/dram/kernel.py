@@ -147,7 +147,8 @@ def _rank_act_floor(rank_state, r, T):
 def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank_state, rank_state, bg_state,
                 chan_state, throttle, stats, src_bytes, ps_per_cycle, done, work, small):
     """Serve a batch of line requests arriving together at arrival_ps; write each
-    one's completion to `done`, in cycles of ps_per_cycle picoseconds (rounded up).
+    one's completion to `done`, in cycles of ps_per_cycle picoseconds (rounded up),
+    and return the last.
     work (N_WORK x >= n) and small (>= 2 * channels + 1 + channels * ranks) are scratch
     space (the window's few arrays are allocated here: separate arrays let its
     loops vectorise)."""
@@ -371,5 +372,8 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                         wready[e] = _bank_ready(bank_state, wbank[e], wrow[e], open_page, wissue[e], T)
                         wact[e] = 0 if open_page and bank_state[wbank[e], B_OPEN_ROW] == wrow[e] else 1
                         wfloor[e] = rfloor[r] * wact[e]
+    last = np.int64(0)
     for i in range(n):
         done[i] = np.int64(math.ceil(done[i] / ps_per_cycle - 1e-9))
+        last = max(last, done[i])
+    return last

@@ -131,8 +131,11 @@ class DRAM:
         self.throttle = np.zeros((64, K.N_TH), dtype=np.int64)
         self.stats_array = np.zeros(K.N_S, dtype=np.int64)
         self.src_bytes = np.zeros(64, dtype=np.int64)
-        # scratch of the kernel: per request, and per channel and rank
+        # scratch of the kernel: per request, and per channel and rank; serve_last's
+        # completion cycles and its all-read / all-write flags
         self._work = np.empty((K.N_WORK, 0), dtype=np.int64)
+        self._done = np.empty(0, dtype=np.int64)
+        self._flags = (np.zeros(0, dtype=np.bool_), np.ones(0, dtype=np.bool_))
         self._small = np.empty(2 * channels + 1 + channels * self.ranks, dtype=np.int64)
 
     # -- construction ----------------------------------------------------------------
@@ -183,15 +186,41 @@ class DRAM:
             if w.shape[0] != n:
                 raise ValueError(f"is_write has {w.shape[0]} entries for {n} addresses")
         done = np.empty(n, dtype=np.int64)
+        self._serve(a, w, arrival_cycle, src, done)
+        return done
+
+    def serve_last(self, addrs: np.ndarray, is_write: bool, arrival_cycle: int, source: int) -> int:
+        """`serve` for the engine's batches (a contiguous int64 array, all reads or all
+        writes, a valid source): the completion cycle of the last request only."""
+        n = addrs.shape[0]
+        if n == 0:
+            return arrival_cycle
+        if self._done.shape[0] < n:
+            size = max(n, 2 * self._done.shape[0])
+            self._done = np.empty(size, dtype=np.int64)
+            self._flags = (np.zeros(size, dtype=np.bool_), np.ones(size, dtype=np.bool_))
+        if source >= self.throttle.shape[0]:
+            self._source(source)
+        return self._serve(addrs, self._flags[bool(is_write)], arrival_cycle, source, self._done)
+
+    def _serve(self, a: np.ndarray, w: np.ndarray, arrival_cycle: int, src: int, done: np.ndarray) -> int:
+        n = a.shape[0]
         arrival_ps = int(round(arrival_cycle * self.ps_per_cycle))
         if self._work.shape[1] < min(n, K.MAX_BATCH):
             self._work = np.empty((K.N_WORK, max(min(n, K.MAX_BATCH), 2 * self._work.shape[1])), dtype=np.int64)
+        if n <= K.MAX_BATCH:  # the kernel reads the first n flags and writes the first n completions
+            return self._batch(a, w, arrival_ps, src, done)
+        last = 0
         for lo in range(0, n, K.MAX_BATCH):  # window keys hold a request's age in AGE_BITS
             hi = min(n, lo + K.MAX_BATCH)
-            K.serve_batch(a[lo:hi], w[lo:hi], arrival_ps, src, self.mapping.shifts, self.mapping.masks, self.org,
-                          self.T, self.bank_state, self.rank_state, self.bg_state, self.chan_state, self.throttle,
-                          self.stats_array, self.src_bytes, self.ps_per_cycle, done[lo:hi], self._work, self._small)
-        return done
+            last = max(last, self._batch(a[lo:hi], w[lo:hi], arrival_ps, src, done[lo:hi]))
+        return last
+
+    def _batch(self, a: np.ndarray, w: np.ndarray, arrival_ps: int, src: int, done: np.ndarray) -> int:
+        return int(K.serve_batch(a, w, arrival_ps, src, self.mapping.shifts, self.mapping.masks, self.org, self.T,
+                                 self.bank_state, self.rank_state, self.bg_state, self.chan_state, self.throttle,
+                                 self.stats_array, self.src_bytes, self.ps_per_cycle, done, self._work,
+                                 self._small))
 
     # -- MoCA throttle -------------------------------------------------------------------
     def set_throttle(self, source: int, window_cycles: int, target_bytes: int) -> None:

@@ -139,17 +139,16 @@ class MemoryHierarchy:
         return self.llc_free_cycle
 
     def _dram(self, lines: np.ndarray, *, write: bool, now: int, tenant: int) -> int:
-        if lines.shape[0] == 0:
+        n = lines.shape[0]
+        if n == 0:
             return now
-        done = self.dram.serve(lines, is_write=write, arrival_cycle=now, source=tenant)
-        if not write:
-            done = done + self.miss_latency
+        last = self.dram.serve_last(lines, write, now, tenant)
         c = self.counters[tenant]
         if write:
-            c.dram_write_bytes += lines.shape[0] * self.line_bytes
-        else:
-            c.dram_read_bytes += lines.shape[0] * self.line_bytes
-        return int(done.max())
+            c.dram_write_bytes += n * self.line_bytes
+            return last
+        c.dram_read_bytes += n * self.line_bytes
+        return last + self.miss_latency
 
     # -- a step's reads and writes ------------------------------------------------
     def _fan_out(self, c, weighted: int, lines: int) -> tuple[int, int]:

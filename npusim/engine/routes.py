@@ -25,6 +25,15 @@ N_ROUTES = 6
 ROUTE_NAMES = ("read_cache", "read_region", "read_dram", "write_cache", "write_region", "write_dram")
 
 
+def _no_runs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    empty = np.zeros(0, dtype=np.int64)
+    empty.flags.writeable = False
+    return empty, empty, empty
+
+
+NO_RUNS = _no_runs()  # (starts, lengths, readers) of a route a step does not use
+
+
 def route_table(plan: LayerPlan, unplaced_via_cache: bool = False) -> np.ndarray:
     """Route of each run kind under `plan`; `unplaced_via_cache` sends what a
     region plan does not place through the LRU ways instead of around them."""

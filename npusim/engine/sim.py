@@ -36,6 +36,7 @@ from .background import BackgroundTraffic
 from .memory import MemoryHierarchy
 from .ready import ReadyQueue
 from .routes import (
+    NO_RUNS,
     READ_CACHE,
     READ_DRAM,
     READ_REGION,
@@ -488,15 +489,17 @@ class Simulation:
         setup = self.scenario.soc.npu.layer_setup_cycles
         if setup:
             yield env.timeout(setup)
-        st, ln, rd, ptr, cyc, req = rs.starts, rs.lengths, rs.readers, rs.ptr, rs.step_cycles, rs.step_requests
+        st, ln, rd = rs.starts, rs.lengths, rs.readers
+        # the step loop indexes Python lists: a numpy scalar per index would cost more than the slices
+        ptr, cyc, req = rs.ptr.tolist(), rs.step_cycles.tolist(), rs.step_requests.tolist()
         n = rs.steps
 
         def runs(s: int, r: int):
-            a, b = ptr[s, r], ptr[s, r + 1]
-            return st[a:b], ln[a:b], rd[a:b]
+            a, b = ptr[s][r], ptr[s][r + 1]
+            return (st[a:b], ln[a:b], rd[a:b]) if b > a else NO_RUNS
 
         ready = mem.read(tenant, int(env.now), cores, runs(0, READ_CACHE), runs(0, READ_REGION),
-                         runs(0, READ_DRAM), int(req[0]))
+                         runs(0, READ_DRAM), req[0])
         compute_end = int(env.now)
         for s in range(n):
             start = max(ready, compute_end)
@@ -507,8 +510,8 @@ class Simulation:
                 mem.write(tenant, now, runs(s - 1, WRITE_CACHE), runs(s - 1, WRITE_REGION), runs(s - 1, WRITE_DRAM))
             if s + 1 < n:
                 ready = mem.read(tenant, now, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
-                                 runs(s + 1, READ_DRAM), int(req[s + 1]))
-            compute_end = now + int(cyc[s])
+                                 runs(s + 1, READ_DRAM), req[s + 1])
+            compute_end = now + cyc[s]
         if compute_end > env.now:
             yield env.timeout(compute_end - env.now)
         mem.write(tenant, int(env.now), runs(n - 1, WRITE_CACHE), runs(n - 1, WRITE_REGION),
