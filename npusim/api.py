@@ -144,7 +144,8 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
                              memory=SimpleNamespace(counters=[]), timeline_table=timeline_table)
     for i, spec in enumerate(scenario.tenants):
         alone = dataclasses.replace(scenario, tenants=(spec,), policy=PolicySpec("shared"), background=())
-        sim = Simulation(alone, mapper=mapper, isolated_latency=iso).run()
+        # the same requests as co-located: its arrivals and task draws are seeded by its place in the scenario
+        sim = Simulation(alone, mapper=mapper, isolated_latency=iso, seed_indices=(i,)).run()
         t = sim.tenants[0]
         t.index = i
         merged.tenants.append(t)

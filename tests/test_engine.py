@@ -931,3 +931,27 @@ def test_a_damaged_isolated_latency_entry_is_simulated_again(tmp_path, monkeypat
     path.write_text(entry)
     assert api.isolated_latency(scenario, scenario.tenants[0], mapper) == first > 0
     assert json.loads(path.read_text())["latency_cycles"] == first  # and rewritten
+
+
+def test_isolated_runs_each_tenant_on_the_requests_it_has_when_co_located():
+    # arrivals, task picks and expert paths are seeded by the tenant's place in the scenario, alone or not
+    sc = {"soc": "camdn", "seed": 5, "tenants": [
+        {"workload": "kws", "arrival": "poisson", "rate_per_mcycle": 2.0, "requests": 3, "cores": 2},
+        {"workload": "squeezenet", "arrival": "poisson", "rate_per_mcycle": 2.0, "requests": 3, "cores": 2},
+        {"workload": "grec", "tasks": "all", "task_order": "random", "requests": 4, "cores": 4},
+        {"workload": "coe_experts", "tasks": "graph", "requests": 2, "cores": 4},
+        {"workload": "coe_experts", "tasks": "graph", "requests": 2, "cores": 4}]}
+    shared, iso = simulate(sc, policy="shared"), simulate(sc, policy="isolated")
+
+    def requests(r):
+        paths = r.stages.groupby(["tenant", "task"]).expert.apply(tuple).to_dict()
+        # (a closed tenant's next request arrives when its previous one ends: that time may differ)
+        return {(k.tenant, k.task): (k.arrival_cycle if k.tenant in ("kws", "squeezenet") else None, k.task_name,
+                                     paths.get((k.tenant, k.task))) for k in r.tasks.itertuples()}
+
+    assert requests(iso) == requests(shared)
+    # (the draws differ between tenants, so the check above can tell them apart)
+    arrivals = shared.tasks.groupby("tenant").arrival_cycle.apply(tuple)
+    assert arrivals["kws"] != arrivals["squeezenet"]
+    coe = requests(shared)
+    assert [coe[("coe_experts", i)][2] for i in (0, 1)] != [coe[("coe_experts#2", i)][2] for i in (0, 1)]

@@ -105,6 +105,7 @@ class TenantRuntime:
     def __init__(self, index: int, spec: TenantSpec, trace: Trace, layout: TensorLayout, cores: tuple[int, ...],
                  mapper: Mapper, hw: np.ndarray, vec: np.ndarray, streams: StreamStore):
         self.index = index
+        self.seed_index = index  # what seeds its random draws (Simulation's seed_indices)
         self.spec = spec
         self.name = spec.name
         self.trace = trace
@@ -217,7 +218,9 @@ class Simulation:
     def __init__(self, scenario: Scenario, *, mapper: Mapper | None = None,
                  isolated_latency: dict[str, float] | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 stream_cache_bytes: int = STREAM_CACHE_BYTES):
+                 stream_cache_bytes: int = STREAM_CACHE_BYTES, seed_indices: tuple[int, ...] | None = None):
+        """`seed_indices`: each tenant's position in the scenario it comes from, which seeds its random
+        draws (Poisson arrivals, task picks, expert paths); by default its position in this one."""
         self.scenario = scenario
         self.env = simpy.Environment()
         self.mapper = mapper or Mapper(scenario.soc)
@@ -229,6 +232,10 @@ class Simulation:
         slot = 0
         self.streams = streams = StreamStore(stream_cache_bytes)
         traces: dict[tuple, Trace] = {}  # tenants of one model share its trace: per-layer work (plans) once
+        if seed_indices is None:
+            seed_indices = tuple(range(len(scenario.tenants)))
+        elif len(seed_indices) != len(scenario.tenants):
+            raise ValueError(f"{len(seed_indices)} seed indices for {len(scenario.tenants)} tenants")
         for i, spec in enumerate(scenario.tenants):
             model = (spec.workload, spec.params, spec.task)
             trace = traces.get(model)
@@ -238,8 +245,9 @@ class Simulation:
             slot += slots_needed(layout.size_bytes)
             t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec,
                               streams)
+            t.seed_index = seed_indices[i]
             if spec.multi_task:
-                t.request_pathways = request_pathways(spec, scenario.seed, i)
+                t.request_pathways = request_pathways(spec, scenario.seed, t.seed_index)
                 t.use_task(t.request_pathways[0][0])
             self.tenants.append(t)
         self.memory = MemoryHierarchy(soc, len(self.tenants) + len(scenario.background),
@@ -297,7 +305,7 @@ class Simulation:
 
     def _arrivals(self, t: TenantRuntime):
         spec = t.spec
-        rng = np.random.default_rng([self.scenario.seed, t.index])
+        rng = np.random.default_rng([self.scenario.seed, t.seed_index])
         if spec.arrival == "closed":
             for i in range(spec.requests):
                 task = self._new_task(t, i)
