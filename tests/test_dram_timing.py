@@ -324,15 +324,26 @@ def test_a_soc_specs_queue_depth_reaches_the_controller():
     assert not np.array_equal(done, served(DRAM.from_preset(spec.standard, clock_hz=GHZ, queue_depth=32, **same)))
 
 
-def test_serve_last_is_the_last_completion_of_serve_and_changes_the_same_state():
+@pytest.mark.parametrize("max_batch,kept", [(K.MAX_BATCH, 1 << 20), (37, 100)])
+def test_serve_last_is_the_last_completion_of_serve_and_changes_the_same_state(monkeypatch, max_batch, kept):
     # the engine's entry: same timing and state as serve, only the last completion returned
+    # (also when batches are served in chunks, and beyond the scratch it keeps)
+    from npusim.dram import model
+
+    monkeypatch.setattr(K, "MAX_BATCH", max_batch)
+    monkeypatch.setattr(model, "KEPT_SCRATCH_REQUESTS", kept)
     rng = np.random.default_rng(3)
     a, b = DRAM.from_preset("DDR4-3200", channels=2), DRAM.from_preset("DDR4-3200", channels=2)
+    for d in (a, b):
+        d.set_throttle(1, 500, 2048)  # throttled reads of one source take the same path
     for k in range(40):
         n = int(rng.integers(0, 300))
         addrs = rng.integers(0, 1 << 26, size=n, dtype=np.int64) * 64
-        write, now, src = bool(rng.integers(0, 2)), int(k * rng.integers(50, 400)), int(rng.integers(0, 70))
+        write, now, src = bool(rng.integers(0, 2)), int(k * rng.integers(50, 400)), int(rng.integers(0, 3)) or 69
         done = a.serve(addrs, is_write=write, arrival_cycle=now, source=src)
         assert b.serve_last(addrs, write, now, src) == (int(done.max()) if n else now)
     for state in ("bank_state", "rank_state", "bg_state", "chan_state", "throttle", "stats_array", "src_bytes"):
         assert np.array_equal(getattr(a, state), getattr(b, state)), state
+    assert b._done.shape[0] <= kept
+    with pytest.raises(ValueError, match="source must be a non-negative integer"):
+        b.serve_last(np.arange(4, dtype=np.int64) * 64, False, 0, -1)

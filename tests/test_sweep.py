@@ -1466,3 +1466,16 @@ def test_a_sigterm_stops_any_command_with_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cmd_run, "run", terminated)
     assert main(["run", "--mix", "kws"]) == 143
     assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_the_command_runs_from_a_thread_other_than_the_main_one(capsys):
+    # (only the main thread may set a signal handler)
+    import threading
+
+    from npusim.cli import main
+
+    status = []
+    worker = threading.Thread(target=lambda: status.append(main(["run", "--mix", "nosuchmodel"])))
+    worker.start()
+    worker.join()
+    assert status == [2] and "nosuchmodel" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import warnings
 from typing import Sequence
 
@@ -137,6 +138,7 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM, while this one is handled, ends it at once
     raise Terminated
 
 
@@ -150,11 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     if not debug:  # one line a warning, as the errors are (no source line of ours)
         warnings.showwarning = _one_line_warning
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv, debug)  # only the main thread may set a handler (and gets the signal)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _main(argv, debug)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:  # (None: a handler set outside Python, which cannot be put back)
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str], debug: bool) -> int:

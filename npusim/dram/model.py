@@ -13,6 +13,7 @@ from .standards import TIMING_NAMES, Standard, get_standard, peak_bytes_per_s
 
 PAGE_POLICIES = ("open", "closed")
 SCHEDULERS = ("frfcfs", "fcfs")
+KEPT_SCRATCH_REQUESTS = 1 << 20  # serve_last keeps its scratch for batches up to this many requests (9 MiB)
 
 
 def _field_error(field: str, message: str) -> ValueError:
@@ -190,17 +191,19 @@ class DRAM:
         return done
 
     def serve_last(self, addrs: np.ndarray, is_write: bool, arrival_cycle: int, source: int) -> int:
-        """`serve` for the engine's batches (a contiguous int64 array, all reads or all
-        writes, a valid source): the completion cycle of the last request only."""
+        """`serve` for the engine's batches (a contiguous int64 ndarray, all reads or all
+        writes): the completion cycle of the last request only."""
         n = addrs.shape[0]
         if n == 0:
             return arrival_cycle
+        if not 0 <= source < self.throttle.shape[0]:
+            self._source(source)  # refuses a negative one, grows the table for a new one
+        if n > KEPT_SCRATCH_REQUESTS:  # a rare huge batch: its scratch is not kept
+            return self._serve(addrs, np.full(n, bool(is_write)), arrival_cycle, source, np.empty(n, np.int64))
         if self._done.shape[0] < n:
-            size = max(n, 2 * self._done.shape[0])
+            size = min(KEPT_SCRATCH_REQUESTS, max(n, 2 * self._done.shape[0]))
             self._done = np.empty(size, dtype=np.int64)
             self._flags = (np.zeros(size, dtype=np.bool_), np.ones(size, dtype=np.bool_))
-        if source >= self.throttle.shape[0]:
-            self._source(source)
         return self._serve(addrs, self._flags[bool(is_write)], arrival_cycle, source, self._done)
 
     def _serve(self, a: np.ndarray, w: np.ndarray, arrival_cycle: int, src: int, done: np.ndarray) -> int:
