@@ -44,7 +44,7 @@ def _get_trace(ref: str, params: dict[str, Any]) -> Trace:
             raise InputError(ref, named if named in params else "params", str(exc)) from None
     path = Path(ref)
     # a file, or a path that is there but no folder (a FIFO, a device: load_file says it is no regular file)
-    if path.is_file() or path.suffix.lower() in (".csv", ".onnx") or (path.exists() and not path.is_dir()):
+    if path.suffix.lower() in (".csv", ".onnx") or (path.exists() and not path.is_dir()):
         if params:
             raise InputError(ref, "params", f"builder parameters ({', '.join(sorted(params))}) apply to zoo "
                                             "models only")

@@ -103,9 +103,9 @@ class TenantRuntime:
     """A tenant during one simulation: its trace, tensors in memory, cores and plans."""
 
     def __init__(self, index: int, spec: TenantSpec, trace: Trace, layout: TensorLayout, cores: tuple[int, ...],
-                 mapper: Mapper, hw: np.ndarray, vec: np.ndarray, streams: StreamStore):
+                 mapper: Mapper, hw: np.ndarray, vec: np.ndarray, streams: StreamStore, seed_index: int):
         self.index = index
-        self.seed_index = index  # what seeds its random draws (Simulation's seed_indices)
+        self.seed_index = seed_index  # what seeds its random draws (Simulation's seed_indices)
         self.spec = spec
         self.name = spec.name
         self.trace = trace
@@ -244,8 +244,7 @@ class Simulation:
             layout = layout_trace(trace, tenant_base(slot))  # a multi-task model's full weights
             slot += slots_needed(layout.size_bytes)
             t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec,
-                              streams)
-            t.seed_index = seed_indices[i]
+                              streams, seed_indices[i])
             if spec.multi_task:
                 t.request_pathways = request_pathways(spec, scenario.seed, t.seed_index)
                 t.use_task(t.request_pathways[0][0])
