@@ -73,6 +73,9 @@ class Target:
         return f"{self.cycles}" if self.cycles is not None else f"{self.multiple}x"
 
 
+ISOLATED_EXPERT_PATHS = 8  # expert paths whose mean latency is an expert-graph tenant's isolated reference
+
+
 @dataclass(frozen=True)
 class TenantSpec:
     name: str
@@ -98,10 +101,12 @@ class TenantSpec:
 
     @property
     def isolated_requests(self) -> int:
-        """Requests whose mean is the isolated latency: one per task kind (at most 8 sampled paths)."""
+        """Requests whose mean is the isolated latency: one per task kind, or the first
+        ISOLATED_EXPERT_PATHS expert paths (whatever the tenant's own request count:
+        the reference is the model's)."""
         if self.tasks:
             return len(set(self.tasks))
-        return min(self.requests, 8) if self.task_graph else 1
+        return ISOLATED_EXPERT_PATHS if self.task_graph else 1
 
 
 BACKGROUND_PATTERNS = ("stream", "random")

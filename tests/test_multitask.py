@@ -278,3 +278,24 @@ def test_shipped_multitask_experiments_load():
         spec = load_experiment(root / f"{name}.yaml")
         assert len(spec.points()) == n
         assert dataclasses.is_dataclass(spec.points()[0].scenario)
+
+
+def test_expert_graph_reference_is_the_models_whatever_the_request_count(tmp_path):
+    """An expert-graph tenant's isolated latency is the mean of the first eight paths
+    the seed draws for the model: tenants alike but for their request count share it."""
+    from npusim.api import isolated_latencies
+    from npusim.mapping.mapper import Mapper
+
+    def scenario(requests: list[int]):
+        p = tmp_path / f"coe_{'_'.join(map(str, requests))}.yaml"
+        p.write_text("soc: camdn\nsoc_overrides: {llc_size: 1MiB}\nseed: 3\ntenants:\n" + "".join(
+            f"  - workload: coe_experts\n    tasks: graph\n    requests: {n}\n    cores: 8\n" for n in requests))
+        return load_scenario(p)
+
+    sc = scenario([1, 12])
+    iso = isolated_latencies(sc, Mapper(sc.soc), cache=False)
+    assert len(set(iso.values())) == 1
+    alone = scenario([8])  # the first eight paths, run back to back alone
+    sim = Simulation(alone, mapper=Mapper(alone.soc)).run()
+    assert len(sim.tasks) == 8
+    assert set(iso.values()) == {sum(k.latency for k in sim.tasks) / 8}
