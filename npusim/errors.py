@@ -7,6 +7,7 @@ Every loader (SoC spec, trace, scenario, experiment, CLI flags) raises
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,6 +46,15 @@ def _shortened(text: str) -> str:
         return text
     half = MAX_ECHO_CHARS // 2
     return f"{text[:half]}...({len(text) - 2 * half} characters left out)...{text[-half:]}"
+
+
+# control characters (NUL, tab, newline, ...) and the Unicode line and paragraph separators
+CONTROL_CATEGORIES = ("Cc", "Zl", "Zp")
+
+
+def has_control_character(text: str) -> bool:
+    """Whether `text` holds a character that breaks a line or a table cell (names must not)."""
+    return not text.isprintable() and any(unicodedata.category(c) in CONTROL_CATEGORIES for c in text)
 
 
 def _one_line(text: str) -> str:

@@ -295,8 +295,8 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
     if sec.has("task_order") and not stream:
         raise sec.error("task_order", "only with a list of tasks")
     default_name = workload if task is None else f"{workload}:{task}"
-    explicit = sec.string("name", None)
-    if explicit:
+    explicit = sec.name("name", None)
+    if explicit is not None:
         if explicit in names_seen:
             raise sec.error("name", f"another tenant is already named {explicit!r} (names must be unique; "
                                     "unnamed repeats of a workload are numbered name#2, name#3, ...)")
@@ -407,10 +407,9 @@ BACKGROUND_IDLE = ("replay", "pause")
 def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int]) -> BackgroundSpec:
     sec.allow(*BACKGROUND_KEYS)
     default = BackgroundSpec()
-    explicit = sec.string("name", None)
-    if explicit is not None and (not explicit.strip() or explicit in names_seen):
-        raise sec.error("name", f"a tenant or generator is already named {explicit!r}" if explicit.strip()
-                        else "empty")
+    explicit = sec.name("name", None)
+    if explicit is not None and explicit in names_seen:
+        raise sec.error("name", f"a tenant or generator is already named {explicit!r}")
     name = explicit or unique_name(default.name, names_seen)
     names_seen[name] = 1
     pattern = sec.choice("pattern", BACKGROUND_PATTERNS, default.pattern)
@@ -526,6 +525,8 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
         if value is not None:
             overrides[flag] = value
             file_keys.pop(flag, None)
+    if isinstance(soc_ref, str) and not soc_ref.strip() and not from_cli:
+        raise top.error("soc", "empty: give a preset name or a SoC file")
     if isinstance(soc_ref, str):
         named = from_cli or soc_ref in _preset_names()  # a preset, or a flag's path (the current folder)
         ref = soc_ref if named else beside(soc_ref, source)
@@ -552,7 +553,7 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     core_pool = top.integer("core_pool", None, minimum=1)
     if core_pool is not None and core_pool > soc.npu.cores:
         raise top.error("core_pool", f"groups of {core_pool} cores but the SoC has {soc.npu.cores}")
-    name = top.string("name", Path(source).stem if source and source != COMMAND_LINE else "scenario")
+    name = top.name("name", Path(source).stem if source and source != COMMAND_LINE else "scenario")
     raw_tenants = top.raw("tenants")
     if not isinstance(raw_tenants, list) or not raw_tenants:
         raise top.error("tenants", "expected a non-empty list of tenants")

@@ -227,6 +227,8 @@ def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
     if "\0" in ref:
         raise InputError(ref, "soc", "a file name cannot hold a NUL character")
     path = Path(ref)
+    if ref not in preset_names() and path.is_dir():
+        raise InputError(ref, "soc", "is a directory, not a SoC file")
     if ref in preset_names():  # presets win over a file of the same name (write ./camdn for the file)
         source = f"preset {ref}"
         data = load_yaml_text(_preset_text(ref), source)
@@ -250,6 +252,14 @@ def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
         base_ref = base
         if base not in preset_names() and not Path(base).is_absolute():
             base_ref = str(path.parent / base)
+        if base not in preset_names():
+            # blamed on the `base:` line of the file that names it
+            if Path(base_ref).is_dir():
+                raise InputError(source, "base", f"{base!r} is a directory, not a SoC file", data.key_lines.get("base"))
+            if not Path(base_ref).is_file():
+                looked = "" if base_ref == base else f" (looked for {base_ref})"
+                raise InputError(source, "base", f"unknown preset and no such file {base!r}{looked} "
+                                                 f"(presets: {', '.join(preset_names())})", data.key_lines.get("base"))
         chain = seen + (_identity(ref),)
         if _identity(base_ref) in chain:  # however the files spell each other's paths
             raise InputError(source, "base", f"circular base chain through {base!r}", data.key_lines.get("base"))
@@ -507,7 +517,7 @@ def _check_dram(spec: DRAMSpec, sec: Section) -> None:
 
 def soc_from_dict(data: Any, source: str, origins: dict[str, str] | None = None) -> SoCSpec:
     top = Section(data, source, origins=origins)
-    name = top.string("name", Path(source).stem if source else "soc")
+    name = top.name("name", Path(source).stem if source else "soc")
     npu = _npu(top.section("npu"))
     llc = _llc(top.section("llc"))
     dram = _dram(top.section("dram"))

@@ -7,6 +7,7 @@ names its file, line and dotted field the same way.
 
 from __future__ import annotations
 
+import difflib
 import io
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from .errors import COMMAND_LINE, InputError, first_line
+from .errors import COMMAND_LINE, InputError, first_line, has_control_character
 from .units import UnitError, count_text, is_finite_number, parse_frequency, parse_size
 
 
@@ -242,6 +243,7 @@ class Section:
             raise InputError(source, prefix or "document", "expected a mapping of keys to values", line)
         self.data = data
         self.line = getattr(data, "line", None) or line
+        self.header_line = line or self.line  # the `key:` line that opens this section, where a missing key is blamed
         self._unread = list(data.keys())
 
     # -- location helpers -------------------------------------------------
@@ -289,7 +291,12 @@ class Section:
             self._unread.remove(key)
         if key not in self.data:
             if default is _MISSING:
-                raise InputError(self.source, self.field(key), "required field is missing", self.line)
+                # a misspelt required key: blame the misspelling, on its own line
+                unread = {str(k): k for k in self._unread}
+                typo = difflib.get_close_matches(str(key), list(unread), n=1, cutoff=0.75)
+                if typo:
+                    raise self.error(unread[typo[0]], f"unknown key (did you mean {key}?)")
+                raise InputError(self.source, self.field(key), "required field is missing", self.header_line)
             return default
         return self.data[key]
 
@@ -358,6 +365,17 @@ class Section:
             raise self.error(key, f"expected a string, got {value!r}")
         return value
 
+    def name(self, key: str, default: Any = _MISSING) -> str:
+        """A name shown in tables and file rows: not blank, on one line, printable."""
+        value = self.string(key, default)
+        if value is default and default is not _MISSING:
+            return default
+        if not value.strip():
+            raise self.error(key, "empty")
+        if has_control_character(value):
+            raise self.error(key, f"holds a control character or line break: {value!r}")
+        return value
+
     def choice(self, key: str, choices: Iterable[str], default: Any = _MISSING) -> str:
         choices = list(choices)
         value = self.raw(key, default)
@@ -388,7 +406,8 @@ class Section:
         """Reject unknown keys up front (before a missing required one is reported)."""
         for key in self.data:
             if key not in keys:
-                raise self.error(key, "unknown key")
+                near = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.75)
+                raise self.error(key, f"unknown key (did you mean {near[0]}?)" if near else "unknown key")
         return self
 
     def finish(self) -> None:

@@ -388,7 +388,7 @@ def load_experiment(path: str | Path) -> SweepSpec:
     source = str(path)
     data = load_yaml(path)
     top = Section(data, source)
-    name = top.string("name", Path(path).stem)
+    name = top.name("name", Path(path).stem)
     top.string("description", "")
     scen = top.string("scenario", None)
     if scen is not None:

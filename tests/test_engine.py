@@ -123,7 +123,8 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("tenants:\n  - workload: kws\n    colour: red\n", "s.yaml:3: tenants[0].colour: unknown key"),
     ("background:\n  - {write_fraction: .nan}\ntenants:\n  - {workload: kws}\n",
      "s.yaml:2: background[0].write_fraction: expected a finite number, got nan"),
-    ("tenant:\n  - workload: kws\n", "s.yaml:1: tenant: unknown key"),
+    ("tenant:\n  - workload: kws\n", "s.yaml:1: tenant: unknown key (did you mean tenants?)\n"),
+    ("tenants:\n  - workloda: kws\n", "s.yaml:2: tenants[0].workloda: unknown key (did you mean workload?)\n"),
     ("qos: 0\ntenants:\n  - workload: kws\n", "s.yaml:1: qos: expected L, M, H or a positive deadline scale"),
     ("soc: gemmini-moca\ntenants:\n" + "".join("  - workload: kws\n" for _ in range(9)),
      "s.yaml:2: tenants: 9 tenants but the SoC has only 8 cores"),
@@ -176,6 +177,13 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("tenants:\n  - workload: kws\n    name: kws#2\n  - workload: kws\n  - workload: kws\n    name: kws\n",
      "s.yaml:6: tenants[2].name: another tenant is already named 'kws'"),
     ("tenants:\n  - workload: kws\n    tasks: all\n", "s.yaml:3: tenants[0].tasks: kws has no tasks"),
+    # an empty SoC is the file's, not the command line's
+    ('soc: ""\ntenants:\n  - workload: kws\n', "s.yaml:1: soc: empty: give a preset name or a SoC file\n"),
+    # names show in tables and rows: an empty one was silently replaced by the workload's
+    ('tenants:\n  - workload: kws\n    name: ""\n', "s.yaml:3: tenants[0].name: empty\n"),
+    ('tenants:\n  - workload: kws\n    name: "a\\nb"\n',
+     "s.yaml:3: tenants[0].name: holds a control character or line break: 'a\\nb'\n"),
+    ('name: "x\\ty"\ntenants:\n  - workload: kws\n', "s.yaml:1: name: holds a control character"),
     ("tenants:\n  - workload: kws\n    arrival: times\n    arrival_cycles: [0, 10]\n    requests: 5\n",
      "s.yaml:5: tenants[0].requests: not with arrival: times"),
     # soc_overrides errors point at the file's key, not at the flag it stands for

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import npusim
 from npusim.errors import InputError
 from npusim.soc import load_soc, preset_names, soc_from_dict
 
@@ -123,6 +124,45 @@ def test_an_error_in_a_base_file_names_that_file_and_its_line(tmp_path):
     with pytest.raises(InputError) as info:
         load_soc(str(top))
     assert (info.value.source, info.value.line, info.value.field) == (str(top), 4, "llc.npu_ways")
+
+
+def test_a_misspelt_required_key_is_blamed_on_its_own_line(tmp_path):
+    """A standalone SoC file (no base to inherit the key from) with `arrayx:` was
+    reported as `npu.array: required field is missing` on the `npu:` line."""
+    preset = (Path(npusim.__file__).parent / "presets" / "camdn.yaml").read_text()
+    for good, bad, section in (("  array: 32x32", "  arrayx: 32x32", "npu"), ("  ways: 16", "  wayz: 16", "llc"),
+                               ("    accumulator: 64KiB", "    acumulator: 64KiB", "npu.buffers")):
+        assert preset.count(good + "\n") == 1
+        text = preset.replace(good + "\n", bad + "\n")
+        key = bad.split(":")[0].strip()
+        line = text.splitlines().index(bad) + 1
+        e = _bad(tmp_path, text)
+        assert (e.line, e.field, e.message) == (
+            line, f"{section}.{key}", f"unknown key (did you mean {good.split(':')[0].strip()}?)")
+    # a key nothing like the missing one: that one is missing, at its section's line
+    text = preset.replace("  array: 32x32\n", "  colour: red\n")
+    e = _bad(tmp_path, text)
+    assert (e.field, e.message) == ("npu.array", "required field is missing")
+    assert e.line == text.splitlines().index("npu:") + 1
+
+
+def test_a_base_that_is_missing_or_a_folder_is_blamed_on_the_base_line(tmp_path):
+    (tmp_path / "adir").mkdir()
+    e = _bad(tmp_path, "name: x\nbase: adir\n")
+    assert (e.source, e.line, e.field, e.message) == (
+        str(tmp_path / "bad.yaml"), 2, "base", "'adir' is a directory, not a SoC file")
+    e = _bad(tmp_path, "base: nothere.yaml\n")
+    assert (e.source, e.line, e.field) == (str(tmp_path / "bad.yaml"), 1, "base")
+    assert e.message.startswith(f"unknown preset and no such file 'nothere.yaml' (looked for {tmp_path / 'nothere.yaml'})")
+    with pytest.raises(InputError) as info:
+        load_soc(str(tmp_path / "adir"))
+    assert (info.value.field, info.value.message) == ("soc", "is a directory, not a SoC file")
+
+
+def test_a_soc_name_must_be_one_printable_line(tmp_path):
+    assert _bad(tmp_path, 'base: camdn\nname: "a\\nb"\n').message.startswith("holds a control character")
+    e = _bad(tmp_path, 'base: camdn\nname: " "\n')
+    assert (e.line, e.field, e.message) == (2, "name", "empty")
 
 
 def test_a_broken_relation_is_blamed_on_the_field_a_file_set_not_on_the_presets(tmp_path):

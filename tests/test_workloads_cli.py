@@ -127,6 +127,9 @@ BAD_TRACES = [
      "bad.csv:3: inputs: empty name in ';' (names are separated by ';')"),
     ("name,op,M,N,K,task\nfc,gemm,1,2,3,a;a\n", "bad.csv:2: task: task 'a' given twice"),
     ("name,op,M,N,K\nfc,gemm,1,2,3\nfc,gemm,1,2,3\n", "bad.csv:3: name: duplicate layer name 'fc'"),
+    # a name is one table cell on one line (the ONNX importer writes these as '_')
+    ("name,op,M,N,K\nf\x00c,gemm,1,2,3\n", "bad.csv:2: name: layer name holds a control character or line break: 'f\\x00c'"),
+    ('name,op,M,N,K\n"f\nc",gemm,1,2,3\n', "bad.csv:2: name: layer name holds a control character or line break: 'f\\nc'"),
     ("name,op,M,N,K,colour\nfc,gemm,1,2,3,red\n", "bad.csv:1: colour: unknown column"),
     # the first repeat in header order, worded as every CSV reader of npusim words it
     ("name,op,N,M,N,K,M\nfc,gemm,2,1,2,3,1\n", "bad.csv:1: N: column given twice in the header"),

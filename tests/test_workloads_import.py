@@ -268,6 +268,14 @@ def test_onnx_bad_files(tmp_path):
         assert str(info.value).startswith(f"{path}: {expect}"), str(info.value)
 
 
+def test_an_empty_onnx_file_says_so(tmp_path):
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(InputError) as info:
+        load_file(path)
+    assert str(info.value) == f"{path}: file: not a readable ONNX model: it holds no graph"
+
+
 def test_onnx_lstm_direction_must_be_known(tmp_path):
     from onnx import helper
 
@@ -380,7 +388,7 @@ def test_scalesim_export_names_and_layout(tmp_path):
 
     b = TraceBuilder("net")
     x = b.input(8, 10, 10)
-    x = b.conv("a,DP\nb", x, 16, 3, padding=1)        # not depthwise: loses its DP; one line
+    x = b.conv("a,DP b", x, 16, 3, padding=1)         # not depthwise: loses its DP; no comma
     x = b.dwconv("dw", x, 3, stride=2, padding=1)      # depthwise: gains one
     x = b.conv("grouped", x, 16, 1, groups=4)          # grouped: one GEMM row per group
     b.pool("pool", x, 2)
@@ -388,7 +396,7 @@ def test_scalesim_export_names_and_layout(tmp_path):
     topo = [line.split(", ") for line in (tmp_path / "t.csv").read_text().splitlines()[1:]]
     layout = [line.split(", ") for line in (tmp_path / "l.csv").read_text().splitlines()[1:]]
     assert skipped == ["pool"]
-    assert [r[0] for r in topo] == ["a_D_P_b", "dw_DP", "grouped.0", "grouped.1", "grouped.2", "grouped.3"]
+    assert [r[0] for r in topo] == ["a_D_P b", "dw_DP", "grouped.0", "grouped.1", "grouped.2", "grouped.3"]
     assert topo[0][1:] == ["12", "12", "3", "3", "8", "16", "1,"]      # 10x10 out: padding folded in
     assert topo[1][1:] == ["11", "11", "3", "3", "16", "1", "2,"]      # 5x5 out = (11 - 3) / 2 + 1
     assert topo[2][1:] == ["25", "1", "1", "1", "4", "4", "1,"]        # M = 25 pixels, K = N = 16 / 4
@@ -457,6 +465,12 @@ def test_onnx_operands_that_do_not_fit_are_refused(tmp_path):
          {"w": (1, 16, 5), "r": (1, 16, 4)},  # batch-first: the input size is the last dimension still
          "l: W 'w' of shape [1, 16, 5] does not fit hidden_size 4, input size 8 and 1 direction(s): "
          "expected [1, 16, 8]"),
+        # an input or a hidden size no LSTM has (the message used to be Python's own "too many values to unpack")
+        ([helper.make_node("LSTM", ["x", "w", "r"], ["y"], name="l", hidden_size=4)], {"x": [5, 8]},
+         {"w": (1, 16, 8), "r": (1, 16, 4)},
+         "l: cannot read LSTM node: input X needs 3 dimensions (sequence, batch, input), got shape [5, 8]"),
+        ([helper.make_node("LSTM", ["x"], ["y"], name="l", hidden_size=-4)], {"x": [5, 1, 8]}, {},
+         "l: cannot read LSTM node: hidden_size must be at least 1, got -4"),
     ]
     for i, (nodes, inputs, inits, expect) in enumerate(cases):
         path = _save(tmp_path, nodes, inputs, inits, ["y"], name=f"bad{i}")
@@ -473,9 +487,14 @@ def test_trace_comments_never_swallow_rows_and_lines_stay_true():
     with pytest.raises(InputError) as e:
         parse_trace_text(text + "c,gemm,0,8,8\n", "c.csv", "c")
     assert str(e.value) == "c.csv:7: M: must be at least 1, got 0"
-    with pytest.raises(InputError) as e:  # a quoted name over two lines: the row's line is its last
-        parse_trace_text('name,op,M,N,K\n"x\ny",gemm,0,4,4\n', "n.csv", "n")
-    assert str(e.value) == "n.csv:3: M: must be at least 1, got 0"
+    # a quoted cell over two lines: the row's line is its first, and the rows after it keep theirs
+    text = 'name,op,M,N,K,task\nx,gemm,4,4,4,"a\nb"\ny,gemm,0,4,4,a\n'
+    with pytest.raises(InputError) as e:
+        parse_trace_text(text, "n.csv", "n")
+    assert str(e.value) == "n.csv:2: task: name holds a control character or line break: 'a\\nb'"
+    with pytest.raises(InputError) as e:
+        parse_trace_text(text.replace('"a\nb"', '"a;\nb"'), "n.csv", "n")
+    assert str(e.value) == "n.csv:4: M: must be at least 1, got 0"
     with pytest.raises(InputError) as e:  # a quote never closed: not a row of empty cells
         parse_trace_text('name,op,M,N,K\ng1,gemm,4,4,4\n"g2,gemm,4,4,4\n', "q.csv", "q")
     assert str(e.value) == "q.csv:3: row: malformed CSV: unexpected end of data"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from npusim.errors import InputError
+from npusim.errors import InputError, has_control_character
 from npusim.units import MAX_DIM, parse_int_text
 
 # no tensor dimension beyond MAX_DIM (int32 shapes), no element wider than 16
@@ -347,6 +347,9 @@ def _names(value: str, col: str, err) -> tuple[str, ...]:
     names = tuple(p.strip() for p in value.split(";"))
     if not all(names):
         raise err(col, f"empty name in {value!r} (names are separated by ';')")
+    bad = next((n for n in names if has_control_character(n)), None)
+    if bad is not None:
+        raise err(col, f"name holds a control character or line break: {bad!r}")
     return names
 
 
@@ -366,6 +369,8 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
     name = str(fields.get("name") or "").strip()
     if not name:
         raise err("name", "layer name is empty")
+    if has_control_character(name):
+        raise err("name", f"layer name holds a control character or line break: {name!r}")
     op = str(fields.get("op") or "").strip().lower()
     if op not in OPS:
         raise err("op", f"unknown op {op!r} (ops: {', '.join(OPS)})")
@@ -571,8 +576,10 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     layers: list[Layer] = []
     names: list[str] = []
     by_name: dict[str, Layer] = {}
+    row_end = reader.line_num
     for row in rows:
-        line = header_index + reader.line_num  # the row's last line (a quoted field may span lines)
+        line = header_index + row_end + 1  # the row's first line (a quoted field may span lines)
+        row_end = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
         extra = row[len(header):]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from npusim.errors import InputError
+from npusim.errors import CONTROL_CATEGORIES, InputError
 
 from ..trace import NETWORK_INPUT, Trace, read_trace
 
@@ -76,7 +76,7 @@ def read_text(path: Path) -> str:
 
 def one_line(name: str) -> str:
     """`name` with control characters and line breaks as `_`: a layer a line in any file."""
-    return "".join("_" if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in name)
+    return "".join("_" if unicodedata.category(c) in CONTROL_CATEGORIES else c for c in name)
 
 
 def safe_name(name: str) -> str:

@@ -216,6 +216,8 @@ def load_onnx(path: Path) -> Trace:
         model = onnx.load(source)
     except Exception as exc:  # noqa: BLE001 - any unreadable model is bad input
         raise InputError(source, "file", f"not a readable ONNX model: {first_line(exc)}") from None
+    if not model.HasField("graph"):  # protobuf reads an empty file (or one of stray bytes) as a model without one
+        raise InputError(source, "file", "not a readable ONNX model: it holds no graph")
     positions = _sort_nodes(model, source)  # each node's position in the file: names of unnamed nodes
     _fix_input_shapes(model, source)
     try:
@@ -347,8 +349,12 @@ def load_onnx(path: Path) -> Trace:
                 producers[out] = tuple(p for t in act_ins for p in src(t))
             elif op == "LSTM":
                 sx = shape(ins[0])
+                if len(sx) != 3:
+                    raise ValueError(f"input X needs 3 dimensions (sequence, batch, input), got shape {list(sx)}")
                 seq, batch, in_size = (sx[1], sx[0], sx[2]) if _int(a.get("layout", 0)) else sx
                 hidden = _int(a["hidden_size"])
+                if hidden < 1:
+                    raise ValueError(f"hidden_size must be at least 1, got {hidden}")
                 direction = _text(a.get("direction", "forward"))
                 if direction not in ("forward", "reverse", "bidirectional"):
                     raise ValueError(f"direction must be forward, reverse or bidirectional, got {direction!r}")
