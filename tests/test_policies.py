@@ -541,10 +541,11 @@ def _reference_issue(row: dict, t: int, nbytes: int) -> int:
     (1024, 256, 16, [(0, 40), (500, 3), (5000, 64), (5001, 1)]),
     (4096, 8192, 1, [(0, 300), (100, 300), (90000, 10)]),
     (100, 64, 50, [(7, 10), (7, 10), (3000, 2)]),
+    (1024, 256, 1, [(0, 6), (1024, 1)]),  # an overshoot of exactly half the target: no stall ("above half")
 ])
 def test_load_throttle_kernel_follows_the_rule(window, target, gap, batches):
     from npusim.dram import kernel as DK
-    from npusim.engine.kernels import throttled_loads
+    from npusim.dram.kernel import throttled_loads
 
     th = np.zeros((2, DK.N_TH), dtype=np.int64)
     th[1, [DK.TH_ACTIVE, DK.TH_WINDOW, DK.TH_TARGET, DK.TH_GAP]] = 1, window, target, gap

@@ -111,6 +111,17 @@ def _throttled_issue(th, src, t, nbytes):
 
 
 @kernel
+def throttled_loads(th, src, t, n_loads, load_bytes):
+    """Issue `n_loads` loads of `load_bytes` from time `t` through MoCA's
+    load-DMA rule (state row `th[src]`); return the issue time of the last one.
+    One call per engine step: the loop is per request. (It lives beside
+    `_throttled_issue`: numba's cache only notices edits to the caller's own file.)"""
+    for _ in range(n_loads):
+        t = _throttled_issue(th, src, t, load_bytes)
+    return t
+
+
+@kernel
 def _refresh(rank_state, bank_state, r, first_bank, n_banks, t, T):
     """Apply every refresh of rank r due before t; return t pushed past any refresh in progress."""
     while t >= rank_state[r, R_NEXT_REF]:

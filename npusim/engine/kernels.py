@@ -14,8 +14,6 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ..dram.kernel import _throttled_issue
-
 
 @nb.njit(cache=True)
 def line_count(starts, lengths, readers, line_bytes, weighted):
@@ -87,13 +85,3 @@ def region_touch(starts, lengths, line_bytes, range_lo, range_hi, range_off, bit
                 if mark:
                     bitmap[bit] = 1
     return out[:k], present, stray[:m]
-
-
-@nb.njit(cache=True)
-def throttled_loads(th, src, t, n_loads, load_bytes):
-    """Issue `n_loads` loads of `load_bytes` from time `t` through MoCA's
-    load-DMA rule (state row `th[src]`, npusim.dram.kernel layout); return the
-    issue time of the last one. One call per step: the loop is per request."""
-    for _ in range(n_loads):
-        t = _throttled_issue(th, src, t, load_bytes)
-    return t

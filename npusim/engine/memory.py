@@ -17,7 +17,7 @@ from cache_models import PageRegionStore, SetAssociativeCache
 from ..dram import DRAM
 from ..dram import kernel as DK
 from ..soc import SoCSpec
-from .kernels import line_count, region_touch, runs_to_lines, throttled_loads
+from .kernels import line_count, region_touch, runs_to_lines
 
 TICKS_PER_CYCLE = 1024  # the load throttle's time unit: fractional issue gaps stay exact
 
@@ -221,7 +221,7 @@ class MemoryHierarchy:
         port_done = self._llc_port(now, port_bytes) + (self.hit_latency if port_bytes else 0)
         dma_done = now + self.dma_cycles(delivered, max(requests, delivered), cores, dram_lines)
         if self.load_throttle[tenant, DK.TH_ACTIVE] and delivered:
-            last = throttled_loads(self.load_throttle, tenant, now * TICKS_PER_CYCLE, delivered, lb)
+            last = DK.throttled_loads(self.load_throttle, tenant, now * TICKS_PER_CYCLE, delivered, lb)
             dma_done = max(dma_done, -(-last // TICKS_PER_CYCLE) + self.hit_latency)
         return max(ready, port_done, dma_done)
 
