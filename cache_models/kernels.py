@@ -163,14 +163,17 @@ def _step(tags, stamps, s, ways, line, stamp, tenant, allowed, wd, policy, tstat
 def _renormalize(tags, stamps, ways):
     """Replace LRU stamps by their rank within the set (1 = least recent); returns the new clock."""
     for base in range(0, tags.shape[0], ways):
-        for w in range(ways):
-            if tags[base + w] < 0:
-                continue
-            r = 1
+        # the least recent unranked line takes the next rank, marked negative so
+        # that a ranked line never enters a comparison with the unranked ones
+        for r in range(1, ways + 1):
+            oldest = -1
             for v in range(ways):
-                if tags[base + v] >= 0 and stamps[base + v] < stamps[base + w]:
-                    r += 1
-            stamps[base + w] = -r  # negative while the set is being ranked
+                if tags[base + v] >= 0 and stamps[base + v] >= 0 and (
+                        oldest < 0 or stamps[base + v] < stamps[base + oldest]):
+                    oldest = v
+            if oldest < 0:
+                break
+            stamps[base + oldest] = -r
         for w in range(ways):
             stamps[base + w] = -stamps[base + w] if tags[base + w] >= 0 else 0
     return ways

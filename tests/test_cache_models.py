@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cache_models import PageRegionStore, RegionFullError, SetAssociativeCache
+from cache_models import kernels as K
 
 
 class ReferenceCache:
@@ -49,8 +50,9 @@ class ReferenceCache:
         return "miss", wb
 
 
-def run_both(ops, size=4096, ways=4, policy="lru"):
+def run_both(ops, size=4096, ways=4, policy="lru", clock=0):
     c = SetAssociativeCache(size, ways, 64, policy=policy)
+    c._meta[K.M_CLOCK] = clock  # LRU stamps are int32: near the limit they are renumbered by rank
     r = ReferenceCache(size, ways, 64, policy=policy)
     for op in ops:
         if op[0] == "mask":
@@ -85,6 +87,22 @@ ops = st.lists(
 @given(ops=ops, policy=st.sampled_from(["lru", "srrip"]))
 def test_kernel_equals_reference(ops, policy):
     run_both(ops, policy=policy)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=ops, before_limit=st.integers(0, 600))
+def test_lru_order_survives_the_stamp_renumbering(ops, before_limit):
+    """After about 2**31 accesses the LRU stamps are replaced by their rank in the set:
+    the order of recency must come through unchanged (ranking mixed ranked and
+    unranked stamps once, and the most recent line could be evicted next)."""
+    run_both(ops, policy="lru", clock=K.STAMP_LIMIT - before_limit)
+
+
+def test_stamp_renumbering_ranks_each_set():
+    tags = np.array([5, 6, 7, 8, 1, 2, -1, 3], np.int64)
+    stamps = np.array([40, 10, 20, 30, 9, 7, 0, 8], np.int32)
+    assert K._renormalize(tags, stamps, 4) == 4
+    assert list(stamps) == [4, 1, 2, 3, 3, 1, 0, 2]
 
 
 @settings(max_examples=40, deadline=None)

@@ -37,6 +37,8 @@ def test_idle_hit_and_conflict_latencies(name):
     t = 1_000
     next_column = 1 << int(d.mapping.shifts[5])
     assert d.serve(np.array([next_column]), arrival_cycle=t)[0] - t == ns_cycles(std.tCL * tck_ns + burst_ns)
+    # what the engine and the mapper take as a read's least DRAM latency is that row hit
+    assert d.min_read_cycles() == ns_cycles(std.tCL * tck_ns + burst_ns)
     # another row of the same bank: precharge first
     rows_bit = int(d.mapping.shifts[4])
     t = 2_000

@@ -55,6 +55,18 @@ def test_a_task_that_finishes_exactly_at_its_target_meets_it():
         assert int(r.tasks.latency_cycles.iloc[0]) == latency and bool(r.tasks.deadline_met.iloc[0]) is met
 
 
+def test_each_tenants_rates_and_latencies_are_its_own_tasks():
+    r = simulate({"soc": "camdn", "tenants": [
+        {"workload": "kws", "target": 10**9, "requests": 2, "cores": 4},  # any latency meets it
+        {"workload": "squeezenet", "target": 10, "requests": 3, "cores": 4}]}, policy="shared")  # none can
+    rows = r.tenants.set_index("tenant")
+    assert list(rows.sla_rate) == [1.0, 0.0] and r.summary["sla_rate"] == pytest.approx(2 / 5)
+    for name, row in rows.iterrows():
+        mine = r.tasks[r.tasks.tenant == name].latency_cycles
+        assert row.tasks == len(mine) and row.mean_latency_cycles == mine.mean()
+        assert row.p95_latency_cycles == np.percentile(mine, 95)
+
+
 def test_summary_json_has_no_nan_for_the_report_to_refuse():
     """`npusim report` refuses NaN in summary.json (JSON has no NaN): the writer turns every
     value without a number, however deep, into null."""

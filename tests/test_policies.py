@@ -96,6 +96,7 @@ class _Stub:
 def test_moca_water_filling():
     stub = _Stub(budget=10.0)
     assert stub.allowed_rates({0: 4.0, 1: 5.0}, {0: 1.0, 1: 1.0}) == {}  # under budget: nobody throttled
+    assert stub.allowed_rates({0: 50.0}, {0: 1.0}) == {}  # alone: no co-runner to leave bandwidth to
     out = stub.allowed_rates({0: 2.0, 1: 9.0, 2: 9.0}, {0: 1.0, 1: 1.0, 2: 1.0})
     assert 0 not in out  # below its share: runs free and leaves the rest to the others
     assert out[1] == pytest.approx(4.0) and out[2] == pytest.approx(4.0)
@@ -118,6 +119,9 @@ def test_moca_memory_aware_pairing():
     stub = NS(budget=8.0, intensity={0: 5.0, 1: 6.0, 2: 0.5, 3: 1.0},
               opts={"pairing": True, "pair_window": 2}, sim=NS(core_groups=[(0, 1)] * 4, tenants=tenants))
     stub._fair_share = MoCA._fair_share.__get__(stub)
+    # a slot is a core group when there is a pool (more tenants than groups queue), else a tenant
+    assert MoCA._fair_share(NS(budget=8.0, sim=NS(core_groups=[(0, 1)] * 4, tenants=tenants * 2))) == 2.0
+    assert MoCA._fair_share(NS(budget=8.0, sim=NS(core_groups=[], tenants=tenants * 2))) == 1.0
     ranked = [NS(tenant=1), NS(tenant=2), NS(tenant=3)]
 
     def order(tasks):  # the ranking comes lazily, as in a dispatch
@@ -391,6 +395,36 @@ def test_camdn_steps_down_to_a_strictly_smaller_candidate():
     assert asked == [10, 5]
 
 
+@pytest.mark.parametrize("policy", ["camdn", "camdn-hw"])
+def test_a_released_region_forgets_what_it_held(policy):
+    """At the end of its unit a tenant's region is freed (camdn) or refilled by the
+    next unit (camdn-hw): a tensor placed again is fetched again, not a region hit."""
+    from npusim.policies.camdn import Unit
+
+    sc = scenario_from_dict({"soc": "camdn", "policy": policy,
+                             "tenants": [{"workload": "kws"}, {"workload": "squeezenet"}]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.policy.setup()
+    pol, mem, t = sim.policy, sim.memory, sim.tenants[0]
+    lines = 64
+    region = (np.array([0], np.int64), np.array([lines * 64], np.int64), np.array([1], np.int64))
+    empty = (np.zeros(0, np.int64),) * 3
+
+    def read_region() -> tuple[int, int]:
+        before = (mem.counters[0].region_fills, mem.counters[0].region_hits)
+        mem.read(0, 0, 1, empty, region, empty)
+        return mem.counters[0].region_fills - before[0], mem.counters[0].region_hits - before[1]
+
+    mem.residency[0].add(0, lines * 64, 64)
+    assert read_region() == (lines, 0) and read_region() == (0, lines)
+    pol.state[0].held = pol.state[0].held or 4
+    pol.state[0].unit = Unit(0, 0, {}, pol.state[0].held)
+    pol.release(t, 0, None, None)  # the unit's last layer ends
+    assert pol.state[0].unit is None
+    mem.residency[0].add(0, lines * 64, 64)  # the next unit places the same tensor
+    assert read_region() == (lines, 0)
+
+
 def test_camdn_lru_plans_count_on_one_tenants_share_of_the_lru_ways():
     sim = _camdn_before_run()
     llc = sim.scenario.soc.llc
@@ -399,8 +433,6 @@ def test_camdn_lru_plans_count_on_one_tenants_share_of_the_lru_ways():
 
 
 def test_camdn_region_candidates_are_never_much_slower_than_the_no_page_plan():
-    from npusim.policies.camdn import SLOWDOWN_ALLOWED
-
     sc = scenario_from_dict({"soc": "camdn", "policy": "camdn", "tenants": [{"workload": "mobilenet_v2"}]}, "<test>")
     sim = Simulation(sc, mapper=Mapper(sc.soc))
     sim.policy.setup()
@@ -410,8 +442,12 @@ def test_camdn_region_candidates_are_never_much_slower_than_the_no_page_plan():
         units = pol._layer_units(t, li, pol.total_pages)
         zero = next(u for u in units if u.pages == 0).plans[li]
         for u in units:
-            assert u.plans[li].predicted_cycles <= zero.predicted_cycles * (1 + SLOWDOWN_ALLOWED), (li, u.pages)
+            # at most 5 % slower (docs/POLICIES.md)
+            assert u.plans[li].predicted_cycles <= zero.predicted_cycles * 1.05, (li, u.pages)
             checked += u.pages > 0
+        # and each bigger allocation buys strictly fewer DRAM bytes
+        dram = [u.plans[li].dram_bytes for u in sorted(units, key=lambda u: u.pages)]
+        assert all(a > b for a, b in zip(dram, dram[1:])), (li, dram)
     assert checked >= 5
 
 
