@@ -190,6 +190,22 @@ def test_prema_tokens_are_priority_times_waiting_over_isolated_latency():
     # (2 + 1) x (1 + (5000 - 1000) / 1000)
     assert sim.policy._tokens(SimpleNamespace(tenant=0, arrival=1000)) == pytest.approx(15.0)
 
+def test_prema_preempts_only_for_enough_more_tokens():
+    """A waiting task preempts at a layer boundary when its tokens exceed the running
+    task's by more than the hysteresis (docs/POLICIES.md)."""
+    from types import SimpleNamespace as NS
+
+    for hysteresis, waiting_tokens, preempts in ((0.1, 10.9, False), (0.1, 11.1, True), (0.0, 10.1, True),
+                                                 (0.0, 10.0, False), (1.0, 19.9, False)):
+        sc = scenario_from_dict({"soc": "gemmini-moca", "policy": {"name": "prema", "hysteresis": hysteresis},
+                                 "tenants": [{"workload": "kws"}, {"workload": "kws"}]}, "<test>")
+        pol = Simulation(sc, mapper=Mapper(sc.soc)).policy
+        running, waiting = NS(tokens=10.0), NS(tokens=waiting_tokens)
+        pol.sim.ready = NS(heads=lambda: [waiting])
+        pol._tokens = lambda task: task.tokens
+        assert pol.preempt(None, running) is preempts, (hysteresis, waiting_tokens)
+
+
 def test_prema_runs_one_task_at_a_time():
     sim = _sim({"soc": "gemmini-moca", "policy": "prema", "scheduler": "priority",
                 "tenants": [{"workload": "squeezenet", "priority": 2, "requests": 2},
