@@ -224,6 +224,13 @@ _MISSING = object()
 MAX_INT = 2**53
 
 
+def _closest(key: str, candidates: Iterable[Any]) -> Any:
+    """The candidate closest in spelling to `key` (which may be its misspelling), or None."""
+    by_text = {str(c): c for c in candidates}
+    near = difflib.get_close_matches(key, list(by_text), n=1, cutoff=0.75)
+    return by_text[near[0]] if near else None
+
+
 class Section:
     """Typed, located access to one YAML mapping.
 
@@ -292,10 +299,9 @@ class Section:
         if key not in self.data:
             if default is _MISSING:
                 # a misspelt required key: blame the misspelling, on its own line
-                unread = {str(k): k for k in self._unread}
-                typo = difflib.get_close_matches(str(key), list(unread), n=1, cutoff=0.75)
-                if typo:
-                    raise self.error(unread[typo[0]], f"unknown key (did you mean {key}?)")
+                typo = _closest(str(key), self._unread)
+                if typo is not None:
+                    raise self.error(typo, f"unknown key (did you mean {key}?)")
                 raise InputError(self.source, self.field(key), "required field is missing", self.header_line)
             return default
         return self.data[key]
@@ -406,8 +412,8 @@ class Section:
         """Reject unknown keys up front (before a missing required one is reported)."""
         for key in self.data:
             if key not in keys:
-                near = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.75)
-                raise self.error(key, f"unknown key (did you mean {near[0]}?)" if near else "unknown key")
+                near = _closest(str(key), keys)
+                raise self.error(key, f"unknown key (did you mean {near}?)" if near is not None else "unknown key")
         return self
 
     def finish(self) -> None:

@@ -4,9 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import npusim
 from npusim.errors import InputError
-from npusim.soc import load_soc, preset_names, soc_from_dict
+from npusim.soc import _preset_text, load_soc, preset_names, soc_from_dict
 
 
 def test_presets_exist():
@@ -129,7 +128,7 @@ def test_an_error_in_a_base_file_names_that_file_and_its_line(tmp_path):
 def test_a_misspelt_required_key_is_blamed_on_its_own_line(tmp_path):
     """A standalone SoC file (no base to inherit the key from) with `arrayx:` was
     reported as `npu.array: required field is missing` on the `npu:` line."""
-    preset = (Path(npusim.__file__).parent / "presets" / "camdn.yaml").read_text()
+    preset = _preset_text("camdn")
     for good, bad, section in (("  array: 32x32", "  arrayx: 32x32", "npu"), ("  ways: 16", "  wayz: 16", "llc"),
                                ("    accumulator: 64KiB", "    acumulator: 64KiB", "npu.buffers")):
         assert preset.count(good + "\n") == 1
