@@ -309,10 +309,12 @@ def plot(results: list[dict], path: Path) -> None:
     t, l, q = results[:5], results[5:10], results[10:13]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     axes[0].plot([r["tenants"] for r in t], [r["wall_s"] for r in t], marker="o")
+    axes[0].set_xticks([r["tenants"] for r in t])  # counts: ticks at the measured ones, not at 2.5
     axes[0].set_xlabel("tenants")
     axes[1].plot([r["llc"] for r in l], [r["wall_s"] for r in l], marker="o", color="#E69F00")
     axes[1].set_xlabel("LLC size (4 tenants)")
     axes[2].plot([r["requests"] for r in q], [r["wall_s"] for r in q], marker="o", color="#009E73")
+    axes[2].set_xticks([r["requests"] for r in q])
     axes[2].set_xlabel("requests per tenant (4 tenants)")
     for ax in axes:
         ax.set_ylabel("wall time (s)")

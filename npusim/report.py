@@ -17,7 +17,7 @@ import pandas as pd
 from .errors import COMMAND_LINE, InputError, first_line
 from .soc import MAX_LLC_BYTES
 from .specio import MAX_INT, load_json_text, read_csv_with_text, refuse_repeated_csv_columns
-from .units import format_size
+from .units import count_text, format_size
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 POLICY_ORDER = ["isolated", "shared", "waypart", "static", "prema", "camdn-hw", "camdn", "moca"]
@@ -25,6 +25,10 @@ POLICY_ORDER = ["isolated", "shared", "waypart", "static", "prema", "camdn-hw", 
 POLICY_COLOURS = {"shared": "#0072B2", "waypart": "#E69F00", "camdn-hw": "#009E73", "camdn": "#D55E00",
                   "moca": "#CC79A7", "prema": "#56B4E9", "static": "#000000", "isolated": "#F0E442"}
 OTHER_COLOURS = ["#8C564B", "#7F7F7F", "#BCBD22", "#17BECF"]  # policies of plugins: apart from the built-in ones
+# a marker a policy too: lines with equal values stay told apart (and readable in grey)
+POLICY_MARKERS = {"shared": "o", "waypart": "s", "camdn-hw": "^", "camdn": "D", "moca": "v", "prema": "P",
+                  "static": "X", "isolated": "*"}
+OTHER_MARKERS = ["h", "<", ">", "p"]
 SWEEP_COLUMNS = ("policy", "llc_bytes", "mix", "tenant", "mean_latency_cycles", "dram_bytes", "llc_hit_rate",
                  "sla_rate", "stp", "fairness", "point_sla_rate")
 
@@ -53,6 +57,21 @@ def _colour(policy: str, policies: list[str]) -> str:
         return POLICY_COLOURS[policy]
     others = [p for p in policies if p not in POLICY_COLOURS]
     return OTHER_COLOURS[others.index(policy) % len(OTHER_COLOURS)]
+
+
+def _line_style(policy: str, policies: list[str]) -> dict[str, Any]:
+    """Colour, marker and weight of a policy's line: later policies are drawn thinner
+    and with smaller markers on top of earlier ones, so a line equal to another
+    shows as a thin line inside a thick one instead of vanishing under it."""
+    k = policies.index(policy) if policy in policies else 0
+    if policy in POLICY_MARKERS:
+        marker = POLICY_MARKERS[policy]
+    else:
+        others = [p for p in policies if p not in POLICY_MARKERS]
+        marker = OTHER_MARKERS[others.index(policy) % len(OTHER_MARKERS)]
+    shrink = min(k, 5)
+    return {"color": _colour(policy, policies), "marker": marker, "linewidth": 3.0 - 0.4 * shrink,
+            "markersize": 9.0 - shrink, "label": policy}
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -207,6 +226,12 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
               dram_MiB=("dram_bytes", lambda x: x.sum() / 2**20), llc_hit_rate=("llc_hit_rate", "mean"),
               sla_rate=("point_sla_rate", "first"), stp=("stp", "first")).reset_index()
     t["llc"] = [format_size(int(b)) for b in t.llc_bytes]
+    if "qos" in t.columns:  # QoS levels in deadline order (H, M, L: tightest first), not as text
+        from .scenario import qos_scale
+
+        keys = ["mix", "llc_bytes", "policy", *extra_axes(df)]
+        order = t.assign(qos=[qos_scale(str(q)) for q in t.qos]).sort_values(keys, kind="stable").index
+        t = t.loc[order].reset_index(drop=True)
     return t
 
 
@@ -216,7 +241,8 @@ def short_table(df: pd.DataFrame) -> str:
     df = with_derived(df)
     t = summary_table(df)
     cols = ["mix", "llc", "policy", *extra_axes(df), "speedup", "dram_norm", "llc_hit_rate", "stp"]
-    return t[cols].assign(mix=t.mix.map(short_mix)).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    return t[cols].assign(mix=t.mix.map(short_mix)).to_string(index=False, float_format=lambda v: f"{v:.3f}",
+                                                              na_rep="n/a")
 
 
 def short_mix(mix: str, width: int = 60) -> str:
@@ -246,8 +272,10 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
     for axis in extra_axes(df):
         if axis not in ("qos", "cpu_traffic", "seed"):
             made += _plot_against(points, axis, mixes, policies, out)
-    # per-tenant latency at the largest LLC size of each mix
-    fig, axes = plt.subplots(1, len(mixes), figsize=(4.8 * len(mixes), 3.6), squeeze=False)
+    # per-tenant latency at the largest LLC size of each mix; a panel grows with its tenants
+    widths = [max(4.8, 0.1 + 0.12 * len(policies)) * max(1.0, df[df.mix == m].tenant.nunique() / 8) for m in mixes]
+    fig, axes = plt.subplots(1, len(mixes), figsize=(sum(widths), 3.8), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
     for ax, mix in zip(axes[0], mixes):
         sub = df[(df.mix == mix) & (df.llc_bytes == df[df.mix == mix].llc_bytes.max())]
         tenants = list(dict.fromkeys(sub.tenant))
@@ -264,25 +292,27 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
         # tenants whose latencies differ by more than 20x: a log axis keeps the short bars visible
         log = bool(drawn) and max(drawn) > LOG_LATENCY_RANGE * min(drawn)
         if log:
-            from matplotlib.ticker import FuncFormatter, NullFormatter
-
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain text: math is off
-            ax.yaxis.set_minor_formatter(NullFormatter())
+            _log_axis_1_2_5(ax)
         ax.set_ylabel("mean latency (Mcycles, log scale)" if log else "mean latency (Mcycles)")
         ax.set_title(f"{_mix_title(mix)} @ {format_size(int(sub.llc_bytes.max()))}", fontsize=8)
-    axes[0][-1].legend(title="policy", fontsize=8)
+    _legend_outside(axes[0][-1])
     made.append(("per-tenant latency", _save(fig, out, "latency_by_tenant")))
     # QoS metrics when the sweep has them
     if points.stp.notna().any():
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
         agg = points.groupby("policy").agg(sla=("point_sla", "mean"), stp=("stp", "mean"),
                                            fairness=("fairness", "mean")).reindex(policies)
         for ax, (col, lab) in zip(axes, (("sla", "SLA satisfaction rate"), ("stp", "STP"),
                                          ("fairness", "fairness"))):
             ax.bar(agg.index, agg[col], color=[_colour(p, policies) for p in agg.index])
             ax.set_ylabel(lab)
+            ax.set_xlabel("policy")
             ax.tick_params(axis="x", rotation=30)
+            if col != "stp":  # rates from 0 to 1, whatever the values
+                ax.set_ylim(0, 1.05)
+            else:
+                ax.set_ylim(bottom=0)
+        fig.suptitle(_mean_over(points), fontsize=9)
         made.append(("SLA, STP and fairness", _save(fig, out, "qos_metrics")))
     if "qos" in df.columns and df.qos.nunique() > 1:
         made.append(("SLA satisfaction vs deadline scale", _plot_sla_vs_qos(points, policies, out)))
@@ -292,7 +322,32 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
 
 
 def _mix_title(mix: str) -> str:
-    return textwrap.fill(mix.replace("+", ", "), 48)
+    return textwrap.fill(short_mix(mix).replace("+", ", "), 48)
+
+
+def _mean_over(points: pd.DataFrame) -> str:
+    """What a per-policy figure averages over: the sweep's points, by axis."""
+    axes = [c for c in ("mix", "llc_bytes", *extra_axes(points)) if c in points and points[c].nunique(dropna=False) > 1]
+    if not axes:
+        return "per policy"
+    listed = [f"{points[c].nunique(dropna=False)} {AXIS_PLURALS.get(c, 'values of ' + c)}" for c in axes]
+    return "per policy, mean over " + ", ".join(listed)
+
+
+def _legend_outside(ax, title: str = "policy") -> None:
+    """The legend right of the axes, where it hides no data."""
+    ax.legend(title=title, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
+def _log_axis_1_2_5(ax) -> None:
+    """A log y axis labelled at 1, 2 and 5 of each decade in plain numbers: data
+    within a decade or two still gets several labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain text: math is off
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: list[str],
@@ -300,8 +355,9 @@ def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: l
     """Mean speedup and DRAM bytes over shared against one swept axis: a panel per mix,
     a line per policy, the mean over the other axes."""
     plt = _plt()
+    # the aggregates are named apart from any swept axis (a sweep of `dram` standards)
     per = points.groupby(["mix", axis, "policy"], dropna=False).agg(
-        speedup=("speedup", "mean"), dram=("dram_norm", "mean")).reset_index()
+        mean_speedup=("speedup", "mean"), mean_dram_norm=("dram_norm", "mean")).reset_index()
     values = sorted(per[axis].dropna().unique())
     numeric = all(isinstance(v, (int, float, np.integer, np.floating)) for v in values)
     if axis == "llc_bytes":
@@ -310,8 +366,8 @@ def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: l
         x_of = (lambda v: v) if numeric else (lambda v: values.index(v))
         ticks, xlabel, suffix = [str(v) for v in values], AXIS_LABELS.get(axis, axis), axis
     made = []
-    for metric, name, label in (("speedup", f"speedup_vs_{suffix}", "mean speedup over shared (x)"),
-                                ("dram", f"dram_norm_vs_{suffix}", "total DRAM bytes normalised to shared")):
+    for metric, name, label in (("mean_speedup", f"speedup_vs_{suffix}", "mean speedup over shared (x)"),
+                                ("mean_dram_norm", f"dram_norm_vs_{suffix}", "NPU DRAM bytes normalised to shared")):
         if per[metric].notna().sum() == 0:
             continue
         fig, axes = plt.subplots(1, len(mixes), figsize=(4.2 * len(mixes), 3.4), squeeze=False, sharey=True)
@@ -320,8 +376,7 @@ def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: l
             for pol in policies:
                 s = sub[(sub.policy == pol) & sub[axis].notna()].sort_values(axis)  # a point without the axis: no x
                 if s[metric].notna().any():
-                    ax.plot([x_of(v) for v in s[axis]], s[metric], marker="o", label=pol,
-                            color=_colour(pol, policies))
+                    ax.plot([x_of(v) for v in s[axis]], s[metric], **_line_style(pol, policies))
             if axis == "llc_bytes":
                 ax.set_xscale("log", base=2)
             ax.set_xticks([x_of(v) for v in values], ticks)
@@ -329,11 +384,15 @@ def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: l
             ax.set_title(_mix_title(mix), fontsize=8)
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         axes[0][0].set_ylabel(label)
-        axes[0][-1].legend(title="policy", fontsize=8)
+        _legend_outside(axes[0][-1])
         made.append((f"{label} vs {xlabel}", _save(fig, out, name)))
     return made
 
 
+AXIS_PLURALS = {"mix": "mixes", "llc_bytes": "LLC sizes", "qos": "QoS levels", "cpu_traffic": "CPU traffic rates",
+                "seed": "seeds", "scheduler": "schedulers", "requests": "request counts", "llc_ways": "LLC way counts",
+                "cores": "core counts", "array": "arrays", "dataflow": "dataflows", "dram": "DRAM standards",
+                "dram_channels": "DRAM channel counts"}
 AXIS_LABELS = {"dram_channels": "DRAM channels", "llc_ways": "LLC ways", "cores": "NPU cores",
                "requests": "requests per tenant", "dram": "DRAM standard", "array": "systolic array",
                "dataflow": "dataflow", "scheduler": "scheduler"}
@@ -381,12 +440,13 @@ def _plot_sla_vs_qos(points: pd.DataFrame, policies: list[str], out: Path) -> li
         for pol in policies:
             if pol in table.columns:
                 s = table[pol].dropna()
-                ax.plot(s.index, s.values, marker="o", label=pol, color=_colour(pol, policies))
+                ax.plot(s.index, s.values, **_line_style(pol, policies))
         ax.set_xlabel("deadline scale (x the latency target)")
         ax.set_title(title, fontsize=8)
+        ax.set_ylim(-0.03, 1.03)
     for row in axes:
         row[0].set_ylabel("SLA satisfaction rate")
-    axes.flat[len(panels) - 1].legend(title="policy", fontsize=8)
+    _legend_outside(axes.flat[len(panels) - 1])
     return _save(fig, out, "sla_vs_qos")
 
 
@@ -413,12 +473,12 @@ def _plot_cpu_traffic(df: pd.DataFrame, mixes: list[str], policies: list[str], o
             for pol in policies:
                 sub = per[(per.mix == mix) & (per.policy == pol)].sort_values("cpu_traffic")
                 if sub[col].notna().any():
-                    ax.plot(sub.cpu_traffic, sub[col], marker="o", label=pol, color=_colour(pol, policies))
+                    ax.plot(sub.cpu_traffic, sub[col], **_line_style(pol, policies))
             ax.set_xlabel("CPU traffic offered (GB/s)")
             ax.set_ylabel(lab)
             ax.set_title(_mix_title(mix), fontsize=8)
         row[0].axhline(1.0, color="grey", lw=0.8, ls="--")
-    axes[0][0].legend(title="policy", fontsize=8)
+    _legend_outside(axes[0][-1])
     return _save(fig, out, "vs_cpu_traffic")
 
 
@@ -483,13 +543,21 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     return summary, tl
 
 
-def plot_timeline(tl: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
+def plot_timeline(tl: pd.DataFrame, out: Path, summary: dict | None = None) -> list[tuple[str, list[Path]]]:
+    """Each LLC owner's region pages (or, without regions, LRU-way lines) over time:
+    stacked, since they share one LLC; under `isolated` each tenant ran alone with
+    an LLC of its own, so one line each. Owners in the run's order (tenants, then
+    CPU-side generators), so a tenant keeps its colour across runs of one mix."""
     plt = _plt()
     made = []
+    summary = summary or {}
     use_pages = tl.region_pages.sum() > 0
-    col, label = ("region_pages", "region pages") if use_pages else ("llc_lines", "LLC lines held")
+    col, label = ("region_pages", "region pages held") if use_pages else ("llc_lines", "LLC lines held (LRU ways)")
     fig, ax = plt.subplots(figsize=(8, 3.4))
-    tenants = list(dict.fromkeys(tl.tenant))
+    present = list(dict.fromkeys(tl.tenant))
+    listed = [t.get("name") for t in summary.get("tenants") or []] + \
+             [b.get("name") for b in summary.get("background") or [] if isinstance(b, dict)]
+    tenants = [t for t in dict.fromkeys(listed) if t in present] + [t for t in present if t not in listed]
     wide = tl.pivot_table(index="cycle", columns="tenant", values=col, aggfunc="last").ffill().fillna(0)
     wide = wide[tenants]
     n = len(tenants)  # one distinct colour a tenant
@@ -499,12 +567,24 @@ def plot_timeline(tl: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
         colours = [plt.get_cmap("tab20")(i) for i in range(n)]
     else:
         colours = [plt.get_cmap("turbo")(i / (n - 1)) for i in range(n)]
-    ax.stackplot(wide.index / 1e6, wide.T.values, labels=tenants, colors=colours, step="post")
+    alone = summary.get("policy") == "isolated"
+    if alone:
+        for name, colour in zip(tenants, colours):
+            ax.step(wide.index / 1e6, wide[name], where="post", label=name, color=colour)
+        label += ", each in its own LLC"
+    else:
+        ax.stackplot(wide.index / 1e6, wide.T.values, labels=tenants, colors=colours, step="post")
     ax.set_xlabel("time (Mcycles)")
     ax.set_ylabel(label)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1 + (len(tenants) - 1) // 16,
               frameon=False)
-    ax.set_title("cache allocation over time")
+    what = "each tenant alone" if alone else "stacked"
+    llc = f", LLC {format_size(int(summary['llc_bytes']))}" if _is_number(summary.get("llc_bytes")) else ""
+    if summary.get("policy"):
+        ax.set_title(f"cache allocation over time ({what}): {summary.get('scenario')}, "
+                     f"{summary['policy']}{llc}", fontsize=9)
+    else:
+        ax.set_title(f"cache allocation over time ({what})")
     made.append(("cache allocation timeline", _save(fig, out, "timeline")))
     return made
 
@@ -526,7 +606,7 @@ def write_report(source: Path, out: Path) -> Path:
     except OSError as exc:
         raise InputError(COMMAND_LINE, "--out", f"cannot create {str(out)!r}: {exc.strerror or exc}") from None
     if is_run:
-        figs = plot_timeline(timeline, out)
+        figs = plot_timeline(timeline, out, summary)
         tenants = pd.DataFrame(summary["tenants"])
         sections.append(f"# Run report: {summary['scenario']} ({summary['policy']})\n")
         rates = ", ".join(f"{label} {_cell(summary[key], 3)}" for label, key in
@@ -548,13 +628,16 @@ def write_report(source: Path, out: Path) -> Path:
         sections.append("# Sweep report\n")
         relative = ("Speedup and DRAM bytes are relative to `shared` at the same point." if "shared" in set(df.policy)
                     else "No `shared` point was swept: speedup and DRAM relative to it are n/a.")
-        sections.append(f"Source: `{source}`; {df.point_id.nunique() if 'point_id' in df else len(df)} points, "
-                        f"{len(df)} tenant rows. {relative}\n")
+        relative += " DRAM bytes are the NPU tenants' (`dram_MiB`); CPU-side traffic is not counted in them."
+        n_points = df.point_id.nunique() if "point_id" in df else len(df)
+        sections.append(f"Source: `{source}`; {count_text(n_points, 'point')}, "
+                        f"{count_text(len(df), 'tenant row')}. {relative}\n")
         mixes = df.mix.nunique()
         if mixes > MAX_PLOTTED_MIXES:
             sections.append(f"The per-mix plots show the first {MAX_PLOTTED_MIXES} of the {mixes} mixes; "
                             "the table lists them all.\n")
-        sections.append("```\n" + table.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```")
+        sections.append("```\n" + table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="n/a")
+                        + "\n```")
     for title, paths in figs:
         sections.append(f"\n## {title}\n\n![{title}]({paths[0].name})\n")
     path = out / "report.md"

@@ -928,6 +928,132 @@ def test_latency_bars_go_on_a_log_axis_when_tenants_differ_over_20x(tmp_path, mo
     assert ticks and not any("$" in t for t in ticks)  # plain numbers: text.parse_math is off
 
 
+def _capture_figures(monkeypatch) -> dict:
+    """Every figure the report saves, drawn (tick labels are made when drawn), by name."""
+    figs, save = {}, report_mod._save
+
+    def saving(fig, out, name):
+        fig.canvas.draw()
+        figs[name] = [{"yscale": ax.get_yscale(), "ylabel": ax.get_ylabel(), "ylim": ax.get_ylim(),
+                       "title": ax.get_title(), "yticks": [(t.get_position()[1], t.get_text()) for t in ax.get_yticklabels()],
+                       "lines": [(ln.get_label(), ln.get_marker(), ln.get_linewidth()) for ln in ax.get_lines()
+                                 if not ln.get_label().startswith("_")],
+                       "collections": len(ax.collections),
+                       "legend": [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else [],
+                       "legend_box": ax.get_legend().get_window_extent() if ax.get_legend() else None,
+                       "box": ax.get_window_extent()} for ax in fig.axes]
+        figs[name + ".size"] = tuple(fig.get_size_inches())
+        figs[name + ".suptitle"] = fig._suptitle.get_text() if fig._suptitle else ""
+        return save(fig, out, name)
+
+    monkeypatch.setattr(report_mod, "_save", saving)
+    return figs
+
+
+def test_log_latency_axis_labels_1_2_5_of_each_decade(tmp_path, monkeypatch):
+    # latencies from 1.9 to 82 Mcycles: powers of ten alone would label only "10"
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    rows.loc[rows.tenant == "a", "mean_latency_cycles"] = 1.9e6
+    rows.loc[rows.tenant == "b", "mean_latency_cycles"] = 82e6
+    rows.to_csv(tmp_path / "r.csv", index=False)
+    figs = _capture_figures(monkeypatch)
+    report_mod.write_report(tmp_path / "r.csv", tmp_path / "rep")
+    [ax] = figs["latency_by_tenant"]
+    low, high = ax["ylim"]
+    shown = [text for y, text in ax["yticks"] if low <= y <= high and text]
+    assert ax["yscale"] == "log" and shown == ["2", "5", "10", "20", "50"]
+
+
+def test_report_of_a_sweep_over_dram_standards(tmp_path, cli):
+    # the axis `dram` once clashed with the plots' own `dram` column (a traceback, half a report)
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    both = pd.concat([rows.assign(dram="DDR4-3200", point_id=rows.point_id + "-1"),
+                      rows.assign(dram="LPDDR4-4266", point_id=rows.point_id + "-2",
+                                  mean_latency_cycles=rows.mean_latency_cycles.where(rows.policy == "shared", 50.0))])
+    both.to_csv(tmp_path / "r.csv", index=False)
+    r = cli("report", str(tmp_path / "r.csv"), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    text = (tmp_path / "rep" / "report.md").read_text()
+    for fig in ("speedup_vs_dram", "dram_norm_vs_dram", "latency_by_tenant"):
+        assert (tmp_path / "rep" / f"{fig}.png").is_file() and f"{fig}.png" in text
+    camdn = [line.split() for line in text.splitlines() if line.split()[2:3] == ["camdn"]]
+    assert [(row[3], row[4]) for row in camdn] == [("DDR4-3200", "1.000"), ("LPDDR4-4266", "2.000")]
+
+
+def test_report_figures_keep_equal_lines_visible_and_rates_on_0_to_1(tmp_path, monkeypatch):
+    rows = _qos_cpu_rows()
+    same = rows[rows.policy == "shared"].assign(policy="waypart", point_id=lambda d: d.point_id + "w")
+    pd.concat([rows, same]).to_csv(tmp_path / "r.csv", index=False)
+    figs = _capture_figures(monkeypatch)
+    text = report_mod.write_report(tmp_path / "r.csv", tmp_path / "rep").read_text()
+    # waypart equals shared everywhere: drawn thinner, with its own marker, on top of shared's line
+    for panel in figs["sla_vs_qos"]:
+        lines = {label: (marker, width) for label, marker, width in panel["lines"]}
+        assert set(lines) == {"shared", "waypart", "camdn"}
+        assert len({m for m, _ in lines.values()}) == 3
+        assert lines["shared"][1] > lines["waypart"][1] > lines["camdn"][1]
+        assert panel["ylim"][0] < 0 < 1 < panel["ylim"][1] <= 1.05
+    sla, stp, fairness = figs["qos_metrics"]
+    assert sla["ylim"] == (0, 1.05) and fairness["ylim"] == (0, 1.05) and stp["ylim"][0] == 0
+    assert figs["qos_metrics.suptitle"] == "per policy, mean over 2 QoS levels, 2 CPU traffic rates"
+    # legends beside the axes, not over the data
+    for name in ("sla_vs_qos", "speedup_vs_llc", "latency_by_tenant"):
+        last = [ax for ax in figs[name] if ax["legend"]][-1]
+        assert last["legend_box"].x0 >= last["box"].x1, name
+    assert figs["dram_norm_vs_llc"][0]["ylabel"] == "NPU DRAM bytes normalised to shared"
+    assert "CPU-side traffic is not counted in them" in text
+
+
+def test_report_panels_of_many_tenants_grow_and_title_the_mix_by_counts(tmp_path, monkeypatch):
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    names = [f"kws{i}" if i % 2 else f"squeezenet{i}" for i in range(24)]
+    mix = "+".join(["kws"] * 12 + ["squeezenet"] * 12)
+    many = pd.concat([rows[rows.tenant == "a"].assign(tenant=n, mix=mix) for n in names])
+    many.to_csv(tmp_path / "many.csv", index=False)
+    rows.to_csv(tmp_path / "few.csv", index=False)
+    figs = _capture_figures(monkeypatch)
+    report_mod.write_report(tmp_path / "few.csv", tmp_path / "few")
+    few_width = figs["latency_by_tenant.size"][0]
+    report_mod.write_report(tmp_path / "many.csv", tmp_path / "many")
+    assert figs["latency_by_tenant.size"][0] == pytest.approx(3 * few_width)  # 24 tenants: 3x the 8-tenant width
+    assert figs["latency_by_tenant"][0]["title"] == "24 tenants: kws x12, squeezenet x12 @ 16MiB"
+
+
+def test_report_table_orders_qos_levels_by_deadline_and_says_n_a(tmp_path):
+    rows = _qos_cpu_rows().query("cpu_traffic == 0 and policy == 'camdn' and qos == '1.0'").drop(columns=["cpu_traffic"])
+    levels = pd.concat([rows.assign(qos=q, point_id=rows.point_id + q) for q in ("L", "H", "M")])
+    levels.drop(columns=["speedup", "point_dram_bytes_norm"]).to_csv(tmp_path / "r.csv", index=False)
+    text = report_mod.write_report(tmp_path / "r.csv", tmp_path / "rep").read_text()
+    table = [line.split() for line in text.split("```")[1].strip().splitlines()]
+    assert [row[3] for row in table[1:]] == ["H", "M", "L"]  # 0.8, 1.0, 1.2 x the target; as text H, L, M
+    assert all(row[4] == "n/a" and row[5] == "n/a" for row in table[1:])  # no shared: no speedup, no DRAM ratio
+
+
+def test_a_report_of_one_point_says_point(tmp_path):
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0 and policy == 'shared'")
+    rows.drop(columns=["qos", "cpu_traffic"]).to_csv(tmp_path / "r.csv", index=False)
+    text = report_mod.write_report(tmp_path / "r.csv", tmp_path / "rep").read_text()
+    assert "; 1 point, 2 tenant rows." in text
+
+
+@pytest.mark.parametrize("policy", ["shared", "isolated"])
+def test_run_timeline_keeps_the_run_order_and_stacks_only_a_shared_llc(tmp_path, monkeypatch, policy):
+    # the timeline lists b before a; the run's order is a, b, then the CPU generator
+    tl = pd.DataFrame({"cycle": [0, 0, 0, 10, 10, 10], "tenant": ["b", "a", "cpu", "b", "a", "cpu"],
+                       "llc_lines": [5, 7, 1, 6, 8, 2], "region_pages": [0] * 6})
+    summary = {"scenario": "s", "policy": policy, "llc_bytes": 1 << 24,
+               "tenants": [{"name": "a"}, {"name": "b"}], "background": [{"name": "cpu"}]}
+    figs = _capture_figures(monkeypatch)
+    report_mod.plot_timeline(tl, tmp_path, summary)
+    [ax] = figs["timeline"]
+    assert ax["legend"] == ["a", "b", "cpu"]
+    if policy == "isolated":  # each in an LLC of its own: lines, not a stack that would exceed one LLC
+        assert [label for label, _, _ in ax["lines"]] == ["a", "b", "cpu"] and ax["collections"] == 0
+        assert ax["title"] == "cache allocation over time (each tenant alone): s, isolated, LLC 16MiB"
+    else:
+        assert ax["collections"] == 3 and "(stacked): s, shared, LLC 16MiB" in ax["title"]
+
+
 def test_report_of_an_axis_with_a_missing_or_infinite_value(tmp_path):
     from npusim.report import write_report
 

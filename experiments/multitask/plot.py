@@ -48,8 +48,7 @@ def plot_m3vit(t: pd.DataFrame, out: Path) -> None:
         axes[2].plot(m.llc_mib, m.switch_cost_cycles / 1e3, **kw)
     for ax, label in zip(axes, ("DRAM traffic per request (MiB)", "mean latency (M cycles)",
                                 "task-switch cost (k cycles)")):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("LLC size (MiB)")
+        _llc_axis(ax, t.llc_mib)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(title="MoE mode")
@@ -57,6 +56,15 @@ def plot_m3vit(t: pd.DataFrame, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "m3vit_modes.png", dpi=130)
     plt.close(fig)
+
+
+def _llc_axis(ax, llc_mib: pd.Series) -> None:
+    """A log2 LLC-size axis ticked at the simulated sizes only, in plain numbers."""
+    sizes = sorted(llc_mib.unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [f"{v:g}" for v in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("LLC size (MiB)")
 
 
 def coserve_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -70,19 +78,18 @@ def coserve_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def plot_coserve(t: pd.DataFrame, out: Path) -> None:
     drams = sorted(t.dram.unique())
-    fig, axes = plt.subplots(1, len(drams), figsize=(5 * len(drams), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(drams), figsize=(5 * len(drams), 3.6), squeeze=False, sharey=True)
     for ax, dram in zip(axes[0], drams):
         d = t[t.dram == dram]
         for i, sched in enumerate(("fcfs", "expert")):
             s = d[d.scheduler == sched]
             ax.plot(s.llc_mib, s.throughput_per_mcycle, marker="o", color=PALETTE[i],
                     label=f"{sched} ({int(s.task_switches.mean())} expert switches)")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("LLC size (MiB)")
-        ax.set_ylabel("throughput (requests / M cycles)")
+        _llc_axis(ax, t.llc_mib)
         ax.set_title(f"{dram}, 1 channel")
         ax.grid(alpha=0.3)
         ax.legend()
+    axes[0][0].set_ylabel("throughput (requests / M cycles)")
     fig.suptitle("Collaboration-of-experts serving: FCFS vs dependency-aware scheduling")
     fig.tight_layout()
     fig.savefig(out / "coserve.png", dpi=130)
