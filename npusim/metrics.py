@@ -160,8 +160,10 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
         hits, requested = counters_total(c)
         multi = len(mine) and (mine.task_name != "").any()
         span = (mine.finish_cycle.max() - mine.arrival_cycle.min()) if len(mine) else 0
-        sw = mine[mine.switches > 0] if multi else mine.iloc[0:0]
-        stay = mine[mine.switches == 0] if multi else mine.iloc[0:0]
+        # the tenant's first request has no task before it (and starts cold): in neither group
+        after_first = mine[mine.start_cycle > mine.start_cycle.min()] if multi else mine.iloc[0:0]
+        sw = after_first[after_first.switches > 0]
+        stay = after_first[after_first.switches == 0]
         tenant_rows.append({
             "tenant": t.name, "workload": t.spec.workload, "cores": len(t.cores), "priority": t.spec.priority,
             "tasks": len(mine),
@@ -176,7 +178,7 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
             "macs_per_request": float(mine.macs.mean()) if len(mine) else math.nan,
             "throughput_per_mcycle": float(len(mine) * 1e6 / span) if span > 0 else math.nan,
             "task_switches": int(mine.switches.sum()) if len(mine) else 0,
-            # cost of a task switch: requests that started on another task than the one before vs not
+            # cost of a task switch: requests after one on another task vs after one on the same
             "switch_cost_cycles": float(sw.latency_cycles.mean() - stay.latency_cycles.mean())
             if len(sw) and len(stay) else math.nan,
             "switch_cost_dram_bytes": float(sw.dram_bytes.mean() - stay.dram_bytes.mean())

@@ -161,11 +161,22 @@ def test_task_stream_switch_cost_and_determinism(tmp_path):
     assert list(a.tasks.switches.astype(bool)) == switched
     row = a.summary["tenants"][0]
     assert row["task_switches"] == sum(switched)
-    sw, stay = a.tasks[a.tasks.switches > 0], a.tasks[a.tasks.switches == 0]
+    # request 0 has no task before it (and a cold LLC): it is in neither group
+    later = a.tasks.iloc[1:]
+    sw, stay = later[later.switches > 0], later[later.switches == 0]
     assert len(sw) and len(stay)
     assert row["switch_cost_cycles"] == pytest.approx(sw.latency_cycles.mean() - stay.latency_cycles.mean())
     assert row["switch_cost_dram_bytes"] == pytest.approx(sw.dram_bytes.mean() - stay.dram_bytes.mean())
     assert row["macs_per_request"] == pytest.approx(a.tasks.macs.mean())
+
+
+def test_switch_cost_is_null_without_a_request_after_the_same_task(tmp_path):
+    # each request's task differs from the one before: nothing to compare a switch with
+    p = _m3vit_scenario(tmp_path, "reordered", "16MiB", order="cycle", requests=3)
+    r = simulate(p)
+    assert list(r.tasks.switches) == [0, 1, 1]
+    assert r.summary["tenants"][0]["switch_cost_cycles"] is None
+    assert r.summary["tenants"][0]["switch_cost_dram_bytes"] is None
 
 
 # -- CoServe-style expert paths ---------------------------------------------------------------

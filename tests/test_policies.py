@@ -57,7 +57,7 @@ def test_camdn_hw_holds_a_fixed_equal_share():
                 "tenants": [{"workload": "squeezenet"}, {"workload": "kws"}]})
     share = sim.scenario.soc.llc.npu_pages // 2
     tl = sim.timeline_table()
-    pages = set(zip(tl.tenant[tl.cycle > 0], tl.region_pages[tl.cycle > 0]))
+    pages = set(zip(tl.tenant, tl.region_pages))  # from the first event on: no half-set-up row at cycle 0
     assert pages == {("squeezenet", share), ("kws", share)}
     # a plan never keeps more resident than the tenant's share
     for rec in sim.layers:
@@ -217,6 +217,21 @@ def test_prema_runs_one_task_at_a_time():
     assert all(len(r.cores) == 8 for r in sim.layers)
     # the high-priority arrivals preempt the running low-priority task
     assert sum(k.preemptions for k in sim.tasks if k.tenant == 0) >= 1
+
+
+@pytest.mark.parametrize("scheduler", ["fcfs", "priority"])
+def test_prema_gives_the_npu_to_the_task_that_preempted(scheduler):
+    """A preemption is a switch: the task with the most tokens starts next, whatever the
+    scenario's scheduler (under fcfs the preempted task, first in, used to start again)."""
+    sim = _sim({"soc": "gemmini-moca", "policy": "prema", "scheduler": scheduler,
+                "tenants": [{"workload": "squeezenet", "priority": 0},
+                            {"workload": "kws", "priority": 11, "arrival": "times", "arrival_cycles": [100000]}]})
+    low, high = sorted(sim.tasks, key=lambda k: k.tenant)
+    assert low.preemptions >= 1 and high.start < low.finish
+    order = [(r.tenant, r.task) for r in sorted(sim.layers, key=lambda r: r.start)]
+    last = {key: i for i, key in enumerate(order)}
+    switches_away = sum(1 for i, (a, b) in enumerate(zip(order, order[1:])) if a != b and last[a] > i)
+    assert switches_away == sum(k.preemptions for k in sim.tasks)
 
 
 def test_static_keeps_each_tenant_on_its_group():

@@ -92,6 +92,7 @@ class BackgroundTraffic:
             if not sim.npu_running():
                 idle_from = int(env.now)
                 yield sim.npu_started()
+                c.idle_cycles += int(env.now) - idle_from  # every gap, whether replayed or paused
                 if self.spec.idle == "replay":
                     self.replay_idle(int(env.now) - idle_from)
                 due = float(env.now)  # a fresh period after an idle gap
@@ -132,7 +133,6 @@ class BackgroundTraffic:
             hits, read_misses, writebacks = hits + h, read_misses + rm, writebacks + wb
             writes_total += int(writes.sum())
         scale = total / replay
-        c.idle_cycles += gap_cycles
         c.idle_lines += total
         c.idle_llc_hits += round(hits * scale)
         c.idle_dram_read_lines += round(read_misses * scale)

@@ -358,7 +358,11 @@ class Simulation:
             self._idle.succeed()
 
     def _ranked(self, refused: set[int]) -> Iterator[TaskRecord]:
-        """The ready tasks in the scheduler's order, lazily; none more of a tenant once it is in `refused`."""
+        """The ready tasks in the scheduler's order (or the policy's own), lazily; none more of a
+        tenant once it is in `refused`."""
+        key = self.policy.ready_key()
+        if key is not None:
+            return self.ready.merged(key, refused)
         if self.scenario.scheduler == "expert":
             return (k for k in self._rank_by_expert(list(self.ready)) if k.tenant not in refused)
         if self.scenario.scheduler == "fcfs":
@@ -526,7 +530,12 @@ class Simulation:
 
     def note_region(self, tenant: int, pages: int) -> None:
         """A policy changed a tenant's region allocation (for the timeline)."""
-        self._region_pages[tenant] = pages
+        self.note_regions({tenant: pages})
+
+    def note_regions(self, pages: dict[int, int]) -> None:
+        """A policy changed several tenants' allocations at once: one timeline event."""
+        for tenant, n in pages.items():
+            self._region_pages[tenant] = n
         self._record_timeline()
 
     def _record_timeline(self) -> None:

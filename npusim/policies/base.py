@@ -132,6 +132,12 @@ class Policy:
         """At a layer boundary: should the task give its cores up now?"""
         return False
 
+    def ready_key(self) -> Callable[["TaskRecord"], tuple] | None:
+        """For a policy that is its own scheduler (PREMA's tokens): the key ready tasks
+        are ranked by, ascending, in place of the scenario's scheduler. It must rank a
+        tenant's tasks in arrival order and end with the tenant. None: the scheduler ranks."""
+        return None
+
     def order(self, ranked: Iterator["TaskRecord"]) -> Iterable["TaskRecord"]:
         """The order in which ready tasks (already ranked by the scheduler) try to start.
         `ranked` is lazy (a dispatch usually needs only its first few): take what you need."""

@@ -221,7 +221,7 @@ class CaMDNHardware(CaMDNBase):
         for t in self.sim.tenants:
             self.state[t.index].held = self.share
             self.free_pages -= self.share
-            self._note(t.index)
+        self.sim.note_regions({t.index: self.share for t in self.sim.tenants})  # one event: all shares at once
 
     def acquire(self, t, layer_index: int, task):
         st = self.state[t.index]

@@ -174,6 +174,11 @@ class Prema(Policy):
         iso = t.isolated_latency or 1.0
         return (t.spec.priority + 1) * (1.0 + (self.sim.env.now - task.arrival) / iso)
 
+    def ready_key(self):
+        # the task holding the most tokens starts: the same measure that preempts
+        # (within a tenant the earliest arrival holds the most, as its queue has it)
+        return lambda k: (-self._tokens(k), k.arrival, k.tenant)
+
     def preempt(self, tenant, task) -> bool:
         if not self.sim.ready:
             return False
