@@ -135,6 +135,7 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
         "target_cycles": k.target_cycles, "deadline_met": bool(k.latency <= k.target_cycles),
         "priority": sim.tenants[k.tenant].spec.priority,
         "task_name": getattr(k, "task_name", ""), "switches": int(getattr(k, "switches", 0)),
+        "preemptions": int(getattr(k, "preemptions", 0)),
         "dram_bytes": req_dram.get((k.tenant, k.index), 0), "macs": req_macs.get((k.tenant, k.index), 0),
     } for k in sorted(sim.tasks, key=lambda k: (k.tenant, k.index))])
     layer_rows = []

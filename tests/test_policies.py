@@ -232,6 +232,9 @@ def test_prema_gives_the_npu_to_the_task_that_preempted(scheduler):
     last = {key: i for i, key in enumerate(order)}
     switches_away = sum(1 for i, (a, b) in enumerate(zip(order, order[1:])) if a != b and last[a] > i)
     assert switches_away == sum(k.preemptions for k in sim.tasks)
+    from npusim.metrics import build_result
+
+    assert build_result(sim, policy="prema").tasks.preemptions.tolist() == [low.preemptions, high.preemptions]
 
 
 def test_static_keeps_each_tenant_on_its_group():
