@@ -162,7 +162,9 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
         multi = len(mine) and (mine.task_name != "").any()
         span = (mine.finish_cycle.max() - mine.arrival_cycle.min()) if len(mine) else 0
         # the tenant's first request has no task before it (and starts cold): in neither group
-        after_first = mine[mine.start_cycle > mine.start_cycle.min()] if multi else mine.iloc[0:0]
+        # task streams only: a graph request's switches are between its own experts
+        stream = multi and not t.spec.task_graph
+        after_first = mine[mine.start_cycle > mine.start_cycle.min()] if stream else mine.iloc[0:0]
         sw = after_first[after_first.switches > 0]
         stay = after_first[after_first.switches == 0]
         tenant_rows.append({

@@ -310,3 +310,78 @@ def test_expert_graph_reference_is_the_models_whatever_the_request_count(tmp_pat
     sim = Simulation(alone, mapper=Mapper(alone.soc)).run()
     assert len(sim.tasks) == 8
     assert set(iso.values()) == {sum(k.latency for k in sim.tasks) / 8}
+
+
+# -- expert paths among other tenants and policies ------------------------------------------
+
+SMALL_COE = {"image_size": 64, "crop": 32}
+
+
+def test_a_stage_preempted_by_prema_keeps_its_start():
+    # prema takes the cores from the low-priority expert path at layer boundaries; a stage's
+    # row spans all its layers (it used to start where the stage last resumed)
+    r = simulate({"soc": "camdn", "seed": 2, "policy": "prema", "tenants": [
+        {"workload": "coe_experts", "params": SMALL_COE, "tasks": "graph", "arrival": "poisson",
+         "rate_per_mcycle": 5, "requests": 6, "priority": 0},
+        {"workload": "kws", "arrival": "poisson", "rate_per_mcycle": 10, "requests": 10, "priority": 11}]},
+        cache=False)
+    assert r.tasks[r.tasks.tenant == "coe_experts"].preemptions.sum() > 0
+    trace = get_trace("coe_experts", **SMALL_COE)
+    layers = r.layers[r.layers.tenant == "coe_experts"]
+    for _, s in r.stages.iterrows():
+        names = [layer.name for layer in trace.for_task(s.expert).layers]
+        mine = layers[(layers.task == s.task) & layers.layer.isin(names)]
+        assert (s.start_cycle, s.end_cycle) == (mine.start_cycle.min(), mine.end_cycle.max()), s.to_dict()
+
+
+def test_the_expert_scheduler_serves_other_tenants_first_come_first_served():
+    # kws arrives at 10 k cycles, behind one expert-path request and ahead of seven: under
+    # `expert` it used to wait for every expert-path request, later arrivals included
+    r = simulate({"soc": "camdn", "seed": 1, "scheduler": "expert", "core_pool": 16, "tenants": [
+        {"workload": "coe_experts", "params": SMALL_COE, "tasks": "graph", "arrival": "times",
+         "arrival_cycles": [0, 20000, 40000, 60000, 80000, 100000, 120000, 140000]},
+        {"workload": "kws", "arrival": "times", "arrival_cycles": [10000]}]}, cache=False)
+    kws = r.tasks[r.tasks.tenant == "kws"].iloc[0]
+    coe = r.tasks[r.tasks.tenant == "coe_experts"]
+    before = coe[coe.start_cycle < kws.start_cycle]
+    assert (before.arrival_cycle < kws.arrival_cycle).all() and len(before) == 1
+
+
+def test_moca_counts_the_experts_still_to_come_as_remaining_work():
+    from types import SimpleNamespace as NS
+
+    from npusim.mapping.mapper import Mapper
+    from npusim.scenario import scenario_from_dict
+
+    sc = scenario_from_dict({"soc": "camdn", "policy": "moca", "tenants": [
+        {"workload": "coe_experts", "params": SMALL_COE, "tasks": "graph", "requests": 2}]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.policy.setup()
+    t = sim.tenants[0]
+    path = t.request_pathways[0]
+    assert len(path) > 1
+    per_expert = {name: sum(t.mapper.plan(layer, t.n_cores, -1, source=t.spec.workload).predicted_cycles
+                            for layer in t.pathway(name).layers) for name in path}
+    task = NS(pathway=path, stage=0)
+    assert sim.policy._later_stages_cycles(t, task) == pytest.approx(sum(per_expert[n] for n in path[1:]))
+    assert sim.policy._later_stages_cycles(t, NS(pathway=path, stage=len(path) - 1)) == 0
+    assert sim.policy._later_stages_cycles(t, NS(pathway=(), stage=0)) == 0
+
+
+def test_switch_cost_is_null_for_expert_paths():
+    r = simulate({"soc": "camdn", "scheduler": "expert", "tenants": [
+        {"workload": "coe_experts", "params": SMALL_COE, "tasks": "graph", "arrival": "times",
+         "arrival_cycles": [0] * 6}]}, cache=False)
+    row = r.summary["tenants"][0]
+    assert row["task_switches"] > 0 and row["switch_cost_cycles"] is None and row["switch_cost_dram_bytes"] is None
+
+
+def test_the_network_input_buffer_holds_its_largest_read():
+    # decision_transformer at a long context: embed_state reads more of the input than the
+    # first layer; the buffer must end before the first weights, not run into them
+    trace = get_trace("decision_transformer", context=200)
+    lay = layout_trace(trace)
+    readers = [layer for layer in trace.layers if not (layer.inputs[:1] if layer.op == "matmul" else layer.inputs)]
+    largest = max(layer.input_bytes for layer in readers)
+    assert largest > trace.layers[0].input_bytes
+    assert min(lay.weight_base.values()) >= lay.network_input_base + largest

@@ -68,6 +68,7 @@ class TaskRecord:
     stage: int = 0  # index into pathway of the one running or next
     switches: int = 0  # stages that started on a different task than the tenant's previous one
     stage_switched: bool = False  # the running stage started on a different task
+    stage_start: int = -1  # when the running stage started (a preempted one keeps it)
 
     @property
     def task_name(self) -> str:
@@ -377,24 +378,31 @@ class Simulation:
         return self.ready.merged(score, refused)
 
     def _rank_by_expert(self, tasks: list[TaskRecord]) -> list[TaskRecord]:
-        """Dependency-aware (CoServe-style): per tenant, requests whose next expert is the
-        one that ran last go first (no switch, its weights are still on chip), then those
-        of the expert the most waiting requests need next (one switch serves them all);
-        FCFS within. Tenants without expert paths keep FCFS order."""
+        """Dependency-aware (CoServe-style) within a tenant: requests whose next expert is
+        the one that ran last go first (no switch, its weights are still on chip), then
+        those of the expert the most waiting requests need next (one switch serves them
+        all); FCFS within. Between tenants first come first served: each tenant offers the
+        request it prefers (the oldest, without expert paths), and the earliest arrival of
+        those goes first."""
         pending: dict[tuple[int, str], int] = {}
         for k in tasks:
             if k.pathway:
                 key = (k.tenant, k.pathway[k.stage])
                 pending[key] = pending.get(key, 0) + 1
 
-        def score(k: TaskRecord) -> tuple:
+        def within(k: TaskRecord) -> tuple:
             if not k.pathway:
-                return (1, 0, 0, k.arrival, k.tenant, k.index)
+                return (0, 0, k.arrival, k.index)
             name = k.pathway[k.stage]
             same = name == self.tenants[k.tenant].last_task
-            return (0, 0 if same else 1, -pending[(k.tenant, name)], k.arrival, k.tenant, k.index)
+            return (0 if same else 1, -pending[(k.tenant, name)], k.arrival, k.index)
 
-        return sorted(tasks, key=score)
+        keys = {id(k): within(k) for k in tasks}
+        offered: dict[int, TaskRecord] = {}
+        for k in tasks:
+            if k.tenant not in offered or keys[id(k)] < keys[id(offered[k.tenant])]:
+                offered[k.tenant] = k
+        return sorted(tasks, key=lambda k: (offered[k.tenant].arrival, k.tenant, keys[id(k)]))
 
     def _dispatch(self) -> None:
         free = self.core_busy.count(False)
@@ -429,7 +437,8 @@ class Simulation:
     # -- a task ------------------------------------------------------------------
     def _run_task(self, t: TenantRuntime, task: TaskRecord, cores: tuple[int, ...]):
         t.active_cores = len(cores)
-        stage_start = int(self.env.now)
+        if task.next_layer == 0:
+            task.stage_start = int(self.env.now)
         if task.pathway:
             name = task.pathway[task.stage]
             if t.use_task(name):
@@ -476,7 +485,7 @@ class Simulation:
         t.running -= 1
         if task.pathway:
             self.stages.append({"tenant": t.name, "task": task.index, "stage": task.stage,
-                                "expert": task.pathway[task.stage], "start_cycle": stage_start,
+                                "expert": task.pathway[task.stage], "start_cycle": task.stage_start,
                                 "end_cycle": int(self.env.now),
                                 "switched": task.stage_switched})
             if task.stage + 1 < len(task.pathway):

@@ -54,6 +54,7 @@ class MoCA(Policy):
         self.throttled: set[int] = set()
         # predicted cycles of each tenant's remaining layers (unmanaged plans)
         self.remaining = {}
+        self._expert_cycles: dict[tuple[int, str, int], float] = {}  # (tenant, expert, cores) -> its layers' cycles
         self.intensity: dict[int, float] = {}
         for t in self.sim.tenants:
             self.trace_changed(t)
@@ -64,6 +65,20 @@ class MoCA(Policy):
         self.remaining[t.index] = np.cumsum(cyc[::-1])[::-1]
         # whole-network load rate (bytes per cycle), for memory-aware pairing
         self.intensity[t.index] = sum(p.load_bytes for p in plans) / max(1.0, float(cyc.sum()))
+
+    def _later_stages_cycles(self, t, task) -> float:
+        """Predicted cycles of the experts a request runs after its current one (expert
+        paths): its deadline is the whole request's, so its remaining work is too."""
+        path = task.pathway or ()
+        total = 0.0
+        for name in path[task.stage + 1:]:
+            key = (t.index, name, t.n_cores)
+            if key not in self._expert_cycles:
+                self._expert_cycles[key] = float(sum(
+                    t.mapper.plan(layer, t.n_cores, UNMANAGED, source=t.spec.workload).predicted_cycles
+                    for layer in t.pathway(name).layers))
+            total += self._expert_cycles[key]
+        return total
 
     def _fair_share(self) -> float:
         """The budget's share of one task slot (core group, or tenant without a pool)."""
@@ -112,9 +127,9 @@ class MoCA(Policy):
         ones that can still make it."""
         t = self.sim.tenants[tenant]
         task = info["task"]
-        remaining = float(self.remaining[tenant][info["layer"]])
         if not math.isfinite(task.target_cycles):
             return float(t.spec.priority + 1)
+        remaining = float(self.remaining[tenant][info["layer"]]) + self._later_stages_cycles(t, task)
         slack = task.arrival + task.target_cycles - self.sim.env.now - remaining
         urgency = remaining / slack if slack > 0 else 1.0
         return (t.spec.priority + 1) * min(max(urgency, MIN_URGENCY), MAX_URGENCY)
