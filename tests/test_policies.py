@@ -413,20 +413,55 @@ def test_camdn_steps_down_to_a_strictly_smaller_candidate():
     # a block and a layer candidate of one size: after waiting for one, the other is no better
     pol._block_units = lambda *a: [Unit(0, 1, {0: plan}, 10)]
     pol._layer_units = lambda *a: [Unit(0, 0, {0: plan}, 10), Unit(0, 0, {0: plan}, 5), Unit(0, 0, {0: plan}, 0)]
-    asked = []
+    asked, grant = [], pol._grant
 
-    class Queue(deque):
-        def append(self, req):
-            asked.append(req.pages)
-            super().append(req)
+    def recording_grant():  # the tenant's request as each grant sees it: (which request, pages)
+        asked.extend((id(r), r.pages) for r in pol.queue if (id(r), r.pages) not in asked)
+        grant()
 
-    pol.queue, pol.free_pages = Queue(), 0
+    pol._grant, pol.queue, pol.free_pages = recording_grant, deque(), 0
     # tenant 1 holds every page and is expected to end now: worth waiting for, never freed
     pol.state[1].held, pol.state[1].unit, pol.state[1].expected_end = pol.total_pages, object(), 0
     pol._next_request = lambda j: 0
     sim.env.process(pol.acquire(t, 0, None))
     sim.env.run()
-    assert asked == [10, 5]
+    assert [pages for _, pages in asked] == [10, 5]
+    assert len({r for r, _ in asked}) == 1 and not pol.queue  # one request kept its place, then left
+
+
+def test_camdn_takes_a_fitting_whole_block_over_a_larger_layer_candidate():
+    from npusim.policies.camdn import Unit
+
+    sim = _camdn_before_run()
+    pol, t = sim.policy, sim.tenants[0]
+    plan = t.plan(0, 0)
+    block = Unit(0, 3, {0: plan}, 2)
+    pol._block_units = lambda *a: [block]
+    pol._layer_units = lambda *a: [Unit(0, 0, {0: plan}, 6), Unit(0, 0, {0: plan}, 0)]
+    sim.env.process(pol.acquire(t, 0, None))
+    sim.env.run()
+    assert pol.state[0].unit is block and pol.state[0].held == 2  # the layer's 6 pages fit too
+
+
+def test_a_camdn_request_that_steps_down_keeps_its_place_in_the_queue():
+    from collections import deque
+
+    from npusim.policies.camdn import Unit, _Request
+
+    sim = _camdn_before_run(beta=0.3)
+    pol, t = sim.policy, sim.tenants[0]
+    plan = t.plan(0, 0)
+    pol._block_units = lambda *a: []
+    pol._layer_units = lambda *a: [Unit(0, 0, {0: plan}, 6), Unit(0, 0, {0: plan}, 2), Unit(0, 0, {0: plan}, 0)]
+    pol._available_soon = lambda tenant, lookahead: 6  # worth asking for 6
+    pol.queue, pol.free_pages = deque(), 2
+    sim.env.process(pol.acquire(t, 0, None))
+    sim.env.run(until=1)  # tenant 0 waits for 6 pages at the head of the queue
+    later = _Request(1, 3, sim.env.event())
+    pol.queue.append(later)  # a later request that 2 free pages cannot serve either
+    sim.env.run()
+    # after the look-ahead tenant 0 steps down to 2 pages in its place, ahead of the later request
+    assert pol.state[0].held == 2 and list(pol.queue) == [later] and not later.granted
 
 
 @pytest.mark.parametrize("policy", ["camdn", "camdn-hw"])
@@ -529,20 +564,20 @@ def test_moca_score_is_priority_times_remaining_work_over_slack():
 
     pol = _moca_before_run().policy
     pol.remaining[0] = np.array([4000.0, 1000.0])
-    task = SimpleNamespace(arrival=0, target_cycles=6000.0)
+    task = SimpleNamespace(arrival=0, target_cycles=6000.0, pathway=(), stage=0)
     # slack = 6000 - 0 - 1000 = 5000: urgency 1000 / 5000, times priority 4 + 1
     assert pol._score(0, {"task": task, "layer": 1}) == pytest.approx(5 * 0.2)
     # slack 6000 - 4000 = 2000: urgency 2
     assert pol._score(0, {"task": task, "layer": 0}) == pytest.approx(5 * 2.0)
     # no slack left: neutral urgency 1; no target: the priority weight alone
-    assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=3000.0), "layer": 0}) == 5.0
-    assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=math.inf), "layer": 1}) == 5.0
+    assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=3000.0, pathway=(), stage=0), "layer": 0}) == 5.0
+    assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=math.inf, pathway=(), stage=0), "layer": 1}) == 5.0
     # urgency is capped at both ends
-    assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=1e9), "layer": 1}) == pytest.approx(5 * 0.05)
-    assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=4100.0), "layer": 0}) == 5 * 20.0
+    assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=1e9, pathway=(), stage=0), "layer": 1}) == pytest.approx(5 * 0.05)
+    assert pol._score(0, {"task": SimpleNamespace(arrival=0, target_cycles=4100.0, pathway=(), stage=0), "layer": 0}) == 5 * 20.0
     # later on: the slack counts from now, the deadline from the arrival (500 + 6000 - 1000 - 1000 = 4500)
     pol.sim.env.run(until=1000)
-    task = SimpleNamespace(arrival=500, target_cycles=6000.0)
+    task = SimpleNamespace(arrival=500, target_cycles=6000.0, pathway=(), stage=0)
     assert pol._score(0, {"task": task, "layer": 1}) == pytest.approx(5 * 1000 / 4500)
 
 

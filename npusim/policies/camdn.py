@@ -284,34 +284,35 @@ class CaMDN(CaMDNBase):
         if st.unit is not None and st.unit.first <= layer_index <= st.unit.last:
             return st.unit.plans[layer_index]
         env = self.sim.env
-        units = self._block_units(t, layer_index, self.total_pages)
-        units += [u for u in self._layer_units(t, layer_index, self.total_pages)]
-        units.sort(key=lambda u: (-u.pages, -(u.last - u.first)))
+        # a whole-block mapping when one fits (the block's footprint in pages), largest
+        # first; else the layer's own candidates, largest first, down to no pages
+        units = self._block_units(t, layer_index, self.total_pages) + self._layer_units(t, layer_index,
+                                                                                         self.total_pages)
         beta = self.opts["beta"]
         lookahead = beta * max(1, units[0].predicted_cycles)
         avail = self._available_soon(t.index, lookahead)
         fitting = [u for u in units if u.pages <= max(avail, 0)]
-        choice = 0
-        if fitting:
-            choice = units.index(fitting[0])
-        else:
-            choice = len(units) - 1
-        while True:
-            unit = units[choice]
-            if unit.pages == 0:
-                break
-            req = _Request(t.index, unit.pages, env.event())
-            self.queue.append(req)
+        choice = units.index(fitting[0]) if fitting else len(units) - 1
+        unit = units[choice]
+        req: _Request | None = None
+        while unit.pages:
+            if req is None:
+                req = _Request(t.index, unit.pages, env.event())
+                self.queue.append(req)
+            else:
+                req.pages = unit.pages  # a smaller request keeps its place in the FCFS queue
             self._grant()
             if not req.granted:
                 patience = beta * max(1, unit.predicted_cycles)
                 yield req.event | env.timeout(math.ceil(patience))
             if req.granted:
                 break
-            # waited past the look-ahead: withdraw and step down
-            self.queue.remove(req)
+            # waited past the look-ahead: step down
             smaller = [i for i in range(choice + 1, len(units)) if units[i].pages < unit.pages]
             choice = smaller[0] if smaller else len(units) - 1
+            unit = units[choice]
+        if req is not None and not req.granted:  # stepped down to no pages: leave the queue
+            self.queue.remove(req)
             self._grant()
         st.unit = unit
         st.expected_end = env.now + unit.predicted_cycles

@@ -17,7 +17,7 @@
 * ``prema``: time multiplexing of the whole NPU (PREMA, HPCA 2020): one task at
   a time on every core, preempted at layer boundaries by a waiting task with
   more tokens (priority x waiting time over isolated latency).
-* ``static``: a fixed partition of the cores among tenants, no throttling, FCFS.
+* ``static``: a fixed partition of the cores among tenants, no throttling (ready tasks in the scheduler's order).
 """
 
 from __future__ import annotations
