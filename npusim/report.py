@@ -25,7 +25,7 @@ POLICY_ORDER = ["isolated", "shared", "waypart", "static", "prema", "camdn-hw", 
 POLICY_COLOURS = {"shared": "#0072B2", "waypart": "#E69F00", "camdn-hw": "#009E73", "camdn": "#D55E00",
                   "moca": "#CC79A7", "prema": "#56B4E9", "static": "#000000", "isolated": "#F0E442"}
 OTHER_COLOURS = ["#8C564B", "#7F7F7F", "#BCBD22", "#17BECF"]  # policies of plugins: apart from the built-in ones
-# a marker a policy too: lines with equal values stay told apart (and readable in grey)
+# one marker per policy as well: lines with equal values stay apart (and readable in grey)
 POLICY_MARKERS = {"shared": "o", "waypart": "s", "camdn-hw": "^", "camdn": "D", "moca": "v", "prema": "P",
                   "static": "X", "isolated": "*"}
 OTHER_MARKERS = ["h", "<", ">", "p"]
