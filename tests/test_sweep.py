@@ -1499,13 +1499,18 @@ def test_an_interruption_while_the_first_row_is_written_says_none_is_kept(tmp_pa
 def test_workers_leave_ctrl_c_to_the_sweep():
     import signal
 
-    executor = sweep_mod.Executor(2, None)
+    # as in a terminal, whatever the shell that started pytest (a background job ignores SIGINT)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        handlers = [res for _, res, exc in executor.map_unordered(signal.getsignal, [(signal.SIGINT,)] * 4)]
+        executor = sweep_mod.Executor(2, None)
+        try:
+            handlers = [res for _, res, exc in executor.map_unordered(signal.getsignal, [(signal.SIGINT,)] * 4)]
+        finally:
+            executor.close()
+        assert handlers == [signal.SIG_IGN] * 4  # the workers ignore it; the sweep stops them
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and the sweep still gets it
     finally:
-        executor.close()
-    assert handlers == [signal.SIG_IGN] * 4  # the workers ignore it; the sweep stops them
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and the sweep still gets it
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_the_report_table_gives_the_points_sla_rate_not_a_mean_over_tenants():
