@@ -42,10 +42,10 @@ def layout_trace(trace: Trace, base_bytes: int = 0) -> TensorLayout:
     """Bump-allocate the tensors of `trace` from `base_bytes`."""
     at = _align(base_bytes)
     net_in = at
-    # every layer with no producer reads the network input (another expert's crop, a
-    # prompt beside the states): the buffer holds the largest such read
+    # every layer with no producer reads the network input (the first one, another expert's
+    # crop, a prompt beside the states): the buffer holds the largest such read
     readers = [layer for layer in trace.layers if not (layer.inputs[:1] if layer.op == "matmul" else layer.inputs)]
-    at = _align(at + max([trace.layers[0].input_bytes, 1] + [layer.input_bytes for layer in readers]))
+    at = _align(at + max([1] + [layer.input_bytes for layer in readers]))
     weights: dict[str, int] = {}
     outputs: dict[str, int] = {}
     scratch = 0
