@@ -12,7 +12,7 @@ explicitly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -130,6 +130,7 @@ class LayerCandidates:
         self.best = best
         self._rows = best.tolist()  # plain floats: plans read a dozen fields each
         self._best_memo: dict[tuple, LayerPlan | None] = {}
+        self._options_memo: dict[tuple, list[LayerPlan]] = {}
         self.cores = cores
         self.memory = memory
         self.cost = cost
@@ -235,17 +236,26 @@ class LayerCandidates:
         if budget_bytes == UNMANAGED:
             return self.plan("none", UNMANAGED) if self.fits else None
         best: LayerPlan | None = None
-        for res in RESIDENT_OPTIONS:
-            if not self.feasible(res):
-                continue
-            if input_in_region and res in ("none", "weights"):
-                continue  # the input sits in the region anyway: plan with it resident
-            p = self.plan(res, budget_bytes, input_in_region=input_in_region,
-                          output_in_region=output_in_region, pinned_bytes=pinned_bytes, block=block,
-                          fused=fused)
+        for p in self._region_options(pinned_bytes, input_in_region, output_in_region, block, fused):
             if p.region_bytes > budget_bytes:
                 continue
             key = (p.dram_bytes, p.predicted_cycles, p.region_bytes)
             if best is None or key < (best.dram_bytes, best.predicted_cycles, best.region_bytes):
                 best = p
-        return best
+        return None if best is None else replace(best, budget_bytes=budget_bytes)
+
+    def _region_options(self, pinned_bytes: int, input_in_region: bool, output_in_region: bool, block: str,
+                        fused: bool) -> list[LayerPlan]:
+        """The plan of every feasible resident set, built once for all budgets (a region plan depends on
+        its budget only through the `budget_bytes` it records)."""
+        key = (pinned_bytes, input_in_region, output_in_region, block, fused)
+        options = self._options_memo.get(key)
+        if options is None:
+            options = self._options_memo[key] = [
+                self.plan(res, 0, input_in_region=input_in_region, output_in_region=output_in_region,
+                          pinned_bytes=pinned_bytes, block=block, fused=fused)
+                for res in RESIDENT_OPTIONS
+                if self.feasible(res)
+                # the input sits in the region anyway: plan with it resident
+                and not (input_in_region and res in ("none", "weights"))]
+        return options
