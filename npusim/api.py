@@ -17,13 +17,12 @@ import numpy as np
 
 from .engine.sim import Simulation
 from .mapping import Mapper
-from .mapping.mapper import SEARCH_VERSION, default_cache_dir
+from .mapping.mapper import default_cache_dir
 from .errors import COMMAND_LINE, InputError, file_error
 from .metrics import Result, build_result
 from .policies import get_policy
+from .provenance import code_digest
 from .scenario import RUN_OVERRIDES, PolicySpec, Scenario, TenantSpec, load_scenario, scenario_from_flags
-
-ENGINE_VERSION = "4"  # bump when engine timing changes: cached isolated latencies are ignored
 
 
 def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:
@@ -31,7 +30,7 @@ def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:
 
     layers = layers_digest(spec, scenario.source)
     payload = {
-        "engine": ENGINE_VERSION, "search": SEARCH_VERSION, "soc": scenario.soc.to_dict(),
+        "code": code_digest(), "soc": scenario.soc.to_dict(),
         "workload": spec.workload, "layers": layers, "params": [list(p) for p in spec.params], "task": spec.task,
         "cores": spec.cores if isinstance(spec.cores, int) else len(spec.cores),
         "tasks": list(spec.tasks), "task_order": spec.task_order, "task_graph": spec.task_graph,
@@ -52,7 +51,7 @@ def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, ca
         path = default_cache_dir() / "isolated" / f"{key}.json"
         if path.is_file():
             try:
-                cached = json.loads(path.read_text())["latency_cycles"]
+                cached = json.loads(path.read_text(encoding="utf-8"))["latency_cycles"]
                 if isinstance(cached, (int, float)) and not isinstance(cached, bool) and 0 < cached < math.inf:
                     return float(cached)
             except (OSError, ValueError, KeyError, TypeError):
@@ -69,7 +68,7 @@ def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, ca
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({"latency_cycles": latency, "tenant": spec.name}, fh)
             os.replace(tmp, path)
         except OSError:

@@ -82,7 +82,7 @@ class Result:
                 if (name not in tables or ext != fmt) and stale.is_file():
                     stale.unlink()
         written = [out / "summary.json"]
-        (out / "summary.json").write_text(self.to_json() + "\n")
+        (out / "summary.json").write_text(self.to_json() + "\n", encoding="utf-8")
         for name in tables:
             df = getattr(self, name)
             path = out / f"{name}.{fmt}"
@@ -144,7 +144,7 @@ def build_result(sim, *, policy: str, extra: dict | None = None) -> Result:
         layer_rows.append({
             "tenant": names[r.tenant], "task": r.task, "layer": r.layer, "op": r.op, "start_cycle": r.start,
             "end_cycle": r.end, "cycles": r.end - r.start, "compute_cycles": r.compute_cycles,
-            "stall_cycles": max(0, r.end - r.start - r.compute_cycles),
+            "stall_cycles": max(0, r.end - r.start - r.compute_cycles), "page_wait_cycles": r.page_wait_cycles,
             "dram_read_bytes": r.counters["dram_read_bytes"], "dram_write_bytes": r.counters["dram_write_bytes"],
             "dram_bytes": r.counters["dram_read_bytes"] + r.counters["dram_write_bytes"],
             "llc_hits": hits, "llc_lines": requested, "region_hits": r.counters["region_hits"],

@@ -641,7 +641,7 @@ def write_report(source: Path, out: Path) -> Path:
     for title, paths in figs:
         sections.append(f"\n## {title}\n\n![{title}]({paths[0].name})\n")
     path = out / "report.md"
-    path.write_text("\n".join(sections) + "\n")
+    path.write_text("\n".join(sections) + "\n", encoding="utf-8")
     return path
 
 

@@ -106,12 +106,11 @@ def _compared(value: Any) -> Any:
 def point_id(params: tuple[tuple[str, Any], ...], scenario: Scenario, layer_digests: dict[str, str]) -> str:
     """A point's identity for --resume: its swept values, the resolved scenario
     (SoC, tenants, arrivals, policy, seed, ...), the layers of its workloads (a
-    trace file edited in between is a new point) and the engine's version. Rows
+    trace file edited in between is a new point) and the simulator's own code. Rows
     whose inputs changed are thus never taken for this point's.
     layer_digests memoises the layers' hash per (workload, params, task)."""
-    from .api import ENGINE_VERSION
     from .engine.sim import layers_digest
-    from .mapping.mapper import SEARCH_VERSION
+    from .provenance import code_digest
 
     layers = []
     for t in scenario.tenants:
@@ -120,7 +119,7 @@ def point_id(params: tuple[tuple[str, Any], ...], scenario: Scenario, layer_dige
             layer_digests[key] = layers_digest(t, scenario.source)
         layers.append(layer_digests[key])
     inputs = {"params": [list(p) for p in params], "scenario": _compared(dataclasses.replace(scenario, name="")),
-              "layers": layers, "engine": ENGINE_VERSION, "search": SEARCH_VERSION}
+              "layers": layers, "code": code_digest()}
     blob = json.dumps(inputs, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -540,6 +539,10 @@ def point_rows(point: Point, s: dict) -> list[dict]:
     return rows
 
 
+class WorkerDied(RuntimeError):
+    """A point whose worker process ended without a result, even when it ran alone."""
+
+
 class Executor:
     """Local processes or a Dask cluster, behind one submit/as_completed interface."""
 
@@ -589,35 +592,57 @@ class Executor:
                     continue
                 yield i, res, None
             return
-        from concurrent.futures import as_completed
+        yield from self._map_local(fn, args)
+
+    def _map_local(self, fn: Callable, args: list[tuple]) -> Iterable[tuple[int, Any, BaseException | None]]:
+        """At most two jobs per worker are handed to the pool at a time, so when a worker dies (killed, out
+        of memory) only those are suspects: each reruns alone in a fresh process, the one that dies again
+        is reported, and the rest go on in a fresh pool."""
+        from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        pending = dict(enumerate(args))
-        while pending:
-            with _workers_ignore_ctrl_c():  # the pool starts its workers as jobs are submitted
-                futs = {self.pool.submit(fn, *a): i for i, a in pending.items()}
+        queue = list(enumerate(args))[::-1]  # popped from the end, in order
+        window = 2 * self.jobs
+        inflight: dict[Any, int] = {}
+        while queue or inflight:
+            while queue and len(inflight) < window:
+                i, a = queue.pop()
+                with _workers_ignore_ctrl_c():  # the pool starts its workers as jobs are submitted
+                    inflight[self.pool.submit(fn, *a)] = i
+            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
             broken = False
-            for fut in as_completed(futs):
-                i = futs[fut]
+            for fut in sorted(done, key=inflight.__getitem__):
                 try:
                     res = fut.result()
-                except BrokenProcessPool as exc:
+                except BrokenProcessPool:
                     broken = True
-                    yield i, None, exc
-                    pending.pop(i, None)
                     continue
-                except Exception as exc:  # noqa: BLE001
-                    yield i, None, exc
-                    pending.pop(i, None)
+                except Exception as exc:  # noqa: BLE001 - a point's failure is reported, not fatal
+                    yield inflight.pop(fut), None, exc
                     continue
-                pending.pop(i, None)
-                yield i, res, None
-            if broken and pending:
-                # a worker died: start a fresh pool for what is left
+                yield inflight.pop(fut), res, None
+            if broken:
+                suspects = sorted(inflight.values())
+                inflight.clear()
                 self.pool.shutdown(wait=False, cancel_futures=True)
+                for i in suspects:
+                    yield self._run_alone(fn, i, args[i])
                 self.pool = self._new_pool(self.jobs)
-            elif not broken:
-                break
+
+    def _run_alone(self, fn: Callable, i: int, a: tuple) -> tuple[int, Any, BaseException | None]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        with _workers_ignore_ctrl_c():
+            self.pool = self._new_pool(1)  # held by the executor, so an interrupt stops it
+            fut = self.pool.submit(fn, *a)
+        try:
+            return i, fut.result(), None
+        except BrokenProcessPool:
+            return i, None, WorkerDied("its worker process died (killed, or out of memory?)")
+        except Exception as exc:  # noqa: BLE001
+            return i, None, exc
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self, interrupted: bool = False) -> None:
         if self.pool is not None:
@@ -698,7 +723,7 @@ def _prepare_journal(journal: Path) -> list[Path]:
             if not os.access(journal, os.W_OK):
                 raise PermissionError(13, "Permission denied")
         else:
-            journal.open("a").close()
+            journal.open("a", encoding="utf-8").close()
             created.insert(0, journal)
     except OSError as exc:
         _remove_if_empty(created)
@@ -801,6 +826,8 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
     if not raw.endswith(b"\n"):
         raw = raw[:raw.rfind(b"\n") + 1]
         notes.append("its last row was cut off by an interrupted write")
+        if not raw:  # the header itself was cut: no row was written
+            return JournalRepair(journal, notes, "")
     rows = list(csv.reader(raw.decode("utf-8").splitlines()))[1:]
     for line, row in enumerate(rows, start=2):
         if len(row) != len(header):
@@ -916,15 +943,25 @@ class SweepLock:
             import fcntl
         except ImportError:  # no advisory locks on this system: sweeps are not guarded against each other
             return
-        fh = open(self.path, "a")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise InputError(COMMAND_LINE, "--out", f"another sweep is writing {str(self.path.with_suffix(''))!r} "
-                                                    f"(it holds {str(self.path)!r}): wait for it, or write elsewhere") \
-                from None
+        while True:
+            fh = open(self.path, "a", encoding="utf-8")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                raise InputError(COMMAND_LINE, "--out", f"another sweep is writing "
+                                 f"{str(self.path.with_suffix(''))!r} (it holds {str(self.path)!r}): wait for it, "
+                                 "or write elsewhere") from None
+            if self._still_at_path(fh):
+                break
+            fh.close()  # its holder finished and removed it between our open and our lock: take the new one
         self._fh = fh
+
+    def _still_at_path(self, fh) -> bool:
+        try:
+            return os.path.samestat(os.fstat(fh.fileno()), os.stat(self.path))
+        except FileNotFoundError:
+            return False
 
     def release(self) -> None:
         if self._fh is not None:
@@ -1080,7 +1117,7 @@ def _append(journal: Path, rows: list[dict], fieldnames: list[str] | None) -> li
     if new:
         writer.writeheader()
     writer.writerows(rows)
-    with open(journal, "w" if new else "a", newline="") as fh:
+    with open(journal, "w" if new else "a", newline="", encoding="utf-8") as fh:
         fh.write(text.getvalue())
         fh.flush()
         os.fsync(fh.fileno())

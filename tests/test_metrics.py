@@ -99,3 +99,21 @@ def test_per_tenant_and_per_layer_columns_follow_from_the_tasks_and_layers(tmp_p
     layers = r.layers
     assert (layers.stall_cycles == (layers.cycles - layers.compute_cycles).clip(lower=0)).all()
     assert (layers.stall_cycles > 0).any() and (layers.compute_cycles > 0).all()
+
+
+def test_page_waits_are_the_gaps_between_a_tasks_layers():
+    """Under camdn a layer waits for its pages before it starts: that wait is `page_wait_cycles`, exactly
+    the gap after the task's previous layer, so layer cycles plus page waits account for the whole task."""
+    for policy in ("camdn", "shared"):
+        r = simulate(mix=["resnet50", "bert_base"], soc="camdn", llc_size="1MiB", policy=policy, requests=1)
+        layers = r.layers
+        for (tenant, task), mine in layers.groupby(["tenant", "task"], sort=False):
+            gaps = mine.start_cycle.to_numpy()[1:] - mine.end_cycle.to_numpy()[:-1]
+            assert (gaps == mine.page_wait_cycles.to_numpy()[1:]).all(), (policy, tenant)
+            row = r.tasks[(r.tasks.tenant == tenant) & (r.tasks.task == task)].iloc[0]
+            first_start = mine.start_cycle.iloc[0] - mine.page_wait_cycles.iloc[0]
+            assert row.finish_cycle - first_start == mine.cycles.sum() + mine.page_wait_cycles.sum()
+        if policy == "camdn":
+            assert layers.page_wait_cycles.sum() > 0
+        else:
+            assert (layers.page_wait_cycles == 0).all()

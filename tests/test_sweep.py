@@ -111,6 +111,24 @@ def test_a_crashing_point_is_reported_and_others_kept(tmp_path, monkeypatch):
     assert pd.read_csv(tmp_path / "r.csv").point_id.nunique() == 3
 
 
+def test_a_dead_worker_fails_only_its_own_point():
+    """A worker killed outright (os._exit stands for the OOM killer) breaks the whole process pool: the
+    jobs in flight rerun alone, only the one that dies again is reported, the others all finish."""
+    import operator
+
+    args = [(abs, -k) for k in range(9)]
+    args[3] = (os._exit, 1)
+    executor = sweep_mod.Executor(2, None)
+    try:
+        got = {i: (res, exc) for i, res, exc in executor.map_unordered(operator.call, args)}
+    finally:
+        executor.close()
+    assert sorted(got) == list(range(9))
+    assert isinstance(got[3][1], sweep_mod.WorkerDied)
+    assert {i: res for i, (res, exc) in got.items() if i != 3} == {k: k for k in range(9) if k != 3}
+    assert all(exc is None for i, (res, exc) in got.items() if i != 3)
+
+
 def test_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
@@ -763,6 +781,11 @@ def test_resume_repairs_what_an_interrupted_write_leaves(tmp_path):
         assert out.skipped == 2 and out.ran == 2, name
         assert len(warnings) == 1 and warnings[0].startswith(f"warning: {path}: repaired before resuming: "), warnings
         assert path.read_bytes() == whole.read_bytes(), name
+    for cut in (header.index(b",") + 4, header.index(b"tenant") + 3):  # killed while writing the header
+        path = tmp_path / "header.csv"
+        path.write_bytes(header[:cut])
+        out = run_sweep(small_spec(), path, jobs=1, resume=True, report_error=lambda message: None)
+        assert out.skipped == 0 and out.ran == 4 and path.read_bytes() == whole.read_bytes(), cut
 
 
 def test_resume_refuses_rows_of_the_wrong_width_inside_the_file(tmp_path):
@@ -1610,3 +1633,99 @@ def test_the_command_runs_from_a_thread_other_than_the_main_one(capsys):
     worker.start()
     worker.join()
     assert status == [2] and "nosuchmodel" in capsys.readouterr().err
+
+
+def test_outputs_are_utf8_whatever_the_locale(cli, tmp_path):
+    """Under an ASCII locale a tenant named with a non-ASCII letter is written as UTF-8 (the journal,
+    report.md, summary.json) and printed escaped, instead of a crash that left a journal nobody can resume."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("soc: camdn\ntenants:\n  - name: Straße\n    workload: kws\n    requests: 1\n", encoding="utf-8")
+    ascii_locale = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    r = cli("sweep", "--scenario", str(scenario), "--policy", "shared", "--out", str(tmp_path / "r.csv"), "--quiet",
+            env=ascii_locale)
+    assert r.returncode == 0, r.stderr
+    assert "Straße" in (tmp_path / "r.csv").read_text(encoding="utf-8")
+    r = cli("report", str(tmp_path / "r.csv"), "--out", str(tmp_path / "rep"), env=ascii_locale)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    r = cli("run", "--scenario", str(scenario), "--out", str(tmp_path / "run"), env=ascii_locale)
+    assert r.returncode == 0 and "Stra\\xdfe " in r.stdout, r.stderr
+    assert json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))["tenants"][0]["name"] == "Straße"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="advisory locks are POSIX")
+def test_a_lock_removed_between_open_and_flock_is_not_taken(tmp_path, monkeypatch):
+    """Sweep B opens the lock file just before sweep A, finishing, removes it: B must lock the file now at
+    the path, or a third sweep C would lock a new file while B believes it holds the lock."""
+    import fcntl
+    import threading
+
+    path = tmp_path / "r.csv"
+    real = fcntl.flock
+    opened, go = threading.Event(), threading.Event()
+
+    def flock(fh, op):
+        if threading.current_thread().name == "B":
+            opened.set()
+            go.wait()
+        return real(fh, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    a, b = sweep_mod.SweepLock(path), sweep_mod.SweepLock(path)
+    a.acquire()
+    thread = threading.Thread(target=b.acquire, name="B")
+    thread.start()
+    opened.wait(10)
+    a.release()
+    go.set()
+    thread.join(10)
+    assert b._fh is not None and os.path.samestat(os.fstat(b._fh.fileno()), os.stat(b.path))
+    with pytest.raises(InputError, match="another sweep is writing"):
+        sweep_mod.SweepLock(path).acquire()
+    b.release()
+
+
+def test_the_code_digest_follows_every_source_file_and_nothing_else(tmp_path):
+    from npusim.provenance import digest_of_trees
+
+    for where in ("a", "b"):
+        (tmp_path / where / "pkg" / "sub").mkdir(parents=True)
+        (tmp_path / where / "pkg" / "sub" / "timing.py").write_text("TCK_PS = 625\n")
+        (tmp_path / where / "pkg" / "preset.yaml").write_text("ways: 16\n")
+    a, b = (tmp_path / "a" / "pkg",), (tmp_path / "b" / "pkg",)
+    first = digest_of_trees(a)
+    assert digest_of_trees(b) == first  # where it is installed does not matter
+    (tmp_path / "a" / "pkg" / "sub" / "__pycache__").mkdir()
+    (tmp_path / "a" / "pkg" / "sub" / "__pycache__" / "timing.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "a" / "pkg" / "notes.txt").write_text("not a source\n")
+    assert digest_of_trees(a) == first
+    (tmp_path / "a" / "pkg" / "sub" / "timing.py").write_text("TCK_PS = 2500\n")
+    assert digest_of_trees(a) != first
+    (tmp_path / "b" / "pkg" / "preset.yaml").rename(tmp_path / "b" / "pkg" / "preset2.yaml")
+    assert digest_of_trees(b) != first
+
+
+def test_resumed_points_and_caches_belong_to_the_code_that_made_them(tmp_path, monkeypatch):
+    """Rows, isolated latencies and plans made by other code (here: another digest) are not reused,
+    whether or not anyone remembered to bump a version."""
+    from npusim import api, provenance
+    from npusim.mapping import Mapper, mapper
+    from npusim.mapping.nest import loop_nest
+    from npusim.soc import load_soc
+    from workloads import get_trace
+
+    monkeypatch.setenv("NPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "r.csv"
+    spec = small_spec(llc_size=[1 << 20], policy=["shared"])
+    assert run_sweep(spec, path, jobs=1).ran == 1
+    assert run_sweep(spec, path, jobs=1, resume=True).skipped == 1
+    isolated = set((tmp_path / "cache" / "isolated").iterdir())
+    soc = load_soc("camdn")
+    nest = loop_nest(get_trace("kws").layers[0], soc.npu, 4)
+    key = Mapper(soc)._key(nest)
+    for module in (provenance, api, mapper):
+        monkeypatch.setattr(module, "code_digest", lambda: "other code")
+    out = run_sweep(spec, path, jobs=1, resume=True, report_error=lambda message: None)
+    assert out.skipped == 0 and out.ran == 1
+    assert len(set((tmp_path / "cache" / "isolated").iterdir()) - isolated) == len(MIX)
+    assert Mapper(soc)._key(nest) != key

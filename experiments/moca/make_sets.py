@@ -103,7 +103,7 @@ def main() -> None:
     iso = isolated_cycles(sorted({n for _, nets in SETS.values() for n in nets}))
     for name in SETS:
         path = out / f"{name}.yaml"
-        path.write_text(make_set(name, iso, args.load))
+        path.write_text(make_set(name, iso, args.load), encoding="utf-8")
         print(f"wrote {path}")
 
 

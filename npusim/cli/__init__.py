@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
 import re
 import signal
@@ -150,6 +151,9 @@ def interrupted_status(exc: KeyboardInterrupt) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    for stream in (sys.stdout, sys.stderr):  # a name the terminal's encoding lacks is escaped, not a crash
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     if not debug:  # one line a warning, as the errors are (no source line of ours)
         warnings.showwarning = _one_line_warning
     if threading.current_thread() is not threading.main_thread():

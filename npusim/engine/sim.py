@@ -98,6 +98,7 @@ class LayerRecord:
     region_bytes: int
     counters: dict  # deltas of TenantCounters
     cores: tuple[int, ...] = ()
+    page_wait_cycles: int = 0  # from asking the policy for the layer's pages to getting them
 
 
 class TenantRuntime:
@@ -462,6 +463,7 @@ class Simulation:
                 self.ready.add(task)
                 self._dispatch()
                 return
+            asked = int(self.env.now)
             plan = yield from self.policy.acquire(t, li, task)
             rs = t.routed(li, plan)
             for lo, hi in t.resident_ranges(li, plan):
@@ -474,7 +476,7 @@ class Simulation:
                 tenant=t.index, task=task.index, layer=layer.name, op=layer.op, start=start,
                 end=int(self.env.now), compute_cycles=int(rs.step_cycles.sum()), budget_bytes=plan.budget_bytes,
                 resident=plan.resident, fused=plan.fused, region_bytes=plan.region_bytes,
-                counters={k: after[k] - before[k] for k in after}, cores=cores))
+                counters={k: after[k] - before[k] for k in after}, cores=cores, page_wait_cycles=start - asked))
             self.policy.release(t, li, plan, task)
             self._record_timeline()
             self._layers_done += 1
@@ -609,10 +611,11 @@ def request_pathways(spec: TenantSpec, seed: int, tenant_index: int) -> list[tup
 
 
 def hash_seed(*parts: int) -> int:
-    """A stable integer seed from integer parts (same in every process and run)."""
+    """A stable integer seed from integer parts (same in every process and run). Exact, not masked:
+    `random.Random` takes an integer of any size, and no two seeds may draw alike."""
     h = 0
     for p in parts:
-        h = (h * 1_000_003 + int(p)) & 0xFFFFFFFFFFFF
+        h = h * 1_000_003 + int(p)
     return h
 
 

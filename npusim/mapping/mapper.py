@@ -23,12 +23,11 @@ from workloads.trace import Layer, Trace
 
 from ..errors import InputError
 from ..npu.scalar import hw_vector
+from ..provenance import code_digest
 from ..soc import SoCSpec
 from .nest import LoopNest, loop_nest
 from .plan import (DEFAULT_LADDER, UNMANAGED, CostModel, LayerCandidates, LayerPlan, MemorySystem)
 from .search import FIELDS, OBJECTIVES, search_layer, vector_best
-
-SEARCH_VERSION = "2"  # bump when the search or its cost model changes: old cache entries are ignored
 
 
 def default_cache_dir() -> Path:
@@ -92,7 +91,7 @@ class Mapper:
     def _key(self, nest: LoopNest) -> str:
         n = self.soc.npu
         payload = {
-            "v": SEARCH_VERSION,
+            "code": code_digest(),  # any change to the simulator leaves old entries unused
             "nest": {f.name: getattr(nest, f.name) for f in dataclasses.fields(nest) if f.name != "layer"},
             "hw": [int(x) for x in self.hw],
             "vec": [int(x) for x in self.vec],

@@ -119,9 +119,9 @@ def write_topology(trace: Trace, path: str | Path, layout: str | Path | None = N
     ``DP`` row's field 5 is its channel count, so that SCALE-Sim expands the
     layout like the topology). Returns the names of the layers left out."""
     rows, skipped = topology_rows(trace)
-    Path(path).write_text(topology_text(rows))
+    Path(path).write_text(topology_text(rows), encoding="utf-8")
     if layout is not None:
-        Path(layout).write_text(layout_text(rows))
+        Path(layout).write_text(layout_text(rows), encoding="utf-8")
     return skipped
 
 
