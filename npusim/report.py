@@ -85,7 +85,8 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
-TEXT_COLUMNS = ("policy", "mix", "tenant")  # the others of SWEEP_COLUMNS are numbers (empty allowed)
+TEXT_COLUMNS = ("policy", "mix", "tenant")  # the others of SWEEP_COLUMNS are numbers
+FILLED_COLUMNS = ("llc_bytes", "dram_bytes")  # never empty in a sweep's row (the other numbers may be n/a)
 RATE_COLUMNS = ("llc_hit_rate", "sla_rate", "point_sla_rate")
 # columns a sweep adds that the report reads when they are there: numbers too
 OPTIONAL_NUMBER_COLUMNS = ("speedup", "antt", "dram_bytes_norm", "point_dram_bytes_norm", "point_dram_bytes",
@@ -128,6 +129,8 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
         i, line = first_bad_row(bad, csv)
         what = "a finite number" if infinite.iloc[i] else "a number"
         value = values.iloc[i]
+        if not isinstance(value, str) and pd.isna(value):
+            raise InputError(source, col, f"empty (expected {what})", line)
         shown = repr(value) if isinstance(value, str) else str(value)
         raise InputError(source, col, f"expected {what}, got {shown}", line)
     df[col] = numbers
@@ -177,7 +180,7 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
                 raise InputError(source, col, "empty", first_bad_row(bad, csv)[1])
             df[col] = df[col].astype(str)
         else:
-            require_numbers(df, col, source, csv=csv, allow_empty=True)
+            require_numbers(df, col, source, csv=csv, allow_empty=col not in FILLED_COLUMNS)
     for col in OPTIONAL_NUMBER_COLUMNS:
         if col in df.columns:
             require_numbers(df, col, source, csv=csv, allow_empty=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import COMMAND_LINE, InputError
-from .soc import OVERRIDE_FLAGS, SoCSpec, load_soc
+from .soc import INTEGER_OVERRIDE_FLAGS, OVERRIDE_FLAGS, SoCSpec, load_soc
 from .specio import MAX_INT, LineDict, Section, beside, folder_beside, is_file_source, load_yaml
 from .units import count_text, parse_float_text, to_float
 
@@ -264,6 +264,11 @@ def _too_few_cores(sec: Section, cores_flag: bool, soc_cores: int, wanted: str, 
     raise sec.error("cores", problem)
 
 
+def hashable_param(value: Any) -> Any:
+    """A YAML list (`image_size: [480, 640]`) as a tuple: parameters key the engine's trace memo."""
+    return tuple(hashable_param(v) for v in value) if isinstance(value, list) else value
+
+
 def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int,
             cores_flag: bool = False) -> TenantSpec:
     from workloads import get_trace, workload_fault
@@ -271,7 +276,7 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
     sec.allow(*TENANT_KEYS)
     workload = sec.string("workload")
     params_sec = sec.section("params", required=False)
-    params = tuple(sorted((str(k), params_sec.raw(k)) for k in list(params_sec.data.keys())))
+    params = tuple(sorted((str(k), hashable_param(params_sec.raw(k))) for k in list(params_sec.data.keys())))
     params_sec.finish()
     task = sec.string("task", None)
     path = workload_path(workload, sec.source)
@@ -305,7 +310,9 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
         name = unique_name(default_name, names_seen)
     names_seen[name] = 1
     cores_raw = sec.raw("cores", "auto")
-    if cores_raw == "auto" or cores_raw is None:
+    if cores_raw is None:
+        raise sec.error("cores", "empty: give auto, a count or a list of core ids (or leave the key out)")
+    if cores_raw == "auto":
         cores: int | tuple[int, ...] | None = None
     elif isinstance(cores_raw, bool):
         raise sec.error("cores", f"expected auto, a count or a list of core ids, got {cores_raw!r}")
@@ -519,7 +526,12 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
             spelled = str(key).replace("-", "_")
             hint = f", write {spelled}" if spelled in keys else ""
             raise soc_over_sec.error(key, f"not a SoC override{hint} (overrides: {', '.join(keys)})")
-        overrides[flag] = soc_over_sec.raw(key)
+        value = soc_over_sec.raw(key)
+        if value is None:
+            raise soc_over_sec.error(key, "empty: give a value, or leave the key out")
+        if flag in INTEGER_OVERRIDE_FLAGS and isinstance(value, str):  # a file's number is unquoted
+            raise soc_over_sec.error(key, f"expected an integer, got {value!r}")
+        overrides[flag] = value
         file_keys[flag] = key
     for flag, value in (soc_override or {}).items():
         if value is not None:

@@ -312,9 +312,12 @@ OVERRIDE_FLAGS = {
 }
 
 
+INTEGER_OVERRIDE_FLAGS = ("--llc-ways", "--cores", "--dram-channels")
+
+
 def _parse_override(flag: str, value: Any) -> Any:
     """Command-line strings become typed YAML-like values."""
-    if flag in ("--llc-ways", "--cores", "--dram-channels"):
+    if flag in INTEGER_OVERRIDE_FLAGS:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         text = str(value).strip()

@@ -316,9 +316,9 @@ class Section:
         return Section(value, self.source_of(key), self.field(key), self.line_of(key), self.origins)
 
     def _convert(self, key: str, default: Any, convert: Callable[[Any], Any]) -> Any:
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return default
+        if default is not _MISSING and key not in self.data:
+            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        value = self.raw(key)
         try:
             return convert(value)
         except UnitError as exc:
@@ -327,9 +327,9 @@ class Section:
     # -- typed getters -----------------------------------------------------
     def integer(self, key: str, default: Any = _MISSING, *, minimum: int | None = None,
                 maximum: int | None = None) -> int:
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return default
+        if default is not _MISSING and key not in self.data:
+            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer, got {value!r}")
         self._check_range(key, value, minimum, MAX_INT if maximum is None else maximum)
@@ -337,9 +337,9 @@ class Section:
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
                maximum: float | None = None) -> float:
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return default
+        if default is not _MISSING and key not in self.data:
+            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"expected a number, got {value!r}")
         if not is_finite_number(value):
@@ -349,33 +349,33 @@ class Section:
 
     def size(self, key: str, default: Any = _MISSING, *, minimum: int | None = 1,
              maximum: int | None = None) -> int:
-        value = self._convert(key, default, parse_size)
-        if value is default and default is not _MISSING:
-            return default
+        if default is not _MISSING and key not in self.data:
+            return self.raw(key, default)
+        value = self._convert(key, _MISSING, parse_size)
         maximum = MAX_INT if maximum is None else maximum
         self._check_range(key, value, minimum, maximum, unit=("byte", "bytes"))
         return value
 
     def frequency(self, key: str, default: Any = _MISSING) -> int:
-        value = self._convert(key, default, parse_frequency)
-        if value is default and default is not _MISSING:
-            return default
+        if default is not _MISSING and key not in self.data:
+            return self.raw(key, default)
+        value = self._convert(key, _MISSING, parse_frequency)
         self._check_range(key, value, 1, None, unit=("Hz", "Hz"))
         return value
 
     def string(self, key: str, default: Any = _MISSING) -> str:
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return default
+        if default is not _MISSING and key not in self.data:
+            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        value = self.raw(key)
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {value!r}")
         return value
 
     def name(self, key: str, default: Any = _MISSING) -> str:
         """A name shown in tables and file rows: not blank, on one line, printable."""
-        value = self.string(key, default)
-        if value is default and default is not _MISSING:
-            return default
+        if default is not _MISSING and key not in self.data:
+            return self.raw(key, default)
+        value = self.string(key)
         if not value.strip():
             raise self.error(key, "empty")
         if has_control_character(value):
@@ -384,9 +384,9 @@ class Section:
 
     def choice(self, key: str, choices: Iterable[str], default: Any = _MISSING) -> str:
         choices = list(choices)
-        value = self.raw(key, default)
-        if value is default and default is not _MISSING:
-            return default
+        if default is not _MISSING and key not in self.data:
+            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        value = self.raw(key)
         if value not in choices:
             raise self.error(key, f"unknown value {value!r} (choose from {', '.join(map(str, choices))})")
         return value

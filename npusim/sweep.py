@@ -40,8 +40,8 @@ from workloads import get_trace, workload_fault
 
 from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
-                       load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags, workload_path,
-                       workload_problem)
+                       hashable_param, load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags,
+                       workload_path, workload_problem)
 from .soc import preset_names
 from .specio import (MAX_INT, Section, beside, comma_names, folder_beside, load_yaml, read_csv_with_text,
                      refuse_repeated_csv_columns)
@@ -201,7 +201,7 @@ class SweepSpec:
             hit = False
             for i, t in enumerate(tenants):
                 if t.workload in model_names() and name in model_parameters(t.workload):
-                    tenants[i] = dataclasses.replace(t, params=tuple(sorted({**dict(t.params), name: value}.items())))
+                    tenants[i] = dataclasses.replace(t, params=tuple(sorted({**dict(t.params), name: hashable_param(value)}.items())))
                     hit = True
             if not hit:
                 raise self._param_error([name], "no tenant's workload has this parameter")
@@ -259,6 +259,11 @@ class SweepSpec:
                 swept = ", ".join(f"{k}={v}" for k, v in merged.items() if k in self.axes and k != key)
                 message = f"{exc.message} (at {swept})" if swept else exc.message
                 raise InputError(self.source, where, message, self.lines.get(where)) from None
+            if self.base_scenario and exc.source != COMMAND_LINE:
+                # the base scenario's key, which may fail only with this point's values: name them
+                swept = ", ".join(f"{k}={v}" for k, v in merged.items() if k in self.axes and len(self.axes[k]) > 1)
+                if swept:
+                    raise InputError(exc.source, exc.field, f"{exc.message} (at {swept})", exc.line) from None
             raise
 
 
@@ -342,6 +347,8 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
                 raise err(problem)
             rate = float(str(v).strip())
             out.append(int(rate) if rate.is_integer() else rate)
+        elif name == "array":
+            out.append(_array_text(str(v)))
         elif name == "scheduler":
             if v not in SCHEDULERS:
                 raise err(f"unknown scheduler {v!r} (choose {', '.join(SCHEDULERS)})")
@@ -356,6 +363,15 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
             if first != v:
                 raise err(f"{first} and {v} are the same deadline scale (a point would run twice)")
     return out
+
+
+def _array_text(text: str) -> str:
+    """ROWSxCOLS spelled one way (16X16, '16 x 16' and 016x16 are one array, so one point); what is
+    not an array is kept as given, for the SoC's check to name."""
+    parts = text.strip().lower().replace(" ", "").split("x")
+    if len(parts) == 2 and all(p.isascii() and p.isdigit() and len(p.lstrip("0")) <= 9 for p in parts):
+        return f"{int(parts[0])}x{int(parts[1])}"
+    return text.strip()
 
 
 def _refuse_repeated(values: list[Any], err: Callable[[str], InputError]) -> None:
@@ -1205,7 +1221,23 @@ def read_results(path: str | Path) -> pd.DataFrame:
         raise InputError(str(p), "results", f"cannot read: {text}") from None
     if p.suffix.lower() == ".csv":
         _refuse_torn_row(p, df)
+        _refuse_short_rows(p)
     return df
+
+
+def _refuse_short_rows(path: Path) -> None:
+    """A row with fewer fields than the header (pandas would fill the rest with n/a) is damage, as
+    --resume says of it."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            width = len(next(reader, []))
+            for row in reader:
+                if row and len(row) < width:
+                    raise InputError(str(path), "results", f"{len(row)} fields where the header has {width}",
+                                     reader.line_num)
+    except (UnicodeDecodeError, csv.Error):
+        return  # pandas' reader below names what is wrong
 
 
 def _refuse_torn_row(path: Path, df: pd.DataFrame) -> None:

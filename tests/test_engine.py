@@ -134,6 +134,15 @@ def test_qos_scale_in_scenario_file(tmp_path):
      "s.yaml:1: soc_overrides.cores: expected an integer, got 2.0\n"),
     ("soc_overrides: {llc_size: 0B}\ntenants:\n  - workload: kws\n",
      "s.yaml:1: soc_overrides.llc_size: must be at least 1 byte, got 0 bytes\n"),
+    ("soc_overrides: {cores: '8'}\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: soc_overrides.cores: expected an integer, got '8'\n"),
+    # an explicit null is a value to check, not the key left out
+    ("soc_overrides: {llc_size: }\ntenants:\n  - workload: kws\n",
+     "s.yaml:1: soc_overrides.llc_size: empty: give a value, or leave the key out\n"),
+    ("tenants:\n  - workload: kws\n    cores:\n",
+     "s.yaml:3: tenants[0].cores: empty: give auto, a count or a list of core ids (or leave the key out)\n"),
+    ("core_pool:\ntenants:\n  - workload: kws\n", "s.yaml:1: core_pool: expected an integer, got None\n"),
+    ("tenants:\n  - workload: kws\n    name:\n", "s.yaml:3: tenants[0].name: expected a string, got None\n"),
     # one tenant asking for more cores than there are: that tenant's key, not the list
     ("soc_overrides: {cores: 2}\ntenants:\n  - workload: kws\n    cores: 1000000000000000000000000000000\n",
      "s.yaml:4: tenants[0].cores: 1000000000000000000000000000000 cores but the SoC has 2\n"),

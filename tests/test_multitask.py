@@ -399,3 +399,18 @@ def test_expert_path_seeds_differ_in_every_bit():
 
     # request and tenant indices stay below the multiplier, so (seed, tenant, request) maps one to one
     assert hash_seed(0, 0, MAX_REQUESTS) < hash_seed(0, 1, 0) and hash_seed(0, MAX_TENANTS, 0) < hash_seed(1, 0, 0)
+
+
+def test_a_size_pair_in_params_runs_from_a_scenario_and_an_experiment(tmp_path):
+    """`image_size: [h, w]` (TRACES.md) is a YAML list: it once reached the engine's trace memo as an
+    unhashable key and ended in a traceback."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("tenants:\n  - workload: m3vit\n    params: {image_size: [32, 48], head: none}\n"
+                        "    requests: 1\n")
+    r = simulate(scenario)
+    assert r.summary["tenants"][0]["tasks"] == 1 and r.layers.compute_cycles.sum() > 0
+    exp = tmp_path / "e.yaml"
+    exp.write_text("soc: camdn\nmix: [m3vit]\nparams: {image_size: [32, 48]}\naxes:\n  policy: [shared, camdn]\n")
+    for point in load_experiment(exp).points():
+        assert dict(point.scenario.tenants[0].params)["image_size"] == (32, 48)
+        hash(point.scenario.tenants[0].params)

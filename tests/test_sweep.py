@@ -233,6 +233,9 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     ("param.batch", [1, 1.0, True, 2, 1.0], "1.0 given twice"),  # 1, 1.0 and True are three values
     ("qos", "M,L,1.0", "M and 1.0 are the same deadline scale (a point would run twice)"),  # unlike parameters
     ("qos", [1, "1.0"], "1 and 1.0 are the same deadline scale"),
+    ("array", "16x16,16X16", "16x16 given twice"),  # one array, however it is spelled
+    ("array", ["16x16", "16 x 16"], "16x16 given twice"),
+    ("array", "16x16,016x16", "16x16 given twice"),
 ])
 def test_unparsable_axis_values(axis, raw, expect):
     with pytest.raises(InputError) as e:
@@ -328,12 +331,14 @@ def test_a_second_sweep_into_the_same_file_is_refused_while_the_first_runs(cli, 
     assert r.returncode == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]  # the lock is gone after
 
 
-def test_an_out_path_under_a_file_says_so(cli, tmp_path):
+@pytest.mark.parametrize("verb", [["sweep", "--mix", "kws", "--quiet"], ["run", "--mix", "kws", "--quiet"],
+                                  ["map", "--workload", "kws"]])
+def test_an_out_path_under_a_file_says_so_before_any_work(cli, tmp_path, verb):
     (tmp_path / "f").write_text("mine\n")
-    r = cli("sweep", "--mix", "kws", "--out", str(tmp_path / "f" / "r.csv"), "--quiet")
-    assert r.returncode == 2 and r.stderr.strip() == (
-        f"error: <command line>: --out: cannot write '{tmp_path / 'f' / 'r.csv'}': '{tmp_path / 'f'}' is a file, "
-        "not a folder")
+    for out in (tmp_path / "f" / "r.csv", tmp_path / "f" / "a" / "r.csv"):
+        r = cli(*verb, "--out", str(out))
+        assert r.returncode == 2 and r.stderr.strip() == (
+            f"error: <command line>: --out: cannot write '{out}': '{tmp_path / 'f'}' is a file, not a folder")
     assert (tmp_path / "f").read_text() == "mine\n"
 
 
@@ -815,6 +820,18 @@ def test_report_refuses_a_results_file_whose_last_row_is_cut_off(cli, tmp_path):
     r = cli("report", str(path), "--out", str(tmp_path / "rep"))
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert r.stderr.startswith(f"error: {path}:3: results: ") and "fields where the header has" in r.stderr, r.stderr
+    # a row short of fields (pandas would fill n/a), or with no DRAM bytes, is damage, not a point to plot
+    lines = text.splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    short = lines[:2] + [",".join(lines[2].split(",")[:10]) + "\n"] + lines[3:]
+    cells = lines[2].rstrip("\n").split(",")
+    cells[header.index("dram_bytes")] = ""
+    empty = lines[:2] + [",".join(cells) + "\n"] + lines[3:]
+    for damaged, message in ((short, f"results: 10 fields where the header has {len(header)}"),
+                             (empty, "dram_bytes: empty (expected a number)")):
+        path.write_text("".join(damaged))
+        r = cli("report", str(path), "--out", str(tmp_path / "rep"))
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {path}:3: {message}", r.stderr
 
 
 def _children(pid: int) -> set[int]:
@@ -1729,3 +1746,15 @@ def test_resumed_points_and_caches_belong_to_the_code_that_made_them(tmp_path, m
     assert out.skipped == 0 and out.ran == 1
     assert len(set((tmp_path / "cache" / "isolated").iterdir()) - isolated) == len(MIX)
     assert Mapper(soc)._key(nest) != key
+
+
+def test_a_base_scenario_that_fails_at_one_point_names_the_point(cli, tmp_path):
+    scenario = tmp_path / "w.yaml"
+    scenario.write_text("policy: waypart\ntenants:\n  - workload: kws\n  - workload: kws\n  - workload: kws\n")
+    exp = tmp_path / "e.yaml"
+    exp.write_text(f"scenario: {scenario}\naxes:\n  llc_ways: [1, 8]\n")
+    expect = (f"error: {scenario}:1: policy: waypart needs at least one LLC way per tenant: 1 way for 3 tenants "
+              "(at llc_ways=1)")
+    for args in ([str(exp)], ["--scenario", str(scenario), "--llc-ways", "1,8"]):
+        r = cli("sweep", *args, "--out", str(tmp_path / "r.csv"), "--quiet")
+        assert r.returncode == 2 and r.stderr.strip() == expect, r.stderr

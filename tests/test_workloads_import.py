@@ -438,6 +438,12 @@ def test_onnx_symbolic_sizes(tmp_path):
         load_file(negative)
     assert str(info.value) == (f"{negative}: input x: dimension 1 is -3, not a size: export the model with fixed "
                                "input sizes")  # the file's value, not 0
+    for batch in (0, -3):  # only a symbolic batch is taken as 1: a fixed one must be a size
+        fixed = _save(tmp_path, conv, {"x": [batch, 3, 8, 8]}, {"w": (4, 3, 3, 3)}, ["y"], name=f"batch{batch}")
+        with pytest.raises(InputError) as info:
+            load_file(fixed)
+        assert str(info.value) == (f"{fixed}: input x: dimension 0 is {batch}, not a size: export the model with "
+                                   "fixed input sizes")
 
 
 def test_onnx_operands_that_do_not_fit_are_refused(tmp_path):

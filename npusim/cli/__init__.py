@@ -129,7 +129,14 @@ def _refuse_unusable_outputs(args: argparse.Namespace) -> None:
         try:
             os.stat(value)
         except (FileNotFoundError, NotADirectoryError):
-            pass  # not there yet, or under a file: writing it says what is wrong
+            # not there yet: fine, unless a file sits where a folder of its path must be (else the
+            # command would find out only when it writes, after all its work)
+            folder = os.path.dirname(os.path.normpath(value))
+            while folder and not os.path.lexists(folder):
+                folder = os.path.dirname(folder)
+            if folder and not os.path.isdir(folder):
+                raise InputError(COMMAND_LINE, f"--{name}", f"cannot write {value!r}: {folder!r} is a file, "
+                                                            "not a folder") from None
         except OSError as exc:
             raise InputError(COMMAND_LINE, f"--{name}", f"cannot write {value!r}: {exc.strerror or exc}") from None
 

@@ -196,7 +196,7 @@ def _fix_input_shapes(model, source: str) -> None:
             if d.dim_value > 0:
                 continue
             what = repr(d.dim_param) if d.dim_param else (str(d.dim_value) if d.HasField("dim_value") else "unknown")
-            if k == 0:
+            if k == 0 and not d.HasField("dim_value"):  # symbolic or unknown; an explicit 0 or -3 is wrong
                 warnings.warn(f"{source}: input {inp.name!r}: batch dimension {what} taken as 1", stacklevel=3)
                 d.dim_value = 1
             else:
