@@ -24,7 +24,7 @@ import pandas as pd
 
 from .errors import InputError, first_line
 from .soc import MAX_ARRAY_DIM
-from .specio import Section, load_yaml, read_csv_with_text
+from .specio import MAX_INT, Section, load_yaml, read_csv_with_text
 from .units import capped_int
 
 ENGINE_METRICS = ("cycles", "dram_bytes", "llc_hits")
@@ -121,7 +121,8 @@ def _read_reference(ref_path: Path) -> pd.DataFrame:
         raise InputError(str(ref_path), "file", "no layers in the reference table (run with --update to remake it)")
     for col in ("task", *ENGINE_METRICS):
         require_numbers(ref, col, str(ref_path), csv=True)
-        refuse_out_of_range(ref, col, str(ref_path), csv=True)
+        # beyond 2**53 a count is no exact number: a damaged table, not a regression to report
+        refuse_out_of_range(ref, col, str(ref_path), csv=True, top=MAX_INT)
         if col == "task":  # checked whole before the metrics' rows
             require_integers(ref, col, str(ref_path), csv=True, what="a task number")
         else:  # the engine writes whole cycles, bytes and hits
@@ -184,6 +185,7 @@ def compare_scalesim(report: Path, topology: Path, config: Path, tolerance: floa
     from .npu import read_scalesim_report
 
     ref = read_scalesim_report(report)  # errors are InputError
+    lines = ref.attrs.get("lines")
     for col in ("LayerID", "Total Cycles"):
         if col not in ref.columns or ref[col].isna().any():
             raise InputError(str(report), col, "missing in some rows of the compute report")
@@ -192,7 +194,8 @@ def compare_scalesim(report: Path, topology: Path, config: Path, tolerance: floa
         raise InputError(str(report), "LayerID", "the compute report has no layers")
     repeated = ref.layer[ref.layer.duplicated()]
     if len(repeated):
-        raise InputError(str(report), "LayerID", f"layer {int(repeated.iloc[0])} is reported twice")
+        line = lines[ref.index.get_loc(repeated.index[0])] if lines else None
+        raise InputError(str(report), "LayerID", f"layer {int(repeated.iloc[0])} is reported twice", line)
     cur = scalesim_cycles(topology, config, form)[["layer", "cycles"]]
     if len(ref) != len(cur):
         raise InputError(str(report), "LayerID", f"{len(ref)} layers, but the topology {topology} has {len(cur)}: "

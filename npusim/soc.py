@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import COMMAND_LINE, InputError
-from .specio import LineDict, Section, load_yaml, load_yaml_text
+from .specio import LineDict, Section, entry_there, load_yaml, load_yaml_text
 from .units import UnitError, capped_int, count_text, format_frequency, format_size, parse_int_text, parse_size
 
 WRITE_POLICIES = ("write-back", "write-through")
@@ -221,6 +221,13 @@ def _identity(ref: str) -> str:
     return f"preset {ref}" if ref in preset_names() else str(Path(ref).resolve())
 
 
+def _entry_there(ref: str) -> bool:
+    try:
+        return entry_there(ref)
+    except OSError:  # a name the file system refuses: "no such file" below says enough
+        return False
+
+
 def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
     """The raw mapping of a preset or file, with ``base:`` chains merged. `seen`:
     the identities (`_identity`) of the files that based themselves on this one."""
@@ -232,7 +239,7 @@ def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
     if ref in preset_names():  # presets win over a file of the same name (write ./camdn for the file)
         source = f"preset {ref}"
         data = load_yaml_text(_preset_text(ref), source)
-    elif path.is_file() or path.suffix in (".yaml", ".yml") or "/" in ref:
+    elif _entry_there(ref) or path.suffix in (".yaml", ".yml") or "/" in ref:  # a FIFO or a link loop too
         source = str(path)
         data = load_yaml(path)
     else:

@@ -181,6 +181,19 @@ def read_csv_with_text(source: Path | io.StringIO, text_columns: tuple[str, ...]
                        na_values={c: _NUMBER_NA_TOKENS for c in header if c not in text}, **kwargs)
 
 
+def entry_there(path: str | Path) -> bool:
+    """Whether the file system has an entry at `path`, even one that is no readable file (a FIFO, a
+    loop of links): that is a file to complain about, not a missing one. A name the file system
+    refuses (too long) raises its OSError."""
+    import os
+
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
+
+
 def refuse_repeated_csv_columns(path: Path) -> None:
     """A CSV header naming a column twice is an error (pandas would rename the second `x.1`)."""
     import csv

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -261,3 +262,16 @@ def test_flags_that_would_be_ignored_or_repeat_a_row_are_refused(cli, tmp_path, 
     r = cli(*args, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr == f"error: <command line>: {expect}\n", r.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_file_that_is_there_but_unreadable_is_not_called_missing(cli, tmp_path):
+    """A FIFO or a loop of links is there: it is no 'unknown preset' or 'unknown workload'."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    r = cli("soc", "show", "fifo", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == "error: fifo: file: not a regular file"
+    r = cli("soc", "show", "loop", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("error: loop: file: cannot read: ")
+    r = cli("run", "--mix", "./loop", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == "error: loop: file: a symbolic link that leads to no file"

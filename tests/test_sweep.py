@@ -525,6 +525,15 @@ def test_regress_refuses_a_reference_table_that_cannot_be_one(cli, tmp_path):
     layers.to_csv(table, index=False)
     r = cli("regress", "--reference", str(tmp_path / "refs"))
     assert r.returncode == 2 and r.stderr.strip() == f"error: {table}:3: cycles: must not be negative, got -5"
+    layers["cycles"] = layers.cycles.astype(object)
+    layers.loc[1, "cycles"] = 10**25  # no exact count: damage, not a regression (exit 1) to report
+    layers.to_csv(table, index=False)
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 2 and r.stderr.strip().startswith(f"error: {table}:3: cycles: must be at most 9007199254740992")
+    layers.loc[1, "cycles"] = None
+    layers.to_csv(table, index=False)
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {table}:3: cycles: empty (expected a number)"
     for task, why in (("abc", "expected a number, got 'abc'"), ("1.5", "expected a task number, got 1.5")):
         layers.assign(task=[task] + list(layers.task.astype(str)[1:])).to_csv(table, index=False)
         r = cli("regress", "--reference", str(tmp_path / "refs"))
@@ -617,7 +626,7 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     check("report", "LayerID, Total Cycles\n\uff10, 10\n", ":2: LayerID: expected a number, got '\uff10'")
     # a report that cannot be this topology's is bad input, not a regression
     check("report", "LayerID, Total Cycles\n", ": LayerID: the compute report has no layers")
-    check("report", "LayerID, Total Cycles\n0, 5\n0, 5\n", ": LayerID: layer 0 is reported twice")
+    check("report", "LayerID, Total Cycles\n0, 5\n\n0, 5\n", ":4: LayerID: layer 0 is reported twice")  # its line
     layers = len(report.read_text().strip().splitlines()) - 1
     check("report", "LayerID, Total Cycles\n0, 5\n1, 5\n",
           f": LayerID: 2 layers, but the topology {topo} has {layers}: not the report of this topology")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from npusim.errors import InputError
+from npusim.specio import entry_there
 
 from .trace import Layer, Trace, parse_trace_text, read_trace, trace_to_csv, write_trace
 from .zoo import build, model_entry, model_names, model_parameters
@@ -44,7 +45,7 @@ def _get_trace(ref: str, params: dict[str, Any]) -> Trace:
             raise InputError(ref, named if named in params else "params", str(exc)) from None
     path = Path(ref)
     # a file, or a path that is there but no folder (a FIFO, a device: load_file says it is no regular file)
-    if path.suffix.lower() in (".csv", ".onnx") or (path.exists() and not path.is_dir()):
+    if path.suffix.lower() in (".csv", ".onnx") or (entry_there(path) and not path.is_dir()):
         if params:
             raise InputError(ref, "params", f"builder parameters ({', '.join(sorted(params))}) apply to zoo "
                                             "models only")

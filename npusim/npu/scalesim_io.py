@@ -95,6 +95,7 @@ def read_scalesim_report(path: str | Path) -> pd.DataFrame:
                     raise InputError(str(path), col, f"must be at most {MAX_INT}, got {text}", lineno)
         records.append(rec)
     df = pd.DataFrame.from_records(records, columns=list(header))
+    df.attrs["lines"] = [lineno for lineno, _ in rows[1:]]  # each row's line in the file, for errors
     for col in df.columns:
         if ("Cycles" in col or col == "LayerID") and df[col].notna().all():
             df[col] = df[col].astype("int64")

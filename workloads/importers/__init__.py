@@ -123,6 +123,8 @@ def load_file(path: str | Path, fmt: str | None = None) -> Trace:
     if fmt is not None and fmt not in _IMPORTERS:
         raise InputError(str(path), "format", f"unknown format {fmt!r} (formats: {', '.join(_IMPORTERS)})")
     if not path.exists():
+        if path.is_symlink():  # there, but no file at its end (a loop, or a link to nothing)
+            raise InputError(str(path), "file", "a symbolic link that leads to no file")
         raise InputError(str(path), "file", "no such file")
     if not path.is_file():
         raise InputError(str(path), "file", "not a regular file")
