@@ -109,6 +109,14 @@ def test_trace_import_scalesim(cli, tmp_path):
 
 BAD_TRACES = [
     ("name,in_c\nl1,3\n", "bad.csv:1: op: required column is missing from the header"),
+    # a cell the op does not read is no value to drop without a word
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w,M\nc,conv,8,8,8,8,3,3,5\n",
+     "bad.csv:2: M: not used by op conv: leave it empty (got 5)"),
+    ("name,op,M,N,K,out_c,stride\nfc,gemm,1,10,64,,2\n", "bad.csv:2: stride: not used by op gemm: leave it empty (got 2)"),
+    ("name,op,in_c,in_h,in_w,kernel_h\ne,eltwise,8,8,8,5\n",
+     "bad.csv:2: kernel_h: not used by op eltwise: leave it empty (got 5)"),
+    ("name,op,in_c,in_h,in_w,out_c\ne,eltwise,8,8,8,99\n",
+     "bad.csv:2: out_c: 99 contradicts the op's other columns (eltwise 'e' has out_c 8)"),
     ("name,op,in_c,in_h,in_w,out_c,kernel_h\nl1,conv,3,8,8,4,3\n", "bad.csv:2: kernel_w: required for op conv"),
     ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w\nl1,conv,3,8,8,-4,3,3\n",
      "bad.csv:2: out_c: must not be negative, got -4"),

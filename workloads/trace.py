@@ -51,6 +51,14 @@ _SPATIAL_COLUMNS = ("in_c", "in_h", "in_w", "out_c", "kernel_h", "kernel_w", "st
                     "groups", "out_h", "out_w")
 _MATRIX_COLUMNS = ("M", "N", "K")
 NETWORK_INPUT = "-"  # `inputs` cell naming the network input instead of a layer
+_COMMON_COLUMNS = ("batch", "in_elem_bytes", "weight_elem_bytes", "out_elem_bytes", "row_offset")
+# the integer columns each op reads; a cell in another column must hold what the op implies (an
+# eltwise's kernel is 1) or stay empty, rather than be dropped without a word
+_USED_COLUMNS = {
+    **{op: _SPATIAL_COLUMNS + _COMMON_COLUMNS for op in ("conv", "dwconv", "pool")},
+    "eltwise": ("in_c", "in_h", "in_w", "out_c", "out_h", "out_w") + _COMMON_COLUMNS,
+    **{op: _MATRIX_COLUMNS + _COMMON_COLUMNS for op in ("gemm", "matmul", "lstm", "embedding")},
+}
 
 # columns each op needs (others default or are ignored)
 OP_COLUMNS = {
@@ -392,6 +400,8 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
             raise err(col, f"must be at least 1, got {value}")
         kw[col] = value
     kw["padding"] = f.get("padding", 0)
+    if op not in ("conv", "dwconv", "pool"):  # no window: these cells, if given, are checked below
+        kw.update(stride=1, padding=0)
 
     if op in ("conv", "dwconv", "pool", "eltwise"):
         for col in ("in_c", "in_h", "in_w"):
@@ -513,6 +523,12 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
         kw["output_into"] = into
     kw["line"] = line
     layer = Layer(**kw)
+    for col in INT_COLUMNS:
+        if col in f and f[col] != getattr(layer, col):
+            if col in _USED_COLUMNS[op]:
+                raise err(col, f"{f[col]} contradicts the op's other columns ({op} {name!r} has {col} "
+                               f"{getattr(layer, col)})")
+            raise err(col, f"not used by op {op}: leave it empty (got {f[col]})")
     work = max(layer.macs, layer.vector_ops, layer.output_elems, *layer.input_elems())
     if work > MAX_LAYER_MACS:
         raise err("layer", f"{name}: {work:.3g} operations or elements is more than a layer may have (2^53)")
