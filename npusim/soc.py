@@ -525,8 +525,19 @@ def _check_dram(spec: DRAMSpec, sec: Section) -> None:
         raise sec.error(key, str(exc)) from None
 
 
+def _without_nulls(data: Any) -> Any:
+    """A SoC file's `key: null` (or `key:`) means the key's default: it clears what a `base:` file set."""
+    if not isinstance(data, dict):
+        return data
+    out = LineDict((k, _without_nulls(v)) for k, v in data.items() if v is not None)
+    out.line = getattr(data, "line", None)
+    out.key_lines = getattr(data, "key_lines", {})
+    out.key_sources = getattr(data, "key_sources", None)
+    return out
+
+
 def soc_from_dict(data: Any, source: str, origins: dict[str, str] | None = None) -> SoCSpec:
-    top = Section(data, source, origins=origins)
+    top = Section(_without_nulls(data), source, origins=origins)
     name = top.name("name", Path(source).stem if source else "soc")
     npu = _npu(top.section("npu"))
     llc = _llc(top.section("llc"))

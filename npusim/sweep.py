@@ -259,12 +259,20 @@ class SweepSpec:
                 swept = ", ".join(f"{k}={v}" for k, v in merged.items() if k in self.axes and k != key)
                 message = f"{exc.message} (at {swept})" if swept else exc.message
                 raise InputError(self.source, where, message, self.lines.get(where)) from None
-            if self.base_scenario and exc.source != COMMAND_LINE:
-                # the base scenario's key, which may fail only with this point's values: name them
+            if self.base_scenario and exc.source != COMMAND_LINE and self._base_loads_alone():
+                # the base scenario's key fails only with this point's values: name them
                 swept = ", ".join(f"{k}={v}" for k, v in merged.items() if k in self.axes and len(self.axes[k]) > 1)
                 if swept:
                     raise InputError(exc.source, exc.field, f"{exc.message} (at {swept})", exc.line) from None
             raise
+
+    def _base_loads_alone(self) -> bool:
+        """Whether the base scenario loads without any swept value (then its error comes from a point's)."""
+        try:
+            load_scenario(self.base_scenario, {}, soc_ref=self.soc)
+        except InputError:
+            return False
+        return True
 
 
 # -- parsing axes -----------------------------------------------------------------
@@ -621,22 +629,28 @@ class Executor:
         window = 2 * self.jobs
         inflight: dict[Any, int] = {}
         while queue or inflight:
+            broken = False
             while queue and len(inflight) < window:
                 i, a = queue.pop()
-                with _workers_ignore_ctrl_c():  # the pool starts its workers as jobs are submitted
-                    inflight[self.pool.submit(fn, *a)] = i
-            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-            broken = False
-            for fut in sorted(done, key=inflight.__getitem__):
                 try:
-                    res = fut.result()
-                except BrokenProcessPool:
+                    with _workers_ignore_ctrl_c():  # the pool starts its workers as jobs are submitted
+                        inflight[self.pool.submit(fn, *a)] = i
+                except BrokenProcessPool:  # a worker died while we were away (writing rows)
+                    queue.append((i, a))
                     broken = True
-                    continue
-                except Exception as exc:  # noqa: BLE001 - a point's failure is reported, not fatal
-                    yield inflight.pop(fut), None, exc
-                    continue
-                yield inflight.pop(fut), res, None
+                    break
+            if not broken:
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=inflight.__getitem__):
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - a point's failure is reported, not fatal
+                        yield inflight.pop(fut), None, exc
+                        continue
+                    yield inflight.pop(fut), res, None
             if broken:
                 suspects = sorted(inflight.values())
                 inflight.clear()
@@ -649,21 +663,24 @@ class Executor:
         from concurrent.futures.process import BrokenProcessPool
 
         with _workers_ignore_ctrl_c():
-            self.pool = self._new_pool(1)  # held by the executor, so an interrupt stops it
+            self.pool = self._new_pool(1)  # held by the executor, so an interrupt stops its worker
             fut = self.pool.submit(fn, *a)
         try:
-            return i, fut.result(), None
+            res = fut.result()
         except BrokenProcessPool:
-            return i, None, WorkerDied("its worker process died (killed, or out of memory?)")
+            out: tuple[int, Any, BaseException | None] = (
+                i, None, WorkerDied("its worker process died (killed, or out of memory?)"))
         except Exception as exc:  # noqa: BLE001
-            return i, None, exc
-        finally:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            out = (i, None, exc)
+        else:
+            out = (i, res, None)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        return out
 
     def close(self, interrupted: bool = False) -> None:
         if self.pool is not None:
             if interrupted:  # the points in flight are lost anyway: stop their workers now
-                for proc in list(getattr(self.pool, "_processes", {}).values()):
+                for proc in list((getattr(self.pool, "_processes", None) or {}).values()):  # None once shut down
                     proc.terminate()
                 self.pool.shutdown(wait=False, cancel_futures=True)
             else:
@@ -814,6 +831,9 @@ def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRep
         header = next(csv.reader(raw.decode("utf-8-sig").splitlines()[:1]), [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
+    text = raw.removeprefix(b"\xef\xbb\xbf")
+    if b"\n" not in text and b"point_id".startswith(text):  # killed while writing its first column's name
+        return JournalRepair(journal, ["its header was cut off by an interrupted write"], "")
     if "point_id" not in header:
         raise InputError(str(journal), "point_id", "cannot resume: not the results of `npusim sweep` "
                                                    "(no point_id column); remove it or drop --resume")

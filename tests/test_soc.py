@@ -268,3 +268,21 @@ def test_an_unreadable_yaml_file_is_named_in_the_systems_words(tmp_path):
     with pytest.raises(InputError) as exc:
         load_soc(str(tmp_path / "bin.yaml"))
     assert exc.value.message.startswith("not UTF-8 text: 'utf-8' codec can't decode byte 0xff in position 18")
+
+
+def test_a_null_in_a_soc_file_clears_what_its_base_set(tmp_path):
+    """A SoC file's only way to drop an inherited optional key is `key: null`: it takes the default."""
+    from npusim.soc import load_soc
+
+    split = tmp_path / "split.yaml"
+    split.write_text("base: gemmini-moca\nnpu:\n  buffers: {scratchpad: null, input: 64KiB, weight: 64KiB}\n")
+    base = load_soc("gemmini-moca").to_dict()["npu"]["buffers"]
+    assert "scratchpad" in base
+    buffers = load_soc(str(split)).to_dict()["npu"]["buffers"]
+    assert "scratchpad" not in buffers and buffers["input"] == "64KiB" and buffers["weight"] == "64KiB"
+    ranks = tmp_path / "ranks.yaml"
+    ranks.write_text("base: camdn\ndram: {ranks: 2}\n")
+    cleared = tmp_path / "cleared.yaml"
+    cleared.write_text(f"base: {ranks}\ndram: {{ranks: null}}\n")
+    assert load_soc(str(ranks)).dram.ranks == 2
+    assert load_soc(str(cleared)).dram.ranks == load_soc("camdn").dram.ranks

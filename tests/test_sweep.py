@@ -129,6 +129,33 @@ def test_a_dead_worker_fails_only_its_own_point():
     assert all(exc is None for i, (res, exc) in got.items() if i != 3)
 
 
+@pytest.mark.skipif(os.name != "posix", reason="kills a worker with SIGKILL")
+def test_a_worker_killed_while_the_sweep_writes_a_row_loses_nothing():
+    """The pool may break while the sweep is away from it (writing rows): the next hand-over then fails,
+    and every job still finishes, none reported failed."""
+    import operator
+    import signal
+    import time
+
+    args = [(abs, -k) for k in range(12)]
+    executor = sweep_mod.Executor(2, None)
+    got = {}
+    try:
+        for n, (i, res, exc) in enumerate(executor.map_unordered(operator.call, args)):
+            got[i] = (res, exc)
+            if n == 2:
+                os.kill(next(iter(executor.pool._processes)), signal.SIGKILL)
+                time.sleep(1.0)
+    finally:
+        executor.close()
+    assert got == {k: (k, None) for k in range(12)}
+    # interrupted right after a rerun shut its pool down: closing must still work (it raised AttributeError)
+    executor = sweep_mod.Executor(2, None)
+    list(executor.map_unordered(abs, [(-1,)]))
+    executor.pool.shutdown(wait=False)
+    executor.close(interrupted=True)
+
+
 def test_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
@@ -340,6 +367,13 @@ def test_an_out_path_under_a_file_says_so_before_any_work(cli, tmp_path, verb):
         assert r.returncode == 2 and r.stderr.strip() == (
             f"error: <command line>: --out: cannot write '{out}': '{tmp_path / 'f'}' is a file, not a folder")
     assert (tmp_path / "f").read_text() == "mine\n"
+    if verb[0] == "run":  # after a link, `..` is the link target's parent, where no file is in the way
+        (tmp_path / "c").mkdir()
+        (tmp_path / "d" / "e").mkdir(parents=True)
+        (tmp_path / "c" / "out").write_text("mine\n")
+        (tmp_path / "c" / "link").symlink_to(tmp_path / "d" / "e")
+        r = cli(*verb, "--out", "link/../out/run", cwd=tmp_path / "c")
+        assert r.returncode == 0 and (tmp_path / "d" / "out" / "run" / "summary.json").is_file(), r.stderr
 
 
 def test_a_new_sweep_keeps_the_file_it_replaces(cli, tmp_path):
@@ -795,7 +829,7 @@ def test_resume_repairs_what_an_interrupted_write_leaves(tmp_path):
         assert out.skipped == 2 and out.ran == 2, name
         assert len(warnings) == 1 and warnings[0].startswith(f"warning: {path}: repaired before resuming: "), warnings
         assert path.read_bytes() == whole.read_bytes(), name
-    for cut in (header.index(b",") + 4, header.index(b"tenant") + 3):  # killed while writing the header
+    for cut in (5, header.index(b",") + 4, header.index(b"tenant") + 3):  # killed while writing the header
         path = tmp_path / "header.csv"
         path.write_bytes(header[:cut])
         out = run_sweep(small_spec(), path, jobs=1, resume=True, report_error=lambda message: None)
@@ -1767,3 +1801,8 @@ def test_a_base_scenario_that_fails_at_one_point_names_the_point(cli, tmp_path):
     for args in ([str(exp)], ["--scenario", str(scenario), "--llc-ways", "1,8"]):
         r = cli("sweep", *args, "--out", str(tmp_path / "r.csv"), "--quiet")
         assert r.returncode == 2 and r.stderr.strip() == expect, r.stderr
+    # an error of the file itself, at every point alike, names no point
+    scenario.write_text("tenants:\n  - workloda: kws\n")
+    r = cli("sweep", "--scenario", str(scenario), "--llc-size", "1MiB,2MiB", "--out", str(tmp_path / "r.csv"))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {scenario}:2: tenants[0].workloda: unknown key (did you mean workload?)"), r.stderr

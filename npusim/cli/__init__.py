@@ -131,7 +131,8 @@ def _refuse_unusable_outputs(args: argparse.Namespace) -> None:
         except (FileNotFoundError, NotADirectoryError):
             # not there yet: fine, unless a file sits where a folder of its path must be (else the
             # command would find out only when it writes, after all its work)
-            folder = os.path.dirname(os.path.normpath(value))
+            # (by text, but `..` kept: after a link it is the link target's parent)
+            folder = os.path.dirname(value.rstrip(os.sep) or value)
             while folder and not os.path.lexists(folder):
                 folder = os.path.dirname(folder)
             if folder and not os.path.isdir(folder):
