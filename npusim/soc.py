@@ -373,16 +373,25 @@ def _keep_npu_way_share(llc: dict, old_ways: Any) -> None:
 
 # -- validation ---------------------------------------------------------------
 
-def _parse_array(sec: Section) -> tuple[int, int]:
-    value = sec.raw("array")
+def array_dims(value: Any) -> tuple[int, int] | None:
+    """(rows, cols) of a ROWSxCOLS text (16x16, '16 X 16', 016x16), or None if it is not one; a count
+    beyond MAX_ARRAY_DIM is capped, unconverted (thousands of digits)."""
     # a string, never a number: YAML reads 0x32 as the integer 50, not as 0 by 32
     text = value.lower().replace(" ", "") if isinstance(value, str) else ""
     parts = text.split("x")
     # plain ASCII decimals, as everywhere ('３２' and '²' are not numbers here)
     if len(parts) != 2 or not all(p.lstrip("-").isascii() and p.lstrip("-").isdigit() for p in parts):
-        raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
-    # more digits than any array has: too large, without converting thousands of digits
+        return None
     rows, cols = (capped_int(p, MAX_ARRAY_DIM) for p in parts)
+    return rows, cols
+
+
+def _parse_array(sec: Section) -> tuple[int, int]:
+    value = sec.raw("array")
+    dims = array_dims(value)
+    if dims is None:
+        raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
+    rows, cols = dims
     if rows < 1 or cols < 1:
         raise sec.error("array", f"array needs at least one PE in each dimension, got {value!r}")
     if max(rows, cols) > MAX_ARRAY_DIM:

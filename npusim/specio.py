@@ -328,9 +328,15 @@ class Section:
             raise self.error(key, "expected a mapping of keys to values")
         return Section(value, self.source_of(key), self.field(key), self.line_of(key), self.origins)
 
-    def _convert(self, key: str, default: Any, convert: Callable[[Any], Any]) -> Any:
-        if default is not _MISSING and key not in self.data:
-            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+    def _left_out(self, key: str, default: Any) -> bool:
+        """Whether `key` is absent and has a default to take (marked read). An explicit null is a
+        value, and is checked as one."""
+        if default is _MISSING or key in self.data:
+            return False
+        self.raw(key, default)
+        return True
+
+    def _convert(self, key: str, convert: Callable[[Any], Any]) -> Any:
         value = self.raw(key)
         try:
             return convert(value)
@@ -340,8 +346,8 @@ class Section:
     # -- typed getters -----------------------------------------------------
     def integer(self, key: str, default: Any = _MISSING, *, minimum: int | None = None,
                 maximum: int | None = None) -> int:
-        if default is not _MISSING and key not in self.data:
-            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        if self._left_out(key, default):
+            return default
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer, got {value!r}")
@@ -350,8 +356,8 @@ class Section:
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
                maximum: float | None = None) -> float:
-        if default is not _MISSING and key not in self.data:
-            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        if self._left_out(key, default):
+            return default
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"expected a number, got {value!r}")
@@ -362,23 +368,23 @@ class Section:
 
     def size(self, key: str, default: Any = _MISSING, *, minimum: int | None = 1,
              maximum: int | None = None) -> int:
-        if default is not _MISSING and key not in self.data:
-            return self.raw(key, default)
-        value = self._convert(key, _MISSING, parse_size)
+        if self._left_out(key, default):
+            return default
+        value = self._convert(key, parse_size)
         maximum = MAX_INT if maximum is None else maximum
         self._check_range(key, value, minimum, maximum, unit=("byte", "bytes"))
         return value
 
     def frequency(self, key: str, default: Any = _MISSING) -> int:
-        if default is not _MISSING and key not in self.data:
-            return self.raw(key, default)
-        value = self._convert(key, _MISSING, parse_frequency)
+        if self._left_out(key, default):
+            return default
+        value = self._convert(key, parse_frequency)
         self._check_range(key, value, 1, None, unit=("Hz", "Hz"))
         return value
 
     def string(self, key: str, default: Any = _MISSING) -> str:
-        if default is not _MISSING and key not in self.data:
-            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        if self._left_out(key, default):
+            return default
         value = self.raw(key)
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {value!r}")
@@ -386,8 +392,8 @@ class Section:
 
     def name(self, key: str, default: Any = _MISSING) -> str:
         """A name shown in tables and file rows: not blank, on one line, printable."""
-        if default is not _MISSING and key not in self.data:
-            return self.raw(key, default)
+        if self._left_out(key, default):
+            return default
         value = self.string(key)
         if not value.strip():
             raise self.error(key, "empty")
@@ -397,8 +403,8 @@ class Section:
 
     def choice(self, key: str, choices: Iterable[str], default: Any = _MISSING) -> str:
         choices = list(choices)
-        if default is not _MISSING and key not in self.data:
-            return self.raw(key, default)  # absent (an explicit null is a value, and checked)
+        if self._left_out(key, default):
+            return default
         value = self.raw(key)
         if value not in choices:
             raise self.error(key, f"unknown value {value!r} (choose from {', '.join(map(str, choices))})")

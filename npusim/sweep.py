@@ -42,7 +42,7 @@ from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
                        hashable_param, load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags,
                        workload_path, workload_problem)
-from .soc import preset_names
+from .soc import MAX_ARRAY_DIM, array_dims, preset_names
 from .specio import (MAX_INT, Section, beside, comma_names, folder_beside, load_yaml, read_csv_with_text,
                      refuse_repeated_csv_columns)
 from .units import UnitError, count_text, parse_float_text, parse_int_text, parse_size
@@ -375,10 +375,10 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
 
 def _array_text(text: str) -> str:
     """ROWSxCOLS spelled one way (16X16, '16 x 16' and 016x16 are one array, so one point); what is
-    not an array is kept as given, for the SoC's check to name."""
-    parts = text.strip().lower().replace(" ", "").split("x")
-    if len(parts) == 2 and all(p.isascii() and p.isdigit() and len(p.lstrip("0")) <= 9 for p in parts):
-        return f"{int(parts[0])}x{int(parts[1])}"
+    no array the SoC takes is kept as given, for the SoC's check to name."""
+    dims = array_dims(text)
+    if dims is not None and all(1 <= d <= MAX_ARRAY_DIM for d in dims):
+        return f"{dims[0]}x{dims[1]}"
     return text.strip()
 
 

@@ -30,6 +30,7 @@ MAX_LAYER_MACS = 2**53
 
 OPS = ("conv", "dwconv", "gemm", "matmul", "pool", "eltwise", "lstm", "embedding")
 COMPUTE_OPS = ("conv", "dwconv", "gemm", "matmul", "lstm")  # run on the systolic array
+WINDOW_OPS = ("conv", "dwconv", "pool")  # slide a kernel window (stride, padding) over the input
 VECTOR_OPS = ("pool", "eltwise", "embedding")  # run on the vector path
 
 # column order of a written trace
@@ -55,12 +56,12 @@ _COMMON_COLUMNS = ("batch", "in_elem_bytes", "weight_elem_bytes", "out_elem_byte
 # the integer columns each op reads; a cell in another column must hold what the op implies (an
 # eltwise's kernel is 1) or stay empty, rather than be dropped without a word
 _USED_COLUMNS = {
-    **{op: _SPATIAL_COLUMNS + _COMMON_COLUMNS for op in ("conv", "dwconv", "pool")},
+    **{op: _SPATIAL_COLUMNS + _COMMON_COLUMNS for op in WINDOW_OPS},
     "eltwise": ("in_c", "in_h", "in_w", "out_c", "out_h", "out_w") + _COMMON_COLUMNS,
     **{op: _MATRIX_COLUMNS + _COMMON_COLUMNS for op in ("gemm", "matmul", "lstm", "embedding")},
 }
 
-# columns each op needs (others default or are ignored)
+# columns each op needs (the others it reads default; _USED_COLUMNS has them)
 OP_COLUMNS = {
     "conv": ("in_c", "in_h", "in_w", "out_c", "kernel_h", "kernel_w"),
     "dwconv": ("in_c", "in_h", "in_w", "kernel_h", "kernel_w"),
@@ -168,7 +169,7 @@ class Layer:
 
     def input_elems(self) -> tuple[int, ...]:
         """Elements read from each input operand (A first, then B for matmul)."""
-        if self.op in ("conv", "dwconv", "pool"):
+        if self.op in WINDOW_OPS:
             return (self.batch * self.in_c * self.in_h * self.in_w,)
         if self.op == "gemm":
             return (self.M * self.K,)
@@ -189,7 +190,7 @@ class Layer:
 
     @property
     def output_elems(self) -> int:
-        if self.op in ("conv", "dwconv", "pool"):
+        if self.op in WINDOW_OPS:
             return self.batch * self.out_c * self.out_h * self.out_w
         if self.op in ("gemm", "embedding"):
             return self.M * self.N
@@ -400,7 +401,7 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
             raise err(col, f"must be at least 1, got {value}")
         kw[col] = value
     kw["padding"] = f.get("padding", 0)
-    if op not in ("conv", "dwconv", "pool"):  # no window: these cells, if given, are checked below
+    if op not in WINDOW_OPS:  # no window: these cells, if given, are checked below
         kw.update(stride=1, padding=0)
 
     if op in ("conv", "dwconv", "pool", "eltwise"):
@@ -408,7 +409,7 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
             if f[col] < 1:
                 raise err(col, f"must be at least 1, got {f[col]}")
             kw[col] = f[col]
-    if op in ("conv", "dwconv", "pool"):
+    if op in WINDOW_OPS:
         kh, kw_ = f["kernel_h"], f["kernel_w"]
         for col, v in (("kernel_h", kh), ("kernel_w", kw_)):
             if v < 1:
