@@ -597,3 +597,32 @@ def test_scalesim_topology_without_header_is_refused(tmp_path, fmt, first_row):
         load_file(p, fmt)
     e = info.value
     assert (e.source, e.line, e.field) == (str(p), 2, "header") and "is a layer" in e.message
+
+
+def test_onnx_weights_computed_from_constants_stay_weights(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    # a QDQ model's int8 weights reach the MatMul through DequantizeLinear; other exporters
+    # transpose or scale a weight in the graph: all three are weights, so each product is a gemm
+    # with K x N parameters, not a matmul of two activations with none
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], name="dq"),
+             helper.make_node("MatMul", ["x", "w"], ["h1"], name="fc1"),  # [4, 16] x [16, 8]
+             helper.make_node("Transpose", ["w2"], ["w2t"], name="t", perm=[1, 0]),
+             helper.make_node("MatMul", ["h1", "w2t"], ["h2"], name="fc2"),  # [4, 8] x [8, 6]
+             helper.make_node("Mul", ["w3", "g"], ["w3s"], name="weight_norm"),
+             helper.make_node("Gemm", ["h2", "w3s"], ["y"], name="fc3", transB=1)]  # [4, 6] x [6, 5]
+    inits = [numpy_helper.from_array(np.ones((16, 8), np.int8), "wq"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "ws"),
+             numpy_helper.from_array(np.ones((6, 8), np.float32), "w2"),
+             numpy_helper.from_array(np.ones((5, 6), np.float32), "w3"),
+             numpy_helper.from_array(np.ones((5, 1), np.float32), "g")]
+    graph = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "q.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    t = load_file(path)
+    assert [(l.name, l.op, l.M, l.K, l.N, l.params, l.inputs) for l in t.layers] == [
+        ("fc1", "gemm", 4, 16, 8, 128, ()), ("fc2", "gemm", 4, 8, 6, 48, ("fc1",)),
+        ("fc3", "gemm", 4, 6, 5, 30, ("fc2",))]
+    _round_trip(t)

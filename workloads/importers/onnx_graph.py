@@ -9,7 +9,8 @@ Layers, in node order (sorted into dependency order when the file is not; a cycl
   (taps and MACs are right, the window is not).
 * ``Gemm`` and ``MatMul`` with one constant operand -> `gemm` (M rows of
   activations, K x N weights; a constant left operand is transposed into this
-  form); ``MatMul`` of two activations -> `matmul` with the leading dimensions
+  form; a tensor computed from constants only, e.g. ``DequantizeLinear`` of
+  int8 weights, is a constant); ``MatMul`` of two activations -> `matmul` with the leading dimensions
   as its batch.
 * ``MaxPool``, ``AveragePool``, ``LpPool``, ``GlobalAveragePool``,
   ``GlobalMaxPool`` -> `pool`.
@@ -339,6 +340,8 @@ def load_onnx(path: Path) -> Trace:
                 producers[out] = (add(fields, src(ins[0])),)
             elif op in ELTWISE or op == "Softmax":
                 if op in ELTWISE and len(act_ins) < 2:
+                    if ins and not act_ins:  # of constants only (a weight's scale): a constant
+                        const.update(outs)
                     producers[out] = src(act_ins[0]) if act_ins else ()  # a bias or scale: fused
                     continue
                 o = shape(out)
@@ -346,6 +349,8 @@ def load_onnx(path: Path) -> Trace:
                 fields = dict(name=label, op="eltwise", batch=o[0] if len(o) == 4 else 1, in_c=c, in_h=h, in_w=w)
                 producers[out] = (add(fields, tuple(p for t in act_ins for p in src(t))),)
             elif op == "Concat":
+                if ins and not act_ins:  # of constants only: a constant
+                    const.update(outs)
                 producers[out] = tuple(p for t in act_ins for p in src(t))
             elif op == "LSTM":
                 sx = shape(ins[0])
@@ -379,6 +384,10 @@ def load_onnx(path: Path) -> Trace:
                 for o in outs:
                     producers[o] = tuple(made)
             elif op in PASS_THROUGH:
+                if ins and not act_ins:
+                    # computed from constants only (a DequantizeLinear of int8 weights, a Transpose or
+                    # Cast of a weight): still weights, so a Gemm/MatMul reading it is a gemm with weights
+                    const.update(outs)
                 for o in outs:
                     producers[o] = src(act_ins[0]) if act_ins else ()
             else:
