@@ -626,3 +626,17 @@ def test_onnx_weights_computed_from_constants_stay_weights(tmp_path):
         ("fc1", "gemm", 4, 16, 8, 128, ()), ("fc2", "gemm", 4, 8, 6, 48, ("fc1",)),
         ("fc3", "gemm", 4, 6, 5, 30, ("fc2",))]
     _round_trip(t)
+
+
+def test_onnx_matmul_batch_broadcasts_dimension_by_dimension(tmp_path):
+    from onnx import helper
+
+    # [2, 1, 5, 6] @ [1, 3, 6, 7] is [2, 3, 5, 7]: 6 products, not the larger operand's 3
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["y"], name="mm"),
+             helper.make_node("MatMul", ["y", "w"], ["z"], name="proj")]  # [2, 3, 5, 7] x [7, 4]
+    t = load_file(_save(tmp_path, nodes, {"a": [2, 1, 5, 6], "b": [1, 3, 6, 7]}, {"w": (7, 4)}, ["z"]))
+    mm, proj = t.layers
+    assert (mm.op, mm.batch, mm.M, mm.K, mm.N, mm.macs) == ("matmul", 6, 5, 6, 7, 6 * 5 * 6 * 7)
+    assert mm.output_elems == 2 * 3 * 5 * 7
+    assert (proj.op, proj.M, proj.K, proj.N) == ("gemm", 30, 7, 4)
+    _round_trip(t)

@@ -34,6 +34,8 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from npusim.errors import InputError, first_line
 
 from ..trace import Layer, Trace, make_layer, trace_from_layers
@@ -308,7 +310,8 @@ def load_onnx(path: Path) -> Trace:
                     sa2 = sa if len(sa) > 1 else (1,) + sa
                     sb2 = sb if len(sb) > 1 else sb + (1,)
                     m, k, n, kb = sa2[-2], sa2[-1], sb2[-1], sb2[-2]
-                    batch = max(math.prod(sa2[:-2]), math.prod(sb2[:-2]))
+                    # numpy broadcasting of the leading dimensions: [2, 1] and [1, 3] make 6 products
+                    batch = math.prod(np.broadcast_shapes(sa2[:-2], sb2[:-2]))
                 if k != kb:
                     raise InputError(source, label, f"{op} of {list(sa)} and {list(sb)}: the inner sizes {k} and "
                                                     f"{kb} differ")
