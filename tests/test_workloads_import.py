@@ -640,3 +640,26 @@ def test_onnx_matmul_batch_broadcasts_dimension_by_dimension(tmp_path):
     assert mm.output_elems == 2 * 3 * 5 * 7
     assert (proj.op, proj.M, proj.K, proj.N) == ("gemm", 30, 7, 4)
     _round_trip(t)
+
+
+def test_onnx_windows_whose_axes_differ_import_with_exact_outputs(tmp_path):
+    from onnx import helper
+
+    # Inception-v3's 1x7 conv pads W only; CRNN's max pools stride (2, 1); pads only at the end.
+    # The trace has one stride and one padding: these used to be refused as impossible outputs
+    nodes = [helper.make_node("Conv", ["x", "w17"], ["a"], name="c1x7", pads=[0, 3, 0, 3]),
+             helper.make_node("MaxPool", ["a"], ["b"], name="pool21", kernel_shape=[2, 2], strides=[2, 1],
+                              pads=[0, 0, 0, 1]),
+             helper.make_node("Conv", ["b", "w3"], ["c"], name="endpad", pads=[0, 0, 2, 2])]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = load_file(_save(tmp_path, nodes, {"x": [1, 8, 16, 16]}, {"w17": (4, 8, 1, 7), "w3": (4, 4, 3, 3)},
+                            ["c"]))
+    c17, pool, end = t.layers
+    # exact outputs and MACs; the one padding is the least that makes both outputs possible
+    assert (c17.out_h, c17.out_w, c17.stride, c17.padding, c17.macs) == (16, 16, 1, 3, 16 * 16 * 4 * 8 * 7)
+    assert (pool.out_h, pool.out_w, pool.stride, pool.padding) == (8, 16, 1, 0)  # stride 2 would need pad 7
+    assert (end.in_h, end.out_h, end.out_w, end.padding, end.macs) == (8, 8, 16, 1, 8 * 16 * 4 * 36)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UnsupportedOperatorWarning)]
+    assert len(messages) == 3 and "strides (2, 1)" in messages[1] and "uses stride 1, padding 0" in messages[1]
+    _round_trip(t)

@@ -4,9 +4,10 @@ Layers, in node order (sorted into dependency order when the file is not; a cycl
 
 * ``Conv`` -> `conv` (grouped too) or `dwconv` (group = channels > 1); NCHW, 2-D
   or 1-D (as H = 1). Asymmetric or ``auto_pad`` padding: `padding` is the
-  top/left pad and `out_h`/`out_w` the inferred output size. A stride that
-  differs between H and W uses the H stride (warned); dilation is warned
-  (taps and MACs are right, the window is not).
+  top/left pad and `out_h`/`out_w` the inferred output size. Strides or pads
+  that differ between H and W become one stride and padding that fit both
+  exact outputs (`_one_window`, warned); dilation is warned (taps and MACs
+  are right, the window is not).
 * ``Gemm`` and ``MatMul`` with one constant operand -> `gemm` (M rows of
   activations, K x N weights; a constant left operand is transposed into this
   form; a tensor computed from constants only, e.g. ``DequantizeLinear`` of
@@ -286,18 +287,15 @@ def load_onnx(path: Path) -> Trace:
                     raise InputError(source, label, f"weight {ins[1]!r} of shape {list(wt)} takes {wt[1] * group} "
                                                     f"input channels, the input has {c}")
                 sh, sw = _window(a.get("strides"), 1)
-                if sh != sw and h > 1:
-                    warnings.warn(f"{source}: node {label}: strides ({sh}, {sw}) differ; the trace uses {sh} "
-                                  "(out_h/out_w are exact)", UnsupportedOperatorWarning, stacklevel=2)
-                stride = sh if h > 1 else sw
                 dh, dw = _window(a.get("dilations"), 1)
                 if (dh, dw) != (1, 1):
                     warnings.warn(f"{source}: node {label}: dilation ({dh}, {dw}) modelled as a dense "
                                   f"{kh}x{kw} window", UnsupportedOperatorWarning, stacklevel=2)
                 ph, pw = _begin_pads(a, (h, w), (oh, ow), ((kh - 1) * dh + 1, (kw - 1) * dw + 1), (sh, sw))
+                stride, padding = _one_window(source, label, (h, kh, sh, ph, oh), (w, kw, sw, pw, ow))
                 fields = dict(name=label, op="dwconv" if group == c and group > 1 else "conv", batch=n_, in_c=c,
                               in_h=h, in_w=w, out_c=oc, kernel_h=kh, kernel_w=kw, stride=stride,
-                              padding=_one_pad(source, label, ph, pw, h), groups=group, out_h=oh, out_w=ow)
+                              padding=padding, groups=group, out_h=oh, out_w=ow)
                 producers[out] = (add(fields, src(ins[0])),)
             elif op in ("Gemm", "MatMul"):
                 sa, sb = shape(ins[0]), shape(ins[1])
@@ -332,14 +330,14 @@ def load_onnx(path: Path) -> Trace:
                 n_, c, h, w = _spatial(shape(ins[0]))
                 _, _, oh, ow = _spatial(shape(out))
                 if op.startswith("Global"):
-                    kh, kw, s, ph, pw = h, w, 1, 0, 0
+                    kh, kw, stride, padding = h, w, 1, 0
                 else:
                     kh, kw = _window(a.get("kernel_shape"), 1)
                     sh, sw = _window(a.get("strides"), 1)
-                    s = sh if h > 1 else sw
                     ph, pw = _begin_pads(a, (h, w), (oh, ow), (kh, kw), (sh, sw))
+                    stride, padding = _one_window(source, label, (h, kh, sh, ph, oh), (w, kw, sw, pw, ow))
                 fields = dict(name=label, op="pool", batch=n_, in_c=c, in_h=h, in_w=w, kernel_h=kh, kernel_w=kw,
-                              stride=s, padding=_one_pad(source, label, ph, pw, h), out_h=oh, out_w=ow)
+                              stride=stride, padding=padding, out_h=oh, out_w=ow)
                 producers[out] = (add(fields, src(ins[0])),)
             elif op in ELTWISE or op == "Softmax":
                 if op in ELTWISE and len(act_ins) < 2:
@@ -411,14 +409,36 @@ def load_onnx(path: Path) -> Trace:
     return trace_from_layers(path.stem, layers, source)
 
 
-def _one_pad(source: str, label: str, top: int, left: int, height: int) -> int:
-    """The trace's one `padding`: the begin pad (top; left for 1-D). Differing top and left pads are warned."""
-    if height == 1:
-        return left
-    if top != left:
+def _one_window(source: str, label: str, h_axis: tuple[int, int, int, int, int],
+                w_axis: tuple[int, int, int, int, int]) -> tuple[int, int]:
+    """The trace's one (stride, padding) for a window whose axes, each ``(in, kernel, stride, begin
+    pad, out)``, may differ. The H axis's stride and begin pad (W's for 1-D, H = 1) when the exact
+    output sizes fit them on both axes; else the stride of the two and the smallest padding from
+    that begin pad that make both outputs possible (a 1x7 conv padded along W only, a (2, 1)-strided
+    pool), so that the layer imports. Any difference between the axes is warned: MACs and output
+    sizes stay exact, the input rows or columns a window reads are approximate."""
+    (h_in, _, sh, top, oh), (_, _, sw, left, ow) = h_axis, w_axis
+    one_d = h_in == 1 and oh == 1
+    stride, pad = (sw, left) if one_d else (sh, top)
+
+    def least_pad(s: int, p: int) -> int:
+        # out <= (in + 2p - k + s) // s + 1 and k <= in + 2p on both axes
+        for n, k, _, _, out in (h_axis, w_axis):
+            p = max(p, -(-(max((out - 2) * s, 0) + k - n) // 2))
+        return p
+
+    if least_pad(stride, pad) != pad:
+        stride, pad = min(((s, least_pad(s, pad)) for s in dict.fromkeys((stride, sh, sw))), key=lambda c: c[1])
+        warnings.warn(f"{source}: node {label}: strides ({sh}, {sw}), begin pads ({top}, {left}) and output "
+                      f"{oh}x{ow} do not fit one stride and padding; the trace uses stride {stride}, padding "
+                      f"{pad} (out_h/out_w are exact)", UnsupportedOperatorWarning, stacklevel=3)
+    elif not one_d and sh != sw:
+        warnings.warn(f"{source}: node {label}: strides ({sh}, {sw}) differ; the trace uses {sh} "
+                      "(out_h/out_w are exact)", UnsupportedOperatorWarning, stacklevel=3)
+    elif not one_d and top != left:
         warnings.warn(f"{source}: node {label}: top pad {top} and left pad {left} differ; the trace uses {top} "
                       "(out_h/out_w are exact)", UnsupportedOperatorWarning, stacklevel=3)
-    return top
+    return stride, pad
 
 
 def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
