@@ -663,3 +663,19 @@ def test_onnx_windows_whose_axes_differ_import_with_exact_outputs(tmp_path):
     messages = [str(w.message) for w in caught if issubclass(w.category, UnsupportedOperatorWarning)]
     assert len(messages) == 3 and "strides (2, 1)" in messages[1] and "uses stride 1, padding 0" in messages[1]
     _round_trip(t)
+
+
+def test_onnx_matmul_with_stacked_weights_counts_every_weight_matrix(tmp_path):
+    from onnx import helper
+
+    # [4, 5, 6] x weights [4, 6, 7] (four experts' matrices stacked): 4 products with 4 weight
+    # matrices, not one 20 x 6 x 7 gemm with one; weights [3, 2, 6] on the left of [6, 5] likewise
+    nodes = [helper.make_node("MatMul", ["x", "we"], ["y"], name="experts"),
+             helper.make_node("MatMul", ["wl", "z"], ["o"], name="left")]
+    t = load_file(_save(tmp_path, nodes, {"x": [4, 5, 6], "z": [6, 5]}, {"we": (4, 6, 7), "wl": (3, 2, 6)},
+                        ["y", "o"]))
+    ex, left = t.layers
+    assert (ex.op, ex.groups, ex.gemm_dims(), ex.params, ex.input_elems(), ex.output_elems) == (
+        "conv", 4, (5, 7, 6, 4), 4 * 6 * 7, (4 * 5 * 6,), 4 * 5 * 7)
+    assert (left.gemm_dims(), left.params, left.output_elems) == ((5, 2, 6, 3), 3 * 2 * 6, 3 * 2 * 5)
+    _round_trip(t)

@@ -314,7 +314,20 @@ def load_onnx(path: Path) -> Trace:
                     raise InputError(source, label, f"{op} of {list(sa)} and {list(sb)}: the inner sizes {k} and "
                                                     f"{kb} differ")
                 a_const, b_const = ins[0] in const, ins[1] in const
-                if b_const and not a_const:  # activations x weights
+                stacked = op == "MatMul" and a_const != b_const and \
+                    math.prod((sa2 if a_const else sb2)[:-2]) > 1
+                if stacked:
+                    # a weight of its own per product ([experts, K, N] stacked): a grouped 1x1 conv, one
+                    # group per product, so that every weight matrix counts (a gemm would share one)
+                    if math.prod((sa2 if a_const else sb2)[:-2]) != batch:
+                        warnings.warn(f"{source}: node {label}: weights {list(sa if a_const else sb)} are shared "
+                                      f"by some of the {batch} products; the trace counts one per product",
+                                      UnsupportedOperatorWarning, stacklevel=2)
+                    rows, cols = (n, m) if a_const else (m, n)  # weights on the left: transposed, as below
+                    fields = dict(name=label, op="conv", in_c=batch * k, in_h=rows, in_w=1, out_c=batch * cols,
+                                  kernel_h=1, kernel_w=1, groups=batch)
+                    producers[out] = (add(fields, src(ins[1] if a_const else ins[0])),)
+                elif b_const and not a_const:  # activations x weights
                     fields = dict(name=label, op="gemm", M=m * batch, N=n, K=k)
                     producers[out] = (add(fields, src(ins[0])),)
                 elif a_const and not b_const:  # weights x activations = (activations^T x weights^T)^T
