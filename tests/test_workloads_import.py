@@ -679,3 +679,26 @@ def test_onnx_matmul_with_stacked_weights_counts_every_weight_matrix(tmp_path):
         "conv", 4, (5, 7, 6, 4), 4 * 6 * 7, (4 * 5 * 6,), 4 * 5 * 7)
     assert (left.gemm_dims(), left.params, left.output_elems) == ((5, 2, 6, 3), 3 * 2 * 6, 3 * 2 * 5)
     _round_trip(t)
+
+
+def test_onnx_where_passes_on_its_data_not_its_mask(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    # attention masking as BERT and GPT-2 export it: Where(mask, -inf, scores) -> Softmax; the
+    # softmax reads the scores (the mask comes from the input ids), so its producer is the matmul
+    nodes = [helper.make_node("MatMul", ["q", "k"], ["s"], name="scores"),
+             helper.make_node("Equal", ["ids", "zero"], ["m"], name="eq"),
+             helper.make_node("Where", ["m", "neg", "s"], ["sm"], name="mask"),
+             helper.make_node("Softmax", ["sm"], ["p"], name="softmax", axis=-1)]
+    inputs = [helper.make_tensor_value_info("q", TensorProto.FLOAT, [1, 4, 8, 16]),
+              helper.make_tensor_value_info("k", TensorProto.FLOAT, [1, 4, 16, 8]),
+              helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 1, 1, 8])]
+    inits = [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+             numpy_helper.from_array(np.array(-1e9, np.float32), "neg")]
+    graph = helper.make_graph(nodes, "w", inputs, [helper.make_tensor_value_info("p", TensorProto.FLOAT, None)],
+                              inits)
+    path = tmp_path / "w.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    t = load_file(path)
+    assert [(l.name, l.inputs) for l in t.layers] == [("scores", ()), ("softmax", ("scores",))]

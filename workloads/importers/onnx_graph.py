@@ -402,8 +402,13 @@ def load_onnx(path: Path) -> Trace:
                     # computed from constants only (a DequantizeLinear of int8 weights, a Transpose or
                     # Cast of a weight): still weights, so a Gemm/MatMul reading it is a gemm with weights
                     const.update(outs)
+                passed = src(act_ins[0]) if act_ins else ()
+                # Where(condition, X, Y) passes X or Y on: the mask is not where the data comes from
+                data = [t for t in ins[1:3] if t not in const] if op == "Where" else []
+                if data:
+                    passed = tuple(dict.fromkeys(p for t in data for p in src(t)))
                 for o in outs:
-                    producers[o] = src(act_ins[0]) if act_ins else ()
+                    producers[o] = passed
             else:
                 warnings.warn(f"{source}: unsupported ONNX operator {op} in node {label}: skipped",
                               UnsupportedOperatorWarning, stacklevel=2)
