@@ -11,8 +11,10 @@ Layers, in node order (sorted into dependency order when the file is not; a cycl
 * ``Gemm`` and ``MatMul`` with one constant operand -> `gemm` (M rows of
   activations, K x N weights; a constant left operand is transposed into this
   form; a tensor computed from constants only, e.g. ``DequantizeLinear`` of
-  int8 weights, is a constant); ``MatMul`` of two activations -> `matmul` with the leading dimensions
-  as its batch.
+  int8 weights, is a constant); a constant with leading dimensions of its
+  own (stacked weights) -> a grouped 1x1 `conv`, one group per product;
+  ``MatMul`` of two activations -> `matmul` with the broadcast leading
+  dimensions as its batch.
 * ``MaxPool``, ``AveragePool``, ``LpPool``, ``GlobalAveragePool``,
   ``GlobalMaxPool`` -> `pool`.
 * ``Add``, ``Sub``, ``Mul``, ``Div``, ``Sum``, ``Max``, ``Min``, ``Mean`` of two or
