@@ -702,3 +702,29 @@ def test_onnx_where_passes_on_its_data_not_its_mask(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     t = load_file(path)
     assert [(l.name, l.inputs) for l in t.layers] == [("scores", ()), ("softmax", ("scores",))]
+
+
+def test_onnx_conv_transpose_counts_its_macs_and_weights(tmp_path):
+    from onnx import helper
+
+    # U-Net's 2x2 stride-2 up-convolution (exact: one 2x2 patch per input pixel) and DCGAN's 4x4
+    # stride-2 pad-1 one (overlapping patches: warned), grouped in two; 1-D likewise
+    nodes = [helper.make_node("ConvTranspose", ["x", "wu"], ["u"], name="up", strides=[2, 2]),
+             helper.make_node("ConvTranspose", ["u", "wd"], ["d"], name="dcgan", strides=[2, 2], pads=[1, 1, 1, 1],
+                              group=2),
+             helper.make_node("ConvTranspose", ["a", "w1"], ["b"], name="up1d", strides=[2])]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = load_file(_save(tmp_path, nodes, {"x": [1, 8, 4, 4], "a": [1, 6, 10]},
+                            {"wu": (8, 4, 2, 2), "wd": (4, 2, 4, 4), "w1": (6, 5, 2)}, ["d", "b"]))
+    up, dcgan, up1d = t.layers
+    # MACs of a transposed conv: input pixels x C_in / groups x C_out x kh x kw
+    assert (up.op, up.in_c, up.in_h, up.in_w, up.out_c, up.groups) == ("conv", 8, 4, 4, 16, 1)
+    assert (up.macs, up.params, up.output_elems) == (16 * 8 * 4 * 4, 8 * 4 * 4, 4 * 8 * 8)
+    assert dcgan.inputs == ("up",)
+    assert (dcgan.in_c, dcgan.in_h, dcgan.out_c, dcgan.groups) == (4, 8, 2 * 2 * 16, 2)
+    assert (dcgan.macs, dcgan.params) == (64 * 2 * 4 * 16, 4 * 2 * 16)
+    assert (up1d.in_h, up1d.in_w, up1d.out_c, up1d.macs) == (1, 10, 10, 10 * 6 * 10)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UnsupportedOperatorWarning)]
+    assert len(messages) == 1 and "dcgan" in messages[0] and "overlap-add" in messages[0]
+    _round_trip(t)

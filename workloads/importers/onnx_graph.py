@@ -8,6 +8,10 @@ Layers, in node order (sorted into dependency order when the file is not; a cycl
   that differ between H and W become one stride and padding that fit both
   exact outputs (`_one_window`, warned); dilation is warned (taps and MACs
   are right, the window is not).
+* ``ConvTranspose`` -> a grouped 1x1 `conv` with C_out x kh x kw outputs per
+  input pixel (the scatter form: MACs and weights exact; the overlap-add of
+  patches and the crop to the output size are not modelled, warned unless
+  kernel = stride).
 * ``Gemm`` and ``MatMul`` with one constant operand -> `gemm` (M rows of
   activations, K x N weights; a constant left operand is transposed into this
   form; a tensor computed from constants only, e.g. ``DequantizeLinear`` of
@@ -298,6 +302,28 @@ def load_onnx(path: Path) -> Trace:
                 fields = dict(name=label, op="dwconv" if group == c and group > 1 else "conv", batch=n_, in_c=c,
                               in_h=h, in_w=w, out_c=oc, kernel_h=kh, kernel_w=kw, stride=stride,
                               padding=padding, groups=group, out_h=oh, out_w=ow)
+                producers[out] = (add(fields, src(ins[0])),)
+            elif op == "ConvTranspose":
+                # scatter form: every input pixel times a C_in x (C_out * kh * kw) weight matrix, then
+                # an overlap-add (not modelled) into the output: a grouped 1x1 conv whose MACs and
+                # weights are exact, writing one kh x kw patch per input pixel
+                n_, c, h, w = _spatial(shape(ins[0]))
+                wt = shape(ins[1])
+                group = _int(a.get("group", 1))
+                if len(wt) not in (3, 4) or group < 1 or wt[0] != c or c % group:
+                    raise InputError(source, label, f"weight {ins[1]!r} of shape {list(wt)} does not fit an input "
+                                                    f"of {c} channels in {group} groups")
+                kh, kw = (wt[2], wt[3]) if len(wt) == 4 else (1, wt[2])
+                oc = wt[1] * group
+                sh, sw = _window(a.get("strides"), 1)
+                _, _, oh, ow = _spatial(shape(out))
+                if (kh, kw) != (sh, sw) or (oh, ow) != (h * sh, w * sw):
+                    warnings.warn(f"{source}: node {label}: transposed conv with kernel {kh}x{kw}, stride "
+                                  f"({sh}, {sw}) and output {oh}x{ow} modelled as one {kh * kw * oc}-channel "
+                                  "patch per input pixel (MACs and weights exact; overlap-add and crop not "
+                                  "modelled)", UnsupportedOperatorWarning, stacklevel=2)
+                fields = dict(name=label, op="conv", batch=n_, in_c=c, in_h=h, in_w=w, out_c=oc * kh * kw,
+                              kernel_h=1, kernel_w=1, groups=group)
                 producers[out] = (add(fields, src(ins[0])),)
             elif op in ("Gemm", "MatMul"):
                 sa, sb = shape(ins[0]), shape(ins[1])
