@@ -8,6 +8,7 @@ import pytest
 from npusim import simulate
 from npusim.engine import Simulation
 from npusim.mapping import Mapper
+from npusim.policies import get_policy
 from npusim.scenario import scenario_from_dict, scenario_from_flags
 
 CAMDN_SMALL = dict(soc="camdn", llc_size="4MiB", cores="8")
@@ -258,6 +259,21 @@ def test_camdn_on_a_soc_without_npu_ways(cli, tmp_path, policy, expect):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0]
+
+
+def test_camdn_hw_needs_a_page_per_tenant(cli):
+    # 128 KiB x 12/16 NPU ways = 3 pages of 32 KiB: an equal share for 4 tenants is 0 pages each,
+    # which left the NPU ways empty for the whole run; 3 tenants still get one page each
+    r = cli("run", "--policy", "camdn-hw", "--llc-size", "128KiB", "--cores", "4", "--mix", "kws,kws,kws,kws",
+            "--quiet")
+    assert r.returncode == 2
+    assert r.stderr == ("error: <command line>: --policy: camdn-hw needs at least one region page per tenant: "
+                        "3 pages (96KiB of NPU ways in 32KiB pages) for 4 tenants\n")
+    sc = scenario_from_flags(mix=["kws"] * 3, policy="camdn-hw", soc="camdn",
+                             soc_override={"--llc-size": "128KiB", "--cores": "4"})
+    assert get_policy("camdn-hw").soc_problem(sc) is None
+    assert get_policy("camdn").soc_problem(scenario_from_flags(  # the dynamic policy shares 3 pages among 4
+        mix=["kws"] * 4, policy="camdn", soc="camdn", soc_override={"--llc-size": "128KiB", "--cores": "4"})) is None
 
 
 @pytest.mark.parametrize("policy, field", [

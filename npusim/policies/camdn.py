@@ -23,6 +23,7 @@ from typing import Any
 from ..mapping import Mapper
 from ..mapping.mapper import trace_blocks
 from ..mapping.plan import DEFAULT_LADDER, UNMANAGED, LayerPlan
+from ..units import count_text, format_size
 from .base import Option, Policy, number_in, register
 
 SLOWDOWN_ALLOWED = 0.05  # a region candidate may be predicted this much slower than the no-page one
@@ -214,6 +215,20 @@ class CaMDNHardware(CaMDNBase):
     name = "camdn-hw"
     reads_deadlines = False
     description = "CaMDN's hardware only: a fixed equal share of region pages per tenant"
+
+    @classmethod
+    def soc_problem(cls, scenario) -> str | None:
+        problem = super().soc_problem(scenario)
+        if problem:
+            return problem
+        # an equal share of fewer pages than tenants is no page each: the NPU ways would
+        # stay empty for the whole run while every tenant is confined to the LRU ways
+        llc, n = scenario.soc.llc, len(scenario.tenants)
+        if llc.npu_pages < n:
+            return (f"camdn-hw needs at least one region page per tenant: {count_text(llc.npu_pages, 'page')} "
+                    f"({format_size(llc.npu_bytes)} of NPU ways in {format_size(llc.page_bytes)} pages) for "
+                    f"{count_text(n, 'tenant')}")
+        return None
 
     def setup(self) -> None:
         super().setup()
