@@ -25,6 +25,7 @@ only consumes the resulting `Scenario`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -270,7 +271,7 @@ def hashable_param(value: Any) -> Any:
 
 
 def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int,
-            cores_flag: bool = False) -> TenantSpec:
+            cores_flag: bool = False, names_given: frozenset[str] = frozenset()) -> TenantSpec:
     from workloads import get_trace, workload_fault
 
     sec.allow(*TENANT_KEYS)
@@ -307,7 +308,7 @@ def _tenant(sec: Section, index: int, names_seen: dict[str, int], soc_cores: int
                                     "unnamed repeats of a workload are numbered name#2, name#3, ...)")
         name = explicit
     else:
-        name = unique_name(default_name, names_seen)
+        name = unique_name(default_name, names_seen.keys() | names_given)
     names_seen[name] = 1
     cores_raw = sec.raw("cores", "auto")
     if cores_raw is None:
@@ -398,6 +399,14 @@ def _task_stream(sec: Section, workload: str, known: tuple[str, ...],
     return tuple(raw), False
 
 
+def _numbers_given(entries: list) -> frozenset[str]:
+    """The numbered names (`kws#2`) tenants and generators give themselves, which unnamed repeats
+    skip. A plain given name (`kws`) still clashes with an unnamed `kws` above it: both mean that
+    workload, so which one the user meant is theirs to say."""
+    return frozenset(e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)
+                     and re.fullmatch(r".+#[0-9]+", e["name"]))
+
+
 def unique_name(base: str, taken) -> str:
     """`base`, or `base#2`, `base#3`, ... whichever is not in `taken` first."""
     name, k = base, 1
@@ -411,13 +420,14 @@ BACKGROUND_KEYS = ("name", "pattern", "footprint", "rate_gb_per_s", "write_fract
 BACKGROUND_IDLE = ("replay", "pause")
 
 
-def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int]) -> BackgroundSpec:
+def _background(sec: Section, soc: SoCSpec, names_seen: dict[str, int],
+                names_given: frozenset[str] = frozenset()) -> BackgroundSpec:
     sec.allow(*BACKGROUND_KEYS)
     default = BackgroundSpec()
     explicit = sec.name("name", None)
     if explicit is not None and explicit in names_seen:
         raise sec.error("name", f"a tenant or generator is already named {explicit!r}")
-    name = explicit or unique_name(default.name, names_seen)
+    name = explicit or unique_name(default.name, names_seen.keys() | names_given)
     names_seen[name] = 1
     pattern = sec.choice("pattern", BACKGROUND_PATTERNS, default.pattern)
     line_bytes = soc.llc.line_bytes
@@ -572,14 +582,17 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     if len(raw_tenants) > MAX_TENANTS:
         raise top.error("tenants", f"at most {MAX_TENANTS} tenants (the LLC's tenant table, beside "
                                    f"{MAX_BACKGROUND} background generators), got {len(raw_tenants)}")
+    raw_background = top.raw("background", [])
+    # unnamed repeats skip numbers given anywhere in the file, so that [kws, kws, {name: kws#2}]
+    # names the second kws#3 instead of refusing the third
+    given = _numbers_given(raw_tenants + (raw_background if isinstance(raw_background, list) else []))
     seen: dict[str, int] = {}
     tenants = []
     for i, raw in enumerate(raw_tenants):
         line = getattr(raw, "line", None) or top.line_of("tenants")
         tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen, soc.npu.cores,
-                               (soc_override or {}).get("--cores") is not None))
+                               (soc_override or {}).get("--cores") is not None, given))
     background = []
-    raw_background = top.raw("background", [])
     if not isinstance(raw_background, list):
         raise top.error("background", "expected a list of traffic generators")
     if len(raw_background) > MAX_BACKGROUND:
@@ -588,7 +601,7 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
         line = getattr(raw, "line", None) or top.line_of("background")
         if not isinstance(raw, dict):  # a bare `-` too: a generator is described, not implied
             raise InputError(source, f"background[{i}]", f"expected a mapping of keys to values, got {raw!r}", line)
-        background.append(_background(Section(raw, source, f"background[{i}]", line), soc, seen))
+        background.append(_background(Section(raw, source, f"background[{i}]", line), soc, seen, given))
     top.finish()
     tenants = _resolve_cores(tenants, soc, top, core_pool)
     scenario = Scenario(soc=soc, tenants=tuple(tenants), policy=policy, scheduler=scheduler, seed=seed, qos=qos,

@@ -185,6 +185,8 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("? [a, b]\n: 1\ntenants:\n  - workload: kws\n", "s.yaml:1: yaml: malformed YAML: a key must be a plain value"),
     ("tenants:\n  - workload: kws\n    name: kws#2\n  - workload: kws\n  - workload: kws\n    name: kws\n",
      "s.yaml:6: tenants[2].name: another tenant is already named 'kws'"),
+    ("tenants:\n  - workload: kws\n    name: kws#2\n  - workload: kws\n    name: kws#2\n",
+     "s.yaml:5: tenants[1].name: another tenant is already named 'kws#2'"),
     ("tenants:\n  - workload: kws\n    tasks: all\n", "s.yaml:3: tenants[0].tasks: kws has no tasks"),
     # an empty SoC is the file's, not the command line's
     ('soc: ""\ntenants:\n  - workload: kws\n', "s.yaml:1: soc: empty: give a preset name or a SoC file\n"),
@@ -295,6 +297,21 @@ def test_cli_run_json_and_out(cli, tmp_path):
         assert key in s["tenants"][0]
     for f in ("summary.json", "tasks.parquet", "tenants.parquet", "layers.parquet", "timeline.parquet"):
         assert (out / f).is_file()
+
+
+def test_unnamed_repeats_are_numbered_around_the_names_given_later_too(tmp_path):
+    p = tmp_path / "s.yaml"
+    # a name given further down is not taken by an unnamed repeat above it (it used to be, and the
+    # given name was then refused as already taken)
+    p.write_text("soc: camdn\ntenants:\n  - workload: kws\n  - workload: kws\n  - workload: kws\n    name: kws#2\n"
+                 "background:\n  - footprint: 1MiB\n  - footprint: 1MiB\n    name: cpu#2\n")
+    sc = load_scenario(p)
+    assert [t.name for t in sc.tenants] == ["kws", "kws#3", "kws#2"]
+    assert [b.name for b in sc.background] == ["cpu", "cpu#2"]
+    # a plain name given below still clashes with an unnamed repeat above: which is meant is unclear
+    p.write_text("soc: camdn\ntenants:\n  - workload: kws\n  - workload: squeezenet\n    name: kws\n")
+    with pytest.raises(InputError, match="already named 'kws'"):
+        load_scenario(p)
 
 
 def test_scenario_file_resolves_auto_cores(tmp_path):
