@@ -728,3 +728,33 @@ def test_onnx_conv_transpose_counts_its_macs_and_weights(tmp_path):
     messages = [str(w.message) for w in caught if issubclass(w.category, UnsupportedOperatorWarning)]
     assert len(messages) == 1 and "dcgan" in messages[0] and "overlap-add" in messages[0]
     _round_trip(t)
+
+
+def test_onnx_gather_of_a_table_by_token_ids_is_an_embedding(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    # BERT as exported: word embeddings Gather(table, input_ids), plus position embeddings gathered
+    # by constant ids (a constant: fused into the Add), then a projection; a Gather of activations
+    # (the [CLS] token) passes through
+    nodes = [helper.make_node("Gather", ["words", "ids"], ["we"], name="word_emb"),
+             helper.make_node("Gather", ["positions", "pos_ids"], ["pe"], name="pos_emb"),
+             helper.make_node("Add", ["we", "pe"], ["e"], name="add"),
+             helper.make_node("MatMul", ["e", "w"], ["h"], name="proj"),
+             helper.make_node("Gather", ["h", "zero"], ["cls"], name="cls", axis=1)]
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((100, 16)).astype(np.float32), "words"),
+             numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "positions"),
+             numpy_helper.from_array(np.arange(8, dtype=np.int64).reshape(1, 8), "pos_ids"),
+             numpy_helper.from_array(rng.standard_normal((16, 4)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array(0, np.int64), "zero")]
+    graph = helper.make_graph(nodes, "bert", [helper.make_tensor_value_info("ids", TensorProto.INT64, [2, 8])],
+                              [helper.make_tensor_value_info("cls", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "bert.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    t = load_file(path)
+    emb, proj = t.layers
+    assert (emb.name, emb.op, emb.M, emb.N, emb.K, emb.inputs, emb.params) == (
+        "word_emb", "embedding", 16, 16, 100, (), 100 * 16)
+    assert (proj.op, proj.M, proj.K, proj.N, proj.inputs) == ("gemm", 16, 16, 4, ("word_emb",))
+    _round_trip(t)

@@ -21,6 +21,9 @@ Layers, in node order (sorted into dependency order when the file is not; a cycl
   dimensions as its batch.
 * ``MaxPool``, ``AveragePool``, ``LpPool``, ``GlobalAveragePool``,
   ``GlobalMaxPool`` -> `pool`.
+* ``Gather`` of rows of a constant 2-D table by computed indices (token ids)
+  -> `embedding` (M lookups of N-wide rows of a K-row table); any other
+  ``Gather`` passes its data through.
 * ``Add``, ``Sub``, ``Mul``, ``Div``, ``Sum``, ``Max``, ``Min``, ``Mean`` of two or
   more activations, ``Softmax`` -> `eltwise`; with one activation (a bias, a
   scale) they fuse into the producer.
@@ -425,6 +428,13 @@ def load_onnx(path: Path) -> Trace:
                     made.append(add(fields, src(ins[0])))
                 for o in outs:
                     producers[o] = tuple(made)
+            elif op == "Gather" and len(ins) == 2 and ins[0] in const and ins[1] not in const \
+                    and len(shape(ins[0])) == 2 and _int(a.get("axis", 0)) in (0, -2):
+                # rows of a constant table picked by computed indices (token ids): a lookup that
+                # reads M rows of the K x N table, as the zoo's BERT models its embeddings
+                rows, width = shape(ins[0])
+                fields = dict(name=label, op="embedding", M=math.prod(shape(ins[1])), N=width, K=rows)
+                producers[out] = (add(fields, src(ins[1])),)
             elif op in PASS_THROUGH:
                 if ins and not act_ins:
                     # computed from constants only (a DequantizeLinear of int8 weights, a Transpose or
