@@ -159,6 +159,21 @@ def test_write_through_sends_every_llc_write_to_dram(policy: str, dram_lines: in
     assert mem.dram.stats["writes"] == dram_lines
 
 
+@pytest.mark.parametrize("policy, dram_write_lines", [("write-through", 10), ("write-back", 0)])
+def test_cpu_writes_follow_the_llc_write_policy(policy: str, dram_write_lines: int):
+    # a CPU burst of 5 reads and 10 whole-line writes to fresh lines: the reads miss to DRAM,
+    # the writes allocate; write-through also sends each write to DRAM, write-back none yet
+    soc = _with_llc(load_soc("camdn"), write_policy=policy)
+    mem = MemoryHierarchy(soc, 1)
+    addrs = _lines(0, 15)
+    writes = np.arange(15) >= 5
+    mem.cpu_access(0, 0, addrs, writes)
+    c = mem.counters[0]
+    assert (c.cache_misses, c.dram_read_bytes, c.llc_bytes) == (15, 5 * 64, 15 * 64)
+    assert c.dram_write_bytes == dram_write_lines * 64 and mem.dram.stats["writes"] == dram_write_lines
+    assert mem.cache.contains(addrs).all()
+
+
 def test_region_writes_count_their_port_bytes_and_strays_go_to_dram():
     soc = load_soc("camdn")
     mem = MemoryHierarchy(soc, 1)
@@ -226,3 +241,34 @@ def test_each_steps_outputs_are_posted_when_the_next_step_starts():
         assert writes == start[1:] + [start[-1] + cyc[-1]]
         multi_step += n > 1 and sum(cyc[:-1]) > 0
     assert multi_step > 0  # some layer had a posted drain to check
+
+
+
+@pytest.mark.parametrize("multicast, region_hits, saved, port_lines", [(True, 0, 20, 10), (False, 20, 0, 30)])
+def test_region_reads_by_several_cores_count_each_extra_reader(multicast: bool, region_hits: int, saved: int,
+                                                               port_lines: int):
+    # 10 resident lines read by 3 cores: 30 deliveries of 10 distinct lines. The first read fills
+    # all 10 from DRAM; without multicast the 20 extra deliveries are region hits that cross the
+    # port (30 lines), with multicast they are saved (10 lines cross it)
+    mem = MemoryHierarchy(load_soc("camdn"), 1, multicast=multicast)
+    mem.residency[0].add(0, 10 * 64, 64)
+    mem.read(0, 0, 3, EMPTY, _runs(0, 10, readers=3), EMPTY)
+    c = mem.counters[0]
+    assert (c.region_fills, c.dram_read_bytes) == (10, 10 * 64)
+    assert (c.region_hits, c.multicast_saved, c.llc_bytes) == (region_hits, saved, port_lines * 64)
+
+
+def test_a_resident_tensor_placed_again_larger_covers_its_new_lines():
+    # the same tensor start placed with a larger end (e.g. a larger block of it): the lines past
+    # the first placement are resident too, region fills rather than strays read around the LLC
+    mem = MemoryHierarchy(load_soc("camdn"), 1)
+    res = mem.residency[0]
+    res.add(0, 50 * 64, 64)
+    res.add(0, 30 * 64, 64)  # inside the first placement: nothing new
+    assert (res.lo, res.hi) == ([0], [50 * 64])
+    res.add(0, 100 * 64, 64)
+    mem.read(0, 0, 1, EMPTY, _runs(0, 100), EMPTY)
+    c = mem.counters[0]
+    assert (c.region_fills, c.bypass_lines, c.dram_read_bytes) == (100, 0, 100 * 64)
+    mem.read(0, 0, 1, EMPTY, _runs(0, 100), EMPTY)
+    assert (c.region_fills, c.region_hits) == (100, 100)
