@@ -363,6 +363,9 @@ def test_camdn_pages_available_soon_by_hand():
     assert pol._available_soon(0, 100) == pytest.approx(100 - 10 + 20 - 0.25 * 8)
     assert pol._available_soon(0, 1000) == pytest.approx(100 - 10 + 20 - 0.25 * 8 + 30 - 0.25 * 40)
     assert pol._available_soon(1, 100) == pytest.approx(100 - 10)  # its own pages are not "released soon"
+    # "within the look-ahead" includes its end: a unit ending exactly then counts, one a cycle later not
+    assert pol._available_soon(0, 50) == pytest.approx(100 - 10 + 20 - 0.25 * 8)
+    assert pol._available_soon(0, 49) == pytest.approx(100 - 10)
 
 
 def _acquire(sim, tenant: int, layer: int, free_at: int | None = None) -> dict:
@@ -432,7 +435,7 @@ def test_camdn_steps_down_to_a_strictly_smaller_candidate():
     asked, grant = [], pol._grant
 
     def recording_grant():  # the tenant's request as each grant sees it: (which request, pages)
-        asked.extend((id(r), r.pages) for r in pol.queue if (id(r), r.pages) not in asked)
+        asked.extend((id(r), r.pages) for r in pol.queue)
         grant()
 
     pol._grant, pol.queue, pol.free_pages = recording_grant, deque(), 0
@@ -441,8 +444,10 @@ def test_camdn_steps_down_to_a_strictly_smaller_candidate():
     pol._next_request = lambda j: 0
     sim.env.process(pol.acquire(t, 0, None))
     sim.env.run()
+    # one wait for 10 pages (the block's; the layer's 10 are no smaller), one for 5, then none
     assert [pages for _, pages in asked] == [10, 5]
     assert len({r for r, _ in asked}) == 1 and not pol.queue  # one request kept its place, then left
+    assert sim.env.now == 2 * math.ceil(0.3 * max(1, plan.predicted_cycles)) and pol.state[0].unit.pages == 0
 
 
 def test_camdn_takes_a_fitting_whole_block_over_a_larger_layer_candidate():
