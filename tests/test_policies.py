@@ -108,6 +108,9 @@ def test_moca_water_filling():
     # never below the floor share of the ideal rate
     out = _Stub(budget=1.0, floor=0.5).allowed_rates({0: 9.0, 1: 9.0}, {0: 1.0, 1: 1.0})
     assert out == {0: 4.5, 1: 4.5}
+    # a tenant that needs exactly its share is not throttled either: the rest goes to the others
+    assert stub.allowed_rates({0: 5.0, 1: 9.0}, {0: 1.0, 1: 1.0}) == {1: 5.0}
+    assert stub.allowed_rates({0: 2.0, 1: 4.0, 2: 9.0}, {0: 1.0, 1: 1.0, 2: 1.0}) == {2: 4.0}
 
 
 def test_moca_memory_aware_pairing():
@@ -141,6 +144,12 @@ def test_moca_memory_aware_pairing():
     pulled = []
     first = next(iter(MoCA.order(stub, (pulled.append(k) or k for k in ranked))))
     assert first.tenant == 2 and len(pulled) == 2
+    # "below one slot's share" is strict, for the waiting task and for what runs
+    stub.intensity[2] = 2.0
+    assert order(ranked) == ranked
+    stub.intensity[2], stub.intensity[0] = 0.5, 2.0
+    assert order(ranked) == ranked
+    stub.intensity[0] = 5.0
     stub.opts["pairing"] = False
     assert order(ranked) == ranked
 
@@ -637,6 +646,24 @@ def test_moca_throttles_each_layer_to_its_allowed_rate_unless_it_has_few_steps()
     pol._rebalance()
     # 2.5 B/cycle over a 1000-cycle window on tenant 0's two cores; tenant 1's layer has 3 steps: free
     assert calls == {0: (1000, 2500, 2)} and pol.throttled == {0}
+
+
+def test_moca_frees_a_tenant_whose_co_runners_layer_ends():
+    # two tenants loading far above the budget are both throttled; when one's layer ends it
+    # leaves the rebalance, and the other, alone, runs free again (its throttle cleared)
+    from types import SimpleNamespace
+
+    sim = _moca_before_run(min_steps=1)
+    pol, mem = sim.policy, sim.memory
+    pol._score = lambda j, info: 1.0
+    task = SimpleNamespace(arrival=0, target_cycles=math.inf)
+    pol.active = {j: {"rate": 1e6, "steps": 10, "task": task, "layer": 0} for j in (0, 1)}
+    pol._rebalance()
+    assert pol.throttled == {0, 1} and mem.throttled(0) and mem.throttled(1)
+    pol.release(sim.tenants[1], 0, None, task)
+    assert set(pol.active) == {0}
+    assert pol.throttled == set() and not mem.throttled(0) and not mem.throttled(1)
+    assert not mem.load_throttle.any()  # cleared, not just marked inactive
 
 
 def _reference_issue(row: dict, t: int, nbytes: int) -> int:
