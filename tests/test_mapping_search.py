@@ -260,3 +260,89 @@ def test_vector_ops_split_channels_a_cache_line_at_a_time(channels, split):
                            stride=7, in_elem_bytes=1, out_elem_bytes=1))
     nest = loop_nest(pool, SOC.npu, 8, 64)
     assert (nest.split_p, nest.split_q, nest.split_g) == (1, 1, split)
+
+
+def test_tiles_fit_half_a_shared_scratchpad():
+    # Gemmini: inputs and weights share one scratchpad, double-buffered, so an input tile and a
+    # weight tile together take at most half of it (and the accumulator tile half the accumulator)
+    npu = load_soc("gemmini-moca").npu
+    assert npu.unified_scratchpad
+    layer = make_layer(dict(name="l", op="conv", in_c=256, in_h=28, in_w=28, out_c=512, kernel_h=3,
+                            kernel_w=3, padding=1))
+    nest = loop_nest(layer, npu, 1, 64)
+    hw = hw_vector(rows=npu.array_rows, cols=npu.array_cols, dataflow="ws", timing="pipelined")
+    spad = 4096  # small enough that no whole operand fits: the bound decides the tiles
+    best = search_layer(nest, np.array([0, 0, npu.accumulator_bytes, spad]), hw, 64)
+    largest = 0
+    for obj in range(5):
+        assert best[obj, FI["found"]] == 1, OBJECTIVES[obj]
+        tg, tk, tc, tp, tq = (int(best[obj, FI[f]]) for f in ("tile_g", "tile_k", "tile_c", "tile_p", "tile_q"))
+        in_tile = tg * tc * min(nest.H, tp + 2) * min(nest.W, tq + 2)
+        w_tile = tk * tc * 9
+        assert 2 * (in_tile + w_tile) <= spad, OBJECTIVES[obj]
+        assert 2 * tk * tp * tq * 4 <= npu.accumulator_bytes, OBJECTIVES[obj]
+        largest = max(largest, in_tile + w_tile)
+    assert largest > spad // 4  # the tiles fill the half they may use: the bound is what binds
+
+
+def test_an_lstms_shared_weights_are_streamed_again_for_every_timestep_tile():
+    # 8 timesteps share one 4 x 6 weight matrix (1 B each). Byte-granular lines (no waste). The weight
+    # buffer holds a quarter of the matrix and the input buffer 2 input elements: at most 2 timesteps a
+    # tile, each tile streaming the matrix again (its k and c tiles are reloaded for every timestep tile)
+    layer = make_layer(dict(name="l", op="lstm", M=8, N=4, K=6))
+    nest = loop_nest(layer, SOC.npu, 1, 1)
+    assert nest.weights_shared_by_groups and (nest.G, nest.K, nest.C, nest.P) == (8, 4, 6, 1)
+    hw = hw_vector(rows=4, cols=4, dataflow="ws", timing="pipelined")
+    best = search_layer(nest, np.array([4, 12, 4096, 0]), hw, 1)
+    none = OBJECTIVES.index("none")
+    tg, tk, tc, tp = (int(best[none, FI[f]]) for f in ("tile_g", "tile_k", "tile_c", "tile_p"))
+    Tg, Tk, Tc = -(-8 // tg), -(-4 // tk), -(-6 // tc)
+    # the best: 2 timesteps x 1 reduction element a tile (k whole), 4 timestep tiles of 6 k/c tiles
+    assert (tg, tk, tc, tp, Tg, Tk * Tc) == (2, 4, 1, 1, 4, 6)
+    # the matrix (24 B) once per timestep tile, whatever the k/c/s order (s has one trip);
+    # every input element (8 timesteps x 6) once
+    assert best[none, FI["w_traffic_bytes"]] == 24 * 4 and best[none, FI["w_unique_bytes"]] == 24
+    assert best[none, FI["in_traffic_bytes"]] == 48
+
+
+def test_the_winner_of_each_objective_follows_the_selection_rule(monkeypatch):
+    """docs/MAPPING.md: per residency objective, the fewest cycles among the tilings within the tie
+    tolerance of the fewest bytes, then the fewest bytes; unmanaged with a link bandwidth, the least
+    max(compute, memory) + alpha min(compute, memory), memory = LLC bytes / link, then the fewest
+    bytes. Each tiling's (bytes, cycles) comes from a search restricted to it; the search over all of
+    them must pick what the rule picks."""
+    import npusim.mapping.search as S
+
+    nest, buffers, hw = _conv_256_to_512_on_4_cores()
+    assert (nest.Gc, nest.Kc, nest.C, nest.Pc, nest.Qc) == (1, 128, 256, 28, 28)
+    # tilings differ in their k and c tiles; rows and columns stay whole (the kernel takes the first
+    # row and column candidate as the whole core, for the resident inputs' footprint)
+    k_cands, c_cands = S.channel_candidates(128, 64), S.channel_candidates(256, 64)
+    pick = {"k": k_cands, "c": c_cands}
+    by_dim = {1: lambda: [1], 128: lambda: pick["k"], 256: lambda: pick["c"], 28: lambda: [28]}
+    monkeypatch.setattr(S, "ceil_candidates", lambda dim: by_dim[dim]())
+    monkeypatch.setattr(S, "channel_candidates", lambda dim, per_line: by_dim[dim]())
+    nbytes, cycles = FI["objective_bytes"], FI["compute_cycles"]
+    for tol, link, alpha in ((0.0, 64.0, 0.25), (0.1, 16.0, 1.0), (0.3, 256.0, 0.5), (0.0, 8.0, 0.0)):
+        each = []
+        for tk, tc in itertools.product(k_cands, c_cands):
+            pick.update(k=[tk], c=[tc])
+            row = S.search_layer(nest, buffers, hw, 64, tol, False, link, alpha)
+            if row[0, FI["found"]]:
+                each.append(row)
+        assert len(each) > 100
+        pick.update(k=k_cands, c=c_cands)
+        best = S.search_layer(nest, buffers, hw, 64, tol, False, link, alpha)
+        for obj in range(4):
+            fewest = min(r[obj, nbytes] for r in each)
+            want = min((r[obj, cycles], r[obj, nbytes]) for r in each if r[obj, nbytes] <= fewest * (1 + tol))
+            assert (best[obj, cycles], best[obj, nbytes]) == want, (OBJECTIVES[obj], tol)
+
+        def key(r):
+            c, m = r[4, cycles], r[4, nbytes] / link
+            return max(c, m) + alpha * min(c, m), r[4, nbytes]
+
+        assert key(best) == min(key(r) for r in each), (link, alpha)
+    # equal cycles (or predicted time): the fewer bytes win
+    assert S._better(5.0, 10.0, 5.0, 11.0) and not S._better(5.0, 12.0, 5.0, 11.0)
+    assert S._better(4.0, 100.0, 5.0, 1.0) and not S._better(6.0, 1.0, 5.0, 100.0)
