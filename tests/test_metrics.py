@@ -117,3 +117,28 @@ def test_page_waits_are_the_gaps_between_a_tasks_layers():
             assert layers.page_wait_cycles.sum() > 0
         else:
             assert (layers.page_wait_cycles == 0).all()
+
+
+def test_a_requests_dram_bytes_and_macs_are_those_of_the_layers_it_ran():
+    r = simulate(mix=["squeezenet", "kws"], soc="camdn", cores="8", llc_size="1MiB", policy="shared", requests=2)
+    layers = r.layers.groupby(["tenant", "task"])
+    per_request = layers.dram_read_bytes.sum() + layers.dram_write_bytes.sum()
+    assert (layers.dram_write_bytes.sum() > 0).all()  # writes are part of what is counted
+    tasks = r.tasks.set_index(["tenant", "task"])
+    assert (tasks.dram_bytes == per_request.reindex(tasks.index)).all()
+    from workloads import get_trace
+
+    for name in ("squeezenet", "kws"):
+        assert (tasks.loc[name].macs == sum(l.macs for l in get_trace(name).layers)).all()
+
+
+def test_throughput_counts_from_the_first_arrival_not_the_first_start():
+    # prema runs one task at a time: kws arrives at cycle 1000 while squeezenet holds the NPU, so its
+    # first request starts late; its throughput spans first arrival to last finish (docs/METRICS.md)
+    r = simulate({"soc": "gemmini-moca", "policy": "prema", "tenants": [
+        {"workload": "squeezenet", "arrival": "times", "arrival_cycles": [0]},
+        {"workload": "kws", "arrival": "times", "arrival_cycles": [1000, 2000]}]})
+    kws = r.tasks[r.tasks.tenant == "kws"]
+    assert kws.start_cycle.min() > kws.arrival_cycle.min() == 1000
+    row = r.tenants.set_index("tenant").loc["kws"]
+    assert row.throughput_per_mcycle == pytest.approx(2 * 1e6 / (kws.finish_cycle.max() - 1000))
