@@ -593,6 +593,13 @@ def test_regress_against_a_scalesim_compute_report(cli):
     r = cli("regress", "--reference", str(sc / "reports" / "conv_odd" / "is_12x20" / "COMPUTE_REPORT.csv"),
             "--topology", str(sc / "topologies" / "conv_odd.csv"), "--config", str(sc / "configs" / "is_12x20.cfg"))
     assert r.returncode == 0, r.stdout + r.stderr
+    # the one case compared, and SCALE-Sim's total (the sum of its report's rows, a DP layer's per
+    # channel) reproduced exactly
+    assert r.stderr.strip() == "1 of 1 cases within tolerance 0.01"
+    assert "ok (worst relative difference 0.00%)" in r.stdout
+    report = pd.read_csv(sc / "reports" / "conv_odd" / "is_12x20" / "COMPUTE_REPORT.csv", skipinitialspace=True)
+    total = int(report["Total Cycles"].sum())
+    assert len(report) == 22 and r.stdout.splitlines()[2].split()[1:4] == [f"{total:,}", f"{total:,}", "0"]
 
 
 def test_regress_with_no_layer_in_common_warns_nothing(cli, tmp_path):
