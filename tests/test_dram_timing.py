@@ -103,6 +103,39 @@ def test_each_bank_and_bus_constraint_times_its_request():
     assert done[0] == ns_cycles((std.tCL + burst + 2 - std.tCWL + std.tCWL + burst) * tck)
 
 
+def test_a_fifth_activate_waits_for_the_four_activate_window():
+    # DDR4-3200 (2 bank groups): activates to g0b0, g1b0, g0b1, g1b1, g0b2 go out at 0, tRRD_S (9),
+    # 18 (tRRD_S after the last; tRRD_L = 11 after its group's), 27, and then not at 36 but at
+    # tFAW = 48 after the first: four activates per window
+    std = get_standard("DDR4-3200")
+    assert (std.bank_groups, std.tRRD_S, std.tRRD_L, std.tFAW) == (2, 9, 11, 48)
+    tck, read = std.tck_ps / 1000, std.tRCD + std.tCL + std.burst_cycles
+    d = _ddr4()
+    lines = [_ddr4_line(d, g, b) for g, b in ((0, 0), (1, 0), (0, 1), (1, 1), (0, 2))]
+    done = d.serve(np.array(lines), arrival_cycle=0)
+    assert done.tolist() == [ns_cycles((act + read) * tck) for act in (0, 9, 18, 27, 48)]
+    assert d.stats["row_misses"] == 5
+
+
+def test_a_refresh_closes_the_ranks_rows_and_blocks_it_for_trfc():
+    # the first refresh of the only rank is due at tREFI (7.8 us): a row hit arriving just before it is
+    # served as a hit; one arriving just after finds its row closed and waits out tRFC (350 ns), then
+    # activates; without refresh it is a hit again
+    std = get_standard("DDR4-3200")
+    tck = std.tck_ps / 1000
+    refresh_ns, rfc_ns = std.tREFI * tck, std.tRFC * tck
+    assert (refresh_ns, rfc_ns) == (7800, 350)
+    hit = ns_cycles((std.tCL + std.burst_cycles) * tck)
+    for refresh, t, want, kind in ((True, 7_700, hit, "row_hits"),
+                                   (True, 7_801, ns_cycles(refresh_ns + rfc_ns + (std.tRCD + std.tCL + std.burst_cycles)
+                                                           * tck) - 7_801, "row_misses"),
+                                   (False, 7_801, hit, "row_hits")):
+        d = _ddr4(refresh=refresh)
+        d.serve(np.array([_ddr4_line(d)]), arrival_cycle=0)  # opens row 0
+        assert d.serve(np.array([_ddr4_line(d, column=1)]), arrival_cycle=t)[0] - t == want, (refresh, t)
+        assert d.stats[kind] == (2 if kind == "row_misses" else 1), (refresh, t)
+
+
 @pytest.mark.parametrize("name, channels", [("DDR3-1600", 2), ("DDR4-3200", 4), ("LPDDR4-4266", 4),
                                             ("LPDDR5-6400", 4), ("HBM2", 8)])
 def test_streaming_and_random_bandwidth(name, channels):
