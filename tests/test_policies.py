@@ -171,7 +171,7 @@ def test_load_throttle_limits_a_tenants_load_rate():
             mem.set_throttle(0, 1024, target, cores=2)
         times[target] = mem.read(0, 0, 2, (starts, lengths, readers), empty, empty)
     # the last window's overshoot is charged to later loads, so a little under 4 B/cycle
-    assert times[4096] >= lines * 64 / 4 * 0.85
+    assert lines * 64 / 4 * 0.85 <= times[4096] < lines * 64 / 4  # 58 396 cycles: never slower than the rate
     assert times[None] < times[4096] / 3
 
 
@@ -734,7 +734,7 @@ def test_load_throttle_counts_llc_hits_and_paces_each_core_group():
     mem.clear_throttle(0)
     free = mem.read(0, done, 2, runs, empty, empty) - done  # the same hits, unthrottled
     # 27 164 cycles: 4 B/cycle less the half-target overshoot the rule lets through
-    assert done - first >= 0.8 * lines * 64 / 4 and done - first > 5 * free
+    assert 0.8 * lines * 64 / 4 <= done - first < lines * 64 / 4 and done - first > 5 * free
 
 
 def test_line_counts_and_port_bytes_with_and_without_multicast():
