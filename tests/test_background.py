@@ -370,7 +370,8 @@ def test_waypart_names_the_npu_ways_it_splits(cli):
     r = cli("run", "--mix", ",".join(["kws"] * 7), "--llc-size", "4MiB", "--llc-ways", "8", "--cores", "8",
             "--policy", "waypart", "--cpu-traffic", "4", "--quiet")
     assert r.returncode == 2
-    assert "splits the 6 NPU ways among the tenants (the CPU keeps the other 2): 6 ways for 7 tenants" in r.stderr
+    assert r.stderr.strip() == ("error: <command line>: --cpu-traffic: waypart with CPU-side traffic splits the 6 NPU "
+                                "ways among the tenants (the CPU keeps the other 2): 6 ways for 7 tenants")
 
 
 @pytest.mark.parametrize("text, field, message", [
