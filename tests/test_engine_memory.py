@@ -272,3 +272,21 @@ def test_a_resident_tensor_placed_again_larger_covers_its_new_lines():
     assert (c.region_fills, c.bypass_lines, c.dram_read_bytes) == (100, 0, 100 * 64)
     mem.read(0, 0, 1, EMPTY, _runs(0, 100), EMPTY)
     assert (c.region_fills, c.region_hits) == (100, 100)
+
+
+def test_lines_resident_before_a_larger_placement_stay_present():
+    # a tensor's first 50 lines are filled; then the same tensor is placed again, larger (e.g. a layer
+    # that reads the network input further). A step whose runs go past the first 50 lines and then back
+    # to them must find those present: they were fetched once (the larger placement had bits of its own
+    # for them, so the step fetched all 50 again)
+    mem = MemoryHierarchy(load_soc("camdn"), 1)
+    res = mem.residency[0]
+    res.add(0, 50 * 64, 64)
+    mem.read(0, 0, 1, EMPTY, _runs(0, 50), EMPTY)
+    res.add(0, 100 * 64, 64)
+    assert (res.lo, res.hi) == ([0], [100 * 64])  # one range: one presence bit per line
+    later_then_earlier = (np.array([50 * 64, 0], np.int64), np.array([50 * 64, 50 * 64], np.int64),
+                          np.ones(2, np.int64))
+    mem.read(0, 0, 1, EMPTY, later_then_earlier, EMPTY)
+    c = mem.counters[0]
+    assert (c.region_fills, c.region_hits, c.dram_read_bytes) == (100, 50, 100 * 64)

@@ -53,8 +53,18 @@ class Residency:
     def add(self, lo: int, hi: int, line_bytes: int) -> None:
         lo = lo // line_bytes * line_bytes
         for i, (a, b) in enumerate(zip(self.lo, self.hi)):
-            if a == lo and b >= hi:
+            if a != lo:
+                continue
+            if b >= hi:
                 return  # already resident
+            # the same tensor placed larger: grow its range, keeping its lines' presence (a second,
+            # overlapping range would hold bits of its own for them, and they would be fetched again)
+            bits = np.zeros(-(-(hi - lo) // line_bytes), dtype=np.uint8)
+            bits[:len(self.bits[i])] = self.bits[i]
+            self.hi[i] = hi
+            self.bits[i] = bits
+            self._arrays = None
+            return
         self.lo.append(lo)
         self.hi.append(hi)
         self.bits.append(np.zeros(-(-(hi - lo) // line_bytes), dtype=np.uint8))
