@@ -97,6 +97,24 @@ def test_scalesim_bad_rows(tmp_path, row, column, message):
     assert (e.source, e.line, e.field) == (str(p), 3, column) and message in e.message
 
 
+def test_scalesim_v2_column_stride_is_read_not_dropped(tmp_path):
+    # SCALE-Sim v2 writes "Stride height, Stride width": a column stride equal to the row stride
+    # imports; a different one was dropped without a word (out_w from the row stride)
+    p = tmp_path / "v2.csv"
+    header = CONV_HEADER.rstrip().rstrip(",").replace("Strides", "Stride height") + ", Stride width,\n"
+    p.write_text(header + "conv1, 224, 224, 7, 7, 3, 64, 2, 2,\n")
+    assert load_file(p, "scalesim").layers[0].out_w == 110
+    p.write_text(header + "conv1, 224, 224, 7, 7, 3, 64, 2, 2,\nconv2, 20, 20, 3, 3, 64, 45, 2, 1,\n")
+    with pytest.raises(InputError) as info:
+        load_file(p, "scalesim")
+    e = info.value
+    assert (e.line, e.field, e.message) == (
+        3, "Stride width", "1 differs from the stride 2: npusim reads one stride for both directions")
+    # a 9th column named otherwise (v3's batch size) is still ignored
+    p.write_text(CONV_HEADER.rstrip().rstrip(",") + ", Batch Size,\nconv1, 224, 224, 7, 7, 3, 64, 2, 4,\n")
+    assert load_file(p, "scalesim").layers[0].out_w == 110
+
+
 def test_scalesim_layout_file_is_not_a_topology():
     with pytest.raises(InputError, match="layout file"):
         load_file(SCALESIM / "layouts" / "conv_odd.csv", "scalesim")

@@ -111,7 +111,8 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
     """A SCALE-Sim topology CSV as a DataFrame, with the GEMM view of every layer.
 
     `form` is ``conv`` (``Layer name, IFMAP Height, IFMAP Width, Filter
-    Height, Filter Width, Channels, Num Filter, Strides[, N:M]``), ``gemm``
+    Height, Filter Width, Channels, Num Filter, Strides[, N:M]``; a 9th column
+    headed as a stride, SCALE-Sim v2's ``Stride width``, must equal ``Strides``), ``gemm``
     (``Layer, M, N, K[, N:M]``, as ``python -m scalesim.scale -i gemm``
     reads it) or ``auto`` (by the number of numeric fields of the first
     layer row). Columns: `TOPOLOGY_COLUMNS`; ``m, n, k, groups`` follow
@@ -136,6 +137,9 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
         # SCALE-Sim skips the first line unread: a layer there would be lost without a word
         raise InputError(str(path), "header", "the first line is a layer, not the header SCALE-Sim skips: "
                                               "add a header line (Layer name, IFMAP Height, ...)", rows[0][0])
+    header = [f.strip() for f in rows[0][1]] if rows else []
+    # SCALE-Sim v2 writes and reads a 9th conv column, the stride along W ("Stride width")
+    stride_w_field = header[8] if len(header) > 8 and "stride" in header[8].lower() else None
     rows = rows[1:]  # the first non-blank line is the header
     if form == "auto":
         if not rows:
@@ -171,6 +175,16 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
         sparsity = extra[0] if extra and ":" in extra[0] else "1:1"
         if form == "conv":
             h, w, r, s, c, f, stride = ints
+            if stride_w_field and extra and extra[0].strip():
+                try:
+                    column_stride = parse_int_text(extra[0])
+                except ValueError:
+                    raise InputError(str(path), stride_w_field, f"expected an integer, got {extra[0]!r}",
+                                     lineno) from None
+                if column_stride != stride:  # read as the row stride, out_w would be wrong without a word
+                    raise InputError(str(path), stride_w_field,
+                                     f"{column_stride} differs from the stride {stride}: npusim reads one stride "
+                                     "for both directions", lineno)
             if r > h:
                 raise InputError(str(path), "Filter Height", f"filter height {r} is larger than the input height {h}",
                                  lineno)

@@ -9,7 +9,8 @@ output is ``ceil((H - R + stride) / stride)`` (stored as exact `out_h` /
 directions, and a conv layer whose name contains ``DP`` is depthwise (``Num
 Filter`` filters per channel: ``out_c = Channels x Num Filter``). Unlike
 SCALE-Sim: the trailing comma is optional, extra columns (e.g. v3's sparsity
-``N:M``) and blank rows are ignored, and a bad row is reported as
+``N:M``) and blank rows are ignored (a 9th column headed as a stride, v2's
+``Stride width``, must equal ``Strides``), and a bad row is reported as
 ``<file>:<line>: <column>: <what is wrong>``. The rows are parsed by
 `npusim.npu.read_scalesim_topology`, the reader `npusim regress` uses too.
 """
