@@ -307,14 +307,15 @@ def plot_sweep(df: pd.DataFrame, out: Path) -> list[tuple[str, list[Path]]]:
                                            fairness=("fairness", "mean")).reindex(policies)
         for ax, (col, lab) in zip(axes, (("sla", "SLA satisfaction rate"), ("stp", "STP"),
                                          ("fairness", "fairness"))):
-            ax.bar(agg.index, agg[col], color=[_colour(p, policies) for p in agg.index])
+            bars = ax.bar(agg.index, agg[col], color=[_colour(p, policies) for p in agg.index])
+            ax.bar_label(bars, fmt="%.2f", fontsize=8)  # a rate of 0 draws no bar: say it
             ax.set_ylabel(lab)
             ax.set_xlabel("policy")
             ax.tick_params(axis="x", rotation=30)
             if col != "stp":  # rates from 0 to 1, whatever the values
                 ax.set_ylim(0, 1.05)
             else:
-                ax.set_ylim(bottom=0)
+                ax.set_ylim(0, 1.1 * max(agg[col].max(), 1e-9))  # room for the labels
         fig.suptitle(_mean_over(points), fontsize=9)
         made.append(("SLA, STP and fairness", _save(fig, out, "qos_metrics")))
     if "qos" in df.columns and df.qos.nunique() > 1:
