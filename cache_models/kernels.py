@@ -41,7 +41,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from . import _llvm
 from ._llvm import cttz, popcount, prefetch
+from .kernel_cache import forget_if_callees_changed
+
+forget_if_callees_changed(__file__, _llvm.__file__)  # the intrinsics are compiled into the kernels
 
 POLICY_LRU, POLICY_SRRIP = 0, 1
 RRPV_MAX = 3  # 2-bit SRRIP

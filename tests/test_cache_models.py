@@ -355,3 +355,83 @@ def test_run_writes_are_dirty_only_in_a_write_back_cache(write_back, order):
     assert res.writebacks == (8 if write_back else 0)
     if write_back:
         assert sorted(res.writeback_addrs.tolist()) == [i * 64 for i in range(8)]
+
+
+def test_a_kernel_calling_another_files_kernel_is_recompiled_when_that_file_changes(tmp_path):
+    # numba's cache checks only the caller's own file: without forget_if_callees_changed the
+    # caller kept the callee's old code (f() gave 1 after g was changed to return 2)
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cache_models
+
+    pkg = tmp_path / "pk"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from numba import njit\n\n\n@njit(cache=True)\ndef g():\n    return 1\n")
+    (pkg / "b.py").write_text(
+        "from numba import njit\n\nfrom cache_models.kernel_cache import forget_if_callees_changed\n\n"
+        "from . import a\nfrom .a import g\n\nforget_if_callees_changed(__file__, a.__file__)\n\n\n"
+        "@njit(cache=True)\ndef f():\n    return g()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(cache_models.__file__).parents[1])])}
+
+    def f_and_g() -> str:
+        run = subprocess.run([sys.executable, "-c", "from pk.b import f; from pk.a import g; print(f(), g())"],
+                             env=env, capture_output=True, text=True, check=True)
+        return run.stdout.strip()
+
+    assert f_and_g() == "1 1"
+    assert list((pkg / "__pycache__").glob("b.f-*.nbc"))  # f was cached
+    (pkg / "a.py").write_text((pkg / "a.py").read_text().replace("return 1", "return 2"))
+    assert f_and_g() == "2 2"
+    assert f_and_g() == "2 2"  # and cached again from then on
+    assert list((pkg / "__pycache__").glob("b.f-*.nbc"))
+
+
+def test_every_kernel_calling_another_files_kernel_names_that_file_for_its_cache():
+    # docs/ARCHITECTURE.md: a cross-file kernel call must be declared to forget_if_callees_changed,
+    # else an edit of the callee leaves the caller's cached machine code stale
+    import ast
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    from numba.core.registry import CPUDispatcher
+
+    import cache_models
+    import npusim
+
+    declared_callers = set()
+    for pkg in (npusim, cache_models):
+        for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+            if info.name.endswith("__main__"):
+                continue
+            mod = importlib.import_module(info.name)
+            source = Path(mod.__file__).read_text(encoding="utf-8")
+            if "njit" not in source:
+                continue
+            declared = set()
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "forget_if_callees_changed":
+                    declared |= {a.value.id for a in node.args[1:] if isinstance(a, ast.Attribute)}
+            if declared:
+                declared_callers.add(info.name)
+            for name, obj in vars(mod).items():
+                if not (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == info.name):
+                    continue
+                for ref in _names_in(obj.py_func.__code__):
+                    callee = getattr(mod, ref, None)
+                    where = getattr(getattr(callee, "py_func", callee), "__module__", None)
+                    if where and where != info.name and where.split(".")[0] in ("npusim", "cache_models"):
+                        assert where.rsplit(".", 1)[-1] in declared, (info.name, name, ref, where)
+    assert declared_callers == {"npusim.mapping.search", "npusim.mapping.streams", "cache_models.kernels"}
+
+
+def _names_in(code) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _names_in(const)
+    return names

@@ -23,8 +23,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from cache_models.kernel_cache import forget_if_callees_changed
+
+from ..npu import scalar
 from ..npu.scalar import tile_cycles
 from .nest import LoopNest, ceil_candidates
+
+forget_if_callees_changed(__file__, scalar.__file__)  # conv_tile_cycles has tile_cycles compiled in
 
 # loop orders: outer -> inner over (k=0, c=1, s=2); g is always outermost
 ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], dtype=np.int64)

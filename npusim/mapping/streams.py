@@ -25,11 +25,18 @@ import numpy as np
 
 from workloads.trace import Layer, Trace
 
+from cache_models.kernel_cache import forget_if_callees_changed
+
+from ..npu import scalar
 from ..npu.scalar import vector_tile_cycles
+from . import search
 from .layout import TensorLayout
 from .nest import LoopNest
 from .plan import LayerPlan
 from .search import ORDER_NAMES, ORDERS, conv_tile_cycles
+
+# _generate has search's conv_tile_cycles and scalar's tile timings compiled in
+forget_if_callees_changed(__file__, search.__file__, scalar.__file__)
 
 KIND_INPUT, KIND_WEIGHT, KIND_PARTIAL_READ, KIND_OUTPUT, KIND_PARTIAL_WRITE = range(5)
 KIND_NAMES = ("input", "weight", "partial_read", "output", "partial_write")
