@@ -143,7 +143,10 @@ register(Standard(
 
 register(Standard(
     name="HBM2", tck_ps=1000, burst_length=4, bus_bits=128, ranks=1, bank_groups=4, banks_per_group=4,
-    rows=32768, row_bytes=1024,  # 64 columns x 16 B per channel
+    # DRAMsim3 counts an HBM column as two device widths (its prefetch: `columns *= 2` in
+    # Config::InitDRAMParams), so its 64 columns x 2 x 16 B make a 2 KiB row, the JEDEC
+    # legacy-mode (128-bit channel) page; 16 banks x 32768 rows x 2 KiB = its 1024 MB channel
+    rows=32768, row_bytes=2048,
     tCL=14, tCWL=4, tRCD=14, tRP=14, tRAS=34, tCCD_S=2, tCCD_L=4, tRRD_S=4, tRRD_L=6, tFAW=30, tWR=16,
     tWTR_S=6, tWTR_L=8, tRTP=4, tREFI=3900, tRFC=260,
     source="DRAMsim3 configs/HBM2_8Gb_x128.ini (tCCD raised to the 2-tCK burst of BL4)",
