@@ -318,6 +318,26 @@ def test_peak_bandwidth_in_soc_cycles():
     assert K.N_T == len(DRAM.from_preset("HBM2").T)
 
 
+def test_the_docs_standards_table_is_the_registry():
+    """docs/DRAM.md's table (peak a channel, organisation, every timing) states the registered values."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "DRAM.md").read_text()
+    rows = {c[0]: c for c in ([x.strip() for x in line.strip("|").split("|")] for line in text.splitlines()
+                              if line.startswith("| ") and line.count("|") == 18)}
+    for name in standard_names():
+        (_, _, bl, bus, peak, banks, row, cl_rcd_rp_ras, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc,
+         _) = rows[name]
+        s = get_standard(name)
+        assert peak == f"{s.channel_bytes_per_s / 1e9:.3g} GB/s", name
+        assert (bl, bus, row) == (str(s.burst_length), f"{s.bus_bits} b", f"{s.row_bytes // 1024} KiB"), name
+        assert banks == (f"{s.bank_groups}x{s.banks_per_group}" if s.bank_groups > 1 else str(s.banks)), name
+        got = (cl_rcd_rp_ras, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc)
+        assert got == (f"{s.tCL}-{s.tRCD}-{s.tRP}-{s.tRAS}", str(s.tCWL), f"{s.tCCD_S}/{s.tCCD_L}",
+                       f"{s.tRRD_S}/{s.tRRD_L}", str(s.tFAW), str(s.tWR), f"{s.tWTR_S}/{s.tWTR_L}", str(s.tRTP),
+                       f"{s.tREFI} / {s.tRFC}"), name
+
+
 def _line(d, bank_group=0, bank=0, row=0, column=0):
     """Address of one line of a plain (unhashed) single-rank mapping."""
     sh = d.mapping.shifts
