@@ -299,6 +299,35 @@ def test_cli_rejects_bad_timing_override(cli, tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["dram"]["timing"] == {"tRCD": 24}
 
 
+@pytest.mark.parametrize("name", ["DDR4-3200", "LPDDR5-6400", "HBM2"])
+@pytest.mark.parametrize("hashed", [False, True])
+def test_every_line_of_the_capacity_has_its_own_bank_row_and_column(name, hashed):
+    # a device shrunk to 4 rows of 4 lines, 2 channels x 2 ranks: each line served
+    # alone on a fresh model opens one row of one bank; every bank must take the
+    # same number of lines and no two lines may share bank, row and column
+    from dataclasses import replace
+
+    std = replace(get_standard(name), rows=4, row_bytes=256)
+    n = 2 * 2 * std.banks * std.rows * 4
+    seen = set()
+    per_bank = np.zeros(2 * 2 * std.banks, dtype=np.int64)
+    first_channels, first_groups = [], []
+    for line in range(n):
+        d = DRAM(std, channels=2, ranks=2, clock_hz=GHZ, xor_hash=hashed)
+        d.serve(np.array([line * 64]), arrival_cycle=0)
+        (bank,) = np.nonzero(d.bank_state[:, K.B_OPEN_ROW] >= 0)[0]
+        column = int(d.mapping.decode([line * 64])["co"][0])  # never hashed
+        seen.add((int(bank), int(d.bank_state[bank, K.B_OPEN_ROW]), column))
+        per_bank[bank] += 1
+        if line < 2 * std.bank_groups:
+            first_channels.append(bank // (2 * std.banks))
+            first_groups.append(bank // std.banks_per_group % std.bank_groups)
+    assert len(seen) == n  # no aliasing inside the capacity
+    assert (per_bank == n // len(per_bank)).all()  # every bank of every rank and channel reached, evenly
+    # consecutive lines alternate the channels first, then the bank groups (docs/DRAM.md)
+    assert first_channels[:2] in ([0, 1], [1, 0]) and len(set(first_groups)) == std.bank_groups
+
+
 def test_xor_hashing_spreads_strided_streams():
     # lines 512 B apart: without hashing they all land on one channel and bank group
     addrs = np.arange(4096, dtype=np.int64) * 512
