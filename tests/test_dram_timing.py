@@ -55,6 +55,9 @@ def test_idle_hit_and_conflict_latencies(name):
     ("DDR4-3200", 1024 * 16 * 4 // 8, 4 << 30),  # DDR4_8Gb_x16_3200: 4 chips of 8 Gb
     ("HBM2", 64 * 2 * 128 // 8, 1 << 30),  # HBM2_8Gb_x128: channel_size 1024 MB, one rank
     ("LPDDR5-6400", 1024 * 16 // 8, 1 << 30),  # Ramulator 2 LPDDR5_8Gb_x16
+    # JESD209-4: tRFCab 280 ns is the 8 Gb-a-channel figure (a 4 Gb channel takes 180 ns):
+    # the rows must make 8 Gb (they made 4 Gb beside the 280 ns)
+    ("LPDDR4-4266", 1024 * 16 // 8, 1 << 30),
 ])
 def test_rows_and_rank_capacity_are_the_sources(name, row_bytes, rank_bytes):
     std = get_standard(name)

@@ -122,7 +122,9 @@ register(Standard(
 _T4 = 469  # LPDDR4-4266: 2133 MHz clock
 register(Standard(
     name="LPDDR4-4266", tck_ps=_T4, burst_length=16, bus_bits=16, ranks=1, bank_groups=1, banks_per_group=8,
-    rows=32768, row_bytes=2048,  # 1024 columns x 2 B per x16 channel
+    # 1024 columns x 2 B per x16 channel; 8 banks x 65536 rows = 8 Gb a channel (a 16 Gb
+    # two-channel die), the density whose tRFCab is the 280 ns below (4 Gb channels take 180 ns)
+    rows=65536, row_bytes=2048,
     tCL=36, tCWL=18, tRCD=_ns(18, _T4, 4), tRP=_ns(18, _T4, 3), tRAS=_ns(42, _T4, 3), tCCD_S=8, tCCD_L=8,
     tRRD_S=_ns(10, _T4, 4), tRRD_L=_ns(10, _T4, 4), tFAW=_ns(40, _T4), tWR=_ns(18, _T4, 6),
     tWTR_S=_ns(10, _T4, 8), tWTR_L=_ns(10, _T4, 8), tRTP=_ns(7.5, _T4, 8), tREFI=_ns(3904, _T4),
