@@ -632,7 +632,10 @@ def write_report(source: Path, out: Path) -> Path:
         sections.append("# Sweep report\n")
         relative = ("Speedup and DRAM bytes are relative to `shared` at the same point." if "shared" in set(df.policy)
                     else "No `shared` point was swept: speedup and DRAM relative to it are n/a.")
-        relative += " DRAM bytes are the NPU tenants' (`dram_MiB`); CPU-side traffic is not counted in them."
+        relative += (" DRAM bytes are the NPU tenants' (`dram_MiB`); CPU-side traffic is not counted in them."
+                     " `sla_rate` is the share of requests whose latency is within their target x the QoS"
+                     " scale; a target left out is the isolated latency, so at QoS M (1x) a co-located"
+                     " request meets it only by running as fast as alone (docs/METRICS.md).")
         n_points = df.point_id.nunique() if "point_id" in df else len(df)
         sections.append(f"Source: `{source}`; {count_text(n_points, 'point')}, "
                         f"{count_text(len(df), 'tenant row')}. {relative}\n")

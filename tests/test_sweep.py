@@ -1029,6 +1029,7 @@ def _capture_figures(monkeypatch) -> dict:
                        "lines": [(ln.get_label(), ln.get_marker(), ln.get_linewidth()) for ln in ax.get_lines()
                                  if not ln.get_label().startswith("_")],
                        "collections": len(ax.collections),
+                       "texts": [t.get_text() for t in ax.texts],
                        "legend": [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else [],
                        "legend_box": ax.get_legend().get_window_extent() if ax.get_legend() else None,
                        "box": ax.get_window_extent()} for ax in fig.axes]
@@ -1092,6 +1093,12 @@ def test_report_figures_keep_equal_lines_visible_and_rates_on_0_to_1(tmp_path, m
         assert last["legend_box"].x0 >= last["box"].x1, name
     assert figs["dram_norm_vs_llc"][0]["ylabel"] == "NPU DRAM bytes normalised to shared"
     assert "CPU-side traffic is not counted in them" in text
+    # every bar says its value: a rate of 0 draws no bar, which read as an empty panel
+    for panel, col in zip(figs["qos_metrics"], ("point_sla_rate", "stp", "fairness")):
+        # as many tenant rows in every point: the mean over rows is the mean over points
+        means = pd.concat([rows, same]).groupby("policy")[col].mean()
+        assert panel["texts"] == [f"{means[p]:.2f}" for p in ("shared", "waypart", "camdn")], col
+    assert "`sla_rate` is the share of requests whose latency is within their target" in text
 
 
 def test_report_panels_of_many_tenants_grow_and_title_the_mix_by_counts(tmp_path, monkeypatch):
