@@ -205,7 +205,7 @@ class Prema(Policy):
 @register
 class Static(Policy):
     name = "static"
-    description = "a fixed partition of the cores among tenants, no throttling (MoCA's baseline)"
+    description = "a fixed partition of the cores among tenants, no throttling"  # MoCA's static baseline is `shared` + core_pool (docs/POLICIES.md)
     uses_pool = False
     reads_deadlines = False
 
