@@ -375,6 +375,9 @@ def test_camdn_pages_available_soon_by_hand():
     # "within the look-ahead" includes its end: a unit ending exactly then counts, one a cycle later not
     assert pol._available_soon(0, 50) == pytest.approx(100 - 10 + 20 - 0.25 * 8)
     assert pol._available_soon(0, 49) == pytest.approx(100 - 10)
+    # a tenant holding no pages releases none: its next request is not subtracted either
+    pol.state[2].held = 0
+    assert pol._available_soon(0, 1000) == pytest.approx(100 - 10 + 20 - 0.25 * 8)
 
 
 def _acquire(sim, tenant: int, layer: int, free_at: int | None = None) -> dict:
