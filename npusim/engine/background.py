@@ -92,10 +92,15 @@ class BackgroundTraffic:
             if not sim.npu_running():
                 idle_from = int(env.now)
                 yield sim.npu_started()
-                c.idle_cycles += int(env.now) - idle_from  # every gap, whether replayed or paused
+                gap_cycles = int(env.now) - idle_from
+                c.idle_cycles += gap_cycles  # every gap, whether replayed or paused
+                # the schedule goes on across the gap (no burst sooner than one period after the
+                # previous one, however short the gap): replayed, the bursts due in the gap were
+                # issued; paused, what was left of the period when the NPU stopped is left now
                 if self.spec.idle == "replay":
-                    self.replay_idle(int(env.now) - idle_from)
-                due = float(env.now)  # a fresh period after an idle gap
+                    due = self.replay_idle(due, float(env.now))
+                else:
+                    due = max(due, float(idle_from)) + gap_cycles
                 continue
             if env.now < due:  # woken by an idle instant (one request ending as the next starts)
                 yield from self._wait(math.ceil(due))
@@ -111,16 +116,23 @@ class BackgroundTraffic:
             c.slot_cycles += due - start
             yield from self._wait(max(math.ceil(due), start + 1))
 
-    def replay_idle(self, gap_cycles: int) -> None:
-        """What the CPU did while the NPU was idle for `gap_cycles`: its bursts at the
-        offered rate (memory had nothing else to do), replayed through the LLC
-        without timing, so the NPU finds the cache as the CPU left it. A gap longer
-        than IDLE_REPLAY_FACTOR x (LLC + footprint) lines replays only its last
-        lines (by then they decide what the LLC holds) and counts the earlier
-        ones at the replayed lines' rates."""
-        bursts = int(gap_cycles // self.period_cycles)
+    def idle_bursts(self, due_cycle: float, now_cycle: float) -> int:
+        """Bursts of the schedule due from `due_cycle` (the next one's start) until `now_cycle`."""
+        if now_cycle <= due_cycle:
+            return 0
+        return math.ceil((now_cycle - due_cycle) / self.period_cycles)
+
+    def replay_idle(self, due_cycle: float, now_cycle: float) -> float:
+        """What the CPU did while the NPU was idle until `now_cycle`: its bursts due
+        from `due_cycle` on, at the offered rate (memory had nothing else to do),
+        replayed through the LLC without timing, so the NPU finds the cache as the
+        CPU left it. Returns when the next burst is due. A gap longer than
+        IDLE_REPLAY_FACTOR x (LLC + footprint) lines replays only its last lines
+        (by then they decide what the LLC holds) and counts the earlier ones at
+        the replayed lines' rates."""
+        bursts = self.idle_bursts(due_cycle, now_cycle)
         if bursts <= 0:
-            return
+            return due_cycle
         mem, c = self.sim.memory, self.counters
         total = bursts * self.burst_lines
         replay = min(total, IDLE_REPLAY_FACTOR * (self.llc_lines + self.footprint_lines))
@@ -137,6 +149,7 @@ class BackgroundTraffic:
         c.idle_llc_hits += round(hits * scale)
         c.idle_dram_read_lines += round(read_misses * scale)
         c.idle_dram_write_lines += round((writebacks + (writes_total if mem.write_through else 0)) * scale)
+        return due_cycle + bursts * self.period_cycles
 
     def _wait(self, until: int):
         """Sleep until `until`, or until the NPU goes idle, counting the cycles slept."""
