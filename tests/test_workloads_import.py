@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from npusim.errors import InputError
+from npusim.npu.scalesim_io import read_scalesim_topology
 from workloads.importers import detect, importer_names, load_file
 from workloads.importers.onnx_graph import UnsupportedOperatorWarning
 from workloads.trace import parse_trace_text, trace_to_csv
@@ -110,6 +111,10 @@ def test_scalesim_v2_column_stride_is_read_not_dropped(tmp_path):
     e = info.value
     assert (e.line, e.field, e.message) == (
         3, "Stride width", "1 differs from the stride 2: npusim reads one stride for both directions")
+    # the N:M column after the column stride is read, not dropped as 1:1
+    p.write_text(header.rstrip().rstrip(",") + ", Sparsity,\nconv1, 224, 224, 7, 7, 3, 64, 2, 2, 2:4,\n"
+                 "conv2, 224, 224, 7, 7, 3, 64, 2, , 1:4,\n")
+    assert list(read_scalesim_topology(p).sparsity) == ["2:4", "1:4"]
     # a 9th column named otherwise (v3's batch size) is still ignored
     p.write_text(CONV_HEADER.rstrip().rstrip(",") + ", Batch Size,\nconv1, 224, 224, 7, 7, 3, 64, 2, 4,\n")
     assert load_file(p, "scalesim").layers[0].out_w == 110

@@ -112,7 +112,8 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
 
     `form` is ``conv`` (``Layer name, IFMAP Height, IFMAP Width, Filter
     Height, Filter Width, Channels, Num Filter, Strides[, N:M]``; a 9th column
-    headed as a stride, SCALE-Sim v2's ``Stride width``, must equal ``Strides``), ``gemm``
+    headed as a stride, SCALE-Sim v2's ``Stride width``, must equal ``Strides``,
+    and the N:M column follows it), ``gemm``
     (``Layer, M, N, K[, N:M]``, as ``python -m scalesim.scale -i gemm``
     reads it) or ``auto`` (by the number of numeric fields of the first
     layer row). Columns: `TOPOLOGY_COLUMNS`; ``m, n, k, groups`` follow
@@ -172,7 +173,9 @@ def read_scalesim_topology(path: str | Path, *, form: str = "auto", expand_depth
                 raise InputError(str(path), col, f"must be at most {MAX_DIM}, got {value}", lineno)
             ints.append(value)
         extra = fields[1 + ncols:]
-        sparsity = extra[0] if extra and ":" in extra[0] else "1:1"
+        # the N:M column follows the column stride when the header has one (v2's "Stride width")
+        nm = extra[1:] if stride_w_field and form == "conv" else extra
+        sparsity = nm[0] if nm and ":" in nm[0] else "1:1"
         if form == "conv":
             h, w, r, s, c, f, stride = ints
             if stride_w_field and extra and extra[0].strip():
