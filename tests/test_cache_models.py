@@ -357,9 +357,11 @@ def test_run_writes_are_dirty_only_in_a_write_back_cache(write_back, order):
         assert sorted(res.writeback_addrs.tolist()) == [i * 64 for i in range(8)]
 
 
-def test_a_kernel_calling_another_files_kernel_is_recompiled_when_that_file_changes(tmp_path):
+@pytest.mark.parametrize("numba_cache_dir", [False, True])
+def test_a_kernel_calling_another_files_kernel_is_recompiled_when_that_file_changes(tmp_path, numba_cache_dir):
     # numba's cache checks only the caller's own file: without forget_if_callees_changed the
-    # caller kept the callee's old code (f() gave 1 after g was changed to return 2)
+    # caller kept the callee's old code (f() gave 1 after g was changed to return 2); with
+    # NUMBA_CACHE_DIR set the kernels live there, not in __pycache__, and are forgotten there
     import os
     import subprocess
     import sys
@@ -376,6 +378,11 @@ def test_a_kernel_calling_another_files_kernel_is_recompiled_when_that_file_chan
         "from . import a\nfrom .a import g\n\nforget_if_callees_changed(__file__, a.__file__)\n\n\n"
         "@njit(cache=True)\ndef f():\n    return g()\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(cache_models.__file__).parents[1])])}
+    env.pop("NUMBA_CACHE_DIR", None)
+    cache = pkg / "__pycache__"
+    if numba_cache_dir:
+        env["NUMBA_CACHE_DIR"] = str(tmp_path / "nc")
+        cache = tmp_path / "nc"
 
     def f_and_g() -> str:
         run = subprocess.run([sys.executable, "-c", "from pk.b import f; from pk.a import g; print(f(), g())"],
@@ -383,11 +390,11 @@ def test_a_kernel_calling_another_files_kernel_is_recompiled_when_that_file_chan
         return run.stdout.strip()
 
     assert f_and_g() == "1 1"
-    assert list((pkg / "__pycache__").glob("b.f-*.nbc"))  # f was cached
+    assert list(cache.rglob("b.f-*.nbc"))  # f was cached
     (pkg / "a.py").write_text((pkg / "a.py").read_text().replace("return 1", "return 2"))
     assert f_and_g() == "2 2"
     assert f_and_g() == "2 2"  # and cached again from then on
-    assert list((pkg / "__pycache__").glob("b.f-*.nbc"))
+    assert list(cache.rglob("b.f-*.nbc"))
 
 
 def test_every_kernel_calling_another_files_kernel_names_that_file_for_its_cache():
