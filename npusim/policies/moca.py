@@ -205,7 +205,8 @@ class Prema(Policy):
 @register
 class Static(Policy):
     name = "static"
-    description = "a fixed partition of the cores among tenants, no throttling"  # MoCA's static baseline is `shared` + core_pool (docs/POLICIES.md)
+    # MoCA's own static baseline is `shared` with core_pool and the priority scheduler (docs/POLICIES.md)
+    description = "a fixed partition of the cores among tenants, no throttling"
     uses_pool = False
     reads_deadlines = False
 
