@@ -97,6 +97,11 @@ def _spatial(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     raise ValueError(f"expected a rank-3 or rank-4 activation, got shape {list(shape)}")
 
 
+def _kernel_hw(weight_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(kh, kw) of a Conv/ConvTranspose weight: 2-D (.., .., kh, kw) or 1-D (.., .., kw) as H = 1."""
+    return (weight_shape[2], weight_shape[3]) if len(weight_shape) == 4 else (1, weight_shape[2])
+
+
 def _window(values, default: int) -> tuple[int, int]:
     """(h, w) from a 2-D or 1-D attribute list."""
     vals = [_int(v) for v in values] if values is not None else []
@@ -289,7 +294,7 @@ def load_onnx(path: Path) -> Trace:
                 n_, c, h, w = _spatial(shape(ins[0]))
                 wt = shape(ins[1])
                 oc = wt[0]
-                kh, kw = (wt[2], wt[3]) if len(wt) == 4 else (1, wt[2])
+                kh, kw = _kernel_hw(wt)
                 _, _, oh, ow = _spatial(shape(out))
                 group = _int(a.get("group", 1))
                 if len(wt) > 1 and group > 0 and wt[1] * group != c:
@@ -316,7 +321,7 @@ def load_onnx(path: Path) -> Trace:
                 if len(wt) not in (3, 4) or group < 1 or wt[0] != c or c % group:
                     raise InputError(source, label, f"weight {ins[1]!r} of shape {list(wt)} does not fit an input "
                                                     f"of {c} channels in {group} groups")
-                kh, kw = (wt[2], wt[3]) if len(wt) == 4 else (1, wt[2])
+                kh, kw = _kernel_hw(wt)
                 oc = wt[1] * group
                 sh, sw = _window(a.get("strides"), 1)
                 _, _, oh, ow = _spatial(shape(out))
@@ -345,12 +350,13 @@ def load_onnx(path: Path) -> Trace:
                     raise InputError(source, label, f"{op} of {list(sa)} and {list(sb)}: the inner sizes {k} and "
                                                     f"{kb} differ")
                 a_const, b_const = ins[0] in const, ins[1] in const
-                stacked = op == "MatMul" and a_const != b_const and \
-                    math.prod((sa2 if a_const else sb2)[:-2]) > 1
-                if stacked:
+                # a MatMul's constant operand may stack several weight matrices ([experts, K, N])
+                weight_matrices = math.prod((sa2 if a_const else sb2)[:-2]) \
+                    if op == "MatMul" and a_const != b_const else 1
+                if weight_matrices > 1:
                     # a weight of its own per product ([experts, K, N] stacked): a grouped 1x1 conv, one
                     # group per product, so that every weight matrix counts (a gemm would share one)
-                    if math.prod((sa2 if a_const else sb2)[:-2]) != batch:
+                    if weight_matrices != batch:
                         warnings.warn(f"{source}: node {label}: weights {list(sa if a_const else sb)} are shared "
                                       f"by some of the {batch} products; the trace counts one per product",
                                       UnsupportedOperatorWarning, stacklevel=2)
