@@ -583,8 +583,8 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
         raise top.error("tenants", f"at most {MAX_TENANTS} tenants (the LLC's tenant table, beside "
                                    f"{MAX_BACKGROUND} background generators), got {len(raw_tenants)}")
     raw_background = top.raw("background", [])
-    # unnamed repeats skip numbers given anywhere in the file, so that [kws, kws, {name: kws#2}]
-    # names the second kws#3 instead of refusing the third
+    # unnamed repeats skip numbers given anywhere in the file, so that of three kws tenants, the
+    # third named kws#2, the second is kws#3 instead of the third being refused
     given = _numbers_given(raw_tenants + (raw_background if isinstance(raw_background, list) else []))
     seen: dict[str, int] = {}
     tenants = []

@@ -1257,7 +1257,7 @@ def _refuse_short_rows(path: Path) -> None:
                     raise InputError(str(path), "results", f"{len(row)} fields where the header has {width}",
                                      reader.line_num)
     except (UnicodeDecodeError, csv.Error):
-        return  # pandas' reader below names what is wrong
+        return  # pandas read the file: its own checks of the rows stand
 
 
 def _refuse_torn_row(path: Path, df: pd.DataFrame) -> None:
