@@ -692,15 +692,19 @@ def test_onnx_matmul_with_stacked_weights_counts_every_weight_matrix(tmp_path):
     from onnx import helper
 
     # [4, 5, 6] x weights [4, 6, 7] (four experts' matrices stacked): 4 products with 4 weight
-    # matrices, not one 20 x 6 x 7 gemm with one; weights [3, 2, 6] on the left of [6, 5] likewise
+    # matrices, not one 20 x 6 x 7 gemm with one. One activation matrix times stacked weights
+    # ([6, 5] under [3, 2, 6], [5, 6] over [2, 6, 4]) is read once, not once per weight matrix
     nodes = [helper.make_node("MatMul", ["x", "we"], ["y"], name="experts"),
-             helper.make_node("MatMul", ["wl", "z"], ["o"], name="left")]
-    t = load_file(_save(tmp_path, nodes, {"x": [4, 5, 6], "z": [6, 5]}, {"we": (4, 6, 7), "wl": (3, 2, 6)},
-                        ["y", "o"]))
-    ex, left = t.layers
+             helper.make_node("MatMul", ["wl", "z"], ["o"], name="left"),
+             helper.make_node("MatMul", ["r", "wr"], ["q"], name="right")]
+    t = load_file(_save(tmp_path, nodes, {"x": [4, 5, 6], "z": [6, 5], "r": [1, 5, 6]},
+                        {"we": (4, 6, 7), "wl": (3, 2, 6), "wr": (2, 6, 4)}, ["y", "o", "q"]))
+    ex, left, right = t.layers
     assert (ex.op, ex.groups, ex.gemm_dims(), ex.params, ex.input_elems(), ex.output_elems) == (
         "conv", 4, (5, 7, 6, 4), 4 * 6 * 7, (4 * 5 * 6,), 4 * 5 * 7)
-    assert (left.gemm_dims(), left.params, left.output_elems) == ((5, 2, 6, 3), 3 * 2 * 6, 3 * 2 * 5)
+    for layer, weights, act, out in ((left, 3 * 2 * 6, 6 * 5, 3 * 2 * 5), (right, 2 * 6 * 4, 5 * 6, 2 * 5 * 4)):
+        assert (layer.op, layer.params, layer.input_elems(), layer.output_elems, layer.macs) == (
+            "gemm", weights, (act,), out, out * 6)
     _round_trip(t)
 
 

@@ -16,7 +16,9 @@ Layers, in node order (sorted into dependency order when the file is not; a cycl
   activations, K x N weights; a constant left operand is transposed into this
   form; a tensor computed from constants only, e.g. ``DequantizeLinear`` of
   int8 weights, is a constant); a constant with leading dimensions of its
-  own (stacked weights) -> a grouped 1x1 `conv`, one group per product;
+  own (stacked weights) -> a grouped 1x1 `conv`, one group per product, or,
+  when every product reads one activation matrix, a `gemm` with the weight
+  matrices side by side (K x E*N);
   ``MatMul`` of two activations -> `matmul` with the broadcast leading
   dimensions as its batch.
 * ``MaxPool``, ``AveragePool``, ``LpPool``, ``GlobalAveragePool``,
@@ -353,7 +355,14 @@ def load_onnx(path: Path) -> Trace:
                 # a MatMul's constant operand may stack several weight matrices ([experts, K, N])
                 weight_matrices = math.prod((sa2 if a_const else sb2)[:-2]) \
                     if op == "MatMul" and a_const != b_const else 1
-                if weight_matrices > 1:
+                act_batch = math.prod((sb2 if a_const else sa2)[:-2]) if op == "MatMul" else 1
+                if weight_matrices > 1 and act_batch == 1:
+                    # one activation matrix times each stacked weight: one gemm with the weights
+                    # side by side (K x E*N) reads the activation once, as the products do
+                    rows, cols = (n, m) if a_const else (m, n)
+                    fields = dict(name=label, op="gemm", M=rows, N=weight_matrices * cols, K=k)
+                    producers[out] = (add(fields, src(ins[1] if a_const else ins[0])),)
+                elif weight_matrices > 1:
                     # a weight of its own per product ([experts, K, N] stacked): a grouped 1x1 conv, one
                     # group per product, so that every weight matrix counts (a gemm would share one)
                     if weight_matrices != batch:
