@@ -17,25 +17,22 @@ from pathlib import Path
 
 
 def numba_cache_dir(source_file: str) -> Path | None:
-    """Where numba caches the kernels of `source_file`: asked of numba's own locators, so that
-    ``NUMBA_CACHE_DIR`` and a tree numba cannot write to (its user-wide cache) are found too."""
+    """Where numba caches the kernels of `source_file`, asked of numba itself with a probe
+    function of that file, so that ``NUMBA_CACHE_DIR``, ``NUMBA_CACHE_LOCATOR_CLASSES`` and a
+    tree numba cannot write to (its user-wide cache) are found as numba finds them."""
     from numba.core import caching
 
-    def probe() -> None:  # a locator reads only the function's first line number
+    def probe() -> None:  # a locator reads only the function's file and first line
         pass
 
-    # newer numba names it CacheImpl, older releases _CacheImpl; without either, numba's default place
-    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    probe.__code__ = probe.__code__.replace(co_filename=str(source_file))
+    impl = getattr(caching, "CompileResultCacheImpl", None)  # what numba's cache=True kernels use
     if impl is None:
         return Path(source_file).parent / "__pycache__"
-    for cls in impl._locator_classes:
-        try:
-            locator = cls.from_function(probe, source_file)
-        except Exception:  # a locator that does not apply to this file
-            locator = None
-        if locator is not None:
-            return Path(locator.get_cache_path())
-    return None
+    try:
+        return Path(impl(probe).locator.get_cache_path())
+    except RuntimeError:  # no locator applies: numba does not cache this file's kernels either
+        return None
 
 
 def forget_if_callees_changed(caller_file: str, *callee_files: str) -> bool:

@@ -357,11 +357,12 @@ def test_run_writes_are_dirty_only_in_a_write_back_cache(write_back, order):
         assert sorted(res.writeback_addrs.tolist()) == [i * 64 for i in range(8)]
 
 
-@pytest.mark.parametrize("numba_cache_dir", [False, True])
-def test_a_kernel_calling_another_files_kernel_is_recompiled_when_that_file_changes(tmp_path, numba_cache_dir):
+@pytest.mark.parametrize("where", ["tree", "numba_cache_dir", "locator_classes"])
+def test_a_kernel_calling_another_files_kernel_is_recompiled_when_that_file_changes(tmp_path, where):
     # numba's cache checks only the caller's own file: without forget_if_callees_changed the
     # caller kept the callee's old code (f() gave 1 after g was changed to return 2); with
-    # NUMBA_CACHE_DIR set the kernels live there, not in __pycache__, and are forgotten there
+    # NUMBA_CACHE_DIR set the kernels live there, not in __pycache__, and are forgotten there;
+    # NUMBA_CACHE_LOCATOR_CLASSES may send them to the user-wide cache
     import os
     import subprocess
     import sys
@@ -379,10 +380,15 @@ def test_a_kernel_calling_another_files_kernel_is_recompiled_when_that_file_chan
         "@njit(cache=True)\ndef f():\n    return g()\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(cache_models.__file__).parents[1])])}
     env.pop("NUMBA_CACHE_DIR", None)
+    env.pop("NUMBA_CACHE_LOCATOR_CLASSES", None)
     cache = pkg / "__pycache__"
-    if numba_cache_dir:
+    if where == "numba_cache_dir":
         env["NUMBA_CACHE_DIR"] = str(tmp_path / "nc")
         cache = tmp_path / "nc"
+    elif where == "locator_classes":
+        env["NUMBA_CACHE_LOCATOR_CLASSES"] = "UserWideCacheLocator"
+        env["XDG_CACHE_HOME"] = str(tmp_path / "user")  # where the user-wide cache goes on Linux
+        cache = tmp_path / "user"
 
     def f_and_g() -> str:
         run = subprocess.run([sys.executable, "-c", "from pk.b import f; from pk.a import g; print(f(), g())"],
