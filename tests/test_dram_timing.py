@@ -456,3 +456,54 @@ def test_serve_last_is_the_last_completion_of_serve_and_changes_the_same_state(m
     assert b._done.shape[0] <= kept
     with pytest.raises(ValueError, match="source must be a non-negative integer"):
         b.serve_last(np.arange(4, dtype=np.int64) * 64, False, 0, -1)
+
+
+def _lpddr5_with_open_rows(bank_groups):
+    """LPDDR5, one channel, unhashed, with row 0 of bank 0 open in each of `bank_groups`; the
+    warm-up is long done at t = 1000 (800 CK, before the first refresh at 3125 CK)."""
+    d = DRAM.from_preset("LPDDR5-6400", clock_hz=GHZ, xor_hash=False)
+    d.serve(np.array([_line(d, bg) for bg in bank_groups]), arrival_cycle=0)
+    return d, get_standard("LPDDR5-6400"), 1_000
+
+
+def test_lpddr5_a_lines_bursts_are_tccd_l_apart_within_a_bank_group():
+    # JEDEC / Ramulator 2 / gem5: 4 CK between column commands of one bank group. A line is two
+    # BL16 bursts, so lines of one bank group (here one row of one bank) start 8 CK apart and
+    # each one's data spans burst + tCCD_L (2 + 4 CK): half the channel's peak
+    d, std, t = _lpddr5_with_open_rows([0])
+    assert (std.tCCD_S, std.tCCD_L, std.burst_cycles) == (2, 4, 2)
+    done = d.serve(np.array([_line(d, 0, column=1 + j) for j in range(16)]), arrival_cycle=t) - t
+    tck_ns = std.tck_ps / 1000
+    want = [ns_cycles((std.tCL + 2 * std.tCCD_L * j + std.burst_cycles + std.tCCD_L) * tck_ns) for j in range(16)]
+    assert done.tolist() == want
+
+
+def test_lpddr5_another_bank_groups_line_fills_the_gap_between_a_lines_bursts():
+    # gem5's LPDDR5 BG mode (BL32 = two 16-beat halves with a 16-beat gap): a line of another
+    # bank group goes one burst (2 CK) later, its bursts in the first line's gaps, so two lines
+    # take 8 CK of bus: line A's data 20..22 and 24..26 CK, line B's 22..24 and 26..28 CK
+    d, std, t = _lpddr5_with_open_rows([0, 1])
+    tck_ns = std.tck_ps / 1000
+    a, b = d.serve(np.array([_line(d, 0, column=1), _line(d, 1, column=1)]), arrival_cycle=t) - t
+    assert a == ns_cycles((std.tCL + std.burst_cycles + std.tCCD_L) * tck_ns)  # 26 CK
+    assert b == ns_cycles((std.tCL + 2 * std.burst_cycles + std.tCCD_L) * tck_ns)  # 28 CK
+    # FR-FCFS puts the younger line of another bank group into the gap before an older one of
+    # A's bank group, which waits for tCCD_L after A's second burst (CAS at 8 CK, data 28..34)
+    d, std, t = _lpddr5_with_open_rows([0, 1])
+    a, c, b = d.serve(np.array([_line(d, 0, column=1), _line(d, 0, column=2), _line(d, 1, column=1)]),
+                      arrival_cycle=t) - t
+    assert (a, b, c) == (ns_cycles(26 * tck_ns), ns_cycles(28 * tck_ns), ns_cycles(34 * tck_ns))
+
+
+def test_lpddr5_a_stream_over_bank_groups_reaches_the_peak():
+    # lines alternating over four bank groups go in pairs: the second of a pair in the first's
+    # gap, the next pair after both (one line per gap). Line j's data starts
+    # tCL + 8 CK x (j // 2) + 2 CK x (j % 2) and lasts 6 CK: 64 lines in 256 CK, the peak
+    d, std, t = _lpddr5_with_open_rows([0, 1, 2, 3])
+    tck_ns = std.tck_ps / 1000
+    done = d.serve(np.array([_line(d, j % 4, column=1 + j // 4) for j in range(64)]), arrival_cycle=t) - t
+    want = [ns_cycles((std.tCL + 8 * (j // 2) + 2 * (j % 2) + 6) * tck_ns) for j in range(64)]
+    assert done.tolist() == want
+    assert want[-1] == ns_cycles((std.tCL + 64 * 64 // 16) * tck_ns)  # 16 B a CK: the channel's peak
+    # the bus transfers 4 CK a line (warm-up included), not the 6 CK from its first beat to its last
+    assert d.stats["busy_cycles_per_channel"] == [ns_cycles((4 + 64) * 2 * std.burst_cycles * tck_ns)]

@@ -33,13 +33,18 @@ N_R = 7
 # bank-group state columns
 G_LAST_ACT, G_LAST_CAS, G_LAST_WR_END = range(3)
 N_G = 3
-# channel state columns
-C_BUS_FREE, C_LAST_CAS, C_LAST_WR_END, C_LAST_RD_CAS, C_BUSY = range(5)
-N_C = 5
+# channel state columns; C_HOLE_CAS: the CAS time at which another bank group's line can
+# interleave its bursts with the last booked line's (none: NO_HOLE), C_HOLE_W: that line's direction
+C_BUS_FREE, C_LAST_CAS, C_LAST_WR_END, C_LAST_RD_CAS, C_BUSY, C_HOLE_CAS, C_HOLE_W = range(7)
+N_C = 7
+NO_HOLE = -(1 << 50)
 # timing vector (ps)
 (T_CL, T_CWL, T_RCD, T_RP, T_RAS, T_CCD_S, T_CCD_L, T_RRD_S, T_RRD_L, T_FAW, T_WR, T_WTR_S, T_WTR_L, T_RTP,
- T_REFI, T_RFC, T_BURST, T_CK, T_CTRL, T_SPAN) = range(20)
-N_T = 20  # T_BURST: data-bus time of one request; T_SPAN: its first to last CAS
+ T_REFI, T_RFC, T_BURST, T_CK, T_CTRL, T_SPAN, T_HOLE, T_DATA) = range(22)
+N_T = 22  # T_BURST: data-bus time of one request, first beat to last; T_SPAN: its first to last CAS;
+# T_HOLE: 0, or (a line of bursts tCCD_L apart with a burst-wide gap between them, LPDDR5) the
+# offset at which a line of another bank group fits its bursts into those gaps; T_DATA: bus time
+# spent transferring one request's bursts
 # org vector
 O_CHANNELS, O_RANKS, O_BGS, O_BPG, O_OPEN_PAGE, O_FRFCFS, O_QUEUE, O_REQ_BYTES, O_REFRESH, O_HASH = range(10)
 # throttle columns (per source)
@@ -254,9 +259,23 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             # of a channel idle for long stay below the cap and keep their order)
             fl = max(chan_state[c, C_LAST_CAS] + T[T_CCD_S], arrival_ps)
             best = KEY_MAX
-            for e in range(wn):
-                wkey[e] = (min(max(max(wready[e], wfloor[e]) - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
-                best = min(best, wkey[e])
+            hole = chan_state[c, C_HOLE_CAS]
+            if T[T_HOLE] > 0 and hole >= arrival_ps:
+                # the last line left a gap between its bursts: a request of another bank
+                # group (same direction) whose bank is ready by then goes into it, before
+                # older requests that can only follow at the channel's next slot
+                hw = chan_state[c, C_HOLE_W]
+                for e in range(wn):
+                    k = wreq[e]
+                    r = max(wready[e], wfloor[e])
+                    if max(r, bg_state[group[k], G_LAST_CAS] + T[T_CCD_L]) > hole or is_write[k] != hw:
+                        r = max(r, fl)
+                    wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
+                    best = min(best, wkey[e])
+            else:
+                for e in range(wn):
+                    wkey[e] = (min(max(max(wready[e], wfloor[e]) - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
+                    best = min(best, wkey[e])
             j = 0
             while wkey[j] != best:
                 j += 1
@@ -310,18 +329,27 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                     act = max(act, bg_state[g, G_LAST_ACT] + T[T_RRD_L])
                     act = max(act, rank_state[r, R_FAW0 + rank_state[r, R_FAW_IDX]] + T[T_FAW])
                     cas = act + T[T_RCD]
-                cas = max(cas, chan_state[c, C_LAST_CAS] + T[T_CCD_S], bg_state[g, G_LAST_CAS] + T[T_CCD_L])
+                cas = max(cas, bg_state[g, G_LAST_CAS] + T[T_CCD_L])
                 if w:
                     cas = max(cas, chan_state[c, C_LAST_RD_CAS] + T[T_CL] + T[T_BURST] + 2 * T[T_CK] - T[T_CWL])
                     lat = T[T_CWL]
                 else:
                     cas = max(cas, chan_state[c, C_LAST_WR_END] + T[T_WTR_S], bg_state[g, G_LAST_WR_END] + T[T_WTR_L])
                     lat = T[T_CL]
-                data = cas + lat
-                if data < chan_state[c, C_BUS_FREE]:
-                    shift = chan_state[c, C_BUS_FREE] - data
-                    cas += shift
-                    data += shift
+                # into the last line's gaps (its bank group's tCCD_L keeps that line's own
+                # group out), or after its last CAS and its data
+                into_hole = (T[T_HOLE] > 0 and cas <= chan_state[c, C_HOLE_CAS]
+                             and chan_state[c, C_HOLE_W] == w)
+                if into_hole:
+                    cas = chan_state[c, C_HOLE_CAS]
+                    data = cas + lat
+                else:
+                    cas = max(cas, chan_state[c, C_LAST_CAS] + T[T_CCD_S])
+                    data = cas + lat
+                    if data < chan_state[c, C_BUS_FREE]:
+                        shift = chan_state[c, C_BUS_FREE] - data
+                        cas += shift
+                        data += shift
                 if refresh_on and cas >= rank_state[r, R_NEXT_REF]:
                     _refresh(rank_state, bank_state, r, r * bgs * bpg, bgs * bpg, cas, T)
                     continue
@@ -338,8 +366,11 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 bank_state[b, B_PRE_READY] = act + T[T_RAS]
                 bank_state[b, B_CAS_READY] = act + T[T_RCD]
             end = data + T[T_BURST]
-            chan_state[c, C_BUS_FREE] = end
-            chan_state[c, C_BUSY] += T[T_BURST]
+            chan_state[c, C_BUS_FREE] = end  # after an interleaved line: one burst after the first one's end
+            chan_state[c, C_BUSY] += T[T_DATA]
+            if T[T_HOLE] > 0:  # one line per gap: a line that filled one leaves none
+                chan_state[c, C_HOLE_CAS] = NO_HOLE if into_hole else cas + T[T_HOLE]
+                chan_state[c, C_HOLE_W] = w
             last_cas = cas + T[T_SPAN]  # a line wider than one burst takes several CAS commands
             chan_state[c, C_LAST_CAS] = last_cas
             bg_state[g, G_LAST_CAS] = last_cas

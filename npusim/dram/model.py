@@ -109,6 +109,14 @@ class DRAM:
             T[idx] = getattr(standard, name) * tck
         T[K.T_BURST] = burst_ps + (bursts - 1) * step_ps
         T[K.T_SPAN] = (bursts - 1) * step_ps
+        T[K.T_DATA] = bursts * burst_ps
+        # A line whose bursts are tCCD_L apart with at least a burst between them (LPDDR5 in
+        # bank-group mode: two BL16 bursts 4 CK apart, as a BL32's two halves) leaves gaps that a
+        # line of another bank group fills with its own bursts, one burst later; its commands
+        # then fall between the first line's, so both offsets must keep tCCD_S.
+        gap_ps = step_ps - burst_ps
+        if bursts >= 2 and gap_ps >= burst_ps and min(burst_ps, gap_ps) >= standard.tCCD_S * tck:
+            T[K.T_HOLE] = burst_ps
         T[K.T_CK] = tck
         T[K.T_CTRL] = controller_cycles * tck
         self.T = T
@@ -129,6 +137,7 @@ class DRAM:
         self.bg_state = np.full((n_groups, K.N_G), -(1 << 50), dtype=np.int64)
         self.chan_state = np.zeros((channels, K.N_C), dtype=np.int64)
         self.chan_state[:, [K.C_LAST_CAS, K.C_LAST_WR_END, K.C_LAST_RD_CAS]] = -(1 << 50)
+        self.chan_state[:, K.C_HOLE_CAS] = K.NO_HOLE
         self.throttle = np.zeros((64, K.N_TH), dtype=np.int64)
         self.stats_array = np.zeros(K.N_S, dtype=np.int64)
         self.src_bytes = np.zeros(64, dtype=np.int64)

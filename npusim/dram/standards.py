@@ -137,10 +137,13 @@ register(Standard(
     name="LPDDR5-6400", tck_ps=1250, burst_length=16, bus_bits=16, ranks=1, bank_groups=4, banks_per_group=4,
     rows=32768, row_bytes=2048,
     # CK = 800 MHz with a 4:1 WCK: 8 data beats per CK, a BL16 burst takes 2 CK
-    tCL=20, tCWL=11, tRCD=15, tRP=15, tRAS=34, tCCD_S=2, tCCD_L=2, tRRD_S=4, tRRD_L=4, tFAW=16, tWR=28,
+    # tCCD_S is the 2-CK burst (another bank group's BL16 follows seamlessly); tCCD_L is 4 CK
+    # (Ramulator 2's nCCD, gem5's LPDDR5_6400_1x16_BG_BL16): a line's two bursts go 4 CK apart
+    # and another bank group's line fills the gap (the kernel's T_HOLE), as BL32 does in BG mode
+    tCL=20, tCWL=11, tRCD=15, tRP=15, tRAS=34, tCCD_S=2, tCCD_L=4, tRRD_S=4, tRRD_L=4, tFAW=16, tWR=28,
     tWTR_S=5, tWTR_L=10, tRTP=4, tREFI=3125, tRFC=168, transfers_per_cycle=8,
     source="Ramulator 2 src/dram/impl/LPDDR5.cpp preset LPDDR5_6400 in 1.25 ns CK (8Gb x16: tRFCab "
-           "210 ns, tREFI 3906 ns); tCCD set to the 2-CK BL16 burst at 6400 MT/s",
+           "210 ns, tREFI 3906 ns); tCCD_S the 2-CK BL16 burst at 6400 MT/s, tCCD_L 4 CK",
 ))
 
 register(Standard(
