@@ -323,8 +323,9 @@ SMALL_COE = {"image_size": 64, "crop": 32}
 
 def test_a_stage_preempted_by_prema_keeps_its_start():
     # prema takes the cores from the low-priority expert path at layer boundaries; a stage's
-    # row spans all its layers (it used to start where the stage last resumed)
-    r = simulate({"soc": "camdn", "seed": 2, "policy": "prema", "tenants": [
+    # row spans all its layers (it used to start where the stage last resumed). `drain: false`:
+    # preempt whenever PREMA picks another task, never let the running one finish first
+    r = simulate({"soc": "camdn", "seed": 2, "policy": {"name": "prema", "drain": False}, "tenants": [
         {"workload": "coe_experts", "params": SMALL_COE, "tasks": "graph", "arrival": "poisson",
          "rate_per_mcycle": 5, "requests": 6, "priority": 0},
         {"workload": "kws", "arrival": "poisson", "rate_per_mcycle": 10, "requests": 10, "priority": 11}]},

@@ -189,35 +189,113 @@ def test_moca_serves_the_high_priority_tenant_better_than_shared():
 
 # -- PREMA and static -------------------------------------------------------------------
 
-def test_prema_tokens_are_priority_times_waiting_over_isolated_latency():
-    from types import SimpleNamespace
+def test_prema_tokens_grow_by_priority_times_waiting_over_isolated_latency():
+    """PREMA (docs/POLICIES.md): a task's tokens start at its priority level (priority + 1)
+    and grow by that level x the time it waited, not ran, over its isolated latency."""
+    from types import SimpleNamespace as NS
 
-    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": "prema", "scheduler": "priority",
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": "prema",
                              "tenants": [{"workload": "kws", "priority": 2}]}, "<test>")
     sim = Simulation(sc, mapper=Mapper(sc.soc))
     sim.tenants[0].isolated_latency = 1000
+    sim.policy.setup()
     sim.env.run(until=5000)
-    # (2 + 1) x (1 + (5000 - 1000) / 1000)
-    assert sim.policy._tokens(SimpleNamespace(tenant=0, arrival=1000)) == pytest.approx(15.0)
+    pol = sim.policy
+    task = NS(tenant=0, index=0, arrival=1000)
+    assert pol._tokens(task) == pytest.approx(3 * (1 + 4000 / 1000))  # waited since arrival: 15
+    pol._ran_cycles[(0, 0)] = 1500  # 1500 of those 4000 cycles it ran: they earn nothing
+    assert pol._tokens(task) == pytest.approx(3 * (1 + 2500 / 1000))  # 10.5
+    # while it runs, its current stretch on the NPU does not count as waiting either
+    pol._on_npu, pol._segment_start[(0, 0)] = (0, 0), 4000
+    assert pol._tokens(task) == pytest.approx(3 * (1 + 1500 / 1000))  # 7.5
 
-def test_prema_preempts_only_for_enough_more_tokens():
-    """A waiting task preempts at a layer boundary when its tokens exceed the running
-    task's by more than the hysteresis (docs/POLICIES.md)."""
+
+def test_prema_threshold_is_the_highest_level_the_most_tokens_reach():
+    # priorities 0, 2 and 8 are PREMA's levels 1, 3 and 9
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": "prema",
+                             "tenants": [{"workload": "kws", "priority": p} for p in (8, 0, 2)]}, "<test>")
+    pol = Simulation(sc, mapper=Mapper(sc.soc)).policy
+    pol.setup()
+    assert pol.levels == [1, 3, 9]
+    assert [pol._threshold(m) for m in (1.0, 2.99, 3.0, 8.99, 9.0, 250.0)] == [1, 1, 3, 3, 9, 9]
+
+
+def _prema_choice(drain: bool, running: dict, waiting: dict) -> bool:
+    """Does a running task with `running` tokens, remaining and isolated cycles give the
+    NPU up to one waiting with `waiting`'s, at a layer boundary?"""
     from types import SimpleNamespace as NS
 
-    for hysteresis, waiting_tokens, preempts in ((0.1, 10.9, False), (0.1, 11.1, True), (0.0, 10.1, True),
-                                                 (0.0, 10.0, False), (1.0, 19.9, False)):
-        sc = scenario_from_dict({"soc": "gemmini-moca", "policy": {"name": "prema", "hysteresis": hysteresis},
-                                 "tenants": [{"workload": "kws"}, {"workload": "kws"}]}, "<test>")
-        pol = Simulation(sc, mapper=Mapper(sc.soc)).policy
-        running, waiting = NS(tokens=10.0), NS(tokens=waiting_tokens)
-        pol.sim.ready = NS(heads=lambda: [waiting])
-        pol._tokens = lambda task: task.tokens
-        assert pol.preempt(None, running) is preempts, (hysteresis, waiting_tokens)
+    policy = "prema" if drain else {"name": "prema", "drain": False}  # drain is the default
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": policy,
+                             "tenants": [{"workload": "kws", "priority": 0},
+                                         {"workload": "kws", "priority": 8}]}, "<test>")
+    pol = Simulation(sc, mapper=Mapper(sc.soc)).policy
+    pol.setup()
+    run, wait = NS(tenant=0, arrival=0, **running), NS(tenant=1, arrival=10, **waiting)
+    pol.sim.tenants[0].isolated_latency, pol.sim.tenants[1].isolated_latency = running["iso"], waiting["iso"]
+    pol.sim.ready = NS(heads=lambda: [wait])
+    pol._tokens = lambda task: task.tokens
+    pol._remaining_cycles = lambda task: task.left
+    return pol.preempt(None, run)
+
+
+@pytest.mark.parametrize("drain, running, waiting, preempts", [
+    # both over the threshold (9): the shorter predicted remaining time runs, whoever holds
+    # more tokens (the running task keeps the NPU against one with twice its tokens)
+    (True, {"tokens": 9.0, "left": 100, "iso": 1000}, {"tokens": 20.0, "left": 300, "iso": 1000}, False),
+    (True, {"tokens": 9.0, "left": 300, "iso": 1000}, {"tokens": 9.5, "left": 100, "iso": 1000}, True),
+    # the running task is below the threshold: the waiting one is the only candidate. Preempting
+    # slows the running task by 50 / 1000, draining slows the waiting one by 100 / 200: preempt
+    (True, {"tokens": 1.0, "left": 100, "iso": 1000}, {"tokens": 9.5, "left": 50, "iso": 200}, True),
+    # ... but by 500 / 1000 against 10 / 1000: the running task drains (finishes first)
+    (True, {"tokens": 1.0, "left": 10, "iso": 1000}, {"tokens": 9.5, "left": 500, "iso": 1000}, False),
+    (False, {"tokens": 1.0, "left": 10, "iso": 1000}, {"tokens": 9.5, "left": 500, "iso": 1000}, True),
+    # ties in remaining time go to the earlier arrival: the running task
+    (True, {"tokens": 9.0, "left": 100, "iso": 1000}, {"tokens": 9.0, "left": 100, "iso": 1000}, False),
+])
+def test_prema_preempts_for_the_shortest_candidate(drain, running, waiting, preempts):
+    assert _prema_choice(drain, running, waiting) is preempts
+
+
+def _prema_sim(policy, tenants: list[dict], iso_cycles: list[int]) -> Simulation:
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": policy, "tenants": tenants}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    for t, iso in zip(sim.tenants, iso_cycles):  # about their isolated latencies on this SoC
+        t.isolated_latency = iso
+    return sim.run()
+
+
+def test_prema_runs_the_shortest_of_the_candidates_first():
+    """Two requests of one priority arrive at once; kws, first in, starts alone. At its
+    first layer boundary squeezenet holds the threshold's tokens too and is predicted to
+    finish sooner (about half of kws): it takes the NPU, and kws resumes when it is done.
+    (By the most tokens alone kws, ahead by the same waiting time, would keep running.)"""
+    sim = _prema_sim("prema", [{"workload": "kws", "priority": 4}, {"workload": "squeezenet", "priority": 4}],
+                     [1_400_000, 750_000])
+    kws, squeezenet = sorted(sim.tasks, key=lambda k: k.tenant)
+    first_layer_end = min(r.end for r in sim.layers)
+    assert kws.start == 0 and squeezenet.start == first_layer_end and kws.preemptions == 1
+    assert squeezenet.preemptions == 0 and squeezenet.finish < kws.finish
+    assert [r.start for r in sim.layers if r.tenant == 0][1] == squeezenet.finish  # kws resumes
+
+
+@pytest.mark.parametrize("drain", [True, False])
+def test_prema_drains_a_task_that_would_lose_more_by_preemption(drain):
+    """A long high-priority request arriving while a short low-priority one runs: PREMA's
+    dynamic mechanism lets the short one finish (DRAIN); with `drain: false` it preempts."""
+    sim = _prema_sim({"name": "prema", "drain": drain},
+                     [{"workload": "squeezenet", "priority": 0},
+                      {"workload": "kws", "priority": 11, "arrival": "times", "arrival_cycles": [100000]}],
+                     [750_000, 1_400_000])
+    low, high = sorted(sim.tasks, key=lambda k: k.tenant)
+    if drain:
+        assert low.preemptions == 0 and high.start == low.finish
+    else:
+        assert low.preemptions == 1 and high.start < low.finish and low.start < high.finish < low.finish
 
 
 def test_prema_runs_one_task_at_a_time():
-    sim = _sim({"soc": "gemmini-moca", "policy": "prema", "scheduler": "priority",
+    sim = _sim({"soc": "gemmini-moca", "policy": {"name": "prema", "drain": False}, "scheduler": "priority",
                 "tenants": [{"workload": "squeezenet", "priority": 2, "requests": 2},
                             {"workload": "kws", "priority": 9, "arrival": "times",
                              "arrival_cycles": [100000, 900000]}]})
@@ -231,9 +309,9 @@ def test_prema_runs_one_task_at_a_time():
 
 @pytest.mark.parametrize("scheduler", ["fcfs", "priority"])
 def test_prema_gives_the_npu_to_the_task_that_preempted(scheduler):
-    """A preemption is a switch: the task with the most tokens starts next, whatever the
-    scenario's scheduler (under fcfs the preempted task, first in, used to start again)."""
-    sim = _sim({"soc": "gemmini-moca", "policy": "prema", "scheduler": scheduler,
+    """A preemption is a switch: the task PREMA chose starts next, whatever the scenario's
+    scheduler (under fcfs the preempted task, first in, used to start again)."""
+    sim = _sim({"soc": "gemmini-moca", "policy": {"name": "prema", "drain": False}, "scheduler": scheduler,
                 "tenants": [{"workload": "squeezenet", "priority": 0},
                             {"workload": "kws", "priority": 11, "arrival": "times", "arrival_cycles": [100000]}]})
     low, high = sorted(sim.tasks, key=lambda k: k.tenant)
@@ -293,6 +371,8 @@ def test_camdn_hw_needs_a_page_per_tenant(cli):
     ("{name: camdn, gamma: 1}", "policy.gamma"),
     ("{name: moca, pairing: 3}", "policy.pairing"),
     ("{name: moca, pair_window: 0}", "policy.pair_window"),
+    ("{name: prema, drain: 3}", "policy.drain"),
+    ("{name: prema, hysteresis: 0.1}", "policy.hysteresis"),  # gone: PREMA's threshold decides
 ])
 def test_bad_policy_options(cli, tmp_path, policy, field):
     f = tmp_path / "s.yaml"

@@ -15,8 +15,11 @@
   tasks load more than their share of the budget, the best-ranked
   compute-bound task among the first `pair_window` waiting ones starts first.
 * ``prema``: time multiplexing of the whole NPU (PREMA, HPCA 2020): one task at
-  a time on every core, preempted at layer boundaries by a waiting task with
-  more tokens (priority x waiting time over isolated latency).
+  a time on every core. Tokens start at the priority level and grow by it x
+  waiting time over isolated latency; of the tasks whose tokens reach the
+  highest level the largest token has reached, the one with the shortest
+  predicted remaining time runs, preempting the running task at a layer
+  boundary unless that would slow it more than draining it slows the other.
 * ``static``: a fixed partition of the cores among tenants, no throttling (ready tasks in the scheduler's order).
 """
 
@@ -177,29 +180,129 @@ class Prema(Policy):
     uses_pool = False
     reads_deadlines = False  # tokens from priority and waiting time
     options = {
-        "hysteresis": Option(0.1, number_in(0.0, 10.0), "a waiting task needs this much more tokens to preempt"),
+        "drain": Option(True, is_bool, "let the running task finish when preempting it would slow the "
+                                       "two tasks more (PREMA's dynamic choice of DRAIN over CHECKPOINT)"),
     }
 
+    def setup(self) -> None:
+        # PREMA's priority levels are its token thresholds: here each priority the scenario's
+        # tenants use is a level, of weight priority + 1 (our priority 0 must still earn tokens)
+        self.levels = sorted({t.spec.priority + 1 for t in self.sim.tenants})
+        self._ran_cycles: dict[tuple[int, int], int] = {}  # (tenant, request) -> cycles it ran so far
+        self._segment_start: dict[tuple[int, int], int] = {}  # when its latest stretch on the NPU began
+        self._on_npu: tuple[int, int] | None = None  # the request the NPU runs (or ran last)
+        # (request, stage, next layer) of the last layer run: a running task's `next_layer`
+        # is only brought up to date when it is preempted
+        self._progress: tuple[tuple[int, int], int, int] | None = None
+        self._cum_cycles: dict[tuple[int, str | None], np.ndarray] = {}  # predicted cycles from layer i on
+
     def cores_for(self, tenant, task):
-        cores = tuple(range(self.sim.scenario.soc.npu.cores))
-        return None if any(self.sim.core_busy) else cores
+        if any(self.sim.core_busy):
+            return None
+        # the engine starts the task on these cores: its stretch of running begins now
+        self._on_npu = (task.tenant, task.index)
+        self._segment_start[self._on_npu] = int(self.sim.env.now)
+        return tuple(range(self.sim.scenario.soc.npu.cores))
+
+    def release(self, t, layer_index: int, plan, task) -> None:
+        key = (task.tenant, task.index)
+        now = int(self.sim.env.now)
+        self._ran_cycles[key] = self._ran_cycles.get(key, 0) + now - self._segment_start[key]
+        self._segment_start[key] = now
+        self._progress = (key, task.stage, layer_index + 1)
+
+    def task_finished(self, t, task) -> None:
+        self._ran_cycles.pop((task.tenant, task.index), None)
+        self._segment_start.pop((task.tenant, task.index), None)
+
+    # -- PREMA's quantities -------------------------------------------------------------
+    def _weight(self, task) -> int:
+        return self.sim.tenants[task.tenant].spec.priority + 1
+
+    def _waited_cycles(self, task) -> float:
+        """Time since arrival not spent running (a running task's current stretch counts as run)."""
+        key = (task.tenant, task.index)
+        now = self.sim.env.now
+        ran = self._ran_cycles.get(key, 0)
+        if key == self._on_npu:  # (0 right after a layer, when all is decided)
+            ran += now - self._segment_start[key]
+        return max(0.0, now - task.arrival - ran)
 
     def _tokens(self, task) -> float:
+        """Priority at arrival, plus priority x waiting time over isolated latency: PREMA adds
+        priority x slowdown at each scheduling step; summed, that is the whole waiting time."""
+        iso = self.sim.tenants[task.tenant].isolated_latency or 1.0
+        w = self._weight(task)
+        return w * (1.0 + self._waited_cycles(task) / iso)
+
+    def _stage_cum(self, t, name: str | None) -> np.ndarray:
+        """Predicted cycles of a pathway's layers from each layer to its end (and 0 past it)."""
+        key = (t.index, name)
+        cum = self._cum_cycles.get(key)
+        if cum is None:
+            trace = t.pathway(name) if name is not None else t.full_trace
+            n = self.sim.scenario.soc.npu.cores  # prema runs every task on all cores
+            cyc = np.array([t.mapper.plan(layer, n, UNMANAGED, source=t.spec.workload).predicted_cycles
+                            for layer in trace.layers] + [0], dtype=float)
+            cum = self._cum_cycles[key] = np.cumsum(cyc[::-1])[::-1]
+        return cum
+
+    def _remaining_cycles(self, task) -> float:
+        """Predicted time the task still needs: its isolated latency times the share of its
+        predicted layer cycles not yet run (a preempted task resumes at `next_layer`)."""
         t = self.sim.tenants[task.tenant]
-        iso = t.isolated_latency or 1.0
-        return (t.spec.priority + 1) * (1.0 + (self.sim.env.now - task.arrival) / iso)
+        names = task.pathway or (None,)
+        cums = [self._stage_cum(t, name) for name in names]
+        total = sum(float(c[0]) for c in cums)
+        nxt = task.next_layer
+        if self._progress is not None and self._progress[:2] == ((task.tenant, task.index), task.stage):
+            nxt = self._progress[2]
+        left = float(cums[task.stage][nxt]) + sum(float(c[0]) for c in cums[task.stage + 1:])
+        if not total:
+            return 0.0
+        return (t.isolated_latency or total) * left / total
+
+    def _threshold(self, max_tokens: float) -> int:
+        # the highest priority level the largest token has reached (every task holds at
+        # least its own level, so the task with the most tokens is always a candidate)
+        return max((lv for lv in self.levels if lv <= max_tokens), default=self.levels[0])
+
+    def _select_keys(self, tasks: list) -> dict[int, tuple]:
+        """PREMA's choice among `tasks` (one per tenant) as sort keys: candidates (tokens at
+        or above the threshold) first, shortest predicted remaining time first among them;
+        ties by arrival, then tenant. The rest follow in the same order."""
+        tokens = [self._tokens(k) for k in tasks]
+        threshold = self._threshold(max(tokens))
+        return {k.tenant: (0 if tok >= threshold else 1, self._remaining_cycles(k), k.arrival, k.tenant)
+                for k, tok in zip(tasks, tokens)}
 
     def ready_key(self):
-        # the task holding the most tokens starts: the same measure that preempts
-        # (within a tenant the earliest arrival holds the most, as its queue has it)
-        return lambda k: (-self._tokens(k), k.arrival, k.tenant)
+        # a tenant runs its requests one at a time, oldest first: its first ready task
+        # stands for it, and the rest of its queue follows it in arrival order
+        rank = self._select_keys(list(self.sim.ready.heads()))
+        return lambda k: (*rank[k.tenant], k.arrival, k.index)
 
     def preempt(self, tenant, task) -> bool:
         if not self.sim.ready:
             return False
-        # tokens grow with waiting time (priority >= 0): a tenant's longest waiting task has its most
-        best = max(self._tokens(k) for k in self.sim.ready.heads())
-        return best > self._tokens(task) * (1 + self.opts["hysteresis"])
+        # the running tenant's later requests wait for this one whatever happens
+        others = [k for k in self.sim.ready.heads() if k.tenant != task.tenant]
+        if not others:
+            return False
+        rank = self._select_keys([task, *others])
+        best = min(rank, key=rank.__getitem__)
+        if best == task.tenant:
+            return False
+        if self.opts["drain"]:
+            # PREMA's dynamic mechanism: compare the slowdown each task would suffer waiting
+            # for the other (its remaining time over the waiter's isolated latency); if the
+            # running task would lose more by being preempted, it drains (runs on) instead
+            other = next(k for k in others if k.tenant == best)
+            iso_run = self.sim.tenants[task.tenant].isolated_latency or 1.0
+            iso_other = self.sim.tenants[other.tenant].isolated_latency or 1.0
+            if self._remaining_cycles(other) / iso_run > self._remaining_cycles(task) / iso_other:
+                return False
+        return True
 
 
 @register
