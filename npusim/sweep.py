@@ -827,8 +827,9 @@ def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRep
         return JournalRepair(journal, [])
     try:
         raw = journal.read_bytes()
+        # the header line alone: a row torn inside a multi-byte character is repaired below, not refused here;
         # a BOM (a spreadsheet saved it) is not a column
-        header = next(csv.reader(raw.decode("utf-8-sig").splitlines()[:1]), [])
+        header = next(csv.reader(raw.split(b"\n", 1)[0].decode("utf-8-sig").splitlines()[:1]), [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
     text = raw.removeprefix(b"\xef\xbb\xbf")
@@ -864,7 +865,10 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
         notes.append("its last row was cut off by an interrupted write")
         if not raw:  # the header itself was cut: no row was written
             return JournalRepair(journal, notes, "")
-    rows = list(csv.reader(raw.decode("utf-8").splitlines()))[1:]
+    try:
+        rows = list(csv.reader(raw.decode("utf-8").splitlines()))[1:]
+    except (UnicodeDecodeError, csv.Error) as exc:  # damage inside the file, not a torn last row
+        raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
     for line, row in enumerate(rows, start=2):
         if len(row) != len(header):
             raise InputError(str(journal), "results", f"cannot resume: {len(row)} fields where the header has "

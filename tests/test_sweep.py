@@ -843,6 +843,32 @@ def test_resume_repairs_what_an_interrupted_write_leaves(tmp_path):
         assert out.skipped == 0 and out.ran == 4 and path.read_bytes() == whole.read_bytes(), cut
 
 
+def test_resume_repairs_a_row_torn_inside_a_multibyte_character(tmp_path):
+    """A sweep killed while writing a row can cut a non-ASCII tenant name between the bytes of one
+    character: that is a torn last row like any other, repaired, not an unreadable file."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("soc: camdn\ntenants:\n  - {name: Straße, workload: kws}\n", encoding="utf-8")
+    spec = SweepSpec(axes={"policy": ["shared", "waypart"]}, base_scenario=str(scenario), fixed={"requests": 1})
+    whole = tmp_path / "whole.csv"
+    run_sweep(spec, whole, jobs=1)
+    lines = whole.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    cut = lines[2].index("ß".encode()) + 1  # between the two bytes of the ß
+    path = tmp_path / "r.csv"
+    path.write_bytes(lines[0] + lines[1] + lines[2][:cut])
+    warnings = []
+    out = run_sweep(spec, path, jobs=1, resume=True, report_error=warnings.append)
+    assert (out.ran, out.skipped) == (1, 1)
+    assert warnings == [f"warning: {path}: repaired before resuming: its last row was cut off by an "
+                        "interrupted write"]
+    assert path.read_bytes() == whole.read_bytes()
+    # a byte that is no UTF-8 inside the file (not at its torn end) is damage: refused, not a traceback
+    path.write_bytes(lines[0] + lines[1].replace("ß".encode(), b"\xdf") + lines[2])
+    with pytest.raises(InputError) as err:
+        run_sweep(spec, path, jobs=1, resume=True)
+    assert err.value.field == "results" and err.value.message.startswith("cannot resume from it: 'utf-8' codec")
+
+
 def test_resume_refuses_rows_of_the_wrong_width_inside_the_file(tmp_path):
     path = tmp_path / "r.csv"
     run_sweep(small_spec(), path, jobs=1)
