@@ -139,7 +139,7 @@ def scalesim_array(config: Path) -> tuple[int, int, str]:
     """(rows, cols, dataflow) of a SCALE-Sim config file."""
     cp = configparser.ConfigParser(interpolation=None)  # SCALE-Sim's configs use no %(name)s
     try:
-        with open(config, encoding="utf-8") as fh:
+        with open(config, encoding="utf-8-sig") as fh:  # a BOM (Windows editors) is not part of the first line
             cp.read_file(fh)
     except FileNotFoundError:
         raise InputError(str(config), "file", "no such file") from None

@@ -651,6 +651,8 @@ def test_bad_scalesim_regress_files(cli, tmp_path):
     assert e.value.message.startswith("must be at most 65536, got 999") and "characters left out" in str(e.value)
     bad.write_text(good_cfg.replace("ArrayHeight:    12", "ArrayHeight: 0000000000000016"))
     assert scalesim_array(bad) == (16, 20, "is")  # leading zeros do not make a number large
+    bad.write_bytes(b"\xef\xbb\xbf" + good_cfg.replace("\n", "\r\n").encode())  # saved by a Windows editor
+    assert scalesim_array(bad) == (12, 20, "is")
     check("config", good_cfg.replace("Dataflow : is", "Dataflow : xx"),
           ": architecture_presets.Dataflow: expected ws, os or is, got 'xx'")
     check("config", "ArrayHeight: 4\n", ":1: file: not a SCALE-Sim config: File contains no section headers.")
