@@ -1638,6 +1638,29 @@ def test_workers_leave_ctrl_c_to_the_sweep():
         signal.signal(signal.SIGINT, outer)
 
 
+def test_a_second_ctrl_c_while_an_interrupted_sweep_exits_prints_no_traceback(tmp_path):
+    """Ctrl-C twice in a row: the second one lands while the stopped sweep reports and exits (joining its
+    pool's threads); it must not end the command with Python's traceback instead of its one line."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, sys\n"
+        "import npusim.sweep as s\n"
+        "from npusim.cli import main\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal\n"
+        "def first_ctrl_c(*args):\n"
+        "    raise KeyboardInterrupt\n"
+        "s._isolated_job = first_ctrl_c  # --jobs 1 runs it in this process\n"
+        f"status = main(['sweep', '--mix', 'kws', '--policy', 'shared', '--jobs', '1', '--quiet', "
+        f"'--out', {str(tmp_path / 'r.csv')!r}])\n"
+        "os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, while the command exits\n"
+        "sys.exit(status)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr == "error: interrupted before any point finished\n"
+
+
 def test_the_report_table_gives_the_points_sla_rate_not_a_mean_over_tenants():
     # 1 of 1 and 0 of 3 tasks met: the point meets 1 of 4 (0.25), not the tenants' mean 0.5
     df = pd.DataFrame({"mix": ["a+b"] * 2, "llc_bytes": [1 << 20] * 2, "policy": ["shared"] * 2,

@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_sweep(spec, args.out, jobs=jobs, dask_address=args.dask, resume=args.resume,
                             progress=update, report_error=lambda m: print(m, file=sys.stderr))
     except KeyboardInterrupt as exc:
+        _ignore_further_ctrl_c()
         close()
         journal = journal_path(results_path(args.out))
         if getattr(exc, "finished_points_kept", False):
@@ -100,3 +101,13 @@ def run(args: argparse.Namespace) -> int:
     if len(outcome.results):
         print(short_table(outcome.results))
     return (2 if outcome.bad_input else 1) if outcome.failed else 0
+
+
+def _ignore_further_ctrl_c() -> None:
+    """The sweep has stopped its workers and only reports and exits now: a second Ctrl-C (a double tap
+    reaches the exit, which still joins the worker pool's threads) would end it with Python's traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set a handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
