@@ -142,6 +142,19 @@ def test_detection_needs_a_known_header(tmp_path):
         load_file(p, "caffe")
 
 
+def test_detection_reads_a_quoted_header(tmp_path):
+    """A trace written with every field quoted (R's write.csv, pandas' QUOTE_ALL) is a trace: its
+    header was split on commas with the quotes kept, and its 11 columns taken for a SCALE-Sim topology."""
+    p = tmp_path / "quoted.csv"
+    header = ["name", "op", "batch", "in_c", "in_h", "in_w", "out_c", "kernel_h", "kernel_w", "stride", "padding"]
+    row = ["c1", "conv", "1", "3", "32", "32", "16", "3", "3", "1", "1"]
+    p.write_text("\r\n".join(",".join(f'"{f}"' for f in fields) for fields in (header, row)) + "\r\n")
+    assert detect(p) == "trace"
+    layer = load_file(p).layers[0]
+    assert (layer.name, layer.op, layer.in_c, layer.out_c, layer.padding, layer.macs) == ("c1", "conv", 3, 16, 1,
+                                                                                          32 * 32 * 16 * 27)
+
+
 # -- ONNX ------------------------------------------------------------------------------------------
 
 def _save(tmp_path, nodes, inputs, inits, outputs, name="net", output_shape=None):

@@ -13,6 +13,7 @@ extension and the header line.
 
 from __future__ import annotations
 
+import csv
 import importlib
 import unicodedata
 from dataclasses import dataclass
@@ -102,7 +103,10 @@ def detect(path: Path) -> str:
     header = next((l for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")), "")
     if not header:  # nothing to tell a format by
         raise InputError(str(path), "header", "empty file: no header line", 1)
-    cols = [c.strip().lower() for c in header.split(",")]
+    try:  # as the readers split it: a quoted header ("name","op",... as R's write.csv writes it) is the same header
+        cols = [c.strip().lower() for c in next(csv.reader([header]), [])]
+    except csv.Error:  # a field beyond the csv module's size limit: the reader will say so
+        cols = [c.strip().lower() for c in header.split(",")]
     while cols and cols[-1] == "":
         cols.pop()
     if "name" in cols or "op" in cols:
