@@ -139,6 +139,7 @@ BAD_TRACES = [
     ("name,op,M,N,K\nf\x00c,gemm,1,2,3\n", "bad.csv:2: name: layer name holds a control character or line break: 'f\\x00c'"),
     ('name,op,M,N,K\n"f\nc",gemm,1,2,3\n', "bad.csv:2: name: layer name holds a control character or line break: 'f\\nc'"),
     ("name,op,M,N,K,colour\nfc,gemm,1,2,3,red\n", "bad.csv:1: colour: unknown column"),
+    (",name,op,M,N,K\n0,fc,gemm,1,2,3\n", "bad.csv:1: header: column 1 has no name"),
     # the first repeat in header order, worded as every CSV reader of npusim words it
     ("name,op,N,M,N,K,M\nfc,gemm,2,1,2,3,1\n", "bad.csv:1: N: column given twice in the header"),
     ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w,groups\nl1,conv,6,8,8,4,3,3,4\n",

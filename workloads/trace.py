@@ -583,6 +583,9 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     for col in REQUIRED_COLUMNS:
         if col not in header:
             raise InputError(source, col, "required column is missing from the header", header_line)
+    if "" in header:  # the message needs a field to name: an unnamed column would leave it empty
+        raise InputError(source, "header", f"column {header.index('') + 1} has no name (an index column, as "
+                                           "pandas' to_csv writes one without index=False?)", header_line)
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         raise InputError(source, unknown[0], f"unknown column (columns: {', '.join(COLUMNS)})", header_line)
