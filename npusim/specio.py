@@ -268,7 +268,9 @@ class Section:
 
     # -- location helpers -------------------------------------------------
     def field(self, key: str) -> str:
-        return f"{self.prefix}.{key}" if self.prefix else str(key)
+        # a blank or null key is shown quoted: an error line must name a field (`llc.''`, not `llc.`)
+        name = key if isinstance(key, str) and key.strip() else "null" if key is None else repr(key)
+        return f"{self.prefix}.{name}" if self.prefix else str(name)
 
     def source_of(self, key: str) -> str:
         sources = getattr(self.data, "key_sources", None)

@@ -81,6 +81,13 @@ def test_errors_carry_line_and_field(tmp_path):
     assert (e.line, e.field) == (4, "llc.npu_ways") and "exceed" in e.message
     e = _bad(tmp_path, "base: camdn\nnpu:\n  cores: 4\n  colour: red\n")
     assert (e.line, e.field, e.message) == (4, "npu.colour", "unknown key")
+    # a blank or null key is named quoted, never as an empty field (`error: bad.yaml:2: : unknown key`)
+    e = _bad(tmp_path, 'base: camdn\n"": 1\n')
+    assert (e.line, e.field, e.message) == (2, "''", "unknown key")
+    e = _bad(tmp_path, "base: camdn\nllc: {' ': 1}\n")
+    assert (e.line, e.field) == (2, "llc.' '")
+    e = _bad(tmp_path, "base: camdn\nllc: {~: 1}\n")
+    assert (e.line, e.field) == (2, "llc.null")
     e = _bad(tmp_path, "base: camdn\nnpu:\n  cores: four\n")
     assert e.field == "npu.cores" and "integer" in e.message
     e = _bad(tmp_path, "base: camdn\nllc:\n  size: 0\n")
