@@ -1234,6 +1234,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
         raise InputError(str(path), "results", "no results file (expected a sweep's results.csv or .parquet)")
     if p.suffix.lower() == ".csv":
         refuse_repeated_csv_columns(p)
+        _refuse_torn_row(p)  # before decoding: a row torn inside a multi-byte character is cut off, not garbled
     try:
         df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else read_rows(p)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
@@ -1244,7 +1245,6 @@ def read_results(path: str | Path) -> pd.DataFrame:
                              int(at.group(2))) from None
         raise InputError(str(p), "results", f"cannot read: {text}") from None
     if p.suffix.lower() == ".csv":
-        _refuse_torn_row(p, df)
         _refuse_short_rows(p)
     return df
 
@@ -1264,12 +1264,17 @@ def _refuse_short_rows(path: Path) -> None:
         return  # pandas read the file: its own checks of the rows stand
 
 
-def _refuse_torn_row(path: Path, df: pd.DataFrame) -> None:
+def _refuse_torn_row(path: Path) -> None:
     """A sweep's results end with a line end after every row; a last row without
     one was cut off by a sweep killed while writing (even if its fields are all
     there, the last may be short): refuse it, as --resume would drop it."""
-    if "point_id" not in df.columns:
-        return  # not a file `npusim sweep` wrote
+    with open(path, "rb") as fh:
+        header = fh.readline().decode("utf-8-sig", errors="replace")
+    try:
+        if "point_id" not in next(csv.reader([header]), []):
+            return  # not a file `npusim sweep` wrote
+    except csv.Error:  # a header field beyond the csv module's limit: pandas' reading says what is wrong
+        return
     with open(path, "rb") as fh:
         fh.seek(0, os.SEEK_END)
         if fh.tell() == 0:

@@ -864,6 +864,11 @@ def test_resume_repairs_a_row_torn_inside_a_multibyte_character(tmp_path):
     assert warnings == [f"warning: {path}: repaired before resuming: its last row was cut off by an "
                         "interrupted write"]
     assert path.read_bytes() == whole.read_bytes()
+    # `npusim report` says the same of it: the last row is cut off (not that the file is no UTF-8)
+    path.write_bytes(lines[0] + lines[1] + lines[2][:cut])
+    with pytest.raises(InputError) as err:
+        sweep_mod.read_results(path)
+    assert (err.value.line, err.value.field) == (3, "results") and "the last row is cut off" in err.value.message
     # a byte that is no UTF-8 inside the file (not at its torn end) is damage: refused, not a traceback
     path.write_bytes(lines[0] + lines[1].replace("ß".encode(), b"\xdf") + lines[2])
     with pytest.raises(InputError) as err:
