@@ -109,6 +109,9 @@ def test_trace_import_scalesim(cli, tmp_path):
 
 BAD_TRACES = [
     ("name,in_c\nl1,3\n", "bad.csv:1: op: required column is missing from the header"),
+    # a row cut short would take stride 1 and padding 0 for the cells it lost
+    ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w,stride,padding\nc1,conv,3,32,32,8,3,3,2,1\nc2,conv,8,16,16,8,3,3\n",
+     "bad.csv:3: row: 8 fields but the header has 10 (a cell left empty takes its default; a missing one is an error)"),
     # a cell the op does not read is no value to drop without a word
     ("name,op,in_c,in_h,in_w,out_c,kernel_h,kernel_w,M\nc,conv,8,8,8,8,3,3,5\n",
      "bad.csv:2: M: not used by op conv: leave it empty (got 5)"),

@@ -605,6 +605,9 @@ def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
         extra = row[len(header):]
         if any(cell.strip() for cell in extra):
             raise InputError(source, "row", f"{len(row)} fields but the header has {len(header)}", line)
+        if len(row) < len(header):  # a cut-off row would take defaults (stride 1, ...) for what it lost
+            raise InputError(source, "row", f"{len(row)} fields but the header has {len(header)} (a cell "
+                                            "left empty takes its default; a missing one is an error)", line)
         values = dict(zip(header, row))
         fields: dict[str, object] = {}
         for col, value in values.items():
