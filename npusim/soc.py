@@ -244,7 +244,7 @@ def _read_raw(ref: str, seen: tuple[str, ...] = ()) -> tuple[LineDict, str]:
         data = load_yaml(path)
     else:
         raise InputError(
-            ref, "soc", f"unknown preset and no such file (presets: {', '.join(preset_names())})"
+            ref, "soc", f"unknown preset and no such file {ref!r} (presets: {', '.join(preset_names())})"
         )
     if data is None:
         data = LineDict()

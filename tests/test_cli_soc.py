@@ -151,7 +151,7 @@ def test_unknown_preset(cli):
     r = cli("soc", "show", "warp-drive")
     assert r.returncode == 2
     assert r.stderr.strip() == (
-        "error: warp-drive: soc: unknown preset and no such file (presets: camdn, gemmini-moca)")
+        "error: warp-drive: soc: unknown preset and no such file 'warp-drive' (presets: camdn, gemmini-moca)")
 
 
 @pytest.mark.parametrize("flags, expect", [

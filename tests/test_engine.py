@@ -190,6 +190,8 @@ def test_qos_scale_in_scenario_file(tmp_path):
     ("tenants:\n  - workload: kws\n    tasks: all\n", "s.yaml:3: tenants[0].tasks: kws has no tasks"),
     # an empty SoC is the file's, not the command line's
     ('soc: ""\ntenants:\n  - workload: kws\n', "s.yaml:1: soc: empty: give a preset name or a SoC file\n"),
+    ("soc: camdm\ntenants:\n  - workload: kws\n",  # the name is in the message: the field alone would not show it
+     "s.yaml:1: soc: unknown preset and no such file 'camdm' (presets: camdn, gemmini-moca)\n"),
     # names show in tables and rows: an empty one was silently replaced by the workload's
     ('tenants:\n  - workload: kws\n    name: ""\n', "s.yaml:3: tenants[0].name: empty\n"),
     ('tenants:\n  - workload: kws\n    name: "a\\nb"\n',
