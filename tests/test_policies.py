@@ -294,6 +294,27 @@ def test_prema_drains_a_task_that_would_lose_more_by_preemption(drain):
         assert low.preemptions == 1 and high.start < low.finish and low.start < high.finish < low.finish
 
 
+@pytest.mark.parametrize("drain", [True, False])
+def test_prema_decides_at_an_expert_paths_stage_end_as_at_a_layer_boundary(drain):
+    """An expert path's stage end is a layer boundary of its request: PREMA's DRAIN choice holds
+    there too. The low-priority path (detector, resistor, capacitor, predicted to finish soon)
+    drains against the long high-priority kws at every boundary; the stage end handed the NPU
+    to kws as if `drain` were off (the path's first stage ends at 27457 cycles)."""
+    sc = scenario_from_dict({"soc": "camdn", "seed": 2, "policy": {"name": "prema", "drain": drain}, "tenants": [
+        {"workload": "coe_experts", "params": {"image_size": 64, "crop": 32}, "tasks": "graph",
+         "arrival": "times", "arrival_cycles": [0], "priority": 0},
+        {"workload": "kws", "arrival": "times", "arrival_cycles": [1000], "priority": 11}]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.tenants[0].isolated_latency, sim.tenants[1].isolated_latency = 100_000, 180_000
+    low, high = sorted(sim.run().tasks, key=lambda k: k.tenant)
+    assert low.pathway == ("detector", "resistor", "capacitor")
+    if drain:  # the path runs to its end, then kws
+        assert low.preemptions == 0 and high.start == low.finish
+        assert [s["start_cycle"] for s in sim.stages[1:]] == [s["end_cycle"] for s in sim.stages[:-1]]
+    else:  # kws takes the NPU at the path's first layer boundary
+        assert low.preemptions == 1 and low.start < high.start < high.finish < low.finish
+
+
 def test_prema_runs_one_task_at_a_time():
     sim = _sim({"soc": "gemmini-moca", "policy": {"name": "prema", "drain": False}, "scheduler": "priority",
                 "tenants": [{"workload": "squeezenet", "priority": 2, "requests": 2},

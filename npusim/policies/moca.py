@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..mapping.plan import UNMANAGED
 from .base import Option, Policy, is_bool, number_in, positive_int, positive_int_at_most, register
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.sim import TaskRecord
 
 
 MIN_URGENCY, MAX_URGENCY = 0.05, 20.0
@@ -276,10 +280,29 @@ class Prema(Policy):
         return {k.tenant: (0 if tok >= threshold else 1, self._remaining_cycles(k), k.arrival, k.tenant)
                 for k, tok in zip(tasks, tokens)}
 
+    def _stage_ended(self, heads: list[TaskRecord]) -> TaskRecord | None:
+        """The request (among `heads`) whose expert-path stage just ended on the NPU and whose
+        next stage was queued at this cycle: for PREMA it is still the running task, at a layer
+        boundary of its request (the engine hands the NPU out again between stages)."""
+        key, progress = self._on_npu, self._progress
+        if key is None or progress is None or progress[0] != key:
+            return None
+        if self._segment_start.get(key) != int(self.sim.env.now):  # it left the NPU earlier
+            return None
+        # a preempted request resumes in the stage it left (progress[1]); a finished stage's is the next
+        return next((k for k in heads if (k.tenant, k.index) == key and k.next_layer == 0
+                     and k.stage == progress[1] + 1), None)
+
     def ready_key(self):
         # a tenant runs its requests one at a time, oldest first: its first ready task
         # stands for it, and the rest of its queue follows it in arrival order
-        rank = self._select_keys(list(self.sim.ready.heads()))
+        heads = list(self.sim.ready.heads())
+        rank = self._select_keys(heads)
+        going_on = self._stage_ended(heads)
+        if going_on is not None and not self.preempt(self.sim.tenants[going_on.tenant], going_on):
+            # a stage end is a layer boundary of the request: the running one keeps the NPU as
+            # `preempt` decides there (PREMA's choice, DRAIN included), not by the ranking alone
+            rank[going_on.tenant] = (-1, *rank[going_on.tenant][1:])
         return lambda k: (*rank[k.tenant], k.arrival, k.index)
 
     def preempt(self, tenant, task) -> bool:
