@@ -507,3 +507,22 @@ def test_lpddr5_a_stream_over_bank_groups_reaches_the_peak():
     assert want[-1] == ns_cycles((std.tCL + 64 * 64 // 16) * tck_ns)  # 16 B a CK: the channel's peak
     # the bus transfers 4 CK a line (warm-up included), not the 6 CK from its first beat to its last
     assert d.stats["busy_cycles_per_channel"] == [ns_cycles((4 + 64) * 2 * std.burst_cycles * tck_ns)]
+
+
+@pytest.mark.parametrize("name", ["DDR3-1600", "DDR4-3200", "LPDDR4-4266", "LPDDR5-6400", "HBM2"])
+def test_a_precharge_waits_trtp_after_a_lines_last_read_command(name):
+    # a row conflict right behind a row hit of the same bank: PRE tRTP after the hit's last
+    # column command (a 64 B line is two bursts, two CAS commands, on LPDDR4/LPDDR5), ACT tRP
+    # later, CAS tRCD after it. From the first CAS, the PRE fell on LPDDR5's second one.
+    std = get_standard(name)
+    tck_ns = std.tck_ps / 1000
+    bursts = max(1, 64 // std.burst_bytes)
+    step = max(std.burst_cycles, std.tCCD_L)
+    span, burst = (bursts - 1) * step, std.burst_cycles + (bursts - 1) * step
+    d = DRAM.from_preset(name, clock_hz=GHZ, xor_hash=False)
+    d.serve(np.array([_line(d)]), arrival_cycle=0)  # opens row 0; its tRAS is long over at t
+    t = 1_000
+    hit = d.serve(np.array([_line(d, column=1)]), arrival_cycle=t)[0] - t
+    assert hit == ns_cycles((std.tCL + burst) * tck_ns)
+    conflict = d.serve(np.array([_line(d, row=1)]), arrival_cycle=t)[0] - t
+    assert conflict == ns_cycles((span + std.tRTP + std.tRP + std.tRCD + std.tCL + burst) * tck_ns)

@@ -382,7 +382,8 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             else:
                 stats[S_READS] += 1
                 chan_state[c, C_LAST_RD_CAS] = max(chan_state[c, C_LAST_RD_CAS], cas)
-                bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], cas + T[T_RTP])
+                # tRTP counts from the line's last read command (its bursts' CAS commands span T_SPAN)
+                bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], cas + T[T_SPAN] + T[T_RTP])
             if not open_page:
                 bank_state[b, B_OPEN_ROW] = -1
                 bank_state[b, B_ACT_READY] = bank_state[b, B_PRE_READY] + T[T_RP]
