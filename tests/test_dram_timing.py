@@ -526,3 +526,28 @@ def test_a_precharge_waits_trtp_after_a_lines_last_read_command(name):
     assert hit == ns_cycles((std.tCL + burst) * tck_ns)
     conflict = d.serve(np.array([_line(d, row=1)]), arrival_cycle=t)[0] - t
     assert conflict == ns_cycles((span + std.tRTP + std.tRP + std.tRCD + std.tCL + burst) * tck_ns)
+
+
+@pytest.mark.parametrize("name", ["LPDDR4-4266", "LPDDR5-6400"])
+def test_a_line_whose_column_commands_straddle_a_due_refresh_goes_after_it(name):
+    # a two-burst line takes two CAS commands; a row hit whose first one is 1 CK before the rank's
+    # first refresh (tREFI) would have its second inside the refresh: the refresh goes first, and
+    # the line activates its row again once tRFC is over (times in ps: a 1 THz SoC clock)
+    std = get_standard(name)
+    tck = std.tck_ps
+    bursts = 64 // std.burst_bytes
+    assert bursts == 2
+    span = max(std.burst_cycles, std.tCCD_L) * tck
+    d = DRAM.from_preset(name, clock_hz=10**12, xor_hash=False)
+    d.serve(np.array([_line(d)]), arrival_cycle=0)  # opens row 0
+    refresh = std.tREFI * tck
+    t = refresh - tck  # the bank's row is open and ready: the hit's first CAS is at t
+    got = d.serve(np.array([_line(d, column=1)]), arrival_cycle=t)[0]
+    assert got == refresh + (std.tRFC + std.tRCD + std.tCL + std.burst_cycles) * tck + span
+    assert d.stats["row_misses"] == 2 and d.stats["row_hits"] == 0
+    # a line whose last CAS is 1 CK before the refresh is served before it, as a row hit
+    d = DRAM.from_preset(name, clock_hz=10**12, xor_hash=False)
+    d.serve(np.array([_line(d)]), arrival_cycle=0)
+    t = refresh - span - tck
+    assert d.serve(np.array([_line(d, column=1)]), arrival_cycle=t)[0] == t + std.tCL * tck + std.burst_cycles * tck + span
+    assert d.stats["row_hits"] == 1

@@ -350,8 +350,10 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                         shift = chan_state[c, C_BUS_FREE] - data
                         cas += shift
                         data += shift
-                if refresh_on and cas >= rank_state[r, R_NEXT_REF]:
-                    _refresh(rank_state, bank_state, r, r * bgs * bpg, bgs * bpg, cas, T)
+                # a line of several bursts takes several CAS commands: its last one, not its first,
+                # must come before the due refresh
+                if refresh_on and cas + T[T_SPAN] >= rank_state[r, R_NEXT_REF]:
+                    _refresh(rank_state, bank_state, r, r * bgs * bpg, bgs * bpg, cas + T[T_SPAN], T)
                     continue
                 break
             if kind == 0:
