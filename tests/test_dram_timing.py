@@ -551,3 +551,34 @@ def test_a_line_whose_column_commands_straddle_a_due_refresh_goes_after_it(name)
     t = refresh - span - tck
     assert d.serve(np.array([_line(d, column=1)]), arrival_cycle=t)[0] == t + std.tCL * tck + std.burst_cycles * tck + span
     assert d.stats["row_hits"] == 1
+
+
+@pytest.mark.parametrize("name", ["DDR4-3200", "LPDDR4-4266", "LPDDR5-6400", "HBM2"])
+@pytest.mark.parametrize("page_policy", ["open", "closed"])
+def test_no_two_bursts_share_a_channels_data_bus(name, page_policy):
+    # random mixed traffic (streams and scattered lines, reads and writes, batches overlapping in
+    # time, refreshes): each line's bursts, rebuilt from its completion (in ps: a 1 THz clock) as
+    # the standard shapes them (bursts tCCD_L apart, no closer than a burst), never overlap on the
+    # one channel, LPDDR5's lines in another line's gaps included; the busy time is their sum
+    std = get_standard(name)
+    burst = std.burst_cycles * std.tck_ps
+    step = max(std.burst_cycles, std.tCCD_L) * std.tck_ps
+    bursts = max(1, 64 // std.burst_bytes)
+    d = DRAM.from_preset(name, clock_hz=10**12, page_policy=page_policy)
+    rng = np.random.default_rng(7)
+    starts, t, lines = [], 0, 0
+    for _ in range(60):
+        k = int(rng.integers(1, 64))
+        stream = int(rng.integers(0, 1 << 24)) + 64 * np.arange(k)
+        addrs = np.where(rng.random(k) < 0.5, rng.integers(0, 1 << 28, k), stream) // 64 * 64
+        done = d.serve(addrs, is_write=rng.random(k) < rng.choice([0.0, 0.5, 1.0]), arrival_cycle=t)
+        first = done - burst - (bursts - 1) * step
+        starts.extend((first[:, None] + step * np.arange(bursts)).ravel().tolist())
+        lines += k
+        t += int(rng.integers(0, 600_000))  # up to 0.6 us: batches often overlap
+    starts = np.sort(np.array(starts))
+    assert t > std.tREFI * std.tck_ps  # refreshes happened on the way
+    assert np.diff(starts).min() >= burst
+    if name == "LPDDR5-6400":  # some lines went into another's gaps: bursts of two lines one burst apart
+        assert (np.diff(starts) == burst).sum() > len(starts) // 4
+    assert d.stats["busy_cycles_per_channel"] == [lines * bursts * burst]
