@@ -257,8 +257,8 @@ def test_prema_preempts_for_the_shortest_candidate(drain, running, waiting, pree
     assert _prema_choice(drain, running, waiting) is preempts
 
 
-def _prema_sim(policy, tenants: list[dict], iso_cycles: list[int]) -> Simulation:
-    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": policy, "tenants": tenants}, "<test>")
+def _prema_sim(policy, tenants: list[dict], iso_cycles: list[int], **scenario) -> Simulation:
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": policy, "tenants": tenants, **scenario}, "<test>")
     sim = Simulation(sc, mapper=Mapper(sc.soc))
     for t, iso in zip(sim.tenants, iso_cycles):  # about their isolated latencies on this SoC
         t.isolated_latency = iso
@@ -313,6 +313,24 @@ def test_prema_decides_at_an_expert_paths_stage_end_as_at_a_layer_boundary(drain
         assert [s["start_cycle"] for s in sim.stages[1:]] == [s["end_cycle"] for s in sim.stages[:-1]]
     else:  # kws takes the NPU at the path's first layer boundary
         assert low.preemptions == 1 and low.start < high.start < high.finish < low.finish
+
+
+def test_prema_resumes_a_preempted_request_before_its_tenants_next_whatever_the_scheduler():
+    """Two squeezenet requests arrive in the same cycle; kws preempts the first. A tenant runs its
+    requests oldest first, ties by request number (prema's `ready_key`), whatever the scenario's
+    scheduler: under `priority` the preempted request went behind the other (the ready queue
+    ordered ties by joining, and a preempted request joins again) and the two ran interleaved."""
+    runs = []
+    for scheduler in ("priority", "fcfs"):
+        sim = _prema_sim({"name": "prema", "drain": False},
+                         [{"workload": "squeezenet", "priority": 0, "arrival": "times", "arrival_cycles": [0, 0]},
+                          {"workload": "kws", "priority": 11, "arrival": "times", "arrival_cycles": [100000]}],
+                         [750_000, 1_400_000], scheduler=scheduler)
+        first, second, high = sorted(sim.tasks, key=lambda k: (k.tenant, k.index))
+        assert first.preemptions == 1 and first.start < high.start < high.finish < first.finish
+        assert second.start == first.finish and second.preemptions == 0
+        runs.append([(k.tenant, k.index, k.start, k.finish) for k in sim.tasks])
+    assert runs[0] == runs[1]
 
 
 def test_prema_runs_one_task_at_a_time():

@@ -3,7 +3,7 @@
 A scheduler's ranking only ever reorders tenants against each other: within
 one tenant every task has the same priority and isolated latency, so the one
 that arrived first has waited longest and ranks first (ties in the order they
-joined; under fcfs, by request number). Kept that way, a dispatch merges the
+joined; under fcfs, or a policy that ranks ready tasks itself, by request number). Kept that way, a dispatch merges the
 tenants' queues lazily and stops when the cores are taken, instead of sorting
 the whole backlog each time.
 """

@@ -30,6 +30,7 @@ from ..mapping.nest import loop_nest
 from ..mapping.plan import LayerPlan
 from ..mapping.streams import layer_streams
 from ..policies import get_policy
+from ..policies.base import Policy
 from ..scenario import Scenario, TenantSpec, workload_path
 from ..units import bytes_text
 from .background import BackgroundTraffic
@@ -285,7 +286,11 @@ class Simulation:
         self.core_busy = [False] * soc.npu.cores
         pool = scenario.core_pool
         self.core_groups = [tuple(range(i, i + pool)) for i in range(0, soc.npu.cores, pool)] if pool else []
-        self.ready = ReadyQueue(by_index=scenario.scheduler == "fcfs")
+        # a policy that ranks ready tasks itself (prema) orders a tenant's by arrival, then request
+        # number, whatever the scheduler: its queue must too (ReadyQueue.merged), or a preempted
+        # request went behind one of its tenant's that arrived in the same cycle
+        ranks_itself = type(self.policy).ready_key is not Policy.ready_key
+        self.ready = ReadyQueue(by_index=scenario.scheduler == "fcfs" or ranks_itself)
         self.progress = progress
         self._layers_done = 0
         self._layers_total = sum(
