@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .engine.routes import StreamStore
 from .engine.sim import Simulation
 from .mapping import Mapper
 from .mapping.mapper import default_cache_dir
@@ -40,11 +41,12 @@ def _isolated_key(scenario: Scenario, spec: TenantSpec) -> str:
 
 
 def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, cache: bool = True,
-                     key: str | None = None) -> float:
+                     key: str | None = None, streams: StreamStore | None = None) -> float:
     """Latency of one request of `spec` alone on its cores with the whole LLC and DRAM.
 
     A multi-task tenant's is the mean over one request per task of its stream (or the
-    first eight sampled expert paths), run back to back."""
+    first eight sampled expert paths), run back to back. `streams`: a store of routed
+    streams (of `mapper`'s SoC) to reuse and fill, e.g. for the co-located run after it."""
     path = None
     if cache:
         key = key or _isolated_key(scenario, spec)
@@ -62,7 +64,7 @@ def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, ca
             spec, cores=n_cores, arrival="closed", requests=spec.isolated_requests, arrival_cycles=(),
             rate_per_mcycle=None, tasks=tuple(dict.fromkeys(spec.tasks)), task_order="cycle"),),
         policy=PolicySpec("shared"), scheduler="fcfs", background=())
-    sim = Simulation(alone, mapper=mapper).run()
+    sim = Simulation(alone, mapper=mapper, streams=streams).run()
     latency = float(sum(k.latency for k in sim.tasks) / len(sim.tasks))
     if path is not None:
         try:
@@ -76,7 +78,8 @@ def isolated_latency(scenario: Scenario, spec: TenantSpec, mapper: Mapper, *, ca
     return latency
 
 
-def isolated_latencies(scenario: Scenario, mapper: Mapper, *, cache: bool = True) -> dict[str, float]:
+def isolated_latencies(scenario: Scenario, mapper: Mapper, *, cache: bool = True,
+                       streams: StreamStore | None = None) -> dict[str, float]:
     """Each tenant's `isolated_latency`; tenants alike in all it depends on (their
     `_isolated_key`) share one run, also without the on-disk cache."""
     by_key: dict[str, float] = {}
@@ -84,7 +87,7 @@ def isolated_latencies(scenario: Scenario, mapper: Mapper, *, cache: bool = True
     for t in scenario.tenants:
         key = _isolated_key(scenario, t)
         if key not in by_key:
-            by_key[key] = isolated_latency(scenario, t, mapper, cache=cache, key=key)
+            by_key[key] = isolated_latency(scenario, t, mapper, cache=cache, key=key, streams=streams)
         out[t.name] = by_key[key]
     return out
 
@@ -92,10 +95,16 @@ def isolated_latencies(scenario: Scenario, mapper: Mapper, *, cache: bool = True
 def run_scenario(scenario: Scenario, *, mapper: Mapper | None = None, cache: bool = True,
                  progress: Callable[[int, int], None] | None = None) -> Result:
     mapper = mapper or Mapper(scenario.soc, cache_dir=None if cache else False)
-    iso = isolated_latencies(scenario, mapper, cache=cache)
-    if scenario.policy.name == "isolated":
-        return _run_isolated(scenario, mapper, iso, progress)
-    sim = Simulation(scenario, mapper=mapper, isolated_latency=iso, progress=progress).run()
+    # isolated runs not found in the cache generate the streams of the unmanaged plans the
+    # co-located run (or the `isolated` policy's runs) will ask for again: one store for all
+    streams = StreamStore()
+    try:
+        iso = isolated_latencies(scenario, mapper, cache=cache, streams=streams)
+        if scenario.policy.name == "isolated":
+            return _run_isolated(scenario, mapper, iso, progress, streams)
+        sim = Simulation(scenario, mapper=mapper, isolated_latency=iso, progress=progress, streams=streams).run()
+    finally:
+        streams.clear()
     return build_result(sim, policy=scenario.policy.name)
 
 
@@ -117,8 +126,12 @@ def run_scenarios_at_qos_levels(scenarios: list[Scenario], *, mapper: Mapper | N
     if not qos_levels_share_a_simulation(first) or len(scenarios) == 1:
         return [run_scenario(sc, mapper=mapper, cache=cache) for sc in scenarios]
     mapper = mapper or Mapper(first.soc, cache_dir=None if cache else False)
-    iso = isolated_latencies(first, mapper, cache=cache)
-    sim = Simulation(first, mapper=mapper, isolated_latency=iso).run()
+    streams = StreamStore()  # as in run_scenario: the isolated runs' streams serve the co-located run
+    try:
+        iso = isolated_latencies(first, mapper, cache=cache, streams=streams)
+        sim = Simulation(first, mapper=mapper, isolated_latency=iso, streams=streams).run()
+    finally:
+        streams.clear()
     results = []
     for sc in scenarios:
         sim.scenario = sc
@@ -129,7 +142,7 @@ def run_scenarios_at_qos_levels(scenarios: list[Scenario], *, mapper: Mapper | N
 
 
 def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
-                  progress: Callable[[int, int], None] | None) -> Result:
+                  progress: Callable[[int, int], None] | None, streams: StreamStore | None = None) -> Result:
     """Every tenant alone (with all its requests); tables merged as if one run."""
     import pandas as pd
 
@@ -144,7 +157,7 @@ def _run_isolated(scenario: Scenario, mapper: Mapper, iso: dict[str, float],
     for i, spec in enumerate(scenario.tenants):
         alone = dataclasses.replace(scenario, tenants=(spec,), policy=PolicySpec("shared"), background=())
         # the same requests as co-located: its arrivals and task draws are seeded by its place in the scenario
-        sim = Simulation(alone, mapper=mapper, isolated_latency=iso, seed_indices=(i,)).run()
+        sim = Simulation(alone, mapper=mapper, isolated_latency=iso, seed_indices=(i,), streams=streams).run()
         t = sim.tenants[0]
         t.index = i
         merged.tenants.append(t)

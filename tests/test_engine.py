@@ -992,3 +992,33 @@ def test_isolated_runs_each_tenant_on_the_requests_it_has_when_co_located():
     assert arrivals["kws"] != arrivals["squeezenet"]
     coe = requests(shared)
     assert [coe[("coe_experts", i)][2] for i in (0, 1)] != [coe[("coe_experts#2", i)][2] for i in (0, 1)]
+
+
+def test_colocated_run_reuses_the_isolated_runs_streams_with_the_same_result(monkeypatch):
+    # the isolated runs (not in the disk cache) generate every unmanaged plan's streams; under
+    # `shared` the co-located run asks for exactly those again and must not generate them twice,
+    # and taking them from the isolated runs must not change a single number
+    import numpy as np
+
+    from npusim import api
+    from npusim.engine import sim as engine_sim
+    from npusim.metrics import build_result
+
+    generated = []
+    real = engine_sim.layer_streams
+    monkeypatch.setattr(engine_sim, "layer_streams", lambda layer, *a, **kw: generated.append(layer.name)
+                        or real(layer, *a, **kw))
+    scenario = scenario_from_flags(soc="camdn", mix=["squeezenet", "kws"], policy="shared")
+    result = api.run_scenario(scenario, cache=False)
+    n_layers = sum(len(engine_sim.load_tenant_trace(t).layers) for t in scenario.tenants)
+    assert len(generated) == n_layers  # once per layer: in the isolated runs, none in the co-located one
+    # the same run with a store of its own (nothing to reuse) gives the same tables
+    mapper = api.Mapper(scenario.soc, cache_dir=False)
+    iso = api.isolated_latencies(scenario, mapper, cache=False)
+    generated.clear()
+    alone = build_result(engine_sim.Simulation(scenario, mapper=mapper, isolated_latency=iso).run(), policy="shared")
+    assert len(generated) == n_layers
+    assert json.dumps(result.summary, sort_keys=True) == json.dumps(alone.summary, sort_keys=True)
+    for table in ("tasks", "tenants", "layers", "timeline"):
+        assert getattr(result, table).equals(getattr(alone, table)), table
+    assert np.array_equal(result.layers.end_cycle.to_numpy(), alone.layers.end_cycle.to_numpy())

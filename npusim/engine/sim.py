@@ -221,9 +221,13 @@ class Simulation:
     def __init__(self, scenario: Scenario, *, mapper: Mapper | None = None,
                  isolated_latency: dict[str, float] | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 stream_cache_bytes: int = STREAM_CACHE_BYTES, seed_indices: tuple[int, ...] | None = None):
+                 stream_cache_bytes: int = STREAM_CACHE_BYTES, seed_indices: tuple[int, ...] | None = None,
+                 streams: StreamStore | None = None):
         """`seed_indices`: each tenant's position in the scenario it comes from, which seeds its random
-        draws (Poisson arrivals, task picks, expert paths); by default its position in this one."""
+        draws (Poisson arrivals, task picks, expert paths); by default its position in this one.
+        `streams`: a store shared with other simulations of the same SoC and mapper (the isolated
+        runs before a co-located one generate the same plans' streams): its owner clears it, and its
+        own budget applies (`stream_cache_bytes` is then unused)."""
         self.scenario = scenario
         self.env = simpy.Environment()
         self.mapper = mapper or Mapper(scenario.soc)
@@ -233,7 +237,9 @@ class Simulation:
         core_sets = _assign_cores(scenario.tenants, soc.npu.cores)
         self.tenants: list[TenantRuntime] = []
         slot = 0
-        self.streams = streams = StreamStore(stream_cache_bytes)
+        # a store of our own is freed when the run ends; a shared one by whoever passed it
+        self._own_streams = streams is None
+        self.streams = streams = StreamStore(stream_cache_bytes) if streams is None else streams
         traces: dict[tuple, Trace] = {}  # tenants of one model share its trace: per-layer work (plans) once
         if seed_indices is None:
             seed_indices = tuple(range(len(scenario.tenants)))
@@ -598,7 +604,8 @@ class Simulation:
                 b.close(int(self.env.now))
         # a finished run keeps its records, not its streams: SimPy's processes hold the
         # simulation in reference cycles, which would keep them until a collection
-        self.streams.clear()
+        if self._own_streams:
+            self.streams.clear()
         return self
 
 
