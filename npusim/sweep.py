@@ -1270,16 +1270,12 @@ def _refuse_torn_row(path: Path) -> None:
     there, the last may be short): refuse it, as --resume would drop it."""
     with open(path, "rb") as fh:
         header = fh.readline().decode("utf-8-sig", errors="replace")
-    try:
-        if "point_id" not in next(csv.reader([header]), []):
-            return  # not a file `npusim sweep` wrote
-    except csv.Error:  # a header field beyond the csv module's limit: pandas' reading says what is wrong
-        return
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        if fh.tell() == 0:
+        try:
+            if "point_id" not in next(csv.reader([header]), []):
+                return  # not a file `npusim sweep` wrote
+        except csv.Error:  # a header field beyond the csv module's limit: pandas' reading says what is wrong
             return
-        fh.seek(-1, os.SEEK_END)
+        fh.seek(-1, os.SEEK_END)  # not empty: its header names point_id
         if fh.read(1) == b"\n":
             return
     text = path.read_text(encoding="utf-8", errors="replace").splitlines()

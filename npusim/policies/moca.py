@@ -41,6 +41,12 @@ if TYPE_CHECKING:  # pragma: no cover
 MIN_URGENCY, MAX_URGENCY = 0.05, 20.0
 
 
+def _unmanaged_cycles(t, layers, n_cores: int) -> np.ndarray:
+    """Predicted cycles of each of `layers` of tenant `t` under its unmanaged plan on `n_cores` cores."""
+    return np.array([t.mapper.plan(layer, n_cores, UNMANAGED, source=t.spec.workload).predicted_cycles
+                     for layer in layers], dtype=float)
+
+
 @register
 class MoCA(Policy):
     name = "moca"
@@ -81,9 +87,7 @@ class MoCA(Policy):
         for name in path[task.stage + 1:]:
             key = (t.index, name, t.n_cores)
             if key not in self._expert_cycles:
-                self._expert_cycles[key] = float(sum(
-                    t.mapper.plan(layer, t.n_cores, UNMANAGED, source=t.spec.workload).predicted_cycles
-                    for layer in t.pathway(name).layers))
+                self._expert_cycles[key] = float(_unmanaged_cycles(t, t.pathway(name).layers, t.n_cores).sum())
             total += self._expert_cycles[key]
         return total
 
@@ -245,9 +249,8 @@ class Prema(Policy):
         cum = self._cum_cycles.get(key)
         if cum is None:
             trace = t.pathway(name) if name is not None else t.full_trace
-            n = self.sim.scenario.soc.npu.cores  # prema runs every task on all cores
-            cyc = np.array([t.mapper.plan(layer, n, UNMANAGED, source=t.spec.workload).predicted_cycles
-                            for layer in trace.layers] + [0], dtype=float)
+            # prema runs every task on all cores
+            cyc = np.append(_unmanaged_cycles(t, trace.layers, self.sim.scenario.soc.npu.cores), 0.0)
             cum = self._cum_cycles[key] = np.cumsum(cyc[::-1])[::-1]
         return cum
 

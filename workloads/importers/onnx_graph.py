@@ -355,23 +355,21 @@ def load_onnx(path: Path) -> Trace:
                 # a MatMul's constant operand may stack several weight matrices ([experts, K, N])
                 weight_matrices = math.prod((sa2 if a_const else sb2)[:-2]) \
                     if op == "MatMul" and a_const != b_const else 1
-                act_batch = math.prod((sb2 if a_const else sa2)[:-2]) if op == "MatMul" else 1
-                if weight_matrices > 1 and act_batch == 1:
-                    # one activation matrix times each stacked weight: one gemm with the weights
-                    # side by side (K x E*N) reads the activation once, as the products do
-                    rows, cols = (n, m) if a_const else (m, n)
-                    fields = dict(name=label, op="gemm", M=rows, N=weight_matrices * cols, K=k)
-                    producers[out] = (add(fields, src(ins[1] if a_const else ins[0])),)
-                elif weight_matrices > 1:
-                    # a weight of its own per product ([experts, K, N] stacked): a grouped 1x1 conv, one
-                    # group per product, so that every weight matrix counts (a gemm would share one)
-                    if weight_matrices != batch:
-                        warnings.warn(f"{source}: node {label}: weights {list(sa if a_const else sb)} are shared "
-                                      f"by some of the {batch} products; the trace counts one per product",
-                                      UnsupportedOperatorWarning, stacklevel=2)
+                if weight_matrices > 1:
                     rows, cols = (n, m) if a_const else (m, n)  # weights on the left: transposed, as below
-                    fields = dict(name=label, op="conv", in_c=batch * k, in_h=rows, in_w=1, out_c=batch * cols,
-                                  kernel_h=1, kernel_w=1, groups=batch)
+                    if math.prod((sb2 if a_const else sa2)[:-2]) == 1:
+                        # one activation matrix times each stacked weight: one gemm with the weights
+                        # side by side (K x E*N) reads the activation once, as the products do
+                        fields = dict(name=label, op="gemm", M=rows, N=weight_matrices * cols, K=k)
+                    else:
+                        # a weight of its own per product ([experts, K, N] stacked): a grouped 1x1 conv, one
+                        # group per product, so that every weight matrix counts (a gemm would share one)
+                        if weight_matrices != batch:
+                            warnings.warn(f"{source}: node {label}: weights {list(sa if a_const else sb)} are "
+                                          f"shared by some of the {batch} products; the trace counts one per "
+                                          "product", UnsupportedOperatorWarning, stacklevel=2)
+                        fields = dict(name=label, op="conv", in_c=batch * k, in_h=rows, in_w=1,
+                                      out_c=batch * cols, kernel_h=1, kernel_w=1, groups=batch)
                     producers[out] = (add(fields, src(ins[1] if a_const else ins[0])),)
                 elif b_const and not a_const:  # activations x weights
                     fields = dict(name=label, op="gemm", M=m * batch, N=n, K=k)
