@@ -221,6 +221,25 @@ def test_onnx_import(tmp_path):
     _round_trip(t)
 
 
+def test_onnx_broadcast_operand_is_not_streamed(tmp_path):
+    # a squeeze-excitation block: y [1, 8, 4, 4] times its per-channel scale s [1, 8, 1, 1]
+    from onnx import helper
+
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["y"], ["g"], name="squeeze"),
+             helper.make_node("Conv", ["g", "w2"], ["e"], name="excite"),
+             helper.make_node("Sigmoid", ["e"], ["s"], name="gate"),
+             helper.make_node("Mul", ["y", "s"], ["z"], name="se_scale"),
+             helper.make_node("Add", ["z", "y"], ["r"], name="residual")]
+    t = load_file(_save(tmp_path, nodes, {"x": [1, 3, 4, 4]}, {"w1": (8, 3, 3, 3), "w2": (8, 8, 1, 1)}, ["r"]))
+    by = {l.name: l for l in t.layers}
+    scale = by["se_scale"]
+    assert (scale.op, scale.inputs) == ("eltwise", ("conv",))  # the 8 scale factors are not a streamed input
+    assert scale.input_elems() == (128,) and scale.output_elems == 128 and scale.vector_ops == 128
+    assert by["residual"].inputs == ("se_scale", "conv") and by["residual"].input_elems() == (128, 128)
+    _round_trip(t)
+
+
 def test_onnx_unknown_operator_is_warned_and_skipped(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -136,6 +136,20 @@ def _begin_pads(attrs: dict, in_hw: tuple[int, int], out_hw: tuple[int, int], k_
     return 0, 0
 
 
+def _streamed_operands(tensors: list[str], shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """The operands an element-wise layer streams: those of the most elements.
+
+    An operand numpy-broadcast to the others (an SE block's per-channel scale)
+    holds at most half their elements and is read like a scale, not counted:
+    the trace reads every input at the layer's full size, and counting it
+    there would overstate it more than leaving it out understates it.
+    An operand of unknown shape is kept."""
+    sizes = [math.prod(shapes[t]) if t in shapes else None for t in tensors]
+    known = [n for n in sizes if n is not None]
+    most = max(known, default=0)
+    return [t for t, n in zip(tensors, sizes) if n is None or n == most]
+
+
 def _label(node, index: int) -> str:
     """A node's name in messages and layer names: its own, else op and position in the file."""
     return node.name or f"{node.op_type.lower()}_{index}"
@@ -405,7 +419,7 @@ def load_onnx(path: Path) -> Trace:
                 o = shape(out)
                 c, h, w = _chw(o)
                 fields = dict(name=label, op="eltwise", batch=o[0] if len(o) == 4 else 1, in_c=c, in_h=h, in_w=w)
-                producers[out] = (add(fields, tuple(p for t in act_ins for p in src(t))),)
+                producers[out] = (add(fields, tuple(p for t in _streamed_operands(act_ins, shapes) for p in src(t))),)
             elif op == "Concat":
                 if ins and not act_ins:  # of constants only: a constant
                     const.update(outs)
