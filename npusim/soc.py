@@ -342,8 +342,8 @@ def _parse_override(flag: str, value: Any) -> Any:
     return value
 
 
-def apply_overrides(data: dict, overrides: dict[str, Any]) -> tuple[LineDict, dict[str, str]]:
-    """Merge ``{flag: value}`` into the raw tree; return it and field->flag origins."""
+def apply_overrides(data: dict, overrides: dict[str, Any], source: str = "") -> tuple[LineDict, dict[str, str]]:
+    """Merge ``{flag: value}`` into the raw tree (read from `source`); return it and field->flag origins."""
     out = _merge(data, {})
     origins: dict[str, str] = {}
     for flag, value in overrides.items():
@@ -355,20 +355,20 @@ def apply_overrides(data: dict, overrides: dict[str, Any]) -> tuple[LineDict, di
         section, key = dotted.split(".")
         sub = out.get(section)
         sub = _merge(sub, {}) if isinstance(sub, dict) else LineDict()
-        old_value = sub.get(key)
-        sub[key] = _parse_override(flag, value)
-        if flag == "--llc-ways":
-            _keep_npu_way_share(sub, old_value)
+        new_value = _parse_override(flag, value)
+        if flag == "--llc-ways" and "npu_ways" in sub and "ways" in sub:
+            # the file's share is scaled, so the file's ways and npu_ways must be valid as they stand
+            sec = Section(sub, source, prefix=section)
+            ways = sec.integer("ways", minimum=1, maximum=MAX_LLC_WAYS)
+            npu_ways = sec.integer("npu_ways", 0, minimum=0)
+            _check_way_split(sec, ways, npu_ways)
+            sub["npu_ways"] = min(npu_ways * new_value // ways, new_value - 1) if npu_ways else 0
+        sub[key] = new_value
         out[section] = sub
         origins[dotted] = flag
     return out, origins
 
 
-def _keep_npu_way_share(llc: dict, old_ways: Any) -> None:
-    """``--llc-ways`` keeps the NPU-controlled share of the ways (12/16 -> 6/8)."""
-    npu_ways, new_ways = llc.get("npu_ways"), llc.get("ways")
-    if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (npu_ways, new_ways, old_ways)):
-        llc["npu_ways"] = min(npu_ways * new_ways // old_ways, new_ways - 1)
 
 
 # -- validation ---------------------------------------------------------------
@@ -456,6 +456,15 @@ def _npu(sec: Section) -> NPUSpec:
     )
 
 
+def _check_way_split(sec: Section, ways: int, npu_ways: int) -> None:
+    if npu_ways > ways:
+        raise sec.error_any(("npu_ways", "ways"), f"{npu_ways} NPU ways exceed the cache's "
+                                                  f"{count_text(ways, 'way')}")
+    if npu_ways and npu_ways == ways:
+        every = f"all {ways} ways are NPU ways" if ways != 1 else "the only way is an NPU way"
+        raise sec.error_any(("npu_ways", "ways"), f"{every}; leave at least one way for the LRU part")
+
+
 def _llc(sec: Section) -> LLCSpec:
     size = sec.size("size", maximum=MAX_LLC_BYTES)
     ways = sec.integer("ways", minimum=1, maximum=MAX_LLC_WAYS)
@@ -477,12 +486,7 @@ def _llc(sec: Section) -> LLCSpec:
         raise sec.error_any(("size", "ways", "line"), f"gives {count_text(sets, 'set')} ({format_size(size)} / {count_text(ways, 'way')} / "
                                 f"{line} B lines); "
                                 "the set count must be a power of two")
-    if npu_ways > ways:
-        raise sec.error_any(("npu_ways", "ways"), f"{npu_ways} NPU ways exceed the cache's "
-                                                  f"{count_text(ways, 'way')}")
-    if npu_ways and npu_ways == ways:
-        every = f"all {ways} ways are NPU ways" if ways != 1 else "the only way is an NPU way"
-        raise sec.error_any(("npu_ways", "ways"), f"{every}; leave at least one way for the LRU part")
+    _check_way_split(sec, ways, npu_ways)
     if page % line:
         raise sec.error_any(("page", "line"), f"page size {page} B is not a multiple of the {line} B line")
     if npu_ways and (size // ways * npu_ways) % page:
@@ -566,5 +570,5 @@ def load_soc(ref: str = "camdn", overrides: dict[str, Any] | None = None) -> SoC
     data, source = _read_raw(str(ref))
     origins: dict[str, str] = {}
     if overrides:
-        data, origins = apply_overrides(data, overrides)
+        data, origins = apply_overrides(data, overrides, source)
     return soc_from_dict(data, source, origins)

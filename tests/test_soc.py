@@ -114,6 +114,23 @@ def test_llc_ways_override_keeps_npu_share():
     assert load_soc("camdn", {"--llc-ways": "1", "--llc-size": "1MiB"}).llc.npu_ways == 0
 
 
+
+@pytest.mark.parametrize("llc, line, field, message", [
+    ("  ways: abc\n", 3, "llc.ways", "expected an integer, got 'abc'"),
+    ("  ways: 16\n  npu_ways: 20\n", 4, "llc.npu_ways", "20 NPU ways exceed the cache's 16 ways"),
+    ("  ways: 16\n  npu_ways: 16\n", 4, "llc.npu_ways", "all 16 ways are NPU ways"),
+])
+def test_llc_ways_override_does_not_hide_or_take_the_blame_for_the_files_share(tmp_path, llc, line, field, message):
+    # --llc-ways scales the file's share, so an invalid share is the file's error, at its line
+    path = tmp_path / "bad.yaml"
+    path.write_text("base: camdn\nllc:\n" + llc)
+    with pytest.raises(InputError) as info:
+        load_soc(str(path), {"--llc-ways": "8"})
+    e = info.value
+    assert (e.source, e.line, e.field) == (str(path), line, field) and message in e.message
+    path.write_text("base: camdn\nllc:\n  npu_ways: 4\n")  # ways from the preset: 4 of 16 becomes 2 of 8
+    assert load_soc(str(path), {"--llc-ways": "8"}).llc.npu_ways == 2
+
 def test_an_error_in_a_base_file_names_that_file_and_its_line(tmp_path):
     bottom = tmp_path / "bottom.yaml"
     bottom.write_text("base: camdn\n# a comment\nllc:\n  ways: 0\n")
