@@ -65,6 +65,28 @@ def test_camdn_hw_holds_a_fixed_equal_share():
         assert rec.region_bytes <= share * sim.scenario.soc.llc.page_bytes
 
 
+def test_camdn_hw_plans_for_its_whole_share():
+    """A share between two ladder steps is itself a budget: with 4 MiB and four tenants
+    each owns 24 pages (768 KiB), and BERT's projection (576 KiB of weights, more than
+    the 512 KiB step) keeps its weights in them instead of streaming them."""
+    from npusim.mapping.plan import DEFAULT_LADDER
+
+    sc = scenario_from_dict({"soc": "camdn", "soc_overrides": {"llc_size": "4MiB", "cores": 8}, "policy": "camdn-hw",
+                             "tenants": [{"workload": "bert_base"}] + [{"workload": "kws"}] * 3}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.policy.setup()
+    pol, t = sim.policy, sim.tenants[0]
+    share_bytes = pol.share * pol.page_bytes
+    step_bytes = max(b for b in DEFAULT_LADDER if b < share_bytes)
+    assert (pol.share, share_bytes, step_bytes) == (24, 768 * 1024, 512 * 1024)
+    li = next(i for i, l in enumerate(t.trace.layers) if l.name == "encoder.0.proj")
+    with pytest.raises(StopIteration) as got:  # camdn-hw never waits
+        next(pol.acquire(t, li, None))
+    plan = got.value.value
+    assert step_bytes < plan.region_bytes <= share_bytes
+    assert plan.dram_bytes < t.plan(li, step_bytes).dram_bytes
+
+
 def test_camdn_moves_fewer_dram_bytes_than_shared():
     # a CNN and a weight-streaming transformer: CaMDN's regions keep the CNN's
     # data from being evicted by the transformer's stream (docs/RESULTS.md)

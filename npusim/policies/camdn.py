@@ -233,6 +233,10 @@ class CaMDNHardware(CaMDNBase):
     def setup(self) -> None:
         super().setup()
         self.share = self.total_pages // len(self.sim.tenants)
+        # the share itself is a budget: with the ladder's steps alone a tenant's plans would
+        # stop at the largest step below it (2 MiB of a 3 MiB share), leaving the rest unused
+        share_bytes = self.share * self.page_bytes
+        self.ladder = tuple(b for b in self.ladder if b < share_bytes) + (share_bytes,)
         for t in self.sim.tenants:
             self.state[t.index].held = self.share
             self.free_pages -= self.share
