@@ -668,6 +668,58 @@ def test_a_released_region_forgets_what_it_held(policy):
     assert read_region() == (lines, 0)
 
 
+@pytest.mark.parametrize("policy", ["camdn", "camdn-hw"])
+def test_a_units_region_never_holds_more_lines_than_its_pages(policy):
+    """Property: at every layer end the lines present in a tenant's region fit the pages of
+    its unit. A fused block's pages are its largest layer's footprint, so what earlier
+    layers of the block placed and no later one reads must leave the region."""
+    sc = scenario_from_dict({"soc": "camdn", "soc_overrides": {"llc_size": "4MiB", "cores": 4}, "policy": policy,
+                             "tenants": [{"workload": "kws"}]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    pol, res, line_bytes = sim.policy, sim.memory.residency[0], sc.soc.llc.line_bytes
+    checked, release = [], pol.release
+
+    def checking_release(t, li, plan, task):
+        unit = pol.state[0].unit
+        present_bytes = int(np.count_nonzero(res.arrays()[3])) * line_bytes
+        assert present_bytes <= unit.pages * pol.page_bytes, (t.trace.layers[li].name, present_bytes, unit.pages)
+        checked.append(unit.last > unit.first and unit.pages > 0 and li > unit.first)
+        release(t, li, plan, task)
+
+    pol.release = checking_release
+    sim.run()
+    assert len(checked) == len(sim.tenants[0].trace.layers) and any(checked)  # later layers of fused blocks too
+
+
+def test_a_later_layer_of_a_block_finds_only_what_its_plan_keeps_in_the_region():
+    """A residual add re-reads the block's input, which the block's first layer placed
+    in the region: the add's plan does not count it, so it is no longer there."""
+    sc = scenario_from_dict({"soc": "camdn", "policy": "camdn", "tenants": [{"workload": "bert_base"}]}, "<test>")
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    sim.policy.setup()
+    pol, t = sim.policy, sim.tenants[0]
+    layers, lay, res = t.trace.layers, t.layout, sim.memory.residency[0]
+    first = next(f for f in pol.state[0].blocks if layers[f].name == "encoder.0.qkv")
+    unit = next(u for u in pol._block_units(t, first, pol.total_pages)
+                if u.plans[first].resident in ("inputs", "both"))
+    add = next(i for i in range(unit.first, unit.last + 1) if layers[i].name == "encoder.0.add1")
+    block_input = lay.output_base[layers[first].inputs[0]]
+    assert block_input in {lo for lo, _ in t.resident_ranges(first, unit.plans[first])}  # placed by qkv
+    assert layers[first].inputs[0] in layers[add].inputs  # and read again by the add
+    pol.state[0].unit = unit
+    for li in range(unit.first, add + 1):
+        if li > unit.first:  # inside the unit: the plan at once, no wait
+            with pytest.raises(StopIteration) as got:
+                next(pol.acquire(t, li, None))
+            assert got.value.value == unit.plans[li]
+        for lo, hi in t.resident_ranges(li, unit.plans[li]):
+            res.add(lo, hi, sim.memory.line_bytes)
+    kept = set(res.lo)
+    assert block_input not in kept
+    # the add's own input from inside the block (the projection's output) stays
+    assert lay.output_base["encoder.0.proj"] in kept
+
+
 def test_camdn_lru_plans_count_on_one_tenants_share_of_the_lru_ways():
     sim = _camdn_before_run()
     llc = sim.scenario.soc.llc

@@ -191,6 +191,30 @@ class CaMDNBase(Policy):
     def _note(self, tenant: int) -> None:
         self.sim.note_region(tenant, self.state[tenant].held)
 
+    def _next_in_unit(self, t, layer_index: int) -> LayerPlan:
+        """The plan of a later layer of the tenant's current unit (a fused block).
+
+        The unit holds as many pages as its largest layer needs (its own resident
+        tensors plus the block's earlier outputs still to be read), not the sum over
+        its layers: what earlier layers placed and this one neither places nor reads
+        later (their weights, the block's input) has left the pages. Kept, it would be
+        served from pages the unit does not have (a residual add re-reading the block's
+        input hit in the region though its plan counts no such bytes)."""
+        unit = self.state[t.index].unit
+        plan = unit.plans[layer_index]
+        line_bytes = self.sim.memory.line_bytes
+        keep = {lo // line_bytes * line_bytes for lo, _ in t.resident_ranges(layer_index, plan)}
+        # the block's earlier outputs a layer at or after this one still reads (the mapper's pinned bytes)
+        consumers, layers, out = t.trace.consumers, t.trace.layers, t.layout.output_base
+        inside = {layers[i].name: i for i in range(unit.first, unit.last + 1)}
+        for j in range(unit.first, layer_index + 1):
+            name = layers[j].name
+            later = [inside[c] for c in consumers[name] if inside.get(c, -1) > j]
+            if later and max(later) >= layer_index:
+                keep.add(out[name] // line_bytes * line_bytes)
+        self.sim.memory.residency[t.index].drop(keep)
+        return plan
+
     def release(self, t, layer_index: int, plan: LayerPlan, task) -> None:
         st = self.state[t.index]
         if st.unit is not None and layer_index >= st.unit.last:
@@ -245,7 +269,7 @@ class CaMDNHardware(CaMDNBase):
     def acquire(self, t, layer_index: int, task):
         st = self.state[t.index]
         if st.unit is not None and st.unit.first <= layer_index <= st.unit.last:
-            return st.unit.plans[layer_index]
+            return self._next_in_unit(t, layer_index)
         units = self._block_units(t, layer_index, self.share) or self._layer_units(t, layer_index, self.share)
         st.unit = units[0]
         return st.unit.plans[layer_index]
@@ -301,7 +325,7 @@ class CaMDN(CaMDNBase):
     def acquire(self, t, layer_index: int, task):
         st = self.state[t.index]
         if st.unit is not None and st.unit.first <= layer_index <= st.unit.last:
-            return st.unit.plans[layer_index]
+            return self._next_in_unit(t, layer_index)
         env = self.sim.env
         # a whole-block mapping when one fits (the block's footprint in pages), largest
         # first; else the layer's own candidates, largest first, down to no pages
