@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cache_models import PageRegionStore, SetAssociativeCache
+from cache_models import SetAssociativeCache
 
 from ..dram import DRAM
 from ..dram import kernel as DK
@@ -107,7 +107,6 @@ class MemoryHierarchy:
         self.write_through = llc.write_policy == "write-through"
         self.cache = SetAssociativeCache(llc.size_bytes, llc.ways, line_bytes=llc.line_bytes,
                                          policy=llc.replacement, write_back=not self.write_through)
-        self.region = PageRegionStore(llc.npu_bytes, llc.page_bytes) if llc.npu_ways else None
         self.dram = DRAM.from_spec(soc.dram, clock_hz=soc.npu.clock_hz, request_bytes=llc.line_bytes)
         self.multicast = multicast
         self.unplaced_via_cache = unplaced_via_cache  # region-route lines outside resident tensors: LRU ways, else DRAM
