@@ -30,7 +30,6 @@ from ..mapping.nest import loop_nest
 from ..mapping.plan import LayerPlan
 from ..mapping.streams import layer_streams
 from ..policies import get_policy
-from ..policies.base import Policy
 from ..scenario import Scenario, TenantSpec, workload_path
 from ..units import bytes_text
 from .background import BackgroundTraffic
@@ -295,8 +294,7 @@ class Simulation:
         # a policy that ranks ready tasks itself (prema) orders a tenant's by arrival, then request
         # number, whatever the scheduler: its queue must too (ReadyQueue.merged), or a preempted
         # request went behind one of its tenant's that arrived in the same cycle
-        ranks_itself = type(self.policy).ready_key is not Policy.ready_key
-        self.ready = ReadyQueue(by_index=scenario.scheduler == "fcfs" or ranks_itself)
+        self.ready = ReadyQueue(by_index=scenario.scheduler == "fcfs" or self.policy.ranks_ready)
         self.progress = progress
         self._layers_done = 0
         self._layers_total = sum(

@@ -85,6 +85,8 @@ class Policy:
     # whether decisions read tasks' deadlines (target_cycles); a policy class that does not
     # says so itself (never inherited), and a sweep over QoS levels then simulates it once
     reads_deadlines: ClassVar[bool] = True
+    # whether `ready_key` ranks ready tasks in place of the scenario's scheduler (prema)
+    ranks_ready: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -134,8 +136,9 @@ class Policy:
 
     def ready_key(self) -> Callable[["TaskRecord"], tuple] | None:
         """For a policy that is its own scheduler (PREMA's tokens): the key ready tasks
-        are ranked by, ascending, in place of the scenario's scheduler. It must rank a
-        tenant's tasks in arrival order and end with the tenant. None: the scheduler ranks."""
+        are ranked by, ascending, in place of the scenario's scheduler (declare `ranks_ready`).
+        It must rank a tenant's tasks in arrival order and end with the tenant. None: the
+        scheduler ranks."""
         return None
 
     def order(self, ranked: Iterator["TaskRecord"]) -> Iterable["TaskRecord"]:

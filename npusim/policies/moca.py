@@ -187,6 +187,7 @@ class Prema(Policy):
     description = "PREMA: the whole NPU time-multiplexed, token-based preemption at layer boundaries"
     uses_pool = False
     reads_deadlines = False  # tokens from priority and waiting time
+    ranks_ready = True  # its tokens and predicted remaining times, not the scenario's scheduler
     options = {
         "drain": Option(True, is_bool, "let the running task finish when preempting it would slow the "
                                        "two tasks more (PREMA's dynamic choice of DRAIN over CHECKPOINT)"),
