@@ -224,7 +224,9 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per (mix, LLC size, policy, other swept axes): mean per-tenant speedup, total
     DRAM bytes vs shared, mean hit rate, and the point's SLA rate (its tasks' share
     that met their deadline, as plotted) and STP. `df` has the derived columns."""
-    g = df.groupby(["mix", "llc_bytes", "policy", *extra_axes(df)], sort=True)
+    # dropna=False: a point without a value of a swept axis is still a point of the table (the plots
+    # have no x for it, the table lists it)
+    g = df.groupby(["mix", "llc_bytes", "policy", *extra_axes(df)], sort=True, dropna=False)
     t = g.agg(speedup=("speedup", "mean"), dram_norm=("point_dram_bytes_norm", "first"),
               dram_MiB=("dram_bytes", lambda x: x.sum() / 2**20), llc_hit_rate=("llc_hit_rate", "mean"),
               sla_rate=("point_sla_rate", "first"), stp=("stp", "first")).reset_index()

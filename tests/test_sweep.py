@@ -1675,6 +1675,19 @@ def test_the_report_table_gives_the_points_sla_rate_not_a_mean_over_tenants():
     assert report_mod.summary_table(df).sla_rate.tolist() == [0.25]
 
 
+def test_the_report_table_lists_a_point_without_a_value_of_a_swept_axis():
+    # the plots have no x for the point without CPU traffic (NaN), but the table lists every point
+    row = {"mix": "a+b", "llc_bytes": 1 << 20, "tenant": "a", "speedup": 1.0, "dram_bytes_norm": 1.0,
+           "dram_bytes": 1 << 20, "llc_hit_rate": 0.5, "point_sla_rate": 1.0}
+    df = pd.DataFrame([{**row, "policy": p, "cpu_traffic": c, "stp": stp, "point_dram_bytes_norm": norm}
+                       for p, c, stp, norm in (("shared", 0.0, 1.0, 1.0), ("shared", float("nan"), 0.8, 1.0),
+                                               ("waypart", 0.0, 1.2, 0.5), ("waypart", float("nan"), 0.9, 0.7))])
+    t = report_mod.summary_table(df)
+    assert len(t) == 4
+    assert sorted(t.stp) == [0.8, 0.9, 1.0, 1.2]
+    assert t[t.cpu_traffic.isna()].set_index("policy").dram_norm.to_dict() == {"shared": 1.0, "waypart": 0.7}
+
+
 def test_a_results_table_without_the_derived_columns_gets_them(tmp_path, cli):
     out = tmp_path / "r.csv"
     run_sweep(small_spec(), out, jobs=1)
