@@ -194,6 +194,7 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         raise InputError(source, "llc_bytes", f"must be at most {MAX_LLC_BYTES} (1 GiB), got {df.llc_bytes.iloc[i]}", line)
     for col in [c for c in SWEEP_COLUMNS if c not in TEXT_COLUMNS] + [c for c in OPTIONAL_NUMBER_COLUMNS if c in df]:
         refuse_out_of_range(df, col, source, csv=csv, top=1.0 if col in RATE_COLUMNS else np.inf)
+    refuse_points_missing_rows(df, source, csv=csv)
     for col in extra_axes(df):  # plotted against: a numeric axis must be finite
         if pd.api.types.is_numeric_dtype(df[col]):
             bad = pd.Series(np.isinf(df[col].to_numpy(dtype=float)))
@@ -208,6 +209,25 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         if bad.any():
             i, line = first_bad_row(bad, csv)
             raise InputError(source, "qos", problems[i], line)
+
+
+def refuse_points_missing_rows(df: pd.DataFrame, source: str, *, csv: bool) -> None:
+    """A sweep writes a point's tenants' rows together, and its `point_dram_bytes` is exactly their
+    `dram_bytes` summed: a point whose rows sum to less lost a tenant's row (a write cut off at a line
+    end). Its totals and mean speedup would be those of the tenants left: refuse it, as --resume runs
+    such a point again."""
+    if "point_id" not in df.columns or "point_dram_bytes" not in df.columns:
+        return  # a table npusim did not write: the point's total is its rows' sum
+    g = df.groupby("point_id", sort=False)
+    rows_bytes = g.dram_bytes.transform("sum")
+    point_bytes = g.point_dram_bytes.transform("first")
+    bad = point_bytes.notna() & (rows_bytes != point_bytes)
+    if bad.any():
+        i, line = first_bad_row(bad, csv)
+        raise InputError(source, "point_dram_bytes",
+                         f"point {df.point_id.iloc[i]}: its rows' dram_bytes add up to {rows_bytes.iloc[i]:.0f}, "
+                         f"not {point_bytes.iloc[i]:.0f}: a tenant's row is missing (a write was cut off): run the "
+                         "sweep again with --resume", line)
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "cpu_traffic", "llc_ways", "cores", "array", "dataflow",

@@ -876,6 +876,27 @@ def test_resume_repairs_a_row_torn_inside_a_multibyte_character(tmp_path):
     assert err.value.field == "results" and err.value.message.startswith("cannot resume from it: 'utf-8' codec")
 
 
+def test_report_refuses_a_point_that_lost_a_tenants_row(cli, tmp_path):
+    # a write cut off at a line end leaves whole rows of only some of a point's tenants: its DRAM total
+    # and mean speedup would be those of the tenants left, so the report refuses it (--resume reruns it)
+    rows = []
+    for pol, dram in (("shared", (30, 12)), ("waypart", (20, 12))):
+        for tenant, b in zip(("a", "b"), dram):
+            rows.append({"point_id": pol, "policy": pol, "llc_bytes": 1 << 20, "mix": "a+b", "soc": "camdn",
+                         "tenant": tenant, "mean_latency_cycles": 100.0, "dram_bytes": b, "llc_hit_rate": 0.5,
+                         "sla_rate": 1.0, "stp": 2.0, "fairness": 1.0, "point_sla_rate": 1.0,
+                         "point_dram_bytes": sum(dram)})
+    whole = pd.DataFrame(rows)
+    whole.to_csv(tmp_path / "r.csv", index=False)
+    assert cli("report", str(tmp_path / "r.csv"), "--out", str(tmp_path / "rep")).returncode == 0
+    whole.drop(index=3).to_csv(tmp_path / "cut.csv", index=False)  # waypart's tenant b lost
+    r = cli("report", str(tmp_path / "cut.csv"), "--out", str(tmp_path / "rep_cut"))
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'cut.csv'}:4: point_dram_bytes: point waypart: its rows' dram_bytes add up to 20, "
+        "not 32: a tenant's row is missing (a write was cut off): run the sweep again with --resume"]
+    assert not (tmp_path / "rep_cut").exists()
+
+
 def test_resume_refuses_rows_of_the_wrong_width_inside_the_file(tmp_path):
     path = tmp_path / "r.csv"
     run_sweep(small_spec(), path, jobs=1)
@@ -1138,7 +1159,8 @@ def test_report_panels_of_many_tenants_grow_and_title_the_mix_by_counts(tmp_path
     rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
     names = [f"kws{i}" if i % 2 else f"squeezenet{i}" for i in range(24)]
     mix = "+".join(["kws"] * 12 + ["squeezenet"] * 12)
-    many = pd.concat([rows[rows.tenant == "a"].assign(tenant=n, mix=mix) for n in names])
+    many = pd.concat([rows[rows.tenant == "a"].assign(tenant=n, mix=mix, point_dram_bytes=10 * len(names))
+                      for n in names])
     many.to_csv(tmp_path / "many.csv", index=False)
     rows.to_csv(tmp_path / "few.csv", index=False)
     figs = _capture_figures(monkeypatch)
