@@ -12,8 +12,9 @@ Definitions (docs/METRICS.md):
   w_i = priority_i + 1 (so priority 0 still counts); 1 is perfectly fair.
 * SLA rate = share of tasks that meet their deadline, overall and per
   priority group (low 0-2, mid 3-8, high 9-11).
-* LLC hit rate = lines served by the LLC (LRU hits and region hits) over
-  all lines the cores requested (bypassed lines count as misses).
+* LLC hit rate = lines served by the LLC (LRU hits, region hits and region
+  fills copied from the LRU ways: `counters_total`) over all lines the cores
+  requested (bypassed lines count as misses).
 """
 
 from __future__ import annotations
