@@ -1194,11 +1194,18 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_derived(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows with speedup and DRAM against shared: as given, or computed when any is missing."""
-    if all(c in df.columns for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")):
+    """The rows with speedup and DRAM against shared: computed when a column is missing; else as given,
+    an empty cell computed (the rows a resumed sweep appended to its finished CSV have none until it ends)."""
+    derived = ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
+    given = [c for c in derived if c in df.columns]
+    if len(given) < len(derived):
+        return add_derived(df.drop(columns=given))
+    if not df[given].isna().to_numpy().any():
         return df
-    return add_derived(df.drop(columns=[c for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
-                                        if c in df.columns]))
+    out = add_derived(df.drop(columns=given))
+    for c in given:  # a value given stays; an empty cell gets the computed one
+        out[c] = df[c].where(df[c].notna(), out[c])
+    return out
 
 
 def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:

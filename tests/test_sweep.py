@@ -1728,6 +1728,27 @@ def test_a_results_table_without_the_derived_columns_gets_them(tmp_path, cli):
     assert tables[0] == tables[1] == tables[2]  # the point's total DRAM ratio, not its first tenant's
 
 
+def test_a_report_computes_the_derived_cells_a_resumed_sweep_left_empty(tmp_path):
+    # a finished CSV resumed with more points, interrupted: its old rows have speedups, the appended ones
+    # have empty cells (finalize computes them at the end); the report computes them, keeps the given ones
+    rows = []
+    for llc, lat in ((1 << 20, {"shared": 200.0, "camdn": 100.0}), (2 << 20, {"shared": 300.0, "camdn": 150.0})):
+        for pol in ("shared", "camdn"):
+            rows.append({"point_id": f"{pol}{llc}", "policy": pol, "llc_bytes": llc, "mix": "a", "soc": "camdn",
+                         "tenant": "a", "mean_latency_cycles": lat[pol], "dram_bytes": 10 if pol == "shared" else 5,
+                         "llc_hit_rate": 0.5, "sla_rate": 1.0, "stp": 1.0, "fairness": 1.0, "point_sla_rate": 1.0,
+                         "point_dram_bytes": 10 if pol == "shared" else 5})
+    df = sweep_mod.add_derived(pd.DataFrame(rows))
+    df.loc[df.llc_bytes == 2 << 20, ["speedup", "dram_bytes_norm", "point_dram_bytes_norm"]] = float("nan")
+    df.loc[0, "speedup"] = 1.25  # a given value is kept
+    out = sweep_mod.with_derived(df)
+    assert out.speedup.tolist() == [1.25, 2.0, 1.0, 2.0]
+    assert out.point_dram_bytes_norm.tolist() == [1.0, 0.5, 1.0, 0.5]
+    df.to_csv(tmp_path / "r.csv", index=False)
+    table = report_mod.summary_table(sweep_mod.with_derived(sweep_mod.read_results(tmp_path / "r.csv")))
+    assert table.speedup.tolist() == [2.0, 1.25, 2.0, 1.0]  # camdn, shared at 1 MiB, then at 2 MiB
+
+
 def test_a_report_without_shared_says_there_is_nothing_to_compare_with(tmp_path, cli):
     out = tmp_path / "r.csv"
     run_sweep(small_spec(policy=["waypart"]), out, jobs=1)
