@@ -1173,6 +1173,11 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = []
         return df
     key_cols = [c for c in df.columns if c not in set(RESULT_COLUMNS) | set(derived)]
+    if "point_id" in df.columns and key_cols:
+        # a column that differs between one point's tenants is no swept value of the point but a per-tenant
+        # figure (another npusim version's, or one added by hand): matching on it would find no shared row
+        varies = df.groupby("point_id", sort=False, dropna=False)[key_cols].nunique(dropna=False).max()
+        key_cols = [c for c in key_cols if varies[c] <= 1]
     key_cols = [*(c for c in ("llc_bytes", "mix", "soc") if c in df.columns), *key_cols, "tenant"]
     if "point_dram_bytes" not in df.columns:  # a table npusim did not write: the point's tenants' sum
         point = [c for c in key_cols if c != "tenant"] + ["policy"]

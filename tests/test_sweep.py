@@ -1749,6 +1749,23 @@ def test_a_report_computes_the_derived_cells_a_resumed_sweep_left_empty(tmp_path
     assert table.speedup.tolist() == [2.0, 1.25, 2.0, 1.0]  # camdn, shared at 1 MiB, then at 2 MiB
 
 
+def test_a_per_tenant_column_the_sweep_does_not_know_is_no_axis_of_the_point():
+    # rows of another npusim version (or with a column added by hand) may carry a per-tenant figure this one
+    # does not write: it differs between a point's tenants, so it is not matched on to find the shared row
+    rows = []
+    for pol, lat in (("shared", (200.0, 300.0)), ("camdn", (100.0, 200.0))):
+        for tenant, latency in zip(("a", "b"), lat):
+            rows.append({"point_id": pol, "policy": pol, "llc_bytes": 1 << 20, "mix": "a+b", "soc": "camdn",
+                         "seed": 1, "tenant": tenant, "mean_latency_cycles": latency, "dram_bytes": 10,
+                         "point_dram_bytes": 20, "p99_latency_cycles": latency * 1.5})
+    df = sweep_mod.add_derived(pd.DataFrame(rows))
+    assert df.speedup.tolist() == [1.0, 1.0, 2.0, 1.5]
+    assert df.point_dram_bytes_norm.tolist() == [1.0] * 4
+    # a swept value (the same for a point's tenants) is still matched on
+    other_seed = pd.DataFrame(rows).assign(seed=[1, 1, 2, 2])
+    assert sweep_mod.add_derived(other_seed).speedup.isna().tolist() == [False, False, True, True]
+
+
 def test_a_report_without_shared_says_there_is_nothing_to_compare_with(tmp_path, cli):
     out = tmp_path / "r.csv"
     run_sweep(small_spec(policy=["waypart"]), out, jobs=1)
