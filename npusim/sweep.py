@@ -1189,13 +1189,20 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
         joined = df[key_cols + ["mean_latency_cycles", "dram_bytes", "point_dram_bytes"]].merge(
             ref, on=key_cols, how="left")
         joined.index = df.index
-        df["speedup"] = joined["mean_latency_cycles_shared"] / joined["mean_latency_cycles"]
-        df["dram_bytes_norm"] = joined["dram_bytes"] / joined["dram_bytes_shared"]
-        df["point_dram_bytes_norm"] = joined["point_dram_bytes"] / joined["point_dram_bytes_shared"]
+        df["speedup"] = _ratio(joined["mean_latency_cycles_shared"], joined["mean_latency_cycles"])
+        df["dram_bytes_norm"] = _ratio(joined["dram_bytes"], joined["dram_bytes_shared"])
+        df["point_dram_bytes_norm"] = _ratio(joined["point_dram_bytes"], joined["point_dram_bytes_shared"])
     else:
         for c in derived:
             df[c] = float("nan")
     return df
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    """num / den, n/a where den is 0: nothing to compare with (an infinite ratio would be an inf in the
+    tables that the plots drop and the report refuses to read back)."""
+    num, den = num.astype(float), den.astype(float)
+    return (num / den.where(den != 0)).astype(float)
 
 
 def with_derived(df: pd.DataFrame) -> pd.DataFrame:

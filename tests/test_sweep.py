@@ -1766,6 +1766,19 @@ def test_a_per_tenant_column_the_sweep_does_not_know_is_no_axis_of_the_point():
     assert sweep_mod.add_derived(other_seed).speedup.isna().tolist() == [False, False, True, True]
 
 
+def test_a_ratio_against_zero_dram_bytes_is_n_a_not_infinite():
+    # a hand-made table whose shared point moved no DRAM bytes: nothing to normalise to (n/a), not inf,
+    # which the table would print and the plots drop (a mean over it is inf too)
+    rows = [{"point_id": pol, "policy": pol, "llc_bytes": 1 << 20, "mix": "a", "soc": "camdn", "tenant": "a",
+             "mean_latency_cycles": 100.0, "dram_bytes": b, "point_dram_bytes": b}
+            for pol, b in (("shared", 0), ("camdn", 8), ("waypart", 0))]
+    df = sweep_mod.add_derived(pd.DataFrame(rows))
+    assert df.dram_bytes_norm.isna().all() and df.point_dram_bytes_norm.isna().all()
+    assert df.speedup.tolist() == [1.0, 1.0, 1.0]
+    assert sweep_mod.add_derived(pd.DataFrame(rows).assign(dram_bytes=[4, 8, 0])).dram_bytes_norm.tolist() == [
+        1.0, 2.0, 0.0]
+
+
 def test_a_report_without_shared_says_there_is_nothing_to_compare_with(tmp_path, cli):
     out = tmp_path / "r.csv"
     run_sweep(small_spec(policy=["waypart"]), out, jobs=1)
