@@ -384,7 +384,7 @@ def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: l
     # the aggregates are named apart from any swept axis (a sweep of `dram` standards)
     per = points.groupby(["mix", axis, "policy"], dropna=False).agg(
         mean_speedup=("speedup", "mean"), mean_dram_norm=("dram_norm", "mean")).reset_index()
-    values = sorted(per[axis].dropna().unique())
+    values = sorted(per[axis].dropna().unique(), key=_axis_order(axis))
     numeric = all(isinstance(v, (int, float, np.integer, np.floating)) for v in values)
     if axis == "llc_bytes":
         x_of, ticks, xlabel, suffix = (lambda v: v / 2**20), [format_size(int(v)) for v in values], "LLC size", "llc"
@@ -400,7 +400,8 @@ def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: l
         for ax, mix in zip(axes[0], mixes):
             sub = per[per.mix == mix]
             for pol in policies:
-                s = sub[(sub.policy == pol) & sub[axis].notna()].sort_values(axis)  # a point without the axis: no x
+                s = sub[(sub.policy == pol) & sub[axis].notna()]  # a point without the axis: no x
+                s = s.iloc[np.argsort([x_of(v) for v in s[axis]], kind="stable")]  # the line runs left to right
                 if s[metric].notna().any():
                     ax.plot([x_of(v) for v in s[axis]], s[metric], **_line_style(pol, policies))
             if axis == "llc_bytes":
@@ -413,6 +414,19 @@ def _plot_against(points: pd.DataFrame, axis: str, mixes: list[str], policies: l
         _legend_outside(axes[0][-1])
         made.append((f"{label} vs {xlabel}", _save(fig, out, name)))
     return made
+
+
+def _axis_order(axis: str):
+    """Sort key of an axis' values on a plot's x: arrays by their PEs (16x16 before 128x128, which text
+    order puts first), every other axis as its values compare."""
+    if axis != "array":
+        return None
+    from .soc import array_dims
+
+    def key(v: Any) -> tuple:
+        dims = array_dims(str(v))
+        return (0, dims[0] * dims[1], dims, "") if dims else (1, 0, (0, 0), str(v))  # others after, as text
+    return key
 
 
 AXIS_PLURALS = {"mix": "mixes", "llc_bytes": "LLC sizes", "qos": "QoS levels", "cpu_traffic": "CPU traffic rates",

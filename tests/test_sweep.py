@@ -1034,6 +1034,32 @@ def test_report_plots_speedup_and_dram_against_each_ordered_axis(tmp_path):
     assert not (tmp_path / "rep" / "sla_vs_qos.png").exists()
 
 
+def test_report_plots_arrays_in_order_of_their_size(tmp_path, monkeypatch):
+    # as text 128x128 sorts before 16x16: the x axis put the largest array first and drew the line out of order
+    rows = _qos_cpu_rows().query("qos == '1.0' and cpu_traffic == 0").drop(columns=["qos", "cpu_traffic"])
+    arrays = {"32x32": 1.5, "128x128": 3.0, "16x16": 1.0}  # camdn's latency ratio shared / camdn at each
+    df = pd.concat([rows.assign(array=a, point_id=rows.point_id + a, mean_latency_cycles=rows.mean_latency_cycles.where(
+        rows.policy == "shared", 100.0 / s)).drop(columns=["speedup", "point_dram_bytes_norm"])
+        for a, s in arrays.items()])
+    df.to_csv(tmp_path / "r.csv", index=False)
+    drawn = {}
+
+    def saving(fig, out, name):
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        ticks = sorted((t.get_position()[0], t.get_text()) for t in ax.get_xticklabels())
+        drawn[name] = ([text for _, text in ticks],
+                       {ln.get_label(): list(zip(ln.get_xdata(), ln.get_ydata())) for ln in ax.get_lines()})
+        return save(fig, out, name)
+
+    save = report_mod._save
+    monkeypatch.setattr(report_mod, "_save", saving)
+    report_mod.write_report(tmp_path / "r.csv", tmp_path / "rep")
+    ticks, lines = drawn["speedup_vs_array"]
+    assert ticks == ["16x16", "32x32", "128x128"]
+    assert lines["camdn"] == [(0, 1.0), (1, 1.5), (2, 3.0)]
+
+
 def test_report_tables_give_numbers_as_read():
     import numpy as np
 
