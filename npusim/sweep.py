@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1265,7 +1266,31 @@ def read_results(path: str | Path) -> pd.DataFrame:
         raise InputError(str(p), "results", f"cannot read: {text}") from None
     if p.suffix.lower() == ".csv":
         _refuse_short_rows(p)
+    else:
+        _warn_if_behind_journal(p, df)
     return df
+
+
+class StaleResultsWarning(UserWarning):
+    """A Parquet result lacks points its journal holds (a sweep stopped before rewriting it)."""
+
+
+def _warn_if_behind_journal(path: Path, df: pd.DataFrame) -> None:
+    """A Parquet result is rewritten from its journal only when a sweep ends: one interrupted
+    (a resumed one too) leaves points in the journal that the Parquet file does not have."""
+    journal = journal_path(path)
+    if "point_id" not in df.columns or not journal.is_file():
+        return
+    try:
+        ids = read_rows(journal, usecols=["point_id"]).point_id
+    except Exception:  # noqa: BLE001 - an unreadable journal is --resume's to report, not the report's
+        return
+    missing = set(ids.dropna().astype(str)) - set(df.point_id.dropna().astype(str))
+    if missing:
+        warnings.warn(StaleResultsWarning(
+            f"{path}: {journal.name} holds {count_text(len(missing), 'point')} this file lacks (a sweep was "
+            "interrupted before it rewrote it), not in this report: `npusim sweep ... --resume` finishes "
+            "the sweep and rewrites the file, or report the journal itself"), stacklevel=2)
 
 
 def _refuse_short_rows(path: Path) -> None:

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import warnings
 from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
@@ -1812,6 +1813,20 @@ def test_a_report_without_shared_says_there_is_nothing_to_compare_with(tmp_path,
     text = (tmp_path / "rep" / "report.md").read_text()
     assert r.returncode == 0 and "No `shared` point was swept" in text and "are relative to `shared`" not in text
 
+
+
+def test_reading_a_parquet_result_behind_its_journal_warns(tmp_path):
+    # a resumed sweep that is interrupted has appended points to the journal only
+    path = tmp_path / "r.parquet"
+    run_sweep(small_spec(policy=["shared"]), path, jobs=1)
+    full = pd.read_parquet(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(sweep_mod.read_results(path)) == len(full)  # in step with its journal: silent
+    full[full.llc_bytes == 1 << 20].to_parquet(path, index=False)  # as written before the second point ran
+    with pytest.warns(sweep_mod.StaleResultsWarning,
+                      match="r.parquet.journal.csv holds 1 point this file lacks .* --resume"):
+        assert len(sweep_mod.read_results(path)) == len(MIX)
 
 def test_a_parquet_result_stays_in_place_while_a_repaired_sweep_resumes(tmp_path, monkeypatch):
     path = tmp_path / "r.parquet"
