@@ -361,8 +361,14 @@ def _mean_over(points: pd.DataFrame) -> str:
 
 
 def _legend_outside(ax, title: str = "policy") -> None:
-    """The legend right of the axes, where it hides no data."""
-    ax.legend(title=title, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    """The legend right of the axes, where it hides no data; it names what any panel of the
+    figure draws (a policy with no point in the last panel's mix is still listed)."""
+    handles: dict[str, Any] = {}
+    for panel in ax.figure.axes:
+        for handle, label in zip(*panel.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    ax.legend(list(handles.values()), list(handles), title=title, fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
 def _log_axis_1_2_5(ax) -> None:

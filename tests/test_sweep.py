@@ -1061,6 +1061,18 @@ def test_report_plots_arrays_in_order_of_their_size(tmp_path, monkeypatch):
     assert lines["camdn"] == [(0, 1.0), (1, 1.5), (2, 3.0)]
 
 
+
+def test_a_figures_legend_names_every_policy_any_panel_draws():
+    # the legend sits on the last panel: a policy with no point in the last mix must still be named
+    plt = report_mod._plt()
+    fig, (first, last) = plt.subplots(1, 2)
+    first.plot([1, 2], [1, 2], label="shared")
+    first.plot([1, 2], [2, 3], label="camdn")
+    last.plot([1, 2], [1, 1], label="shared")
+    report_mod._legend_outside(last)
+    assert [t.get_text() for t in last.get_legend().get_texts()] == ["shared", "camdn"]
+    plt.close(fig)
+
 def test_report_tables_give_numbers_as_read():
     import numpy as np
 
