@@ -251,11 +251,15 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
               dram_MiB=("dram_bytes", lambda x: x.sum() / 2**20), llc_hit_rate=("llc_hit_rate", "mean"),
               sla_rate=("point_sla_rate", "first"), stp=("stp", "first")).reset_index()
     t["llc"] = [format_size(int(b)) for b in t.llc_bytes]
-    if "qos" in t.columns:  # QoS levels in deadline order (H, M, L: tightest first), not as text
-        from .scenario import qos_scale
+    # QoS levels in deadline order (H, M, L: tightest first) and arrays by size, not as text
+    from .scenario import qos_scale
 
+    sort_keys = {"qos": lambda q: qos_scale(str(q)), "array": _axis_order("array")}
+    ranked = {c: f for c, f in sort_keys.items() if c in t.columns}
+    if ranked:
         keys = ["mix", "llc_bytes", "policy", *extra_axes(df)]
-        order = t.assign(qos=[qos_scale(str(q)) for q in t.qos]).sort_values(keys, kind="stable").index
+        rank = {c: {v: i for i, v in enumerate(sorted(t[c].dropna().unique(), key=f))} for c, f in ranked.items()}
+        order = t.assign(**{c: t[c].map(r) for c, r in rank.items()}).sort_values(keys, kind="stable").index
         t = t.loc[order].reset_index(drop=True)
     return t
 

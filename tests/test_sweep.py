@@ -1059,6 +1059,8 @@ def test_report_plots_arrays_in_order_of_their_size(tmp_path, monkeypatch):
     ticks, lines = drawn["speedup_vs_array"]
     assert ticks == ["16x16", "32x32", "128x128"]
     assert lines["camdn"] == [(0, 1.0), (1, 1.5), (2, 3.0)]
+    table = report_mod.summary_table(sweep_mod.with_derived(df))
+    assert list(table[table.policy == "camdn"].array) == ["16x16", "32x32", "128x128"]  # the table too
 
 
 
