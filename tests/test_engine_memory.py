@@ -145,6 +145,28 @@ def test_a_throttled_read_ends_a_hit_latency_after_its_last_issue():
     assert mem.read(0, 10_000, 1, _runs(0, 60), EMPTY, EMPTY) - 10_000 == 240
 
 
+def test_a_throttle_cleared_and_set_again_keeps_its_window_state():
+    # MoCA clears a tenant's throttle and sets it again in the same cycle whenever a
+    # co-runner's layer ends (the budget is shared anew). That must not restart the DMA's
+    # window: after the read above (loads to 536), window [500, 600) holds 640 B. A read at
+    # 540 adds 15 loads (540 .. 596): 1600 B, 3 half targets over, stall to 750; 25 loads
+    # (750 .. 846), stall to 1000; the last 20 at 1000 .. 1076, data at 1076 + 30. A reset
+    # state forgave the window's first 640 B (no stall at 600) and ended at 1006.
+    soc = load_soc("gemmini-moca")
+    done = {}
+    for clear in (False, True):
+        mem = MemoryHierarchy(soc, 1)
+        mem.read(0, 0, 1, _runs(0, 60), EMPTY, EMPTY)
+        mem.set_throttle(0, 100, 640, cores=1)
+        assert mem.read(0, 0, 1, _runs(0, 60), EMPTY, EMPTY) == 566
+        if clear:
+            mem.clear_throttle(0)
+            assert not mem.throttled(0)
+            mem.set_throttle(0, 100, 640, cores=1)
+        done[clear] = mem.read(0, 540, 1, _runs(0, 60), EMPTY, EMPTY)
+    assert done == {False: 1106, True: 1106}
+
+
 # -- write policy and counters ------------------------------------------------------------
 
 @pytest.mark.parametrize("policy, dram_lines", [("write-through", 2 * 100), ("write-back", 0)])

@@ -124,8 +124,9 @@ class MemoryHierarchy:
         if window_cycles <= 0 or target_bytes <= 0:
             raise ValueError(f"a throttle needs a positive window and target, got {window_cycles}, {target_bytes}")
         row = self.load_throttle[tenant]
-        if not row[DK.TH_ACTIVE]:
-            row[:] = 0
+        # the DMA's window, overshoot and stall carry on from where a cleared throttle left
+        # them: MoCA clears and sets throttles again at every co-runner's layer boundary, and a
+        # reset there forgave the overshoot and cut short the stall it had earned
         row[DK.TH_ACTIVE] = 1
         row[DK.TH_WINDOW] = window_cycles * TICKS_PER_CYCLE
         row[DK.TH_TARGET] = int(target_bytes)
@@ -133,7 +134,10 @@ class MemoryHierarchy:
         row[DK.TH_GAP] = max(1, self.line_bytes * TICKS_PER_CYCLE // (self.dma_bytes_per_cycle * max(1, cores)))
 
     def clear_throttle(self, tenant: int) -> None:
-        self.load_throttle[tenant, :] = 0
+        """Stop throttling `tenant`'s loads. Its window state stays: loads issued
+        meanwhile are not counted, so the windows until it is set again pay the
+        overshoot back (a target each), as in the DMA's counter."""
+        self.load_throttle[tenant, DK.TH_ACTIVE] = 0
 
     def throttled(self, tenant: int) -> bool:
         return bool(self.load_throttle[tenant, DK.TH_ACTIVE])
