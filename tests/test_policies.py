@@ -135,6 +135,37 @@ def test_moca_water_filling():
     assert stub.allowed_rates({0: 2.0, 1: 4.0, 2: 9.0}, {0: 1.0, 1: 1.0, 2: 1.0}) == {2: 4.0}
 
 
+def test_moca_leaves_a_few_tile_layers_ideal_rate_out_of_the_others_shares():
+    """A layer of fewer than `min_steps` tiles is never throttled, so it loads at its
+    ideal rate: the co-runners share what that leaves of the budget. Budget 10 B/cycle,
+    equal scores: tenant 0 (2 tiles) loads 6, so tenant 1 (ideal 9) gets 4 B/cycle, a
+    target of 4096 B per 1024-cycle window (its even share, 5, overran the budget by 1)."""
+    from types import SimpleNamespace as NS
+
+    from npusim.policies.moca import MoCA
+
+    calls = []
+    mem = NS(set_throttle=lambda j, w, b, c: calls.append(("set", j, w, b, c)),
+             clear_throttle=lambda j: calls.append(("clear", j)))
+    stub = NS(budget=10.0, opts={"floor": 0.1, "min_steps": 4, "window_cycles": 1024}, throttled=set(),
+              sim=NS(memory=mem, tenants=[NS(n_cores=2), NS(n_cores=2), NS(n_cores=2)]),
+              _score=lambda j, info: 1.0)
+    stub.allowed_rates = MoCA.allowed_rates.__get__(stub)
+    stub.active = {0: {"rate": 6.0, "steps": 2}, 1: {"rate": 9.0, "steps": 40}}
+    MoCA._rebalance(stub)
+    assert calls == [("set", 1, 1024, 4096, 2)] and stub.throttled == {1}
+    # few-tile layers alone over the budget: the others keep their floor (0.1 x 9)
+    calls.clear()
+    stub.active = {0: {"rate": 6.0, "steps": 2}, 2: {"rate": 5.0, "steps": 1}, 1: {"rate": 9.0, "steps": 40}}
+    MoCA._rebalance(stub)
+    assert calls == [("set", 1, 1024, int(0.9 * 1024), 2)]
+    # only few-tile layers run: nobody is throttled, the earlier throttle is lifted
+    calls.clear()
+    stub.active = {0: {"rate": 6.0, "steps": 2}, 2: {"rate": 9.0, "steps": 1}}
+    MoCA._rebalance(stub)
+    assert calls == [("clear", 1)] and stub.throttled == set()
+
+
 def test_moca_memory_aware_pairing():
     from types import SimpleNamespace as NS
 
@@ -836,12 +867,13 @@ def test_moca_throttles_each_layer_to_its_allowed_rate_unless_it_has_few_steps()
     pol = sim.policy
     calls = {}
     sim.memory.set_throttle = lambda j, window, target, cores: calls.__setitem__(j, (window, target, cores))
-    pol.allowed_rates = lambda rates, scores: {0: 2.5, 1: 1.25}
+    asked = []
+    pol.allowed_rates = lambda rates, scores, unthrottled: asked.append(set(unthrottled)) or {0: 2.5}
     pol._score = lambda j, info: 1.0
     pol.active = {0: {"rate": 9.0, "steps": 4}, 1: {"rate": 9.0, "steps": 3}, 2: {"rate": 0.1, "steps": 100}}
     pol._rebalance()
     # 2.5 B/cycle over a 1000-cycle window on tenant 0's two cores; tenant 1's layer has 3 steps: free
-    assert calls == {0: (1000, 2500, 2)} and pol.throttled == {0}
+    assert asked == [{1}] and calls == {0: (1000, 2500, 2)} and pol.throttled == {0}
 
 
 def test_moca_frees_a_tenant_whose_co_runners_layer_ends():

@@ -148,9 +148,10 @@ class MoCA(Policy):
     def _rebalance(self) -> None:
         mem = self.sim.memory
         window = self.opts["window_cycles"]
+        # a layer of few tiles is never throttled: it loads at its ideal rate, which the others' shares must leave
+        few_tiles = {j for j, i in self.active.items() if i["steps"] < self.opts["min_steps"]}
         limits = self.allowed_rates({j: i["rate"] for j, i in self.active.items()},
-                                    {j: self._score(j, i) for j, i in self.active.items()})
-        limits = {j: r for j, r in limits.items() if self.active[j]["steps"] >= self.opts["min_steps"]}
+                                    {j: self._score(j, i) for j, i in self.active.items()}, few_tiles)
         for j in list(self.throttled):
             if j not in limits:
                 mem.clear_throttle(j)
@@ -159,19 +160,24 @@ class MoCA(Policy):
             mem.set_throttle(j, window, max(1, int(rate * window)), self.sim.tenants[j].n_cores)
             self.throttled.add(j)
 
-    def allowed_rates(self, rates: dict[int, float], scores: dict[int, float]) -> dict[int, float]:
-        """Rates of the tenants to throttle (others run free).
+    def allowed_rates(self, rates: dict[int, float], scores: dict[int, float],
+                      unthrottled: set[int] | frozenset[int] = frozenset()) -> dict[int, float]:
+        """Rates (bytes per cycle) of the tenants to throttle (others run free).
 
         The budget is shared in proportion to the scores; a tenant whose ideal
         rate is below its share is not throttled and leaves the rest to the
         others (water filling); the others get their share, but never less than
-        `floor` x their ideal rate."""
+        `floor` x their ideal rate. Tenants in `unthrottled` (layers of few
+        tiles) run free whatever their share: their ideal rates come off the
+        budget first."""
         if sum(rates.values()) <= self.budget or len(rates) < 2:
             return {}
-        free: set[int] = set()
+        free: set[int] = {j for j in unthrottled if j in rates}
         while True:
-            left = self.budget - sum(rates[j] for j in free)
             others = [j for j in rates if j not in free]
+            if not others:
+                return {}
+            left = max(0.0, self.budget - sum(rates[j] for j in free))
             total_score = sum(scores[j] for j in others)
             share = {j: left * scores[j] / total_score for j in others}
             newly = {j for j in others if rates[j] <= share[j]}
