@@ -897,6 +897,34 @@ def test_moca_frees_a_tenant_whose_co_runners_layer_ends():
     assert not mem.load_throttle[:, DK.TH_ACTIVE].any()
 
 
+def test_load_throttle_holds_any_window_and_target_to_its_rate():
+    """Property of MoCA's DMA rule over random windows, targets and issue gaps (ticks, bytes):
+    a DMA that always has loads waiting issues, by any time T, at most target x (T - t0) /
+    window plus one target and one unthrottled window of loads (the overshoot is paid only
+    after a window ends), and over 200 windows' worth of loads it settles at target / window
+    (within 1 %: half targets and half windows are rounded down)."""
+    from npusim.dram import kernel as DK
+    from npusim.dram.kernel import throttled_loads
+
+    rng = np.random.default_rng(2023)
+    line_bytes = 64
+    for _ in range(60):
+        window, target, gap = int(rng.integers(64, 1 << 16)), int(rng.integers(64, 1 << 14)), int(rng.integers(1, 64))
+        if gap * target >= window * line_bytes:
+            continue  # the DMA alone is slower than the target
+        t0 = int(rng.integers(0, 10 * window))
+        rows = np.zeros((2, DK.N_TH), dtype=np.int64)
+        rows[:, [DK.TH_ACTIVE, DK.TH_WINDOW, DK.TH_TARGET, DK.TH_GAP]] = 1, window, target, gap
+        issue = np.array([throttled_loads(rows, 0, t0, 1, line_bytes) for _ in range(1500)])
+        assert (np.diff(issue) >= gap).all()
+        window_loads_bytes = (window // gap + 1) * line_bytes
+        before = np.arange(issue.shape[0]) * line_bytes  # bytes issued before each issue time
+        assert (before <= target * (issue - t0) / window + target + window_loads_bytes).all()
+        n = 200 * (window // gap + 1)
+        last = throttled_loads(rows, 1, t0, n, line_bytes)
+        assert n * line_bytes * window / (last - t0) == pytest.approx(target, rel=0.01)
+
+
 def _reference_issue(row: dict, t: int, nbytes: int) -> int:
     """MoCA's load-DMA rule as docs/POLICIES.md states it, in plain Python: bytes are
     counted per window; at a window's end the overshoot over the target (never a
