@@ -203,6 +203,12 @@ def test_moca_memory_aware_pairing():
     stub.intensity[2], stub.intensity[0] = 0.5, 2.0
     assert order(ranked) == ranked
     stub.intensity[0] = 5.0
+    # a compute-bound task whose tenant already runs one cannot start (one request at a
+    # time): the next compute-bound one in the window is the partner
+    stub.opts["pair_window"] = 3
+    tenants[2].running = 1  # 5 + 0.5 over two slots' 4
+    assert [k.tenant for k in order(ranked)] == [3, 1, 2]
+    tenants[2].running = 0
     stub.opts["pairing"] = False
     assert order(ranked) == ranked
 

@@ -99,7 +99,8 @@ class MoCA(Policy):
     def order(self, ranked):
         """Memory-aware pairing: when the running tasks load more than their
         share of the budget, a compute-bound task (below one slot's share)
-        among the first `pair_window` ranked ones goes first."""
+        among the first `pair_window` ranked ones goes first, if its tenant
+        is not running one already (it could not start)."""
         if not self.opts["pairing"]:
             return ranked
         share = self._fair_share()
@@ -108,8 +109,10 @@ class MoCA(Policy):
             return ranked
         ranked = iter(ranked)
         head = list(itertools.islice(ranked, self.opts["pair_window"]))
+        tenants = self.sim.tenants
         for k, task in enumerate(head):
-            if self.intensity[task.tenant] < share:
+            # a task whose tenant runs already waits for it (one request at a time): not a partner
+            if self.intensity[task.tenant] < share and not tenants[task.tenant].running:
                 return itertools.chain([task], head[:k], head[k + 1:], ranked)
         return itertools.chain(head, ranked)
 
