@@ -246,6 +246,22 @@ def test_moca_throttle_caps_read_bandwidth():
     assert n * 64 / (r.max() - t0) > 5 * target / window
 
 
+
+def test_a_throttle_cleared_and_set_again_at_once_changes_nothing():
+    # MoCA clears and sets throttles at every co-runner's layer boundary: that must not forgive
+    # the overshoot a source has run up, nor restart its windows
+    def run(clear_between: bool) -> np.ndarray:
+        d = DRAM.from_preset("DDR4-3200", channels=4, clock_hz=GHZ)
+        d.set_throttle(0, 1000, 4096)
+        first = d.serve(np.arange(3000, dtype=np.int64) * 64, arrival_cycle=0, source=0)
+        if clear_between:
+            d.clear_throttle(0)
+            d.set_throttle(0, 1000, 4096)
+        return np.concatenate([first, d.serve(np.arange(3000, dtype=np.int64) * 64 + (1 << 28),
+                                              arrival_cycle=int(first.max()), source=0)])
+
+    assert np.array_equal(run(True), run(False))
+
 def test_throttle_only_its_source():
     d = DRAM.from_preset("DDR4-3200", channels=4, clock_hz=GHZ)
     d.set_throttle(3, 1000, 1024)

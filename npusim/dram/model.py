@@ -244,18 +244,18 @@ class DRAM:
         src = self._source(int(source))
         row = self.throttle[src]
         window_ps = int(round(window_cycles * self.ps_per_cycle))
-        if not row[K.TH_ACTIVE]:
-            row[K.TH_WIN_START] = 0
-            row[K.TH_WIN_BYTES] = 0
-            row[K.TH_OVER] = 0
+        # window, overshoot and stall carry on from where a cleared throttle left them, as the
+        # engine's DMA throttle does (MoCA sets throttles again at every co-runner's layer boundary)
         row[K.TH_ACTIVE] = 1
         row[K.TH_WINDOW] = window_ps
         row[K.TH_TARGET] = int(target_bytes)
         row[K.TH_GAP] = int(self.request_bytes / (self.peak_bytes_per_cycle / self.ps_per_cycle))
 
     def clear_throttle(self, source: int) -> None:
+        """Stop throttling `source`'s reads; its window state stays for a later `set_throttle`
+        (reads meanwhile are not counted, so the windows in between pay the overshoot back)."""
         src = self._source(int(source))
-        self.throttle[src, :] = 0
+        self.throttle[src, K.TH_ACTIVE] = 0
 
     # -- figures -------------------------------------------------------------------------
     @property
