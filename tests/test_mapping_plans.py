@@ -353,3 +353,21 @@ def test_a_token_chunk_reads_its_rows_of_the_input(mapper):
         reads = st.kinds == KIND_INPUT
         assert st.starts[reads].min() == base + first_row * 96
         assert (st.starts[reads] + st.lengths[reads]).max() == base + (first_row + layer.M) * 96
+
+
+@pytest.mark.parametrize("cores", [1, 4])
+def test_every_lookup_of_an_embedding_reads_its_table_row(mapper, cores):
+    # 256 lookups of 512-byte rows need several row tiles and, on 4 cores, a row split:
+    # every lookup reads its own row, in every tile and on every core (no multicast)
+    b = TraceBuilder("emb")
+    b.embedding("emb", b.input(1, 256, 1), table_rows=1000, dim=512, lookups=256)
+    net = b.build()
+    layer = net.layer("emb")
+    plan, st = _streams(mapper, net, "emb", cores, 0)
+    assert plan.steps > 1 and plan.split_p == cores
+    weights = st.kinds == KIND_WEIGHT
+    assert int(st.lengths[weights].sum()) == 256 * 512
+    assert (st.readers[weights] == 1).all()
+    # the plan predicts the same table bytes (whole 64-byte lines: no waste) and the output
+    assert plan.dram_read_bytes == 256 * 512
+    assert plan.dram_write_bytes == layer.output_bytes

@@ -509,6 +509,9 @@ def tenant_factors(nest: LoopNest) -> np.ndarray:
     f_out = fk * fg * fp * fq
     f_in_llc = f_in * fk  # without multicast every core reads its own copy
     f_w_llc = f_w * fp * fq * (fg if nest.weights_shared_by_groups else 1.0)
+    if nest.op == "embedding":
+        # a core's table rows are those of its own lookups (rows of the split): no core shares them
+        f_w = f_w_llc = fk * fg * fp * fq
     return np.array([f_in, f_w, f_out, f_in_llc, f_w_llc], dtype=np.float64)
 
 

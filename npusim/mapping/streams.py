@@ -225,6 +225,8 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
             first = step == 0
             new_in = first or prev[0] != ig or prev[2] != ic or prev[3] != ip or prev[4] != iq
             new_w = first or prev[1] != ik or prev[2] != ic or (prev[0] != ig and not shared_w)
+            if op == OP_EMBEDDING:
+                new_w = new_w or prev[3] != ip or prev[4] != iq  # each row tile looks up rows of its own
             new_out_tile = first or prev[0] != ig or prev[1] != ik or prev[3] != ip or prev[4] != iq
             # is the next step on another output tile? (then this one drains)
             if step + 1 < n_steps:
@@ -269,14 +271,15 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
                     nread = sk
                     _input_runs(st, starts, lens, kinds, readers, nread, cg0, cg1, cc0, cc1, h0, h1,
                                 w0, w1, G, C, H, W, groups_outer, seg_base, seg_c0, seg_nc, in_eb, stride, pad, R, S)
-                if new_w and w_base >= 0 and jp == 0 and jq == 0 and (jg == 0 or not shared_w):
+                if new_w and w_base >= 0 and op == OP_EMBEDDING:
+                    # every core looks up the rows of its own lookups: nothing to multicast
+                    for m in range(cp0, cp1):
+                        row = _table_row(m, salt, table_rows)
+                        _emit(st, starts, lens, kinds, readers, w_base + (row * K + ck0) * w_eb,
+                              (ck1 - ck0) * w_eb, KIND_WEIGHT, 1)
+                elif new_w and w_base >= 0 and jp == 0 and jq == 0 and (jg == 0 or not shared_w):
                     nread = sp * sq * (sg if shared_w else 1)
-                    if op == OP_EMBEDDING:
-                        for m in range(cp0, cp1):
-                            row = _table_row(m, salt, table_rows)
-                            _emit(st, starts, lens, kinds, readers, w_base + (row * K + ck0) * w_eb,
-                                  (ck1 - ck0) * w_eb, KIND_WEIGHT, nread)
-                    elif w_act:
+                    if w_act:
                         _activation_b_runs(st, starts, lens, kinds, readers, nread, cg0, cg1, ck0, ck1,
                                            cc0, cc1, K, C, w_base, w_eb)
                     else:
