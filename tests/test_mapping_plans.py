@@ -371,3 +371,19 @@ def test_every_lookup_of_an_embedding_reads_its_table_row(mapper, cores):
     # the plan predicts the same table bytes (whole 64-byte lines: no waste) and the output
     assert plan.dram_read_bytes == 256 * 512
     assert plan.dram_write_bytes == layer.output_bytes
+
+
+def test_an_eltwise_reads_each_operand_tile_as_one_run(mapper):
+    # two 24-channel maps (24-byte pixels): read operand by operand, a tile of each is one
+    # contiguous run, so the whole-line bytes are what the plan predicts
+    b = TraceBuilder("add")
+    x = b.input(24, 56, 56)
+    y = b.conv("a", x, 24, 1)
+    z = b.conv("b", x, 24, 1)
+    b.eltwise("add", [y, z])
+    net = b.build()
+    plan, st = _streams(mapper, net, "add", 1, 0)
+    reads = st.kinds == KIND_INPUT
+    assert int(reads.sum()) == 2 * plan.steps
+    lines = ((st.starts + st.lengths - 1) // 64 - st.starts // 64 + 1) * 64
+    assert int(lines[reads].sum()) + net.layer("add").output_bytes == plan.dram_bytes

@@ -95,16 +95,18 @@ def _input_runs(st, starts, lens, kinds, readers, nread,
                 _emit(st, starts, lens, kinds, readers, addr, (c1 - c0) * eb, KIND_INPUT, nread)
         return
     whole = c0 == 0 and c1 == C  # all channels of the groups: one contiguous channel range
-    for h in range(h0, h1):
-        if stride > R and (h + pad) % stride >= R:
-            continue  # a row the window skips
-        for w in range(w0, w1):
-            if stride > S and (w + pad) % stride >= S:
-                continue
-            for g in range(g0, g0 + 1 if whole else g1):
-                lo = g * C + c0
-                hi = g1 * C if whole else g * C + c1
-                for s in range(seg_base.shape[0]):
+    # one segment (producer, or an eltwise operand) at a time: its pixels continue each other
+    # and merge into one run, where interleaving segments pixel by pixel would cut a run per pixel
+    for s in range(seg_base.shape[0]):
+        for h in range(h0, h1):
+            if stride > R and (h + pad) % stride >= R:
+                continue  # a row the window skips
+            for w in range(w0, w1):
+                if stride > S and (w + pad) % stride >= S:
+                    continue
+                for g in range(g0, g0 + 1 if whole else g1):
+                    lo = g * C + c0
+                    hi = g1 * C if whole else g * C + c1
                     a = max(lo, seg_c0[s])
                     b = min(hi, seg_c0[s] + seg_nc[s])
                     if a < b:
