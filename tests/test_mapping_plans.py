@@ -387,3 +387,20 @@ def test_an_eltwise_reads_each_operand_tile_as_one_run(mapper):
     assert int(reads.sum()) == 2 * plan.steps
     lines = ((st.starts + st.lengths - 1) // 64 - st.starts // 64 + 1) * 64
     assert int(lines[reads].sum()) + net.layer("add").output_bytes == plan.dram_bytes
+
+
+@pytest.mark.parametrize("cores", [1, 4])
+def test_a_depthwise_convs_weight_tile_is_one_run(mapper, cores):
+    # weights are stored in tile order: a tile of 96 whole 3x3 filters is 864 contiguous bytes
+    # (14 lines), not 96 runs of 9 bytes of a line each; the plan charges what the streams move
+    from npusim.mapping.search import FI
+
+    b = TraceBuilder("dw")
+    b.dwconv("dw", b.input(96, 28, 28), 3, padding=1)
+    net = b.build()
+    plan, st = _streams(mapper, net, "dw", cores, 0)
+    cands = mapper.candidates(net.layer("dw"), cores)
+    w = st.kinds == KIND_WEIGHT
+    lines = ((st.starts + st.lengths - 1) // 64 - st.starts // 64 + 1) * 64
+    assert plan.tile_g == 96 and int(lines[w].sum()) == 14 * 64
+    assert cands.f_w * cands.best[0, FI["w_traffic_bytes"]] == pytest.approx(14 * 64)

@@ -307,9 +307,14 @@ def operand_waste(wt, ig, ik, ic, ip, iq, tg, tk, tc, tq, C, G_all, K_all, W_col
 
 @nb.njit(cache=True)
 def weight_tile_waste(tg, tk, tc, R, S, G_all, K_all, C, shared_w, eb, line):
-    """Weights are laid out in tile order: a tile is one run per group."""
+    """Weights are laid out in tile order: a tile is one run per group, and the
+    groups of a tile that holds all of each group's weights follow each other:
+    one run for the whole tile (a depthwise conv's 9-byte filters are not a line each)."""
     groups = 1 if shared_w else G_all
-    return piece_waste(tk * tc * R * S * eb, groups * K_all * C * R * S * eb, line)
+    run = tk * tc * R * S * eb
+    if not shared_w and tk >= K_all and tc >= C:
+        run *= tg
+    return piece_waste(run, groups * K_all * C * R * S * eb, line)
 
 
 @nb.njit(cache=True)
