@@ -404,3 +404,16 @@ def test_a_depthwise_convs_weight_tile_is_one_run(mapper, cores):
     lines = ((st.starts + st.lengths - 1) // 64 - st.starts // 64 + 1) * 64
     assert plan.tile_g == 96 and int(lines[w].sum()) == 14 * 64
     assert cands.f_w * cands.best[0, FI["w_traffic_bytes"]] == pytest.approx(14 * 64)
+
+
+def test_output_runs_cut_at_a_cores_share_are_charged_their_lines(mapper):
+    # 960 output channels on 4 cores: 240 a core, so the cores' runs start 48, 32 and 16 bytes
+    # into a line; the plan charges the lines the streams write, not those of line-aligned cuts
+    b = TraceBuilder("expand")
+    b.conv("expand", b.input(160, 7, 7), 960, 1)
+    net = b.build()
+    plan, st = _streams(mapper, net, "expand", 4, 0)
+    assert plan.split_k == 4
+    out = st.kinds == KIND_OUTPUT
+    lines = ((st.starts + st.lengths - 1) // 64 - st.starts // 64 + 1) * 64
+    assert plan.dram_write_bytes == pytest.approx(int(lines[out].sum()), rel=0.01)

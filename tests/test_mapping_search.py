@@ -346,3 +346,15 @@ def test_the_winner_of_each_objective_follows_the_selection_rule(monkeypatch):
     # equal cycles (or predicted time): the fewer bytes win
     assert S._better(5.0, 10.0, 5.0, 11.0) and not S._better(5.0, 12.0, 5.0, 11.0)
     assert S._better(4.0, 100.0, 5.0, 1.0) and not S._better(6.0, 1.0, 5.0, 100.0)
+
+
+def test_split_piece_waste_cuts_each_cores_share_from_where_it_starts():
+    from npusim.mapping.search import piece_waste, split_piece_waste
+
+    # 960 bytes dealt 240 to a core and cut into 64-byte pieces: the shares start 0, 48, 32
+    # and 16 bytes into a line and take 4, 8, 8 and 7 lines
+    assert split_piece_waste(64, 240, 960, 64) == pytest.approx(27 * 64 / 960)
+    assert piece_waste(64, 960, 64) == 1.0  # the same pieces cut from the line-aligned whole
+    # one share per block is piece_waste itself
+    for run, block in ((9, 864), (24, 1344), (100, 1000), (64, 960)):
+        assert split_piece_waste(run, block, block, 64) == piece_waste(run, block, 64)

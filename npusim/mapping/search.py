@@ -220,6 +220,52 @@ def piece_waste(run, block, line):
     return total * line / (n_blocks * block)
 
 
+@nb.njit(cache=True)
+def _cut_lines(offset, length, run, line):
+    """Lines fetched when `length` bytes from `offset` (mod line) are cut into
+    pieces of `run` bytes (the last one shorter), each fetched as whole lines.
+    A piece's lines depend on its start mod line, which repeats every
+    line / gcd(run, line) pieces."""
+    full = length // run
+    rem = length - full * run
+    period = line // _gcd(run, line)
+    per_period = 0
+    head = 0
+    for i in range(min(full, period)):
+        o = (offset + i * run) % line
+        n = (o + run - 1) // line + 1
+        per_period += n
+        if i < full % period:
+            head += n
+    total = (full // period) * per_period + head if full >= period else per_period
+    if rem > 0:
+        o = (offset + full * run) % line
+        total += (o + rem - 1) // line + 1
+    return total
+
+
+@nb.njit(cache=True)
+def split_piece_waste(run, chunk, block, line):
+    """`piece_waste` of blocks split over cores first: each block of `block`
+    bytes (laid end to end from a line-aligned base) is dealt out in chunks of
+    `chunk` bytes, one per core (the last shorter), and every chunk is cut into
+    pieces of `run` bytes. A core's chunk starts where the previous one ends,
+    so its pieces need not start on a line (output channels 240 to a core)."""
+    if run <= 0 or block <= 0:
+        return 1.0
+    chunk = min(max(chunk, 1), block)
+    run = min(run, chunk)
+    n_blocks = line // _gcd(block, line)
+    total = 0
+    for b in range(n_blocks):
+        start = 0
+        while start < block:
+            length = min(chunk, block - start)
+            total += _cut_lines((b * block + start) % line, length, run, line)
+            start += chunk
+    return total * line / (n_blocks * block)
+
+
 # rows of the line-waste table `waste_tables` builds (per candidate tile size)
 W_IN_C, W_IN_G, W_IN_Q, W_IN_P, W_W_C, W_W_K, W_W_G, W_O_K, W_O_G, W_O_Q, W_O_P, W_A_K, W_A_G, W_A_Q, W_A_P = range(15)
 
@@ -232,6 +278,7 @@ def waste_tables(nest: LoopNest, cg, ck, cc, cp, cq, rows_max, cols_max, line: i
     then columns, then rows. The kernel picks the row that applies.
     """
     G, K, C, W, Q, H, P = nest.G, nest.K, nest.C, nest.W, nest.Q, nest.H, nest.P
+    Gc, Kc, Pc, Qc = nest.Gc, nest.Kc, nest.Pc, nest.Qc  # a core's share: where its runs start
     R, S = nest.R, nest.S
     ie, we, oe, ae = nest.in_eb, nest.w_eb, nest.out_eb, nest.acc_eb
     g_outer = nest.op in ("matmul", "lstm")
@@ -241,25 +288,25 @@ def waste_tables(nest: LoopNest, cg, ck, cc, cp, cq, rows_max, cols_max, line: i
         t[W_IN_C, i] = piece_waste(tc * ie, C * ie, line)
         t[W_W_C, i] = piece_waste(tc * we, C * we, line)
     for i, tg in enumerate(cg):
-        t[W_IN_G, i] = piece_waste(tg * C * ie, G * C * ie, line)
+        t[W_IN_G, i] = split_piece_waste(tg * C * ie, Gc * C * ie, G * C * ie, line)
         t[W_W_G, i] = piece_waste((1 if nest.weights_shared_by_groups else tg) * K * R * S * C * we,
                                   (1 if nest.weights_shared_by_groups else G) * K * R * S * C * we, line)
-        t[W_O_G, i] = piece_waste(tg * K * oe, G * K * oe, line)
-        t[W_A_G, i] = piece_waste(tg * K * ae, G * K * ae, line)
+        t[W_O_G, i] = split_piece_waste(tg * K * oe, Gc * K * oe, G * K * oe, line)
+        t[W_A_G, i] = split_piece_waste(tg * K * ae, Gc * K * ae, G * K * ae, line)
     for i, tk in enumerate(ck):
         t[W_W_K, i] = piece_waste(tk * R * S * C * we, K * R * S * C * we, line)
-        t[W_O_K, i] = piece_waste(tk * oe, K * oe, line)
-        t[W_A_K, i] = piece_waste(tk * ae, K * ae, line)
+        t[W_O_K, i] = split_piece_waste(tk * oe, Kc * oe, K * oe, line)
+        t[W_A_K, i] = split_piece_waste(tk * ae, Kc * ae, K * ae, line)
     skips = nest.stride > nest.S  # windows skip columns: each pixel is its own run
     for i, tq in enumerate(cq):
         t[W_IN_Q, i] = piece_waste((1 if skips else int(cols_max[i])) * G * C * ie, W * G * C * ie, line)
-        t[W_O_Q, i] = piece_waste(tq * G * K * oe, Q * G * K * oe, line)
-        t[W_A_Q, i] = piece_waste(tq * G * K * ae, Q * G * K * ae, line)
+        t[W_O_Q, i] = split_piece_waste(tq * G * K * oe, Qc * G * K * oe, Q * G * K * oe, line)
+        t[W_A_Q, i] = split_piece_waste(tq * G * K * ae, Qc * G * K * ae, Q * G * K * ae, line)
     for i, tp in enumerate(cp):
         if g_outer:
             t[W_IN_P, i] = piece_waste(int(rows_max[i]) * C * ie, H * C * ie, line)
-            t[W_O_P, i] = piece_waste(tp * K * oe, P * K * oe, line)
-            t[W_A_P, i] = piece_waste(tp * K * ae, P * K * ae, line)
+            t[W_O_P, i] = split_piece_waste(tp * K * oe, Pc * K * oe, P * K * oe, line)
+            t[W_A_P, i] = split_piece_waste(tp * K * ae, Pc * K * ae, P * K * ae, line)
         else:
             if skips:
                 t[W_IN_P, i] = t[W_IN_Q, 0]
@@ -267,8 +314,8 @@ def waste_tables(nest: LoopNest, cg, ck, cc, cp, cq, rows_max, cols_max, line: i
                 t[W_IN_P, i] = piece_waste(W * G * C * ie, W * G * C * ie, line)
             else:
                 t[W_IN_P, i] = piece_waste(int(rows_max[i]) * W * G * C * ie, H * W * G * C * ie, line)
-            t[W_O_P, i] = piece_waste(tp * Q * G * K * oe, P * Q * G * K * oe, line)
-            t[W_A_P, i] = piece_waste(tp * Q * G * K * ae, P * Q * G * K * ae, line)
+            t[W_O_P, i] = split_piece_waste(tp * Q * G * K * oe, Pc * Q * G * K * oe, P * Q * G * K * oe, line)
+            t[W_A_P, i] = split_piece_waste(tp * Q * G * K * ae, Pc * Q * G * K * ae, P * Q * G * K * ae, line)
     return t
 
 
@@ -631,8 +678,8 @@ def _vector_waste(nest: LoopNest, tg: int, tp: int, tq: int, rows: int, cols: in
     G, K, W, Q, H, P = nest.G, nest.K, nest.W, nest.Q, nest.H, nest.P
     ie, oe = nest.in_eb, nest.out_eb
     if tg < G:
-        e_in = piece_waste(tg * ie, G * ie, line)
-        e_out = piece_waste(tg * K * oe, G * K * oe, line)
+        e_in = split_piece_waste(tg * ie, nest.Gc * ie, G * ie, line)
+        e_out = split_piece_waste(tg * K * oe, nest.Gc * K * oe, G * K * oe, line)
     elif cols < W or tq < Q:
         e_in = piece_waste(cols * G * ie, W * G * ie, line)
         e_out = piece_waste(tq * G * K * oe, Q * G * K * oe, line)
