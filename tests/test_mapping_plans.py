@@ -417,3 +417,39 @@ def test_output_runs_cut_at_a_cores_share_are_charged_their_lines(mapper):
     out = st.kinds == KIND_OUTPUT
     lines = ((st.starts + st.lengths - 1) // 64 - st.starts // 64 + 1) * 64
     assert plan.dram_write_bytes == pytest.approx(int(lines[out].sum()), rel=0.01)
+
+
+def test_a_residual_block_reads_its_shortcut_from_dram_and_its_branch_from_the_region(mapper):
+    # the add of an identity block reads the branch from the region (never written to DRAM)
+    # and the shortcut, produced before the block, from DRAM once: not both from DRAM
+    b = TraceBuilder("res")
+    x = b.conv("stem", b.input(64, 28, 28), 64, 1)
+    b.block("b1")
+    y = b.conv("a", x, 64, 1)
+    z = b.conv("b", y, 64, 3, padding=1)
+    b.eltwise("add", [z, x])
+    b.block("")
+    b.global_pool("gap", x)  # the trace goes on after the block
+    net = b.build()
+    fused = mapper.block_plans(net, 4, 4 << 20)
+    shortcut = net.layer("stem").output_bytes
+    assert fused["b"].output_in_region and fused["b"].dram_write_bytes == 0
+    assert fused["add"].input_in_region and fused["add"].resident in ("inputs", "both")
+    assert fused["add"].dram_read_bytes == shortcut
+    # the region holds the branch (pinned) and the shortcut (filled once) while the add runs
+    assert fused["add"].region_bytes == net.layer("b").output_bytes + shortcut
+
+
+def test_a_matmuls_second_operand_made_in_the_block_is_written_to_dram(mapper):
+    # a matmul reads B on the weight route, from DRAM: B's producer cannot keep it in the region
+    b = TraceBuilder("attn")
+    x = b.input(64, 32, 1)
+    b.block("att")
+    q = b.gemm("q", x, 64)
+    k = b.gemm("k", x, 64)
+    b.matmul("scores", q, k, m=32, n=32, k=64)
+    b.block("")
+    net = b.build()
+    fused = mapper.block_plans(net, 1, 4 << 20)
+    assert fused["q"].output_in_region and fused["scores"].input_in_region
+    assert not fused["k"].output_in_region and fused["k"].dram_write_bytes >= net.layer("k").output_bytes

@@ -730,7 +730,8 @@ def test_a_units_region_never_holds_more_lines_than_its_pages(policy):
 
 def test_a_later_layer_of_a_block_finds_only_what_its_plan_keeps_in_the_region():
     """A residual add re-reads the block's input, which the block's first layer placed
-    in the region: the add's plan does not count it, so it is no longer there."""
+    in the region: the add reads its whole input from the region (the projection's output
+    is there already) and its plan counts the shortcut, so the shortcut stays too."""
     sc = scenario_from_dict({"soc": "camdn", "policy": "camdn", "tenants": [{"workload": "bert_base"}]}, "<test>")
     sim = Simulation(sc, mapper=Mapper(sc.soc))
     sim.policy.setup()
@@ -752,7 +753,10 @@ def test_a_later_layer_of_a_block_finds_only_what_its_plan_keeps_in_the_region()
         for lo, hi in t.resident_ranges(li, unit.plans[li]):
             res.add(lo, hi, sim.memory.line_bytes)
     kept = set(res.lo)
-    assert block_input not in kept
+    plan = unit.plans[add]
+    assert plan.input_in_region and plan.resident in ("inputs", "both")
+    assert block_input in kept
+    assert plan.region_bytes >= layers[add].input_bytes  # both operands, counted
     # the add's own input from inside the block (the projection's output) stays
     assert lay.output_base["encoder.0.proj"] in kept
 

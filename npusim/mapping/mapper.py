@@ -187,21 +187,39 @@ class Mapper:
         pos = {n: i for i, n in enumerate(names)}
         consumers = trace.consumers
         last_layer = trace.layers[-1].name
-        plans = []
-        for i, layer in enumerate(block):
-            activation_inputs = layer.inputs[:1] if layer.op == "matmul" else layer.inputs
-            input_in_region = bool(activation_inputs) and all(p in pos for p in activation_inputs)
+        by_name = trace.by_name
+
+        def activations(layer: Layer) -> tuple[str, ...]:
+            return layer.inputs[:1] if layer.op == "matmul" else layer.inputs
+
+        # an output stays in the region only if no one reads it from DRAM: no consumer outside the
+        # block, and no block consumer that takes it as a matmul's B (read on the weight route)
+        kept = {}
+        for layer in block:
             inside = [c for c in consumers[layer.name] if c in pos]
             outside = [c for c in consumers[layer.name] if c not in pos]
-            output_in_region = bool(inside) and not outside and layer.name != last_layer
+            as_b = any(by_name[c].op == "matmul" and layer.name in by_name[c].inputs[1:] for c in inside)
+            kept[layer.name] = bool(inside) and not outside and not as_b and layer.name != last_layer
+        plans = []
+        for i, layer in enumerate(block):
+            producers = activations(layer)
+            in_region = [p for p in producers if kept.get(p, False)]
+            # the input is read from the region when any of it is produced there; the rest (a
+            # residual's shortcut, another concatenated branch) is filled into the region once
+            input_in_region = bool(in_region)
+            share = 1.0
+            if input_in_region and len(in_region) < len(producers):
+                total = sum(by_name[p].output_bytes for p in producers)
+                share = sum(by_name[p].output_bytes for p in in_region) / total if total else 1.0
             pinned = 0
             for j in range(i + 1):
                 later = [pos[c] for c in consumers[names[j]] if c in pos and pos[c] > j]
-                if later and max(later) >= i:
+                if kept[names[j]] and later and max(later) >= i:
                     pinned += block[j].output_bytes
             cands = self.candidates(layer, cores)
             p = cands.best_for_budget(budget, pinned_bytes=pinned, input_in_region=input_in_region,
-                                      output_in_region=output_in_region, block=layer.block, fused=True)
+                                      output_in_region=kept[layer.name], block=layer.block, fused=True,
+                                      input_region_share=share)
             if p is None:
                 return None
             plans.append(p)

@@ -176,8 +176,11 @@ class LayerCandidates:
 
     def plan(self, resident: str, budget_bytes: int, *, input_in_region: bool = False,
              output_in_region: bool = False, pinned_bytes: int = 0, block: str = "",
-             fused: bool = False) -> LayerPlan:
-        """The plan row of one objective's winner, with tenant-level numbers."""
+             fused: bool = False, input_region_share: float = 1.0) -> LayerPlan:
+        """The plan row of one objective's winner, with tenant-level numbers.
+        `input_region_share`: with `input_in_region`, the share of the input an
+        earlier block layer produced into the region (the rest, a residual's
+        shortcut, is filled into it from DRAM)."""
         unmanaged = budget_bytes == UNMANAGED
         obj = OBJECTIVES.index("unmanaged" if unmanaged else resident)
         g = lambda name: self._get(obj, name)  # noqa: E731
@@ -201,9 +204,9 @@ class LayerCandidates:
             region = float(self.footprint(resident) + pinned_bytes)
             if input_in_region:
                 # produced into the region by an earlier layer of the block (counted in pinned)
-                reads -= in_unique
+                reads -= in_unique * input_region_share
                 if resident in ("inputs", "both"):
-                    region -= in_unique
+                    region -= in_unique * input_region_share
         reads += f_out * partial / 2
         writes = f_out * (partial / 2 + (0.0 if output_in_region else out_bytes))
         llc += f_out * (out_bytes + partial)
@@ -222,21 +225,24 @@ class LayerCandidates:
         )
 
     def best_for_budget(self, budget_bytes: int, *, pinned_bytes: int = 0, input_in_region: bool = False,
-                        output_in_region: bool = False, block: str = "", fused: bool = False) -> LayerPlan | None:
+                        output_in_region: bool = False, block: str = "", fused: bool = False,
+                        input_region_share: float = 1.0) -> LayerPlan | None:
         """The resident set that fits `budget_bytes` (pinned bytes included)
         with the fewest DRAM bytes, then fewest cycles, then smallest footprint.
         Asked again and again by runtime policies, so each answer is kept."""
-        key = (budget_bytes, pinned_bytes, input_in_region, output_in_region, block, fused)
+        key = (budget_bytes, pinned_bytes, input_in_region, output_in_region, block, fused, input_region_share)
         if key not in self._best_memo:
             self._best_memo[key] = self._best_for_budget(*key)
         return self._best_memo[key]
 
     def _best_for_budget(self, budget_bytes: int, pinned_bytes: int, input_in_region: bool,
-                         output_in_region: bool, block: str, fused: bool) -> LayerPlan | None:
+                         output_in_region: bool, block: str, fused: bool,
+                         input_region_share: float) -> LayerPlan | None:
         if budget_bytes == UNMANAGED:
             return self.plan("none", UNMANAGED) if self.fits else None
         best: LayerPlan | None = None
-        for p in self._region_options(pinned_bytes, input_in_region, output_in_region, block, fused):
+        for p in self._region_options(pinned_bytes, input_in_region, output_in_region, block, fused,
+                                      input_region_share):
             if p.region_bytes > budget_bytes:
                 continue
             key = (p.dram_bytes, p.predicted_cycles, p.region_bytes)
@@ -245,15 +251,16 @@ class LayerCandidates:
         return None if best is None else replace(best, budget_bytes=budget_bytes)
 
     def _region_options(self, pinned_bytes: int, input_in_region: bool, output_in_region: bool, block: str,
-                        fused: bool) -> list[LayerPlan]:
+                        fused: bool, input_region_share: float = 1.0) -> list[LayerPlan]:
         """The plan of every feasible resident set, built once for all budgets (a region plan depends on
         its budget only through the `budget_bytes` it records)."""
-        key = (pinned_bytes, input_in_region, output_in_region, block, fused)
+        key = (pinned_bytes, input_in_region, output_in_region, block, fused, input_region_share)
         options = self._options_memo.get(key)
         if options is None:
             options = self._options_memo[key] = [
                 self.plan(res, 0, input_in_region=input_in_region, output_in_region=output_in_region,
-                          pinned_bytes=pinned_bytes, block=block, fused=fused)
+                          pinned_bytes=pinned_bytes, block=block, fused=fused,
+                          input_region_share=input_region_share)
                 for res in RESIDENT_OPTIONS
                 if self.feasible(res)
                 # the input sits in the region anyway: plan with it resident
