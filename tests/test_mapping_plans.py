@@ -6,7 +6,8 @@ import pytest
 from npusim.mapping import DEFAULT_LADDER, UNMANAGED, Mapper, loop_nest, trace_blocks
 from npusim.mapping.layout import layout_trace
 from npusim.mapping.plan import MemorySystem
-from npusim.mapping.streams import KIND_INPUT, KIND_OUTPUT, KIND_WEIGHT, StreamBuffers, layer_streams
+from npusim.mapping.streams import (KIND_INPUT, KIND_OUTPUT, KIND_PARTIAL_READ, KIND_PARTIAL_WRITE, KIND_WEIGHT,
+                                    StreamBuffers, layer_streams)
 from npusim.soc import load_soc
 from workloads.builder import TraceBuilder
 
@@ -453,3 +454,24 @@ def test_a_matmuls_second_operand_made_in_the_block_is_written_to_dram(mapper):
     fused = mapper.block_plans(net, 1, 4 << 20)
     assert fused["q"].output_in_region and fused["scores"].input_in_region
     assert not fused["k"].output_in_region and fused["k"].dram_write_bytes >= net.layer("k").output_bytes
+
+
+def test_spilled_partial_sums_stay_in_the_scratch_buffer_at_any_accumulator_width():
+    # 8-byte accumulators: a layer's spills take output_elems x 8 bytes, all inside the scratch
+    # buffer that the layout sizes at the accumulator's width (the last buffer of the tenant)
+    import dataclasses
+
+    soc8 = dataclasses.replace(SOC, npu=dataclasses.replace(SOC.npu, accumulator_elem_bytes=8))
+    m = Mapper(soc8, cache_dir=False, memory=MEM)
+    net = small_net()
+    layer = net.layer("c3")
+    nest = loop_nest(layer, soc8.npu, 1, 64)
+    # c outermost in 4 tiles: every output tile is spilled 3 times and read back 3 times
+    plan = dataclasses.replace(m.plan(layer, 1, 0), tile_c=16, loop_order="g>c>k>s")
+    lay = layout_trace(net, acc_elem_bytes=8)
+    st = layer_streams(layer, net, nest, plan, lay, m.hw, m.vec)
+    spills = (st.kinds == KIND_PARTIAL_WRITE) | (st.kinds == KIND_PARTIAL_READ)
+    ends = st.starts[spills] + st.lengths[spills]
+    assert int(st.lengths[st.kinds == KIND_PARTIAL_WRITE].sum()) == 3 * layer.output_elems * 8
+    assert st.starts[spills].min() == lay.scratch_base
+    assert ends.max() == lay.scratch_base + layer.output_elems * 8 <= lay.end_bytes

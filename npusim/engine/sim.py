@@ -249,7 +249,8 @@ class Simulation:
             trace = traces.get(model)
             if trace is None:
                 trace = traces[model] = load_tenant_trace(spec, scenario.source)
-            layout = layout_trace(trace, tenant_base(slot))  # a multi-task model's full weights
+            # a multi-task model's full weights; spills at the accumulator's precision
+            layout = layout_trace(trace, tenant_base(slot), soc.npu.accumulator_elem_bytes)
             slot += slots_needed(layout.size_bytes)
             t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec,
                               streams, seed_indices[i])

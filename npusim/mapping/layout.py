@@ -38,8 +38,9 @@ class TensorLayout:
         return self.end_bytes - self.base_bytes
 
 
-def layout_trace(trace: Trace, base_bytes: int = 0) -> TensorLayout:
-    """Bump-allocate the tensors of `trace` from `base_bytes`."""
+def layout_trace(trace: Trace, base_bytes: int = 0, acc_elem_bytes: int = 4) -> TensorLayout:
+    """Bump-allocate the tensors of `trace` from `base_bytes`; spilled partial
+    sums take `acc_elem_bytes` (the NPU's accumulator element) each."""
     at = _align(base_bytes)
     net_in = at
     # every layer with no producer reads the network input (the first one, another expert's
@@ -63,7 +64,7 @@ def layout_trace(trace: Trace, base_bytes: int = 0) -> TensorLayout:
             end = _chunk_offset(layer) + layer.output_bytes
             extent[layer.output_into] = max(extent[layer.output_into], end)
     for layer in trace.layers:
-        scratch = max(scratch, layer.output_elems * 4)
+        scratch = max(scratch, layer.output_elems * acc_elem_bytes)  # a layer's spills, [P][Q][G*K]
         if layer.output_into:
             outputs[layer.name] = outputs[layer.output_into] + _chunk_offset(layer)
             continue
