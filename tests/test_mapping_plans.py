@@ -475,3 +475,29 @@ def test_spilled_partial_sums_stay_in_the_scratch_buffer_at_any_accumulator_widt
     assert int(st.lengths[st.kinds == KIND_PARTIAL_WRITE].sum()) == 3 * layer.output_elems * 8
     assert st.starts[spills].min() == lay.scratch_base
     assert ends.max() == lay.scratch_base + layer.output_elems * 8 <= lay.end_bytes
+
+
+@pytest.mark.parametrize("model, layers", [("kws", None), ("mobilenet_v2", None), ("bert_base", 8)])
+def test_streams_move_the_bytes_the_plan_predicts_per_kind(model, layers):
+    # conservation over whole zoo models on one core: each kind of run moves, in whole lines, what
+    # the plan charges for it (weights and outputs to 1 %, inputs to 10 %: halos at the borders)
+    from npusim.mapping.search import FI
+    from npusim.mapping.streams import KIND_NAMES
+    from workloads import get_trace
+
+    net = get_trace(model)
+    m = Mapper(SOC, cache_dir=False, memory=MEM)
+    lay = layout_trace(net)
+    buf = StreamBuffers()
+    for layer in net.layers[:layers]:
+        cands = m.candidates(layer, 1)
+        plan = cands.plan("none", 0)
+        st = layer_streams(layer, net, cands.nest, plan, lay, m.hw, m.vec, buf)
+        lines = ((st.starts + st.lengths - 1) // 64 - st.starts // 64 + 1) * 64
+        moved = {KIND_NAMES[k]: int(lines[st.kinds == k].sum()) for k in range(5)}
+        row = cands.best[0]
+        assert st.bytes_by_kind()["output"] == layer.output_bytes, layer.name
+        for kind, predicted, rel in (("input", cands.f_in * row[FI["in_traffic_bytes"]], 0.10),
+                                     ("weight", cands.f_w * row[FI["w_traffic_bytes"]], 0.01),
+                                     ("output", cands.f_out * row[FI["out_bytes"]], 0.01)):
+            assert abs(moved[kind] - predicted) <= max(rel * predicted, 4 * 64), (layer.name, kind)
