@@ -369,8 +369,6 @@ def apply_overrides(data: dict, overrides: dict[str, Any], source: str = "") -> 
     return out, origins
 
 
-
-
 # -- validation ---------------------------------------------------------------
 
 def array_dims(value: Any) -> tuple[int, int] | None:

@@ -61,6 +61,19 @@ def effective_dma_bytes_per_cycle(soc: SoCSpec, dram_latency_cycles: int) -> int
     return max(1, int(min(n.dma_bytes_per_cycle, by_latency)))
 
 
+def pinned_outputs(names: Sequence[str], consumers: dict[str, tuple[str, ...]], i: int,
+                   kept: dict[str, bool]) -> list[int]:
+    """Positions j <= i in a fused block (layer `names` in order) whose outputs stay in the
+    region while layer i runs: kept there (`kept`) and read by a block layer at or after i."""
+    pos = {n: k for k, n in enumerate(names)}
+    out = []
+    for j in range(i + 1):
+        later = [pos[c] for c in consumers[names[j]] if c in pos and pos[c] > j]
+        if kept[names[j]] and later and max(later) >= i:
+            out.append(j)
+    return out
+
+
 class Mapper:
     """Plans layers of traces on one SoC. Not thread-safe; cheap to create."""
 
@@ -211,11 +224,7 @@ class Mapper:
             if input_in_region and len(in_region) < len(producers):
                 total = sum(by_name[p].output_bytes for p in producers)
                 share = sum(by_name[p].output_bytes for p in in_region) / total if total else 1.0
-            pinned = 0
-            for j in range(i + 1):
-                later = [pos[c] for c in consumers[names[j]] if c in pos and pos[c] > j]
-                if kept[names[j]] and later and max(later) >= i:
-                    pinned += block[j].output_bytes
+            pinned = sum(block[j].output_bytes for j in pinned_outputs(names, consumers, i, kept))
             cands = self.candidates(layer, cores)
             p = cands.best_for_budget(budget, pinned_bytes=pinned, input_in_region=input_in_region,
                                       output_in_region=kept[layer.name], block=layer.block, fused=True,

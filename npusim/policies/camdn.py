@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..mapping import Mapper
-from ..mapping.mapper import trace_blocks
+from ..mapping.mapper import pinned_outputs, trace_blocks
 from ..mapping.plan import DEFAULT_LADDER, UNMANAGED, LayerPlan
 from ..units import count_text, format_size
 from .base import Option, Policy, number_in, register
@@ -205,13 +205,10 @@ class CaMDNBase(Policy):
         line_bytes = self.sim.memory.line_bytes
         keep = {lo // line_bytes * line_bytes for lo, _ in t.resident_ranges(layer_index, plan)}
         # the block's earlier outputs a layer at or after this one still reads (the mapper's pinned bytes)
-        consumers, layers, out = t.trace.consumers, t.trace.layers, t.layout.output_base
-        inside = {layers[i].name: i for i in range(unit.first, unit.last + 1)}
-        for j in range(unit.first, layer_index + 1):
-            name = layers[j].name
-            later = [inside[c] for c in consumers[name] if inside.get(c, -1) > j]
-            if later and max(later) >= layer_index:
-                keep.add(out[name] // line_bytes * line_bytes)
+        names = [layer.name for layer in t.trace.layers[unit.first:unit.last + 1]]
+        kept = {n: unit.plans[unit.first + k].output_in_region for k, n in enumerate(names)}
+        for j in pinned_outputs(names, t.trace.consumers, layer_index - unit.first, kept):
+            keep.add(t.layout.output_base[names[j]] // line_bytes * line_bytes)
         self.sim.memory.residency[t.index].drop(keep)
         return plan
 
