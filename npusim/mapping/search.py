@@ -184,40 +184,9 @@ def _gcd(a, b):
 def piece_waste(run, block, line):
     """Bytes moved per useful byte when blocks of `block` bytes, laid end to end
     from a line-aligned base, are cut into pieces of `run` bytes (the last one
-    shorter) and every piece is fetched as whole lines (>= 1).
-
-    A block at offset o spans ceil-lines of its own; each interior cut adds a
-    line unless it falls on a line boundary. Offsets repeat every
-    line / gcd(block, line) blocks, cut positions every line / gcd(run, line).
-    """
-    if run <= 0 or block <= 0:
-        return 1.0
-    run = min(run, block)
-    pieces = -(-block // run)
-    n_blocks = line // _gcd(block, line)
-    period = line // _gcd(run, line)
-    total = 0
-    for b in range(n_blocks):
-        o = (b * block) % line
-        lines = (o + block - 1) // line + 1 + (pieces - 1)
-        cuts = pieces - 1
-        if cuts > 0:
-            hits = 0
-            first_hits = 0
-            for j in range(1, min(cuts, period) + 1):
-                if (o + j * run) % line == 0:
-                    first_hits += 1
-            if cuts <= period:
-                hits = first_hits
-            else:
-                full, rest = divmod(cuts, period)
-                hits = full * first_hits
-                for j in range(1, rest + 1):
-                    if (o + j * run) % line == 0:
-                        hits += 1
-            lines -= hits
-        total += lines
-    return total * line / (n_blocks * block)
+    shorter) and every piece is fetched as whole lines (>= 1): `split_piece_waste`
+    with each block one core's chunk."""
+    return split_piece_waste(run, block, block, line)
 
 
 @nb.njit(cache=True)
