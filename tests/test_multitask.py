@@ -110,6 +110,11 @@ def test_chunks_fill_the_output_they_write_into():
         parse_trace_text(head + "b,gemm,4,16,16,x,8,a\nc,gemm,4,16,16,b,2147483000,a\n", "t.csv")
     assert (exc.value.line, exc.value.field) == (5, "row_offset")
     assert exc.value.message == "writes rows 2147483000..2147483003 of 'a', which with all its chunks has 16 rows"
+    # a chunk of a chunk would land at the sum of both offsets, outside the rows the check above counts
+    with pytest.raises(InputError) as exc:
+        parse_trace_text(head + "b,gemm,4,16,16,x,8,a\nc,gemm,4,16,16,x,12,b\n", "t.csv")
+    assert (exc.value.line, exc.value.field) == (5, "output_into")
+    assert exc.value.message == "'b' is itself a chunk of 'a': write into 'a'"
 
 
 # -- M³ViT invariants -------------------------------------------------------------------------

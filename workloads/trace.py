@@ -537,6 +537,9 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
         dst = known_layers[into]
         if dst.op != "gemm" or dst.N != layer.N or dst.out_elem_bytes != layer.out_elem_bytes:
             raise err("output_into", f"{into!r} is not a gemm with N = {layer.N}")
+        if dst.output_into:  # the layout places chunks at offsets of an output that owns its buffer
+            raise err("output_into", f"{into!r} is itself a chunk of {dst.output_into!r}: "
+                                     f"write into {dst.output_into!r}")
     if offset and known_layers is not None and not known_layers[inputs[0]].output_into:
         # the rows it reads lie inside its input (a chunk producer holds only the chunk's own rows)
         held = sum(known_layers[p].output_elems for p in inputs)
