@@ -97,14 +97,11 @@ def run_scenario(scenario: Scenario, *, mapper: Mapper | None = None, cache: boo
     mapper = mapper or Mapper(scenario.soc, cache_dir=None if cache else False)
     # isolated runs not found in the cache generate the streams of the unmanaged plans the
     # co-located run (or the `isolated` policy's runs) will ask for again: one store for all
-    streams = StreamStore()
-    try:
+    with StreamStore() as streams:
         iso = isolated_latencies(scenario, mapper, cache=cache, streams=streams)
         if scenario.policy.name == "isolated":
             return _run_isolated(scenario, mapper, iso, progress, streams)
         sim = Simulation(scenario, mapper=mapper, isolated_latency=iso, progress=progress, streams=streams).run()
-    finally:
-        streams.clear()
     return build_result(sim, policy=scenario.policy.name)
 
 
@@ -126,12 +123,9 @@ def run_scenarios_at_qos_levels(scenarios: list[Scenario], *, mapper: Mapper | N
     if not qos_levels_share_a_simulation(first) or len(scenarios) == 1:
         return [run_scenario(sc, mapper=mapper, cache=cache) for sc in scenarios]
     mapper = mapper or Mapper(first.soc, cache_dir=None if cache else False)
-    streams = StreamStore()  # as in run_scenario: the isolated runs' streams serve the co-located run
-    try:
+    with StreamStore() as streams:  # as in run_scenario: the isolated runs' streams serve the co-located run
         iso = isolated_latencies(first, mapper, cache=cache, streams=streams)
         sim = Simulation(first, mapper=mapper, isolated_latency=iso, streams=streams).run()
-    finally:
-        streams.clear()
     results = []
     for sc in scenarios:
         sim.scenario = sc

@@ -135,6 +135,12 @@ class StreamStore:
         self._routed[key] = (base_bytes, rs)
         self.kept_bytes += rs.nbytes
 
+    def __enter__(self) -> "StreamStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.clear()
+
     def clear(self) -> None:
         """Free every kept stream and the kernel's scratch (a finished simulation)."""
         self._routed.clear()
