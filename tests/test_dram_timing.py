@@ -161,6 +161,25 @@ def test_a_refresh_closes_the_ranks_rows_and_blocks_it_for_trfc():
         assert d.stats[kind] == (2 if kind == "row_misses" else 1), (refresh, t)
 
 
+@pytest.mark.parametrize("page_policy", ["open", "closed"])
+def test_a_refresh_waits_until_every_bank_of_the_rank_can_precharge(page_policy):
+    # a write whose data ends just as the rank's first refresh falls due keeps its bank busy for
+    # tWR: the refresh (which needs every bank precharged) starts tWR + tRP after the data, and a
+    # read of another bank arriving when the refresh is due activates tRFC after that (ps: 1 THz)
+    std = get_standard("DDR4-3200")
+    tck = std.tck_ps
+    d = DRAM.from_preset("DDR4-3200", clock_hz=10**12, xor_hash=False, page_policy=page_policy)
+    due = std.tREFI * tck
+    write_at = due - (std.tRCD + std.tCWL + std.burst_cycles) * tck  # ACT at once, data ends at `due`
+    assert d.serve(np.array([_ddr4_line(d, bank=0)]), is_write=True, arrival_cycle=write_at)[0] == due
+    assert std.tWR * tck > std.tRAS * tck - (due - write_at)  # tWR, not tRAS, is the bank's last limit
+    start = due + (std.tWR + std.tRP) * tck
+    got = d.serve(np.array([_ddr4_line(d, bank=1)]), arrival_cycle=due)[0]
+    assert got == start + (std.tRFC + std.tRCD + std.tCL + std.burst_cycles) * tck
+    # the refresh after it is due tREFI after the first was due, not after it started
+    assert d.rank_state[0, K.R_NEXT_REF] == 2 * due
+
+
 @pytest.mark.parametrize("name, channels", [("DDR3-1600", 2), ("DDR4-3200", 4), ("LPDDR4-4266", 4),
                                             ("LPDDR5-6400", 4), ("HBM2", 8)])
 def test_streaming_and_random_bandwidth(name, channels):

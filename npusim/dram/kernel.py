@@ -128,14 +128,22 @@ def throttled_loads(th, src, t, n_loads, load_bytes):
 
 @kernel
 def _refresh(rank_state, bank_state, r, first_bank, n_banks, t, T):
-    """Apply every refresh of rank r due before t; return t pushed past any refresh in progress."""
+    """Apply every refresh of rank r due before t; return t pushed past any refresh in progress.
+    A refresh needs every bank of the rank precharged: it starts when it is due or, if later,
+    tRP after the last bank may precharge (tRAS, tRTP, tWR); the next one stays due tREFI on."""
     while t >= rank_state[r, R_NEXT_REF]:
-        start = rank_state[r, R_NEXT_REF]
+        due = rank_state[r, R_NEXT_REF]
+        start = due
+        for b in range(first_bank, first_bank + n_banks):
+            if bank_state[b, B_OPEN_ROW] >= 0:
+                start = max(start, bank_state[b, B_PRE_READY] + T[T_RP])
+            else:  # closed page precharges after each access: idle from B_ACT_READY
+                start = max(start, bank_state[b, B_ACT_READY])
         end = start + T[T_RFC]
         for b in range(first_bank, first_bank + n_banks):
             bank_state[b, B_OPEN_ROW] = -1
             bank_state[b, B_ACT_READY] = max(bank_state[b, B_ACT_READY], end)
-        rank_state[r, R_NEXT_REF] = start + T[T_REFI]
+        rank_state[r, R_NEXT_REF] = due + T[T_REFI]
         if t < end:
             t = end
     return t
