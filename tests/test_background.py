@@ -421,6 +421,30 @@ def test_a_point_the_soc_cannot_run_is_refused_before_any_runs(cli, tmp_path):
                                 "and one for the CPU-side traffic: 2 ways for 2 tenants (at policy=waypart)")
 
 
+def test_a_period_of_a_fraction_of_a_cycle_keeps_the_offered_rate():
+    # bursts start on whole cycles: a period of 100.2 cycles puts them at 0, 101, 201, 301, ...
+    # (the schedule's due times rounded up), not 101 cycles apart; with memory that keeps up
+    # (served in a cycle) the generator issues what it offers, and its achieved rate says so
+    burst, period = 64, 100.2
+    rate = burst / period  # GB/s at 1 GHz
+    sc = _scenario(background=[{"rate_gb_per_s": rate, "burst": burst, "footprint": "64KiB"}], mix=("kws",))
+    sim = Simulation(sc, mapper=Mapper(sc.soc))
+    starts = []
+
+    def served_at_once(tenant, now, addrs, writes):
+        starts.append(now)
+        return now + 1
+
+    sim.memory.cpu_access = served_at_once
+    sim.run()
+    b = _bg(sim)
+    assert starts[:4] == [0, 101, 201, 301]
+    assert b["active_cycles"] > 200 * period
+    assert math.ceil(b["active_cycles"] / period) - 1 <= b["bursts"] <= b["active_cycles"] / period + 1
+    assert b["achieved_gb_per_s"] == pytest.approx(rate, rel=1e-9)
+    assert b["achieved_gb_per_s"] == pytest.approx(b["bytes"] / b["active_cycles"], rel=0.01)
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rate=st.floats(0.5, 64), burst_lines=st.integers(1, 256), pattern=st.sampled_from(["stream", "random"]),
        footprint_bursts=st.integers(1, 64), write_fraction=st.floats(0, 1))

@@ -35,7 +35,7 @@ class BackgroundCounters:
     read_lines: int = 0
     write_lines: int = 0
     active_cycles: int = 0  # cycles it ran (a task ran on the NPU)
-    slot_cycles: float = 0.0  # cycles its bursts took: max(period, service) each
+    slot_cycles: float = 0.0  # cycles its bursts took: due to next due, a period or until served
     # while no task ran on the NPU (replayed when the NPU started again)
     idle_cycles: int = 0
     idle_lines: int = 0
@@ -112,8 +112,11 @@ class BackgroundTraffic:
             n_writes = int(writes.sum())
             c.write_lines += n_writes
             c.read_lines += addrs.shape[0] - n_writes
-            due = max(start + self.period_cycles, float(done))
-            c.slot_cycles += due - start
+            # the next is due a period after this one was due, not after it started: starts
+            # fall on whole cycles, and counting from them would lose up to a cycle a period
+            nxt = max(due + self.period_cycles, float(done))
+            c.slot_cycles += nxt - due
+            due = nxt
             yield from self._wait(max(math.ceil(due), start + 1))
 
     def idle_bursts(self, due_cycle: float, now_cycle: float) -> int:
