@@ -82,3 +82,19 @@ def test_multitask_plot_refuses_a_folder_without_the_sweeps(tmp_path):
                         "--out", str(tmp_path / "figs")], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith(f"error: {tmp_path}: results: neither ")
     assert len(r.stderr.splitlines()) == 1 and not (tmp_path / "figs").exists()
+
+
+def test_moca_sets_hold_the_arrivals_make_sets_draws_from_the_current_model():
+    # the sets' arrivals scale with the isolated latencies they were drawn from: once a
+    # model change moves those by more than 1 %, the sets no longer run at the load they
+    # state (90 %) and must be drawn again with make_sets.py (and docs/RESULTS.md rerun)
+    import yaml
+
+    make_sets = _module("experiments/moca/make_sets.py")
+    iso = make_sets.isolated_cycles(sorted({n for _, nets in make_sets.SETS.values() for n in nets}))
+    for name in make_sets.SETS:
+        fresh = yaml.safe_load(make_sets.make_set(name, iso))["tenants"]
+        kept = yaml.safe_load((ROOT / "experiments" / "moca" / f"{name}.yaml").read_text())["tenants"]
+        assert [t["name"] for t in kept] == [t["name"] for t in fresh]
+        for k, f in zip(kept, fresh):
+            assert k["arrival_cycles"] == pytest.approx(f["arrival_cycles"], rel=0.01), (name, k["name"])
