@@ -141,6 +141,12 @@ BAD_TRACES = [
     # a name is one table cell on one line (the ONNX importer writes these as '_')
     ("name,op,M,N,K\nf\x00c,gemm,1,2,3\n", "bad.csv:2: name: layer name holds a control character or line break: 'f\\x00c'"),
     ('name,op,M,N,K\n"f\nc",gemm,1,2,3\n', "bad.csv:2: name: layer name holds a control character or line break: 'f\\nc'"),
+    # a name an `inputs` cell cannot spell: '-' reads as the network input, ';' splits it, so the
+    # next row's empty cell (this layer) would be written '-' or 'a;x' and read back otherwise
+    ("name,op,M,N,K,inputs\n-,gemm,4,16,16,-\nb,gemm,4,16,16,\n",
+     "bad.csv:2: name: layer name '-' is how inputs names the network input: rename the layer"),
+    ("name,op,M,N,K,inputs\na;x,gemm,4,16,16,-\nb,gemm,4,16,16,\n",
+     "bad.csv:2: name: layer name 'a;x' holds ';', which separates the names in inputs"),
     ("name,op,M,N,K,colour\nfc,gemm,1,2,3,red\n", "bad.csv:1: colour: unknown column"),
     (",name,op,M,N,K\n0,fc,gemm,1,2,3\n", "bad.csv:1: header: column 1 has no name"),
     # the first repeat in header order, worded as every CSV reader of npusim words it

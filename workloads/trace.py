@@ -380,6 +380,11 @@ def make_layer(fields: dict[str, object], *, source: str = "<builder>", line: in
         raise err("name", "layer name is empty")
     if has_control_character(name):
         raise err("name", f"layer name holds a control character or line break: {name!r}")
+    # an `inputs` cell could not name such a layer: '-' there is the network input, ';' splits names
+    if name == NETWORK_INPUT:
+        raise err("name", f"layer name {name!r} is how inputs names the network input: rename the layer")
+    if ";" in name:
+        raise err("name", f"layer name {name!r} holds ';', which separates the names in inputs")
     op = str(fields.get("op") or "").strip().lower()
     if op not in OPS:
         raise err("op", f"unknown op {op!r} (ops: {', '.join(OPS)})")
