@@ -589,7 +589,7 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     seen: dict[str, int] = {}
     tenants = []
     for i, raw in enumerate(raw_tenants):
-        line = getattr(raw, "line", None) or top.line_of("tenants")
+        line = getattr(raw, "line", None) or top.item_line("tenants", i)
         tenants.append(_tenant(Section(raw, source, f"tenants[{i}]", line), i, seen, soc.npu.cores,
                                (soc_override or {}).get("--cores") is not None, given))
     background = []
@@ -598,7 +598,7 @@ def scenario_from_dict(data: Any, source: str, soc_override: dict[str, Any] | No
     if len(raw_background) > MAX_BACKGROUND:
         raise top.error("background", f"at most {MAX_BACKGROUND} generators, got {len(raw_background)}")
     for i, raw in enumerate(raw_background):
-        line = getattr(raw, "line", None) or top.line_of("background")
+        line = getattr(raw, "line", None) or top.item_line("background", i)
         if not isinstance(raw, dict):  # a bare `-` too: a generator is described, not implied
             raise InputError(source, f"background[{i}]", f"expected a mapping of keys to values, got {raw!r}", line)
         background.append(_background(Section(raw, source, f"background[{i}]", line), soc, seen, given))

@@ -25,6 +25,7 @@ class LineDict(dict):
     line: int | None = None
     key_lines: dict
     key_sources: dict | None = None  # key -> file it came from, when not the document's own (a `base:` file)
+    item_lines: dict | None = None  # key -> the line of each entry of its list value
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -68,6 +69,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     out = LineDict()
     out.line = node.start_mark.line + 1
     out.key_lines = {}
+    out.item_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool)) and key is not None:
@@ -80,6 +82,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
             )
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.SequenceNode):  # an entry that is no mapping has no line of its own
+            out.item_lines[key] = [item.start_mark.line + 1 for item in value_node.value]
     return out
 
 
@@ -281,6 +285,11 @@ class Section:
         if lines and key in lines:
             return lines[key]
         return self.line
+
+    def item_line(self, key: str, index: int) -> int | None:
+        """The line of entry `index` of the list at `key` (else the key's line)."""
+        lines = (getattr(self.data, "item_lines", None) or {}).get(key)
+        return lines[index] if lines and index < len(lines) else self.line_of(key)
 
     def error(self, key: str, message: str) -> InputError:
         field = self.field(key)

@@ -209,6 +209,11 @@ def test_qos_scale_in_scenario_file(tmp_path):
      "cores, array, dataflow, dram, dram_channels, timing)\n"),
     ("soc_overrides: {colour: red}\ntenants:\n  - workload: kws\n",
      "s.yaml:1: soc_overrides.colour: not a SoC override (overrides: llc_size, llc_ways, cores, "),
+    # an entry that is no mapping is blamed at its own line, not at the list's key
+    ("tenants:\n  - workload: kws\n  - kws\n", "s.yaml:3: tenants[1]: expected a mapping of keys to values\n"),
+    ("tenants:\n  - workload: kws\n  -\n", "s.yaml:3: tenants[1].workload: required field is missing\n"),
+    ("tenants:\n  - workload: kws\nbackground:\n  - {pattern: stream}\n  - random\n",
+     "s.yaml:5: background[1]: expected a mapping of keys to values, got 'random'\n"),
 ])
 def test_bad_scenarios(cli, tmp_path, text, expect):
     p = tmp_path / "s.yaml"
