@@ -621,11 +621,19 @@ def test_regress_with_no_layer_in_common_warns_nothing(cli, tmp_path):
     (["--reference", "{tmp}/missing"], "no such directory"),
     (["--tolerance", "lots"], "--tolerance: expected a number"),
     (["--topology", "t.csv"], "--topology: only with a COMPUTE_REPORT.csv --reference, not a folder of cases"),
+    # a mistyped report path is the report's error, not the --topology given with it
+    (["--reference", "{tmp}/COMPUTE_REPORTT.csv", "--topology", "t.csv", "--config", "c.cfg"],
+     "error: {tmp}/COMPUTE_REPORTT.csv: reference: no such file\n"),
+    (["--reference", "{report}", "--topology", "{tmp}", "--config", "{config}"],
+     "error: <command line>: --topology: '{tmp}': is a directory, not a file\n"),
 ])
 def test_bad_regress_input(cli, tmp_path, args, expect):
-    r = cli("regress", *[a.format(tmp=tmp_path) for a in args])
+    sc = REPO / "tests" / "reference" / "scalesim"
+    where = dict(tmp=tmp_path, report=sc / "reports" / "conv_odd" / "is_12x20" / "COMPUTE_REPORT.csv",
+                 config=sc / "configs" / "is_12x20.cfg")
+    r = cli("regress", *[a.format(**where) for a in args])
     assert r.returncode == 2
-    assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and expect.format(**where) in r.stderr, r.stderr
 
 
 def test_bad_scalesim_regress_files(cli, tmp_path):

@@ -59,6 +59,15 @@ def shipped_references() -> Path:
     return shipped
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What keeps `path` from being read as a file (none there, a folder, a FIFO ...), or None."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a directory, not a file"
+    return "not a regular file" if path.exists() else "no such file"
+
+
 def run(args: argparse.Namespace) -> int:
     from ..regress import compare_scalesim, run_regression
 
@@ -73,10 +82,14 @@ def run(args: argparse.Namespace) -> int:
         if not (args.topology and args.config):
             raise InputError(COMMAND_LINE, "--topology", "a COMPUTE_REPORT.csv reference needs --topology and --config")
         for flag, path in (("--topology", args.topology), ("--config", args.config)):
-            if not Path(path).is_file():
-                raise InputError(COMMAND_LINE, flag, f"no such file {path!r}")
+            problem = _not_a_file(Path(path))
+            if problem:
+                raise InputError(COMMAND_LINE, flag, f"{path!r}: {problem}")
         results = [compare_scalesim(ref, Path(args.topology), Path(args.config), tol, name=ref.parent.name)]
     else:
+        if (args.topology or args.config) and not ref.is_dir():
+            # the files of a COMPUTE_REPORT.csv comparison are given: the report itself is what is missing
+            raise InputError(str(ref), "reference", _not_a_file(ref) or "not a regular file")
         for flag, path in (("--topology", args.topology), ("--config", args.config)):
             if path is not None:  # a folder's cases name their own files
                 raise InputError(COMMAND_LINE, flag, "only with a COMPUTE_REPORT.csv --reference, not a folder of cases")
