@@ -867,16 +867,21 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
         if not raw:  # the header itself was cut: no row was written
             return JournalRepair(journal, notes, "")
     try:
-        rows = list(csv.reader(raw.decode("utf-8").splitlines()))[1:]
+        read = list(csv.reader(raw.decode("utf-8").splitlines()))[1:]
     except (UnicodeDecodeError, csv.Error) as exc:  # damage inside the file, not a torn last row
         raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
-    for line, row in enumerate(rows, start=2):
+    # a blank line is no row (as `npusim report` reads the file), not a row of no fields
+    lines = [line for line, row in enumerate(read, start=2) if row]
+    rows = [row for row in read if row]
+    if len(rows) < len(read):
+        notes.append(count_text(len(read) - len(rows), "blank line") + " removed")
+    for line, row in zip(lines, rows):
         if len(row) != len(header):
             raise InputError(str(journal), "results", f"cannot resume: {len(row)} fields where the header has "
                                                       f"{len(header)}", line)
     if "tenant" not in header:
         return JournalRepair(journal, notes, _csv_text(header, rows) if notes else None)
-    _refuse_edited_rows(journal, header, rows, points)
+    _refuse_edited_rows(journal, header, rows, points, lines)
     pid, tenant = header.index("point_id"), header.index("tenant")
     tenants_of = {p.point_id: len(p.scenario.tenants) for p in points}
     seen: set[tuple[str, str]] = set()
@@ -906,14 +911,15 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
     return JournalRepair(journal, notes, (_csv_text(header, kept) if kept else "") if notes else None, keep=keep)
 
 
-def _refuse_edited_rows(journal: Path, header: list[str], rows: list[list[str]], points: list[Point]) -> None:
+def _refuse_edited_rows(journal: Path, header: list[str], rows: list[list[str]], points: list[Point],
+                        lines: list[int]) -> None:
     """A row is kept by its point_id alone: one whose policy, mix or tenant is not its point's was
     edited (or damaged), and keeping it would put its numbers under the wrong name."""
     expected_of = {p.point_id: {"policy": {p.scenario.policy.name}, "mix": {_mix_label(p.scenario)},
                                 "tenant": {t.name for t in p.scenario.tenants},
                                 "workload": {t.workload for t in p.scenario.tenants}} for p in points}
     col = {name: header.index(name) for name in ("point_id", "policy", "mix", "tenant", "workload") if name in header}
-    for line, row in enumerate(rows, start=2):
+    for line, row in zip(lines, rows):
         expected = expected_of.get(row[col["point_id"]])
         if expected is None:
             continue  # another sweep's point: dropped anyway

@@ -838,6 +838,7 @@ def test_resume_repairs_what_an_interrupted_write_leaves(tmp_path):
         "short": header + b"".join(body[:5]),  # point 3 has one of its two tenants' rows
         "twice": header + b"".join(body[:4]) + b"".join(body[:2]),  # point 1's rows written twice
         "bom": b"\xef\xbb\xbf" + header + b"".join(body[:4]),  # saved again by a spreadsheet
+        "blank": header + b"".join(body[:2]) + b"\n" + b"".join(body[2:4]) + b"\n",  # as `report` reads it
     }
     for name, content in cases.items():
         path = tmp_path / f"{name}.csv"
@@ -904,6 +905,19 @@ def test_report_refuses_a_point_that_lost_a_tenants_row(cli, tmp_path):
         f"error: {tmp_path / 'cut.csv'}:4: point_dram_bytes: point waypart: its rows' dram_bytes add up to 20, "
         "not 32: a tenant's row is missing (a write was cut off): run the sweep again with --resume"]
     assert not (tmp_path / "rep_cut").exists()
+
+
+def test_resume_names_the_file_line_of_an_edited_row_below_a_blank_line(tmp_path):
+    path = tmp_path / "r.csv"
+    run_sweep(small_spec(), path, jobs=1)
+    header, *body = path.read_text().splitlines(keepends=True)
+    col = header.split(",").index("tenant")
+    cells = body[1].split(",")
+    cells[col] = "nobody"
+    path.write_text(header + body[0] + "\n" + ",".join(cells) + "".join(body[2:]))
+    with pytest.raises(InputError) as e:
+        run_sweep(small_spec(), path, jobs=1, resume=True)
+    assert (e.value.field, e.value.line) == ("tenant", 4)
 
 
 def test_resume_refuses_rows_of_the_wrong_width_inside_the_file(tmp_path):
