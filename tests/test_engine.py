@@ -946,6 +946,33 @@ def test_tenants_beyond_the_addressable_memory_are_refused_before_they_run(tmp_p
     assert len(Simulation(load_scenario(p)).tenants) == 1
 
 
+def test_slot_size_is_the_largest_at_which_every_slot_lies_inside_the_dram():
+    from npusim.mapping.layout import SLOT_BYTES, slot_bytes_within
+
+    mib, gib = 1 << 20, 1 << 30
+    assert slot_bytes_within([100 * mib] * 16, 16 * gib) == SLOT_BYTES == gib  # the presets' case: unchanged
+    assert slot_bytes_within([100 * mib] * 8, 4 * gib) == 512 * mib
+    assert slot_bytes_within([100 * mib] * 9, 4 * gib) == 256 * mib
+    assert slot_bytes_within([1536 * mib, 10 * mib, 10 * mib], 4 * gib) == gib  # 2 + 1 + 1 slots of 1 GiB
+    assert slot_bytes_within([3 * gib, 2 * gib], 4 * gib) == SLOT_BYTES  # larger than the device whatever the slots
+
+
+def test_tenants_on_a_small_dram_get_slots_that_do_not_wrap_onto_each_other():
+    from npusim.engine.sim import Simulation
+
+    mix = ["resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b16", "pointpillars", "wav2vec2_base", "bert_base",
+           "gnmt"]
+    for channels, capacity in (("1", 4 << 30), ("4", 16 << 30)):  # DDR4-3200: 4 GiB a channel
+        sim = Simulation(scenario_from_flags(soc="camdn", mix=mix, policy="shared",
+                                             soc_override={"--dram-channels": channels}))
+        assert sim.memory.dram.mapping.capacity_bytes == capacity
+        spans = sorted((t.layout.base_bytes, t.layout.end_bytes) for t in sim.tenants)
+        assert spans[-1][1] <= capacity  # below the capacity no address wraps ...
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # ... so no two tenants share a row
+        # with room for 1 GiB slots they stay 1 GiB (the presets' runs are unchanged); one channel has 512 MiB
+        assert spans[1][0] - spans[0][0] == (1 << 30 if channels == "4" else 512 << 20)
+
+
 def test_tenants_alike_share_one_isolated_run_without_the_disk_cache(monkeypatch):
     from npusim import api
 

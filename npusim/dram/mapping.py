@@ -49,6 +49,7 @@ class AddressMapping:
     order: tuple[str, ...]
     shifts: np.ndarray  # int64 [6] in FIELDS order
     masks: np.ndarray  # int64 [6]
+    capacity_bytes: int  # addresses at or above it wrap
 
     @classmethod
     def build(cls, order: str, *, channels: int, ranks: int, bank_groups: int, banks_per_group: int, rows: int,
@@ -66,7 +67,7 @@ class AddressMapping:
             shifts[i] = at
             masks[i] = (1 << bits[tok]) - 1
             at += bits[tok]
-        return cls(tuple(tokens), shifts, masks)
+        return cls(tuple(tokens), shifts, masks, 1 << at)
 
     def decode(self, addrs) -> dict[str, np.ndarray]:
         a = np.asarray(addrs, dtype=np.int64)

@@ -25,7 +25,7 @@ from workloads.trace import Trace
 
 from ..errors import COMMAND_LINE, InputError
 from ..mapping import Mapper
-from ..mapping.layout import TensorLayout, layout_trace, slots_needed, tenant_base
+from ..mapping.layout import TensorLayout, layout_trace, slot_bytes_within, slots_needed, tenant_base
 from ..mapping.nest import loop_nest
 from ..mapping.plan import LayerPlan
 from ..mapping.streams import layer_streams
@@ -244,32 +244,40 @@ class Simulation:
             seed_indices = tuple(range(len(scenario.tenants)))
         elif len(seed_indices) != len(scenario.tenants):
             raise ValueError(f"{len(seed_indices)} seed indices for {len(scenario.tenants)} tenants")
-        for i, spec in enumerate(scenario.tenants):
-            model = (spec.workload, spec.params, spec.task)
-            trace = traces.get(model)
-            if trace is None:
-                trace = traces[model] = load_tenant_trace(spec, scenario.source)
-            # a multi-task model's full weights; spills at the accumulator's precision
-            layout = layout_trace(trace, tenant_base(slot), soc.npu.accumulator_elem_bytes)
-            slot += slots_needed(layout.size_bytes)
+        models = [(spec.workload, spec.params, spec.task) for spec in scenario.tenants]
+        for spec, model in zip(scenario.tenants, models):
+            if model not in traces:
+                traces[model] = load_tenant_trace(spec, scenario.source)
+        self.memory = MemoryHierarchy(soc, len(scenario.tenants) + len(scenario.background),
+                                      multicast=policy_cls.multicast, unplaced_via_cache=policy_cls.unplaced_via_cache)
+        # a multi-task model's full weights; spills at the accumulator's precision
+        acc_bytes = soc.npu.accumulator_elem_bytes
+        footprint = {model: layout_trace(trace, 0, acc_bytes).size_bytes for model, trace in traces.items()}
+        # slots shrink when 1 GiB ones would run past the DRAM device and wrap onto other tenants' rows
+        footprints = [footprint[m] for m in models] + [b.footprint_bytes for b in scenario.background]
+        slot_bytes = slot_bytes_within(footprints, self.memory.dram.mapping.capacity_bytes)
+        for i, (spec, model) in enumerate(zip(scenario.tenants, models)):
+            trace = traces[model]
+            layout = layout_trace(trace, tenant_base(slot, slot_bytes), acc_bytes)
+            slot += slots_needed(layout.size_bytes, slot_bytes)
             t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec,
                               streams, seed_indices[i])
             if spec.multi_task:
                 t.request_pathways = request_pathways(spec, scenario.seed, t.seed_index)
                 t.use_task(t.request_pathways[0][0])
             self.tenants.append(t)
-        self.memory = MemoryHierarchy(soc, len(self.tenants) + len(scenario.background),
-                                      multicast=policy_cls.multicast, unplaced_via_cache=policy_cls.unplaced_via_cache)
         # CPU-side generators: tenant ids after the NPU tenants', addresses after their slots
         self.background: list[BackgroundTraffic] = []
         for k, spec in enumerate(scenario.background):
-            self.background.append(BackgroundTraffic(self, spec, k, len(self.tenants) + k, tenant_base(slot)))
-            slot += slots_needed(spec.footprint_bytes)
+            self.background.append(BackgroundTraffic(self, spec, k, len(self.tenants) + k,
+                                                     tenant_base(slot, slot_bytes)))
+            slot += slots_needed(spec.footprint_bytes, slot_bytes)
         address_limit_bytes = self.memory.cache.address_limit_bytes
-        if tenant_base(slot) > address_limit_bytes:
+        used_bytes = tenant_base(slot, slot_bytes)
+        if used_bytes > address_limit_bytes:
             source = scenario.source or "<scenario>"
             raise InputError(source, "--mix" if source == COMMAND_LINE else "tenants",
-                             f"the tenants' tensors and CPU footprints need {bytes_text(tenant_base(slot))} of "
+                             f"the tenants' tensors and CPU footprints need {bytes_text(used_bytes)} of "
                              f"memory, more than the {bytes_text(address_limit_bytes)} the simulator addresses")
         self.policy = policy_cls(self, **dict(scenario.policy.options))
         for t in self.tenants:

@@ -1,6 +1,7 @@
 """Where a tenant's tensors live in physical memory.
 
-Each tenant gets its own slot of the physical address space. Inside it,
+Each tenant gets its own slot of the physical address space (1 GiB, smaller
+when the tenants' slots would run past the DRAM device). Inside it,
 every layer's weights and every layer's output activation get a buffer of
 their own, 4 KiB aligned, in trace order; a scratch buffer holds spilled
 partial sums. Layouts (docs/MAPPING.md): activations NHWC with the batch
@@ -81,9 +82,23 @@ def _chunk_offset(layer: Layer) -> int:
     return layer.row_offset * layer.N * layer.out_elem_bytes
 
 
-def tenant_base(slot: int) -> int:
-    return slot * SLOT_BYTES
+def tenant_base(slot: int, slot_bytes: int = SLOT_BYTES) -> int:
+    return slot * slot_bytes
 
 
-def slots_needed(layout_size_bytes: int) -> int:
-    return max(1, -(-layout_size_bytes // SLOT_BYTES))
+def slots_needed(layout_size_bytes: int, slot_bytes: int = SLOT_BYTES) -> int:
+    return max(1, -(-layout_size_bytes // slot_bytes))
+
+
+def slot_bytes_within(footprints_bytes: list[int], capacity_bytes: int) -> int:
+    """The slot size for tenants of these footprints on a device of `capacity_bytes`:
+    SLOT_BYTES, or the largest smaller power of two (down to ALIGN_BYTES) at which
+    every slot lies inside the device. Slots past the capacity would wrap onto
+    other tenants' rows; when even the smallest slots do not fit, SLOT_BYTES
+    (the tensors are larger than the device and alias whatever the slot size)."""
+    slot = SLOT_BYTES
+    while slot > ALIGN_BYTES and sum(slots_needed(f, slot) for f in footprints_bytes) * slot > capacity_bytes:
+        slot //= 2
+    if sum(slots_needed(f, slot) for f in footprints_bytes) * slot > capacity_bytes:
+        return SLOT_BYTES
+    return slot
