@@ -242,6 +242,10 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     wact = np.empty(wsize, dtype=np.int64)  # 1 if it needs an activate
     wrank = np.empty(wsize, dtype=np.int64)
     wfloor = np.empty(wsize, dtype=np.int64)  # its rank's activate floor if it needs an activate, else 0
+    # for LPDDR5's gap test, kept beside the window so that the test reads no request arrays
+    wgroup = np.empty(wsize, dtype=np.int64)
+    wwrite = np.empty(wsize, dtype=np.int64)
+    wgcas = np.empty(wsize, dtype=np.int64)  # its bank group's last CAS + tCCD_L
     # rfloor: the earliest column command after an activate in each rank (tRRD_S, tFAW)
     for q in range(channels * ranks):
         rfloor[q] = _rank_act_floor(rank_state, q, T)
@@ -260,6 +264,9 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
             wrank[wn] = rank[k]
             wfloor[wn] = rfloor[rank[k]] * wact[wn]
+            wgroup[wn] = group[k]
+            wwrite[wn] = is_write[k]
+            wgcas[wn] = bg_state[group[k], G_LAST_CAS] + T[T_CCD_L]
             wn += 1
             nxt += 1
         for _ in range(hi - lo):
@@ -274,10 +281,9 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 # older requests that can only follow at the channel's next slot
                 hw = chan_state[c, C_HOLE_W]
                 for e in range(wn):
-                    k = wreq[e]
                     r = max(wready[e], wfloor[e])
-                    if max(r, bg_state[group[k], G_LAST_CAS] + T[T_CCD_L]) > hole or is_write[k] != hw:
-                        r = max(r, fl)
+                    late = max(r, wgcas[e]) > hole or wwrite[e] != hw
+                    r = max(r, fl) if late else r
                     wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
                     best = min(best, wkey[e])
             else:
@@ -298,6 +304,9 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             wact[j] = wact[wn]
             wrank[j] = wrank[wn]
             wfloor[j] = wfloor[wn]
+            wgroup[j] = wgroup[wn]
+            wwrite[j] = wwrite[wn]
+            wgcas[j] = wgcas[wn]
             if nxt < hi:  # the next request enters, written out like the first fill: a helper
                 # taking the window arrays costs reference counting on every call, and one
                 # fill loop at the top of this loop ran random traffic 25-30 % slower
@@ -311,6 +320,9 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
                 wrank[wn] = rank[k]
                 wfloor[wn] = rfloor[rank[k]] * wact[wn]
+                wgroup[wn] = group[k]
+                wwrite[wn] = is_write[k]
+                wgcas[wn] = bg_state[group[k], G_LAST_CAS] + T[T_CCD_L]
                 wn += 1
                 nxt += 1
             t = issue[i]
@@ -419,6 +431,10 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 act = (0 if hit else 1) if mine else wact[e]
                 wact[e] = act
                 wfloor[e] = 0 if act == 0 else (rf if wrank[e] == r else wfloor[e])
+            if T[T_HOLE] > 0:  # the served bank group's other requests see its new last CAS
+                gcas = last_cas + T[T_CCD_L]
+                for e in range(wn):
+                    wgcas[e] = gcas if wgroup[e] == g else wgcas[e]
             if refreshed:
                 for e in range(wn):
                     if rank[wreq[e]] == r:
