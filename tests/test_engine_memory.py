@@ -280,6 +280,23 @@ def test_region_reads_by_several_cores_count_each_extra_reader(multicast: bool, 
     assert (c.region_hits, c.multicast_saved, c.llc_bytes) == (region_hits, saved, port_lines * 64)
 
 
+@pytest.mark.parametrize("multicast, region_hits, bypass, saved, port_lines",
+                         [(True, 0, 2, 24, 10), (False, 20, 6, 0, 30)])
+def test_region_reads_past_the_resident_tensor_bypass_the_llc_port(multicast: bool, region_hits: int, bypass: int,
+                                                                   saved: int, port_lines: int):
+    # 12 lines read by 3 cores, of which the last 2 lie past the 10 resident ones: the strays are
+    # bypass reads from DRAM (no LRU ways for unplaced data), which do not cross the LLC port and,
+    # without multicast, are fetched once per reader like the DRAM route's, not counted as region hits
+    mem = MemoryHierarchy(load_soc("camdn"), 1, multicast=multicast)
+    mem.residency[0].add(0, 10 * 64, 64)
+    mem.read(0, 0, 3, EMPTY, _runs(0, 12, readers=3), EMPTY)
+    c = mem.counters[0]
+    assert (c.region_fills, c.region_hits, c.bypass_lines, c.multicast_saved) == (10, region_hits, bypass, saved)
+    assert c.region_fills + c.region_hits + c.bypass_lines + c.multicast_saved == 36
+    assert (c.dram_read_bytes, c.llc_bytes) == ((10 + bypass) * 64, port_lines * 64)
+    assert mem.llc_free_cycle == -(-port_lines * 64 // 512)
+
+
 def test_a_resident_tensor_placed_again_larger_covers_its_new_lines():
     # the same tensor start placed with a larger end (e.g. a larger block of it): the lines past
     # the first placement are resident too, region fills rather than strays read around the LLC

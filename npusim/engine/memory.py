@@ -194,10 +194,14 @@ class MemoryHierarchy:
             ready = max(ready, done)
         s, l, r = region_runs
         if s.shape[0]:
+            weighted = line_count(s, l, r, lb, True)
+            if not self.multicast and weighted > line_count(s, l, r, lb, False):
+                # without multicast every reader fetches its own copy: a line past the resident
+                # tensors is read once per reader from where unplaced data lives, as on the DRAM route
+                s, l = np.repeat(s, r), np.repeat(l, r)
             res_lo, res_hi, res_off, bitmap = self.residency[tenant].arrays()
             fills, present, strays = region_touch(s, l, lb, res_lo, res_hi, res_off, bitmap, True)
             c.region_hits += present
-            weighted = line_count(s, l, r, lb, True)
             lines = present + fills.shape[0] + strays.shape[0]
             if strays.shape[0]:
                 done, from_dram = self._unplaced_reads(c, tenant, strays, now)
@@ -214,6 +218,8 @@ class MemoryHierarchy:
             c.region_fills += fills.shape[0]
             rereads, nbytes = self._fan_out(c, weighted, lines)
             c.region_hits += rereads
+            if not self.unplaced_via_cache:
+                nbytes -= strays.shape[0] * lb  # those strays were bypass reads: they do not cross the port
             port_bytes += nbytes
             delivered += weighted
             dram_lines += fills.shape[0]
