@@ -419,6 +419,13 @@ def test_tenants_listing_the_same_cores_take_them_once(tmp_path):
     from npusim.engine.sim import _assign_cores
 
     assert _assign_cores(sc.tenants, 16)[2] == (10, 11, 12, 13, 14, 15)
+    # a Scenario built in Python may ask a count larger than the free cores: it overlaps the fixed
+    # tenants' cores (as counts beyond the SoC overlap each other), each id once
+    import dataclasses
+
+    wide = dataclasses.replace(sc.tenants[2], cores=8)
+    assert _assign_cores((sc.tenants[0], wide, wide), 16) == [tuple(ten), (10, 11, 12, 13, 14, 15, 0, 1),
+                                                             (10, 11, 12, 13, 14, 15, 2, 3)]
     p.write_text(f"soc: camdn\ntenants:\n  - workload: kws\n    cores: {ten}\n  - workload: squeezenet\n"
                  f"    cores: {list(range(6, 16))}\n  - workload: yolo_lite\n")
     with pytest.raises(InputError, match="tenants ask for 16 fixed cores and 1 auto share, but the SoC has 16 cores"):

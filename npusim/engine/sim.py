@@ -205,13 +205,13 @@ def _assign_cores(tenants: tuple[TenantSpec, ...], total: int) -> list[tuple[int
         if isinstance(t.cores, tuple):
             out.append(t.cores)
             continue
-        ids = []
-        while len(ids) < t.cores:
-            if nxt >= total:
-                nxt = 0  # more demand than cores: counts may overlap, tasks then wait for each other
-            if nxt not in used or len(used) >= total:
-                ids.append(nxt)
-            nxt += 1
+        if t.cores > total:
+            raise ValueError(f"tenant {t.name} asks for {t.cores} cores of {total}")
+        # consecutive from where the last count ended: free ids first; with too few, other
+        # tenants' ids too (more demand than cores: tasks then wait for each other), never one twice
+        order = [(nxt + k) % total for k in range(total)]
+        ids = ([i for i in order if i not in used] + [i for i in order if i in used])[:t.cores]
+        nxt = (ids[-1] + 1) % total if ids else nxt
         out.append(tuple(ids))
     return out
 
