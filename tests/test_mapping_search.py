@@ -80,20 +80,24 @@ def _brute_force(nest, buffers, hw, line):
     def cols(tq):
         return min(nest.W, tq * S if nest.stride > S else (tq - 1) * nest.stride + S)
 
-    def spans(n, t, window, extent):
-        # input rows each tile reads: the union of its windows, padding excluded
-        total, start = 0, 0
-        while start < n:
-            end = min(start + t, n)
-            read = set()
-            for o in range(start, end):
-                read.update(range(max(o * nest.stride - nest.padding, 0),
-                                  min(o * nest.stride - nest.padding + window, extent)))
-            total += len(read)
-            start = end
-        return total
+    def spans(n_all, n, t, window, extent):
+        # input rows each tile reads (the union of its windows, padding excluded), summed over a
+        # core's tiles: the mean over the cores that split n_all rows n each, scaled by n / n_all
+        total = 0
+        for first in range(0, n_all, n):
+            start, stop = first, min(first + n, n_all)
+            while start < stop:
+                end = min(start + t, stop)
+                read = set()
+                for o in range(start, end):
+                    read.update(range(max(o * nest.stride - nest.padding, 0),
+                                      min(o * nest.stride - nest.padding + window, extent)))
+                total += len(read)
+                start = end
+        return total * n / n_all
 
-    in_unique = Gc * C * spans(Pc, Pc, R, nest.H) * spans(Qc, Qc, S, nest.W) * ie
+    P, Q = nest.P, nest.Q
+    in_unique = Gc * C * spans(P, Pc, Pc, R, nest.H) * spans(Q, Qc, Qc, S, nest.W) * ie
     w_unique = Gc * Kc * C * R * S * we
     out_elems = Gc * Kc * Pc * Qc
     best = [None] * 5
@@ -104,7 +108,7 @@ def _brute_force(nest, buffers, hw, line):
         if 2 * w_tile > buffers[1] or 2 * in_tile > buffers[0] or 2 * tg * tk * tp * tq * ae > buffers[2]:
             continue
         T = {"k": -(-Kc // tk), "c": -(-C // tc), "s": -(-Pc // tp) * -(-Qc // tq)}
-        in_dist = Gc * C * spans(Pc, tp, R, nest.H) * spans(Qc, tq, S, nest.W) * ie
+        in_dist = Gc * C * spans(P, Pc, tp, R, nest.H) * spans(Q, Qc, tq, S, nest.W) * ie
         G, K, W, Q = nest.G, nest.K, nest.W, nest.Q
         if tc < C:
             e_in = waste(tc * ie, C * ie)

@@ -48,13 +48,15 @@ FI = {name: i for i, name in enumerate(FIELDS)}
 
 
 @nb.njit(cache=True)
-def span_sum(n_out, tile, stride, window, pad, extent):
+def span_sum(n_out, tile, stride, window, pad, extent, first=0):
     """Sum over tiles of the input rows (or columns) each tile reads, and the
-    most any tile reads. Padding is not read; with a stride larger than the
-    window the rows in between are skipped, not read."""
+    most any tile reads, for output rows first .. first + n_out - 1 (a core's
+    share). Padding is not read; with a stride larger than the window the rows
+    in between are skipped, not read."""
     total = 0
     largest = 0
-    start = 0
+    start = first
+    n_out += first
     while start < n_out:
         end = min(start + tile, n_out)
         lo = start * stride - pad
@@ -497,13 +499,27 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
     return best
 
 
-def _spans(n_out: int, cands: list[int], stride: int, window: int, pad: int, extent: int):
-    """Per candidate tile: the input span summed over tiles, and the span of an
-    interior tile (no padding clipped), which is what a buffer must hold."""
-    sums = np.empty(len(cands), dtype=np.int64)
+def core_span_sum(total: int, per_core: int, tile: int, stride: int, window: int, pad: int, extent: int) -> float:
+    """A core's input span summed over its tiles, as the mean over the cores that split
+    `total` output rows `per_core` each, scaled so that x total / per_core (the plan's
+    per-core -> tenant factor) gives the sum over the cores. The first core's share is
+    clipped by the top padding, the last one's by the bottom, the others read their
+    full halos: no one core stands for all."""
+    summed = 0
+    first = 0
+    while first < total:
+        summed += span_sum(min(per_core, total - first), tile, stride, window, pad, extent, first)[0]
+        first += per_core
+    return summed * per_core / total
+
+
+def _spans(total: int, per_core: int, cands: list[int], stride: int, window: int, pad: int, extent: int):
+    """Per candidate tile: a core's input span summed over tiles (core_span_sum), and
+    the span of an interior tile (no padding clipped), which is what a buffer must hold."""
+    sums = np.empty(len(cands), dtype=np.float64)
     maxes = np.empty(len(cands), dtype=np.int64)
     for i, t in enumerate(cands):
-        sums[i], _ = span_sum(n_out, t, stride, window, pad, extent)
+        sums[i] = core_span_sum(total, per_core, t, stride, window, pad, extent)
         maxes[i] = window_span(t, stride, window, extent)
     return sums, maxes
 
@@ -546,9 +562,9 @@ def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes
     W_core = min(nest.W, (Qc - 1) * nest.stride + nest.S)
     cand_p = ceil_candidates(Pc)
     cand_q = ceil_candidates(Qc)
-    # spans for core 0 (it owns the top/left padding); index 0 is the whole core
-    rows_sum, rows_max = _spans(Pc, cand_p, nest.stride, nest.R, nest.padding, max(nest.H, H_core))
-    cols_sum, cols_max = _spans(Qc, cand_q, nest.stride, nest.S, nest.padding, max(nest.W, W_core))
+    # spans of a core, over the cores of the split; index 0 is the whole core
+    rows_sum, rows_max = _spans(nest.P, Pc, cand_p, nest.stride, nest.R, nest.padding, max(nest.H, H_core))
+    cols_sum, cols_max = _spans(nest.Q, Qc, cand_q, nest.stride, nest.S, nest.padding, max(nest.W, W_core))
     dims = np.array([Gc, Kc, nest.C, Pc, Qc, nest.R, nest.S], dtype=np.int64)
     eb = np.array([nest.in_eb, nest.w_eb, nest.out_eb, nest.acc_eb], dtype=np.int64)
     # channel-like dims are the contiguous ones: also try tiles whose runs fill whole lines
@@ -599,8 +615,8 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
                     tile_bytes = n_ops * tg * rows * cols * nest.in_eb
                 if 2 * tile_bytes > in_buf:
                     continue
-                r_sum, _ = span_sum(Pc, tp, nest.stride, nest.R, nest.padding, nest.H)
-                c_sum, _ = span_sum(Qc, tq, nest.stride, nest.S, nest.padding, nest.W)
+                r_sum = core_span_sum(nest.P, Pc, tp, nest.stride, nest.R, nest.padding, nest.H)
+                c_sum = core_span_sum(nest.Q, Qc, tq, nest.stride, nest.S, nest.padding, nest.W)
                 e_in, e_out = _vector_waste(nest, tg, tp, tq, rows, cols, line_bytes)
                 moved = (n_ops * Gc * r_sum * c_sum * nest.in_eb * e_in
                          + Gc * nest.Kc * Pc * Qc * nest.out_eb * e_out)
@@ -611,10 +627,10 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
     if chosen is None:
         return best  # nothing fits: found = 0
     tg, tp, tq = chosen
-    rows_sum, _ = span_sum(Pc, tp, nest.stride, nest.R, nest.padding, nest.H)
-    cols_sum, _ = span_sum(Qc, tq, nest.stride, nest.S, nest.padding, nest.W)
-    rows_all, _ = span_sum(Pc, Pc, nest.stride, nest.R, nest.padding, nest.H)
-    cols_all, _ = span_sum(Qc, Qc, nest.stride, nest.S, nest.padding, nest.W)
+    rows_sum = core_span_sum(nest.P, Pc, tp, nest.stride, nest.R, nest.padding, nest.H)
+    cols_sum = core_span_sum(nest.Q, Qc, tq, nest.stride, nest.S, nest.padding, nest.W)
+    rows_all = core_span_sum(nest.P, Pc, Pc, nest.stride, nest.R, nest.padding, nest.H)
+    cols_all = core_span_sum(nest.Q, Qc, Qc, nest.stride, nest.S, nest.padding, nest.W)
     rows_max = window_span(tp, nest.stride, nest.R, nest.H)
     cols_max = window_span(tq, nest.stride, nest.S, nest.W)
     e_in, e_out = _vector_waste(nest, tg, tp, tq, rows_max, cols_max, line_bytes)
