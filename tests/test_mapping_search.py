@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from npusim.mapping.nest import ceil_candidates, loop_nest
 from npusim.mapping.search import (FI, OBJECTIVES, ORDERS, output_visits, refetch_count, search_layer,
@@ -179,6 +179,7 @@ def _classes(dim, t):
 @settings(max_examples=12, deadline=None)
 @given(k=st.integers(1, 9), c=st.integers(1, 6), h=st.integers(3, 7), kernel=st.sampled_from([1, 3]),
        stride=st.sampled_from([1, 2, 3]), cores=st.sampled_from([1, 2]))
+@example(k=3, c=3, h=7, kernel=3, stride=1, cores=2)  # 7 rows on 2 cores: a 3-row tile suits only the last
 def test_pruned_search_matches_brute_force(k, c, h, kernel, stride, cores):
     """With byte-granular transfers (line = 1 B) pruning to one tile per tile
     count is exact: same best bytes and, among ties, the same fewest cycles.

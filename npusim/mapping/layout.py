@@ -96,9 +96,10 @@ def slot_bytes_within(footprints_bytes: list[int], capacity_bytes: int) -> int:
     every slot lies inside the device. Slots past the capacity would wrap onto
     other tenants' rows; when even the smallest slots do not fit, SLOT_BYTES
     (the tensors are larger than the device and alias whatever the slot size)."""
+    def fits(slot: int) -> bool:
+        return sum(slots_needed(f, slot) for f in footprints_bytes) * slot <= capacity_bytes
+
     slot = SLOT_BYTES
-    while slot > ALIGN_BYTES and sum(slots_needed(f, slot) for f in footprints_bytes) * slot > capacity_bytes:
+    while slot > ALIGN_BYTES and not fits(slot):
         slot //= 2
-    if sum(slots_needed(f, slot) for f in footprints_bytes) * slot > capacity_bytes:
-        return SLOT_BYTES
-    return slot
+    return slot if fits(slot) else SLOT_BYTES

@@ -209,6 +209,17 @@ def loop_nest(layer: Layer, npu: NPUSpec, cores: int, line_bytes: int = 64) -> L
     )
 
 
+def split_candidates(total: int, per_core: int) -> list[int]:
+    """Tile sizes worth trying for a core's share of a dimension of `total` split `per_core`
+    each: a tile gives one count of tiles on the full shares and another on the last, shorter
+    one, and the smallest tile of each pair of counts is a ceil candidate of one of the two
+    shares (exact pruning, as ceil_candidates for one share)."""
+    last = total - (-(-total // per_core) - 1) * per_core
+    if last == per_core:
+        return ceil_candidates(per_core)
+    return sorted(set(ceil_candidates(per_core)) | set(ceil_candidates(last)), reverse=True)
+
+
 def ceil_candidates(dim: int) -> list[int]:
     """Tile sizes worth trying for a dimension of size `dim`: ceil(dim / t).
 

@@ -27,7 +27,7 @@ from cache_models.kernel_cache import forget_if_callees_changed
 
 from ..npu import scalar
 from ..npu.scalar import tile_cycles
-from .nest import LoopNest, ceil_candidates
+from .nest import LoopNest, ceil_candidates, split_candidates
 
 forget_if_callees_changed(__file__, scalar.__file__)  # conv_tile_cycles has tile_cycles compiled in
 
@@ -499,12 +499,13 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
     return best
 
 
-def core_span_sum(total: int, per_core: int, tile: int, stride: int, window: int, pad: int, extent: int) -> float:
-    """A core's input span summed over its tiles, as the mean over the cores that split
-    `total` output rows `per_core` each, scaled so that x total / per_core (the plan's
-    per-core -> tenant factor) gives the sum over the cores. The first core's share is
-    clipped by the top padding, the last one's by the bottom, the others read their
-    full halos: no one core stands for all."""
+@nb.njit(cache=True)
+def core_span_sum(total, per_core, tile, stride, window, pad, extent):
+    """A core's input span summed over its tiles, for a split of `total` output rows into
+    shares of `per_core`: the sum over every core's share x per_core / total, so that the
+    plan's per-core -> tenant factor (total / per_core) gives the sum over the cores. The
+    first core's share is clipped by the top padding, the last one's by the bottom, the
+    others read their full halos: no one core stands for all."""
     summed = 0
     first = 0
     while first < total:
@@ -560,8 +561,8 @@ def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes
     Gc, Kc, Pc, Qc = nest.Gc, nest.Kc, nest.Pc, nest.Qc
     H_core = min(nest.H, (Pc - 1) * nest.stride + nest.R)
     W_core = min(nest.W, (Qc - 1) * nest.stride + nest.S)
-    cand_p = ceil_candidates(Pc)
-    cand_q = ceil_candidates(Qc)
+    cand_p = split_candidates(nest.P, Pc)
+    cand_q = split_candidates(nest.Q, Qc)
     # spans of a core, over the cores of the split; index 0 is the whole core
     rows_sum, rows_max = _spans(nest.P, Pc, cand_p, nest.stride, nest.R, nest.padding, max(nest.H, H_core))
     cols_sum, cols_max = _spans(nest.Q, Qc, cand_q, nest.stride, nest.S, nest.padding, max(nest.W, W_core))
@@ -605,8 +606,8 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
     best_key = None
     # the fewest bytes moved (whole lines), then the fewest tiles
     for tg in channel_candidates(Gc, per_line):
-        for tp in ceil_candidates(Pc):
-            for tq in ceil_candidates(Qc):
+        for tp in split_candidates(nest.P, Pc):
+            for tq in split_candidates(nest.Q, Qc):
                 rows = window_span(tp, nest.stride, nest.R, nest.H)
                 cols = window_span(tq, nest.stride, nest.S, nest.W)
                 if embedding:
