@@ -180,6 +180,32 @@ def test_a_refresh_waits_until_every_bank_of_the_rank_can_precharge(page_policy)
     assert d.rank_state[0, K.R_NEXT_REF] == 2 * due
 
 
+@pytest.mark.parametrize("name", ["DDR3-1600", "DDR4-3200", "LPDDR4-4266", "LPDDR5-6400", "HBM2"])
+def test_a_refresh_starts_tRPab_after_the_last_bank_can_precharge(name):
+    # a read opens bank 0 tRAS before the first refresh is due, so the bank may precharge just when it
+    # is due; the refresh then waits one all-bank precharge, tRPab (LPDDR4: 21 ns against tRPpb's 18),
+    # and a read of bank 1 arriving when it is due activates tRFC after that (ps: 1 THz)
+    std = get_standard(name)
+    tck = std.tck_ps
+    d = DRAM.from_preset(name, clock_hz=10**12, xor_hash=False)
+    due = std.tREFI * tck
+    d.serve(np.array([_line(d, bank=0)]), arrival_cycle=due - std.tRAS * tck)
+    assert d.bank_state[0, K.B_PRE_READY] == due  # tRAS, not tRTP, is the bank's last limit
+    bursts = max(1, 64 // std.burst_bytes)
+    data = std.burst_cycles + (bursts - 1) * max(std.burst_cycles, std.tCCD_L)
+    got = d.serve(np.array([_line(d, bank=1)]), arrival_cycle=due)[0]
+    assert got == due + (std.tRPab + std.tRFC + std.tRCD + std.tCL + data) * tck
+    assert (std.tRPab > std.tRP) == name.startswith("LPDDR")
+
+
+def test_trefi_never_exceeds_its_nanosecond_maximum():
+    # tREFI is a maximum average interval: rounded down to tCK, never up (LPDDR4: 8324 tCK, 3903.96 ns)
+    limit_ns = {"DDR3-1600": 7800, "DDR4-3200": 7800, "LPDDR4-4266": 3904, "LPDDR5-6400": 3906, "HBM2": 3900}
+    for name, ns in limit_ns.items():
+        std = get_standard(name)
+        assert ns * 1000 - std.tck_ps < std.tREFI * std.tck_ps <= ns * 1000, name
+
+
 @pytest.mark.parametrize("name, channels", [("DDR3-1600", 2), ("DDR4-3200", 4), ("LPDDR4-4266", 4),
                                             ("LPDDR5-6400", 4), ("HBM2", 8)])
 def test_streaming_and_random_bandwidth(name, channels):
@@ -299,6 +325,8 @@ def spec(**kw):
     (dict(timing=(("tRAS", 10),)), "timing.tRAS"),
     (dict(timing=(("tXYZ", 3),)), "timing.tXYZ"),
     (dict(timing=(("tREFI", 100),)), "timing.tREFI"),
+    (dict(timing=(("tRPab", 21),)), "timing.tRPab"),
+    (dict(timing=(("tRP", 23),)), "timing.tRP"),
     (dict(mapping="ro:ra:ba:co:ch"), "mapping"),
     (dict(mapping="ro:ra:bg:ba:co:ch:ch"), "mapping"),
     (dict(channels=3), "channels"),
@@ -391,16 +419,16 @@ def test_the_docs_standards_table_is_the_registry():
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "DRAM.md").read_text()
     rows = {c[0]: c for c in ([x.strip() for x in line.strip("|").split("|")] for line in text.splitlines()
-                              if line.startswith("| ") and line.count("|") == 18)}
+                              if line.startswith("| ") and line.count("|") == 19)}
     for name in standard_names():
-        (_, _, bl, bus, peak, banks, row, cl_rcd_rp_ras, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc,
+        (_, _, bl, bus, peak, banks, row, cl_rcd_rp_ras, rpab, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc,
          _) = rows[name]
         s = get_standard(name)
         assert peak == f"{s.channel_bytes_per_s / 1e9:.3g} GB/s", name
         assert (bl, bus, row) == (str(s.burst_length), f"{s.bus_bits} b", f"{s.row_bytes // 1024} KiB"), name
         assert banks == (f"{s.bank_groups}x{s.banks_per_group}" if s.bank_groups > 1 else str(s.banks)), name
-        got = (cl_rcd_rp_ras, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc)
-        assert got == (f"{s.tCL}-{s.tRCD}-{s.tRP}-{s.tRAS}", str(s.tCWL), f"{s.tCCD_S}/{s.tCCD_L}",
+        got = (cl_rcd_rp_ras, rpab, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc)
+        assert got == (f"{s.tCL}-{s.tRCD}-{s.tRP}-{s.tRAS}", str(s.tRPab), str(s.tCWL), f"{s.tCCD_S}/{s.tCCD_L}",
                        f"{s.tRRD_S}/{s.tRRD_L}", str(s.tFAW), str(s.tWR), f"{s.tWTR_S}/{s.tWTR_L}", str(s.tRTP),
                        f"{s.tREFI} / {s.tRFC}"), name
 

@@ -40,8 +40,9 @@ N_C = 7
 NO_HOLE = -(1 << 50)
 # timing vector (ps)
 (T_CL, T_CWL, T_RCD, T_RP, T_RAS, T_CCD_S, T_CCD_L, T_RRD_S, T_RRD_L, T_FAW, T_WR, T_WTR_S, T_WTR_L, T_RTP,
- T_REFI, T_RFC, T_BURST, T_CK, T_CTRL, T_SPAN, T_HOLE, T_DATA) = range(22)
-N_T = 22  # T_BURST: data-bus time of one request, first beat to last; T_SPAN: its first to last CAS;
+ T_REFI, T_RFC, T_BURST, T_CK, T_CTRL, T_SPAN, T_HOLE, T_DATA, T_RPAB) = range(23)
+N_T = 23  # T_RPAB: all-bank precharge (before a refresh);
+# T_BURST: data-bus time of one request, first beat to last; T_SPAN: its first to last CAS;
 # T_HOLE: 0, or (a line of bursts tCCD_L apart with a burst-wide gap between them, LPDDR5) the
 # offset at which a line of another bank group fits its bursts into those gaps; T_DATA: bus time
 # spent transferring one request's bursts
@@ -130,13 +131,14 @@ def throttled_loads(th, src, t, n_loads, load_bytes):
 def _refresh(rank_state, bank_state, r, first_bank, n_banks, t, T):
     """Apply every refresh of rank r due before t; return t pushed past any refresh in progress.
     A refresh needs every bank of the rank precharged: it starts when it is due or, if later,
-    tRP after the last bank may precharge (tRAS, tRTP, tWR); the next one stays due tREFI on."""
+    tRPab after the last bank may precharge (tRAS, tRTP, tWR): one all-bank precharge closes
+    the open rows; the next refresh stays due tREFI on."""
     while t >= rank_state[r, R_NEXT_REF]:
         due = rank_state[r, R_NEXT_REF]
         start = due
         for b in range(first_bank, first_bank + n_banks):
             if bank_state[b, B_OPEN_ROW] >= 0:
-                start = max(start, bank_state[b, B_PRE_READY] + T[T_RP])
+                start = max(start, bank_state[b, B_PRE_READY] + T[T_RPAB])
             else:  # closed page precharges after each access: idle from B_ACT_READY
                 start = max(start, bank_state[b, B_ACT_READY])
         end = start + T[T_RFC]

@@ -32,6 +32,7 @@ def check_timings(std: Standard, overridden: tuple[str, ...] = ()) -> None:
             raise _field_error(f"timing.{name}", f"{name} must be at least 1 cycle, got {v}")
     rules = (
         ("tRAS", "tRCD", "tRAS (row active time) must be at least tRCD"),
+        ("tRPab", "tRP", "tRPab (all-bank precharge) must be at least tRP"),
         ("tCCD_L", "tCCD_S", "tCCD_L must be at least tCCD_S"),
         ("tRRD_L", "tRRD_S", "tRRD_L must be at least tRRD_S"),
         ("tWTR_L", "tWTR_S", "tWTR_L must be at least tWTR_S"),
@@ -105,7 +106,8 @@ class DRAM:
         for name, idx in (("tCL", K.T_CL), ("tCWL", K.T_CWL), ("tRCD", K.T_RCD), ("tRP", K.T_RP),
                           ("tRAS", K.T_RAS), ("tCCD_S", K.T_CCD_S), ("tCCD_L", K.T_CCD_L), ("tRRD_S", K.T_RRD_S),
                           ("tRRD_L", K.T_RRD_L), ("tFAW", K.T_FAW), ("tWR", K.T_WR), ("tWTR_S", K.T_WTR_S),
-                          ("tWTR_L", K.T_WTR_L), ("tRTP", K.T_RTP), ("tREFI", K.T_REFI), ("tRFC", K.T_RFC)):
+                          ("tWTR_L", K.T_WTR_L), ("tRTP", K.T_RTP), ("tREFI", K.T_REFI), ("tRFC", K.T_RFC),
+                          ("tRPab", K.T_RPAB)):
             T[idx] = getattr(standard, name) * tck
         T[K.T_BURST] = burst_ps + (bursts - 1) * step_ps
         T[K.T_SPAN] = (bursts - 1) * step_ps
