@@ -327,6 +327,7 @@ def spec(**kw):
     (dict(timing=(("tREFI", 100),)), "timing.tREFI"),
     (dict(timing=(("tRPab", 21),)), "timing.tRPab"),
     (dict(timing=(("tRP", 23),)), "timing.tRP"),
+    (dict(timing=(("tRTRS", -1),)), "timing.tRTRS"),
     (dict(mapping="ro:ra:ba:co:ch"), "mapping"),
     (dict(mapping="ro:ra:bg:ba:co:ch:ch"), "mapping"),
     (dict(channels=3), "channels"),
@@ -419,18 +420,18 @@ def test_the_docs_standards_table_is_the_registry():
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "DRAM.md").read_text()
     rows = {c[0]: c for c in ([x.strip() for x in line.strip("|").split("|")] for line in text.splitlines()
-                              if line.startswith("| ") and line.count("|") == 19)}
+                              if line.startswith("| ") and line.count("|") == 20)}
     for name in standard_names():
         (_, _, bl, bus, peak, banks, row, cl_rcd_rp_ras, rpab, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc,
-         _) = rows[name]
+         rtrs, _) = rows[name]
         s = get_standard(name)
         assert peak == f"{s.channel_bytes_per_s / 1e9:.3g} GB/s", name
         assert (bl, bus, row) == (str(s.burst_length), f"{s.bus_bits} b", f"{s.row_bytes // 1024} KiB"), name
         assert banks == (f"{s.bank_groups}x{s.banks_per_group}" if s.bank_groups > 1 else str(s.banks)), name
-        got = (cl_rcd_rp_ras, rpab, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc)
+        got = (cl_rcd_rp_ras, rpab, cwl, ccd, rrd, faw, wr, wtr, rtp, refi_rfc, rtrs)
         assert got == (f"{s.tCL}-{s.tRCD}-{s.tRP}-{s.tRAS}", str(s.tRPab), str(s.tCWL), f"{s.tCCD_S}/{s.tCCD_L}",
                        f"{s.tRRD_S}/{s.tRRD_L}", str(s.tFAW), str(s.tWR), f"{s.tWTR_S}/{s.tWTR_L}", str(s.tRTP),
-                       f"{s.tREFI} / {s.tRFC}"), name
+                       f"{s.tREFI} / {s.tRFC}", str(s.tRTRS)), name
 
 
 def _line(d, bank_group=0, bank=0, row=0, column=0):
@@ -645,3 +646,60 @@ def test_no_two_bursts_share_a_channels_data_bus(name, page_policy):
     if name == "LPDDR5-6400":  # some lines went into another's gaps: bursts of two lines one burst apart
         assert (np.diff(starts) == burst).sum() > len(starts) // 4
     assert d.stats["busy_cycles_per_channel"] == [lines * bursts * burst]
+
+
+def _ranked_line(d, rank=0, bank=0, row=0, column=0):
+    """Address of one line of a plain (unhashed) multi-rank mapping."""
+    sh = d.mapping.shifts
+    return int(rank << int(sh[1]) | bank << int(sh[3]) | row << int(sh[4]) | column << int(sh[5]))
+
+
+def _two_rank_ddr3(**kw):
+    d = DRAM.from_preset("DDR3-1600", ranks=2, clock_hz=10**12, xor_hash=False, **kw)  # ps
+    for rank, bank in ((0, 0), (0, 1), (1, 0)):  # open three rows: every later access is a row hit
+        d.serve(np.array([_ranked_line(d, rank, bank)]), arrival_cycle=0)
+    return d
+
+
+@pytest.mark.parametrize("scheduler", ["frfcfs", "fcfs"])
+def test_another_rank_takes_the_data_bus_trtrs_after_the_last(scheduler):
+    # two row hits arriving together: of one rank their bursts go back to back (tCCD = the burst);
+    # of two ranks the second's data waits tRTRS more after the first's, as the strobes hand over
+    std = get_standard("DDR3-1600")
+    tck, t = std.tck_ps, 1_000_000
+    burst = std.burst_cycles
+    for other_rank, gap in ((0, 0), (1, std.tRTRS)):
+        d = _two_rank_ddr3(scheduler=scheduler)
+        pair = [_ranked_line(d, 0, 0, column=1), _ranked_line(d, other_rank, 1 - other_rank, column=1)]
+        done = d.serve(np.array(pair), arrival_cycle=t) - t
+        assert done.tolist() == [(std.tCL + burst) * tck, (std.tCL + 2 * burst + gap) * tck], other_rank
+    assert std.tRTRS == 1  # DRAMsim3's DDR3_4Gb_x8_1600.ini
+
+
+def test_twtr_is_a_ranks_own_and_another_ranks_read_only_waits_for_the_bus():
+    # a read behind a write of its own rank waits tWTR_S after the write's data; a read of another
+    # rank needs only the bus, tRTRS after that data
+    std = get_standard("DDR3-1600")
+    tck, t = std.tck_ps, 1_000_000
+    burst = std.burst_cycles
+    for rank, bank, want in ((0, 1, std.tCWL + burst + std.tWTR_S + std.tCL + burst),
+                             (1, 0, max(std.tCCD_S, std.tCWL + burst + std.tRTRS - std.tCL) + std.tCL + burst)):
+        d = _two_rank_ddr3()
+        assert d.serve(np.array([_ranked_line(d, 0, 0, column=1)]), is_write=True,
+                       arrival_cycle=t)[0] - t == (std.tCWL + burst) * tck
+        got = d.serve(np.array([_ranked_line(d, rank, bank, column=1)]), arrival_cycle=t)[0] - t
+        assert got == want * tck, rank
+
+
+def test_first_ready_keeps_the_bus_on_its_rank():
+    # three row hits arriving together, ranks 0, 1, 0: in arrival order (fcfs) the bus switches
+    # twice; first-ready serves rank 0's two first and switches once, one tRTRS earlier
+    std = get_standard("DDR3-1600")
+    tck, t = std.tck_ps, 1_000_000
+    last = {}
+    for scheduler in ("fcfs", "frfcfs"):
+        d = _two_rank_ddr3(scheduler=scheduler)
+        lines = [_ranked_line(d, 0, 0, column=1), _ranked_line(d, 1, 0, column=1), _ranked_line(d, 0, 1, column=1)]
+        last[scheduler] = int(d.serve(np.array(lines), arrival_cycle=t).max()) - t
+    assert last == {"fcfs": (std.tCL + 3 * std.burst_cycles + 2 * std.tRTRS) * tck,
+                    "frfcfs": (std.tCL + 3 * std.burst_cycles + std.tRTRS) * tck}

@@ -27,21 +27,23 @@ inline = nb.njit(cache=True, inline="always", **_NO_NRT)
 # bank_state columns
 B_OPEN_ROW, B_ACT_READY, B_PRE_READY, B_CAS_READY = range(4)
 N_B = 4
-# rank_state columns: the last four ACT times (tFAW), ring index, last ACT, next refresh
-R_FAW0, R_FAW_IDX, R_LAST_ACT, R_NEXT_REF = 0, 4, 5, 6
-N_R = 7
+# rank_state columns: the last four ACT times (tFAW), ring index, last ACT, next refresh, end of
+# its last write's data (tWTR_S)
+R_FAW0, R_FAW_IDX, R_LAST_ACT, R_NEXT_REF, R_LAST_WR_END = 0, 4, 5, 6, 7
+N_R = 8
 # bank-group state columns
 G_LAST_ACT, G_LAST_CAS, G_LAST_WR_END = range(3)
 N_G = 3
 # channel state columns; C_HOLE_CAS: the CAS time at which another bank group's line can
-# interleave its bursts with the last booked line's (none: NO_HOLE), C_HOLE_W: that line's direction
-C_BUS_FREE, C_LAST_CAS, C_LAST_WR_END, C_LAST_RD_CAS, C_BUSY, C_HOLE_CAS, C_HOLE_W = range(7)
+# interleave its bursts with the last booked line's (none: NO_HOLE), C_HOLE_W: that line's direction;
+# C_LAST_RANK: the rank that drove the data bus last (a switch costs tRTRS)
+C_BUS_FREE, C_LAST_CAS, C_LAST_RD_CAS, C_BUSY, C_HOLE_CAS, C_HOLE_W, C_LAST_RANK = range(7)
 N_C = 7
 NO_HOLE = -(1 << 50)
 # timing vector (ps)
 (T_CL, T_CWL, T_RCD, T_RP, T_RAS, T_CCD_S, T_CCD_L, T_RRD_S, T_RRD_L, T_FAW, T_WR, T_WTR_S, T_WTR_L, T_RTP,
- T_REFI, T_RFC, T_BURST, T_CK, T_CTRL, T_SPAN, T_HOLE, T_DATA, T_RPAB) = range(23)
-N_T = 23  # T_RPAB: all-bank precharge (before a refresh);
+ T_REFI, T_RFC, T_BURST, T_CK, T_CTRL, T_SPAN, T_HOLE, T_DATA, T_RPAB, T_RTRS) = range(24)
+N_T = 24  # T_RPAB: all-bank precharge (before a refresh); T_RTRS: data-bus gap between ranks;
 # T_BURST: data-bus time of one request, first beat to last; T_SPAN: its first to last CAS;
 # T_HOLE: 0, or (a line of bursts tCCD_L apart with a burst-wide gap between them, LPDDR5) the
 # offset at which a line of another bank group fits its bursts into those gaps; T_DATA: bus time
@@ -288,6 +290,18 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                     r = max(r, fl) if late else r
                     wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
                     best = min(best, wkey[e])
+            elif ranks > 1:
+                # a request of another rank than the bus's last can start its data only tRTRS
+                # after that rank's: first-ready then prefers the rank that has the bus
+                last_rank = chan_state[c, C_LAST_RANK]
+                switch_rd = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CL]
+                switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CWL]
+                for e in range(wn):
+                    r = max(wready[e], wfloor[e])
+                    if wrank[e] != last_rank:
+                        r = max(r, switch_wr if wwrite[e] else switch_rd)
+                    wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
+                    best = min(best, wkey[e])
             else:
                 for e in range(wn):
                     wkey[e] = (min(max(max(wready[e], wfloor[e]) - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
@@ -356,20 +370,25 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                     cas = max(cas, chan_state[c, C_LAST_RD_CAS] + T[T_CL] + T[T_BURST] + 2 * T[T_CK] - T[T_CWL])
                     lat = T[T_CWL]
                 else:
-                    cas = max(cas, chan_state[c, C_LAST_WR_END] + T[T_WTR_S], bg_state[g, G_LAST_WR_END] + T[T_WTR_L])
+                    # tWTR is a rank's own turnaround; another rank's write only holds the bus (below)
+                    cas = max(cas, rank_state[r, R_LAST_WR_END] + T[T_WTR_S], bg_state[g, G_LAST_WR_END] + T[T_WTR_L])
                     lat = T[T_CL]
                 # into the last line's gaps (its bank group's tCCD_L keeps that line's own
                 # group out), or after its last CAS and its data
                 into_hole = (T[T_HOLE] > 0 and cas <= chan_state[c, C_HOLE_CAS]
-                             and chan_state[c, C_HOLE_W] == w)
+                             and chan_state[c, C_HOLE_W] == w and chan_state[c, C_LAST_RANK] == r)
                 if into_hole:
                     cas = chan_state[c, C_HOLE_CAS]
                     data = cas + lat
                 else:
                     cas = max(cas, chan_state[c, C_LAST_CAS] + T[T_CCD_S])
                     data = cas + lat
-                    if data < chan_state[c, C_BUS_FREE]:
-                        shift = chan_state[c, C_BUS_FREE] - data
+                    # another rank takes the bus tRTRS after the last one's data (its strobes hand over)
+                    bus = chan_state[c, C_BUS_FREE]
+                    if chan_state[c, C_LAST_RANK] != r:
+                        bus += T[T_RTRS]
+                    if data < bus:
+                        shift = bus - data
                         cas += shift
                         data += shift
                 # a line of several bursts takes several CAS commands: its last one, not its first,
@@ -391,6 +410,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 bank_state[b, B_CAS_READY] = act + T[T_RCD]
             end = data + T[T_BURST]
             chan_state[c, C_BUS_FREE] = end  # after an interleaved line: one burst after the first one's end
+            chan_state[c, C_LAST_RANK] = r
             chan_state[c, C_BUSY] += T[T_DATA]
             if T[T_HOLE] > 0:  # one line per gap: a line that filled one leaves none
                 chan_state[c, C_HOLE_CAS] = NO_HOLE if into_hole else cas + T[T_HOLE]
@@ -400,7 +420,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             bg_state[g, G_LAST_CAS] = last_cas
             if w:
                 stats[S_WRITES] += 1
-                chan_state[c, C_LAST_WR_END] = end
+                rank_state[r, R_LAST_WR_END] = end
                 bg_state[g, G_LAST_WR_END] = end
                 bank_state[b, B_PRE_READY] = max(bank_state[b, B_PRE_READY], end + T[T_WR])
             else:

@@ -28,8 +28,10 @@ def check_timings(std: Standard, overridden: tuple[str, ...] = ()) -> None:
     when both or neither were)."""
     t = std.timings()
     for name, v in t.items():
-        if v < (0 if name in ("tCWL", "tWTR_S", "tWTR_L") else 1):
-            raise _field_error(f"timing.{name}", f"{name} must be at least 1 cycle, got {v}")
+        least = 0 if name in ("tCWL", "tWTR_S", "tWTR_L", "tRTRS") else 1
+        if v < least:
+            raise _field_error(f"timing.{name}", f"{name} must be at least {least} cycle{'s' * (least != 1)}, "
+                                                 f"got {v}")
     rules = (
         ("tRAS", "tRCD", "tRAS (row active time) must be at least tRCD"),
         ("tRPab", "tRP", "tRPab (all-bank precharge) must be at least tRP"),
@@ -107,7 +109,7 @@ class DRAM:
                           ("tRAS", K.T_RAS), ("tCCD_S", K.T_CCD_S), ("tCCD_L", K.T_CCD_L), ("tRRD_S", K.T_RRD_S),
                           ("tRRD_L", K.T_RRD_L), ("tFAW", K.T_FAW), ("tWR", K.T_WR), ("tWTR_S", K.T_WTR_S),
                           ("tWTR_L", K.T_WTR_L), ("tRTP", K.T_RTP), ("tREFI", K.T_REFI), ("tRFC", K.T_RFC),
-                          ("tRPab", K.T_RPAB)):
+                          ("tRPab", K.T_RPAB), ("tRTRS", K.T_RTRS)):
             T[idx] = getattr(standard, name) * tck
         T[K.T_BURST] = burst_ps + (bursts - 1) * step_ps
         T[K.T_SPAN] = (bursts - 1) * step_ps
@@ -134,11 +136,13 @@ class DRAM:
         self.rank_state = np.zeros((n_ranks, K.N_R), dtype=np.int64)
         self.rank_state[:, K.R_FAW0:K.R_FAW0 + 4] = -(1 << 50)
         self.rank_state[:, K.R_LAST_ACT] = -(1 << 50)
+        self.rank_state[:, K.R_LAST_WR_END] = -(1 << 50)
         # stagger refreshes across ranks so they do not all block at once
         self.rank_state[:, K.R_NEXT_REF] = T[K.T_REFI] + np.arange(n_ranks) * (T[K.T_REFI] // max(1, n_ranks))
         self.bg_state = np.full((n_groups, K.N_G), -(1 << 50), dtype=np.int64)
         self.chan_state = np.zeros((channels, K.N_C), dtype=np.int64)
-        self.chan_state[:, [K.C_LAST_CAS, K.C_LAST_WR_END, K.C_LAST_RD_CAS]] = -(1 << 50)
+        self.chan_state[:, [K.C_LAST_CAS, K.C_LAST_RD_CAS]] = -(1 << 50)
+        self.chan_state[:, K.C_LAST_RANK] = -1  # none yet (an idle bus is long free)
         self.chan_state[:, K.C_HOLE_CAS] = K.NO_HOLE
         self.throttle = np.zeros((64, K.N_TH), dtype=np.int64)
         self.stats_array = np.zeros(K.N_S, dtype=np.int64)

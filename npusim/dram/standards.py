@@ -4,7 +4,9 @@ Timings are in the standard's clock cycles (tCK). Sources (facts, see
 docs/DRAM.md): DRAMsim3's configuration files for DDR3-1600 (4Gb x8),
 DDR4-3200 (8Gb x16) and HBM2 (8Gb x128); Ramulator 2's LPDDR5-6400 preset;
 JEDEC JESD209-4 speed-bin values for LPDDR4-4266 (nanosecond limits rounded
-up to tCK, the tREFI maximum down). Adding a standard means adding one `register(...)` call here.
+up to tCK, the tREFI maximum down). tRTRS, which JEDEC leaves to the board and
+controller, is DRAMsim3's where its config names one (DDR3, DDR4), else its
+default, 2. Adding a standard means adding one `register(...)` call here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 
 TIMING_NAMES = (
     "tCL", "tCWL", "tRCD", "tRP", "tRPab", "tRAS", "tCCD_S", "tCCD_L", "tRRD_S", "tRRD_L", "tFAW", "tWR", "tWTR_S",
-    "tWTR_L", "tRTP", "tREFI", "tRFC",
+    "tWTR_L", "tRTP", "tREFI", "tRFC", "tRTRS",
 )
 
 
@@ -46,6 +48,7 @@ class Standard:
     tRTP: int
     tREFI: int
     tRFC: int
+    tRTRS: int  # data-bus gap when another rank of the channel takes over
     mapping: str = "ro:ra:ba:co:bg:ch"  # most significant field first; line offset below
     transfers_per_cycle: int = 2  # data beats per tCK (DDR: 2; LPDDR5's 4:1 WCK: 8)
     source: str = ""
@@ -113,7 +116,7 @@ register(Standard(
     name="DDR3-1600", tck_ps=1250, burst_length=8, bus_bits=64, ranks=1, bank_groups=1, banks_per_group=8,
     rows=65536, row_bytes=8192,  # 1024 columns x 8 B across the rank
     tCL=11, tCWL=8, tRCD=11, tRP=11, tRPab=11, tRAS=28, tCCD_S=4, tCCD_L=4, tRRD_S=5, tRRD_L=5, tFAW=24, tWR=12,
-    tWTR_S=6, tWTR_L=6, tRTP=6, tREFI=6240, tRFC=208,
+    tWTR_S=6, tWTR_L=6, tRTP=6, tREFI=6240, tRFC=208, tRTRS=1,
     source="DRAMsim3 configs/DDR3_4Gb_x8_1600.ini (JEDEC DDR3-1600K 11-11-11)",
 ))
 
@@ -121,7 +124,7 @@ register(Standard(
     name="DDR4-3200", tck_ps=625, burst_length=8, bus_bits=64, ranks=1, bank_groups=2, banks_per_group=4,
     rows=65536, row_bytes=8192,  # x16 devices: 1024 columns x 8 B per rank
     tCL=22, tCWL=16, tRCD=22, tRP=22, tRPab=22, tRAS=52, tCCD_S=4, tCCD_L=8, tRRD_S=9, tRRD_L=11, tFAW=48, tWR=24,
-    tWTR_S=4, tWTR_L=12, tRTP=12, tREFI=12480, tRFC=560,
+    tWTR_S=4, tWTR_L=12, tRTP=12, tREFI=12480, tRFC=560, tRTRS=1,
     source="DRAMsim3 configs/DDR4_8Gb_x16_3200.ini (JEDEC DDR4-3200AA 22-22-22)",
 ))
 
@@ -135,7 +138,7 @@ register(Standard(
     tCCD_S=8, tCCD_L=8,
     tRRD_S=_ns(10, _T4, 4), tRRD_L=_ns(10, _T4, 4), tFAW=_ns(40, _T4), tWR=_ns(18, _T4, 6),
     tWTR_S=_ns(10, _T4, 8), tWTR_L=_ns(10, _T4, 8), tRTP=_ns(7.5, _T4, 8), tREFI=_ns_max(3904, _T4),
-    tRFC=_ns(280, _T4),
+    tRFC=_ns(280, _T4), tRTRS=2,  # JEDEC leaves tRTRS to the controller: DRAMsim3's default
     source="JEDEC JESD209-4B LPDDR4-4266 (RL 36 / WL 18, set A; tRCD/tRPpb 18 ns, tRPab 21 ns, tRAS 42 ns, tFAW 40 ns, "
            "tRRD 10 ns, tWR 18 ns, tWTR 10 ns, tRTP 7.5 ns, tREFI 3.904 us, tRFCab 280 ns)",
 ))
@@ -148,7 +151,8 @@ register(Standard(
     # (Ramulator 2's nCCD, gem5's LPDDR5_6400_1x16_BG_BL16): a line's two bursts go 4 CK apart
     # and another bank group's line fills the gap (the kernel's T_HOLE), as BL32 does in BG mode
     tCL=20, tCWL=11, tRCD=15, tRP=15, tRPab=17, tRAS=34, tCCD_S=2, tCCD_L=4, tRRD_S=4, tRRD_L=4, tFAW=16, tWR=28,
-    tWTR_S=5, tWTR_L=10, tRTP=4, tREFI=_ns_max(3906, 1250), tRFC=168, transfers_per_cycle=8,
+    tWTR_S=5, tWTR_L=10, tRTP=4, tREFI=_ns_max(3906, 1250), tRFC=168, tRTRS=2,
+    transfers_per_cycle=8,  # tRTRS: DRAMsim3's default
     source="Ramulator 2 src/dram/impl/LPDDR5.cpp preset LPDDR5_6400 in 1.25 ns CK (nRPpb 15, nRPab 17; "
            "8Gb x16: tRFCab 210 ns, tREFI 3906 ns, rounded down); tCCD_S the 2-CK BL16 burst at 6400 MT/s, "
            "tCCD_L 4 CK",
@@ -161,7 +165,7 @@ register(Standard(
     # legacy-mode (128-bit channel) page; 16 banks x 32768 rows x 2 KiB = its 1024 MB channel
     rows=32768, row_bytes=2048,
     tCL=14, tCWL=4, tRCD=14, tRP=14, tRPab=14, tRAS=34, tCCD_S=2, tCCD_L=4, tRRD_S=4, tRRD_L=6, tFAW=30, tWR=16,
-    tWTR_S=6, tWTR_L=8, tRTP=4, tREFI=3900, tRFC=260,
+    tWTR_S=6, tWTR_L=8, tRTP=4, tREFI=3900, tRFC=260, tRTRS=2,  # its config has no tRTRS: its default
     source="DRAMsim3 configs/HBM2_8Gb_x128.ini (tCCD raised to the 2-tCK burst of BL4)",
 ))
 
