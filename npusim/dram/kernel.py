@@ -310,37 +310,38 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             while wkey[j] != best:
                 j += 1
             i = wreq[j]
-            wn -= 1
-            wreq[j] = wreq[wn]
-            wready[j] = wready[wn]
-            wage[j] = wage[wn]
-            wbank[j] = wbank[wn]
-            wrow[j] = wrow[wn]
-            wissue[j] = wissue[wn]
-            wact[j] = wact[wn]
-            wrank[j] = wrank[wn]
-            wfloor[j] = wfloor[wn]
-            wgroup[j] = wgroup[wn]
-            wwrite[j] = wwrite[wn]
-            wgcas[j] = wgcas[wn]
-            if nxt < hi:  # the next request enters, written out like the first fill: a helper
-                # taking the window arrays costs reference counting on every call, and one
-                # fill loop at the top of this loop ran random traffic 25-30 % slower
+            if nxt < hi:  # the next request takes the served one's slot (slots are unordered: the
+                # age in the key orders them), written out like the first fill: a helper taking
+                # the window arrays costs reference counting on every call, and one fill loop at
+                # the top of this loop ran random traffic 25-30 % slower
                 k = order[nxt]
-                wreq[wn] = k
-                wready[wn] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
-                wage[wn] = nxt - lo
-                wbank[wn] = bank[k]
-                wrow[wn] = ro[k]
-                wissue[wn] = issue[k]
-                wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
-                wrank[wn] = rank[k]
-                wfloor[wn] = rfloor[rank[k]] * wact[wn]
-                wgroup[wn] = group[k]
-                wwrite[wn] = is_write[k]
-                wgcas[wn] = bg_state[group[k], G_LAST_CAS] + T[T_CCD_L]
-                wn += 1
+                wreq[j] = k
+                wready[j] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
+                wage[j] = nxt - lo
+                wbank[j] = bank[k]
+                wrow[j] = ro[k]
+                wissue[j] = issue[k]
+                wact[j] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
+                wrank[j] = rank[k]
+                wfloor[j] = rfloor[rank[k]] * wact[j]
+                wgroup[j] = group[k]
+                wwrite[j] = is_write[k]
+                wgcas[j] = bg_state[group[k], G_LAST_CAS] + T[T_CCD_L]
                 nxt += 1
+            else:  # the window shrinks: its last request moves into the slot
+                wn -= 1
+                wreq[j] = wreq[wn]
+                wready[j] = wready[wn]
+                wage[j] = wage[wn]
+                wbank[j] = wbank[wn]
+                wrow[j] = wrow[wn]
+                wissue[j] = wissue[wn]
+                wact[j] = wact[wn]
+                wrank[j] = wrank[wn]
+                wfloor[j] = wfloor[wn]
+                wgroup[j] = wgroup[wn]
+                wwrite[j] = wwrite[wn]
+                wgcas[j] = wgcas[wn]
             t = issue[i]
             b, r, g, c = bank[i], rank[i], group[i], ch[i]
             w = is_write[i]
