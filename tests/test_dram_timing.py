@@ -703,3 +703,25 @@ def test_first_ready_keeps_the_bus_on_its_rank():
         last[scheduler] = int(d.serve(np.array(lines), arrival_cycle=t).max()) - t
     assert last == {"fcfs": (std.tCL + 3 * std.burst_cycles + 2 * std.tRTRS) * tck,
                     "frfcfs": (std.tCL + 3 * std.burst_cycles + std.tRTRS) * tck}
+
+
+def test_lpddr5_only_the_gaps_own_rank_fills_it_and_first_ready_knows():
+    # LPDDR5, two ranks: line A (rank 0, bank group 0) leaves a gap between its bursts. An older
+    # row hit of rank 1 cannot go into it (another rank starts tRTRS after the bus's data); a
+    # younger one of rank 0 and another bank group can, so FR-FCFS serves that one first: C's data
+    # 22..24 and 26..28 CK in A's gaps, then B's at 28 + tRTRS = 30..36 CK (in arrival order C
+    # would wait behind B's rank switch: 42 CK)
+    std = get_standard("LPDDR5-6400")
+    ck, t = std.tck_ps, 1_000_000
+
+    def line(d, rank, bank_group, column=0):
+        sh = d.mapping.shifts
+        return int(rank << int(sh[1]) | bank_group << int(sh[2]) | column << int(sh[5]))
+
+    for scheduler, want in (("frfcfs", [26, 36, 28]), ("fcfs", [26, 34, 42])):
+        d = DRAM.from_preset("LPDDR5-6400", ranks=2, clock_hz=10**12, xor_hash=False, scheduler=scheduler)
+        d.serve(np.array([line(d, 0, 0), line(d, 0, 1), line(d, 1, 1)]), arrival_cycle=0)  # open the rows
+        a, b, c = line(d, 0, 0, 1), line(d, 1, 1, 1), line(d, 0, 1, 1)
+        done = d.serve(np.array([a, b, c]), arrival_cycle=t) - t
+        assert done.tolist() == [x * ck for x in want], scheduler
+    assert (std.tCL, std.burst_cycles, std.tCCD_L, std.tRTRS) == (20, 2, 4, 2)

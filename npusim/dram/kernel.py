@@ -284,12 +284,27 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 # group (same direction) whose bank is ready by then goes into it, before
                 # older requests that can only follow at the channel's next slot
                 hw = chan_state[c, C_HOLE_W]
-                for e in range(wn):
-                    r = max(wready[e], wfloor[e])
-                    late = max(r, wgcas[e]) > hole or wwrite[e] != hw
-                    r = max(r, fl) if late else r
-                    wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
-                    best = min(best, wkey[e])
+                if ranks > 1:
+                    # only the gap's own rank fills it (as placed below); another rank follows
+                    # the channel's next slot and tRTRS after the bus's data
+                    last_rank = chan_state[c, C_LAST_RANK]
+                    switch_rd = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CL]
+                    switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CWL]
+                    for e in range(wn):
+                        r = max(wready[e], wfloor[e])
+                        if wrank[e] != last_rank:
+                            r = max(r, fl, switch_wr if wwrite[e] else switch_rd)
+                        elif max(r, wgcas[e]) > hole or wwrite[e] != hw:
+                            r = max(r, fl)
+                        wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
+                        best = min(best, wkey[e])
+                else:
+                    for e in range(wn):
+                        r = max(wready[e], wfloor[e])
+                        late = max(r, wgcas[e]) > hole or wwrite[e] != hw
+                        r = max(r, fl) if late else r
+                        wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
+                        best = min(best, wkey[e])
             elif ranks > 1:
                 # a request of another rank than the bus's last can start its data only tRTRS
                 # after that rank's: first-ready then prefers the rank that has the bus
