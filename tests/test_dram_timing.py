@@ -725,3 +725,21 @@ def test_lpddr5_only_the_gaps_own_rank_fills_it_and_first_ready_knows():
         done = d.serve(np.array([a, b, c]), arrival_cycle=t) - t
         assert done.tolist() == [x * ck for x in want], scheduler
     assert (std.tCL, std.burst_cycles, std.tCCD_L, std.tRTRS) == (20, 2, 4, 2)
+
+
+def test_first_ready_serves_other_ranks_while_one_refreshes():
+    # two row hits arriving together just as rank 0's first refresh falls due, rank 0's the older:
+    # rank 0 refreshes (tRFC) and then activates; first-ready serves rank 1's hit meanwhile, where
+    # arrival order (fcfs) makes it wait behind the refresh (ranks are refreshed half a tREFI apart)
+    std = get_standard("DDR3-1600")
+    tck, burst = std.tck_ps, std.burst_cycles
+    due = std.tREFI * tck
+    rank0 = (std.tRFC + std.tRCD + std.tCL + burst) * tck
+    got = {}
+    for scheduler in ("frfcfs", "fcfs"):
+        d = _two_rank_ddr3(scheduler=scheduler)
+        assert d.rank_state[:, K.R_NEXT_REF].tolist() == [due, due + due // 2]
+        pair = [_ranked_line(d, 0, 0, column=1), _ranked_line(d, 1, 0, column=1)]
+        got[scheduler] = (d.serve(np.array(pair), arrival_cycle=due) - due).tolist()
+    assert got["frfcfs"] == [rank0, (std.tCL + burst) * tck]
+    assert got["fcfs"][0] == rank0 and got["fcfs"][1] > std.tRFC * tck

@@ -165,6 +165,17 @@ def _bank_ready(bank_state, b, row, open_page, t, T):
 
 
 @inline
+def _after_due_refresh(rank_state, q, r, fl, T):
+    """A request of rank q whose (last) column command, at max(r, fl), would fall at or after its
+    rank's due refresh waits for it and then activates: with several ranks FR-FCFS serves the
+    other ranks meanwhile, as a controller does while one rank refreshes."""
+    due = rank_state[q, R_NEXT_REF]
+    if max(r, fl) + T[T_SPAN] >= due:
+        return max(r, due + T[T_RFC] + T[T_RCD])
+    return r
+
+
+@inline
 def _rank_act_floor(rank_state, r, T):
     """Earliest column command that follows a new activate in rank r."""
     return max(rank_state[r, R_LAST_ACT] + T[T_RRD_S],
@@ -296,6 +307,8 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                             r = max(r, fl, switch_wr if wwrite[e] else switch_rd)
                         elif max(r, wgcas[e]) > hole or wwrite[e] != hw:
                             r = max(r, fl)
+                        if refresh_on:
+                            r = _after_due_refresh(rank_state, wrank[e], r, fl, T)
                         wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
                         best = min(best, wkey[e])
                 else:
@@ -315,6 +328,8 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                     r = max(wready[e], wfloor[e])
                     if wrank[e] != last_rank:
                         r = max(r, switch_wr if wwrite[e] else switch_rd)
+                    if refresh_on:
+                        r = _after_due_refresh(rank_state, wrank[e], r, fl, T)
                     wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
                     best = min(best, wkey[e])
             else:
