@@ -165,17 +165,6 @@ def _bank_ready(bank_state, b, row, open_page, t, T):
 
 
 @inline
-def _after_due_refresh(rank_state, q, r, fl, T):
-    """A request of rank q whose (last) column command, at max(r, fl), would fall at or after its
-    rank's due refresh waits for it and then activates: with several ranks FR-FCFS serves the
-    other ranks meanwhile, as a controller does while one rank refreshes."""
-    due = rank_state[q, R_NEXT_REF]
-    if max(r, fl) + T[T_SPAN] >= due:
-        return max(r, due + T[T_RFC] + T[T_RCD])
-    return r
-
-
-@inline
 def _rank_act_floor(rank_state, r, T):
     """Earliest column command that follows a new activate in rank r."""
     return max(rank_state[r, R_LAST_ACT] + T[T_RRD_S],
@@ -264,8 +253,15 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     # rfloor: the earliest column command after an activate in each rank (tRRD_S, tFAW)
     for q in range(channels * ranks):
         rfloor[q] = _rank_act_floor(rank_state, q, T)
+    ref_hold = np.zeros(ranks, dtype=np.int64)  # per rank of a channel: ready after its due refresh, or 0
     for c in range(channels):
         lo, hi = off[c], off[c + 1]
+        rank0 = c * ranks
+        n_due = 0  # ranks of the channel whose refresh holds their requests (key below)
+        due_rank = -1
+        due_ready = np.int64(0)
+        recheck_at = np.int64(-1)
+        checked_at = np.int64(0)
         wn = 0
         nxt = lo
         while wn < wsize and nxt < hi:
@@ -289,6 +285,26 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             # of a channel idle for long stay below the cap and keep their order)
             fl = max(chan_state[c, C_LAST_CAS] + T[T_CCD_S], arrival_ps)
             best = KEY_MAX
+            # with several ranks, a rank whose refresh is due by the channel's next slot (and not
+            # long over) refreshes first: its requests are ready tRFC + tRCD after it is due, and
+            # FR-FCFS serves the other ranks meanwhile, as a controller does. Rare: at most one
+            # such rank in all but tiny tREFI staggers, so the loops below select it by id
+            # (worked out again only when the slot passes the next such boundary or a refresh ran)
+            if ranks > 1 and refresh_on and (fl >= recheck_at or fl < checked_at):
+                n_due = 0
+                recheck_at = KEY_MAX
+                checked_at = fl
+                for q in range(ranks):
+                    due = rank_state[rank0 + q, R_NEXT_REF]
+                    ready = due + T[T_RFC] + T[T_RCD]
+                    held = due - T[T_SPAN] <= fl < ready
+                    ref_hold[q] = ready if held else 0
+                    if held:
+                        n_due += 1
+                        due_rank = rank0 + q
+                        due_ready = ready
+                    recheck_at = min(recheck_at, due - T[T_SPAN] if fl < due - T[T_SPAN] else
+                                     (ready if fl < ready else KEY_MAX))
             hole = chan_state[c, C_HOLE_CAS]
             if T[T_HOLE] > 0 and hole >= arrival_ps:
                 # the last line left a gap between its bursts: a request of another bank
@@ -307,8 +323,8 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                             r = max(r, fl, switch_wr if wwrite[e] else switch_rd)
                         elif max(r, wgcas[e]) > hole or wwrite[e] != hw:
                             r = max(r, fl)
-                        if refresh_on:
-                            r = _after_due_refresh(rank_state, wrank[e], r, fl, T)
+                        if n_due:
+                            r = max(r, ref_hold[wrank[e] - rank0])
                         wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
                         best = min(best, wkey[e])
                 else:
@@ -324,14 +340,30 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 last_rank = chan_state[c, C_LAST_RANK]
                 switch_rd = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CL]
                 switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CWL]
-                for e in range(wn):
-                    r = max(wready[e], wfloor[e])
-                    if wrank[e] != last_rank:
-                        r = max(r, switch_wr if wwrite[e] else switch_rd)
-                    if refresh_on:
-                        r = _after_due_refresh(rank_state, wrank[e], r, fl, T)
-                    wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
-                    best = min(best, wkey[e])
+                if n_due == 1:
+                    for e in range(wn):
+                        r = max(wready[e], wfloor[e])
+                        if wrank[e] != last_rank:
+                            r = max(r, switch_wr if wwrite[e] else switch_rd)
+                        if wrank[e] == due_rank:
+                            r = max(r, due_ready)
+                        wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
+                        best = min(best, wkey[e])
+                elif n_due > 1:
+                    for e in range(wn):
+                        r = max(wready[e], wfloor[e])
+                        if wrank[e] != last_rank:
+                            r = max(r, switch_wr if wwrite[e] else switch_rd)
+                        r = max(r, ref_hold[wrank[e] - rank0])
+                        wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
+                        best = min(best, wkey[e])
+                else:
+                    for e in range(wn):
+                        r = max(wready[e], wfloor[e])
+                        if wrank[e] != last_rank:
+                            r = max(r, switch_wr if wwrite[e] else switch_rd)
+                        wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
+                        best = min(best, wkey[e])
             else:
                 for e in range(wn):
                     wkey[e] = (min(max(max(wready[e], wfloor[e]) - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
@@ -489,6 +521,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 for e in range(wn):
                     wgcas[e] = gcas if wgroup[e] == g else wgcas[e]
             if refreshed:
+                recheck_at = -1
                 for e in range(wn):
                     if rank[wreq[e]] == r:
                         wready[e] = _bank_ready(bank_state, wbank[e], wrow[e], open_page, wissue[e], T)
