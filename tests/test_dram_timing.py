@@ -743,3 +743,15 @@ def test_first_ready_serves_other_ranks_while_one_refreshes():
         got[scheduler] = (d.serve(np.array(pair), arrival_cycle=due) - due).tolist()
     assert got["frfcfs"] == [rank0, (std.tCL + burst) * tck]
     assert got["fcfs"][0] == rank0 and got["fcfs"][1] > std.tRFC * tck
+
+
+def test_a_write_follows_another_ranks_write_without_the_rank_switch_gap():
+    # as in DRAMsim3 (write_to_write_o) and FASED (a write command tCCD after any write): two row-hit
+    # writes of two ranks go back to back (two reads: tRTRS apart, the test above)
+    std = get_standard("DDR3-1600")
+    tck, t = std.tck_ps, 1_000_000
+    burst = std.burst_cycles
+    d = _two_rank_ddr3()
+    pair = [_ranked_line(d, 0, 0, column=1), _ranked_line(d, 1, 0, column=1)]
+    done = d.serve(np.array(pair), is_write=True, arrival_cycle=t) - t
+    assert done.tolist() == [(std.tCWL + burst) * tck, (std.tCWL + 2 * burst) * tck]

@@ -36,9 +36,10 @@ G_LAST_ACT, G_LAST_CAS, G_LAST_WR_END = range(3)
 N_G = 3
 # channel state columns; C_HOLE_CAS: the CAS time at which another bank group's line can
 # interleave its bursts with the last booked line's (none: NO_HOLE), C_HOLE_W: that line's direction;
-# C_LAST_RANK: the rank that drove the data bus last (a switch costs tRTRS)
-C_BUS_FREE, C_LAST_CAS, C_LAST_RD_CAS, C_BUSY, C_HOLE_CAS, C_HOLE_W, C_LAST_RANK = range(7)
-N_C = 7
+# C_LAST_RANK, C_LAST_W: the rank that drove the data bus last and whether that was a write
+# (a switch costs tRTRS, except from one rank's write to another's)
+C_BUS_FREE, C_LAST_CAS, C_LAST_RD_CAS, C_BUSY, C_HOLE_CAS, C_HOLE_W, C_LAST_RANK, C_LAST_W = range(8)
+N_C = 8
 NO_HOLE = -(1 << 50)
 # timing vector (ps)
 (T_CL, T_CWL, T_RCD, T_RP, T_RAS, T_CCD_S, T_CCD_L, T_RRD_S, T_RRD_L, T_FAW, T_WR, T_WTR_S, T_WTR_L, T_RTP,
@@ -316,7 +317,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                     # the channel's next slot and tRTRS after the bus's data
                     last_rank = chan_state[c, C_LAST_RANK]
                     switch_rd = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CL]
-                    switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CWL]
+                    switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] * (1 - chan_state[c, C_LAST_W]) - T[T_CWL]
                     for e in range(wn):
                         r = max(wready[e], wfloor[e])
                         if wrank[e] != last_rank:
@@ -336,10 +337,11 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                         best = min(best, wkey[e])
             elif ranks > 1:
                 # a request of another rank than the bus's last can start its data only tRTRS
-                # after that rank's: first-ready then prefers the rank that has the bus
+                # after that rank's (a write behind a write: at once): first-ready then prefers
+                # the rank that has the bus
                 last_rank = chan_state[c, C_LAST_RANK]
                 switch_rd = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CL]
-                switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CWL]
+                switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] * (1 - chan_state[c, C_LAST_W]) - T[T_CWL]
                 if n_due == 1:
                     for e in range(wn):
                         r = max(wready[e], wfloor[e])
@@ -446,9 +448,11 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 else:
                     cas = max(cas, chan_state[c, C_LAST_CAS] + T[T_CCD_S])
                     data = cas + lat
-                    # another rank takes the bus tRTRS after the last one's data (its strobes hand over)
+                    # another rank takes the bus tRTRS after the last one's data (its strobes hand
+                    # over), but a write follows another rank's write at once, as in DRAMsim3 and
+                    # FASED (the controller drives the strobes of both)
                     bus = chan_state[c, C_BUS_FREE]
-                    if chan_state[c, C_LAST_RANK] != r:
+                    if chan_state[c, C_LAST_RANK] != r and not (w and chan_state[c, C_LAST_W]):
                         bus += T[T_RTRS]
                     if data < bus:
                         shift = bus - data
@@ -474,6 +478,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             end = data + T[T_BURST]
             chan_state[c, C_BUS_FREE] = end  # after an interleaved line: one burst after the first one's end
             chan_state[c, C_LAST_RANK] = r
+            chan_state[c, C_LAST_W] = w
             chan_state[c, C_BUSY] += T[T_DATA]
             if T[T_HOLE] > 0:  # one line per gap: a line that filled one leaves none
                 chan_state[c, C_HOLE_CAS] = NO_HOLE if into_hole else cas + T[T_HOLE]
