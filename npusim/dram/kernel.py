@@ -306,6 +306,12 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                         due_ready = ready
                     recheck_at = min(recheck_at, due - T[T_SPAN] if fl < due - T[T_SPAN] else
                                      (ready if fl < ready else KEY_MAX))
+            if ranks > 1:
+                # a request of another rank than the bus's last can start its data only tRTRS
+                # after that rank's (a write behind a write: at once)
+                last_rank = chan_state[c, C_LAST_RANK]
+                switch_rd = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CL]
+                switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] * (1 - chan_state[c, C_LAST_W]) - T[T_CWL]
             hole = chan_state[c, C_HOLE_CAS]
             if T[T_HOLE] > 0 and hole >= arrival_ps:
                 # the last line left a gap between its bursts: a request of another bank
@@ -314,10 +320,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 hw = chan_state[c, C_HOLE_W]
                 if ranks > 1:
                     # only the gap's own rank fills it (as placed below); another rank follows
-                    # the channel's next slot and tRTRS after the bus's data
-                    last_rank = chan_state[c, C_LAST_RANK]
-                    switch_rd = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CL]
-                    switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] * (1 - chan_state[c, C_LAST_W]) - T[T_CWL]
+                    # the channel's next slot and its switch
                     for e in range(wn):
                         r = max(wready[e], wfloor[e])
                         if wrank[e] != last_rank:
@@ -336,12 +339,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                         wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
                         best = min(best, wkey[e])
             elif ranks > 1:
-                # a request of another rank than the bus's last can start its data only tRTRS
-                # after that rank's (a write behind a write: at once): first-ready then prefers
-                # the rank that has the bus
-                last_rank = chan_state[c, C_LAST_RANK]
-                switch_rd = chan_state[c, C_BUS_FREE] + T[T_RTRS] - T[T_CL]
-                switch_wr = chan_state[c, C_BUS_FREE] + T[T_RTRS] * (1 - chan_state[c, C_LAST_W]) - T[T_CWL]
+                # first-ready counts the rank switch, so it prefers the rank that has the bus
                 if n_due == 1:
                     for e in range(wn):
                         r = max(wready[e], wfloor[e])
