@@ -69,6 +69,9 @@ class NPUSpec:
     dma_max_inflight: int = 64  # requests a core's DMA keeps in flight (latency x bandwidth limit)
     dma_request_bytes: int = 64  # largest DMA request; each row of a transfer is requested on its own
     layer_setup_cycles: int = 0  # fixed cost of starting a layer (host tiling code, command issue)
+    # a vector-path layer fetches its next tile while computing this one (each tile in half the
+    # buffer); False: every tile takes the whole buffer and is fetched after the previous one is done
+    vector_overlap: bool = True
     # where `npu.buffers` was given (file, line), for errors found only when a layer is mapped
     buffers_at: tuple[str, int | None] = field(default=("", None), compare=False, repr=False)
 
@@ -184,6 +187,7 @@ class SoCSpec:
                 "dma_max_inflight": n.dma_max_inflight,
                 "dma_request_bytes": n.dma_request_bytes,
                 "layer_setup_cycles": n.layer_setup_cycles,
+                "vector_overlap": n.vector_overlap,
             },
             "llc": {
                 "size": format_size(c.size_bytes),
@@ -442,6 +446,7 @@ def _npu(sec: Section) -> NPUSpec:
     inflight = sec.integer("dma_max_inflight", 64, minimum=1)
     req_bytes = sec.size("dma_request_bytes", 64)
     setup = sec.integer("layer_setup_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES)
+    vector_overlap = sec.boolean("vector_overlap", True)
     sec.finish()
     return NPUSpec(
         cores=cores, array_rows=rows, array_cols=cols, dataflow=dataflow, clock_hz=clock_hz,
@@ -450,7 +455,7 @@ def _npu(sec: Section) -> NPUSpec:
         output_elem_bytes=elem["output"], accumulator_elem_bytes=elem["accumulator"],
         timing=timing, vector_elems_per_cycle=vector, dma_bytes_per_cycle=dma, conv_lowering=lowering,
         dma_max_inflight=inflight, dma_request_bytes=req_bytes, layer_setup_cycles=setup,
-        buffers_at=buffers_at,
+        vector_overlap=vector_overlap, buffers_at=buffers_at,
     )
 
 

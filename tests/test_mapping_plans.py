@@ -526,3 +526,34 @@ def test_streams_move_the_bytes_the_plan_predicts_per_kind(model, layers):
                                      ("weight", cands.f_w * row[FI["w_traffic_bytes"]], 0.01),
                                      ("output", cands.f_out * row[FI["out_bytes"]], 0.01)):
             assert abs(moved[kind] - predicted) <= max(rel * predicted, 4 * 64), (layer.name, kind)
+
+
+def test_vector_plans_without_overlap_fill_the_buffer_and_add_compute_to_memory():
+    # gemmini-moca's vector layers fetch a tile only after computing the last (vector_overlap:
+    # false): a tile may take the whole scratchpad, and the prediction adds the two times
+    import dataclasses
+    import math
+
+    import workloads
+    from npusim.mapping import Mapper
+    from npusim.mapping.plan import UNMANAGED
+    from npusim.soc import load_soc
+
+    soc = load_soc("gemmini-moca")
+    assert not soc.npu.vector_overlap
+    layer = next(layer for layer in workloads.get_trace("kws").layers if layer.op == "eltwise")
+    serial = Mapper(soc, cache_dir=False).plan(layer, 1, UNMANAGED)
+    both = Mapper(soc.replace(npu=dataclasses.replace(soc.npu, vector_overlap=True)), cache_dir=False).plan(
+        layer, 1, UNMANAGED)
+    setup = soc.npu.layer_setup_cycles
+    assert serial.predicted_cycles == serial.compute_cycles + serial.memory_cycles + setup
+    c, m = both.compute_cycles, both.memory_cycles
+    assert both.predicted_cycles == math.ceil(max(c, m) + 0.25 * min(c, m)) + setup
+    spad = soc.npu.scratchpad_bytes
+
+    def tile_bytes(p):  # both operands of a tile (1-byte elements, 1x1 window)
+        return 2 * p.tile_g * p.tile_p * p.tile_q
+
+    assert spad // 2 < tile_bytes(serial) <= spad
+    assert tile_bytes(both) <= spad // 2
+    assert serial.steps < both.steps

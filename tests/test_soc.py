@@ -32,6 +32,8 @@ def test_gemmini_preset_values():
     assert s.npu.input_buffer_bytes is None
     assert (s.llc.size_bytes, s.llc.banks, s.llc.npu_ways) == (2 << 20, 8, 0)
     assert (s.dram.standard, s.dram.scheduler, s.dram.ranks) == ("DDR3-1600", "frfcfs", 4)
+    # its pool and residual-add calls load every tile into the same rows (docs/SOC.md)
+    assert not s.npu.vector_overlap and load_soc("camdn").npu.vector_overlap
 
 
 @pytest.mark.parametrize("name", ["camdn", "gemmini-moca"])
@@ -101,6 +103,8 @@ def test_errors_carry_line_and_field(tmp_path):
     assert "unknown preset" in e.message or "no such file" in e.message
     e = _bad(tmp_path, "npu:\n  cores: 1\n  cores: 2\n")
     assert "duplicate key" in e.message and e.line == 3
+    e = _bad(tmp_path, "base: gemmini-moca\nnpu:\n  vector_overlap: 0\n")
+    assert (e.line, e.field, e.message) == (3, "npu.vector_overlap", "expected true or false, got 0")
 
 
 def test_direct_dict_requires_sections():

@@ -101,16 +101,39 @@ def report(out_dir: Path) -> pd.DataFrame:
         ref = pd.read_csv(REF / f"{net}.csv")
         m = ref.merge(layers, left_on="layer_name", right_on="layer")
         m = m[m.measured_cycles_avg.notna()]
-        per_layer.append(pd.DataFrame({"network": net, "layer": m.layer_name, "measured": m.measured_cycles_avg,
-                                       "simulated": m.cycles}))
+        per_layer.append(pd.DataFrame({"network": net, "kind": m.op_x, "layer": m.layer_name,
+                                       "measured": m.measured_cycles_avg, "simulated": m.cycles}))
     table = pd.DataFrame(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "gemmini_validation.csv", index=False)
     pl = pd.concat(per_layer)
     pl.to_csv(out_dir / "gemmini_validation_layers.csv", index=False)
+    kinds = kind_table(pl)
+    kinds.to_csv(out_dir / "gemmini_validation_kinds.csv", index=False)
     _plot(pl, out_dir / "gemmini_validation_layers.png")
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    print(kinds.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     return table
+
+
+def kind_table(per_layer: pd.DataFrame) -> pd.DataFrame:
+    """Measured and simulated cycles summed by layer kind (the artifact's `op`: conv, fc,
+    pool, resadd), per network and then per set. Only layers with a measurement count,
+    so a kind's sums leave out the cycles no layer accounts for. A whole-network error
+    can hide kinds that err both ways; this shows them."""
+    pl = per_layer.assign(set=[("calibration" if n in CALIBRATION else "held-out") for n in per_layer.network])
+    rows = []
+    for keys, label in ((["network", "kind"], None), (["set", "kind"], "all")):
+        g = pl.groupby(keys, sort=False).agg(layers=("layer", "size"), measured=("measured", "sum"),
+                                               simulated=("simulated", "sum")).reset_index()
+        if label is None:
+            g.insert(0, "set", [("calibration" if n in CALIBRATION else "held-out") for n in g.network])
+        else:
+            g.insert(1, "network", label)
+        rows.append(g[["set", "network", "kind", "layers", "measured", "simulated"]])
+    out = pd.concat(rows, ignore_index=True)
+    out["ratio"] = out.simulated / out.measured
+    return out
 
 
 def _plot(pl: pd.DataFrame, path: Path) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 
 from workloads import get_trace
-from workloads.trace import Trace
+from workloads.trace import VECTOR_OPS, Trace
 
 from ..errors import COMMAND_LINE, InputError
 from ..mapping import Mapper
@@ -488,7 +488,8 @@ class Simulation:
                 mem.residency[t.index].add(lo, hi, mem.line_bytes)
             before = mem.counters[t.index].snapshot()
             start = int(self.env.now)
-            yield from self._run_layer(t.index, rs, plan.cores_used)
+            overlap = self.scenario.soc.npu.vector_overlap or layer.op not in VECTOR_OPS
+            yield from self._run_layer(t.index, rs, plan.cores_used, overlap)
             after = mem.counters[t.index].snapshot()
             self.layers.append(LayerRecord(
                 tenant=t.index, task=task.index, layer=layer.name, op=layer.op, start=start,
@@ -523,8 +524,9 @@ class Simulation:
             done.succeed()
         self._dispatch()
 
-    def _run_layer(self, tenant: int, rs: RoutedStreams, cores: int):
-        """Steps of one layer: fetch i+1 while computing i, drain i afterwards."""
+    def _run_layer(self, tenant: int, rs: RoutedStreams, cores: int, overlap: bool = True):
+        """Steps of one layer: fetch i+1 while computing i, drain i afterwards.
+        Without `overlap`, i+1 is fetched once i is computed (its tiles share the buffer)."""
         env, mem = self.env, self.memory
         setup = self.scenario.soc.npu.layer_setup_cycles
         if setup:
@@ -549,7 +551,11 @@ class Simulation:
             if s > 0:
                 mem.write(tenant, now, runs(s - 1, WRITE_CACHE), runs(s - 1, WRITE_REGION), runs(s - 1, WRITE_DRAM))
             if s + 1 < n:
-                ready = mem.read(tenant, now, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
+                fetch_at = now
+                if not overlap and cyc[s]:
+                    fetch_at = now + cyc[s]
+                    yield env.timeout(cyc[s])
+                ready = mem.read(tenant, fetch_at, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
                                  runs(s + 1, READ_DRAM), req[s + 1])
             compute_end = now + cyc[s]
         if compute_end > env.now:

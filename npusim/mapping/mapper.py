@@ -88,7 +88,8 @@ class Mapper:
         self.hw = hw_vector(rows=npu.array_rows, cols=npu.array_cols, dataflow=npu.dataflow, timing=npu.timing,
                             **self.cost.timing_params(npu.timing))
         self.vec = np.array([npu.vector_elems_per_cycle, self.cost.vector_overhead_cycles,
-                             int(npu.conv_lowering == "per_window"), npu.dma_request_bytes], dtype=np.int64)
+                             int(npu.conv_lowering == "per_window"), npu.dma_request_bytes,
+                             int(npu.vector_overlap)], dtype=np.int64)
         self.buffers = buffer_array(soc)
         self.memory = memory or memory_system(soc)
         if cache_dir is False:
@@ -153,7 +154,8 @@ class Mapper:
         if cores < 1:
             raise InputError(source or "<mapping>", "cores", f"must be at least 1, got {cores}")
         nest = loop_nest(layer, self.soc.npu, cores, self.soc.llc.line_bytes)
-        cands = LayerCandidates(nest, self._search(nest), cores, self.memory, self.cost)
+        cands = LayerCandidates(nest, self._search(nest), cores, self.memory, self.cost,
+                                overlapped=self.soc.npu.vector_overlap or not nest.vector)
         if not cands.fits:
             n = self.soc.npu
             buffers = (f"scratchpad {n.scratchpad_bytes} B" if n.unified_scratchpad else

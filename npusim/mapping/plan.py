@@ -125,8 +125,11 @@ class LayerCandidates:
     turned into plan rows for any budget."""
 
     def __init__(self, nest: LoopNest, best: np.ndarray, cores: int, memory: MemorySystem,
-                 cost: CostModel):
+                 cost: CostModel, overlapped: bool = True):
+        """`overlapped`: the layer fetches a tile while computing the previous one (False:
+        one after the other, so compute and memory time add up)."""
         self.nest = nest
+        self.overlapped = overlapped
         self.best = best
         self._rows = best.tolist()  # plain floats: plans read a dozen fields each
         self._best_memo: dict[tuple, LayerPlan | None] = {}
@@ -171,6 +174,8 @@ class LayerCandidates:
 
     def predicted(self, compute: int, memory: int) -> int:
         t = self.cost
+        if not self.overlapped:
+            return compute + memory + t.layer_overhead_cycles
         return int(math.ceil(max(compute, memory) + t.overlap_alpha * min(compute, memory))) + \
             t.layer_overhead_cycles
 

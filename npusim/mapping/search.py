@@ -593,7 +593,8 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
     output written once. The tiling takes the largest tiles whose operands fit
     half the input buffer (or scratchpad): whole channel groups, then rows,
     then columns; all five objectives share it. vec = (elements per cycle,
-    overhead cycles per tile) of the vector path.
+    overhead cycles per tile, _, _, overlap) of the vector path; without overlap
+    (vec[4] = 0) a tile may take the whole buffer, as nothing is fetched beside it.
     """
     from ..npu.scalar import vector_tile_cycles
 
@@ -614,7 +615,7 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
                     tile_bytes = tp * nest.Kc * nest.w_eb  # table rows gathered per tile
                 else:
                     tile_bytes = n_ops * tg * rows * cols * nest.in_eb
-                if 2 * tile_bytes > in_buf:
+                if (2 if vec[4] else 1) * tile_bytes > in_buf:
                     continue
                 r_sum = core_span_sum(nest.P, Pc, tp, nest.stride, nest.R, nest.padding, nest.H)
                 c_sum = core_span_sum(nest.Q, Qc, tq, nest.stride, nest.S, nest.padding, nest.W)
