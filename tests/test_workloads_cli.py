@@ -311,3 +311,30 @@ def test_trace_export_writes_to_a_device(cli):
     assert r.returncode == 2 and "--layout: is the same file as --out" in r.stderr  # one device, two outputs
     r = cli("trace", "export", "kws", "--out", "/dev/null")
     assert r.returncode == 0, r.stderr
+
+
+def _with_file_size_limit(limit: int, *args: str):
+    """The CLI run with writes past `limit` bytes failing (EFBIG), as on a full disk."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit_writes():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    return subprocess.run([sys.executable, "-m", "npusim", *args], capture_output=True, text=True,
+                          preexec_fn=limit_writes, timeout=600)
+
+
+def test_trace_import_that_fails_to_write_leaves_no_half_file(cli, tmp_path):
+    src = tmp_path / "r50.csv"
+    src.write_text(trace_to_csv(build("resnet50")))
+    out = tmp_path / "out.csv"
+    _one_line_error(_with_file_size_limit(2048, "trace", "import", str(src), "--out", str(out)),
+                    f"--out: cannot write {str(out)!r}: File too large")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r50.csv"]  # no cut-off trace, no staging file
+    out.write_text("precious\n")
+    _one_line_error(_with_file_size_limit(2048, "trace", "import", str(src), "--out", str(out)), "--out: cannot write")
+    assert out.read_text() == "precious\n"  # an existing file stays as it was
+    assert cli("trace", "import", str(src), "--out", str(out)).returncode == 0
+    assert out.read_text() == src.read_text()

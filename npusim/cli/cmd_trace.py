@@ -205,7 +205,7 @@ class _pandas_wide:
 
 def _import(args: argparse.Namespace) -> int:
     from workloads.importers import load_file
-    from workloads.trace import write_trace
+    from workloads.trace import trace_to_csv
 
     out = Path(args.out)
     if out.suffix.lower() != ".csv":
@@ -215,8 +215,7 @@ def _import(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         trace = load_file(Path(args.file), args.format)
     skipped = _report_warnings(caught)
-    with _writing("--out", out):
-        write_trace(trace, out)
+    _write_all([("--out", out, trace_to_csv(trace))])  # whole or not at all
     print(f"{trace.name}: {len(trace)} layers, {_human(trace.macs, 'MACs')} -> {out}"
           + (f" ({count_text(skipped, 'unsupported operator')} skipped)" if skipped else ""))
     return 0
