@@ -275,3 +275,23 @@ def test_a_file_that_is_there_but_unreadable_is_not_called_missing(cli, tmp_path
     assert r.returncode == 2 and r.stderr.startswith("error: loop: file: cannot read: ")
     r = cli("run", "--mix", "./loop", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip() == "error: loop: file: a symbolic link that leads to no file"
+
+
+@pytest.mark.parametrize("name", ["plans.csv", "plans.parquet"])
+def test_map_that_fails_to_write_its_table_leaves_no_half_file(cli, tmp_path, name):
+    import resource
+    import subprocess
+    import sys
+
+    def limit_writes():  # writes past 4 KiB fail (EFBIG), as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    args = ["map", "--workload", "kws", "--cores", "1", "--budgets", "0,256KiB"]
+    assert cli(*args).returncode == 0  # plans cached: only the table is written below
+    out = tmp_path / name
+    r = subprocess.run([sys.executable, "-m", "npusim", *args, "--out", str(out)], capture_output=True, text=True,
+                       preexec_fn=limit_writes, timeout=600)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: <command line>: --out: cannot write {str(out)!r}"), \
+        r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # no cut-off table, no staging file

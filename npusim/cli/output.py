@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from ..errors import COMMAND_LINE, InputError
@@ -23,10 +25,26 @@ def write_table(df, path: str | Path, flag: str) -> Path:
     try:
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            df.to_parquet(path, index=False)
-        else:
-            df.to_csv(path, index=False)
+        if path.exists() and not path.is_file() and not path.is_dir():  # a device or pipe: written to
+            _write(df, path, fmt)
+            return path
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        # staged beside it and renamed into place: a failed write leaves no half table
+        # and an existing file as it was
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            _write(df, tmp, fmt)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as exc:
         raise InputError(COMMAND_LINE, flag, f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     return path
+
+
+def _write(df, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
