@@ -445,16 +445,17 @@ def test_scalesim_export_names_and_layout(tmp_path):
     x = b.input(8, 10, 10)
     x = b.conv("a,DP b", x, 16, 3, padding=1)         # not depthwise: loses its DP; no comma
     x = b.dwconv("dw", x, 3, stride=2, padding=1)      # depthwise: gains one
+    x = b.dwconv("dwDP", x, 3, padding=1)              # depthwise with one: keeps it
     x = b.conv("grouped", x, 16, 1, groups=4)          # grouped: one GEMM row per group
     b.pool("pool", x, 2)
     skipped = write_topology(b.build(), tmp_path / "t.csv", tmp_path / "l.csv")
     topo = [line.split(", ") for line in (tmp_path / "t.csv").read_text().splitlines()[1:]]
     layout = [line.split(", ") for line in (tmp_path / "l.csv").read_text().splitlines()[1:]]
     assert skipped == ["pool"]
-    assert [r[0] for r in topo] == ["a_D_P b", "dw_DP", "grouped.0", "grouped.1", "grouped.2", "grouped.3"]
+    assert [r[0] for r in topo] == ["a_D_P b", "dw_DP", "dwDP", "grouped.0", "grouped.1", "grouped.2", "grouped.3"]
     assert topo[0][1:] == ["12", "12", "3", "3", "8", "16", "1,"]      # 10x10 out: padding folded in
     assert topo[1][1:] == ["11", "11", "3", "3", "16", "1", "2,"]      # 5x5 out = (11 - 3) / 2 + 1
-    assert topo[2][1:] == ["25", "1", "1", "1", "4", "4", "1,"]        # M = 25 pixels, K = N = 16 / 4
+    assert topo[3][1:] == ["25", "1", "1", "1", "4", "4", "1,"]        # M = 25 pixels, K = N = 16 / 4
     assert [r[0] for r in layout] == [r[0] for r in topo]
     assert all(len(r) == 21 and r[-1].endswith(",") for r in layout)
     assert layout[1][5] == "16" and layout[0][5] == "1"                 # a DP row's field 5: its channels
@@ -473,6 +474,8 @@ def test_scalesim_import_then_export_keeps_scalesims_work(tmp_path, topology):
     after = read_scalesim_topology(tmp_path / "again.csv", expand_depthwise=True)
     cols = ["m", "n", "k", "groups", "depthwise"]
     assert after[cols].to_dict("records") == before[cols].to_dict("records")
+    if topology in ("resnet50.csv", "mobilenet_v2.csv"):  # npusim's own exports: the same file again
+        assert (tmp_path / "again.csv").read_text() == src.read_text()  # (not dw_D_P_DP)
 
 
 def test_onnx_symbolic_sizes(tmp_path):

@@ -81,7 +81,8 @@ def topology_rows(trace: Trace) -> tuple[list[list[str | int]], list[str]]:
       given as ``(out - 1) x stride + kernel``: the rows and columns its
       windows cover, padding included, so that SCALE-Sim's output size
       (``ceil((H - R + stride) / stride)``, no padding) equals the trace's.
-      A depthwise layer's name gets ``DP`` (SCALE-Sim's marker); other names
+      A depthwise layer's name gets ``DP`` (SCALE-Sim's marker) unless it has
+      one (so an exported topology read back exports the same); other names
       lose any ``DP`` they had.
     * Everything else that runs on the array (gemm, matmul, lstm, grouped or
       batched convs) is written as its GEMMs, one row each (``name.i`` when a
@@ -94,12 +95,13 @@ def topology_rows(trace: Trace) -> tuple[list[list[str | int]], list[str]]:
         if not layer.is_compute:
             skipped.append(layer.name)
             continue
-        name = one_line(layer.name).replace(",", "_").replace("DP", "D_P")
+        dp_name = one_line(layer.name).replace(",", "_")  # a depthwise layer's name keeps a DP it has
+        name = dp_name.replace("DP", "D_P")
         spatial = layer.op in ("conv", "dwconv") and layer.batch == 1
         if spatial and layer.groups == 1:
             rows.append([name, *_conv_window(layer), layer.in_c, layer.out_c, layer.stride])
         elif spatial and layer.groups == layer.in_c and layer.out_c % layer.in_c == 0:
-            rows.append([f"{name}_DP", *_conv_window(layer), layer.in_c, layer.out_c // layer.in_c,
+            rows.append([dp_name if "DP" in dp_name else f"{dp_name}_DP", *_conv_window(layer), layer.in_c, layer.out_c // layer.in_c,
                          layer.stride])
         else:
             m, n, k, groups = layer.gemm_dims()
