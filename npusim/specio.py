@@ -90,6 +90,16 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def csv_lines(text: str) -> list[str]:
+    """The lines of CSV text as a CSV file has them: split at \\r\\n, \\r or \\n only
+    (str.splitlines also splits at form feeds, U+0085, U+2028 ..., which would
+    move every line number after them and cut a cell holding one in two)."""
+    lines = re.split(r"\r\n|\r|\n", text)
+    if lines[-1] == "":  # the line end of the last line, not a line
+        lines.pop()
+    return lines
+
+
 def comma_names(text: str) -> list[str]:
     """The names of a comma list such as a mix; an empty one (`a,,b`, a trailing comma) is a
     ValueError: a dropped workload would change the point without a word."""

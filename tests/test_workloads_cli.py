@@ -141,6 +141,11 @@ BAD_TRACES = [
     # a name is one table cell on one line (the ONNX importer writes these as '_')
     ("name,op,M,N,K\nf\x00c,gemm,1,2,3\n", "bad.csv:2: name: layer name holds a control character or line break: 'f\\x00c'"),
     ('name,op,M,N,K\n"f\nc",gemm,1,2,3\n', "bad.csv:2: name: layer name holds a control character or line break: 'f\\nc'"),
+    # only \r and \n end a CSV line: a form feed, U+0085 or U+2028 is a character in it (lines are not moved)
+    ("# page\x0cbreak\nname,op,M,N,K\nfc,gemm,1,2,0\n", "bad.csv:3: K: must be at least 1, got 0"),
+    ("name,op,M,N,K\nf\x85c,gemm,1,2,3\n", "bad.csv:2: name: layer name holds a control character or line break: 'f\\x85c'"),
+    ('name,op,M,N,K\n"f\u2028c",gemm,1,2,3\n',
+     "bad.csv:2: name: layer name holds a control character or line break: 'f\\u2028c'"),
     # a name an `inputs` cell cannot spell: '-' reads as the network input, ';' splits it, so the
     # next row's empty cell (this layer) would be written '-' or 'a;x' and read back otherwise
     ("name,op,M,N,K,inputs\n-,gemm,4,16,16,-\nb,gemm,4,16,16,\n",
@@ -181,6 +186,8 @@ def test_bad_scalesim_and_onnx_files(cli, tmp_path):
                     f"error: {p}:2: Filter Height: filter height 7 is larger than the input height 4")
     p.write_text(CONV_HEADER + "conv1, 5600000000000000000000, 4, 1, 1, 3, 64, 1,\n")
     _one_line_error(cli("trace", "show", str(p)), f"error: {p}:2: IFMAP Height: must be at most 2147483647")
+    p.write_text(CONV_HEADER.replace(",\n", ",\x0c\n") + "conv1, 4, 4, 7, 7, 3, 64, 1,\n")  # a form feed ends no line
+    _one_line_error(cli("trace", "show", str(p)), f"error: {p}:2: Filter Height: filter height 7 is larger")
     binary_csv = tmp_path / "binary.csv"
     binary_csv.write_bytes(b"\xff\xfe\x00name,op")
     _one_line_error(cli("trace", "show", str(binary_csv)), f"error: {binary_csv}: file: not UTF-8 text")

@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from npusim.errors import InputError, has_control_character
+from npusim.specio import csv_lines
 from npusim.units import MAX_DIM, parse_int_text
 
 # no tensor dimension beyond MAX_DIM (int32 shapes), no element wider than 16
@@ -574,7 +575,7 @@ def _csv_rows(reader, source: str, offset: int):
 
 def parse_trace_text(text: str, source: str, name: str | None = None) -> Trace:
     """Parse trace CSV text. Blank lines and lines starting with '#' are ignored."""
-    lines = text.splitlines()
+    lines = csv_lines(text)
     # the header is the first line that is neither blank nor a comment
     header_index = next((i for i, l in enumerate(lines) if l.strip() and not l.lstrip().startswith("#")), None)
     if header_index is None:

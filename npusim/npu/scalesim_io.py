@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from ..specio import MAX_INT
+from ..specio import MAX_INT, csv_lines
 from ..units import MAX_DIM, parse_float_text, parse_int_text
 from .convert import conv_out_size
 
@@ -38,7 +38,7 @@ def _rows(path: str | Path) -> list[tuple[int, list[str]]]:
         raise InputError(str(path), "file", "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(path), "file", f"cannot read: {exc}") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(csv_lines(text), start=1):
         if not line.strip():
             continue
         try:

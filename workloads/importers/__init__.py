@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from npusim.errors import CONTROL_CATEGORIES, InputError
+from npusim.specio import csv_lines
 
 from ..trace import NETWORK_INPUT, Trace, read_trace
 
@@ -100,7 +101,7 @@ def detect(path: Path) -> str:
         if path.suffix.lower() == ".csv":  # a CSV that is not text, not an ONNX model under another name
             raise InputError(str(path), "file", f"not UTF-8 text: {exc}") from None
         return "onnx"  # binary: an ONNX protobuf is the only binary format (its reader says if it is not)
-    header = next((l for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")), "")
+    header = next((l for l in csv_lines(text) if l.strip() and not l.lstrip().startswith("#")), "")
     if not header:  # nothing to tell a format by
         raise InputError(str(path), "header", "empty file: no header line", 1)
     try:  # as the readers split it: a quoted header ("name","op",... as R's write.csv writes it) is the same header
