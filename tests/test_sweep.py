@@ -626,6 +626,11 @@ def test_regress_with_no_layer_in_common_warns_nothing(cli, tmp_path):
      "error: {tmp}/COMPUTE_REPORTT.csv: reference: no such file\n"),
     (["--reference", "{report}", "--topology", "{tmp}", "--config", "{config}"],
      "error: <command line>: --topology: '{tmp}': is a directory, not a file\n"),
+    # the flag left out is the one blamed
+    (["--reference", "{report}", "--topology", "t.csv"],
+     "error: <command line>: --config: a COMPUTE_REPORT.csv reference needs --topology and --config\n"),
+    (["--reference", "{report}", "--config", "{config}"],
+     "error: <command line>: --topology: a COMPUTE_REPORT.csv reference needs --topology and --config\n"),
 ])
 def test_bad_regress_input(cli, tmp_path, args, expect):
     sc = REPO / "tests" / "reference" / "scalesim"

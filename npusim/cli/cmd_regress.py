@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     ref = Path(args.reference) if args.reference is not None else shipped_references()
     if ref.is_file():
         if not (args.topology and args.config):
-            raise InputError(COMMAND_LINE, "--topology", "a COMPUTE_REPORT.csv reference needs --topology and --config")
+            missing = "--config" if args.topology else "--topology"
+            raise InputError(COMMAND_LINE, missing, "a COMPUTE_REPORT.csv reference needs --topology and --config")
         for flag, path in (("--topology", args.topology), ("--config", args.config)):
             problem = _not_a_file(Path(path))
             if problem:
