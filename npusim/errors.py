@@ -72,6 +72,14 @@ def file_error(exc: OSError) -> InputError | None:
     return InputError(str(exc.filename), "file", exc.strerror or str(exc))
 
 
+def decode_error_line(exc: BaseException) -> int | None:
+    """The 1-based line of the byte a UTF-8 decoder refused (None for other errors),
+    when the decoder was given the whole file."""
+    if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, (bytes, bytearray)):
+        return exc.object[:exc.start].count(b"\n") + 1
+    return None
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's message as one line (its first), or its type when it has none."""
     text = str(exc).strip()

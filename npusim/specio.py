@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from .errors import COMMAND_LINE, InputError, first_line, has_control_character
+from .errors import COMMAND_LINE, InputError, decode_error_line, first_line, has_control_character
 from .units import UnitError, count_text, is_finite_number, parse_frequency, parse_size
 
 
@@ -170,7 +170,7 @@ def load_yaml(path: str | Path) -> Any:
     except IsADirectoryError:
         raise InputError(str(path), "file", "is a directory, expected a YAML file") from None
     except UnicodeDecodeError as exc:
-        raise InputError(str(path), "file", f"not UTF-8 text: {exc}") from None
+        raise InputError(str(path), "file", f"not UTF-8 text: {exc}", decode_error_line(exc)) from None
     except OSError as exc:  # a loop of links, permissions: the system's words, not Python's '[Errno 40] ...'
         raise InputError(str(path), "file", f"cannot read: {exc.strerror or exc}") from None
     except ValueError:  # the one ValueError a path raises

@@ -296,6 +296,7 @@ def test_an_unreadable_yaml_file_is_named_in_the_systems_words(tmp_path):
     with pytest.raises(InputError) as exc:
         load_soc(str(tmp_path / "bin.yaml"))
     assert exc.value.message.startswith("not UTF-8 text: 'utf-8' codec can't decode byte 0xff in position 18")
+    assert exc.value.line == 2  # the line of the byte
 
 
 def test_a_null_in_a_soc_file_clears_what_its_base_set(tmp_path):

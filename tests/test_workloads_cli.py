@@ -190,7 +190,14 @@ def test_bad_scalesim_and_onnx_files(cli, tmp_path):
     _one_line_error(cli("trace", "show", str(p)), f"error: {p}:2: Filter Height: filter height 7 is larger")
     binary_csv = tmp_path / "binary.csv"
     binary_csv.write_bytes(b"\xff\xfe\x00name,op")
-    _one_line_error(cli("trace", "show", str(binary_csv)), f"error: {binary_csv}: file: not UTF-8 text")
+    _one_line_error(cli("trace", "show", str(binary_csv)), f"error: {binary_csv}:1: file: not UTF-8 text")
+    # a Latin-1 byte is named at its line, whichever reader finds it
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b"name,op,M,N,K\nfc,gemm,1,2,3\ncaf\xe9,gemm,1,2,3\n")
+    _one_line_error(cli("trace", "show", str(latin1)), f"error: {latin1}:3: file: not UTF-8 text")
+    _one_line_error(cli("trace", "show", str(latin1), "--format", "trace"), f"error: {latin1}:3: file: cannot read")
+    latin1.write_bytes(CONV_HEADER.encode() + b"\ncaf\xe9, 4, 4, 3, 3, 3, 64, 1,\n")
+    _one_line_error(cli("trace", "show", str(latin1), "--format", "scalesim"), f"error: {latin1}:3: file: cannot read")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01\x02garbage")
     _one_line_error(cli("trace", "show", str(junk)), f"error: {junk}: file: not a readable ONNX model")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from npusim.errors import InputError, has_control_character
+from npusim.errors import InputError, decode_error_line, has_control_character
 from npusim.specio import csv_lines
 from npusim.units import MAX_DIM, parse_int_text
 
@@ -663,7 +663,7 @@ def read_trace(path: str | Path, name: str | None = None) -> Trace:
     except FileNotFoundError:
         raise InputError(str(path), "file", "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "file", f"cannot read: {exc}") from None
+        raise InputError(str(path), "file", f"cannot read: {exc}", decode_error_line(exc)) from None
     return parse_trace_text(text, str(path), name)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, decode_error_line
 from ..specio import MAX_INT, csv_lines
 from ..units import MAX_DIM, parse_float_text, parse_int_text
 from .convert import conv_out_size
@@ -37,7 +37,7 @@ def _rows(path: str | Path) -> list[tuple[int, list[str]]]:
     except FileNotFoundError:
         raise InputError(str(path), "file", "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "file", f"cannot read: {exc}") from None
+        raise InputError(str(path), "file", f"cannot read: {exc}", decode_error_line(exc)) from None
     for lineno, line in enumerate(csv_lines(text), start=1):
         if not line.strip():
             continue

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from npusim.errors import CONTROL_CATEGORIES, InputError
+from npusim.errors import CONTROL_CATEGORIES, InputError, decode_error_line
 from npusim.specio import csv_lines
 
 from ..trace import NETWORK_INPUT, Trace, read_trace
@@ -73,7 +73,7 @@ def read_text(path: Path) -> str:
     except FileNotFoundError:
         raise InputError(str(path), "file", "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), "file", f"cannot read as text: {exc}") from None
+        raise InputError(str(path), "file", f"cannot read as text: {exc}", decode_error_line(exc)) from None
 
 
 def one_line(name: str) -> str:
@@ -99,7 +99,7 @@ def detect(path: Path) -> str:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if path.suffix.lower() == ".csv":  # a CSV that is not text, not an ONNX model under another name
-            raise InputError(str(path), "file", f"not UTF-8 text: {exc}") from None
+            raise InputError(str(path), "file", f"not UTF-8 text: {exc}", decode_error_line(exc)) from None
         return "onnx"  # binary: an ONNX protobuf is the only binary format (its reader says if it is not)
     header = next((l for l in csv_lines(text) if l.strip() and not l.lstrip().startswith("#")), "")
     if not header:  # nothing to tell a format by
