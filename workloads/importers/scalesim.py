@@ -101,8 +101,8 @@ def topology_rows(trace: Trace) -> tuple[list[list[str | int]], list[str]]:
         if spatial and layer.groups == 1:
             rows.append([name, *_conv_window(layer), layer.in_c, layer.out_c, layer.stride])
         elif spatial and layer.groups == layer.in_c and layer.out_c % layer.in_c == 0:
-            rows.append([dp_name if "DP" in dp_name else f"{dp_name}_DP", *_conv_window(layer), layer.in_c, layer.out_c // layer.in_c,
-                         layer.stride])
+            dw_name = dp_name if "DP" in dp_name else f"{dp_name}_DP"
+            rows.append([dw_name, *_conv_window(layer), layer.in_c, layer.out_c // layer.in_c, layer.stride])
         else:
             m, n, k, groups = layer.gemm_dims()
             for g in range(groups):
