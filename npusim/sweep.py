@@ -39,6 +39,7 @@ import pandas as pd
 
 from workloads import get_trace, workload_fault
 
+from .atomicio import write_whole
 from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
                        hashable_param, load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags,
@@ -1242,15 +1243,9 @@ def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:
         df = df.iloc[key.to_numpy().argsort(kind="stable")].reset_index(drop=True)
     df = add_derived(df.drop(columns=[c for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
                                       if c in df.columns]))
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        if path.suffix.lower() == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # interrupted while writing: the journal still has every row
+    # interrupted while writing: the table stays as it was and the journal has every row
+    write_whole(path, lambda tmp: df.to_csv(tmp, index=False) if path.suffix.lower() == ".csv"
+                else df.to_parquet(tmp, index=False))
     return df
 
 

@@ -237,9 +237,9 @@ def test_each_steps_outputs_are_posted_when_the_next_step_starts():
     layers: list[tuple[object, list[tuple[int, int]], list[int]]] = []
     run_layer, read, write = sim._run_layer, sim.memory.read, sim.memory.write
 
-    def spy_layer(tenant: int, rs, cores: int):
+    def spy_layer(tenant: int, rs, cores: int, overlap: bool = True):
         layers.append((rs, [], []))
-        return run_layer(tenant, rs, cores)
+        return run_layer(tenant, rs, cores, overlap)
 
     def spy_read(tenant: int, now: int, cores: int, cache_runs, region_runs, dram_runs, requests: int) -> int:
         ready = read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests)

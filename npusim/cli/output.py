@@ -6,6 +6,7 @@ import errno
 import os
 from pathlib import Path
 
+from ..atomicio import write_whole
 from ..errors import COMMAND_LINE, InputError
 
 
@@ -30,14 +31,7 @@ def write_table(df, path: str | Path, flag: str) -> Path:
             return path
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        # staged beside it and renamed into place: a failed write leaves no half table
-        # and an existing file as it was
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            _write(df, tmp, fmt)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_whole(path, lambda tmp: _write(df, tmp, fmt))
     except OSError as exc:
         raise InputError(COMMAND_LINE, flag, f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     return path

@@ -1,0 +1,32 @@
+"""Files written whole or not at all (npusim.atomicio)."""
+
+import pytest
+
+from npusim.atomicio import write_whole
+
+
+def _fail_half_way(tmp):
+    tmp.write_text("half a tab")
+    raise OSError(28, "No space left on device")
+
+
+def test_a_failed_write_leaves_an_existing_file_as_it_was_and_nothing_beside_it(tmp_path):
+    path = tmp_path / "layers.csv"
+    path.write_text("old,table\n")
+    with pytest.raises(OSError):
+        write_whole(path, _fail_half_way)
+    assert path.read_text() == "old,table\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layers.csv"]
+
+
+def test_a_failed_first_write_leaves_no_file(tmp_path):
+    with pytest.raises(OSError):
+        write_whole(tmp_path / "new.csv", _fail_half_way)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_whole_write_replaces_the_file(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("old")
+    write_whole(path, lambda tmp: tmp.write_text("new"))
+    assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
