@@ -68,6 +68,7 @@ class NPUSpec:
     conv_lowering: str = "im2col"  # im2col: K = R*S*C on the array; per_window: one GEMM per kernel position
     dma_max_inflight: int = 64  # requests a core's DMA keeps in flight (latency x bandwidth limit)
     dma_request_bytes: int = 64  # largest DMA request; each row of a transfer is requested on its own
+    dma_write_request_bytes: int = 64  # largest DMA write request (the spec's default: dma_request_bytes)
     layer_setup_cycles: int = 0  # fixed cost of starting a layer (host tiling code, command issue)
     # a vector-path layer fetches its next tile while computing this one (each tile in half the
     # buffer); False: every tile takes the whole buffer and is fetched after the previous one is done
@@ -186,6 +187,7 @@ class SoCSpec:
                 "conv_lowering": n.conv_lowering,
                 "dma_max_inflight": n.dma_max_inflight,
                 "dma_request_bytes": n.dma_request_bytes,
+                "dma_write_request_bytes": n.dma_write_request_bytes,
                 "layer_setup_cycles": n.layer_setup_cycles,
                 "vector_overlap": n.vector_overlap,
             },
@@ -445,6 +447,7 @@ def _npu(sec: Section) -> NPUSpec:
     lowering = sec.choice("conv_lowering", CONV_LOWERINGS, "im2col")
     inflight = sec.integer("dma_max_inflight", 64, minimum=1)
     req_bytes = sec.size("dma_request_bytes", 64)
+    write_req_bytes = sec.size("dma_write_request_bytes", req_bytes)
     setup = sec.integer("layer_setup_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES)
     vector_overlap = sec.boolean("vector_overlap", True)
     sec.finish()
@@ -454,7 +457,8 @@ def _npu(sec: Section) -> NPUSpec:
         scratchpad_bytes=scratch, input_elem_bytes=elem["input"], weight_elem_bytes=elem["weight"],
         output_elem_bytes=elem["output"], accumulator_elem_bytes=elem["accumulator"],
         timing=timing, vector_elems_per_cycle=vector, dma_bytes_per_cycle=dma, conv_lowering=lowering,
-        dma_max_inflight=inflight, dma_request_bytes=req_bytes, layer_setup_cycles=setup,
+        dma_max_inflight=inflight, dma_request_bytes=req_bytes, dma_write_request_bytes=write_req_bytes,
+        layer_setup_cycles=setup,
         vector_overlap=vector_overlap, buffers_at=buffers_at,
     )
 

@@ -1063,18 +1063,18 @@ def test_colocated_run_reuses_the_isolated_runs_streams_with_the_same_result(mon
     assert np.array_equal(result.layers.end_cycle.to_numpy(), alone.layers.end_cycle.to_numpy())
 
 
-def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed():
+def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed_and_stored():
     # gemmini-moca sets vector_overlap: false (its pool and residual-add calls load every tile
-    # into the same buffer rows): such a layer fetches tile s + 1 exactly step s's compute
-    # cycles after tile s arrived; array layers still fetch s + 1 when step s starts
+    # into the same buffer rows): such a layer fetches tile s + 1 step s's compute cycles and
+    # its stores' drain after tile s arrived; array layers still fetch s + 1 when step s starts
     from npusim.engine.sim import Simulation
     from npusim.mapping import Mapper
 
     sc = scenario_from_flags(soc="gemmini-moca", mix=["kws"], policy="shared", soc_override={"--cores": "1"})
     assert not sc.soc.npu.vector_overlap
     sim = Simulation(sc, mapper=Mapper(sc.soc))
-    layers, reads = [], []
-    run_layer, read = sim._run_layer, sim.memory.read
+    layers, reads, drains = [], [], {}
+    run_layer, read, drain = sim._run_layer, sim.memory.read, sim.memory.drain_cycles
 
     def spy_layer(tenant, rs, cores, overlap=True):
         layers.append((rs, overlap, len(reads)))
@@ -1085,7 +1085,11 @@ def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed
         reads.append((now, ready))
         return ready
 
-    sim._run_layer, sim.memory.read = spy_layer, spy_read
+    def spy_drain(cores, requests, *runs):
+        drains[len(reads)] = cycles = drain(cores, requests, *runs)  # before the read it delays
+        return cycles
+
+    sim._run_layer, sim.memory.read, sim.memory.drain_cycles = spy_layer, spy_read, spy_drain
     sim.run()
     assert [o for _, o, _ in layers] == [layer.op != "eltwise" for layer in sim.tenants[0].trace.layers]
     assert sum(not o for _, o, _ in layers) == 11  # kws's eleven residual adds
@@ -1093,14 +1097,30 @@ def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed
     for rs, overlap, first in layers:
         cyc = rs.step_cycles[:rs.steps].tolist()
         mine = reads[first:first + rs.steps]
+        if not overlap:
+            # each of 96 x 96 pixels' 45 channels is stored in 16-byte requests: 3 a pixel
+            assert int(rs.step_write_requests.sum()) == 96 * 96 * 3
         for s in range(1, rs.steps - 1):
             (now0, ready0), (now1, ready1), (now2, _) = mine[s - 1], mine[s], mine[s + 1]
             if overlap:
-                assert now2 == max(ready1, now1 + cyc[s - 1])
+                assert now2 == max(ready1, now1 + cyc[s - 1]) and first + s + 1 not in drains
             else:
-                assert now2 == ready1 + cyc[s]
+                assert drains[first + s + 1] > 0 and now2 == ready1 + cyc[s] + drains[first + s + 1]
             checked[overlap] += 1
     assert checked[True] >= 100 and checked[False] >= 50
+
+
+def test_a_stores_drain_is_its_lines_over_the_dma_or_its_requests_over_the_hit_latency():
+    from npusim.engine.memory import MemoryHierarchy
+    from npusim.soc import load_soc
+
+    soc = load_soc("gemmini-moca")  # 16 B/cycle DMA, 16 requests in flight, 30-cycle hit
+    mem = MemoryHierarchy(soc, 1)
+    runs = (np.array([0], np.int64), np.array([640], np.int64), np.array([1], np.int64))  # 10 lines
+    assert mem.drain_cycles(1, 40, runs) == 90  # 40 requests: 3 rounds of 16 at 30 cycles
+    assert mem.drain_cycles(1, 0, runs) == 40  # at least a request a line: the bandwidth, 640 / 16
+    assert mem.drain_cycles(2, 40, runs) == 60  # two cores: 20 requests each, 2 rounds of 30 cycles
+    assert mem.drain_cycles(1, 5) == 0
 
 
 def test_vector_overlap_slows_only_vector_layers():

@@ -34,6 +34,10 @@ def test_gemmini_preset_values():
     assert (s.dram.standard, s.dram.scheduler, s.dram.ranks) == ("DDR3-1600", "frfcfs", 4)
     # its pool and residual-add calls load every tile into the same rows (docs/SOC.md)
     assert not s.npu.vector_overlap and load_soc("camdn").npu.vector_overlap
+    # a store writes one array row per request; elsewhere writes default to the read size
+    assert (s.npu.dma_request_bytes, s.npu.dma_write_request_bytes) == (64, 16)
+    camdn = load_soc("camdn").npu
+    assert camdn.dma_write_request_bytes == camdn.dma_request_bytes
 
 
 @pytest.mark.parametrize("name", ["camdn", "gemmini-moca"])
@@ -103,6 +107,8 @@ def test_errors_carry_line_and_field(tmp_path):
     assert "unknown preset" in e.message or "no such file" in e.message
     e = _bad(tmp_path, "npu:\n  cores: 1\n  cores: 2\n")
     assert "duplicate key" in e.message and e.line == 3
+    e = _bad(tmp_path, "base: camdn\nnpu:\n  dma_write_request_bytes: 0\n")
+    assert (e.line, e.field) == (3, "npu.dma_write_request_bytes") and "at least 1" in e.message
     e = _bad(tmp_path, "base: gemmini-moca\nnpu:\n  vector_overlap: 0\n")
     assert (e.line, e.field, e.message) == (3, "npu.vector_overlap", "expected true or false, got 0")
 

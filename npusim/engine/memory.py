@@ -329,6 +329,14 @@ class MemoryHierarchy:
         by_latency = int(-(-requests // max(1, cores) // self.dma_inflight) * latency)
         return max(by_bandwidth, by_latency)
 
+    def drain_cycles(self, cores: int, requests: int, *runs) -> int:
+        """Time for the DMA to have every write of (starts, lengths, readers) batches
+        acknowledged by the LLC: the lines over its bandwidth, or its `requests` in
+        flight over the hit latency, whichever binds (writes are posted; this is what a
+        store that must complete before its buffer is reused waits)."""
+        lines = sum(int(line_count(s, l, r, self.line_bytes, False)) for s, l, r in runs if s.shape[0])
+        return self.dma_cycles(lines, max(requests, lines), cores, 0)
+
     def write(self, tenant: int, now: int, cache_runs, region_runs, dram_runs) -> None:
         """Drain one step's outputs; writes are posted (nobody waits for them)."""
         lb = self.line_bytes

@@ -65,6 +65,7 @@ class RoutedStreams:
     ptr: np.ndarray  # int64 [steps, N_ROUTES + 1]
     step_cycles: np.ndarray
     step_requests: np.ndarray
+    step_write_requests: np.ndarray
 
     @property
     def steps(self) -> int:
@@ -73,7 +74,7 @@ class RoutedStreams:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.starts, self.lengths, self.readers, self.ptr, self.step_cycles,
-                                      self.step_requests))
+                                      self.step_requests, self.step_write_requests))
 
 
 def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bool = False) -> RoutedStreams:
@@ -89,7 +90,7 @@ def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bo
         ptr[:, r] = bounds[np.arange(n_steps) * N_ROUTES + r]
     return RoutedStreams(starts=streams.starts[order], lengths=streams.lengths[order],
                          readers=streams.readers[order], ptr=ptr, step_cycles=streams.step_cycles,
-                         step_requests=streams.step_requests)
+                         step_requests=streams.step_requests, step_write_requests=streams.step_write_requests)
 
 
 STREAM_CACHE_BYTES = 1 << 30  # default: routed streams a simulation keeps for reuse

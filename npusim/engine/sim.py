@@ -526,7 +526,8 @@ class Simulation:
 
     def _run_layer(self, tenant: int, rs: RoutedStreams, cores: int, overlap: bool = True):
         """Steps of one layer: fetch i+1 while computing i, drain i afterwards.
-        Without `overlap`, i+1 is fetched once i is computed (its tiles share the buffer)."""
+        Without `overlap`, i+1 is fetched once i is computed and its stores have
+        drained (its tiles share the buffer)."""
         env, mem = self.env, self.memory
         setup = self.scenario.soc.npu.layer_setup_cycles
         if setup:
@@ -534,6 +535,7 @@ class Simulation:
         st, ln, rd = rs.starts, rs.lengths, rs.readers
         # the step loop indexes Python lists: a numpy scalar per index would cost more than the slices
         ptr, cyc, req = rs.ptr.tolist(), rs.step_cycles.tolist(), rs.step_requests.tolist()
+        wreq = rs.step_write_requests.tolist()
         n = rs.steps
 
         def runs(s: int, r: int):
@@ -552,9 +554,11 @@ class Simulation:
                 mem.write(tenant, now, runs(s - 1, WRITE_CACHE), runs(s - 1, WRITE_REGION), runs(s - 1, WRITE_DRAM))
             if s + 1 < n:
                 fetch_at = now
-                if not overlap and cyc[s]:
-                    fetch_at = now + cyc[s]
-                    yield env.timeout(cyc[s])
+                if not overlap:
+                    fetch_at += cyc[s] + mem.drain_cycles(cores, wreq[s], runs(s, WRITE_CACHE),
+                                                          runs(s, WRITE_REGION), runs(s, WRITE_DRAM))
+                    if fetch_at > now:
+                        yield env.timeout(fetch_at - now)
                 ready = mem.read(tenant, fetch_at, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
                                  runs(s + 1, READ_DRAM), req[s + 1])
             compute_end = now + cyc[s]

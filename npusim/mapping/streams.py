@@ -49,12 +49,15 @@ def _emit(st, starts, lens, kinds, readers, start, length, kind, nread):
     """Append a run, merging it into the previous one when it continues it.
 
     st[6] counts DMA requests: every piece is requested on its own (a pixel's
-    channels, a row of a matrix, a weight tile), in chunks of at most st[7] bytes.
+    channels, a row of a matrix, a weight tile), in chunks of at most st[7] bytes;
+    st[8] counts the writes among them again in chunks of at most st[9] bytes.
     Runs past the arrays' end are counted, not written (the caller grows them and reruns).
     """
     if length <= 0:
         return
     st[6] += -(-length // st[7])
+    if kind == KIND_OUTPUT or kind == KIND_PARTIAL_WRITE:
+        st[8] += -(-length // st[9])
     n = st[0]
     if n > 0 and st[3] == kind and st[4] == nread and st[2] == start and st[5] == 0:
         st[2] = start + length
@@ -185,7 +188,7 @@ def _core_tile(core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq,
 
 
 @nb.njit(cache=True)
-def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests,
+def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests, step_write_requests,
               geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
     """One pass over all steps: writes the runs and steps that fit the arrays and
     returns how many there are (step_ptr holds one entry more than step_cycles)."""
@@ -208,8 +211,9 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
     Tq = -(-Qc // tq)
     trips = np.array([Tk, Tc, Tp * Tq], dtype=np.int64)
     n_cores = sk * sg * sp * sq
-    st = np.zeros(8, dtype=np.int64)
+    st = np.zeros(10, dtype=np.int64)
     st[7] = max(1, vec[3])  # DMA request bytes
+    st[9] = max(1, vec[5])  # DMA write request bytes
     step = 0
     prev = np.full(5, -1, dtype=np.int64)  # g, k, c, p, q of the previous step
     idx = np.zeros(3, dtype=np.int64)
@@ -254,6 +258,7 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
             if step < step_cycles.shape[0]:
                 step_ptr[step] = st[0]
             req0 = st[6]
+            wreq0 = st[8]
             _barrier(st)
             max_cyc = 0
             for core in range(n_cores):
@@ -315,6 +320,7 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
             if step < step_cycles.shape[0]:
                 step_cycles[step] = max_cyc
                 step_requests[step] = st[6] - req0
+                step_write_requests[step] = st[8] - wreq0
             prev[0] = ig
             prev[1] = ik
             prev[2] = ic
@@ -338,6 +344,7 @@ class LayerStreams:
     step_ptr: np.ndarray  # int64 [steps + 1]
     step_cycles: np.ndarray  # int64 compute cycles per step
     step_requests: np.ndarray  # int64 DMA requests per step (reads and writes, all cores)
+    step_write_requests: np.ndarray  # int64 write requests per step, at the DMA's write request size
 
     @property
     def steps(self) -> int:
@@ -404,6 +411,7 @@ class StreamBuffers:
         self.step_ptr = np.empty(steps + 1, dtype=np.int64)
         self.step_cycles = np.empty(steps, dtype=np.int64)
         self.step_requests = np.empty(steps, dtype=np.int64)
+        self.step_write_requests = np.empty(steps, dtype=np.int64)
 
 
 def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, layout: TensorLayout,
@@ -434,7 +442,7 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     buf = buffers if buffers is not None else StreamBuffers()
     while True:
         n_runs, n_steps = _generate(buf.starts, buf.lens, buf.kinds, buf.readers, buf.step_ptr, buf.step_cycles,
-                                    buf.step_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc,
+                                    buf.step_requests, buf.step_write_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc,
                                     bases, hw, vec)
         if n_runs <= len(buf.starts) and n_steps <= len(buf.step_cycles):
             break
@@ -443,4 +451,6 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     step_ptr = buf.step_ptr[:n_steps + 1].copy()
     step_cycles = buf.step_cycles[:n_steps].copy()
     step_requests = buf.step_requests[:n_steps].copy()
-    return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests)
+    step_write_requests = buf.step_write_requests[:n_steps].copy()
+    return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests,
+                        step_write_requests)
