@@ -461,6 +461,26 @@ def test_scalesim_export_names_and_layout(tmp_path):
     assert layout[1][5] == "16" and layout[0][5] == "1"                 # a DP row's field 5: its channels
 
 
+def test_scalesim_export_names_read_back_as_written(tmp_path):
+    """SCALE-Sim splits a row at commas and keeps quotes; npusim's reader strips quotes: an exported
+    name holds neither, so the topology imported and exported again is the same file."""
+    from workloads.builder import TraceBuilder
+    from workloads.importers.scalesim import write_topology
+
+    b = TraceBuilder("net")
+    x = b.input(8, 10, 10)
+    x = b.conv('"q",x', x, 16, 3, padding=1)
+    x = b.dwconv('d"w', x, 3, padding=1)
+    x = b.dwconv('"DP"', x, 3, padding=1)
+    b.conv('g"1,"', x, 16, 1, groups=2)
+    write_topology(b.build(), tmp_path / "a.csv")
+    write_topology(load_file(tmp_path / "a.csv"), tmp_path / "b.csv")
+    assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
+    names = [line.split(", ")[0] for line in (tmp_path / "a.csv").read_text().splitlines()[1:]]
+    assert names == ["_q__x", "d_w_DP", "_DP_", "g_1__.0", "g_1__.1"]
+    assert [l.name for l in load_file(tmp_path / "a.csv").layers] == names
+
+
 @pytest.mark.parametrize("topology", ["conv_odd.csv", "gemm_odd.csv", "resnet50.csv", "mobilenet_v2.csv"])
 def test_scalesim_import_then_export_keeps_scalesims_work(tmp_path, topology):
     """A SCALE-Sim topology read in and written back out gives SCALE-Sim the same

@@ -83,7 +83,7 @@ def topology_rows(trace: Trace) -> tuple[list[list[str | int]], list[str]]:
       (``ceil((H - R + stride) / stride)``, no padding) equals the trace's.
       A depthwise layer's name gets ``DP`` (SCALE-Sim's marker) unless it has
       one (so an exported topology read back exports the same); other names
-      lose any ``DP`` they had.
+      lose any ``DP`` they had. A ``,`` or ``"`` in a name becomes ``_``.
     * Everything else that runs on the array (gemm, matmul, lstm, grouped or
       batched convs) is written as its GEMMs, one row each (``name.i`` when a
       layer has several): an ``M x 1`` input of ``K`` channels and ``N`` 1x1
@@ -95,7 +95,8 @@ def topology_rows(trace: Trace) -> tuple[list[list[str | int]], list[str]]:
         if not layer.is_compute:
             skipped.append(layer.name)
             continue
-        dp_name = one_line(layer.name).replace(",", "_")  # a depthwise layer's name keeps a DP it has
+        # SCALE-Sim splits at commas and keeps quotes, npusim's reader (csv) strips them: neither may stay
+        dp_name = one_line(layer.name).replace(",", "_").replace('"', "_")  # a depthwise one keeps a DP it has
         name = dp_name.replace("DP", "D_P")
         spatial = layer.op in ("conv", "dwconv") and layer.batch == 1
         if spatial and layer.groups == 1:
