@@ -45,8 +45,8 @@ from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_
                        hashable_param, load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags,
                        workload_path, workload_problem)
 from .soc import MAX_ARRAY_DIM, array_dims, preset_names
-from .specio import (MAX_INT, Section, beside, comma_names, folder_beside, load_yaml, read_csv_with_text,
-                     refuse_repeated_csv_columns)
+from .specio import (MAX_INT, Section, beside, comma_names, csv_lines, folder_beside, load_yaml,
+                     read_csv_with_text, refuse_repeated_csv_columns)
 from .units import UnitError, count_text, parse_float_text, parse_int_text, parse_size
 
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
@@ -831,7 +831,7 @@ def _check_journal(path: Path, journal: Path, points: list[Point]) -> JournalRep
         raw = journal.read_bytes()
         # the header line alone: a row torn inside a multi-byte character is repaired below, not refused here;
         # a BOM (a spreadsheet saved it) is not a column
-        header = next(csv.reader(raw.split(b"\n", 1)[0].decode("utf-8-sig").splitlines()[:1]), [])
+        header = next(csv.reader(csv_lines(raw.split(b"\n", 1)[0].decode("utf-8-sig"))[:1]), [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
     text = raw.removeprefix(b"\xef\xbb\xbf")
@@ -868,7 +868,7 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
         if not raw:  # the header itself was cut: no row was written
             return JournalRepair(journal, notes, "")
     try:
-        read = list(csv.reader(raw.decode("utf-8").splitlines()))[1:]
+        read = list(csv.reader(csv_lines(raw.decode("utf-8"))))[1:]
     except (UnicodeDecodeError, csv.Error) as exc:  # damage inside the file, not a torn last row
         raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
     # a blank line is no row (as `npusim report` reads the file), not a row of no fields
@@ -1323,7 +1323,7 @@ def _refuse_torn_row(path: Path) -> None:
         fh.seek(-1, os.SEEK_END)  # not empty: its header names point_id
         if fh.read(1) == b"\n":
             return
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    text = csv_lines(path.read_text(encoding="utf-8", errors="replace"))
     raise InputError(str(path), "results", "the last row is cut off (no line end: the sweep was interrupted while "
                                            "writing it): run the sweep again with --resume", len(text))
 

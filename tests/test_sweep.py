@@ -925,6 +925,34 @@ def test_resume_names_the_file_line_of_an_edited_row_below_a_blank_line(tmp_path
     assert (e.value.field, e.value.line) == ("tenant", 4)
 
 
+def test_results_lines_break_only_where_a_csv_file_does(cli, tmp_path):
+    """A form feed or U+2028 in a cell is no line end to the csv module: it moves no line number
+    and does not cut its row in two."""
+    path = tmp_path / "r.csv"
+    run_sweep(small_spec(), path, jobs=1)
+    text = path.read_text()
+    header, *body = text.splitlines(keepends=True)
+    col = header.split(",").index("soc")
+    cells = body[0].split(",")
+    cells[col] = "cam\fdn"  # an unquoted form feed (the csv module quotes none)
+    edited = body[1].split(",")
+    edited[header.split(",").index("tenant")] = "nobody"
+    path.write_text(header + ",".join(cells) + ",".join(edited) + "".join(body[2:]))
+    with pytest.raises(InputError) as err:
+        run_sweep(small_spec(), path, jobs=1, resume=True)
+    assert (err.value.field, err.value.line) == ("tenant", 3), err.value
+    # `npusim report` names the line of a torn last row below a quoted cell holding a U+2028
+    cells[col] = '"cam\u2028dn"'
+    path.write_text(header + ",".join(cells) + "".join(body[1:])[:-2])
+    r = cli("report", str(path), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {path}:9: results: the last row is cut off"), r.stderr
+    # a header cell holding a form feed is one odd column name, not a header cut short of the rows' width
+    path.write_text(header.replace(",policy,", ",policy\fx,") + "".join(body))
+    with pytest.raises(InputError) as err:
+        run_sweep(small_spec(), path, jobs=1, resume=True)
+    assert err.value.field == "policy" and err.value.message.startswith("column missing"), err.value
+
+
 def test_resume_refuses_rows_of_the_wrong_width_inside_the_file(tmp_path):
     path = tmp_path / "r.csv"
     run_sweep(small_spec(), path, jobs=1)
