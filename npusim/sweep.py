@@ -867,12 +867,20 @@ def _repair_journal(path: Path, journal: Path, raw: bytes, header: list[str], po
         notes.append("its last row was cut off by an interrupted write")
         if not raw:  # the header itself was cut: no row was written
             return JournalRepair(journal, notes, "")
+    read: list[list[str]] = []
+    starts: list[int] = []  # the file line each row starts on (a quoted cell may hold line ends)
     try:
-        read = list(csv.reader(csv_lines(raw.decode("utf-8"))))[1:]
+        reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""))
+        done = 0  # file lines read before this row
+        for row in reader:
+            starts.append(done + 1)
+            read.append(row)
+            done = reader.line_num
     except (UnicodeDecodeError, csv.Error) as exc:  # damage inside the file, not a torn last row
         raise InputError(str(journal), "results", f"cannot resume from it: {exc}") from None
+    read, starts = read[1:], starts[1:]
     # a blank line is no row (as `npusim report` reads the file), not a row of no fields
-    lines = [line for line, row in enumerate(read, start=2) if row]
+    lines = [line for line, row in zip(starts, read) if row]
     rows = [row for row in read if row]
     if len(rows) < len(read):
         notes.append(count_text(len(read) - len(rows), "blank line") + " removed")

@@ -946,6 +946,12 @@ def test_results_lines_break_only_where_a_csv_file_does(cli, tmp_path):
     path.write_text(header + ",".join(cells) + "".join(body[1:])[:-2])
     r = cli("report", str(path), "--out", str(tmp_path / "rep"))
     assert r.returncode == 2 and r.stderr.startswith(f"error: {path}:9: results: the last row is cut off"), r.stderr
+    # a quoted cell holding a line end (a hand-edited file) moves the lines of the rows below it
+    cells[col] = '"cam\ndn"'
+    path.write_text(header + ",".join(cells) + ",".join(edited) + "".join(body[2:]))
+    with pytest.raises(InputError) as err:
+        run_sweep(small_spec(), path, jobs=1, resume=True)
+    assert (err.value.field, err.value.line) == ("tenant", 4), err.value
     # a header cell holding a form feed is one odd column name, not a header cut short of the rows' width
     path.write_text(header.replace(",policy,", ",policy\fx,") + "".join(body))
     with pytest.raises(InputError) as err:
