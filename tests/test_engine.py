@@ -1123,7 +1123,7 @@ def test_a_stores_drain_is_its_lines_over_the_dma_or_its_requests_over_the_hit_l
     assert mem.drain_cycles(1, 5) == 0
 
 
-def test_vector_overlap_slows_only_vector_layers():
+def test_without_vector_overlap_every_vector_layer_is_slower_and_the_layers_before_them_the_same():
     import dataclasses
 
     from npusim.api import run_scenario
