@@ -74,9 +74,11 @@ def file_error(exc: OSError) -> InputError | None:
 
 def decode_error_line(exc: BaseException) -> int | None:
     """The 1-based line of the byte a UTF-8 decoder refused (None for other errors),
-    when the decoder was given the whole file."""
+    when the decoder was given the whole file. Lines end at \r\n, \r or \n, as
+    `npusim.specio.csv_lines` (and YAML) split them."""
     if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, (bytes, bytearray)):
-        return exc.object[:exc.start].count(b"\n") + 1
+        head = exc.object[:exc.start]
+        return head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
     return None
 
 

@@ -840,3 +840,19 @@ def test_onnx_gather_of_a_table_by_token_ids_is_an_embedding(tmp_path):
         "word_emb", "embedding", 16, 16, 100, (), 100 * 16)
     assert (proj.op, proj.M, proj.K, proj.N, proj.inputs) == ("gemm", 16, 16, 4, ("word_emb",))
     _round_trip(t)
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_a_byte_that_is_not_utf8_is_named_at_its_line_whatever_the_line_ends(tmp_path, end):
+    # a CSV line ends at \r\n, \r or \n (npusim.specio.csv_lines): so does the line of a bad byte
+    from workloads.trace import read_trace
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(end.join(["name,op,M,N,K", "fc,gemm,1,2,3", "caf\xe9,gemm,1,2,3", ""]).encode("latin-1"))
+    with pytest.raises(InputError) as e:
+        read_trace(path)
+    assert e.value.line == 3
+    path.write_bytes(end.join(["name,op,M,N,K", "fc,gemm,1,2,0", ""]).encode())  # a parse error agrees
+    with pytest.raises(InputError) as e:
+        read_trace(path)
+    assert e.value.line == 2
