@@ -557,3 +557,27 @@ def test_vector_plans_without_overlap_fill_the_buffer_and_add_compute_to_memory(
     assert spad // 2 < tile_bytes(serial) <= spad
     assert tile_bytes(both) <= spad // 2
     assert serial.steps < both.steps
+
+
+def test_a_vector_layer_too_wide_for_the_whole_buffer_is_refused_with_the_share_it_may_use():
+    # without vector_overlap a vector-path tile may fill the buffer, not half of it
+    import dataclasses
+
+    from npusim.errors import InputError
+    from npusim.mapping import Mapper
+    from npusim.mapping.plan import UNMANAGED
+    from npusim.soc import load_soc
+
+    from workloads.trace import parse_trace_text
+
+    soc = load_soc("gemmini-moca")  # a 128 KiB scratchpad
+    wide = parse_trace_text("name,op,M,N,K\nemb,embedding,4,200000,10\n", "w.csv").layers[0]  # 200 kB rows
+    fits = parse_trace_text("name,op,M,N,K\nemb,embedding,4,100000,10\n", "f.csv").layers[0]
+    assert Mapper(soc, cache_dir=False).plan(fits, 1, UNMANAGED).tile_p >= 1  # more than half, under the whole
+    with pytest.raises(InputError) as e:
+        Mapper(soc, cache_dir=False).plan(wide, 1, UNMANAGED)
+    assert e.value.message.endswith("; a vector-path tile may fill its buffer)"), e.value.message
+    both = soc.replace(npu=dataclasses.replace(soc.npu, vector_overlap=True))
+    with pytest.raises(InputError) as e:
+        Mapper(both, cache_dir=False).plan(fits, 1, UNMANAGED)
+    assert e.value.message.endswith("; a tile may use half of each buffer)"), e.value.message

@@ -162,10 +162,13 @@ class Mapper:
                        f"input {n.input_buffer_bytes} B, weight {n.weight_buffer_bytes} B")
             # the buffers or the layer may be at fault: blame the SoC field, name the layer
             where = f"{source}:{layer.line}" if source and layer.line else (source or "workload")
+            # a vector-path tile fetched only after the last is done may fill the buffer (vector_best)
+            share = ("a vector-path tile may fill its buffer" if cands.nest.vector and not cands.overlapped
+                     else "a tile may use half of each buffer")
             soc_file, line = n.buffers_at
             raise InputError(soc_file or self.soc.source or "<soc>", "npu.buffers",
                              f"too small for layer {layer.name} ({where}) at any tiling ({buffers}, "
-                             f"accumulator {n.accumulator_bytes} B; a tile may use half of each buffer)", line)
+                             f"accumulator {n.accumulator_bytes} B; {share})", line)
         self._candidates[(id(layer), cores)] = (layer, cands)
         return cands
 
