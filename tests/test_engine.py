@@ -1089,17 +1089,30 @@ def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed
         drains[len(reads)] = cycles = drain(cores, requests, *runs)  # before the read it delays
         return cycles
 
+    write, stores = sim.memory.write, {}
+
+    def spy_write(tenant, now, *runs):
+        stores.setdefault(len(reads), []).append(now)  # keyed by the reads issued before it
+        return write(tenant, now, *runs)
+
     sim._run_layer, sim.memory.read, sim.memory.drain_cycles = spy_layer, spy_read, spy_drain
+    sim.memory.write = spy_write
     sim.run()
     assert [o for _, o, _ in layers] == [layer.op != "eltwise" for layer in sim.tenants[0].trace.layers]
     assert sum(not o for _, o, _ in layers) == 11  # kws's eleven residual adds
     checked = {True: 0, False: 0}
-    for rs, overlap, first in layers:
+    for (rs, overlap, first), record in zip(layers, sim.layers):
         cyc = rs.step_cycles[:rs.steps].tolist()
         mine = reads[first:first + rs.steps]
         if not overlap:
             # each of 96 x 96 pixels' 45 channels is stored in 16-byte requests: 3 a pixel
             assert int(rs.step_write_requests.sum()) == 96 * 96 * 3
+            # a tile's stores reach the memory when it is computed, before the next load; the
+            # layer ends when the last tile's stores are acknowledged
+            for s in range(rs.steps):
+                assert stores[first + s + 1] == [mine[s][1] + cyc[s]]
+            last = rs.steps - 1
+            assert record.end == mine[last][1] + cyc[last] + drains[first + rs.steps]
         for s in range(1, rs.steps - 1):
             (now0, ready0), (now1, ready1), (now2, _) = mine[s - 1], mine[s], mine[s + 1]
             if overlap:

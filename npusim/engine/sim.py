@@ -526,8 +526,8 @@ class Simulation:
 
     def _run_layer(self, tenant: int, rs: RoutedStreams, cores: int, overlap: bool = True):
         """Steps of one layer: fetch i+1 while computing i, drain i afterwards.
-        Without `overlap`, i+1 is fetched once i is computed and its stores have
-        drained (its tiles share the buffer)."""
+        Without `overlap` (its tiles share the buffer), i+1 is fetched once i is
+        computed and its stores have been acknowledged."""
         env, mem = self.env, self.memory
         setup = self.scenario.soc.npu.layer_setup_cycles
         if setup:
@@ -542,6 +542,20 @@ class Simulation:
             a, b = ptr[s][r], ptr[s][r + 1]
             return (st[a:b], ln[a:b], rd[a:b]) if b > a else NO_RUNS
 
+        if not overlap:
+            # one tile at a time through the same buffer rows: load, compute, store, and wait
+            # for the stores to be acknowledged before the next load (the last one too: a fence)
+            for s in range(n):
+                ready = mem.read(tenant, int(env.now), cores, runs(s, READ_CACHE), runs(s, READ_REGION),
+                                 runs(s, READ_DRAM), req[s])
+                stored = max(ready, int(env.now)) + cyc[s]
+                yield env.timeout(stored - env.now)
+                writes = runs(s, WRITE_CACHE), runs(s, WRITE_REGION), runs(s, WRITE_DRAM)
+                mem.write(tenant, stored, *writes)
+                drained = stored + mem.drain_cycles(cores, wreq[s], *writes)
+                if drained > stored:
+                    yield env.timeout(drained - stored)
+            return
         ready = mem.read(tenant, int(env.now), cores, runs(0, READ_CACHE), runs(0, READ_REGION),
                          runs(0, READ_DRAM), req[0])
         compute_end = int(env.now)
@@ -553,13 +567,7 @@ class Simulation:
             if s > 0:
                 mem.write(tenant, now, runs(s - 1, WRITE_CACHE), runs(s - 1, WRITE_REGION), runs(s - 1, WRITE_DRAM))
             if s + 1 < n:
-                fetch_at = now
-                if not overlap:
-                    fetch_at += cyc[s] + mem.drain_cycles(cores, wreq[s], runs(s, WRITE_CACHE),
-                                                          runs(s, WRITE_REGION), runs(s, WRITE_DRAM))
-                    if fetch_at > now:
-                        yield env.timeout(fetch_at - now)
-                ready = mem.read(tenant, fetch_at, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
+                ready = mem.read(tenant, now, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
                                  runs(s + 1, READ_DRAM), req[s + 1])
             compute_end = now + cyc[s]
         if compute_end > env.now:
