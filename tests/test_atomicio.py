@@ -30,3 +30,15 @@ def test_a_whole_write_replaces_the_file(tmp_path):
     path.write_text("old")
     write_whole(path, lambda tmp: tmp.write_text("new"))
     assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+def test_a_link_is_written_through_and_a_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "real.csv"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    write_whole(link, lambda tmp: tmp.write_text("new"))
+    assert link.is_symlink() and target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "real.csv"]

@@ -352,3 +352,13 @@ def test_trace_import_that_fails_to_write_leaves_no_half_file(cli, tmp_path):
     assert out.read_text() == "precious\n"  # an existing file stays as it was
     assert cli("trace", "import", str(src), "--out", str(out)).returncode == 0
     assert out.read_text() == src.read_text()
+
+
+def test_trace_export_writes_through_a_link_to_its_target(cli, tmp_path):
+    target = tmp_path / "real.csv"
+    target.write_text("old\n")
+    link = tmp_path / "topo.csv"
+    link.symlink_to(target)
+    r = cli("trace", "export", "kws", "--out", str(link))
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and target.read_text().startswith("Layer name")

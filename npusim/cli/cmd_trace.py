@@ -248,11 +248,13 @@ def _write_all(files: list[tuple[str, Path, str]]) -> None:
     """Write (flag, path, text) files all or none: each is staged next to its
     destination and moved into place only once every one is written, so a
     failure neither leaves half the output nor removes a file that was there.
-    A device or pipe (/dev/null, /dev/stdout) is written to, not replaced."""
+    A device or pipe (/dev/null, /dev/stdout) is written to, not replaced; a symbolic
+    link is written through."""
     staged: list[tuple[str, Path, Path]] = []
     direct: list[tuple[str, Path, str]] = []
     try:
         for flag, path, text in files:
+            path = Path(os.path.realpath(path)) if os.path.islink(path) else path
             if path.exists() and not path.is_file() and not path.is_dir():
                 direct.append((flag, path, text))
                 continue
