@@ -68,13 +68,18 @@ class NPUSpec:
     conv_lowering: str = "im2col"  # im2col: K = R*S*C on the array; per_window: one GEMM per kernel position
     dma_max_inflight: int = 64  # requests a core's DMA keeps in flight (latency x bandwidth limit)
     dma_request_bytes: int = 64  # largest DMA request; each row of a transfer is requested on its own
-    dma_write_request_bytes: int = 64  # largest DMA write request (the spec's default: dma_request_bytes)
+    dma_write_request_bytes: int | None = None  # largest DMA write request (None: dma_request_bytes)
     layer_setup_cycles: int = 0  # fixed cost of starting a layer (host tiling code, command issue)
     # a vector-path layer fetches its next tile while computing this one (each tile in half the
     # buffer); False: every tile takes the whole buffer and is fetched after the previous one is done
     vector_overlap: bool = True
     # where `npu.buffers` was given (file, line), for errors found only when a layer is mapped
     buffers_at: tuple[str, int | None] = field(default=("", None), compare=False, repr=False)
+
+    @property
+    def write_request_bytes(self) -> int:
+        """The largest DMA write request: `dma_write_request_bytes`, else `dma_request_bytes`."""
+        return self.dma_write_request_bytes or self.dma_request_bytes
 
     @property
     def pe_count(self) -> int:
@@ -161,6 +166,10 @@ class SoCSpec:
             "scheduler": d.scheduler,
             "queue_depth": d.queue_depth,
         }
+        if n.dma_write_request_bytes is not None:
+            npu_extra = {"dma_write_request_bytes": n.dma_write_request_bytes}
+        else:
+            npu_extra = {}
         if d.ranks is not None:
             dram["ranks"] = d.ranks
         if d.mapping is not None:
@@ -187,9 +196,9 @@ class SoCSpec:
                 "conv_lowering": n.conv_lowering,
                 "dma_max_inflight": n.dma_max_inflight,
                 "dma_request_bytes": n.dma_request_bytes,
-                "dma_write_request_bytes": n.dma_write_request_bytes,
                 "layer_setup_cycles": n.layer_setup_cycles,
                 "vector_overlap": n.vector_overlap,
+                **npu_extra,
             },
             "llc": {
                 "size": format_size(c.size_bytes),
@@ -447,7 +456,7 @@ def _npu(sec: Section) -> NPUSpec:
     lowering = sec.choice("conv_lowering", CONV_LOWERINGS, "im2col")
     inflight = sec.integer("dma_max_inflight", 64, minimum=1)
     req_bytes = sec.size("dma_request_bytes", 64)
-    write_req_bytes = sec.size("dma_write_request_bytes", req_bytes)
+    write_req_bytes = sec.size("dma_write_request_bytes", None)
     setup = sec.integer("layer_setup_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES)
     vector_overlap = sec.boolean("vector_overlap", True)
     sec.finish()

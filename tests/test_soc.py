@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def test_gemmini_preset_values():
     # a store writes one array row per request; elsewhere writes default to the read size
     assert (s.npu.dma_request_bytes, s.npu.dma_write_request_bytes) == (64, 16)
     camdn = load_soc("camdn").npu
-    assert camdn.dma_write_request_bytes == camdn.dma_request_bytes
+    assert camdn.dma_write_request_bytes is None and camdn.write_request_bytes == camdn.dma_request_bytes == 64
+    assert dataclasses.replace(camdn, dma_request_bytes=32).write_request_bytes == 32
 
 
 @pytest.mark.parametrize("name", ["camdn", "gemmini-moca"])

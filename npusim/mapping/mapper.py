@@ -89,7 +89,7 @@ class Mapper:
                             **self.cost.timing_params(npu.timing))
         self.vec = np.array([npu.vector_elems_per_cycle, self.cost.vector_overhead_cycles,
                              int(npu.conv_lowering == "per_window"), npu.dma_request_bytes,
-                             int(npu.vector_overlap), npu.dma_write_request_bytes], dtype=np.int64)
+                             int(npu.vector_overlap), npu.write_request_bytes], dtype=np.int64)
         self.buffers = buffer_array(soc)
         self.memory = memory or memory_system(soc)
         if cache_dir is False:
