@@ -46,3 +46,22 @@ def test_kind_table_sums_layers_by_kind_per_network_and_per_set():
     assert t.loc[("calibration", "all", "conv")].tolist() == [2, 400.0, 420, 1.05]
     assert t.loc[("held-out", "all", "resadd")].tolist() == [1, 80.0, 20, 0.25]
     assert len(t) == 4 + 3
+
+
+@pytest.fixture(scope="module")
+def kinds():
+    import pandas as pd
+
+    rows = [gemmini.layer_rows(net, gemmini.run(net)[1]) for net in (*gemmini.CALIBRATION, *gemmini.HELD_OUT)]
+    return gemmini.kind_table(pd.concat(rows)).set_index(["set", "network", "kind"]).ratio
+
+
+@pytest.mark.parametrize("set_, kind, ratio", [
+    # docs/VALIDATION.md "By layer kind": a model change that moves a kind's share of the
+    # measured cycles by more than 0.05 must rerun that table
+    ("calibration", "conv", 0.85), ("calibration", "fc", 1.42), ("calibration", "pool", 0.77),
+    ("calibration", "resadd", 1.13), ("held-out", "conv", 0.97), ("held-out", "pool", 0.48),
+    ("held-out", "resadd", 0.62),
+])
+def test_layer_kinds_stay_where_the_docs_put_them(kinds, set_, kind, ratio):
+    assert kinds[(set_, "all", kind)] == pytest.approx(ratio, abs=0.05)

@@ -98,11 +98,7 @@ def report(out_dir: Path) -> pd.DataFrame:
         rows.append({"network": net, "set": "calibration" if net in CALIBRATION else "held-out",
                      "measured_cycles": meas[net], "simulated_cycles": lat, "error": lat / meas[net] - 1,
                      "predicted_cycles": pred, "predicted_error": pred / meas[net] - 1})
-        ref = pd.read_csv(REF / f"{net}.csv")
-        m = ref.merge(layers, left_on="layer_name", right_on="layer")
-        m = m[m.measured_cycles_avg.notna()]
-        per_layer.append(pd.DataFrame({"network": net, "kind": m.op_x, "layer": m.layer_name,
-                                       "measured": m.measured_cycles_avg, "simulated": m.cycles}))
+        per_layer.append(layer_rows(net, layers))
     table = pd.DataFrame(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "gemmini_validation.csv", index=False)
@@ -114,6 +110,15 @@ def report(out_dir: Path) -> pd.DataFrame:
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     print(kinds.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     return table
+
+
+def layer_rows(net: str, layers: pd.DataFrame) -> pd.DataFrame:
+    """The measured layers of `net` next to the engine's: network, kind, layer, measured, simulated."""
+    ref = pd.read_csv(REF / f"{net}.csv")
+    m = ref.merge(layers, left_on="layer_name", right_on="layer")
+    m = m[m.measured_cycles_avg.notna()]
+    return pd.DataFrame({"network": net, "kind": m.op_x, "layer": m.layer_name,
+                         "measured": m.measured_cycles_avg, "simulated": m.cycles})
 
 
 def kind_table(per_layer: pd.DataFrame) -> pd.DataFrame:
