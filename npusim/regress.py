@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomicio import write_whole
+from .atomicio import write_frame_whole
 from .errors import InputError, first_line
 from .soc import MAX_ARRAY_DIM
 from .specio import MAX_INT, Section, load_yaml, read_csv_with_text
@@ -99,7 +99,7 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
     cur = result.layers[KEY + list(ENGINE_METRICS)].copy()
     if ref is None:
         try:
-            write_whole(ref_path, lambda tmp: cur.to_csv(tmp, index=False))
+            write_frame_whole(ref_path, cur)
         except OSError as exc:
             raise InputError(str(ref_path), "file", f"cannot write: {exc.strerror or exc}") from None
         diff, totals, worst, ok = _diff(cur, cur, KEY, ENGINE_METRICS, tolerance)

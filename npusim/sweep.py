@@ -39,7 +39,7 @@ import pandas as pd
 
 from workloads import get_trace, workload_fault
 
-from .atomicio import write_whole
+from .atomicio import write_frame_whole
 from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
                        hashable_param, load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags,
@@ -1252,8 +1252,7 @@ def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:
     df = add_derived(df.drop(columns=[c for c in ("speedup", "dram_bytes_norm", "point_dram_bytes_norm")
                                       if c in df.columns]))
     # interrupted while writing: the table stays as it was and the journal has every row
-    write_whole(path, lambda tmp: df.to_csv(tmp, index=False) if path.suffix.lower() == ".csv"
-                else df.to_parquet(tmp, index=False))
+    write_frame_whole(path, df, parquet=path.suffix.lower() != ".csv")
     return df
 
 

@@ -42,3 +42,14 @@ def test_a_link_is_written_through_and_a_file_keeps_its_permissions(tmp_path):
     assert link.is_symlink() and target.read_text() == "new"
     assert target.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "real.csv"]
+
+
+def test_a_device_is_written_to_not_replaced_and_a_folder_is_refused(tmp_path):
+    import stat
+    from pathlib import Path
+
+    write_whole(Path("/dev/null"), lambda f: f.write_text("gone"))
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    with pytest.raises(IsADirectoryError):
+        write_whole(tmp_path, lambda f: f.write_text("x"))
+    assert list(tmp_path.iterdir()) == []

@@ -20,6 +20,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..atomicio import destination, is_stream
 from ..errors import COMMAND_LINE, InputError, refuse_input_as_output
 from ..units import bytes_text, count_text
 from .common import int_arg
@@ -254,8 +255,8 @@ def _write_all(files: list[tuple[str, Path, str]]) -> None:
     direct: list[tuple[str, Path, str]] = []
     try:
         for flag, path, text in files:
-            path = Path(os.path.realpath(path)) if os.path.islink(path) else path
-            if path.exists() and not path.is_file() and not path.is_dir():
+            path = destination(path)
+            if is_stream(path):
                 direct.append((flag, path, text))
                 continue
             with _writing(flag, path):
@@ -284,7 +285,7 @@ def _export(args: argparse.Namespace) -> int:
     from workloads.importers.scalesim import layout_text, topology_rows, topology_text
 
     for flag, path in (("--out", args.out), ("--layout", args.layout)):
-        device = path is not None and Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir()
+        device = path is not None and is_stream(Path(path))
         if path is not None and not device and Path(path).suffix.lower() != ".csv":  # 'dir/' would be a file
             raise InputError(COMMAND_LINE, flag, f"SCALE-Sim reads CSV: name the file .csv, got {path!r}")
     refuse_input_as_output("--out", args.out, [args.workload])
