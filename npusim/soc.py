@@ -166,10 +166,6 @@ class SoCSpec:
             "scheduler": d.scheduler,
             "queue_depth": d.queue_depth,
         }
-        if n.dma_write_request_bytes is not None:
-            npu_extra = {"dma_write_request_bytes": n.dma_write_request_bytes}
-        else:
-            npu_extra = {}
         if d.ranks is not None:
             dram["ranks"] = d.ranks
         if d.mapping is not None:
@@ -198,7 +194,7 @@ class SoCSpec:
                 "dma_request_bytes": n.dma_request_bytes,
                 "layer_setup_cycles": n.layer_setup_cycles,
                 "vector_overlap": n.vector_overlap,
-                **npu_extra,
+                **({} if n.dma_write_request_bytes is None else {"dma_write_request_bytes": n.dma_write_request_bytes}),
             },
             "llc": {
                 "size": format_size(c.size_bytes),

@@ -127,16 +127,10 @@ def kind_table(per_layer: pd.DataFrame) -> pd.DataFrame:
     so a kind's sums leave out the cycles no layer accounts for. A whole-network error
     can hide kinds that err both ways; this shows them."""
     pl = per_layer.assign(set=[("calibration" if n in CALIBRATION else "held-out") for n in per_layer.network])
-    rows = []
-    for keys, label in ((["network", "kind"], None), (["set", "kind"], "all")):
-        g = pl.groupby(keys, sort=False).agg(layers=("layer", "size"), measured=("measured", "sum"),
-                                               simulated=("simulated", "sum")).reset_index()
-        if label is None:
-            g.insert(0, "set", [("calibration" if n in CALIBRATION else "held-out") for n in g.network])
-        else:
-            g.insert(1, "network", label)
-        rows.append(g[["set", "network", "kind", "layers", "measured", "simulated"]])
-    out = pd.concat(rows, ignore_index=True)
+    sums = dict(layers=("layer", "size"), measured=("measured", "sum"), simulated=("simulated", "sum"))
+    by_network = pl.groupby(["set", "network", "kind"], sort=False).agg(**sums).reset_index()
+    by_set = pl.groupby(["set", "kind"], sort=False).agg(**sums).reset_index().assign(network="all")
+    out = pd.concat([by_network, by_set[by_network.columns]], ignore_index=True)
     out["ratio"] = out.simulated / out.measured
     return out
 

@@ -21,10 +21,10 @@ import numpy as np
 import simpy
 
 from workloads import get_trace
-from workloads.trace import VECTOR_OPS, Trace
+from workloads.trace import Trace
 
 from ..errors import COMMAND_LINE, InputError
-from ..mapping import Mapper
+from ..mapping import Mapper, fetches_ahead
 from ..mapping.layout import TensorLayout, layout_trace, slot_bytes_within, slots_needed, tenant_base
 from ..mapping.nest import loop_nest
 from ..mapping.plan import LayerPlan
@@ -488,8 +488,7 @@ class Simulation:
                 mem.residency[t.index].add(lo, hi, mem.line_bytes)
             before = mem.counters[t.index].snapshot()
             start = int(self.env.now)
-            overlap = self.scenario.soc.npu.vector_overlap or layer.op not in VECTOR_OPS
-            yield from self._run_layer(t.index, rs, plan.cores_used, overlap)
+            yield from self._run_layer(t.index, rs, plan.cores_used, fetches_ahead(self.scenario.soc.npu, layer))
             after = mem.counters[t.index].snapshot()
             self.layers.append(LayerRecord(
                 tenant=t.index, task=task.index, layer=layer.name, op=layer.op, start=start,

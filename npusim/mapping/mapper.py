@@ -74,6 +74,12 @@ def pinned_outputs(names: Sequence[str], consumers: dict[str, tuple[str, ...]], 
     return out
 
 
+def fetches_ahead(npu, layer: Layer) -> bool:
+    """Whether `layer` fetches a tile while computing the last on these cores: array layers
+    always, vector-path layers unless the NPU runs their tiles in turn (`vector_overlap`)."""
+    return npu.vector_overlap or layer.is_compute
+
+
 class Mapper:
     """Plans layers of traces on one SoC. Not thread-safe; cheap to create."""
 
@@ -155,7 +161,7 @@ class Mapper:
             raise InputError(source or "<mapping>", "cores", f"must be at least 1, got {cores}")
         nest = loop_nest(layer, self.soc.npu, cores, self.soc.llc.line_bytes)
         cands = LayerCandidates(nest, self._search(nest), cores, self.memory, self.cost,
-                                overlapped=self.soc.npu.vector_overlap or not nest.vector)
+                                overlapped=fetches_ahead(self.soc.npu, layer))
         if not cands.fits:
             n = self.soc.npu
             buffers = (f"scratchpad {n.scratchpad_bytes} B" if n.unified_scratchpad else

@@ -442,7 +442,8 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     buf = buffers if buffers is not None else StreamBuffers()
     while True:
         n_runs, n_steps = _generate(buf.starts, buf.lens, buf.kinds, buf.readers, buf.step_ptr, buf.step_cycles,
-                                    buf.step_requests, buf.step_write_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc,
+                                    buf.step_requests, buf.step_write_requests, geom, split, tiles, order, eb,
+                                    seg_base, seg_c0, seg_nc,
                                     bases, hw, vec)
         if n_runs <= len(buf.starts) and n_steps <= len(buf.step_cycles):
             break
