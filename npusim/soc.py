@@ -73,6 +73,8 @@ class NPUSpec:
     # a vector-path layer fetches its next tile while computing this one (each tile in half the
     # buffer); False: every tile takes the whole buffer and is fetched after the previous one is done
     vector_overlap: bool = True
+    # who picks a layer's tiles: npusim's search, or a library's tiler it reproduces (mapping/tilers.py)
+    tiler: str = "search"
     # where `npu.buffers` was given (file, line), for errors found only when a layer is mapped
     buffers_at: tuple[str, int | None] = field(default=("", None), compare=False, repr=False)
 
@@ -194,6 +196,7 @@ class SoCSpec:
                 "dma_request_bytes": n.dma_request_bytes,
                 "layer_setup_cycles": n.layer_setup_cycles,
                 "vector_overlap": n.vector_overlap,
+                "tiler": n.tiler,
                 **({} if n.dma_write_request_bytes is None else {"dma_write_request_bytes": n.dma_write_request_bytes}),
             },
             "llc": {
@@ -455,6 +458,12 @@ def _npu(sec: Section) -> NPUSpec:
     write_req_bytes = sec.size("dma_write_request_bytes", None)
     setup = sec.integer("layer_setup_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES)
     vector_overlap = sec.boolean("vector_overlap", True)
+    from .mapping.tilers import get_tiler, tiler_names  # the mapping package imports this module
+
+    tiler = sec.choice("tiler", tiler_names(), "search")
+    why_not = get_tiler(tiler).check_spec(dataflow=dataflow, unified_scratchpad=scratch is not None)
+    if why_not:
+        raise sec.error("tiler", f"{tiler} {why_not}")
     sec.finish()
     return NPUSpec(
         cores=cores, array_rows=rows, array_cols=cols, dataflow=dataflow, clock_hz=clock_hz,
@@ -464,7 +473,7 @@ def _npu(sec: Section) -> NPUSpec:
         timing=timing, vector_elems_per_cycle=vector, dma_bytes_per_cycle=dma, conv_lowering=lowering,
         dma_max_inflight=inflight, dma_request_bytes=req_bytes, dma_write_request_bytes=write_req_bytes,
         layer_setup_cycles=setup,
-        vector_overlap=vector_overlap, buffers_at=buffers_at,
+        vector_overlap=vector_overlap, tiler=tiler, buffers_at=buffers_at,
     )
 
 

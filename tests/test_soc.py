@@ -312,7 +312,9 @@ def test_a_null_in_a_soc_file_clears_what_its_base_set(tmp_path):
     from npusim.soc import load_soc
 
     split = tmp_path / "split.yaml"
-    split.write_text("base: gemmini-moca\nnpu:\n  buffers: {scratchpad: null, input: 64KiB, weight: 64KiB}\n")
+    # the library tiler of gemmini-moca needs a unified scratchpad: split buffers take the search
+    split.write_text("base: gemmini-moca\nnpu:\n  tiler: search\n"
+                     "  buffers: {scratchpad: null, input: 64KiB, weight: 64KiB}\n")
     base = load_soc("gemmini-moca").to_dict()["npu"]["buffers"]
     assert "scratchpad" in base
     buffers = load_soc(str(split)).to_dict()["npu"]["buffers"]

@@ -27,7 +27,8 @@ from ..provenance import code_digest
 from ..soc import SoCSpec
 from .nest import LoopNest, loop_nest
 from .plan import (DEFAULT_LADDER, UNMANAGED, CostModel, LayerCandidates, LayerPlan, MemorySystem)
-from .search import FIELDS, OBJECTIVES, search_layer, vector_best
+from .search import FI, FIELDS, OBJECTIVES, search_layer, vector_best
+from .tilers import FixedTiling, get_tiler
 
 
 def default_cache_dir() -> Path:
@@ -120,6 +121,7 @@ class Mapper:
             "line": self.soc.llc.line_bytes,
             "tie": self.cost.tie_tolerance,
             "lowering": n.conv_lowering,
+            "tiler": n.tiler,
             "link": [self.memory.dma_bytes_per_cycle, self.soc.llc.bytes_per_cycle, self.cost.overlap_alpha],
         }
         blob = json.dumps(payload, sort_keys=True).encode()
@@ -144,12 +146,23 @@ class Mapper:
                 best = vector_best(nest, self.buffers, self.vec, self.soc.llc.line_bytes)
             else:
                 link = min(nest.cores_used * self.memory.dma_bytes_per_cycle, self.soc.llc.bytes_per_cycle)
-                best = search_layer(nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance,
-                                    self.soc.npu.conv_lowering == "per_window", link, self.cost.overlap_alpha)
+                args = (nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance,
+                        self.soc.npu.conv_lowering == "per_window", link, self.cost.overlap_alpha)
+                fixed = self._fixed(nest)
+                best = search_layer(*args, fixed) if fixed is not None else None
+                if best is None or not best[:, FI["found"]].any():
+                    best = search_layer(*args)  # no tiler's choice, or one npusim's buffers cannot hold
             if path is not None:
                 _atomic_save(path, best)
         self._memo[key] = best
         return best
+
+    def _fixed(self, nest: LoopNest) -> FixedTiling | None:
+        """The SoC's tiler's choice for `nest`, or None for the search's."""
+        try:
+            return get_tiler(self.soc.npu.tiler).fixed(nest, self.soc.npu)
+        except ValueError:  # the library's heuristic finds no tile: left to the search
+            return None
 
     def candidates(self, layer: Layer, cores: int, source: str = "") -> LayerCandidates:
         """The search winners of `layer` on `cores` cores; `source` names the

@@ -28,6 +28,7 @@ from cache_models.kernel_cache import forget_if_callees_changed
 from ..npu import scalar
 from ..npu.scalar import tile_cycles
 from .nest import LoopNest, ceil_candidates, split_candidates
+from .tilers import FixedTiling
 
 forget_if_callees_changed(__file__, scalar.__file__)  # conv_tile_cycles has tile_cycles compiled in
 
@@ -342,7 +343,7 @@ def _better(obj, cyc, best_obj, best_cyc):
 
 @nb.njit(cache=True)
 def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, cols_sum, cols_max,
-           eb, buffers, factors, shared_w, hw, mem_layout, wt, tie_tolerance, time_model):
+           eb, buffers, factors, shared_w, hw, mem_layout, wt, tie_tolerance, time_model, orders):
     """Best tiling per objective: the fewest cycles among the tilings whose
     bytes are within `tie_tolerance` of the fewest (then the fewest bytes).
     Two passes over the candidates: the first finds the fewest bytes, the
@@ -350,6 +351,7 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
     unmanaged objective instead takes the fastest predicted time, max(compute,
     memory) + alpha min(compute, memory), with memory = LLC bytes over
     time_model[0] (the cores' link bandwidth) and alpha = time_model[1].
+    `orders` lists the indexes into ORDERS to try (a fixed tiling tries one).
 
     dims = (Gc, Kc, C, Pc, Qc, R, S); rows_sum/rows_max (cols_*) are indexed
     like cand_p (cand_q); eb = (in, weight, out, acc) bytes per element;
@@ -426,7 +428,8 @@ def search(dims, cand_g, cand_k, cand_c, cand_p, cand_q, rows_sum, rows_max, col
                             # best order per objective for this tiling (cycles do not depend on order)
                             for obj in range(n_obj):
                                 cand_val[obj] = np.inf
-                            for o in range(6):
+                            for oi in range(orders.shape[0]):
+                                o = orders[oi]
                                 order = ORDERS[o]
                                 m_in = refetch_count(trips, order, False, True, True)
                                 m_w = refetch_count(trips, order, True, True, False)
@@ -555,14 +558,16 @@ def tenant_factors(nest: LoopNest) -> np.ndarray:
 
 def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes: int,
                  tie_tolerance: float = 0.0, per_window: bool = False, link_bytes_per_cycle: float = 0.0,
-                 overlap_alpha: float = 0.0) -> np.ndarray:
+                 overlap_alpha: float = 0.0, fixed: FixedTiling | None = None) -> np.ndarray:
     """Run the kernel for an array op; returns [5 objectives x len(FIELDS)].
-    With link_bytes_per_cycle = 0 the unmanaged objective is the fewest LLC bytes."""
+    With link_bytes_per_cycle = 0 the unmanaged objective is the fewest LLC bytes.
+    `fixed` (a tiler's choice, `tilers.py`) replaces the candidates with its
+    one tiling and order, so every objective gets it, costed the same way."""
     Gc, Kc, Pc, Qc = nest.Gc, nest.Kc, nest.Pc, nest.Qc
     H_core = min(nest.H, (Pc - 1) * nest.stride + nest.R)
     W_core = min(nest.W, (Qc - 1) * nest.stride + nest.S)
-    cand_p = split_candidates(nest.P, Pc)
-    cand_q = split_candidates(nest.Q, Qc)
+    cand_p = split_candidates(nest.P, Pc) if fixed is None else [fixed.tp]
+    cand_q = split_candidates(nest.Q, Qc) if fixed is None else [fixed.tq]
     # spans of a core, over the cores of the split; index 0 is the whole core
     rows_sum, rows_max = _spans(nest.P, Pc, cand_p, nest.stride, nest.R, nest.padding, max(nest.H, H_core))
     cols_sum, cols_max = _spans(nest.Q, Qc, cand_q, nest.stride, nest.S, nest.padding, max(nest.W, W_core))
@@ -573,6 +578,10 @@ def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes
     cand_g = channel_candidates(Gc, per_line if nest.C == 1 else 0)
     cand_k = channel_candidates(Kc, per_line)
     cand_c = channel_candidates(nest.C, per_line)
+    orders = np.arange(len(ORDERS), dtype=np.int64)
+    if fixed is not None:
+        cand_g, cand_k, cand_c = [fixed.tg], [fixed.tk], [fixed.tc]
+        orders = np.array([fixed.order], dtype=np.int64)
     wt = waste_tables(nest, cand_g, cand_k, cand_c, cand_p, cand_q, rows_max, cols_max, line_bytes)
     return search(
         dims, np.array(cand_g, dtype=np.int64), np.array(cand_k, dtype=np.int64),
@@ -581,7 +590,7 @@ def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes
         eb, buffers, tenant_factors(nest), nest.weights_shared_by_groups, hw,
         np.array([line_bytes, nest.G, nest.K, nest.W, nest.Q, int(nest.op in ("matmul", "lstm")),
                   int(nest.weights_are_activations), int(per_window and nest.op in ("conv", "dwconv"))],
-                 dtype=np.int64), wt, tie_tolerance, np.array([link_bytes_per_cycle, overlap_alpha]),
+                 dtype=np.int64), wt, tie_tolerance, np.array([link_bytes_per_cycle, overlap_alpha]), orders,
     )
 
 

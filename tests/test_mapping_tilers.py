@@ -1,0 +1,106 @@
+"""Tilers (npusim/mapping/tilers.py): the MoCA artifact's Gemmini library tiling."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from npusim.mapping import Mapper
+from npusim.mapping.nest import loop_nest
+from npusim.mapping.plan import UNMANAGED
+from npusim.mapping.tilers import _Rows, conv_rows, conv_tiles, matmul_tiles
+from npusim.soc import load_soc
+from workloads.trace import Layer
+
+GEMMINI = load_soc("gemmini-moca")
+
+
+def _rows() -> _Rows:
+    return _Rows.of(GEMMINI.npu)
+
+
+def test_the_library_geometry_is_gemminis():
+    """gemmini_params.h of the artifact: DIM 16, 4 x 2048 scratchpad rows, 1024 accumulator rows,
+    MAX_BLOCK_LEN = 64 B / 16."""
+    g = _rows()
+    assert (g.dim, g.spad_rows, g.acc_rows, g.max_block_len) == (16, 8192, 1024, 4)
+
+
+def test_matmul_tiles_of_a_fully_connected_layer_by_hand():
+    """tile_I = 1 (one row), tile_J starts at sqrt(512 / 16) = 5 and tile_K at 8192 / 4 / 16 / 5 = 25
+    blocks; J and K then grow in turn while K x (I + J) x 16 <= 4096 rows: (1, 8, 28)."""
+    assert matmul_tiles(_rows(), 1, 4096, 9216) == (1, 8, 28)
+    # a small layer is one tile
+    assert matmul_tiles(_rows(), 10, 20, 30) == (1, 2, 2)
+
+
+CONVS = [  # (porows, pocols, ochs, kdim, ichs, stride, padding)
+    (111, 111, 64, 3, 3, 2, 0),  # squeezenet conv_1
+    (55, 55, 64, 11, 3, 4, 2),  # alexnet conv_1
+    (56, 56, 64, 3, 64, 1, 1),
+    (14, 14, 256, 3, 256, 1, 1),
+    (7, 7, 512, 3, 512, 1, 1),
+    (96, 96, 45, 3, 3, 1, 1),
+]
+
+
+@pytest.mark.parametrize("shape", CONVS)
+def test_conv_tiles_fit_half_of_each_buffer_and_grow_no_further(shape):
+    g = _rows()
+    porows, pocols, ochs, kdim, ichs, stride, padding = shape
+    a = conv_tiles(g, porows, pocols, ochs, kdim, ichs, stride, padding)
+    assert a[0] == 1 and 1 <= a[1] <= porows and 1 <= a[2] <= pocols and 1 <= a[3] <= ochs
+    assert 1 <= a[4] <= kdim and 1 <= a[5] <= kdim and 1 <= a[6] <= ichs
+    assert conv_rows(g, False, stride, *a[1:]) <= g.spad_rows // 2
+    assert conv_rows(g, True, stride, *a[1:]) <= g.acc_rows // 2
+    # the last growth step (one more row, a doubled channel count) no longer fits
+    for i, step in ((1, 1), (3, a[3])):
+        b = list(a)
+        b[i] += step
+        if b[i] <= (porows, pocols, ochs)[i - 1]:
+            assert (conv_rows(g, False, stride, *b[1:]) > g.spad_rows // 2
+                    or conv_rows(g, True, stride, *b[1:]) > g.acc_rows // 2), (i, b)
+
+
+def test_a_three_channel_3x3_first_layer_keeps_every_output_channel_and_narrows_its_columns():
+    """The library's first-layer rule (in_channels 3, padding 0, 3x3): all 64 output channels in
+    one tile and two output columns, so its array runs computes of two rows (SqueezeNet conv_1)."""
+    assert conv_tiles(_rows(), 111, 111, 64, 3, 3, 2, 0) == [1, 64, 2, 64, 3, 3, 3]
+
+
+def _conv(name="c", in_c=64, out_c=64, hw=56, k=3, stride=1, pad=1) -> Layer:
+    out = (hw + 2 * pad - k) // stride + 1
+    return Layer(name=name, op="conv", in_h=hw, in_w=hw, in_c=in_c, out_h=out, out_w=out, out_c=out_c,
+                 kernel_h=k, kernel_w=k, stride=stride, padding=pad)
+
+
+def test_the_mapper_plans_the_librarys_tiles_in_its_loop_order():
+    soc = GEMMINI
+    assert soc.npu.tiler == "moca"
+    layer = _conv()
+    plan = Mapper(soc, cache_dir=False).plan(layer, 1, UNMANAGED)
+    nest = loop_nest(layer, soc.npu, 1)
+    a = conv_tiles(_rows(), nest.Pc, nest.Qc, nest.Kc, nest.R, nest.C, nest.stride, nest.padding)
+    assert (plan.tile_k, plan.tile_c, plan.tile_p, plan.tile_q) == (a[3], a[6], a[1], a[2])
+    assert plan.loop_order == "g>s>k>c"  # spatial tiles outermost, input channels innermost
+    searched = dataclasses.replace(soc, npu=dataclasses.replace(soc.npu, tiler="search"))
+    other = Mapper(searched, cache_dir=False).plan(layer, 1, UNMANAGED)
+    assert (other.tile_k, other.tile_c, other.tile_p, other.tile_q, other.loop_order) != \
+        (plan.tile_k, plan.tile_c, plan.tile_p, plan.tile_q, plan.loop_order)
+
+
+def test_layers_the_library_does_not_tile_are_left_to_the_search():
+    """A depthwise conv (tiled_conv_dw, not in the artifact's networks) gets the searched plan."""
+    soc = GEMMINI
+    dw = Layer(name="dw", op="dwconv", in_h=28, in_w=28, in_c=64, out_h=28, out_w=28, out_c=64,
+               kernel_h=3, kernel_w=3, stride=1, padding=1, groups=64)
+    searched = dataclasses.replace(soc, npu=dataclasses.replace(soc.npu, tiler="search"))
+    a = Mapper(soc, cache_dir=False).plan(dw, 1, UNMANAGED)
+    b = Mapper(searched, cache_dir=False).plan(dw, 1, UNMANAGED)
+    assert a == b
+
+
+def test_the_default_tiler_is_the_search():
+    assert load_soc("camdn").npu.tiler == "search"
+    assert load_soc("camdn").to_dict()["npu"]["tiler"] == "search"
