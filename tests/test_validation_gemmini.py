@@ -18,8 +18,8 @@ def measured():
 @pytest.mark.parametrize("net, bound", [
     ("resnet50", 0.15), ("alexnet", 0.15), ("googlenet", 0.15),
     # SqueezeNet's first layer (stride-2 conv over 3 channels) takes 1.72 M cycles
-    # on the tile against our 0.52 M: Gemmini's strided small-channel input path
-    # is not modelled, so this calibration network stays outside 15 %.
+    # on the tile against our 0.51 M: the library tiles it two columns wide, and what
+    # Gemmini's two-row computes cost is not modelled, so it stays outside 15 %.
     ("squeezenet", 0.40),
 ])
 def test_calibration_networks(measured, net, bound):
@@ -49,18 +49,34 @@ def test_kind_table_sums_layers_by_kind_per_network_and_per_set():
 
 
 @pytest.fixture(scope="module")
-def kinds():
+def layer_table():
     import pandas as pd
 
     rows = [gemmini.layer_rows(net, gemmini.run(net)[1]) for net in (*gemmini.CALIBRATION, *gemmini.HELD_OUT)]
-    return gemmini.kind_table(pd.concat(rows)).set_index(["set", "network", "kind"]).ratio
+    return pd.concat(rows)
+
+
+@pytest.fixture(scope="module")
+def kinds(layer_table):
+    return gemmini.kind_table(layer_table).set_index(["set", "network", "kind"]).ratio
+
+
+@pytest.mark.parametrize("net, layer", [
+    # docs/VALIDATION.md "The library's tiles": with the tiles the artifact's library picks
+    # (tiler: moca) these run within 2 % of the measured cycles; with npusim's searched
+    # tiles they ran at 0.60, 1.23 and 0.75 of them
+    ("kws", "conv_1"), ("yololite", "conv_1"), ("resnet50", "conv_46"), ("resnet50", "conv_53"),
+])
+def test_layers_tiled_as_the_library_tiles_them_match_their_measured_cycles(layer_table, net, layer):
+    row = layer_table.set_index(["network", "layer"]).loc[(net, layer)]
+    assert row.simulated / row.measured == pytest.approx(1.0, abs=0.02)
 
 
 @pytest.mark.parametrize("set_, kind, ratio", [
     # docs/VALIDATION.md "By layer kind": a model change that moves a kind's share of the
     # measured cycles by more than 0.05 must rerun that table
-    ("calibration", "conv", 0.85), ("calibration", "fc", 1.42), ("calibration", "pool", 0.77),
-    ("calibration", "resadd", 1.13), ("held-out", "conv", 0.97), ("held-out", "pool", 0.48),
+    ("calibration", "conv", 0.87), ("calibration", "fc", 1.42), ("calibration", "pool", 0.77),
+    ("calibration", "resadd", 1.14), ("held-out", "conv", 0.98), ("held-out", "pool", 0.48),
     ("held-out", "resadd", 0.62),
 ])
 def test_layer_kinds_stay_where_the_docs_put_them(kinds, set_, kind, ratio):
