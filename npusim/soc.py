@@ -66,6 +66,7 @@ class NPUSpec:
     vector_elems_per_cycle: int = 32
     dma_bytes_per_cycle: int = 64
     conv_lowering: str = "im2col"  # im2col: K = R*S*C on the array; per_window: one GEMM per kernel position
+    compute_min_rows: int = 1  # per_window: a compute streams at least this many rows (Gemmini: 4)
     dma_max_inflight: int = 64  # requests a core's DMA keeps in flight (latency x bandwidth limit)
     dma_request_bytes: int = 64  # largest DMA request; each row of a transfer is requested on its own
     dma_write_request_bytes: int | None = None  # largest DMA write request (None: dma_request_bytes)
@@ -192,6 +193,7 @@ class SoCSpec:
                 "vector_elems_per_cycle": n.vector_elems_per_cycle,
                 "dma_bytes_per_cycle": n.dma_bytes_per_cycle,
                 "conv_lowering": n.conv_lowering,
+                "compute_min_rows": n.compute_min_rows,
                 "dma_max_inflight": n.dma_max_inflight,
                 "dma_request_bytes": n.dma_request_bytes,
                 "layer_setup_cycles": n.layer_setup_cycles,
@@ -453,6 +455,10 @@ def _npu(sec: Section) -> NPUSpec:
     vector = sec.integer("vector_elems_per_cycle", cols, minimum=1)
     dma = sec.integer("dma_bytes_per_cycle", 64, minimum=1)
     lowering = sec.choice("conv_lowering", CONV_LOWERINGS, "im2col")
+    min_rows = sec.integer("compute_min_rows", 1, minimum=1, maximum=rows)
+    if min_rows > 1 and lowering != "per_window":
+        raise sec.error("compute_min_rows", "applies to conv_lowering: per_window only, whose computes run "
+                                            "an output row at a time")
     inflight = sec.integer("dma_max_inflight", 64, minimum=1)
     req_bytes = sec.size("dma_request_bytes", 64)
     write_req_bytes = sec.size("dma_write_request_bytes", None)
@@ -471,6 +477,7 @@ def _npu(sec: Section) -> NPUSpec:
         scratchpad_bytes=scratch, input_elem_bytes=elem["input"], weight_elem_bytes=elem["weight"],
         output_elem_bytes=elem["output"], accumulator_elem_bytes=elem["accumulator"],
         timing=timing, vector_elems_per_cycle=vector, dma_bytes_per_cycle=dma, conv_lowering=lowering,
+        compute_min_rows=min_rows,
         dma_max_inflight=inflight, dma_request_bytes=req_bytes, dma_write_request_bytes=write_req_bytes,
         layer_setup_cycles=setup,
         vector_overlap=vector_overlap, tiler=tiler, buffers_at=buffers_at,

@@ -104,3 +104,25 @@ def test_layers_the_library_does_not_tile_are_left_to_the_search():
 def test_the_default_tiler_is_the_search():
     assert load_soc("camdn").npu.tiler == "search"
     assert load_soc("camdn").to_dict()["npu"]["tiler"] == "search"
+
+
+def test_a_compute_streams_at_least_the_preset_rows_one_output_row_at_a_time():
+    """per_window lowering with compute_min_rows 4 (Gemmini's ExecuteController: two
+    accumulator writes to one address 4 cycles apart): a 3x3 tile two columns wide streams
+    4 rows per output row and kernel position, as a tile four columns wide does."""
+    import numpy as np
+
+    from npusim.mapping.search import command_rows, conv_tile_cycles
+    from npusim.npu.scalar import hw_vector
+
+    hw = hw_vector(rows=16, cols=16, dataflow="ws", timing="pipelined")
+    assert command_rows(2, 4, 16) == 4 and command_rows(35, 4, 16) == 36 and command_rows(32, 4, 16) == 32
+    narrow = conv_tile_cycles(64, 2, 64, 3, 9, 1, hw, np.int64(4))
+    assert narrow == conv_tile_cycles(64, 4, 64, 3, 9, 1, hw, np.int64(1))
+    assert narrow > conv_tile_cycles(64, 2, 64, 3, 9, 1, hw, np.int64(1))
+    # whole blocks of 16 columns are untouched; a 1x1 conv pads its flattened pixels once
+    assert conv_tile_cycles(8, 32, 64, 64, 9, 1, hw, np.int64(4)) == conv_tile_cycles(8, 32, 64, 64, 9, 1, hw,
+                                                                                     np.int64(1))
+    # 33 pixels: two computes of 16 and one of a single row padded to 4: as 36 pixels
+    assert conv_tile_cycles(3, 11, 64, 64, 1, 1, hw, np.int64(4)) == conv_tile_cycles(6, 6, 64, 64, 1, 1, hw,
+                                                                                      np.int64(1))

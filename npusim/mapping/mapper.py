@@ -75,6 +75,12 @@ def pinned_outputs(names: Sequence[str], consumers: dict[str, tuple[str, ...]], 
     return out
 
 
+def per_window_code(npu) -> int:
+    """How the kernels read the conv lowering: 0 for im2col; for per-window lowering, the
+    fewest rows one compute streams (`npu.compute_min_rows`, at least 1)."""
+    return max(1, npu.compute_min_rows) if npu.conv_lowering == "per_window" else 0
+
+
 def fetches_ahead(npu, layer: Layer) -> bool:
     """Whether `layer` fetches a tile while computing the last on these cores: array layers
     always, vector-path layers unless the NPU runs their tiles in turn (`vector_overlap`)."""
@@ -95,7 +101,7 @@ class Mapper:
         self.hw = hw_vector(rows=npu.array_rows, cols=npu.array_cols, dataflow=npu.dataflow, timing=npu.timing,
                             **self.cost.timing_params(npu.timing))
         self.vec = np.array([npu.vector_elems_per_cycle, self.cost.vector_overhead_cycles,
-                             int(npu.conv_lowering == "per_window"), npu.dma_request_bytes,
+                             per_window_code(npu), npu.dma_request_bytes,
                              int(npu.vector_overlap), npu.write_request_bytes], dtype=np.int64)
         self.buffers = buffer_array(soc)
         self.memory = memory or memory_system(soc)
@@ -147,7 +153,7 @@ class Mapper:
             else:
                 link = min(nest.cores_used * self.memory.dma_bytes_per_cycle, self.soc.llc.bytes_per_cycle)
                 args = (nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance,
-                        self.soc.npu.conv_lowering == "per_window", link, self.cost.overlap_alpha)
+                        per_window_code(self.soc.npu), link, self.cost.overlap_alpha)
                 fixed = self._fixed(nest)
                 best = search_layer(*args, fixed) if fixed is not None else None
                 if best is None or not best[:, FI["found"]].any():

@@ -26,7 +26,7 @@ import numpy as np
 from cache_models.kernel_cache import forget_if_callees_changed
 
 from ..npu import scalar
-from ..npu.scalar import tile_cycles
+from ..npu.scalar import HW_ROWS, tile_cycles
 from .nest import LoopNest, ceil_candidates, split_candidates
 from .tilers import FixedTiling
 
@@ -133,12 +133,28 @@ def _classes(dim, tile):
 
 
 @nb.njit(cache=True)
-def conv_tile_cycles(m, n, c, rs, g, hw, per_window):
-    """Cycles of a conv tile: im2col puts R*S*C on the array's reduction side;
-    per-window lowering (Gemmini's conv engine) runs one GEMM per kernel position."""
+def command_rows(rows, min_rows, block):
+    """Rows streamed by computes of at most `block` rows each over `rows` rows, where
+    a compute streams at least `min_rows` (the last, shorter one is padded)."""
+    full = rows // block
+    rem = rows - full * block
+    return full * block + (max(rem, min_rows) if rem > 0 else 0)
+
+
+@nb.njit(cache=True)
+def conv_tile_cycles(p, q, n, c, rs, g, hw, per_window):
+    """Cycles of a conv tile of p x q outputs: im2col puts R*S*C on the array's
+    reduction side; per-window lowering (per_window > 0, Gemmini's conv engine) runs
+    one GEMM per kernel position, its computes of at most an array's rows each (one
+    output row at a time, a 1x1 conv's pixels flattened) streaming at least
+    per_window rows."""
     if per_window:
+        m = p * q
+        if per_window > 1:
+            m = p * command_rows(q, per_window, hw[HW_ROWS]) if rs > 1 else command_rows(p * q, per_window,
+                                                                                            hw[HW_ROWS])
         return rs * tile_cycles(m, n, c, g, hw)
-    return tile_cycles(m, n, c * rs, g, hw)
+    return tile_cycles(p * q, n, c * rs, g, hw)
 
 
 @nb.njit(cache=True)
@@ -171,7 +187,7 @@ def array_cycles(Gc, Kc, C, Pc, Qc, R, S, tg, tk, tc, tp, tq, hw, per_window):
                         qs, qn = (q0, qn0) if q == 0 else (q1, qn1)
                         if qn == 0:
                             continue
-                        total += gn * kn * cn * pn * qn * conv_tile_cycles(ps * qs, ks, cs, R * S, gs, hw,
+                        total += gn * kn * cn * pn * qn * conv_tile_cycles(ps, qs, ks, cs, R * S, gs, hw,
                                                                            per_window)
     return total
 
@@ -557,7 +573,7 @@ def tenant_factors(nest: LoopNest) -> np.ndarray:
 
 
 def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes: int,
-                 tie_tolerance: float = 0.0, per_window: bool = False, link_bytes_per_cycle: float = 0.0,
+                 tie_tolerance: float = 0.0, per_window: int = 0, link_bytes_per_cycle: float = 0.0,
                  overlap_alpha: float = 0.0, fixed: FixedTiling | None = None) -> np.ndarray:
     """Run the kernel for an array op; returns [5 objectives x len(FIELDS)].
     With link_bytes_per_cycle = 0 the unmanaged objective is the fewest LLC bytes.
@@ -589,7 +605,7 @@ def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes
         np.array(cand_q, dtype=np.int64), rows_sum, rows_max, cols_sum, cols_max,
         eb, buffers, tenant_factors(nest), nest.weights_shared_by_groups, hw,
         np.array([line_bytes, nest.G, nest.K, nest.W, nest.Q, int(nest.op in ("matmul", "lstm")),
-                  int(nest.weights_are_activations), int(per_window and nest.op in ("conv", "dwconv"))],
+                  int(nest.weights_are_activations), int(per_window) if nest.op in ("conv", "dwconv") else 0],
                  dtype=np.int64), wt, tie_tolerance, np.array([link_bytes_per_cycle, overlap_alpha]), orders,
     )
 

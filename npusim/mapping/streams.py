@@ -297,7 +297,7 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
                                  ck1, cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, part_base, acc_eb)
                 # compute time of the step: the slowest core's tile
                 if op == OP_ARRAY:
-                    cyc = conv_tile_cycles((cp1 - cp0) * (cq1 - cq0), ck1 - ck0, cc1 - cc0, R * S, cg1 - cg0, hw,
+                    cyc = conv_tile_cycles(cp1 - cp0, cq1 - cq0, ck1 - ck0, cc1 - cc0, R * S, cg1 - cg0, hw,
                                            per_window)
                 else:
                     elems = (cg1 - cg0) * (ck1 - ck0) * (cp1 - cp0) * (cq1 - cq0)
