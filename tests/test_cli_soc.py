@@ -188,7 +188,7 @@ def test_map_cli_writes_the_plan_table_and_totals(cli, tmp_path):
     # the columns in the order docs/MAPPING.md gives them
     assert list(table.columns) == [
         "layer", "op", "cores", "budget_bytes", "budget", "cores_used", "split_k", "split_g", "split_p", "split_q",
-        "tile_g", "tile_k", "tile_c", "tile_p", "tile_q", "loop_order", "resident", "block", "fused",
+        "tile_g", "tile_k", "tile_c", "tile_p", "tile_q", "loop_order", "resident", "tiled_by", "block", "fused",
         "input_in_region", "output_in_region", "region_bytes", "dram_read_bytes", "dram_write_bytes", "dram_bytes",
         "llc_bytes", "compute_cycles", "memory_cycles", "predicted_cycles", "steps"]
     assert (table.budget == table.budget_bytes.map(lambda b: "unmanaged" if b < 0 else str(b))).all()

@@ -84,6 +84,7 @@ def test_the_mapper_plans_the_librarys_tiles_in_its_loop_order():
     a = conv_tiles(_rows(), nest.Pc, nest.Qc, nest.Kc, nest.R, nest.C, nest.stride, nest.padding)
     assert (plan.tile_k, plan.tile_c, plan.tile_p, plan.tile_q) == (a[3], a[6], a[1], a[2])
     assert plan.loop_order == "g>s>k>c"  # spatial tiles outermost, input channels innermost
+    assert plan.tiled_by == "moca"
     searched = dataclasses.replace(soc, npu=dataclasses.replace(soc.npu, tiler="search"))
     other = Mapper(searched, cache_dir=False).plan(layer, 1, UNMANAGED)
     assert (other.tile_k, other.tile_c, other.tile_p, other.tile_q, other.loop_order) != \
@@ -98,7 +99,7 @@ def test_layers_the_library_does_not_tile_are_left_to_the_search():
     searched = dataclasses.replace(soc, npu=dataclasses.replace(soc.npu, tiler="search"))
     a = Mapper(soc, cache_dir=False).plan(dw, 1, UNMANAGED)
     b = Mapper(searched, cache_dir=False).plan(dw, 1, UNMANAGED)
-    assert a == b
+    assert a == b and a.tiled_by == "search"
 
 
 def test_the_default_tiler_is_the_search():

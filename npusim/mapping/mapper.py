@@ -170,6 +170,16 @@ class Mapper:
         except ValueError:  # the library's heuristic finds no tile: left to the search
             return None
 
+    def _tiled_by(self, nest: LoopNest, best: np.ndarray) -> str:
+        """The tiler's name when `best` holds its choice, else "search" (it fell back)."""
+        fixed = self._fixed(nest)
+        if fixed is None or not best[0, FI["found"]]:
+            return "search"
+        row = best[0]
+        chosen = tuple(int(row[FI[f]]) for f in ("tile_g", "tile_k", "tile_c", "tile_p", "tile_q", "order"))
+        wanted = (fixed.tg, fixed.tk, fixed.tc, fixed.tp, fixed.tq, fixed.order)
+        return self.soc.npu.tiler if chosen == wanted else "search"
+
     def candidates(self, layer: Layer, cores: int, source: str = "") -> LayerCandidates:
         """The search winners of `layer` on `cores` cores; `source` names the
         workload in the error raised when no tiling fits the buffers."""
@@ -179,8 +189,9 @@ class Mapper:
         if cores < 1:
             raise InputError(source or "<mapping>", "cores", f"must be at least 1, got {cores}")
         nest = loop_nest(layer, self.soc.npu, cores, self.soc.llc.line_bytes)
-        cands = LayerCandidates(nest, self._search(nest), cores, self.memory, self.cost,
-                                overlapped=fetches_ahead(self.soc.npu, layer))
+        best = self._search(nest)
+        cands = LayerCandidates(nest, best, cores, self.memory, self.cost,
+                                overlapped=fetches_ahead(self.soc.npu, layer), tiled_by=self._tiled_by(nest, best))
         if not cands.fits:
             n = self.soc.npu
             buffers = (f"scratchpad {n.scratchpad_bytes} B" if n.unified_scratchpad else

@@ -70,6 +70,7 @@ class LayerPlan:
     tile_q: int
     loop_order: str
     resident: str  # none | weights | inputs | both
+    tiled_by: str = "search"  # who chose the tiles: the search or a library's tiler (tilers.py)
     block: str = ""
     fused: bool = False  # planned as part of a layer block whose maps stay in the region
     input_in_region: bool = False  # reads its input from the block's region
@@ -125,10 +126,12 @@ class LayerCandidates:
     turned into plan rows for any budget."""
 
     def __init__(self, nest: LoopNest, best: np.ndarray, cores: int, memory: MemorySystem,
-                 cost: CostModel, overlapped: bool = True):
+                 cost: CostModel, overlapped: bool = True, tiled_by: str = "search"):
         """`overlapped`: the layer fetches a tile while computing the previous one (False:
-        one after the other, so compute and memory time add up)."""
+        one after the other, so compute and memory time add up); `tiled_by`: who chose
+        the tiles, for the plan rows."""
         self.nest = nest
+        self.tiled_by = tiled_by
         self.overlapped = overlapped
         self.best = best
         self._rows = best.tolist()  # plain floats: plans read a dozen fields each
@@ -222,7 +225,7 @@ class LayerCandidates:
             split_k=n.split_k, split_g=n.split_g, split_p=n.split_p, split_q=n.split_q,
             tile_g=int(g("tile_g")), tile_k=int(g("tile_k")), tile_c=int(g("tile_c")),
             tile_p=int(g("tile_p")), tile_q=int(g("tile_q")), loop_order=ORDER_NAMES[int(g("order"))],
-            resident=resident, block=block, fused=fused, input_in_region=input_in_region,
+            resident=resident, tiled_by=self.tiled_by, block=block, fused=fused, input_in_region=input_in_region,
             output_in_region=output_in_region, region_bytes=max(0, int(math.ceil(region))),
             dram_read_bytes=int(round(max(reads, 0.0))), dram_write_bytes=int(round(max(writes, 0.0))),
             llc_bytes=int(round(llc)), compute_cycles=compute, memory_cycles=memory,
