@@ -9,7 +9,7 @@ import pytest
 from npusim.mapping import Mapper
 from npusim.mapping.nest import loop_nest
 from npusim.mapping.plan import UNMANAGED
-from npusim.mapping.tilers import _Rows, conv_rows, conv_tiles, matmul_tiles
+from npusim.mapping.tilers import _Rows, conv_rows, conv_tiles, matmul_tiles, pool_tiles, resadd_tiles
 from npusim.soc import load_soc
 from workloads.trace import Layer
 
@@ -127,3 +127,43 @@ def test_a_compute_streams_at_least_the_preset_rows_one_output_row_at_a_time():
     # 33 pixels: two computes of 16 and one of a single row padded to 4: as 36 pixels
     assert conv_tile_cycles(3, 11, 64, 64, 1, 1, hw, np.int64(4)) == conv_tile_cycles(6, 6, 64, 64, 1, 1, hw,
                                                                                       np.int64(1))
+
+
+def test_resadd_tiles_by_hand():
+    """tile_I = min(pixels, MAX_BLOCK_LEN x DIM) = 64 pixels; channels shrink one at a time until
+    ceil(I / 16) x 16 x ceil(J / 16) accumulator rows fit all 1024."""
+    g = _rows()
+    assert resadd_tiles(g, 96 * 96, 45) == (64, 45)  # 64 x 3 = 192 rows
+    assert resadd_tiles(g, 3136, 256) == (64, 256)  # 64 x 16 = 1024 rows
+    assert resadd_tiles(g, 3136, 512) == (64, 256)
+    assert resadd_tiles(g, 10, 2048) == (10, 1024)  # 16 x 64 = 1024 rows
+
+
+@pytest.mark.parametrize("shape", [(112, 112, 32, 2, 2), (56, 56, 64, 3, 2), (13, 13, 256, 3, 2), (7, 7, 512, 2, 2)])
+def test_pool_tiles_fit_half_the_accumulator_with_their_windows(shape):
+    porows, pocols, channels, size, stride = shape
+    b, tp, tq, tg = pool_tiles(_rows(), porows, pocols, channels, size, stride)
+    assert b == 1 and 1 <= tp <= porows and 1 <= tq <= pocols and 1 <= tg <= channels
+    assert -(-tg // 16) * (tp * stride + size - 1) * (tq * stride + size - 1) <= 512
+
+
+def test_pool_tiles_by_hand():
+    """YOLOv2's first pool (2x2, stride 2, 32 channels, 112x112 out): rows and columns shrink in
+    turn until 2 blocks x 15 x 17 input rows = 510 fit 512; over four blocks of channels the
+    library keeps (channels - 1) / 64 blocks (256 -> 48 channels)."""
+    g = _rows()
+    assert pool_tiles(g, 112, 112, 32, 2, 2) == [1, 7, 8, 32]
+    assert pool_tiles(g, 13, 13, 256, 3, 2)[3] == 48
+
+
+def test_the_mapper_plans_pools_and_residual_adds_with_the_librarys_tiles():
+    soc = GEMMINI
+    pool = Layer(name="p", op="pool", in_h=224, in_w=224, in_c=32, out_h=112, out_w=112, out_c=32,
+                 kernel_h=2, kernel_w=2, stride=2, padding=0)
+    plan = Mapper(soc, cache_dir=False).plan(pool, 1, UNMANAGED)
+    assert (plan.tile_g, plan.tile_p, plan.tile_q, plan.tiled_by) == (32, 7, 8, "moca")
+    add = Layer(name="a", op="eltwise", in_h=96, in_w=96, in_c=45, out_h=96, out_w=96, out_c=45,
+                inputs=("x", "y"))
+    plan = Mapper(soc, cache_dir=False).plan(add, 1, UNMANAGED)
+    # 64 pixels of a 96-wide map: part of one row
+    assert (plan.tile_g, plan.tile_p, plan.tile_q, plan.tiled_by) == (45, 1, 64, "moca")

@@ -149,7 +149,11 @@ class Mapper:
         if best is None:
             self.searches += 1
             if nest.vector:
-                best = vector_best(nest, self.buffers, self.vec, self.soc.llc.line_bytes)
+                fixed = self._fixed(nest)
+                line = self.soc.llc.line_bytes
+                best = vector_best(nest, self.buffers, self.vec, line, fixed) if fixed is not None else None
+                if best is None or not best[:, FI["found"]].any():
+                    best = vector_best(nest, self.buffers, self.vec, line)
             else:
                 link = min(nest.cores_used * self.memory.dma_bytes_per_cycle, self.soc.llc.bytes_per_cycle)
                 args = (nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance,

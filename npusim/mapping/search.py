@@ -610,7 +610,8 @@ def search_layer(nest: LoopNest, buffers: np.ndarray, hw: np.ndarray, line_bytes
     )
 
 
-def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes: int) -> np.ndarray:
+def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes: int,
+                fixed: FixedTiling | None = None) -> np.ndarray:
     """The plan of a pool/eltwise/embedding layer in the same [objective x field] form.
 
     Vector ops have no reuse to trade: every input element is read once per
@@ -620,6 +621,7 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
     then columns; all five objectives share it. vec = (elements per cycle,
     overhead cycles per tile, _, _, overlap) of the vector path; without overlap
     (vec[4] = 0) a tile may take the whole buffer, as nothing is fetched beside it.
+    `fixed` (a tiler's choice) is the only candidate: its channels, rows and columns.
     """
     from ..npu.scalar import vector_tile_cycles
 
@@ -631,9 +633,12 @@ def vector_best(nest: LoopNest, buffers: np.ndarray, vec: np.ndarray, line_bytes
     chosen = None
     best_key = None
     # the fewest bytes moved (whole lines), then the fewest tiles
-    for tg in channel_candidates(Gc, per_line):
-        for tp in split_candidates(nest.P, Pc):
-            for tq in split_candidates(nest.Q, Qc):
+    cand_g = channel_candidates(Gc, per_line) if fixed is None else [fixed.tg]
+    cand_p = split_candidates(nest.P, Pc) if fixed is None else [fixed.tp]
+    cand_q = split_candidates(nest.Q, Qc) if fixed is None else [fixed.tq]
+    for tg in cand_g:
+        for tp in cand_p:
+            for tq in cand_q:
                 rows = window_span(tp, nest.stride, nest.R, nest.H)
                 cols = window_span(tq, nest.stride, nest.S, nest.W)
                 if embedding:

@@ -14,9 +14,11 @@ the layers whose cycles `tests/reference/gemmini_moca/` holds (docs/MAPPING.md):
 convolutions with a kernel larger than 1x1 go through
 `tiled_conv_A_stride_auto_cid`, whose tiles come from `tiling_factor_calculate`;
 1x1 convolutions and fully connected layers through `tiled_matmul_nn_auto_cid`
-(`tiling_factor_matmul_calculate_auto`). Both size tiles in scratchpad and
-accumulator rows of DIM elements, half of each buffer per tile, and loop over
-spatial tiles outermost, then output channels, then input channels.
+(`tiling_factor_matmul_calculate_auto`); pools through `tiled_pool_auto_cid`
+(`tiled_pool_bubble_calculate`) and residual adds through
+`tiled_resadd_auto_cid` (`tiled_resadd_bubble_calculate`). All size tiles in
+scratchpad and accumulator rows of DIM elements; convolutions and matmuls
+loop over spatial tiles outermost, then output channels, then input channels.
 """
 
 from __future__ import annotations
@@ -244,10 +246,54 @@ def matmul_tiles(g: _Rows, dim_i: int, dim_j: int, dim_k: int) -> tuple[int, int
             return ti, tj, tk
 
 
+def pool_tiles(g: _Rows, porows: int, pocols: int, channels: int, pool_size: int, pool_stride: int) -> list[int]:
+    """`tiled_pool_bubble_calculate` (batch 1, one core): [batches, porows, pocols, pochs].
+
+    The pooled tile's input rows fit half the accumulator: channels over four
+    blocks shrink first, then the largest of the other arguments, one at a time
+    (among them a kernel-channel count of DIM that does not enter the rows)."""
+    dim, mbl = g.dim, g.max_block_len
+    max_acc = g.acc_rows // 2
+    args = [1, porows, pocols, channels, 1, 1, dim]
+
+    def acc_rows(a: list[int]) -> int:
+        orows = a[1] * pool_stride + pool_size - 1
+        ocols = a[2] * pool_stride + pool_size - 1
+        return _ceil(a[3], dim) * a[0] * orows * ocols
+
+    while acc_rows(args) > max_acc:
+        max_val, max_idx = -1, -1
+        for i in range(7):
+            if i == 3 and args[i] > mbl * dim:
+                args[i] = (args[i] - 1) // (mbl * dim) * dim
+                break
+            if i == 0 and args[i] > 1:
+                args[i] = 1
+                break
+            if i != 3 and args[i] > max_val:
+                max_val, max_idx = args[i], i
+        else:
+            args[max_idx] -= 1
+        if min(args[:4]) < 1:
+            raise ValueError("the library's pool tiler shrinks a tile to nothing")
+    return args[:4]
+
+
+def resadd_tiles(g: _Rows, pixels: int, channels: int) -> tuple[int, int]:
+    """`tiled_resadd_bubble_calculate` (one core): (tile_I pixels, tile_J channels), the
+    tile's DIM-padded pixels times its DIM-wide channel blocks within the accumulator."""
+    dim = g.dim
+    tile_i = min(pixels, g.max_block_len * dim)
+    tile_j = channels
+    while _ceil(tile_i, dim) * dim * _ceil(tile_j, dim) > g.acc_rows:
+        tile_j -= 1
+    return tile_i, tile_j
+
+
 @register
 class MocaLibraryTiler(Tiler):
     name = "moca"
-    description = "the MoCA artifact's Gemmini library (tiling_factor_calculate, tiled_matmul_nn_auto)"
+    description = "the MoCA artifact's Gemmini library (conv, matmul, pool and residual-add tilings)"
 
     def check_spec(self, *, dataflow: str, unified_scratchpad: bool) -> str | None:
         if not unified_scratchpad:
@@ -258,8 +304,18 @@ class MocaLibraryTiler(Tiler):
 
     def fixed(self, nest: LoopNest, npu: NPUSpec) -> FixedTiling | None:
         g = _Rows.of(npu)
+        if nest.op == "pool":
+            if nest.R != nest.S:
+                return None
+            a = pool_tiles(g, nest.Pc, nest.Qc, nest.Gc, nest.R, nest.stride)
+            return FixedTiling(tg=min(a[3], nest.Gc), tk=1, tc=1, tp=min(a[1], nest.Pc), tq=min(a[2], nest.Qc),
+                               order=0)
+        if nest.op == "eltwise":
+            tile_i, tile_j = resadd_tiles(g, nest.Pc * nest.Qc, nest.Gc)
+            tp, tq = _pixel_tile(tile_i, nest.Pc, nest.Qc)
+            return FixedTiling(tg=tile_j, tk=1, tc=1, tp=tp, tq=tq, order=0)
         if nest.vector or nest.Gc != 1 or nest.op not in ("conv", "gemm"):
-            return None  # depthwise and grouped convs, attention, LSTMs, pools: the search
+            return None  # depthwise and grouped convs, attention, LSTMs, embeddings: the search
         if nest.op == "conv" and (nest.R > 1 or nest.S > 1):
             if nest.R != nest.S:
                 return None
@@ -269,10 +325,13 @@ class MocaLibraryTiler(Tiler):
                                order=ORDER_S_K_C)
         # a 1x1 conv is a matmul over its pixels (I), output (J) and input channels (K)
         ti, tj, tk = matmul_tiles(g, nest.Pc * nest.Qc, nest.Kc, nest.C)
-        rows_i = ti * g.dim
-        if rows_i >= nest.Qc:  # whole output rows
-            tp, tq = max(1, min(nest.Pc, rows_i // nest.Qc)), nest.Qc
-        else:
-            tp, tq = 1, rows_i
+        tp, tq = _pixel_tile(ti * g.dim, nest.Pc, nest.Qc)
         return FixedTiling(tg=1, tk=min(nest.Kc, tj * g.dim), tc=min(nest.C, tk * g.dim), tp=tp, tq=tq,
                            order=ORDER_S_K_C)
+
+
+def _pixel_tile(pixels: int, rows: int, cols: int) -> tuple[int, int]:
+    """(rows, columns) of a tile of `pixels` flattened pixels: whole rows where they fit."""
+    if pixels >= cols:
+        return max(1, min(rows, pixels // cols)), cols
+    return 1, pixels
