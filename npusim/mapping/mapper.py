@@ -149,19 +149,17 @@ class Mapper:
         if best is None:
             self.searches += 1
             if nest.vector:
-                fixed = self._fixed(nest)
-                line = self.soc.llc.line_bytes
-                best = vector_best(nest, self.buffers, self.vec, line, fixed) if fixed is not None else None
-                if best is None or not best[:, FI["found"]].any():
-                    best = vector_best(nest, self.buffers, self.vec, line)
+                args = (nest, self.buffers, self.vec, self.soc.llc.line_bytes)
+                run = vector_best
             else:
                 link = min(nest.cores_used * self.memory.dma_bytes_per_cycle, self.soc.llc.bytes_per_cycle)
                 args = (nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance,
                         per_window_code(self.soc.npu), link, self.cost.overlap_alpha)
-                fixed = self._fixed(nest)
-                best = search_layer(*args, fixed) if fixed is not None else None
-                if best is None or not best[:, FI["found"]].any():
-                    best = search_layer(*args)  # no tiler's choice, or one npusim's buffers cannot hold
+                run = search_layer
+            fixed = self._fixed(nest)
+            best = run(*args, fixed=fixed) if fixed is not None else None
+            if best is None or not best[:, FI["found"]].any():
+                best = run(*args)  # no tiler's choice, or one npusim's buffers cannot hold
             if path is not None:
                 _atomic_save(path, best)
         self._memo[key] = best
