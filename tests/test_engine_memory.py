@@ -234,11 +234,11 @@ def test_each_steps_outputs_are_posted_when_the_next_step_starts():
 
     sc = scenario_from_flags(soc="gemmini-moca", mix=["kws"], policy="shared")
     sim = Simulation(sc, mapper=Mapper(sc.soc))
-    layers: list[tuple[object, list[tuple[int, int]], list[int]]] = []
+    layers: list[tuple[object, list[tuple[int, int]], list[int], bool]] = []
     run_layer, read, write = sim._run_layer, sim.memory.read, sim.memory.write
 
     def spy_layer(tenant: int, rs, cores: int, overlap: bool = True):
-        layers.append((rs, [], []))
+        layers.append((rs, [], [], overlap))
         return run_layer(tenant, rs, cores, overlap)
 
     def spy_read(tenant: int, now: int, cores: int, cache_runs, region_runs, dram_runs, requests: int) -> int:
@@ -253,9 +253,11 @@ def test_each_steps_outputs_are_posted_when_the_next_step_starts():
     sim._run_layer, sim.memory.read, sim.memory.write = spy_layer, spy_read, spy_write
     sim.run()
     multi_step = 0
-    for rs, reads, writes in layers:
+    for rs, reads, writes, overlap in layers:
         n, cyc = rs.steps, [int(x) for x in rs.step_cycles[:rs.steps]]
         assert len(reads) == n and len(writes) == n
+        if not overlap:
+            continue  # gemmini-moca's pools and residual adds run their tiles in turn (vector_overlap)
         start = [reads[0][1]]  # step 0 waits for its own fetch
         for s in range(1, n):
             assert reads[s][0] == start[s - 1]  # step s's fetch overlaps step s - 1

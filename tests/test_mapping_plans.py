@@ -541,6 +541,8 @@ def test_vector_plans_without_overlap_fill_the_buffer_and_add_compute_to_memory(
 
     soc = load_soc("gemmini-moca")
     assert not soc.npu.vector_overlap
+    # the search's tiles (the preset's library tiler picks its own, 64 pixels at a time)
+    soc = soc.replace(npu=dataclasses.replace(soc.npu, tiler="search"))
     layer = next(layer for layer in workloads.get_trace("kws").layers if layer.op == "eltwise")
     serial = Mapper(soc, cache_dir=False).plan(layer, 1, UNMANAGED)
     both = Mapper(soc.replace(npu=dataclasses.replace(soc.npu, vector_overlap=True)), cache_dir=False).plan(
