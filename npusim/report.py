@@ -231,7 +231,7 @@ def refuse_points_missing_rows(df: pd.DataFrame, source: str, *, csv: bool) -> N
 
 
 EXTRA_AXES = ("qos", "scheduler", "seed", "requests", "cpu_traffic", "llc_ways", "cores", "array", "dataflow",
-              "dram", "dram_channels")
+              "tiler", "dram", "dram_channels")
 
 
 def extra_axes(df: pd.DataFrame) -> list[str]:
@@ -441,11 +441,12 @@ def _axis_order(axis: str):
 
 AXIS_PLURALS = {"mix": "mixes", "llc_bytes": "LLC sizes", "qos": "QoS levels", "cpu_traffic": "CPU traffic rates",
                 "seed": "seeds", "scheduler": "schedulers", "requests": "request counts", "llc_ways": "LLC way counts",
-                "cores": "core counts", "array": "arrays", "dataflow": "dataflows", "dram": "DRAM standards",
+                "cores": "core counts", "array": "arrays", "dataflow": "dataflows", "tiler": "tilers",
+                "dram": "DRAM standards",
                 "dram_channels": "DRAM channel counts"}
 AXIS_LABELS = {"dram_channels": "DRAM channels", "llc_ways": "LLC ways", "cores": "NPU cores",
                "requests": "requests per tenant", "dram": "DRAM standard", "array": "systolic array",
-               "dataflow": "dataflow", "scheduler": "scheduler"}
+               "dataflow": "dataflow", "tiler": "tiler", "scheduler": "scheduler"}
 
 
 def per_point(df: pd.DataFrame) -> pd.DataFrame:

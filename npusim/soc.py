@@ -329,6 +329,7 @@ OVERRIDE_FLAGS = {
     "--cores": "npu.cores",
     "--array": "npu.array",
     "--dataflow": "npu.dataflow",
+    "--tiler": "npu.tiler",
     "--dram": "dram.standard",
     "--dram-channels": "dram.channels",
     "--timing": "npu.timing",

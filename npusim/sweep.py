@@ -52,7 +52,7 @@ from .units import UnitError, count_text, parse_float_text, parse_int_text, pars
 # axes a sweep can vary: name -> (SoC override flag or None, parser)
 SOC_AXES = {
     "llc_size": "--llc-size", "llc_ways": "--llc-ways", "cores": "--cores", "array": "--array",
-    "dataflow": "--dataflow", "dram": "--dram", "dram_channels": "--dram-channels",
+    "dataflow": "--dataflow", "tiler": "--tiler", "dram": "--dram", "dram_channels": "--dram-channels",
 }
 SCENARIO_AXES = ("policy", "mix", "seed", "qos", "requests", "scheduler", "cpu_traffic")
 AXES = tuple(SOC_AXES) + SCENARIO_AXES

@@ -167,3 +167,20 @@ def test_the_mapper_plans_pools_and_residual_adds_with_the_librarys_tiles():
     plan = Mapper(soc, cache_dir=False).plan(add, 1, UNMANAGED)
     # 64 pixels of a 96-wide map: part of one row
     assert (plan.tile_g, plan.tile_p, plan.tile_q, plan.tiled_by) == (45, 1, 64, "moca")
+
+
+def test_the_tiler_is_a_soc_override_and_a_sweep_axis(cli, tmp_path):
+    import pandas as pd
+
+    r = cli("sweep", "--soc", "gemmini-moca", "--mix", "kws", "--cores", "1", "--tiler", "search,moca",
+            "--policy", "isolated", "--jobs", "1", "--quiet", "--out", str(tmp_path / "r.csv"))
+    assert r.returncode == 0, r.stderr
+    rows = pd.read_csv(tmp_path / "r.csv").set_index("tiler")
+    assert sorted(rows.index) == ["moca", "search"]
+    # the library's tiles are not the search's: the same layers take other times
+    assert rows.loc["moca", "mean_latency_cycles"] != rows.loc["search", "mean_latency_cycles"]
+    bad = cli("run", "--soc", "camdn", "--tiler", "moca", "--mix", "kws")
+    assert bad.returncode == 2 and bad.stderr.startswith(
+        "error: <command line>: --tiler: moca needs a scratchpad shared by inputs and weights"), bad.stderr
+    bad = cli("map", "--workload", "kws", "--soc", "gemmini-moca", "--tiler", "timeloop")
+    assert bad.returncode == 2 and "--tiler: unknown value 'timeloop' (choose from search, moca)" in bad.stderr

@@ -21,7 +21,8 @@ def add_parser(sub, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--mix", action="append", metavar="A,B,C", help="a mix of workloads (repeat for several)")
     for flag, text in (("--policy", "policies"), ("--llc-size", "LLC sizes, e.g. 2MiB,4MiB"),
                        ("--llc-ways", "LLC associativities"), ("--cores", "core counts"),
-                       ("--array", "arrays RxC"), ("--dataflow", "dataflows"), ("--dram", "DRAM standards"),
+                       ("--array", "arrays RxC"), ("--dataflow", "dataflows"), ("--tiler", "tilers (search, moca)"),
+                       ("--dram", "DRAM standards"),
                        ("--dram-channels", "DRAM channel counts"), ("--seed", "seeds"), ("--qos", "QoS levels"),
                        ("--requests", "requests per tenant"), ("--scheduler", "schedulers"),
                        ("--cpu-traffic", "CPU background traffic rates in GB/s (0: none)")):

@@ -31,6 +31,7 @@ def add_soc_flags(parser: argparse.ArgumentParser, *, soc_default: str | None = 
         ("--cores", "N", "number of NPU cores"),
         ("--array", "RxC", "systolic array rows x columns, e.g. 16x16"),
         ("--dataflow", "ws|os|is", "systolic dataflow"),
+        ("--tiler", "search|moca", "who tiles the layers: npusim's search or a library's tiler"),
         ("--dram", "STANDARD", "DRAM standard, e.g. DDR4-3200"),
         ("--dram-channels", "N", "number of DRAM channels"),
     )
