@@ -206,7 +206,7 @@ def test_qos_scale_in_scenario_file(tmp_path):
     # one spelling per override: the flag's llc-size would let the same override be given twice
     ("soc_overrides: {llc_size: 1MiB, llc-size: 2MiB}\ntenants:\n  - workload: kws\n",
      "s.yaml:1: soc_overrides.llc-size: not a SoC override, write llc_size (overrides: llc_size, llc_ways, "
-     "cores, array, dataflow, dram, dram_channels, timing)\n"),
+     "cores, array, dataflow, tiler, dram, dram_channels, timing)\n"),
     ("soc_overrides: {colour: red}\ntenants:\n  - workload: kws\n",
      "s.yaml:1: soc_overrides.colour: not a SoC override (overrides: llc_size, llc_ways, cores, "),
     # an entry that is no mapping is blamed at its own line, not at the list's key
