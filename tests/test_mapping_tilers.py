@@ -154,6 +154,10 @@ def test_pool_tiles_by_hand():
     g = _rows()
     assert pool_tiles(g, 112, 112, 32, 2, 2) == [1, 7, 8, 32]
     assert pool_tiles(g, 13, 13, 256, 3, 2)[3] == 48
+    # 832 channels, 3x3 stride 1, 14x14: 52 blocks x 16 x 16 rows; the first step cuts the
+    # channels to 192 and a row (the largest argument before them), the second to 32 and a
+    # column (now the larger): 2 x 15 x 15 = 450 rows fit
+    assert pool_tiles(g, 14, 14, 832, 3, 1) == [1, 13, 13, 32]
 
 
 def test_the_mapper_plans_pools_and_residual_adds_with_the_librarys_tiles():

@@ -249,7 +249,9 @@ def pool_tiles(g: _Rows, porows: int, pocols: int, channels: int, pool_size: int
 
     The pooled tile's input rows fit half the accumulator: channels over four
     blocks shrink first, then the largest of the other arguments, one at a time
-    (among them a kernel-channel count of DIM that does not enter the rows)."""
+    (among them a kernel-channel count of DIM that does not enter the rows); a
+    step that cuts the channels also takes one from the largest argument before
+    them in the library's order (batches, rows, columns), as its loop does."""
     dim, mbl = g.dim, g.max_block_len
     max_acc = g.acc_rows // 2
     args = [1, porows, pocols, channels, 1, 1, dim]
@@ -263,14 +265,16 @@ def pool_tiles(g: _Rows, porows: int, pocols: int, channels: int, pool_size: int
         max_val, max_idx = -1, -1
         for i in range(7):
             if i == 3 and args[i] > mbl * dim:
+                # cut channels, and (after the loop) still the largest argument seen before them
                 args[i] = (args[i] - 1) // (mbl * dim) * dim
                 break
             if i == 0 and args[i] > 1:
                 args[i] = 1
+                max_idx = -1  # the library then decrements args[-1], outside its arguments
                 break
             if i != 3 and args[i] > max_val:
                 max_val, max_idx = args[i], i
-        else:
+        if max_idx >= 0:
             args[max_idx] -= 1
         if min(args[:4]) < 1:
             raise ValueError("the library's pool tiler shrinks a tile to nothing")
