@@ -76,7 +76,7 @@ def test_layers_tiled_as_the_library_tiles_them_match_their_measured_cycles(laye
 @pytest.mark.parametrize("set_, kind, ratio", [
     # docs/VALIDATION.md "By layer kind": a model change that moves a kind's share of the
     # measured cycles by more than 0.05 must rerun that table
-    ("calibration", "conv", 0.89), ("calibration", "fc", 1.42), ("calibration", "pool", 0.91),
+    ("calibration", "conv", 0.89), ("calibration", "fc", 1.42), ("calibration", "pool", 0.94),
     ("calibration", "resadd", 1.11), ("held-out", "conv", 0.98), ("held-out", "pool", 0.56),
     ("held-out", "resadd", 0.62),
 ])
