@@ -151,8 +151,8 @@ def conv_tile_cycles(p, q, n, c, rs, g, hw, per_window):
     if per_window:
         m = p * q
         if per_window > 1:
-            m = p * command_rows(q, per_window, hw[HW_ROWS]) if rs > 1 else command_rows(p * q, per_window,
-                                                                                            hw[HW_ROWS])
+            block = hw[HW_ROWS]
+            m = p * command_rows(q, per_window, block) if rs > 1 else command_rows(m, per_window, block)
         return rs * tile_cycles(m, n, c, g, hw)
     return tile_cycles(p * q, n, c * rs, g, hw)
 

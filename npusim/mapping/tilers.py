@@ -269,8 +269,7 @@ def pool_tiles(g: _Rows, porows: int, pocols: int, channels: int, pool_size: int
                 args[i] = (args[i] - 1) // (mbl * dim) * dim
                 break
             if i == 0 and args[i] > 1:
-                args[i] = 1
-                max_idx = -1  # the library then decrements args[-1], outside its arguments
+                args[i] = 1  # with nothing seen before it: the library then decrements args[-1], no argument
                 break
             if i != 3 and args[i] > max_val:
                 max_val, max_idx = args[i], i
