@@ -129,6 +129,35 @@ def test_a_compute_streams_at_least_the_preset_rows_one_output_row_at_a_time():
                                                                                       np.int64(1))
 
 
+def test_a_folds_next_preload_rides_on_its_last_compute():
+    """Gemmini's execute controller pairs each compute with the next preload; a preload of
+    new weights makes that pair take the array's 16 rows, a garbage one max(rows, 4).
+    Derived by hand from ExecuteController.scala / LoopConv.scala (ucb-bar/MoCA): one
+    preload (16), the folds back to back, the drain (16 + 16 - 2) once per tile."""
+    import numpy as np
+
+    from npusim.mapping.search import conv_tile_cycles, last_command_rows
+    from npusim.npu.scalar import hw_vector, tile_cycles
+
+    hw = hw_vector(rows=16, cols=16, dataflow="ws", timing="pipelined")
+    assert last_command_rows(49, 4, 16) == 4 and last_command_rows(48, 4, 16) == 16
+    assert last_command_rows(2, 4, 16) == 4 and last_command_rows(7, 4, 16) == 7
+    # 1x1, 49 pixels (computes of 16, 16, 16 and 1 -> 4 rows), 64 -> 64 channels: 16 folds;
+    # each but the last ends with its 1-row compute paired with new weights: 16 x 4 = 64
+    assert conv_tile_cycles(7, 7, 64, 64, 1, 1, hw, np.int64(4)) == 16 + 15 * 64 + (16 * 3 + 4) + 30
+    # 3x3, two rows of two columns, 3 -> 64 channels: 9 positions x 4 output blocks = 36 folds
+    # of two computes: 4 rows, then 16 with the next weights
+    assert conv_tile_cycles(2, 2, 64, 3, 9, 1, hw, np.int64(4)) == 16 + 35 * (4 + 16) + (4 + 4) + 30
+    # whole 16-row computes hide the preload: the positions' folds simply run back to back,
+    # one preload and one drain where a position at a time paid them nine times
+    whole = conv_tile_cycles(4, 32, 64, 64, 9, 1, hw, np.int64(4))
+    assert whole == 16 + 9 * 16 * 128 + 30
+    assert whole == 9 * tile_cycles(128, 64, 64, 1, hw) - 8 * (16 + 30)
+    # a dataflow that does not stream the pixels keeps one pipeline per kernel position
+    os_hw = hw_vector(rows=16, cols=16, dataflow="os", timing="pipelined")
+    assert conv_tile_cycles(2, 2, 64, 3, 9, 1, os_hw, np.int64(4)) == 9 * tile_cycles(8, 64, 3, 1, os_hw)
+
+
 def test_resadd_tiles_by_hand():
     """tile_I = min(pixels, MAX_BLOCK_LEN x DIM) = 64 pixels; channels shrink one at a time until
     ceil(I / 16) x 16 x ceil(J / 16) accumulator rows fit all 1024."""

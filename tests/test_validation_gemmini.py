@@ -18,9 +18,10 @@ def measured():
 @pytest.mark.parametrize("net, bound", [
     ("resnet50", 0.15), ("alexnet", 0.15), ("googlenet", 0.15),
     # SqueezeNet's first layer (stride-2 conv over 3 channels) takes 1.72 M cycles
-    # on the tile against our 0.96 M: the library tiles it two columns wide, and what
-    # Gemmini's two-row computes cost beyond 4 cycles each is not modelled, so it
-    # stays outside 15 % (-20.7 %; -34.1 % with searched tiles, when this bound was 40 %).
+    # on the tile against our 0.97 M: the library tiles it two columns wide, and what
+    # Gemmini's two-row computes cost beyond 4 cycles each (and 16 with the next
+    # weights) is not modelled, so it stays outside 15 % (-19.0 %; -34.1 % with
+    # searched tiles, when this bound was 40 %).
     ("squeezenet", 0.25),
 ])
 def test_calibration_networks(measured, net, bound):
@@ -49,6 +50,24 @@ def test_kind_table_sums_layers_by_kind_per_network_and_per_set():
     assert len(t) == 4 + 3
 
 
+def test_a_conv_measured_with_its_fused_pool_is_compared_with_both_layers():
+    """resnet50's conv_1 ran with its 3x3/2 max pool fused into the call; the zoo runs that
+    pool as conv_1_pool. SqueezeNet's fire modules fuse a pool into both expand convs."""
+    import pandas as pd
+
+    sim = pd.DataFrame({"layer": ["conv_1", "conv_1_pool", "conv_2"], "cycles": [100, 20, 7]})
+    rows = gemmini.layer_rows("resnet50", sim).set_index("layer").simulated
+    assert rows.to_dict() == {"conv_1": 120, "conv_2": 7}
+    sim = pd.DataFrame({"layer": ["conv_5", "conv_6", "conv_6_pool", "conv_7", "conv_7_pool"],
+                        "cycles": [1, 10, 2, 30, 4]})
+    rows = gemmini.layer_rows("squeezenet", sim).set_index("layer").simulated
+    assert rows.to_dict() == {"conv_5": 1, "conv_6": 12, "conv_7": 34}
+    # yolov2's pools are calls of their own, measured and compared as such
+    sim = pd.DataFrame({"layer": ["conv_1", "conv_1_pool"], "cycles": [50, 9]})
+    rows = gemmini.layer_rows("yolov2", sim).set_index("layer").simulated
+    assert rows.to_dict() == {"conv_1": 50, "conv_1_pool": 9}
+
+
 @pytest.fixture(scope="module")
 def layer_table():
     import pandas as pd
@@ -62,22 +81,44 @@ def kinds(layer_table):
     return gemmini.kind_table(layer_table).set_index(["set", "network", "kind"]).ratio
 
 
-@pytest.mark.parametrize("net, layer", [
+@pytest.fixture(scope="module")
+def searched_layer_table():
+    """The same layers with npusim's searched tiles instead of the library's."""
+    import dataclasses
+
+    import pandas as pd
+
+    from npusim.soc import load_soc
+
+    soc = load_soc("gemmini-moca")
+    soc = soc.replace(npu=dataclasses.replace(soc.npu, tiler="search"))
+    return pd.concat([gemmini.layer_rows(net, gemmini.run(net, soc)[1])
+                      for net in ("kws", "yololite", "yolov2", "squeezenet")])
+
+
+@pytest.mark.parametrize("net, layer, within", [
     # docs/VALIDATION.md "The library's tiles": with the tiles the artifact's library picks
-    # (tiler: moca) these run within 5 % of the measured cycles; with npusim's searched
-    # tiles they ran at 0.60, 1.23 and 0.75 of them
-    ("kws", "conv_1"), ("yololite", "conv_1"), ("resnet50", "conv_46"), ("resnet50", "conv_53"),
+    # (tiler: moca) these run at 0.94, 0.96, 0.94 and 0.56 of their measured cycles; with
+    # npusim's searched tiles at 0.55, 1.33, 0.43 and 0.28
+    ("kws", "conv_1", 0.1), ("yololite", "conv_1", 0.1), ("yolov2", "conv_5_pool", 0.1),
+    ("squeezenet", "conv_1", 0.5),
 ])
-def test_layers_tiled_as_the_library_tiles_them_match_their_measured_cycles(layer_table, net, layer):
-    row = layer_table.set_index(["network", "layer"]).loc[(net, layer)]
-    assert row.simulated / row.measured == pytest.approx(1.0, abs=0.05)
+def test_layers_tiled_as_the_library_tiles_them_come_closer_to_their_measured_cycles(
+        layer_table, searched_layer_table, net, layer, within):
+    def ratio(table):
+        row = table.set_index(["network", "layer"]).loc[(net, layer)]
+        return row.simulated / row.measured
+
+    library, searched = ratio(layer_table), ratio(searched_layer_table)
+    assert abs(library - 1) <= within
+    assert abs(library - 1) + 0.25 <= abs(searched - 1)
 
 
 @pytest.mark.parametrize("set_, kind, ratio", [
     # docs/VALIDATION.md "By layer kind": a model change that moves a kind's share of the
     # measured cycles by more than 0.05 must rerun that table
-    ("calibration", "conv", 0.89), ("calibration", "fc", 1.42), ("calibration", "pool", 0.94),
-    ("calibration", "resadd", 1.11), ("held-out", "conv", 0.98), ("held-out", "pool", 0.56),
+    ("calibration", "conv", 0.92), ("calibration", "fc", 1.42), ("calibration", "pool", 0.94),
+    ("calibration", "resadd", 1.11), ("held-out", "conv", 0.99), ("held-out", "pool", 0.56),
     ("held-out", "resadd", 0.62),
 ])
 def test_layer_kinds_stay_where_the_docs_put_them(kinds, set_, kind, ratio):

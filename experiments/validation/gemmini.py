@@ -113,12 +113,20 @@ def report(out_dir: Path) -> pd.DataFrame:
 
 
 def layer_rows(net: str, layers: pd.DataFrame) -> pd.DataFrame:
-    """The measured layers of `net` next to the engine's: network, kind, layer, measured, simulated."""
+    """The measured layers of `net` next to the engine's: network, kind, layer, measured, simulated.
+
+    A conv the artifact ran with its max pool fused into the call (the reference row
+    has a `pool_size`) is measured with the pool; the zoo runs that pool as the
+    layer `<conv>_pool`, so its cycles are added to the conv's."""
     ref = pd.read_csv(REF / f"{net}.csv")
-    m = ref.merge(layers, left_on="layer_name", right_on="layer")
+    cycles = layers.set_index("layer").cycles
+    fused_pool = [cycles.get(f"{name}_pool", 0) if op == "conv" and pd.notna(pool) else 0
+                  for name, op, pool in zip(ref.layer_name, ref.op, ref.pool_size)]
+    ref = ref.assign(fused_pool_cycles=fused_pool)
+    m = ref.merge(layers[["layer", "cycles"]], left_on="layer_name", right_on="layer")
     m = m[m.measured_cycles_avg.notna()]
-    return pd.DataFrame({"network": net, "kind": m.op_x, "layer": m.layer_name,
-                         "measured": m.measured_cycles_avg, "simulated": m.cycles})
+    return pd.DataFrame({"network": net, "kind": m.op, "layer": m.layer_name,
+                         "measured": m.measured_cycles_avg, "simulated": m.cycles + m.fused_pool_cycles})
 
 
 def kind_table(per_layer: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import numpy as np
 from cache_models.kernel_cache import forget_if_callees_changed
 
 from ..npu import scalar
-from ..npu.scalar import HW_ROWS, tile_cycles
+from ..npu.scalar import HW_ROWS, HW_STREAM_DIM, chained_fold_cycles, tile_cycles
 from .nest import LoopNest, ceil_candidates, split_candidates
 from .tilers import FixedTiling
 
@@ -142,17 +142,31 @@ def command_rows(rows, min_rows, block):
 
 
 @nb.njit(cache=True)
+def last_command_rows(rows, min_rows, block):
+    """Rows the last of those computes streams."""
+    rem = rows % block
+    return max(rem, min_rows) if rem > 0 else block
+
+
+@nb.njit(cache=True)
 def conv_tile_cycles(p, q, n, c, rs, g, hw, per_window):
     """Cycles of a conv tile of p x q outputs: im2col puts R*S*C on the array's
     reduction side; per-window lowering (per_window > 0, Gemmini's conv engine) runs
     one GEMM per kernel position, its computes of at most an array's rows each (one
     output row at a time, a 1x1 conv's pixels flattened) streaming at least
-    per_window rows."""
+    per_window rows. Where the pixels stream (ws), the positions' folds run back to
+    back as Gemmini's conv loop issues them, each next preload riding on a fold's
+    last compute (`chained_fold_cycles`)."""
     if per_window:
-        m = p * q
-        if per_window > 1:
-            block = hw[HW_ROWS]
-            m = p * command_rows(q, per_window, block) if rs > 1 else command_rows(m, per_window, block)
+        block = hw[HW_ROWS]
+        if rs > 1:
+            m = p * command_rows(q, per_window, block)
+            last = last_command_rows(q, per_window, block)
+        else:
+            m = command_rows(p * q, per_window, block)
+            last = last_command_rows(p * q, per_window, block)
+        if hw[HW_STREAM_DIM] == 0:
+            return chained_fold_cycles(m, last, n, c, rs, g, hw)
         return rs * tile_cycles(m, n, c, g, hw)
     return tile_cycles(p * q, n, c * rs, g, hw)
 

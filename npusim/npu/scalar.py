@@ -45,6 +45,26 @@ def tile_cycles(m, n, k, groups, hw):
 
 
 @nb.njit(cache=True)
+def chained_fold_cycles(m, last_rows, n, k, chains, groups, hw):
+    """Cycles of `chains` GEMMs [m x k] * [k x n] run back to back as one fold pipeline,
+    the m streamed rows issued as computes whose last streams `last_rows` (Gemmini's
+    execute controller): the next fold's preload rides on that last compute, which
+    then takes max(preload, last_rows) cycles, so a fold costs
+    m + max(preload - last_rows, 0) where `tile_cycles` charges max(m, preload).
+    Only the first preload and the last fill/drain are paid once per call."""
+    if m <= 0 or n <= 0 or k <= 0 or groups <= 0 or chains <= 0:
+        return np.int64(0)
+    dims = (np.int64(m), np.int64(n), np.int64(k))
+    sr = dims[hw[HW_ROWS_DIM]]
+    sc = dims[hw[HW_COLS_DIM]]
+    t = dims[hw[HW_STREAM_DIM]]
+    folds = np.int64(chains) * ((sr + hw[HW_ROWS] - 1) // hw[HW_ROWS]) * ((sc + hw[HW_COLS] - 1) // hw[HW_COLS])
+    preload = hw[HW_INTERVAL_FLOOR] - hw[HW_STREAM_EXTRA]
+    interval = t + hw[HW_STREAM_EXTRA] + max(preload - np.int64(last_rows), 0)
+    return np.int64(groups) * ((folds - 1) * interval + t + hw[HW_TAIL])
+
+
+@nb.njit(cache=True)
 def vector_tile_cycles(elements, elems_per_cycle, ops_per_elem, overhead_cycles):
     """Scalar twin of `vector_cycles`."""
     work = np.int64(elements) * np.int64(ops_per_elem)
