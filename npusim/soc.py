@@ -22,6 +22,7 @@ WRITE_POLICIES = ("write-back", "write-through")
 REPLACEMENT_POLICIES = ("lru", "srrip")
 PAGE_POLICIES = ("open", "closed")
 CONV_LOWERINGS = ("im2col", "per_window")
+MATMUL_WAITS = ("tile", "block")
 DRAM_SCHEDULERS = ("frfcfs", "fcfs")
 
 
@@ -74,6 +75,9 @@ class NPUSpec:
     # a vector-path layer fetches its next tile while computing this one (each tile in half the
     # buffer); False: every tile takes the whole buffer and is fetched after the previous one is done
     vector_overlap: bool = True
+    # when a matmul-loop layer's compute may start: once its whole tile is loaded ("tile"), or
+    # once its own blocks are ("block", Gemmini's matmul loop), overlapping the tile's loads
+    matmul_waits_for: str = "tile"
     # who picks a layer's tiles: npusim's search, or a library's tiler it reproduces (mapping/tilers.py)
     tiler: str = "search"
     # where `npu.buffers` was given (file, line), for errors found only when a layer is mapped
@@ -198,6 +202,7 @@ class SoCSpec:
                 "dma_request_bytes": n.dma_request_bytes,
                 "layer_setup_cycles": n.layer_setup_cycles,
                 "vector_overlap": n.vector_overlap,
+                "matmul_waits_for": n.matmul_waits_for,
                 "tiler": n.tiler,
                 **({} if n.dma_write_request_bytes is None else {"dma_write_request_bytes": n.dma_write_request_bytes}),
             },
@@ -465,6 +470,7 @@ def _npu(sec: Section) -> NPUSpec:
     write_req_bytes = sec.size("dma_write_request_bytes", None)
     setup = sec.integer("layer_setup_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES)
     vector_overlap = sec.boolean("vector_overlap", True)
+    matmul_waits = sec.choice("matmul_waits_for", MATMUL_WAITS, "tile")
     from .mapping.tilers import get_tiler, tiler_names  # the mapping package imports this module
 
     tiler = sec.choice("tiler", tiler_names(), "search")
@@ -481,7 +487,7 @@ def _npu(sec: Section) -> NPUSpec:
         compute_min_rows=min_rows,
         dma_max_inflight=inflight, dma_request_bytes=req_bytes, dma_write_request_bytes=write_req_bytes,
         layer_setup_cycles=setup,
-        vector_overlap=vector_overlap, tiler=tiler, buffers_at=buffers_at,
+        vector_overlap=vector_overlap, matmul_waits_for=matmul_waits, tiler=tiler, buffers_at=buffers_at,
     )
 
 

@@ -59,6 +59,8 @@ def test_soc_show_overrides(cli):
      "bad.yaml:5: llc.npu_ways: the only way is an NPU way; leave at least one way for the LRU part"),
     ("base: camdn\nnpu:\n  compute_min_rows: 4\n", "bad.yaml:3: npu.compute_min_rows: applies to conv_lowering: per_window only"),
     ("base: gemmini-moca\nnpu:\n  compute_min_rows: 17\n", "bad.yaml:3: npu.compute_min_rows: must be at most 16"),
+    ("base: camdn\nnpu:\n  matmul_waits_for: tiles\n",
+     "bad.yaml:3: npu.matmul_waits_for: unknown value 'tiles' (choose from tile, block)"),
     ("base: camdn\nnpu:\n  tiler: timeloop\n", "bad.yaml:3: npu.tiler: unknown value 'timeloop' (choose from search, moca)"),
     ("base: camdn\nnpu:\n  tiler: moca\n", "bad.yaml:3: npu.tiler: moca needs a scratchpad shared by inputs and weights"),
     ("base: gemmini-moca\nnpu:\n  dataflow: os\n", "bad.yaml:3: npu.tiler: moca tiles for a weight-stationary array"),

@@ -832,9 +832,9 @@ def test_each_step_fetches_with_its_own_request_count():
     expected, charged = [], []
     run_layer, read = sim._run_layer, sim.memory.read
 
-    def spy_layer(tenant, rs, cores, overlap=True):
+    def spy_layer(tenant, rs, cores, overlap=True, per_block=False):
         expected.extend(int(x) for x in rs.step_requests[:rs.steps])
-        return run_layer(tenant, rs, cores, overlap)
+        return run_layer(tenant, rs, cores, overlap, per_block)
 
     def spy_read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests):
         charged.append(requests)
@@ -1076,9 +1076,10 @@ def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed
     layers, reads, drains = [], [], {}
     run_layer, read, drain = sim._run_layer, sim.memory.read, sim.memory.drain_cycles
 
-    def spy_layer(tenant, rs, cores, overlap=True):
+    def spy_layer(tenant, rs, cores, overlap=True, per_block=False):
+        assert not per_block  # kws has no matmul-loop layer: 3x3 convs and residual adds
         layers.append((rs, overlap, len(reads)))
-        return run_layer(tenant, rs, cores, overlap)
+        return run_layer(tenant, rs, cores, overlap, per_block)
 
     def spy_read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests):
         ready = read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests)
@@ -1127,13 +1128,81 @@ def test_a_stores_drain_is_its_lines_over_the_dma_or_its_requests_over_the_hit_l
     from npusim.engine.memory import MemoryHierarchy
     from npusim.soc import load_soc
 
-    soc = load_soc("gemmini-moca")  # 16 B/cycle DMA, 16 requests in flight, 30-cycle hit
+    soc = load_soc("gemmini-moca")  # 16 B/cycle DMA, 16 requests in flight, 40-cycle hit
     mem = MemoryHierarchy(soc, 1)
     runs = (np.array([0], np.int64), np.array([640], np.int64), np.array([1], np.int64))  # 10 lines
-    assert mem.drain_cycles(1, 40, runs) == 90  # 40 requests: 3 rounds of 16 at 30 cycles
+    assert mem.drain_cycles(1, 40, runs) == 120  # 40 requests: 3 rounds of 16 at 40 cycles
     assert mem.drain_cycles(1, 0, runs) == 40  # at least a request a line: the bandwidth, 640 / 16
-    assert mem.drain_cycles(2, 40, runs) == 60  # two cores: 20 requests each, 2 rounds of 30 cycles
+    assert mem.drain_cycles(2, 40, runs) == 80  # two cores: 20 requests each, 2 rounds of 40 cycles
     assert mem.drain_cycles(1, 5) == 0
+
+
+@pytest.mark.parametrize("per_block, reads_at, writes_at, end", [
+    # a tile's compute starts once the tile is in: 50-150, 150-180, 200-300, 300-330
+    (False, [0, 50, 150, 200], [150, 200, 300, 330], 330),
+    # computes start as their blocks arrive: 0-100, 100-160 (its last block, 30 cycles, once its
+    # loads are in at 130), 160-260, 260-290 (loads in at 260); the DMA turns to the next tile
+    # once this one's loads are in and the buffer half two tiles back is computed
+    (True, [0, 50, 130, 180], [130, 180, 260, 290], 290),
+])
+def test_step_timing_by_hand_with_tiles_or_blocks(per_block, reads_at, writes_at, end):
+    """Four steps of 100, 30, 100 and 30 compute cycles whose loads take 50, 80, 50 and 80
+    cycles and whose last blocks of input channels compute in 10, 30, 10 and 30."""
+    import dataclasses
+
+    from npusim.engine.routes import N_ROUTES, RoutedStreams
+    from npusim.engine.sim import Simulation
+
+    sc = scenario_from_flags(soc="gemmini-moca", mix=["kws"], policy="shared", soc_override={"--cores": "1"})
+    sc = dataclasses.replace(sc, soc=sc.soc.replace(npu=dataclasses.replace(sc.soc.npu, layer_setup_cycles=0)))
+    sim = Simulation(sc)
+    reads, writes = [], []
+
+    class Memory:  # a load takes the cycles its step's request count says
+        def read(self, tenant, now, cores, cache_runs, region_runs, dram_runs, requests):
+            reads.append(now)
+            return now + requests
+
+        def write(self, tenant, now, *runs):
+            writes.append(now)
+
+    sim.memory = Memory()
+    steps = 4
+    none = np.zeros(0, np.int64)
+    rs = RoutedStreams(starts=none, lengths=none, readers=none, ptr=np.zeros((steps, N_ROUTES + 1), np.int64),
+                       step_cycles=np.array([100, 30, 100, 30]), step_tail_cycles=np.array([10, 30, 10, 30]),
+                       step_requests=np.array([50, 80, 50, 80]), step_write_requests=np.zeros(steps, np.int64))
+    sim.env.process(sim._run_layer(0, rs, 1, True, per_block))
+    sim.env.run()
+    assert (reads, writes, sim.env.now) == (reads_at, writes_at, end)
+
+
+def test_matmul_loop_layers_compute_as_their_blocks_arrive_and_conv_loop_layers_wait_for_tiles():
+    """matmul_waits_for: block (gemmini-moca) applies to 1x1 stride-1 convs and matrix layers,
+    which never take longer for it; 3x3 and strided convs wait for whole tiles either way."""
+    import dataclasses
+
+    from npusim.api import run_scenario
+    from npusim.engine.sim import load_tenant_trace
+    from npusim.mapping.mapper import computes_per_block, runs_as_matmul
+    from workloads.trace import Layer
+
+    block = scenario_from_flags(soc="gemmini-moca", mix=["resnet50"], policy="isolated")
+    assert block.soc.npu.matmul_waits_for == "block"
+    tile = dataclasses.replace(block, soc=block.soc.replace(
+        npu=dataclasses.replace(block.soc.npu, matmul_waits_for="tile")))
+    fc = Layer("fc", "gemm", M=1, N=10, K=20)
+    strided = Layer("d", "conv", in_c=64, out_c=64, in_h=8, in_w=8, out_h=4, out_w=4, stride=2)
+    assert runs_as_matmul(fc) and not runs_as_matmul(strided)
+    assert computes_per_block(block.soc.npu, fc) and not computes_per_block(tile.soc.npu, fc)
+    a = run_scenario(block).layers.set_index("layer")
+    b = run_scenario(tile).layers.set_index("layer")
+    matmul = [layer.name for layer in load_tenant_trace(block.tenants[0]).layers if runs_as_matmul(layer)]
+    assert len(matmul) == 34  # 33 1x1 stride-1 convs and the fc layer
+    assert (a.cycles[matmul] <= b.cycles[matmul]).all() and (a.cycles[matmul] < b.cycles[matmul]).sum() >= 20
+    # the layers before the first matmul-loop layer (the 7x7 conv_1 and its pool) are untouched
+    assert a.cycles.iloc[:2].tolist() == b.cycles.iloc[:2].tolist() and a.index[2] == matmul[0]
+    assert (a.compute_cycles == b.compute_cycles).all()
 
 
 def test_without_vector_overlap_every_vector_layer_is_slower_and_the_layers_before_them_the_same():

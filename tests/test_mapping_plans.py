@@ -162,7 +162,8 @@ def test_streams_from_scratch_too_small_equal_a_fresh_generation(mapper, name):
     nest = loop_nest(layer, SOC.npu, 4, 64)
     for _ in range(2):  # grown by the first call, reused by the second
         again = layer_streams(layer, net, nest, plan, layout_trace(net), mapper.hw, mapper.vec, tiny)
-        for field in ("starts", "lengths", "kinds", "readers", "step_ptr", "step_cycles", "step_requests"):
+        for field in ("starts", "lengths", "kinds", "readers", "step_ptr", "step_cycles", "step_tail_cycles",
+                      "step_requests"):
             assert np.array_equal(getattr(again, field), getattr(fresh, field)), field
     assert len(tiny.starts) >= len(fresh.starts) and len(tiny.step_cycles) >= fresh.steps
 

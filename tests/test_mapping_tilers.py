@@ -91,6 +91,25 @@ def test_the_mapper_plans_the_librarys_tiles_in_its_loop_order():
         (plan.tile_k, plan.tile_c, plan.tile_p, plan.tile_q, plan.loop_order)
 
 
+def test_a_strided_1x1_conv_is_tiled_by_the_conv_loop_and_a_1x1_by_the_matmul_loop():
+    """ResNet-50's stride-2 projections went through tiled_conv_A_stride_auto_cid in the
+    artifact (tests/reference/gemmini_moca/resnet50.csv), its other 1x1 convs through
+    tiled_matmul_nn_auto_cid."""
+    soc = GEMMINI
+    mapper = Mapper(soc, cache_dir=False)
+    strided = _conv(in_c=256, out_c=512, hw=56, k=1, stride=2, pad=0)
+    plan = mapper.plan(strided, 1, UNMANAGED)
+    nest = loop_nest(strided, soc.npu, 1)
+    a = conv_tiles(_rows(), nest.Pc, nest.Qc, nest.Kc, nest.R, nest.C, nest.stride, nest.padding)
+    assert (plan.tile_k, plan.tile_c, plan.tile_p, plan.tile_q) == (a[3], a[6], a[1], a[2])
+    assert plan.tiled_by == "moca"
+    one = _conv(in_c=256, out_c=512, hw=28, k=1, stride=1, pad=0)
+    plan = mapper.plan(one, 1, UNMANAGED)
+    nest = loop_nest(one, soc.npu, 1)
+    ti, tj, tk = matmul_tiles(_rows(), nest.Pc * nest.Qc, nest.Kc, nest.C)
+    assert (plan.tile_k, plan.tile_c) == (min(512, tj * 16), min(256, tk * 16)) and plan.tiled_by == "moca"
+
+
 def test_layers_the_library_does_not_tile_are_left_to_the_search():
     """A depthwise conv (tiled_conv_dw, not in the artifact's networks) gets the searched plan."""
     soc = GEMMINI
@@ -156,6 +175,41 @@ def test_a_folds_next_preload_rides_on_its_last_compute():
     # a dataflow that does not stream the pixels keeps one pipeline per kernel position
     os_hw = hw_vector(rows=16, cols=16, dataflow="os", timing="pipelined")
     assert conv_tile_cycles(2, 2, 64, 3, 9, 1, os_hw, np.int64(4)) == 9 * tile_cycles(8, 64, 3, 1, os_hw)
+
+
+def test_a_steps_tail_is_the_compute_of_its_last_block_of_input_channels():
+    """A 1x1 conv of 2056 input channels over 7x7 pixels into 16 channels, tiled along its input
+    channels only: each step's tail (what it still computes once its last loads are in,
+    matmul_waits_for: block) is the computes of its last block of 16 channels (8 in the last)."""
+    import numpy as np
+
+    from npusim.mapping.layout import layout_trace
+    from npusim.mapping.search import conv_tile_cycles
+    from npusim.mapping.streams import layer_streams
+    from workloads.builder import TraceBuilder
+
+    b = TraceBuilder("net")
+    x = b.input(2056, 7, 7)
+    x = b.conv("one", x, 16, 1)
+    b.pool("pool", x, 7, stride=7)
+    net = b.build()
+    mapper = Mapper(GEMMINI, cache_dir=False)
+    pw = np.int64(GEMMINI.npu.compute_min_rows)
+    for layer in net.layers:
+        plan = mapper.plan(layer, 1, UNMANAGED)
+        nest = loop_nest(layer, GEMMINI.npu, 1)
+        st = layer_streams(layer, net, nest, plan, layout_trace(net), mapper.hw, mapper.vec)
+        if layer.op == "pool":
+            assert np.array_equal(st.step_tail_cycles, st.step_cycles)
+            continue
+        assert (plan.tile_k, plan.tile_p * plan.tile_q) == (16, 49) and plan.tile_c % 16 == 0
+        chans = [min(plan.tile_c, 2056 - c0) for c0 in range(0, 2056, plan.tile_c)]
+        assert st.steps == len(chans) > 1 and chans[-1] % 16 == 8
+        for s, c in enumerate(chans):
+            assert st.step_cycles[s] == conv_tile_cycles(7, 7, 16, c, 1, 1, mapper.hw, pw)
+            last = 8 if s == len(chans) - 1 else 16
+            assert st.step_tail_cycles[s] == conv_tile_cycles(7, 7, 16, last, 1, 1, mapper.hw, pw)
+            assert st.step_tail_cycles[s] < st.step_cycles[s]
 
 
 def test_resadd_tiles_by_hand():

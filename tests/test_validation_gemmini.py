@@ -20,7 +20,7 @@ def measured():
     # SqueezeNet's first layer (stride-2 conv over 3 channels) takes 1.72 M cycles
     # on the tile against our 0.97 M: the library tiles it two columns wide, and what
     # Gemmini's two-row computes cost beyond 4 cycles each (and 16 with the next
-    # weights) is not modelled, so it stays outside 15 % (-19.0 %; -34.1 % with
+    # weights) is not modelled, so it stays outside 15 % (-21.1 %; -34.1 % with
     # searched tiles, when this bound was 40 %).
     ("squeezenet", 0.25),
 ])
@@ -98,8 +98,8 @@ def searched_layer_table():
 
 @pytest.mark.parametrize("net, layer, within", [
     # docs/VALIDATION.md "The library's tiles": with the tiles the artifact's library picks
-    # (tiler: moca) these run at 0.94, 0.96, 0.94 and 0.56 of their measured cycles; with
-    # npusim's searched tiles at 0.55, 1.33, 0.43 and 0.28
+    # (tiler: moca) these run at 0.95, 1.02, 0.94 and 0.56 of their measured cycles; with
+    # npusim's searched tiles at 0.56, 1.46, 0.45 and 0.28
     ("kws", "conv_1", 0.1), ("yololite", "conv_1", 0.1), ("yolov2", "conv_5_pool", 0.1),
     ("squeezenet", "conv_1", 0.5),
 ])
@@ -114,12 +114,23 @@ def test_layers_tiled_as_the_library_tiles_them_come_closer_to_their_measured_cy
     assert abs(library - 1) + 0.25 <= abs(searched - 1)
 
 
+@pytest.mark.parametrize("net, layer", [
+    # docs/VALIDATION.md "The array's commands": 1x1 convolutions Gemmini runs through its
+    # matmul loop, whose computes start as their own blocks are loaded (matmul_waits_for:
+    # block); when they waited for whole tiles they ran at 1.17, 1.22 and 1.20
+    ("resnet50", "conv_46"), ("resnet50", "conv_19"), ("googlenet", "conv_62"),
+])
+def test_matmul_loop_layers_overlap_their_own_loads(layer_table, net, layer):
+    row = layer_table.set_index(["network", "layer"]).loc[(net, layer)]
+    assert row.simulated / row.measured == pytest.approx(1.0, abs=0.07)
+
+
 @pytest.mark.parametrize("set_, kind, ratio", [
     # docs/VALIDATION.md "By layer kind": a model change that moves a kind's share of the
     # measured cycles by more than 0.05 must rerun that table
-    ("calibration", "conv", 0.92), ("calibration", "fc", 1.42), ("calibration", "pool", 0.94),
-    ("calibration", "resadd", 1.11), ("held-out", "conv", 0.99), ("held-out", "pool", 0.56),
-    ("held-out", "resadd", 0.62),
+    ("calibration", "conv", 0.90), ("calibration", "fc", 1.51), ("calibration", "pool", 0.98),
+    ("calibration", "resadd", 1.22), ("held-out", "conv", 0.99), ("held-out", "pool", 0.62),
+    ("held-out", "resadd", 0.75),
 ])
 def test_layer_kinds_stay_where_the_docs_put_them(kinds, set_, kind, ratio):
     assert kinds[(set_, "all", kind)] == pytest.approx(ratio, abs=0.05)

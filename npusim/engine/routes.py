@@ -64,6 +64,7 @@ class RoutedStreams:
     readers: np.ndarray
     ptr: np.ndarray  # int64 [steps, N_ROUTES + 1]
     step_cycles: np.ndarray
+    step_tail_cycles: np.ndarray  # a step's compute after its last block of input channels is in
     step_requests: np.ndarray
     step_write_requests: np.ndarray
 
@@ -74,7 +75,7 @@ class RoutedStreams:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.starts, self.lengths, self.readers, self.ptr, self.step_cycles,
-                                      self.step_requests, self.step_write_requests))
+                                      self.step_tail_cycles, self.step_requests, self.step_write_requests))
 
 
 def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bool = False) -> RoutedStreams:
@@ -90,7 +91,8 @@ def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bo
         ptr[:, r] = bounds[np.arange(n_steps) * N_ROUTES + r]
     return RoutedStreams(starts=streams.starts[order], lengths=streams.lengths[order],
                          readers=streams.readers[order], ptr=ptr, step_cycles=streams.step_cycles,
-                         step_requests=streams.step_requests, step_write_requests=streams.step_write_requests)
+                         step_tail_cycles=streams.step_tail_cycles, step_requests=streams.step_requests,
+                         step_write_requests=streams.step_write_requests)
 
 
 STREAM_CACHE_BYTES = 1 << 30  # default: routed streams a simulation keeps for reuse

@@ -24,7 +24,7 @@ from workloads import get_trace
 from workloads.trace import Trace
 
 from ..errors import COMMAND_LINE, InputError
-from ..mapping import Mapper, fetches_ahead
+from ..mapping import Mapper, computes_per_block, fetches_ahead
 from ..mapping.layout import TensorLayout, layout_trace, slot_bytes_within, slots_needed, tenant_base
 from ..mapping.nest import loop_nest
 from ..mapping.plan import LayerPlan
@@ -488,7 +488,9 @@ class Simulation:
                 mem.residency[t.index].add(lo, hi, mem.line_bytes)
             before = mem.counters[t.index].snapshot()
             start = int(self.env.now)
-            yield from self._run_layer(t.index, rs, plan.cores_used, fetches_ahead(self.scenario.soc.npu, layer))
+            npu = self.scenario.soc.npu
+            yield from self._run_layer(t.index, rs, plan.cores_used, fetches_ahead(npu, layer),
+                                       computes_per_block(npu, layer))
             after = mem.counters[t.index].snapshot()
             self.layers.append(LayerRecord(
                 tenant=t.index, task=task.index, layer=layer.name, op=layer.op, start=start,
@@ -523,10 +525,14 @@ class Simulation:
             done.succeed()
         self._dispatch()
 
-    def _run_layer(self, tenant: int, rs: RoutedStreams, cores: int, overlap: bool = True):
+    def _run_layer(self, tenant: int, rs: RoutedStreams, cores: int, overlap: bool = True,
+                   per_block: bool = False):
         """Steps of one layer: fetch i+1 while computing i, drain i afterwards.
         Without `overlap` (its tiles share the buffer), i+1 is fetched once i is
-        computed and its stores have been acknowledged."""
+        computed and its stores have been acknowledged. With `per_block`, step i's
+        compute starts when step i-1's ends rather than once i is loaded, and ends no
+        sooner than its tail (the computes of its last block of input channels) after
+        its loads are in."""
         env, mem = self.env, self.memory
         setup = self.scenario.soc.npu.layer_setup_cycles
         if setup:
@@ -534,6 +540,7 @@ class Simulation:
         st, ln, rd = rs.starts, rs.lengths, rs.readers
         # the step loop indexes Python lists: a numpy scalar per index would cost more than the slices
         ptr, cyc, req = rs.ptr.tolist(), rs.step_cycles.tolist(), rs.step_requests.tolist()
+        tail = rs.step_tail_cycles.tolist() if per_block else cyc
         wreq = rs.step_write_requests.tolist()
         n = rs.steps
 
@@ -559,16 +566,20 @@ class Simulation:
                          runs(0, READ_DRAM), req[0])
         compute_end = int(env.now)
         for s in range(n):
-            start = max(ready, compute_end)
-            if start > env.now:
-                yield env.timeout(start - env.now)
+            # the DMA turns to the next step once this one's loads are in and the buffer half
+            # the previous step computed from is free
+            dma_at = max(ready, compute_end)
+            if dma_at > env.now:
+                yield env.timeout(dma_at - env.now)
             now = int(env.now)
+            start = compute_end if per_block else now
+            end = max(start + cyc[s], ready + tail[s])
             if s > 0:
                 mem.write(tenant, now, runs(s - 1, WRITE_CACHE), runs(s - 1, WRITE_REGION), runs(s - 1, WRITE_DRAM))
             if s + 1 < n:
                 ready = mem.read(tenant, now, cores, runs(s + 1, READ_CACHE), runs(s + 1, READ_REGION),
                                  runs(s + 1, READ_DRAM), req[s + 1])
-            compute_end = now + cyc[s]
+            compute_end = end
         if compute_end > env.now:
             yield env.timeout(compute_end - env.now)
         mem.write(tenant, int(env.now), runs(n - 1, WRITE_CACHE), runs(n - 1, WRITE_REGION),

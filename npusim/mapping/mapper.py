@@ -87,6 +87,21 @@ def fetches_ahead(npu, layer: Layer) -> bool:
     return npu.vector_overlap or layer.is_compute
 
 
+def runs_as_matmul(layer: Layer) -> bool:
+    """Whether a Gemmini-style NPU runs `layer` through its matmul loop rather than its conv
+    loop: matrix layers and 1x1, stride-1, ungrouped convolutions (a matmul over the pixels)."""
+    if layer.op in ("gemm", "matmul", "lstm"):
+        return True
+    return (layer.op == "conv" and layer.kernel_h == 1 and layer.kernel_w == 1 and layer.stride == 1
+            and layer.groups == 1)
+
+
+def computes_per_block(npu, layer: Layer) -> bool:
+    """Whether `layer`'s computes start as their own blocks arrive (`matmul_waits_for: block`),
+    so a tile's compute overlaps its own loads, rather than once the whole tile is in."""
+    return npu.matmul_waits_for == "block" and runs_as_matmul(layer)
+
+
 class Mapper:
     """Plans layers of traces on one SoC. Not thread-safe; cheap to create."""
 

@@ -28,7 +28,7 @@ from workloads.trace import Layer, Trace
 from cache_models.kernel_cache import forget_if_callees_changed
 
 from ..npu import scalar
-from ..npu.scalar import vector_tile_cycles
+from ..npu.scalar import HW_ROWS, vector_tile_cycles
 from . import search
 from .layout import TensorLayout
 from .nest import LoopNest
@@ -188,7 +188,8 @@ def _core_tile(core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq,
 
 
 @nb.njit(cache=True)
-def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests, step_write_requests,
+def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cycles, step_requests,
+              step_write_requests,
               geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
     """One pass over all steps: writes the runs and steps that fit the arrays and
     returns how many there are (step_ptr holds one entry more than step_cycles)."""
@@ -261,6 +262,7 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
             wreq0 = st[8]
             _barrier(st)
             max_cyc = 0
+            max_tail = 0
             for core in range(n_cores):
                 jg, jk, jp, jq, cg0, cg1, ck0, ck1, cp0, cp1, cq0, cq1 = _core_tile(
                     core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq, G, K, P, Q)
@@ -299,11 +301,18 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
                 if op == OP_ARRAY:
                     cyc = conv_tile_cycles(cp1 - cp0, cq1 - cq0, ck1 - ck0, cc1 - cc0, R * S, cg1 - cg0, hw,
                                            per_window)
+                    # what is left once the tile's last block of input channels is in: its computes
+                    block = hw[HW_ROWS]
+                    last_c = cc1 - cc0 - (cc1 - cc0 - 1) // block * block
+                    tail = conv_tile_cycles(cp1 - cp0, cq1 - cq0, ck1 - ck0, last_c, R * S, cg1 - cg0, hw,
+                                            per_window)
                 else:
                     elems = (cg1 - cg0) * (ck1 - ck0) * (cp1 - cp0) * (cq1 - cq0)
                     ops = R * S if op == OP_POOL else (seg_base.shape[0] if op == OP_ELTWISE else 1)
                     cyc = vector_tile_cycles(elems, vec[0], ops, vec[1])
+                    tail = cyc
                 max_cyc = max(max_cyc, cyc)
+                max_tail = max(max_tail, tail)
             # writes of output tiles this step finishes (or spills)
             if leaving:
                 for core in range(n_cores):
@@ -319,6 +328,7 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_requests
                                      ck1, cp0, cp1, cq0, cq1, G, K, P, Q, groups_outer, part_base, acc_eb)
             if step < step_cycles.shape[0]:
                 step_cycles[step] = max_cyc
+                step_tail_cycles[step] = min(max_tail, max_cyc)
                 step_requests[step] = st[6] - req0
                 step_write_requests[step] = st[8] - wreq0
             prev[0] = ig
@@ -343,6 +353,8 @@ class LayerStreams:
     readers: np.ndarray  # int64, cores that consume the run
     step_ptr: np.ndarray  # int64 [steps + 1]
     step_cycles: np.ndarray  # int64 compute cycles per step
+    # int64 cycles of a step's compute after its last block of input channels is loaded
+    step_tail_cycles: np.ndarray
     step_requests: np.ndarray  # int64 DMA requests per step (reads and writes, all cores)
     step_write_requests: np.ndarray  # int64 write requests per step, at the DMA's write request size
 
@@ -410,6 +422,7 @@ class StreamBuffers:
         self.readers = np.empty(runs, dtype=np.int64)
         self.step_ptr = np.empty(steps + 1, dtype=np.int64)
         self.step_cycles = np.empty(steps, dtype=np.int64)
+        self.step_tail_cycles = np.empty(steps, dtype=np.int64)
         self.step_requests = np.empty(steps, dtype=np.int64)
         self.step_write_requests = np.empty(steps, dtype=np.int64)
 
@@ -442,7 +455,7 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     buf = buffers if buffers is not None else StreamBuffers()
     while True:
         n_runs, n_steps = _generate(buf.starts, buf.lens, buf.kinds, buf.readers, buf.step_ptr, buf.step_cycles,
-                                    buf.step_requests, buf.step_write_requests, geom, split, tiles, order, eb,
+                                    buf.step_tail_cycles, buf.step_requests, buf.step_write_requests, geom, split, tiles, order, eb,
                                     seg_base, seg_c0, seg_nc,
                                     bases, hw, vec)
         if n_runs <= len(buf.starts) and n_steps <= len(buf.step_cycles):
@@ -451,7 +464,8 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     starts, lens, kinds, readers = (a[:n_runs].copy() for a in (buf.starts, buf.lens, buf.kinds, buf.readers))
     step_ptr = buf.step_ptr[:n_steps + 1].copy()
     step_cycles = buf.step_cycles[:n_steps].copy()
+    step_tail_cycles = buf.step_tail_cycles[:n_steps].copy()
     step_requests = buf.step_requests[:n_steps].copy()
     step_write_requests = buf.step_write_requests[:n_steps].copy()
-    return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles, step_requests,
-                        step_write_requests)
+    return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cycles,
+                        step_requests, step_write_requests)

@@ -11,9 +11,9 @@ engine do not depend on who chose.
 `moca` is the Gemmini library of the MoCA artifact
 (`SeahK/gemmini-rocc-tests-moca-ae`, `include/gemmini.h`), the code that ran
 the layers whose cycles `tests/reference/gemmini_moca/` holds (docs/MAPPING.md):
-convolutions with a kernel larger than 1x1 go through
+convolutions with a kernel larger than 1x1 or a stride go through
 `tiled_conv_A_stride_auto_cid`, whose tiles come from `tiling_factor_calculate`;
-1x1 convolutions and fully connected layers through `tiled_matmul_nn_auto_cid`
+1x1 stride-1 convolutions and fully connected layers through `tiled_matmul_nn_auto_cid`
 (`tiling_factor_matmul_calculate_auto`); pools through `tiled_pool_auto_cid`
 (`tiled_pool_bubble_calculate`) and residual adds through
 `tiled_resadd_auto_cid` (`tiled_resadd_bubble_calculate`). All size tiles in
@@ -317,14 +317,15 @@ class MocaLibraryTiler(Tiler):
             return FixedTiling(tg=tile_j, tk=1, tc=1, tp=tp, tq=tq, order=0)
         if nest.vector or nest.Gc != 1 or nest.op not in ("conv", "gemm"):
             return None  # depthwise and grouped convs, attention, LSTMs, embeddings: the search
-        if nest.op == "conv" and (nest.R > 1 or nest.S > 1):
+        # a strided 1x1 conv goes through the conv loop too (tiled_conv_A_stride_auto_cid)
+        if nest.op == "conv" and (nest.R > 1 or nest.S > 1 or nest.stride > 1):
             if nest.R != nest.S:
                 return None
             a = conv_tiles(g, nest.Pc, nest.Qc, nest.Kc, nest.R, nest.C, nest.stride, nest.padding)
             # kernel rows and columns are not tiled in npusim's nest: a tile holds the whole window
             return FixedTiling(tg=1, tk=a[3], tc=a[6], tp=min(a[1], nest.Pc), tq=min(a[2], nest.Qc),
                                order=ORDER_S_K_C)
-        # a 1x1 conv is a matmul over its pixels (I), output (J) and input channels (K)
+        # a 1x1 stride-1 conv is a matmul over its pixels (I), output (J) and input channels (K)
         ti, tj, tk = matmul_tiles(g, nest.Pc * nest.Qc, nest.Kc, nest.C)
         tp, tq = _pixel_tile(ti * g.dim, nest.Pc, nest.Qc)
         return FixedTiling(tg=1, tk=min(nest.Kc, tj * g.dim), tc=min(nest.C, tk * g.dim), tp=tp, tq=tq,
