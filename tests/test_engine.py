@@ -1154,7 +1154,8 @@ def test_step_timing_by_hand_with_tiles_or_blocks(per_block, reads_at, writes_at
     from npusim.engine.sim import Simulation
 
     sc = scenario_from_flags(soc="gemmini-moca", mix=["kws"], policy="shared", soc_override={"--cores": "1"})
-    sc = dataclasses.replace(sc, soc=sc.soc.replace(npu=dataclasses.replace(sc.soc.npu, layer_setup_cycles=0)))
+    no_setup = dataclasses.replace(sc.soc.npu, layer_setup_cycles=0)
+    sc = dataclasses.replace(sc, soc=sc.soc.replace(npu=no_setup))
     sim = Simulation(sc)
     reads, writes = [], []
 
@@ -1171,7 +1172,8 @@ def test_step_timing_by_hand_with_tiles_or_blocks(per_block, reads_at, writes_at
     none = np.zeros(0, np.int64)
     rs = RoutedStreams(starts=none, lengths=none, readers=none, ptr=np.zeros((steps, N_ROUTES + 1), np.int64),
                        step_cycles=np.array([100, 30, 100, 30]), step_tail_cycles=np.array([10, 30, 10, 30]),
-                       step_requests=np.array([50, 80, 50, 80]), step_write_requests=np.zeros(steps, np.int64))
+                       step_requests=np.array([50, 80, 50, 80]),
+                       step_write_requests=np.zeros(steps, np.int64))
     sim.env.process(sim._run_layer(0, rs, 1, True, per_block))
     sim.env.run()
     assert (reads, writes, sim.env.now) == (reads_at, writes_at, end)

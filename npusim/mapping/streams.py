@@ -189,8 +189,7 @@ def _core_tile(core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq,
 
 @nb.njit(cache=True)
 def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cycles, step_requests,
-              step_write_requests,
-              geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
+              step_write_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
     """One pass over all steps: writes the runs and steps that fit the arrays and
     returns how many there are (step_ptr holds one entry more than step_cycles)."""
     op, G, K, C, P, Q, R, S = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6], geom[7]
@@ -455,9 +454,8 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     buf = buffers if buffers is not None else StreamBuffers()
     while True:
         n_runs, n_steps = _generate(buf.starts, buf.lens, buf.kinds, buf.readers, buf.step_ptr, buf.step_cycles,
-                                    buf.step_tail_cycles, buf.step_requests, buf.step_write_requests, geom, split, tiles, order, eb,
-                                    seg_base, seg_c0, seg_nc,
-                                    bases, hw, vec)
+                                    buf.step_tail_cycles, buf.step_requests, buf.step_write_requests, geom,
+                                    split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec)
         if n_runs <= len(buf.starts) and n_steps <= len(buf.step_cycles):
             break
         buf.grow(n_runs, n_steps)  # the kernel counted past the end: rerun once into arrays that fit

@@ -31,15 +31,21 @@ def hw_vector(*, rows: int, cols: int, dataflow: str, timing: str, **timing_para
 
 
 @nb.njit(cache=True)
+def _folds_and_stream(m, n, k, hw):
+    """(folds, streamed steps per fold) of a GEMM [m x k] * [k x n] on the array `hw` describes."""
+    dims = (np.int64(m), np.int64(n), np.int64(k))
+    sr = dims[hw[HW_ROWS_DIM]]
+    sc = dims[hw[HW_COLS_DIM]]
+    folds = ((sr + hw[HW_ROWS] - 1) // hw[HW_ROWS]) * ((sc + hw[HW_COLS] - 1) // hw[HW_COLS])
+    return folds, dims[hw[HW_STREAM_DIM]]
+
+
+@nb.njit(cache=True)
 def tile_cycles(m, n, k, groups, hw):
     """Compute cycles of `groups` GEMMs [m x k] * [k x n] on the array described by `hw`."""
     if m <= 0 or n <= 0 or k <= 0 or groups <= 0:
         return np.int64(0)
-    dims = (np.int64(m), np.int64(n), np.int64(k))
-    sr = dims[hw[HW_ROWS_DIM]]
-    sc = dims[hw[HW_COLS_DIM]]
-    t = dims[hw[HW_STREAM_DIM]]
-    folds = ((sr + hw[HW_ROWS] - 1) // hw[HW_ROWS]) * ((sc + hw[HW_COLS] - 1) // hw[HW_COLS])
+    folds, t = _folds_and_stream(m, n, k, hw)
     interval = max(t + hw[HW_STREAM_EXTRA], hw[HW_INTERVAL_FLOOR])
     return np.int64(groups) * ((folds - 1) * interval + t + hw[HW_TAIL])
 
@@ -54,11 +60,8 @@ def chained_fold_cycles(m, last_rows, n, k, chains, groups, hw):
     Only the first preload and the last fill/drain are paid once per call."""
     if m <= 0 or n <= 0 or k <= 0 or groups <= 0 or chains <= 0:
         return np.int64(0)
-    dims = (np.int64(m), np.int64(n), np.int64(k))
-    sr = dims[hw[HW_ROWS_DIM]]
-    sc = dims[hw[HW_COLS_DIM]]
-    t = dims[hw[HW_STREAM_DIM]]
-    folds = np.int64(chains) * ((sr + hw[HW_ROWS] - 1) // hw[HW_ROWS]) * ((sc + hw[HW_COLS] - 1) // hw[HW_COLS])
+    folds, t = _folds_and_stream(m, n, k, hw)
+    folds *= np.int64(chains)
     preload = hw[HW_INTERVAL_FLOOR] - hw[HW_STREAM_EXTRA]
     interval = t + hw[HW_STREAM_EXTRA] + max(preload - np.int64(last_rows), 0)
     return np.int64(groups) * ((folds - 1) * interval + t + hw[HW_TAIL])
