@@ -50,6 +50,22 @@ def test_kind_table_sums_layers_by_kind_per_network_and_per_set():
     assert len(t) == 4 + 3
 
 
+def test_layer_errors_are_medians_and_means_of_the_absolute_log_ratio_per_set():
+    import math
+
+    import pandas as pd
+
+    pl = pd.DataFrame({"network": ["resnet50", "resnet50", "alexnet", "kws"],
+                       "kind": ["conv", "resadd", "conv", "resadd"], "layer": ["a", "b", "c", "d"],
+                       "measured": [100.0, 40.0, 300.0, 80.0], "simulated": [200, 20, 300, 40]})
+    t = gemmini.layer_error_table(pl).set_index(["set", "kind"])
+    ln2 = math.log(2)
+    assert t.loc[("calibration", "all")].tolist() == pytest.approx([3, ln2, 2 * ln2 / 3])
+    assert t.loc[("calibration", "conv")].tolist() == pytest.approx([2, ln2 / 2, ln2 / 2])
+    assert t.loc[("held-out", "all")].tolist() == pytest.approx([1, ln2, ln2])
+    assert math.isnan(t.loc[("held-out", "conv"), "median_abs_log_error"])
+
+
 def test_a_conv_measured_with_its_fused_pool_is_compared_with_both_layers():
     """resnet50's conv_1 ran with its 3x3/2 max pool fused into the call; the zoo runs that
     pool as conv_1_pool. SqueezeNet's fire modules fuse a pool into both expand convs."""

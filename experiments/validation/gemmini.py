@@ -106,9 +106,12 @@ def report(out_dir: Path) -> pd.DataFrame:
     pl.to_csv(out_dir / "gemmini_validation_layers.csv", index=False)
     kinds = kind_table(pl)
     kinds.to_csv(out_dir / "gemmini_validation_kinds.csv", index=False)
+    errors = layer_error_table(pl)
+    errors.to_csv(out_dir / "gemmini_validation_layer_errors.csv", index=False)
     _plot(pl, out_dir / "gemmini_validation_layers.png")
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     print(kinds.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    print(errors.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return table
 
 
@@ -141,6 +144,22 @@ def kind_table(per_layer: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([by_network, by_set[by_network.columns]], ignore_index=True)
     out["ratio"] = out.simulated / out.measured
     return out
+
+
+def layer_error_table(per_layer: pd.DataFrame) -> pd.DataFrame:
+    """Per set, the median and mean of |log(simulated / measured)| over the measured layers,
+    all of them and the convolutions alone: how close the layers are, which a network's
+    total can hide."""
+    import numpy as np
+
+    pl = per_layer.assign(set=[("calibration" if n in CALIBRATION else "held-out") for n in per_layer.network],
+                          error=np.abs(np.log(per_layer.simulated / per_layer.measured)))
+    rows = []
+    for set_name, group in pl.groupby("set", sort=False):
+        for kind, sel in (("all", group), ("conv", group[group.kind == "conv"])):
+            rows.append({"set": set_name, "kind": kind, "layers": len(sel),
+                         "median_abs_log_error": sel.error.median(), "mean_abs_log_error": sel.error.mean()})
+    return pd.DataFrame(rows)
 
 
 def _plot(pl: pd.DataFrame, path: Path) -> None:
