@@ -110,6 +110,28 @@ def test_a_strided_1x1_conv_is_tiled_by_the_conv_loop_and_a_1x1_by_the_matmul_lo
     assert (plan.tile_k, plan.tile_c) == (min(512, tj * 16), min(256, tk * 16)) and plan.tiled_by == "moca"
 
 
+def test_the_mapper_asks_the_tiler_once_per_new_layer(monkeypatch):
+    """The tiler's choice both plans a layer and names who tiled it (`tiled_by`)."""
+    import npusim.mapping.mapper as mapper_module
+
+    calls = []
+    real = mapper_module.get_tiler
+
+    class Counting:
+        def __init__(self, tiler):
+            self.tiler = tiler
+
+        def fixed(self, nest, npu):
+            calls.append(nest.op)
+            return self.tiler.fixed(nest, npu)
+
+    monkeypatch.setattr(mapper_module, "get_tiler", lambda name: Counting(real(name)))
+    mapper = Mapper(GEMMINI, cache_dir=False)
+    plan = mapper.plan(_conv(), 1, UNMANAGED)
+    assert plan.tiled_by == "moca" and calls == ["conv"]
+    assert mapper.plan(_conv(), 1, UNMANAGED) == plan and calls == ["conv"]
+
+
 def test_layers_the_library_does_not_tile_are_left_to_the_search():
     """A depthwise conv (tiled_conv_dw, not in the artifact's networks) gets the searched plan."""
     soc = GEMMINI

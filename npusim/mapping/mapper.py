@@ -124,7 +124,7 @@ class Mapper:
             self.cache_dir = None
         else:
             self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir() / "plans"
-        self._memo: dict[str, np.ndarray] = {}
+        self._memo: dict[str, tuple[np.ndarray, str]] = {}  # key -> (search winners, who tiled)
         # (id(layer), cores) -> (layer, its candidates); the layer is kept so its id stays its own
         self._candidates: dict[tuple[int, int], tuple[Layer, LayerCandidates]] = {}
         self.searches = 0  # searches actually run (not served from a cache)
@@ -148,11 +148,13 @@ class Mapper:
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
-    def _search(self, nest: LoopNest) -> np.ndarray:
+    def _search(self, nest: LoopNest) -> tuple[np.ndarray, str]:
+        """The search winners of `nest` and who tiled them (the SoC's tiler, or "search")."""
         key = self._key(nest)
         if key in self._memo:
             return self._memo[key]
         path = self.cache_dir / key[:2] / f"{key}.npy" if self.cache_dir else None
+        fixed = self._fixed(nest)  # asked once: it plans the layer and names who tiled it
         best = None
         if path is not None and path.is_file():
             try:
@@ -171,14 +173,14 @@ class Mapper:
                 args = (nest, self.buffers, self.hw, self.soc.llc.line_bytes, self.cost.tie_tolerance,
                         per_window_code(self.soc.npu), link, self.cost.overlap_alpha)
                 run = search_layer
-            fixed = self._fixed(nest)
             best = run(*args, fixed=fixed) if fixed is not None else None
             if best is None or not best[:, FI["found"]].any():
                 best = run(*args)  # no tiler's choice, or one npusim's buffers cannot hold
             if path is not None:
                 _atomic_save(path, best)
-        self._memo[key] = best
-        return best
+        result = best, self._tiled_by(fixed, best)
+        self._memo[key] = result
+        return result
 
     def _fixed(self, nest: LoopNest) -> FixedTiling | None:
         """The SoC's tiler's choice for `nest`, or None for the search's."""
@@ -187,9 +189,8 @@ class Mapper:
         except ValueError:  # the library's heuristic finds no tile: left to the search
             return None
 
-    def _tiled_by(self, nest: LoopNest, best: np.ndarray) -> str:
-        """The tiler's name when `best` holds its choice, else "search" (it fell back)."""
-        fixed = self._fixed(nest)
+    def _tiled_by(self, fixed: FixedTiling | None, best: np.ndarray) -> str:
+        """The tiler's name when `best` holds its choice `fixed`, else "search" (it fell back)."""
         if fixed is None or not best[0, FI["found"]]:
             return "search"
         row = best[0]
@@ -206,9 +207,9 @@ class Mapper:
         if cores < 1:
             raise InputError(source or "<mapping>", "cores", f"must be at least 1, got {cores}")
         nest = loop_nest(layer, self.soc.npu, cores, self.soc.llc.line_bytes)
-        best = self._search(nest)
+        best, tiled_by = self._search(nest)
         cands = LayerCandidates(nest, best, cores, self.memory, self.cost,
-                                overlapped=fetches_ahead(self.soc.npu, layer), tiled_by=self._tiled_by(nest, best))
+                                overlapped=fetches_ahead(self.soc.npu, layer), tiled_by=tiled_by)
         if not cands.fits:
             n = self.soc.npu
             buffers = (f"scratchpad {n.scratchpad_bytes} B" if n.unified_scratchpad else
