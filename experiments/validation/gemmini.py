@@ -132,12 +132,18 @@ def layer_rows(net: str, layers: pd.DataFrame) -> pd.DataFrame:
                          "measured": m.measured_cycles_avg, "simulated": m.cycles + m.fused_pool_cycles})
 
 
+def _with_set(per_layer: pd.DataFrame) -> pd.DataFrame:
+    """The per-layer table with each network's set: calibration or held-out."""
+    sets = [("calibration" if n in CALIBRATION else "held-out") for n in per_layer.network]
+    return per_layer.assign(set=sets)
+
+
 def kind_table(per_layer: pd.DataFrame) -> pd.DataFrame:
     """Measured and simulated cycles summed by layer kind (the artifact's `op`: conv, fc,
     pool, resadd), per network and then per set. Only layers with a measurement count,
     so a kind's sums leave out the cycles no layer accounts for. A whole-network error
     can hide kinds that err both ways; this shows them."""
-    pl = per_layer.assign(set=[("calibration" if n in CALIBRATION else "held-out") for n in per_layer.network])
+    pl = _with_set(per_layer)
     sums = dict(layers=("layer", "size"), measured=("measured", "sum"), simulated=("simulated", "sum"))
     by_network = pl.groupby(["set", "network", "kind"], sort=False).agg(**sums).reset_index()
     by_set = pl.groupby(["set", "kind"], sort=False).agg(**sums).reset_index().assign(network="all")
@@ -152,8 +158,7 @@ def layer_error_table(per_layer: pd.DataFrame) -> pd.DataFrame:
     total can hide."""
     import numpy as np
 
-    pl = per_layer.assign(set=[("calibration" if n in CALIBRATION else "held-out") for n in per_layer.network],
-                          error=np.abs(np.log(per_layer.simulated / per_layer.measured)))
+    pl = _with_set(per_layer).assign(error=np.abs(np.log(per_layer.simulated / per_layer.measured)))
     rows = []
     for set_name, group in pl.groupby("set", sort=False):
         for kind, sel in (("all", group), ("conv", group[group.kind == "conv"])):

@@ -28,7 +28,7 @@ from ..soc import SoCSpec
 from .nest import LoopNest, loop_nest
 from .plan import (DEFAULT_LADDER, UNMANAGED, CostModel, LayerCandidates, LayerPlan, MemorySystem)
 from .search import FI, FIELDS, OBJECTIVES, search_layer, vector_best
-from .tilers import FixedTiling, get_tiler
+from .tilers import FixedTiling, conv_runs_as_matmul, get_tiler
 
 
 def default_cache_dir() -> Path:
@@ -92,8 +92,8 @@ def runs_as_matmul(layer: Layer) -> bool:
     loop: matrix layers and 1x1, stride-1, ungrouped convolutions (a matmul over the pixels)."""
     if layer.op in ("gemm", "matmul", "lstm"):
         return True
-    return (layer.op == "conv" and layer.kernel_h == 1 and layer.kernel_w == 1 and layer.stride == 1
-            and layer.groups == 1)
+    kernel = (layer.kernel_h, layer.kernel_w)
+    return layer.op == "conv" and conv_runs_as_matmul(*kernel, layer.stride, layer.groups)
 
 
 def computes_per_block(npu, layer: Layer) -> bool:

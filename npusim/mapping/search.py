@@ -159,12 +159,10 @@ def conv_tile_cycles(p, q, n, c, rs, g, hw, per_window):
     last compute (`chained_fold_cycles`)."""
     if per_window:
         block = hw[HW_ROWS]
-        if rs > 1:
-            m = p * command_rows(q, per_window, block)
-            last = last_command_rows(q, per_window, block)
-        else:
-            m = command_rows(p * q, per_window, block)
-            last = last_command_rows(p * q, per_window, block)
+        # computes cover one output row (a 1x1 conv: all its pixels, flattened) at a time
+        rows, reps = (q, p) if rs > 1 else (p * q, 1)
+        m = reps * command_rows(rows, per_window, block)
+        last = last_command_rows(rows, per_window, block)
         if hw[HW_STREAM_DIM] == 0:
             return chained_fold_cycles(m, last, n, c, rs, g, hw)
         return rs * tile_cycles(m, n, c, g, hw)

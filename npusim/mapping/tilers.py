@@ -102,6 +102,13 @@ class _Rows:
                    max_block_len=max(1, npu.dma_request_bytes // (dim * npu.input_elem_bytes)))
 
 
+def conv_runs_as_matmul(kernel_h: int, kernel_w: int, stride: int, groups: int) -> bool:
+    """Whether Gemmini's library runs a conv through its matmul loop (`tiled_matmul_nn_auto_cid`):
+    a 1x1, stride-1, ungrouped conv, a matmul over its pixels; any other goes through its conv
+    loop (`tiled_conv_A_stride_auto_cid`) or is left to the search."""
+    return kernel_h == 1 and kernel_w == 1 and stride == 1 and groups == 1
+
+
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -317,8 +324,7 @@ class MocaLibraryTiler(Tiler):
             return FixedTiling(tg=tile_j, tk=1, tc=1, tp=tp, tq=tq, order=0)
         if nest.vector or nest.Gc != 1 or nest.op not in ("conv", "gemm"):
             return None  # depthwise and grouped convs, attention, LSTMs, embeddings: the search
-        # a strided 1x1 conv goes through the conv loop too (tiled_conv_A_stride_auto_cid)
-        if nest.op == "conv" and (nest.R > 1 or nest.S > 1 or nest.stride > 1):
+        if nest.op == "conv" and not conv_runs_as_matmul(nest.R, nest.S, nest.stride, nest.Gc):
             if nest.R != nest.S:
                 return None
             a = conv_tiles(g, nest.Pc, nest.Qc, nest.Kc, nest.R, nest.C, nest.stride, nest.padding)
