@@ -52,14 +52,14 @@ def _lines(lo: int, n_lines: int) -> np.ndarray:
 # -- latencies of reads from DRAM ---------------------------------------------------------
 
 def test_a_dram_read_arrives_at_the_drams_completion_plus_the_miss_latency():
-    # gemmini-moca: a 90-cycle uncore cost on top of the DRAM timing (docs/VALIDATION.md)
+    # gemmini-moca: a 40-cycle uncore cost on top of the DRAM timing (docs/VALIDATION.md)
     soc = load_soc("gemmini-moca")
-    assert soc.llc.miss_latency_cycles == 90
+    assert soc.llc.miss_latency_cycles == 40
     mem = MemoryHierarchy(soc, 1)
     now, n = 5_000, 1024
     done = mem.read(0, now, 8, EMPTY, EMPTY, _runs(0, n))
     dram_done = _reference_dram(soc).serve_last(_lines(0, n), False, now, 0)
-    assert done == dram_done + 90
+    assert done == dram_done + 40
     # the DRAM path binds, not the DMAs (1024 lines over 8 cores at 16 B/cycle: 512 cycles)
     assert now + mem.dma_cycles(n, n, 8, n) < done
     c = mem.counters[0]
@@ -103,15 +103,15 @@ def test_writes_book_the_llc_port_ahead_of_later_reads():
 
 def test_dma_cycles_follow_bandwidth_or_littles_law():
     # gemmini-moca: 16 B/cycle and 16 requests in flight per core, hit latency 30;
-    # a DRAM read costs tCL + burst of DDR3-1600 (13.75 + 5 ns: 19 cycles at 1 GHz) + 90
+    # a DRAM read costs tCL + burst of DDR3-1600 (13.75 + 5 ns: 19 cycles at 1 GHz) + 40
     mem = MemoryHierarchy(_gemmini(), 1)
     assert (mem.dma_bytes_per_cycle, mem.dma_inflight, mem.hit_latency) == (16, 16, 30)
-    assert mem.dram_latency == 19 + 90
+    assert mem.dram_latency == 19 + 40
     assert mem.dma_cycles(0, 10, 2, 0) == 0
-    # latency-bound: 160 requests a core, 10 rounds of 16, each 30 + 109 * 16/32 = 84.5 cycles
+    # latency-bound: 160 requests a core, 10 rounds of 16, each 30 + 59 * 16/32 = 59.5 cycles
     # (bandwidth: 16 lines a core, 64 cycles)
-    assert mem.dma_cycles(32, 320, 2, 16) == 845
-    assert mem.dma_cycles(32, 330, 2, 16) == 929  # 11 rounds (165 a core): 929.5, truncated
+    assert mem.dma_cycles(32, 320, 2, 16) == 595
+    assert mem.dma_cycles(32, 330, 2, 16) == 654  # 11 rounds (165 a core): 654.5, truncated
     assert mem.dma_cycles(32, 320, 2, 0) == 10 * 30  # all hits: the hit latency alone
     # bandwidth-bound: 1024 lines of 64 B at 16 B/cycle; 64 rounds of 30 cycles are less
     assert mem.dma_cycles(1024, 1024, 1, 0) == 4096

