@@ -8,7 +8,8 @@ Calibration uses resnet50, alexnet, googlenet and squeezenet only; kws,
 yolov2 and yololite are held out and never enter the fit. The fitted
 constants are the memory round trip (`llc.hit_latency_cycles`,
 `llc.miss_latency_cycles`) and the per-layer host cost
-(`npu.layer_setup_cycles`); they are written into the preset by hand.
+(`npu.layer_setup_cycles`), fitted on the calibration networks' measured
+layers; they are written into the preset by hand.
 """
 
 from __future__ import annotations
