@@ -470,6 +470,8 @@ def test_camdn_hw_needs_a_page_per_tenant(cli):
     ("{name: moca, pairing: 3}", "policy.pairing"),
     ("{name: moca, pair_window: 0}", "policy.pair_window"),
     ("{name: prema, drain: 3}", "policy.drain"),
+    ("{name: moca, rate_of: dram_bytes}", "policy.rate_of"),
+    ("{name: moca, rate_of: 1}", "policy.rate_of"),
     ("{name: prema, hysteresis: 0.1}", "policy.hysteresis"),  # gone: PREMA's threshold decides
 ])
 def test_bad_policy_options(cli, tmp_path, policy, field):
@@ -853,16 +855,18 @@ def test_moca_setup_budget_remaining_work_and_layer_rates():
 
     from npusim.mapping.plan import UNMANAGED
 
-    sim = _moca_before_run()
+    sim = _moca_before_run(rate_of="loads")
     pol = sim.policy
-    assert pol.budget == pytest.approx(sim.memory.dram.peak_bytes_per_cycle * 0.8)
-    assert _moca_before_run(bandwidth_share=0.5).policy.budget == pytest.approx(pol.budget * 0.5 / 0.8)
+    # MoCA's runtime budget: 24 B/cycle of gemmini-moca's 25.6 (DRAM_MAX_UTIL 150)
+    assert pol.budget == pytest.approx(sim.memory.dram.peak_bytes_per_cycle * 0.94) == pytest.approx(24.064)
+    assert _moca_before_run(bandwidth_share=0.5).policy.budget == pytest.approx(pol.budget * 0.5 / 0.94)
     t = sim.tenants[0]
     predicted = [t.plan(i, UNMANAGED).predicted_cycles for i in range(len(t.trace.layers))]
     # the work left from each layer on: all of it at the first, the last layer's own at the last
     assert pol.remaining[0][0] == pytest.approx(sum(predicted)) and pol.remaining[0][-1] == predicted[-1]
     assert list(pol.remaining[0]) == pytest.approx([sum(predicted[i:]) for i in range(len(predicted))])
-    # a layer's ideal rate: every byte its load DMA fetches (LLC hits too) over its predicted cycles
+    # rate_of: loads: a layer's ideal rate is every byte its load DMA fetches (LLC hits too)
+    # over its predicted cycles
     layer = next(i for i in range(len(t.trace.layers)) if t.plan(i, UNMANAGED).load_bytes
                  != t.plan(i, UNMANAGED).dram_bytes)
     plan = t.plan(layer, UNMANAGED)
@@ -870,6 +874,39 @@ def test_moca_setup_budget_remaining_work_and_layer_rates():
     with pytest.raises(StopIteration):
         next(gen)
     assert pol.active[0]["rate"] == pytest.approx(plan.load_bytes / plan.predicted_cycles)
+
+
+def test_moca_rates_of_dram_reads_count_predicted_dram_reads_and_scale_the_dmas_target():
+    """rate_of: dram (the default), as MoCA's runtime: a layer's ideal rate is its predicted DRAM reads
+    over its predicted cycles, the budget shares those, and the DMA (which counts every
+    load) gets the allowed rate scaled by the layer's loads over its DRAM reads."""
+    from types import SimpleNamespace
+
+    from npusim.mapping.plan import UNMANAGED
+
+    sim = _moca_before_run(window_cycles=1000, min_steps=1)
+    assert sim.policy.opts["rate_of"] == "dram"
+    pol = sim.policy
+    t = sim.tenants[0]
+    layer = next(i for i in range(len(t.trace.layers))
+                 if 0 < t.plan(i, UNMANAGED).dram_read_bytes < t.plan(i, UNMANAGED).load_bytes)
+    plan = t.plan(layer, UNMANAGED)
+    with pytest.raises(StopIteration):
+        next(pol.acquire(t, layer, SimpleNamespace(arrival=0, target_cycles=math.inf)))
+    assert pol.active[0]["rate"] == pytest.approx(plan.dram_read_bytes / plan.predicted_cycles)
+    assert pol.active[0]["loads_per_rated_byte"] == pytest.approx(plan.load_bytes / plan.dram_read_bytes)
+    # pairing's intensities count the same bytes
+    plans = [t.plan(i, UNMANAGED) for i in range(len(t.trace.layers))]
+    assert pol.intensity[0] == pytest.approx(sum(p.dram_read_bytes for p in plans)
+                                             / sum(p.predicted_cycles for p in plans))
+    calls = {}
+    sim.memory.set_throttle = lambda j, window, target, cores: calls.__setitem__(j, (window, target, cores))
+    pol.allowed_rates = lambda rates, scores, unthrottled: {0: 2.5}
+    pol._score = lambda j, info: 1.0
+    pol.active = {0: {"rate": 9.0, "steps": 4, "loads_per_rated_byte": 2.0}, 1: {"rate": 9.0, "steps": 4}}
+    pol._rebalance()
+    # 2.5 B/cycle of DRAM reads over 1000 cycles, where each DRAM byte comes with two loaded
+    assert calls == {0: (1000, 5000, 2)}
 
 
 def test_moca_throttles_each_layer_to_its_allowed_rate_unless_it_has_few_steps():

@@ -60,6 +60,12 @@ def is_bool(v: Any) -> str | None:
     return None if isinstance(v, bool) else f"expected true or false, got {v!r}"
 
 
+def one_of(*names: str) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if isinstance(v, str) and v in names else f"expected one of {', '.join(names)}, got {v!r}"
+    return check
+
+
 def register(cls: type["Policy"]) -> type["Policy"]:
     _REGISTRY[cls.name] = cls
     return cls

@@ -1,14 +1,16 @@
 """MoCA (HPCA 2023) and its baselines: memory-rate throttling, PREMA, static partitions.
 
 * ``moca``: at every layer boundary of any tenant, each running tenant's ideal
-  load rate (its layer's load bytes over its predicted cycles) is compared
-  with the DRAM budget; when the sum exceeds it, the budget is shared in
-  proportion to the dynamic scores (priority and remaining work over slack:
-  urgent tenants lose least): tenants below their share run free and leave
-  the rest to the others, who are throttled to their share (never below a
-  floor share of their ideal rate). As in MoCA's hardware the throttle sits
-  in the tenant's load DMA and counts every load, LLC hit or miss; the rates
-  are the plans' load bytes over their predicted cycles. The result is written to the DRAM model's
+  DRAM rate (its layer's predicted DRAM reads over its predicted cycles, as
+  MoCA's runtime computes it) is compared with the DRAM budget; when the sum
+  exceeds it, the budget is shared in proportion to the dynamic scores
+  (priority and remaining work over slack: urgent tenants lose least):
+  tenants below their share run free and leave the rest to the others, who
+  are throttled to their share (never below a floor share of their ideal
+  rate). As in MoCA's hardware the throttle sits in the tenant's load DMA and
+  counts every load, LLC hit or miss, so the allowed rate becomes a target of
+  loads scaled by the layer's loads over its DRAM reads (`rate_of: loads`
+  rates and budgets the loads themselves). The result is written to the DRAM model's
   MoCA throttle as (window, target bytes per window). Tasks are ranked by
   priority and waiting time over isolated latency (the scenario's `priority`
   scheduler). With `pairing`, memory-aware co-location: while the running
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..mapping.plan import UNMANAGED
-from .base import Option, Policy, is_bool, number_in, positive_int, positive_int_at_most, register
+from .base import Option, Policy, is_bool, number_in, one_of, positive_int, positive_int_at_most, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.sim import TaskRecord
@@ -53,9 +55,13 @@ class MoCA(Policy):
     description = "MoCA: DRAM-rate throttling by dynamic score, priority/waiting-time scheduling"
     options = {
         "window_cycles": Option(1024, positive_int_at_most(10**9), "throttle window of the load DMA"),
-        "bandwidth_share": Option(0.8, number_in(0.05, 1.0), "share of peak DRAM bandwidth to divide"),
+        # MoCA's runtime: DRAM_MAX_UTIL, 24 of gemmini-moca's 25.6 B/cycle
+        "bandwidth_share": Option(0.94, number_in(0.05, 1.0), "share of peak DRAM bandwidth to divide"),
         "floor": Option(0.1, number_in(0.0, 1.0), "a tenant keeps at least this share of its ideal rate"),
         "min_steps": Option(4, positive_int, "layers with fewer tile steps are never throttled"),
+        "rate_of": Option("dram", one_of("dram", "loads"),
+                          "what rates and budget count: predicted DRAM reads (MoCA's runtime), the DMA's "
+                          "target then scaled to the layer's loads, or every load, LLC hits included"),
         "pairing": Option(False, is_bool, "memory-aware co-location of compute-bound with memory-bound tasks"),
         "pair_window": Option(4, positive_int, "how far down the ranking pairing may reach"),
     }
@@ -76,8 +82,12 @@ class MoCA(Policy):
         plans = [t.plan(i, UNMANAGED) for i in range(len(t.trace.layers))]
         cyc = np.array([p.predicted_cycles for p in plans], dtype=float)
         self.remaining[t.index] = np.cumsum(cyc[::-1])[::-1]
-        # whole-network load rate (bytes per cycle), for memory-aware pairing
-        self.intensity[t.index] = sum(p.load_bytes for p in plans) / max(1.0, float(cyc.sum()))
+        # whole-network rate (bytes per cycle, as the budget counts them), for memory-aware pairing
+        self.intensity[t.index] = sum(self._rated_bytes(p) for p in plans) / max(1.0, float(cyc.sum()))
+
+    def _rated_bytes(self, plan) -> int:
+        """A layer's bytes as the budget counts them: its loads, or its predicted DRAM reads."""
+        return plan.dram_read_bytes if self.opts["rate_of"] == "dram" else plan.load_bytes
 
     def _later_stages_cycles(self, t, task) -> float:
         """Predicted cycles of the experts a request runs after its current one (expert
@@ -118,8 +128,11 @@ class MoCA(Policy):
 
     def acquire(self, t, layer_index: int, task):
         plan = t.plan(layer_index, UNMANAGED)
+        rated = self._rated_bytes(plan)
         self.active[t.index] = {
-            "rate": plan.load_bytes / max(1, plan.predicted_cycles),
+            "rate": rated / max(1, plan.predicted_cycles),
+            # the DMA counts every load: a rate of DRAM reads becomes a target of loads
+            "loads_per_rated_byte": plan.load_bytes / rated if rated else 1.0,
             "steps": plan.steps, "task": task, "layer": layer_index,
         }
         self._rebalance()
@@ -160,7 +173,8 @@ class MoCA(Policy):
                 mem.clear_throttle(j)
                 self.throttled.discard(j)
         for j, rate in limits.items():
-            mem.set_throttle(j, window, max(1, int(rate * window)), self.sim.tenants[j].n_cores)
+            target = rate * window * self.active[j].get("loads_per_rated_byte", 1.0)
+            mem.set_throttle(j, window, max(1, int(target)), self.sim.tenants[j].n_cores)
             self.throttled.add(j)
 
     def allowed_rates(self, rates: dict[int, float], scores: dict[int, float],
