@@ -89,8 +89,9 @@ def calibrate() -> dict:
             calls[net] = len(tbl)
             rows.append(_layer_table(net, tbl))
         pl = pd.concat(rows, ignore_index=True)
-        # the per-layer host cost adds exactly one setup per layer call: to a lone
-        # network its calls x setup, to a measured layer its calls (two with a fused pool)
+        # the per-layer host cost adds one setup per layer call (to within a few cycles of
+        # posted writes draining meanwhile): to a lone network its calls x setup, to a
+        # measured layer its calls (two with a fused pool)
         for setup in CALIBRATION_SETUP_CYCLES:
             results.append({"hit": hit, "miss": miss, "setup": setup,
                             **fit_errors(pl, lat, calls, meas, setup)})

@@ -61,7 +61,8 @@ class MoCA(Policy):
         "min_steps": Option(4, positive_int, "layers with fewer tile steps are never throttled"),
         "rate_of": Option("dram", one_of("dram", "loads"),
                           "what rates and budget count: predicted DRAM reads (MoCA's runtime), the DMA's "
-                          "target then scaled to the layer's loads, or every load, LLC hits included"),
+                          "target then scaled to the layer's loads, or every load, LLC hits included "
+                          "(the rule before 2026-12-02, with bandwidth_share 0.8)"),
         "pairing": Option(False, is_bool, "memory-aware co-location of compute-bound with memory-bound tasks"),
         "pair_window": Option(4, positive_int, "how far down the ranking pairing may reach"),
     }
