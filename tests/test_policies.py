@@ -116,6 +116,12 @@ class _Stub:
         self.allowed_rates = MoCA.allowed_rates.__get__(self)
 
 
+def _active_layer(rate: float, steps: int, loads_per_rated_byte: float = 1.0, **more) -> dict:
+    """A running layer as `moca` records it: its ideal rate, tile steps, and the loads
+    its DMA makes per byte the budget counts (1: the rate counts loads)."""
+    return {"rate": rate, "steps": steps, "loads_per_rated_byte": loads_per_rated_byte, **more}
+
+
 def test_moca_water_filling():
     stub = _Stub(budget=10.0)
     assert stub.allowed_rates({0: 4.0, 1: 5.0}, {0: 1.0, 1: 1.0}) == {}  # under budget: nobody throttled
@@ -151,17 +157,17 @@ def test_moca_leaves_a_few_tile_layers_ideal_rate_out_of_the_others_shares():
               sim=NS(memory=mem, tenants=[NS(n_cores=2), NS(n_cores=2), NS(n_cores=2)]),
               _score=lambda j, info: 1.0)
     stub.allowed_rates = MoCA.allowed_rates.__get__(stub)
-    stub.active = {0: {"rate": 6.0, "steps": 2}, 1: {"rate": 9.0, "steps": 40}}
+    stub.active = {0: _active_layer(6.0, 2), 1: _active_layer(9.0, 40)}
     MoCA._rebalance(stub)
     assert calls == [("set", 1, 1024, 4096, 2)] and stub.throttled == {1}
     # few-tile layers alone over the budget: the others keep their floor (0.1 x 9)
     calls.clear()
-    stub.active = {0: {"rate": 6.0, "steps": 2}, 2: {"rate": 5.0, "steps": 1}, 1: {"rate": 9.0, "steps": 40}}
+    stub.active = {0: _active_layer(6.0, 2), 2: _active_layer(5.0, 1), 1: _active_layer(9.0, 40)}
     MoCA._rebalance(stub)
     assert calls == [("set", 1, 1024, int(0.9 * 1024), 2)]
     # only few-tile layers run: nobody is throttled, the earlier throttle is lifted
     calls.clear()
-    stub.active = {0: {"rate": 6.0, "steps": 2}, 2: {"rate": 9.0, "steps": 1}}
+    stub.active = {0: _active_layer(6.0, 2), 2: _active_layer(9.0, 1)}
     MoCA._rebalance(stub)
     assert calls == [("clear", 1)] and stub.throttled == set()
 
@@ -903,7 +909,7 @@ def test_moca_rates_of_dram_reads_count_predicted_dram_reads_and_scale_the_dmas_
     sim.memory.set_throttle = lambda j, window, target, cores: calls.__setitem__(j, (window, target, cores))
     pol.allowed_rates = lambda rates, scores, unthrottled: {0: 2.5}
     pol._score = lambda j, info: 1.0
-    pol.active = {0: {"rate": 9.0, "steps": 4, "loads_per_rated_byte": 2.0}, 1: {"rate": 9.0, "steps": 4}}
+    pol.active = {0: _active_layer(9.0, 4, 2.0), 1: _active_layer(9.0, 4)}
     pol._rebalance()
     # 2.5 B/cycle of DRAM reads over 1000 cycles, where each DRAM byte comes with two loaded
     assert calls == {0: (1000, 5000, 2)}
@@ -917,7 +923,7 @@ def test_moca_throttles_each_layer_to_its_allowed_rate_unless_it_has_few_steps()
     asked = []
     pol.allowed_rates = lambda rates, scores, unthrottled: asked.append(set(unthrottled)) or {0: 2.5}
     pol._score = lambda j, info: 1.0
-    pol.active = {0: {"rate": 9.0, "steps": 4}, 1: {"rate": 9.0, "steps": 3}, 2: {"rate": 0.1, "steps": 100}}
+    pol.active = {0: _active_layer(9.0, 4), 1: _active_layer(9.0, 3), 2: _active_layer(0.1, 100)}
     pol._rebalance()
     # 2.5 B/cycle over a 1000-cycle window on tenant 0's two cores; tenant 1's layer has 3 steps: free
     assert asked == [{1}] and calls == {0: (1000, 2500, 2)} and pol.throttled == {0}
@@ -932,7 +938,7 @@ def test_moca_frees_a_tenant_whose_co_runners_layer_ends():
     pol, mem = sim.policy, sim.memory
     pol._score = lambda j, info: 1.0
     task = SimpleNamespace(arrival=0, target_cycles=math.inf)
-    pol.active = {j: {"rate": 1e6, "steps": 10, "task": task, "layer": 0} for j in (0, 1)}
+    pol.active = {j: _active_layer(1e6, 10, task=task, layer=0) for j in (0, 1)}
     pol._rebalance()
     assert pol.throttled == {0, 1} and mem.throttled(0) and mem.throttled(1)
     pol.release(sim.tenants[1], 0, None, task)

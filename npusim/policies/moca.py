@@ -174,7 +174,7 @@ class MoCA(Policy):
                 mem.clear_throttle(j)
                 self.throttled.discard(j)
         for j, rate in limits.items():
-            target = rate * window * self.active[j].get("loads_per_rated_byte", 1.0)
+            target = rate * window * self.active[j]["loads_per_rated_byte"]
             mem.set_throttle(j, window, max(1, int(target)), self.sim.tenants[j].n_cores)
             self.throttled.add(j)
 
