@@ -236,6 +236,20 @@ def test_unmanaged_plans_count_on_half_the_llc():
     assert plans[1].dram_read_bytes - plans[0].dram_read_bytes == pytest.approx(refetched - layer.input_bytes, abs=1)
 
 
+@pytest.mark.parametrize("name", ["add", "gap"])
+def test_pools_and_eltwise_layers_read_only_their_inputs(mapper, name):
+    # their loop nest's K x C x R x S is a window, not a weight tensor: no plan may read it,
+    # hold it in a region, or let it push the input out of the LRU share
+    layer = small_net().layer(name)
+    assert layer.weight_bytes == 0
+    cand = mapper.candidates(layer, 4)
+    assert cand.nest.weight_bytes > 0  # the window the plan must not count
+    assert cand.w_unique == 0 and cand.footprint("weights") == 0
+    assert cand.footprint("both") == cand.footprint("inputs") == layer.input_bytes
+    p = mapper.plan(layer, 4, UNMANAGED)
+    assert p.dram_read_bytes == layer.input_bytes  # writes are whole lines per core: not checked here
+
+
 def test_fused_layers_hold_their_input_and_output_maps(mapper):
     net = small_net()
     fused = mapper.block_plans(net, 4, 4 << 20)

@@ -147,8 +147,11 @@ class LayerCandidates:
         cols, _ = span_sum(nest.Q, nest.Q, nest.stride, nest.S, nest.padding, nest.W)
         n_ops = nest.n_inputs if nest.vector else 1
         self.in_unique = float(n_ops * nest.G * nest.C * rows * cols * nest.in_eb) if nest.op != "embedding" else 0.0
-        self.w_unique = float(best[0, FI["w_unique_bytes"]] * self.f_w) if nest.op == "embedding" else \
-            float(nest.weight_bytes)
+        # a pool's or element-wise layer's K x C x R x S is its window, not weights: it reads none
+        if nest.op == "embedding":
+            self.w_unique = float(best[0, FI["w_unique_bytes"]] * self.f_w)
+        else:
+            self.w_unique = 0.0 if nest.vector else float(nest.weight_bytes)
 
     def _get(self, obj: int, name: str) -> float:
         return float(self._rows[obj][FI[name]])
