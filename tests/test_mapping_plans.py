@@ -47,6 +47,8 @@ def test_ladder_monotone_and_fits(mapper):
                 assert p.region_bytes <= p.budget_bytes
                 assert p.cores_used <= cores and p.steps >= 1 and p.compute_cycles > 0
                 assert p.predicted_cycles >= max(p.compute_cycles, p.memory_cycles)
+            if layer.name == "c2":  # a 3x3 conv: a budget buys residency, which saves DRAM bytes
+                assert drams[-1] < drams[0] and plans[0].resident == "none" != plans[-1].resident
 
 
 def test_budget_zero_streams_everything_from_dram(mapper):
@@ -149,6 +151,24 @@ def test_streams_read_inputs_in_tile_order(mapper):
     assert inputs.min() >= base and inputs.max() < base + net.layer("c1").output_bytes
     assert (st.kinds[st.step_ptr[:-1]] != KIND_OUTPUT).all()  # a step starts with its reads
     assert (st.kinds == KIND_WEIGHT).any()
+
+
+@pytest.mark.parametrize("name, cores, budget", [("c2", 1, 0), ("c1", 1, 0), ("c3", 1, 1 << 20)])
+def test_every_input_tile_is_read_from_its_own_place(mapper, name, cores, budget):
+    # the steps' first input addresses are as many as the core's input tiles (C x P x Q tiles):
+    # each step reads its own tile's window, not another step's
+    import math
+
+    net = small_net()
+    plan, st = _streams(mapper, net, name, cores, budget)
+    nest = loop_nest(net.layer(name), SOC.npu, cores, 64)
+    tiles = math.ceil(nest.C / plan.tile_c) * math.ceil(nest.Pc / plan.tile_p) * math.ceil(nest.Qc / plan.tile_q)
+    firsts = set()
+    for a, b in zip(st.step_ptr[:-1], st.step_ptr[1:]):
+        reads = st.starts[a:b][st.kinds[a:b] == KIND_INPUT]
+        if reads.shape[0]:
+            firsts.add(int(reads[0]))
+    assert tiles > 1 and len(firsts) == tiles
 
 
 @pytest.mark.parametrize("name", ["c1", "c3", "add", "fc"])

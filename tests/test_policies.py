@@ -94,8 +94,8 @@ def test_camdn_moves_fewer_dram_bytes_than_shared():
     shared = simulate(mix=mix, policy="shared", soc="camdn", llc_size="8MiB", cores="8")
     camdn = simulate(mix=mix, policy="camdn", soc="camdn", llc_size="8MiB", cores="8")
     assert camdn.summary["dram_bytes"] < 0.95 * shared.summary["dram_bytes"]
-    # conservation under regions: tenants' bytes add up to the total
-    assert sum(t["dram_bytes"] for t in camdn.summary["tenants"]) == camdn.summary["dram_bytes"]
+    # conservation under regions: the layers' bytes, counted step by step, add up to the total
+    assert int(camdn.layers.dram_bytes.sum()) == camdn.summary["dram_bytes"]
     assert (camdn.layers.region_hits > 0).any() and (shared.layers.region_hits == 0).all()
 
 
@@ -753,6 +753,7 @@ def test_a_later_layer_of_a_block_finds_only_what_its_plan_keeps_in_the_region()
     assert block_input in {lo for lo, _ in t.resident_ranges(first, unit.plans[first])}  # placed by qkv
     assert layers[first].inputs[0] in layers[add].inputs  # and read again by the add
     pol.state[0].unit = unit
+    placed = set()
     for li in range(unit.first, add + 1):
         if li > unit.first:  # inside the unit: the plan at once, no wait
             with pytest.raises(StopIteration) as got:
@@ -760,6 +761,7 @@ def test_a_later_layer_of_a_block_finds_only_what_its_plan_keeps_in_the_region()
             assert got.value.value == unit.plans[li]
         for lo, hi in t.resident_ranges(li, unit.plans[li]):
             res.add(lo, hi, sim.memory.line_bytes)
+            placed.add(lo)
     kept = set(res.lo)
     plan = unit.plans[add]
     assert plan.input_in_region and plan.resident in ("inputs", "both")
@@ -767,6 +769,12 @@ def test_a_later_layer_of_a_block_finds_only_what_its_plan_keeps_in_the_region()
     assert plan.region_bytes >= layers[add].input_bytes  # both operands, counted
     # the add's own input from inside the block (the projection's output) stays
     assert lay.output_base["encoder.0.proj"] in kept
+    # and only that: what the add's plan holds and the block's outputs made so far; the
+    # earlier layers' weights are gone
+    made = {lay.output_base[layers[i].name] for i in range(unit.first, add + 1)}
+    assert kept <= {lo for lo, _ in t.resident_ranges(add, plan)} | made
+    weights = {lay.weight_base[layers[i].name] for i in range(unit.first, add) if layers[i].name in lay.weight_base}
+    assert placed & weights and not kept & weights
 
 
 def test_camdn_lru_plans_count_on_one_tenants_share_of_the_lru_ways():
