@@ -92,6 +92,8 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
 
     scenario = load_scenario(case / "scenario.yaml")
     ref_path = case / "layers.csv"
+    if ref_path.is_dir():
+        raise InputError(str(ref_path), "file", "is a folder, not a reference table")
     if not update and not ref_path.is_file():
         raise InputError(str(ref_path), "file", "no reference table (run with --update to create it)")
     ref = None if update else _read_reference(ref_path)  # checked before the (long) run
@@ -111,6 +113,8 @@ def run_engine_case(case: Path, tolerance: float, update: bool) -> CaseResult:
 def _read_reference(ref_path: Path) -> pd.DataFrame:
     from .report import first_bad_row, refuse_out_of_range, require_integers, require_numbers
 
+    if ref_path.stat().st_size == 0:
+        raise InputError(str(ref_path), "file", "empty file (run with --update to remake it)")
     try:
         ref = read_csv_with_text(ref_path, ("tenant", "layer"))  # names, even 'NA' or '007'; task is a number
     except Exception as exc:  # noqa: BLE001 - any unreadable table is bad input

@@ -142,7 +142,7 @@ def require_integers(df: pd.DataFrame, col: str, source: str, *, csv: bool, what
     bad = df[col] % 1 != 0
     if bad.any():
         i, line = first_bad_row(bad, csv)
-        raise InputError(source, col, f"expected {what}, got {df[col].iloc[i]:g}", line)
+        raise InputError(source, col, f"expected {what}, got {df[col].iloc[i]:.15g}", line)
     df[col] = df[col].astype(int)
 
 
@@ -184,6 +184,11 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
     for col in OPTIONAL_NUMBER_COLUMNS:
         if col in df.columns:
             require_numbers(df, col, source, csv=csv, allow_empty=True)
+    for col in FILLED_COLUMNS:  # bytes come whole (checked, not cast: the ranges are checked below)
+        bad = df[col] % 1 != 0
+        if bad.any():
+            i, line = first_bad_row(bad, csv)
+            raise InputError(source, col, f"expected a whole number of bytes, got {df[col].iloc[i]:.15g}", line)
     bad = ~(df.llc_bytes > 0)
     if bad.any():
         i, line = first_bad_row(bad, csv)
@@ -195,6 +200,7 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
     for col in [c for c in SWEEP_COLUMNS if c not in TEXT_COLUMNS] + [c for c in OPTIONAL_NUMBER_COLUMNS if c in df]:
         refuse_out_of_range(df, col, source, csv=csv, top=1.0 if col in RATE_COLUMNS else np.inf)
     refuse_points_missing_rows(df, source, csv=csv)
+    refuse_points_split(df, source, csv=csv)
     for col in extra_axes(df):  # plotted against: a numeric axis must be finite
         if pd.api.types.is_numeric_dtype(df[col]):
             bad = pd.Series(np.isinf(df[col].to_numpy(dtype=float)))
@@ -209,6 +215,22 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
         if bad.any():
             i, line = first_bad_row(bad, csv)
             raise InputError(source, "qos", problems[i], line)
+
+
+def refuse_points_split(df: pd.DataFrame, source: str, *, csv: bool) -> None:
+    """A point's rows share what the sweep set for it: rows of one `point_id` that disagree
+    on its policy, LLC size, mix or SoC were edited or mixed up, and would make two points."""
+    if "point_id" not in df.columns:
+        return
+    for col in ("policy", "llc_bytes", "mix", "soc"):
+        if col not in df.columns:
+            continue
+        first = df.groupby("point_id", sort=False, dropna=False)[col].transform("first")
+        bad = (df[col] != first) & ~(df[col].isna() & first.isna())
+        if bad.any():
+            i, line = first_bad_row(bad, csv)
+            raise InputError(source, col, f"{df[col].iloc[i]} differs from {first.iloc[i]}, the value of the "
+                                          f"other rows of point {df.point_id.iloc[i]}", line)
 
 
 def refuse_points_missing_rows(df: pd.DataFrame, source: str, *, csv: bool) -> None:
@@ -559,6 +581,10 @@ def read_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value) or value < 0):
             raise InputError(str(path), key, f"expected a number of at least 0, got {value!r}")
+    llc = summary.get("llc_bytes")  # optional (older runs): a positive whole size when given
+    if llc is not None and (isinstance(llc, bool) or not isinstance(llc, (int, float)) or not math.isfinite(llc)
+                            or llc <= 0 or llc % 1):
+        raise InputError(str(path), "llc_bytes", f"expected a positive whole number of bytes, got {llc!r}")
     names = [t.get("name") for t in summary["tenants"]]
     bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n.strip()), None)
     if bad is not None:

@@ -461,6 +461,8 @@ def load_experiment(path: str | Path) -> SweepSpec:
     for key in list(axes_sec.data.keys()):
         if not is_axis(key):
             raise axes_sec.error(key, f"not a sweep axis (axes: {', '.join(AXES)}, param.<name>)")
+        if axes_sec.raw(key) is None:  # `policy:` with nothing after it
+            raise axes_sec.error(key, "no values (expected a list such as [a, b])")
         try:
             axes[key] = parse_axis(key, axes_sec.raw(key), source, axes_sec.line_of(key))
         except InputError as exc:
@@ -973,6 +975,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, dask_address: 
               resume: bool = False, progress: Callable[[int, int], None] | None = None,
               report_error: Callable[[str], None] | None = None) -> SweepOutcome:
     path = results_path(out)
+    if Path(out).is_dir() and (Path(out) / "summary.json").is_file():
+        # a run's folder: its report would show the run, never the sweep written beside it
+        raise InputError(str(out), "--out", "is the folder of a run (`npusim run --out`: it holds summary.json); "
+                                            "give the sweep a folder of its own")
     journal = journal_path(path)
     ours = _Ours(resume)  # the journal holds this sweep's rows (resumed), or will once it writes its first
     lock = SweepLock(path)
@@ -1258,6 +1264,11 @@ def finalize(path: Path, order: list[str] | None = None) -> pd.DataFrame:
 
 def read_results(path: str | Path) -> pd.DataFrame:
     p = results_path(path) if Path(path).is_dir() else Path(path)
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputError(str(p), "results", "empty file (a sweep's results start with their header)")
+    if p.suffix.lower() == ".json" and p.is_file():
+        raise InputError(str(p), "results", "a run's summary, not a sweep's results: give `npusim report` "
+                                            "the run's folder")
     if not p.is_file():
         raise InputError(str(path), "results", "no results file (expected a sweep's results.csv or .parquet)")
     if p.suffix.lower() == ".csv":

@@ -129,8 +129,10 @@ def test_an_output_path_the_file_system_refuses_is_the_flags_error(cli, tmp_path
     ("nope", "--workload: unknown workload 'nope' (models: resnet50,"),  # the flag, as run --mix
     ("missing.csv", "--workload: no such file"),
     (LONG, f"--workload: cannot read {LONG!r}: File name too long"),
+    ("folder", "--workload: 'folder' is a folder, not a trace file"),
 ])
 def test_map_blames_a_workload_it_cannot_find_on_the_flag(cli, tmp_path, workload, expect):
+    (tmp_path / "folder").mkdir()
     r = cli("map", "--workload", workload, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.startswith(f"error: <command line>: {expect}"), r.stderr
     assert len(r.stderr.splitlines()) == 1
@@ -176,8 +178,10 @@ def test_bad_overrides(cli, flags, expect):
 
 
 def test_debug_shows_traceback(cli):
+    # the traceback, then the one-line error, and still the exit status of bad input
     r = cli("--debug", "soc", "show", "warp-drive")
-    assert r.returncode != 0 and "Traceback" in r.stderr
+    assert r.returncode == 2 and "Traceback" in r.stderr
+    assert r.stderr.rstrip().splitlines()[-1].startswith("error: ")
 
 
 def test_map_cli_writes_the_plan_table_and_totals(cli, tmp_path):

@@ -123,6 +123,8 @@ def test_qos_scale_in_scenario_file(tmp_path):
 
 @pytest.mark.parametrize("text, expect", [
     ("tenants:\n  - workload: resnet51\n", "s.yaml:2: tenants[0].workload: unknown workload"),
+    ('tenants:\n  - workload: "kws\\0"\n',
+     "s.yaml:2: tenants[0].workload: 'kws\\x00': a workload name or path cannot hold a NUL character"),
     ("policy: magic\ntenants:\n  - workload: kws\n", "s.yaml:1: policy: unknown policy 'magic'"),
     ("tenants:\n  - workload: kws\n    target: 0\n", "s.yaml:3: tenants[0].target: a latency target must be positive"),
     ("tenants:\n  - workload: kws\n    colour: red\n", "s.yaml:3: tenants[0].colour: unknown key"),

@@ -237,6 +237,12 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
         ("summary.json", '{"scenario": "s", "policy": "shared", "stp": null, "antt": 1, "fairness": 1, "sla_rate": 1, '
                          '"makespan_cycles": 1, "tenants": [{"name": 7}]}',
          "summary.json: tenants[0].name: expected a tenant name, got 7"),
+        ("summary.json", '{"scenario": "s", "policy": "shared", "stp": 1, "antt": 1, "fairness": 1, "sla_rate": 1, '
+                         '"makespan_cycles": 1, "tenants": [], "llc_bytes": -1}',
+         "summary.json: llc_bytes: expected a positive whole number of bytes, got -1"),
+        ("summary.json", '{"scenario": "s", "policy": "shared", "stp": 1, "antt": 1, "fairness": 1, "sla_rate": 1, '
+                         '"makespan_cycles": 1, "tenants": [], "llc_bytes": "16MiB"}',
+         "summary.json: llc_bytes: expected a positive whole number of bytes, got '16MiB'"),
     ]:
         bad = tmp_path / "bad"
         shutil.rmtree(bad, ignore_errors=True)
@@ -587,6 +593,11 @@ def test_regress_refuses_a_reference_table_that_cannot_be_one(cli, tmp_path):
     r = cli("regress", "--reference", str(tmp_path / "refs"))
     assert r.returncode == 2 and r.stderr.strip() == (
         f"error: {table}: file: no layers in the reference table (run with --update to remake it)")
+    table.unlink()
+    table.mkdir()  # not a missing table that --update would make: --update could not write it either
+    for update in ((), ("--update",)):
+        r = cli("regress", "--reference", str(tmp_path / "refs"), *update)
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {table}: file: is a folder, not a reference table"
 
 
 def test_regress_against_a_scalesim_compute_report(cli):
@@ -910,6 +921,57 @@ def test_report_refuses_a_point_that_lost_a_tenants_row(cli, tmp_path):
         f"error: {tmp_path / 'cut.csv'}:4: point_dram_bytes: point waypart: its rows' dram_bytes add up to 20, "
         "not 32: a tenant's row is missing (a write was cut off): run the sweep again with --resume"]
     assert not (tmp_path / "rep_cut").exists()
+
+
+def test_report_refuses_rows_of_one_point_that_disagree_and_fractional_bytes(cli, tmp_path):
+    # one point's rows share its policy, LLC size, mix and SoC: rows that do not were edited and
+    # would make two points; bytes come whole
+    rows = [{"point_id": "p", "policy": "shared", "llc_bytes": 1 << 20, "mix": "a+b", "soc": "camdn",
+             "tenant": t, "mean_latency_cycles": 100.0, "dram_bytes": 10, "llc_hit_rate": 0.5, "sla_rate": 1.0,
+             "stp": 2.0, "fairness": 1.0, "point_sla_rate": 1.0, "point_dram_bytes": 20} for t in ("a", "b")]
+    for col, value, expect in (("llc_bytes", 1 << 19, "llc_bytes: 524288 differs from 1048576, the value of the "
+                                                       "other rows of point p"),
+                               ("mix", "a", "mix: a differs from a+b, the value of the other rows of point p"),
+                               ("llc_bytes", 1048576.5, "llc_bytes: expected a whole number of bytes, got 1048576.5"),
+                               ("dram_bytes", 10.5, "dram_bytes: expected a whole number of bytes, got 10.5")):
+        df = pd.DataFrame(rows).astype({col: type(value)})
+        df.loc[1, col] = value
+        df.to_csv(tmp_path / "r.csv", index=False)
+        r = cli("report", str(tmp_path / "r.csv"), "--out", str(tmp_path / "rep"))
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: {tmp_path / 'r.csv'}:3: {expect}"]
+        assert not (tmp_path / "rep").exists()
+
+
+def test_empty_results_tables_and_axes_are_named_as_such(cli, tmp_path):
+    (tmp_path / "r.csv").write_text("")
+    r = cli("report", str(tmp_path / "r.csv"), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {tmp_path / 'r.csv'}: results: empty file (a sweep's results start with their header)")
+    case = tmp_path / "refs" / "shared_pair"
+    shutil.copytree(REPO / "tests" / "reference" / "regress" / "shared_pair", case)
+    (case / "layers.csv").write_text("")
+    r = cli("regress", "--reference", str(tmp_path / "refs"))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {case / 'layers.csv'}: file: empty file (run with --update to remake it)")
+    (tmp_path / "e.yaml").write_text("mix: [kws]\naxes:\n  policy:\n")
+    r = cli("sweep", str(tmp_path / "e.yaml"), "--out", str(tmp_path / "o.csv"))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: {tmp_path / 'e.yaml'}:3: axes.policy: no values (expected a list such as [a, b])")
+
+
+def test_a_run_folder_is_neither_a_sweeps_output_nor_its_results(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("run", "--mix", "kws", "--cores", "2", "--out", str(run), "--quiet").returncode == 0
+    for resume in ((), ("--resume",)):
+        r = cli("sweep", "--mix", "kws", "--cores", "2", "--out", str(run), "--quiet", *resume)
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+            f"error: {run}: --out: is the folder of a run (`npusim run --out`: it holds summary.json); give the "
+            "sweep a folder of its own"]
+    assert not (run / "results.csv").exists()
+    r = cli("report", str(run / "summary.json"), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: {run / 'summary.json'}: results: a run's summary, not a sweep's results: give `npusim report` "
+        "the run's folder"]
 
 
 def test_resume_names_the_file_line_of_an_edited_row_below_a_blank_line(tmp_path):

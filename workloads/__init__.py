@@ -26,6 +26,8 @@ def get_trace(name_or_path: str | Path, **params: Any) -> Trace:
     topology / ONNX file by path (format detected). Zoo names win over files of
     the same name (write ``./name`` for the file). Every problem is an InputError."""
     ref = str(name_or_path)
+    if "\0" in ref:  # the file system would refuse it with a ValueError
+        raise InputError(ref, "workload", f"{ref!r}: a workload name or path cannot hold a NUL character")
     try:
         return _get_trace(ref, params)
     except OSError as exc:  # a name the file system refuses (too long, ...)
@@ -52,6 +54,8 @@ def _get_trace(ref: str, params: dict[str, Any]) -> Trace:
         from .importers import load_file
 
         return load_file(path)
+    if path.is_dir():
+        raise InputError(ref, "workload", f"{ref!r} is a folder, not a trace file")
     raise InputError(ref, "workload", f"unknown workload {ref!r} (models: {', '.join(model_names())}; or the "
                                       "path of a trace CSV, SCALE-Sim topology or ONNX file)")
 

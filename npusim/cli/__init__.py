@@ -1,7 +1,7 @@
 """The ``npusim`` command: one module per verb, each with ``add_parser`` and ``run``.
 
 Bad input anywhere becomes one line ``error: <file>[:<line>]: <field>: <what>``
-and exit status 2; ``--debug`` shows the traceback instead.
+and exit status 2; ``--debug`` prints the traceback before it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 import signal
 import sys
 import threading
+import traceback
 import warnings
 from typing import Sequence
 
@@ -52,7 +53,7 @@ class Parser(argparse.ArgumentParser):
 def common_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks instead of one-line errors")
+                        help="print the traceback before a one-line error")
     return parent
 
 
@@ -62,7 +63,7 @@ def build_parser() -> Parser:
         description="Cycle-approximate simulator of multi-tenant NPU SoCs with a shared "
                     "last-level cache and DRAM.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("--debug", action="store_true", help="print the traceback before a one-line error")
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"npusim {__version__}")
@@ -189,8 +190,8 @@ def _main(argv: list[str], debug: bool) -> int:
         print(f"error: {COMMAND_LINE}: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except InputError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback as well, and still the exit status of bad input
+            traceback.print_exc()
         print(f"error: {exc.format()}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt as exc:
@@ -201,8 +202,10 @@ def _main(argv: list[str], debug: bool) -> int:
     except OSError as exc:
         # a path the file system refuses that no loader caught by name: still the user's input, still one line
         err = file_error(exc)
-        if debug or err is None:
+        if err is None:
             raise
+        if debug:
+            traceback.print_exc()
         print(f"error: {err.format()}", file=sys.stderr)
         return EXIT_INPUT
 
