@@ -136,14 +136,16 @@ def require_numbers(df: pd.DataFrame, col: str, source: str, *, csv: bool, allow
     df[col] = numbers
 
 
-def require_integers(df: pd.DataFrame, col: str, source: str, *, csv: bool, what: str) -> None:
-    """Make the numeric column `col` integers in place; the first value with a
-    fraction is an InputError ("expected <what>") naming its CSV line when `csv`."""
+def require_integers(df: pd.DataFrame, col: str, source: str, *, csv: bool, what: str, cast: bool = True) -> None:
+    """Make the numeric column `col` integers in place (`cast=False`: only check, for a column
+    whose range is checked later); the first value with a fraction is an InputError
+    ("expected <what>") naming its CSV line when `csv`."""
     bad = df[col] % 1 != 0
     if bad.any():
         i, line = first_bad_row(bad, csv)
         raise InputError(source, col, f"expected {what}, got {df[col].iloc[i]:.15g}", line)
-    df[col] = df[col].astype(int)
+    if cast:
+        df[col] = df[col].astype(int)
 
 
 def refuse_out_of_range(df: pd.DataFrame, col: str, source: str, *, csv: bool, top: float = np.inf) -> None:
@@ -184,11 +186,8 @@ def check_columns(df: pd.DataFrame, source: str) -> None:
     for col in OPTIONAL_NUMBER_COLUMNS:
         if col in df.columns:
             require_numbers(df, col, source, csv=csv, allow_empty=True)
-    for col in FILLED_COLUMNS:  # bytes come whole (checked, not cast: the ranges are checked below)
-        bad = df[col] % 1 != 0
-        if bad.any():
-            i, line = first_bad_row(bad, csv)
-            raise InputError(source, col, f"expected a whole number of bytes, got {df[col].iloc[i]:.15g}", line)
+    for col in FILLED_COLUMNS:  # bytes come whole (not cast: 1e300 is refused by its range below)
+        require_integers(df, col, source, csv=csv, what="a whole number of bytes", cast=False)
     bad = ~(df.llc_bytes > 0)
     if bad.any():
         i, line = first_bad_row(bad, csv)
