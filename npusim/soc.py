@@ -315,6 +315,9 @@ def _merge(base: dict, top: dict, base_file: str | None = None) -> LineDict:
         out.key_sources.pop(key, None)  # the top document's own
     out.key_sources.update(getattr(top, "key_sources", None) or {})
     out.key_lines.update(getattr(top, "key_lines", {}))
+    top_texts = getattr(top, "key_texts", None) or {}
+    out.key_texts = {k: t for k, t in (getattr(base, "key_texts", None) or {}).items() if k not in top}
+    out.key_texts.update(top_texts)
     for key, value in base.items():
         out[key] = value
     for key, value in top.items():
@@ -409,6 +412,12 @@ def array_dims(value: Any) -> tuple[int, int] | None:
 def _parse_array(sec: Section) -> tuple[int, int]:
     value = sec.raw("array")
     dims = array_dims(value)
+    if dims is None and isinstance(value, int) and not isinstance(value, bool):
+        written = sec.written("array")
+        base = {"0x": "hex", "0o": "octal"}.get((written or "")[:2].lower())
+        got = (f"{written}, which YAML reads as the {base} number {value}" if base
+               else f"the number {value} (YAML reads 0x.. and 0o.. as hex and octal numbers)")
+        raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {got}")
     if dims is None:
         raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
     rows, cols = dims
@@ -581,6 +590,7 @@ def _without_nulls(data: Any) -> Any:
     out.line = getattr(data, "line", None)
     out.key_lines = getattr(data, "key_lines", {})
     out.key_sources = getattr(data, "key_sources", None)
+    out.key_texts = getattr(data, "key_texts", None)
     return out
 
 

@@ -26,6 +26,7 @@ class LineDict(dict):
     key_lines: dict
     key_sources: dict | None = None  # key -> file it came from, when not the document's own (a `base:` file)
     item_lines: dict | None = None  # key -> the line of each entry of its list value
+    key_texts: dict | None = None  # key -> its integer value as written (0x32 is read as 50)
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -70,6 +71,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     out.line = node.start_mark.line + 1
     out.key_lines = {}
     out.item_lines = {}
+    out.key_texts = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool)) and key is not None:
@@ -84,6 +86,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
         out.key_lines[key] = key_node.start_mark.line + 1
         if isinstance(value_node, yaml.SequenceNode):  # an entry that is no mapping has no line of its own
             out.item_lines[key] = [item.start_mark.line + 1 for item in value_node.value]
+        elif isinstance(value_node, yaml.ScalarNode) and value_node.tag == _INT:
+            out.key_texts[key] = value_node.value
     return out
 
 
@@ -325,6 +329,10 @@ class Section:
 
     def has(self, key: str) -> bool:
         return key in self.data
+
+    def written(self, key: str) -> str | None:
+        """An integer's text as the file has it (0x32, which YAML reads as 50), else None."""
+        return (getattr(self.data, "key_texts", None) or {}).get(key)
 
     # -- raw access --------------------------------------------------------
     def raw(self, key: str, default: Any = _MISSING) -> Any:

@@ -358,6 +358,9 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
             rate = float(str(v).strip())
             out.append(int(rate) if rate.is_integer() else rate)
         elif name == "array":
+            if isinstance(v, int) and not isinstance(v, bool):  # 0x32 in YAML is the number 50
+                raise err(f"expected ROWSxCOLS such as 32x32, got the number {v} "
+                          "(YAML reads 0x.. and 0o.. as hex and octal numbers)")
             out.append(_array_text(str(v)))
         elif name == "scheduler":
             if v not in SCHEDULERS:

@@ -47,7 +47,12 @@ def test_soc_show_overrides(cli):
     ("base: camdn\nname: x\x07\n", "bad.yaml:2: yaml: malformed YAML: character #x0007 is not allowed"),
     ("base: camdn\nnpu:\n  cores: 1:6\n", "bad.yaml:3: npu.cores: expected an integer, got '1:6'"),
     ("base: camdn\nllc:\n  ways: 128\n", "bad.yaml:3: llc.ways: must be at most 64"),
-    ("base: camdn\nnpu:\n  array: 0x32\n", "bad.yaml:3: npu.array: expected ROWSxCOLS such as 32x32, got 50"),
+    ("base: camdn\nnpu:\n  array: 0x32\n",
+     "bad.yaml:3: npu.array: expected ROWSxCOLS such as 32x32, got 0x32, which YAML reads as the hex number 50"),
+    ("base: camdn\nnpu:\n  array: 0o17\n",
+     "bad.yaml:3: npu.array: expected ROWSxCOLS such as 32x32, got 0o17, which YAML reads as the octal number 15"),
+    ("base: camdn\nnpu:\n  array: 32\n", "bad.yaml:3: npu.array: expected ROWSxCOLS such as 32x32, got the number 32 "
+     "(YAML reads 0x.. and 0o.. as hex and octal numbers)"),
     ("base: camdn\nllc:\n  hit_latency_cycles: 9000000000000000\n", "bad.yaml:3: llc.hit_latency_cycles: must be at most"),
     ("base: camdn\ndram:\n  ranks: 1099511627776\n", "bad.yaml:3: dram.ranks: must be at most 16"),
     ("base: camdn\ndram:\n  channels: 1024\n", "bad.yaml:3: dram.channels: must be at most 256"),
@@ -76,6 +81,24 @@ def test_bad_spec_one_line_exit_2(cli, tmp_path, content, expect):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("error: ") and expect in lines[0], lines[0]
     assert "Traceback" not in r.stderr
+
+
+def test_hex_array_is_named_as_written_through_a_base_chain(cli, tmp_path):
+    # the text survives the merge of a base file into the SoC that names it
+    (tmp_path / "base.yaml").write_text("base: camdn\nnpu:\n  array: 0x10\n")
+    top = tmp_path / "top.yaml"
+    top.write_text("base: ./base.yaml\nllc:\n  size: 8MiB\n")
+    r = cli("soc", "show", str(top))
+    assert r.returncode == 2
+    assert r.stderr.strip().endswith("npu.array: expected ROWSxCOLS such as 32x32, got 0x10, "
+                                     "which YAML reads as the hex number 16"), r.stderr
+    assert "base.yaml:3:" in r.stderr
+    # a value set over the base's takes its own text with it
+    top.write_text("base: ./base.yaml\nnpu:\n  array: 32\n")
+    r = cli("soc", "show", str(top))
+    assert r.returncode == 2
+    assert r.stderr.strip().endswith("top.yaml:3: npu.array: expected ROWSxCOLS such as 32x32, got the number 32 "
+                                     "(YAML reads 0x.. and 0o.. as hex and octal numbers)"), r.stderr
 
 
 @pytest.mark.parametrize("n_bytes, text", [

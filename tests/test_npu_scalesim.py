@@ -155,7 +155,7 @@ def test_topology_reader_forms(tmp_path):
     df = read_scalesim_topology(gemm)
     assert df["form"].tolist() == ["gemm", "gemm"]
     assert df[["m", "n", "k"]].to_numpy().tolist() == [[100, 37, 129], [1, 300, 77]]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Filter Width: missing: a conv row has 7 numbers"):
         read_scalesim_topology(gemm, form="conv")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="form must be auto, conv or gemm, got 'bogus'"):
         read_scalesim_topology(gemm, form="bogus")

@@ -118,9 +118,9 @@ def test_pipelined_overheads_are_keywords():
     # ... and then each fold's overhead still adds to the interval (6 folds)
     assert cyc(10, 6, 9, 4, 4, "ws", "pipelined", preload_cycles=12, fold_overhead_cycles=2) == 12 + 5 * 14 + 10 + 6 + 2
     assert cyc(10, 6, 9, 4, 4, "ws", "pipelined", fill_drain_cycles=0) == base - 6
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="tile_overhead_cycles"):
         gemm_cycles(1, 1, 1, rows=4, cols=4, dataflow="ws", timing="scalesim", tile_overhead_cycles=3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="preload_cycles must be >= 0, got -1"):
         gemm_cycles(1, 1, 1, rows=4, cols=4, dataflow="ws", timing="pipelined", preload_cycles=-1)
 
 
@@ -147,18 +147,18 @@ def test_vectorised_broadcast_and_dtype():
 
 def test_input_validation():
     kw = {"rows": 4, "cols": 4, "dataflow": "ws", "timing": "pipelined"}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="m must be >= 0"):
         gemm_cycles(-1, 2, 3, **kw)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="m must hold whole numbers"):
         gemm_cycles(1.5, 2, 3, **kw)
     assert gemm_cycles(np.float64(4.0), 2, 3, **kw) == gemm_cycles(4, 2, 3, **kw)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rows must be a positive integer, got 0"):
         gemm_cycles(1, 2, 3, rows=0, cols=4, dataflow="ws", timing="pipelined")
     with pytest.raises(ValueError, match="unknown dataflow"):
         gemm_cycles(1, 2, 3, rows=4, cols=4, dataflow="rs", timing="pipelined")
     with pytest.raises(ValueError, match="unknown timing"):
         gemm_cycles(1, 2, 3, rows=4, cols=4, dataflow="ws", timing="exact")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="elems_per_cycle must be a positive integer, got 0"):
         vector_cycles(4, elems_per_cycle=0)
 
 
@@ -278,9 +278,9 @@ def test_conv_gemm_dims():
     assert conv_gemm_dims(20, 20, 11, 9, 3, 3, 3) == (49, 9, 99, 1)
     assert conv_gemm_dims(20, 20, 11, 9, 3, 3, 3, ceil_mode=False) == (36, 9, 99, 1)
     assert conv_out_size(224, 7, 2, 3) == 112
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="groups=4 must divide in_c=6 and out_c=8"):
         conv_gemm_dims(10, 10, 6, 8, 3, 3, 1, groups=4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="kernel 3 is larger than the padded input 2"):
         conv_gemm_dims(2, 2, 1, 1, 3, 3, 1)
 
 
@@ -293,7 +293,7 @@ def test_registries():
     assert DATAFLOWS["os"].spatial_temporal("M", "N", "K") == ("M", "N", "K")
     assert DATAFLOWS["is"].spatial_temporal("M", "N", "K") == ("K", "M", "N")
     assert [DATAFLOWS[d].preloads_stationary for d in DFS] == [True, False, True]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="does not support item assignment"):
         TIMING_MODELS["x"] = None  # registries are read-only
     s = schedule_for(rows=32, cols=32, dataflow="ws", timing="scalesim")
     assert (s.stream_extra_cycles, s.interval_floor_cycles, s.tail_cycles) == (94, 0, 93)
@@ -304,5 +304,5 @@ def test_array_sizes_must_be_positive_integers():
 
     assert check_array(16, 32) == (16, 32)
     for rows, cols in ((True, 16), (16, False), (0, 16), (16, 2.0)):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="must be a positive integer"):
             check_array(rows, cols)

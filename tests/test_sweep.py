@@ -270,6 +270,9 @@ def test_report_of_a_run_directory_plots_the_timeline(tmp_path, cli):
     ("array", "16x16,16X16", "16x16 given twice"),  # one array, however it is spelled
     ("array", ["16x16", "16 x 16"], "16x16 given twice"),
     ("array", "16x16,016x16", "16x16 given twice"),
+    # a YAML list item 0x20 arrives as the number 32, not as ROWSxCOLS text
+    ("array", ["16x16", 32], "expected ROWSxCOLS such as 32x32, got the number 32 "
+                             "(YAML reads 0x.. and 0o.. as hex and octal numbers)"),
 ])
 def test_unparsable_axis_values(axis, raw, expect):
     with pytest.raises(InputError) as e:
