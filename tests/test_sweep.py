@@ -280,6 +280,22 @@ def test_unparsable_axis_values(axis, raw, expect):
     assert expect in str(e.value)
 
 
+def test_axis_values_read_as_their_flags_read_text(tmp_path):
+    # a file's quoted '4' is the flag's 4 (docs/SWEEPS.md): one point, one id
+    assert parse_axis("cores", ["4", 2], "e.yaml") == [4, 2]
+    assert parse_axis("llc_size", ["2MiB", 4194304], "e.yaml") == [2 << 20, 4 << 20]
+    with pytest.raises(InputError, match="4 given twice"):
+        parse_axis("cores", ["4", 4], "e.yaml")
+    exp = tmp_path / "e.yaml"
+    ids = []
+    for cores in ("'2'", "2"):
+        exp.write_text(f"mix: [kws]\naxes:\n  cores: [{cores}]\n  llc_size: ['1MiB']\n")
+        points = load_experiment(exp).points()
+        assert [p.params for p in points] == [(("llc_size", 1 << 20), ("cores", 2))]
+        ids.append(points[0].point_id)
+    assert ids[0] == ids[1]
+
+
 def test_a_comma_list_of_builder_parameters_reads_plain_decimals_only(tmp_path):
     # "1_0" and full-width digits stay text (int() would read 10 and 1), so the builder refuses them
     assert parse_axis("param.batch", "1, 4", "e.yaml") == [1, 4]
