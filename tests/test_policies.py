@@ -254,19 +254,24 @@ def test_moca_serves_the_high_priority_tenant_better_than_shared():
 
 # -- PREMA and static -------------------------------------------------------------------
 
-def test_prema_tokens_grow_by_priority_times_waiting_over_isolated_latency():
-    """PREMA (docs/POLICIES.md): a task's tokens start at its priority level (priority + 1)
-    and grow by that level x the time it waited, not ran, over its isolated latency."""
+def _prema_at_5000_cycles(policy):
+    """A prema policy at cycle 5000 and a priority-2 kws request that arrived at 1000
+    (isolated latency 1000 cycles)."""
     from types import SimpleNamespace as NS
 
-    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": "prema",
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": policy,
                              "tenants": [{"workload": "kws", "priority": 2}]}, "<test>")
     sim = Simulation(sc, mapper=Mapper(sc.soc))
     sim.tenants[0].isolated_latency = 1000
     sim.policy.setup()
     sim.env.run(until=5000)
-    pol = sim.policy
-    task = NS(tenant=0, index=0, arrival=1000)
+    return sim.policy, NS(tenant=0, index=0, arrival=1000)
+
+
+def test_prema_tokens_grow_by_priority_times_waiting_over_isolated_latency():
+    """PREMA (docs/POLICIES.md): a task's tokens start at its priority level (priority + 1)
+    and grow by that level x the time it waited, not ran, over its isolated latency."""
+    pol, task = _prema_at_5000_cycles("prema")
     assert pol._tokens(task) == pytest.approx(3 * (1 + 4000 / 1000))  # waited since arrival: 15
     pol._ran_cycles[(0, 0)] = 1500  # 1500 of those 4000 cycles it ran: they earn nothing
     assert pol._tokens(task) == pytest.approx(3 * (1 + 2500 / 1000))  # 10.5
@@ -398,6 +403,47 @@ def test_prema_resumes_a_preempted_request_before_its_tenants_next_whatever_the_
     assert runs[0] == runs[1]
 
 
+def test_prema_score_is_the_moca_artifacts_priority_and_age_over_cap_isolated_latencies():
+    """`rank: score` (MoCA's PREMA baseline, docs/POLICIES.md): priority x 1e5 plus 1e5 x the
+    time since arrival, running included, over cap x isolated latency, floored as in its C."""
+    for cap, expect in ((4, 200_000 + 100_000), (3, 200_000 + 133_333)):
+        pol, task = _prema_at_5000_cycles({"name": "prema", "rank": "score", "cap": cap})
+        assert pol._score(task) == expect
+        pol._ran_cycles[(0, 0)] = 1500  # unlike PREMA's tokens, running time counts too
+        assert pol._score(task) == expect
+    assert pol._select_keys([task]) == {0: (0, -expect, 1000, 0)}
+
+
+def test_prema_by_score_keeps_the_higher_priority_where_prema_runs_the_shortest():
+    """kws (priority 4) starts first, squeezenet (priority 3, about half its time) at once.
+    By score kws's extra 1e5 holds for as long as squeezenet's age is worth less than a
+    level: kws runs to its end. PREMA's tokens bring squeezenet up to kws's level after
+    a quarter of its isolated latency's wait, and then the shorter job takes the NPU."""
+    tenants = [{"workload": "kws", "priority": 4}, {"workload": "squeezenet", "priority": 3}]
+    sim = _prema_sim({"name": "prema", "rank": "score"}, tenants, [1_400_000, 750_000])
+    kws, squeezenet = sorted(sim.tasks, key=lambda k: k.tenant)
+    assert kws.start == 0 and kws.preemptions == 0 and squeezenet.start == kws.finish
+    sim = _prema_sim("prema", tenants, [1_400_000, 750_000])
+    kws, squeezenet = sorted(sim.tasks, key=lambda k: k.tenant)
+    assert kws.preemptions == 1 and 750_000 / 4 <= squeezenet.start < squeezenet.finish < kws.finish
+
+
+def test_prema_by_score_preempts_for_a_higher_priority_and_later_for_age():
+    """Priority 1 arriving while priority 0 runs: 100 000 points against 3 333 (100 000 cycles
+    over 4 x 750 000), so it takes the NPU at the next layer boundary (drain off, as in MoCA's
+    baseline). When the running task's age is worth more than a level, it keeps the NPU."""
+    tenants = [{"workload": "squeezenet", "priority": 0},
+               {"workload": "kws", "priority": 1, "arrival": "times", "arrival_cycles": [100000]}]
+    sim = _prema_sim({"name": "prema", "rank": "score", "drain": False}, tenants, [750_000, 1_400_000])
+    low, high = sorted(sim.tasks, key=lambda k: k.tenant)
+    assert low.preemptions == 1 and low.start < high.start < high.finish < low.finish
+    # cap 1 and an isolated latency of 50 000 cycles: when kws arrives squeezenet's age is worth
+    # 200 000 points, kws's level 100 000: squeezenet keeps the NPU, and kws's age never catches up
+    sim = _prema_sim({"name": "prema", "rank": "score", "drain": False, "cap": 1}, tenants, [50_000, 1_400_000])
+    low, high = sorted(sim.tasks, key=lambda k: k.tenant)
+    assert low.preemptions == 0 and high.start == low.finish
+
+
 def test_prema_runs_one_task_at_a_time():
     sim = _sim({"soc": "gemmini-moca", "policy": {"name": "prema", "drain": False}, "scheduler": "priority",
                 "tenants": [{"workload": "squeezenet", "priority": 2, "requests": 2},
@@ -479,6 +525,9 @@ def test_camdn_hw_needs_a_page_per_tenant(cli):
     ("{name: moca, rate_of: dram_bytes}", "policy.rate_of"),
     ("{name: moca, rate_of: 1}", "policy.rate_of"),
     ("{name: prema, hysteresis: 0.1}", "policy.hysteresis"),  # gone: PREMA's threshold decides
+    ("{name: prema, rank: tokens}", "policy.rank"),
+    ("{name: prema, rank: score, cap: 0}", "policy.cap"),
+    ("{name: prema, cap: 2.5}", "policy.cap"),
 ])
 def test_bad_policy_options(cli, tmp_path, policy, field):
     f = tmp_path / "s.yaml"

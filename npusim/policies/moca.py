@@ -22,6 +22,8 @@
   highest level the largest token has reached, the one with the shortest
   predicted remaining time runs, preempting the running task at a layer
   boundary unless that would slow it more than draining it slows the other.
+  `rank: score` ranks by MoCA's own PREMA baseline instead: priority x 1e5 plus
+  1e5 x age over `cap` x isolated latency, highest first.
 * ``static``: a fixed partition of the cores among tenants, no throttling (ready tasks in the scheduler's order).
 """
 
@@ -215,6 +217,12 @@ class Prema(Policy):
     options = {
         "drain": Option(True, is_bool, "let the running task finish when preempting it would slow the "
                                        "two tasks more (PREMA's dynamic choice of DRAIN over CHECKPOINT)"),
+        "rank": Option("candidates", one_of("candidates", "score"),
+                       "candidates: PREMA's tokens, threshold and shortest predicted job among the candidates; "
+                       "score: MoCA's PREMA baseline, priority x 1e5 + 1e5 x age / (cap x isolated latency), "
+                       "highest first"),
+        "cap": Option(4, positive_int_at_most(10**6), "with rank: score, age counts in units of cap x "
+                                                      "isolated latency (the MoCA artifact's CAP)"),
     }
 
     def setup(self) -> None:
@@ -299,10 +307,21 @@ class Prema(Policy):
         # least its own level, so the task with the most tokens is always a candidate)
         return max((lv for lv in self.levels if lv <= max_tokens), default=self.levels[0])
 
+    def _score(self, task) -> int:
+        """MoCA's PREMA baseline (`workload_priority_sp`): priority x 1e5 plus 1e5 x the time
+        since arrival (running included) over cap x isolated latency, in integers as there."""
+        iso = self.sim.tenants[task.tenant].isolated_latency or 1.0
+        age = max(0, int(self.sim.env.now) - int(task.arrival))
+        return self.sim.tenants[task.tenant].spec.priority * 100_000 + math.floor(
+            100_000 * age / (self.opts["cap"] * iso))
+
     def _select_keys(self, tasks: list) -> dict[int, tuple]:
         """PREMA's choice among `tasks` (one per tenant) as sort keys: candidates (tokens at
         or above the threshold) first, shortest predicted remaining time first among them;
-        ties by arrival, then tenant. The rest follow in the same order."""
+        ties by arrival, then tenant. The rest follow in the same order. With `rank: score`,
+        the highest score first, ties by arrival, then tenant."""
+        if self.opts["rank"] == "score":
+            return {k.tenant: (0, -self._score(k), k.arrival, k.tenant) for k in tasks}
         tokens = [self._tokens(k) for k in tasks]
         threshold = self._threshold(max(tokens))
         return {k.tenant: (0 if tok >= threshold else 1, self._remaining_cycles(k), k.arrival, k.tenant)
