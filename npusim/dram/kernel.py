@@ -60,8 +60,9 @@ MAX_BATCH = 1 << AGE_BITS  # serve() splits larger batches
 REL_MAX = (np.int64(1) << (62 - AGE_BITS)) - 1
 KEY_MAX = np.int64(0x7FFFFFFFFFFFFFFF)
 # rows of the per-call work array (one column per request)
-(W_CH, W_RA, W_BG, W_BA, W_RO, W_BANK, W_RANK, W_GROUP, W_ISSUE, W_ORDER) = range(10)
-N_WORK = 10
+(W_CH, W_RA, W_BG, W_BA, W_RO, W_BANK, W_RANK, W_GROUP, W_ISSUE, W_ORDER, W_SLOT) = range(11)
+N_WORK = 11
+AGE_MASK = (1 << AGE_BITS) - 1
 # stats
 S_READS, S_WRITES, S_ROW_HITS, S_ROW_MISSES, S_ROW_CONFLICTS = range(5)
 N_S = 5
@@ -187,6 +188,7 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     refresh_on = org[O_REFRESH]
     ch, ra, bg, ba, ro = work[W_CH], work[W_RA], work[W_BG], work[W_BA], work[W_RO]
     bank, rank, group, issue, order = work[W_BANK], work[W_RANK], work[W_GROUP], work[W_ISSUE], work[W_ORDER]
+    slot = work[W_SLOT]  # a channel's request position -> its window slot, while in the window
     # decode every request once
     for i in range(n):
         a = addrs[i]
@@ -241,12 +243,10 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
     wready = np.empty(wsize, dtype=np.int64)  # when its bank could take its column command
     wage = np.empty(wsize, dtype=np.int64)  # its position among the channel's requests
     wbank = np.empty(wsize, dtype=np.int64)
-    wkey = np.empty(wsize, dtype=np.int64)
     wrow = np.empty(wsize, dtype=np.int64)
     wissue = np.empty(wsize, dtype=np.int64)
     wact = np.empty(wsize, dtype=np.int64)  # 1 if it needs an activate
     wrank = np.empty(wsize, dtype=np.int64)
-    wfloor = np.empty(wsize, dtype=np.int64)  # its rank's activate floor if it needs an activate, else 0
     # for LPDDR5's gap test, kept beside the window so that the test reads no request arrays
     wgroup = np.empty(wsize, dtype=np.int64)
     wwrite = np.empty(wsize, dtype=np.int64)
@@ -270,12 +270,12 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
             wreq[wn] = k
             wready[wn] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
             wage[wn] = nxt - lo
+            slot[nxt] = wn
             wbank[wn] = bank[k]
             wrow[wn] = ro[k]
             wissue[wn] = issue[k]
             wact[wn] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
             wrank[wn] = rank[k]
-            wfloor[wn] = rfloor[rank[k]] * wact[wn]
             wgroup[wn] = group[k]
             wwrite[wn] = is_write[k]
             wgcas[wn] = bg_state[group[k], G_LAST_CAS] + T[T_CCD_L]
@@ -322,55 +322,49 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                     # only the gap's own rank fills it (as placed below); another rank follows
                     # the channel's next slot and its switch
                     for e in range(wn):
-                        r = max(wready[e], wfloor[e])
+                        r = max(wready[e], rfloor[wrank[e]] * wact[e])
                         if wrank[e] != last_rank:
                             r = max(r, fl, switch_wr if wwrite[e] else switch_rd)
                         elif max(r, wgcas[e]) > hole or wwrite[e] != hw:
                             r = max(r, fl)
                         if n_due:
                             r = max(r, ref_hold[wrank[e] - rank0])
-                        wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
-                        best = min(best, wkey[e])
+                        best = min(best, (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e])
                 else:
                     for e in range(wn):
-                        r = max(wready[e], wfloor[e])
+                        r = max(wready[e], rfloor[wrank[e]] * wact[e])
                         late = max(r, wgcas[e]) > hole or wwrite[e] != hw
                         r = max(r, fl) if late else r
-                        wkey[e] = (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e]
-                        best = min(best, wkey[e])
+                        best = min(best, (min(max(r - hole, 0), REL_MAX) << AGE_BITS) | wage[e])
             elif ranks > 1:
                 # first-ready counts the rank switch, so it prefers the rank that has the bus
                 if n_due == 1:
                     for e in range(wn):
-                        r = max(wready[e], wfloor[e])
+                        r = max(wready[e], rfloor[wrank[e]] * wact[e])
                         if wrank[e] != last_rank:
                             r = max(r, switch_wr if wwrite[e] else switch_rd)
                         if wrank[e] == due_rank:
                             r = max(r, due_ready)
-                        wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
-                        best = min(best, wkey[e])
+                        best = min(best, (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e])
                 elif n_due > 1:
                     for e in range(wn):
-                        r = max(wready[e], wfloor[e])
+                        r = max(wready[e], rfloor[wrank[e]] * wact[e])
                         if wrank[e] != last_rank:
                             r = max(r, switch_wr if wwrite[e] else switch_rd)
                         r = max(r, ref_hold[wrank[e] - rank0])
-                        wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
-                        best = min(best, wkey[e])
+                        best = min(best, (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e])
                 else:
                     for e in range(wn):
-                        r = max(wready[e], wfloor[e])
+                        r = max(wready[e], rfloor[wrank[e]] * wact[e])
                         if wrank[e] != last_rank:
                             r = max(r, switch_wr if wwrite[e] else switch_rd)
-                        wkey[e] = (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
-                        best = min(best, wkey[e])
+                        best = min(best, (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e])
             else:
+                floor = rfloor[rank0]  # one rank: its activate floor, for the requests that need an activate
                 for e in range(wn):
-                    wkey[e] = (min(max(max(wready[e], wfloor[e]) - fl, 0), REL_MAX) << AGE_BITS) | wage[e]
-                    best = min(best, wkey[e])
-            j = 0
-            while wkey[j] != best:
-                j += 1
+                    r = max(wready[e], floor * wact[e])
+                    best = min(best, (min(max(r - fl, 0), REL_MAX) << AGE_BITS) | wage[e])
+            j = slot[lo + (best & AGE_MASK)]  # the key's age names the request, its slot the window entry
             i = wreq[j]
             if nxt < hi:  # the next request takes the served one's slot (slots are unordered: the
                 # age in the key orders them), written out like the first fill: a helper taking
@@ -380,12 +374,12 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 wreq[j] = k
                 wready[j] = _bank_ready(bank_state, bank[k], ro[k], open_page, issue[k], T)
                 wage[j] = nxt - lo
+                slot[nxt] = j
                 wbank[j] = bank[k]
                 wrow[j] = ro[k]
                 wissue[j] = issue[k]
                 wact[j] = 0 if open_page and bank_state[bank[k], B_OPEN_ROW] == ro[k] else 1
                 wrank[j] = rank[k]
-                wfloor[j] = rfloor[rank[k]] * wact[j]
                 wgroup[j] = group[k]
                 wwrite[j] = is_write[k]
                 wgcas[j] = bg_state[group[k], G_LAST_CAS] + T[T_CCD_L]
@@ -395,12 +389,12 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 wreq[j] = wreq[wn]
                 wready[j] = wready[wn]
                 wage[j] = wage[wn]
+                slot[lo + wage[j]] = j
                 wbank[j] = wbank[wn]
                 wrow[j] = wrow[wn]
                 wissue[j] = wissue[wn]
                 wact[j] = wact[wn]
                 wrank[j] = wrank[wn]
-                wfloor[j] = wfloor[wn]
                 wgroup[j] = wgroup[wn]
                 wwrite[j] = wwrite[wn]
                 wgcas[j] = wgcas[wn]
@@ -509,16 +503,13 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                 miss_b, miss_add = bank_state[b, B_ACT_READY], T[T_RCD]
             if not open_page:
                 open_b = -1
-            rf = _rank_act_floor(rank_state, r, T)
-            rfloor[r] = rf
+            rfloor[r] = _rank_act_floor(rank_state, r, T)  # the keys read it for requests that need an activate
             for e in range(wn):
                 hit = wrow[e] == open_b
                 fresh = max(wissue[e], hit_b if hit else miss_b) + (0 if hit else miss_add)
                 mine = wbank[e] == b
                 wready[e] = fresh if mine else wready[e]
-                act = (0 if hit else 1) if mine else wact[e]
-                wact[e] = act
-                wfloor[e] = 0 if act == 0 else (rf if wrank[e] == r else wfloor[e])
+                wact[e] = (0 if hit else 1) if mine else wact[e]
             if T[T_HOLE] > 0:  # the served bank group's other requests see its new last CAS
                 gcas = last_cas + T[T_CCD_L]
                 for e in range(wn):
@@ -529,7 +520,6 @@ def serve_batch(addrs, is_write, arrival_ps, source, shifts, masks, org, T, bank
                     if rank[wreq[e]] == r:
                         wready[e] = _bank_ready(bank_state, wbank[e], wrow[e], open_page, wissue[e], T)
                         wact[e] = 0 if open_page and bank_state[wbank[e], B_OPEN_ROW] == wrow[e] else 1
-                        wfloor[e] = rfloor[r] * wact[e]
     last = np.int64(0)
     for i in range(n):
         done[i] = np.int64(math.ceil(done[i] / ps_per_cycle - 1e-9))
