@@ -40,6 +40,20 @@ def test_stp_antt_fairness_and_sla_groups_by_hand():
     assert s["makespan_cycles"] == 247  # from the first arrival (cycle 3) to the last finish
 
 
+def test_fairness_of_two_tenants_and_sla_groups_without_tasks():
+    tenants = pd.DataFrame([_tenant("a", 100, 400, 1), _tenant("b", 300, 400, 1)])
+    tasks = pd.DataFrame({"priority": [1, 1], "deadline_met": [True, False],
+                          "arrival_cycle": [0, 0], "finish_cycle": [400, 400]})
+    s = _summary(scenario_from_flags(soc="camdn", mix=["kws"]), "shared", tasks, tenants)
+    # normalised progress 0.25 and 0.75, equal weights: fairness 1 / 3 (a pair is enough)
+    assert s["fairness"] == pytest.approx(1 / 3)
+    # only the low group has tasks: the others have no rate (null), not 0
+    assert s["sla_rate_by_priority"] == {"low": 0.5, "mid": None, "high": None}
+    # a tenant alone is perfectly fair
+    one = _summary(scenario_from_flags(soc="camdn", mix=["kws"]), "shared", tasks.iloc[:1], tenants.iloc[:1])
+    assert one["fairness"] == 1.0 and one["sla_rate_by_priority"] == {"low": 1.0, "mid": None, "high": None}
+
+
 def test_llc_hit_rate_counts_bypassed_lines_as_requested():
     c = {"cache_hits": 6, "region_hits": 3, "region_llc_fills": 1, "cache_misses": 4, "region_fills": 2,
          "bypass_lines": 5}
