@@ -290,6 +290,24 @@ def test_prema_threshold_is_the_highest_level_the_most_tokens_reach():
     assert [pol._threshold(m) for m in (1.0, 2.99, 3.0, 8.99, 9.0, 250.0)] == [1, 1, 3, 3, 9, 9]
 
 
+def test_prema_tokens_exactly_at_the_threshold_make_a_candidate():
+    """Levels 1 and 3 (priorities 0 and 2): with 3.5 tokens the threshold is 3, and a task
+    holding exactly 3 is a candidate too, so the shorter of the two runs first."""
+    from types import SimpleNamespace as NS
+
+    sc = scenario_from_dict({"soc": "gemmini-moca", "policy": "prema",
+                             "tenants": [{"workload": "kws", "priority": p} for p in (0, 2)]}, "<test>")
+    pol = Simulation(sc, mapper=Mapper(sc.soc)).policy
+    pol.setup()
+    long_, short = NS(tenant=0, arrival=0, tokens=3.5, left=500), NS(tenant=1, arrival=0, tokens=3.0, left=100)
+    pol._tokens = lambda task: task.tokens
+    pol._remaining_cycles = lambda task: task.left
+    keys = pol._select_keys([long_, short])
+    assert keys == {0: (0, 500, 0, 0), 1: (0, 100, 0, 1)}
+    short.tokens = 2.99  # below the threshold: not a candidate, whatever its remaining time
+    assert pol._select_keys([long_, short])[1] == (1, 100, 0, 1)
+
+
 def _prema_choice(drain: bool, running: dict, waiting: dict) -> bool:
     """Does a running task with `running` tokens, remaining and isolated cycles give the
     NPU up to one waiting with `waiting`'s, at a layer boundary?"""
