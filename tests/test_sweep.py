@@ -1871,6 +1871,25 @@ def test_a_second_ctrl_c_while_an_interrupted_sweep_exits_prints_no_traceback(tm
     assert r.stderr == "error: interrupted before any point finished\n"
 
 
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_after_the_verb_has_finished_keeps_its_status_and_output(signum):
+    """README: a signal that arrives while a finished command's interpreter shuts down ends the
+    process at once with the verb's status (it was 143 with no message, or a traceback)."""
+    import subprocess
+    import sys
+
+    script = ("import os, signal, sys, time\n"
+              "sys.argv = ['npusim', 'soc', 'show', 'camdn']\n"
+              "from npusim.cli import main\n"
+              "status = main()\n"
+              f"os.kill(os.getpid(), signal.{signum})\n"
+              "time.sleep(60)\n"
+              "sys.exit(99)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.startswith("name: camdn\n") and "dram:" in r.stdout  # the whole spec, flushed
+
+
 def test_the_report_table_gives_the_points_sla_rate_not_a_mean_over_tenants():
     # 1 of 1 and 0 of 3 tasks met: the point meets 1 of 4 (0.25), not the tenants' mean 0.5
     df = pd.DataFrame({"mix": ["a+b"] * 2, "llc_bytes": [1 << 20] * 2, "policy": ["shared"] * 2,

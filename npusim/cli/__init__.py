@@ -157,7 +157,22 @@ def interrupted_status(exc: KeyboardInterrupt) -> int:
     return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
 
 
+def _exit_at_once(status: int):
+    """A signal handler for a process whose verb has finished: its output is complete, so Ctrl-C
+    or SIGTERM while the interpreter shuts down ends it with the verb's own status (not a
+    traceback, nor 143 with no message)."""
+    def handler(signum, frame) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    whole_process = argv is None  # the console script, not a caller in the same process
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     for stream in (sys.stdout, sys.stderr):  # a name the terminal's encoding lacks is escaped, not a crash
@@ -168,10 +183,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is not threading.main_thread():
         return _main(argv, debug)  # only the main thread may set a handler (and gets the signal)
     previous = signal.signal(signal.SIGTERM, _terminate)
+    status = None
     try:
-        return _main(argv, debug)
+        status = _main(argv, debug)
+        return status
     finally:
-        if previous is not None:  # (None: a handler set outside Python, which cannot be put back)
+        if whole_process and status is not None:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, _exit_at_once(status))
+        elif previous is not None:  # (None: a handler set outside Python, which cannot be put back)
             signal.signal(signal.SIGTERM, previous)
 
 
