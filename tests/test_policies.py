@@ -280,6 +280,25 @@ def test_prema_tokens_grow_by_priority_times_waiting_over_isolated_latency():
     assert pol._tokens(task) == pytest.approx(3 * (1 + 1500 / 1000))  # 7.5
 
 
+def test_prema_adds_up_the_cycles_a_request_ran_over_its_layers():
+    """Each layer end adds the stretch since the last one to the request's run time, which its
+    tokens then do not count as waiting: 100 + 150 cycles run of 400 since arrival."""
+    from types import SimpleNamespace as NS
+
+    pol, task = _prema_at_5000_cycles("prema")
+    env, key = pol.sim.env, (0, 0)
+    pol._on_npu, pol._segment_start[key] = key, 5000
+    layer_end = NS(tenant=0, index=0, stage=0)
+    env.run(until=5100)
+    pol.release(None, 0, None, layer_end)
+    env.run(until=5250)
+    pol.release(None, 1, None, layer_end)
+    assert pol._ran_cycles[key] == 250 and pol._progress == (key, 0, 2)
+    pol._on_npu = None  # it left the NPU at its last layer end
+    env.run(until=5400)
+    assert pol._tokens(NS(tenant=0, index=0, arrival=5000)) == pytest.approx(3 * (1 + 150 / 1000))
+
+
 def test_prema_threshold_is_the_highest_level_the_most_tokens_reach():
     # priorities 0, 2 and 8 are PREMA's levels 1, 3 and 9
     sc = scenario_from_dict({"soc": "gemmini-moca", "policy": "prema",
@@ -631,6 +650,24 @@ def test_camdn_pages_available_soon_by_hand():
     # a tenant holding no pages releases none: its next request is not subtracted either
     pol.state[2].held = 0
     assert pol._available_soon(0, 1000) == pytest.approx(100 - 10 + 20 - 0.25 * 8)
+
+
+def test_camdn_next_request_is_the_best_unit_after_the_one_held():
+    """The next request of a tenant holding layers 2..3 is the best unit starting at layer 4
+    (block units first, else layer units); before its first unit, layer 0; after its last, none."""
+    from types import SimpleNamespace as NS
+
+    pol = _camdn_before_run().policy
+    asked = []
+    pol._block_units = lambda t, layer, pages: asked.append(("block", layer)) or []
+    pol._layer_units = lambda t, layer, pages: asked.append(("layer", layer)) or [NS(pages=layer * 10 + 1)]
+    pol.state[0].unit = NS(first=2, last=3)
+    assert pol._next_request(0) == 41 and asked == [("block", 4), ("layer", 4)]
+    pol.state[0].unit = None
+    assert pol._next_request(0) == 1
+    asked.clear()
+    pol.state[0].unit = NS(first=0, last=len(pol.sim.tenants[0].trace.layers) - 1)
+    assert pol._next_request(0) == 0 and asked == []
 
 
 def _acquire(sim, tenant: int, layer: int, free_at: int | None = None) -> dict:
