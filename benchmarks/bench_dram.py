@@ -30,15 +30,9 @@ CASES = (("DDR3-1600", 2), ("DDR4-3200", 4), ("LPDDR4-4266", 4), ("LPDDR5-6400",
 
 
 def measure(name: str, channels: int, addrs: np.ndarray, batch: int) -> tuple[float, float, float]:
-    d = DRAM.from_preset(name, channels=channels, clock_hz=10**9)
-    d.serve(addrs[:16], arrival_cycle=0)  # compile outside the timing
-    d = DRAM.from_preset(name, channels=channels, clock_hz=10**9)
-    t0 = time.perf_counter()
-    last = 0
-    for i in range(0, len(addrs), batch):
-        last = max(last, int(d.serve(addrs[i:i + batch], arrival_cycle=0).max()))
-    wall = time.perf_counter() - t0
-    eff = len(addrs) * 64 / last / d.peak_bytes_per_cycle
+    _serve_all(name, channels, addrs[:16], batch)  # compile outside the timing
+    wall, done, d = _serve_all(name, channels, addrs, batch)
+    eff = len(addrs) * 64 / int(done.max()) / d.peak_bytes_per_cycle
     return eff, d.stats["row_hits"] / len(addrs), len(addrs) / wall
 
 
@@ -51,11 +45,12 @@ def _kernel_of(checkout: Path):
     return module
 
 
-def _serve_all(name: str, channels: int, addrs: np.ndarray, batch: int) -> tuple[float, np.ndarray]:
+def _serve_all(name: str, channels: int, addrs: np.ndarray, batch: int) -> tuple[float, np.ndarray, DRAM]:
+    """Serve `addrs` in batches on a new DRAM: (wall seconds, completions, the DRAM)."""
     d = DRAM.from_preset(name, channels=channels, clock_hz=10**9)
     t0 = time.perf_counter()
     done = [d.serve(addrs[i:i + batch], arrival_cycle=0) for i in range(0, len(addrs), batch)]
-    return time.perf_counter() - t0, np.concatenate(done)
+    return time.perf_counter() - t0, np.concatenate(done), d
 
 
 def compare(baseline: Path, addrs_by_pattern: dict, batch: int, rounds: int) -> None:
@@ -71,7 +66,7 @@ def compare(baseline: Path, addrs_by_pattern: dict, batch: int, rounds: int) -> 
             for _ in range(rounds):
                 for label, k in kernels.items():
                     dram_model.K = k
-                    wall, done[label] = _serve_all(name, ch, addrs, batch)
+                    wall, done[label], _ = _serve_all(name, ch, addrs, batch)
                     best[label] = min(best.get(label, wall), wall)
             same = np.array_equal(done["baseline"], done["this"])
             rate = {label: len(addrs) / best[label] / 1e6 for label in kernels}

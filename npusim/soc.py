@@ -409,15 +409,20 @@ def array_dims(value: Any) -> tuple[int, int] | None:
     return rows, cols
 
 
+def array_number_problem(value: int, written: str | None = None) -> str:
+    """What is wrong with a YAML number where ROWSxCOLS text is expected (0x32 reads as 50),
+    naming it as `written` when the file has its text."""
+    base = {"0x": "hex", "0o": "octal"}.get((written or "")[:2].lower())
+    got = (f"{written}, which YAML reads as the {base} number {value}" if base
+           else f"the number {value} (YAML reads 0x.. and 0o.. as hex and octal numbers)")
+    return f"expected ROWSxCOLS such as 32x32, got {got}"
+
+
 def _parse_array(sec: Section) -> tuple[int, int]:
     value = sec.raw("array")
     dims = array_dims(value)
     if dims is None and isinstance(value, int) and not isinstance(value, bool):
-        written = sec.written("array")
-        base = {"0x": "hex", "0o": "octal"}.get((written or "")[:2].lower())
-        got = (f"{written}, which YAML reads as the {base} number {value}" if base
-               else f"the number {value} (YAML reads 0x.. and 0o.. as hex and octal numbers)")
-        raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {got}")
+        raise sec.error("array", array_number_problem(value, sec.written("array")))
     if dims is None:
         raise sec.error("array", f"expected ROWSxCOLS such as 32x32, got {value!r}")
     rows, cols = dims

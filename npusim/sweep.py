@@ -44,7 +44,7 @@ from .errors import COMMAND_LINE, InputError, first_line, refuse_input_as_output
 from .scenario import (MAX_REQUESTS, RUN_OVERRIDES, SCHEDULERS, Scenario, apply_run_overrides, cpu_traffic_problem,
                        hashable_param, load_scenario, policy_names, qos_problem, qos_scale, scenario_from_flags,
                        workload_path, workload_problem)
-from .soc import MAX_ARRAY_DIM, array_dims, preset_names
+from .soc import MAX_ARRAY_DIM, array_dims, array_number_problem, preset_names
 from .specio import (MAX_INT, Section, beside, comma_names, csv_lines, folder_beside, load_yaml,
                      read_csv_with_text, refuse_repeated_csv_columns)
 from .units import UnitError, count_text, parse_float_text, parse_int_text, parse_size
@@ -359,8 +359,7 @@ def parse_axis(name: str, raw: Any, source: str, line: int | None = None) -> lis
             out.append(int(rate) if rate.is_integer() else rate)
         elif name == "array":
             if isinstance(v, int) and not isinstance(v, bool):  # 0x32 in YAML is the number 50
-                raise err(f"expected ROWSxCOLS such as 32x32, got the number {v} "
-                          "(YAML reads 0x.. and 0o.. as hex and octal numbers)")
+                raise err(array_number_problem(v))
             out.append(_array_text(str(v)))
         elif name == "scheduler":
             if v not in SCHEDULERS:
