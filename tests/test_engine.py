@@ -1,5 +1,6 @@
 """The engine: determinism, isolation bounds, conservation, arrivals, scenarios, CLI."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -582,7 +583,7 @@ def test_tenants_of_one_model_share_streams_shifted_by_their_base(policy, routed
     for (task, li, plan), rs in ran_by_b:
         layer = b.trace.layers[li]
         nest = loop_nest(layer, sc.soc.npu, plan.cores, sc.soc.llc.line_bytes)
-        own = route_streams(layer_streams(layer, b.trace, nest, plan, b.layout, b._hw, b._vec), plan,
+        own = route_streams(layer_streams(layer, b.trace, nest, plan, b.layout, b.mapper.hw, b.mapper.stream_vec(nest)), plan,
                             b.unplaced_via_cache)
         for field in ("starts", "lengths", "readers", "ptr", "step_cycles", "step_requests"):
             assert np.array_equal(getattr(rs, field), getattr(own, field)), (layer.name, field)
@@ -1072,15 +1073,17 @@ def test_colocated_run_reuses_the_isolated_runs_streams_with_the_same_result(mon
 
 def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed_and_stored():
     # gemmini-moca sets vector_overlap: false (its pool and residual-add calls load every tile
-    # into the same buffer rows): such a layer fetches tile s + 1 step s's compute cycles and
-    # its stores' drain after tile s arrived; array layers still fetch s + 1 when step s starts
+    # into the same buffer rows): such a layer fetches tile s + 1 once tile s is computed and its
+    # stores, which stream out during the compute, are acknowledged: the later of the compute
+    # plus a store's round trip and the stores' drain, counted from when tile s arrived. Its
+    # loads alone hold the read DMA's requests. Array layers still fetch s + 1 when step s starts
     from npusim.engine.sim import Simulation
     from npusim.mapping import Mapper
 
     sc = scenario_from_flags(soc="gemmini-moca", mix=["kws"], policy="shared", soc_override={"--cores": "1"})
     assert not sc.soc.npu.vector_overlap
     sim = Simulation(sc, mapper=Mapper(sc.soc))
-    layers, reads, drains = [], [], {}
+    layers, reads, drains, asked = [], [], {}, []
     run_layer, read, drain = sim._run_layer, sim.memory.read, sim.memory.drain_cycles
 
     def spy_layer(tenant, rs, cores, overlap=True, per_block=False):
@@ -1091,6 +1094,7 @@ def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed
     def spy_read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests):
         ready = read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests)
         reads.append((now, ready))
+        asked.append(requests)
         return ready
 
     def spy_drain(cores, requests, *runs):
@@ -1109,6 +1113,8 @@ def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed
     assert [o for _, o, _ in layers] == [layer.op != "eltwise" for layer in sim.tenants[0].trace.layers]
     assert sum(not o for _, o, _ in layers) == 11  # kws's eleven residual adds
     checked = {True: 0, False: 0}
+    hit = sim.memory.hit_latency
+    overlapped = 0  # tiles whose stores drained while they computed
     for (rs, overlap, first), record in zip(layers, sim.layers):
         cyc = rs.step_cycles[:rs.steps].tolist()
         mine = reads[first:first + rs.steps]
@@ -1119,28 +1125,33 @@ def test_vector_layers_without_overlap_fetch_each_tile_once_the_last_is_computed
             # layer ends when the last tile's stores are acknowledged
             for s in range(rs.steps):
                 assert stores[first + s + 1] == [mine[s][1] + cyc[s]]
+                # its loads, not its stores, in the read DMA's requests
+                assert asked[first + s] == rs.step_read_requests[s] < rs.step_requests[s]
             last = rs.steps - 1
-            assert record.end == mine[last][1] + cyc[last] + drains[first + rs.steps]
+            assert record.end == mine[last][1] + max(cyc[last] + hit, drains[first + rs.steps])
         for s in range(1, rs.steps - 1):
             (now0, ready0), (now1, ready1), (now2, _) = mine[s - 1], mine[s], mine[s + 1]
             if overlap:
                 assert now2 == max(ready1, now1 + cyc[s - 1]) and first + s + 1 not in drains
             else:
-                assert drains[first + s + 1] > 0 and now2 == ready1 + cyc[s] + drains[first + s + 1]
+                drain = drains[first + s + 1]
+                assert drain > 0 and now2 == ready1 + max(cyc[s] + hit, drain)
+                overlapped += now2 < ready1 + cyc[s] + drain  # sooner than storing after computing
             checked[overlap] += 1
-    assert checked[True] >= 100 and checked[False] >= 50
+    assert checked[True] >= 100 and checked[False] >= 50 and overlapped >= 50
 
 
 def test_a_stores_drain_is_its_lines_over_the_dma_or_its_requests_over_the_hit_latency():
     from npusim.engine.memory import MemoryHierarchy
     from npusim.soc import load_soc
 
-    soc = load_soc("gemmini-moca")  # 16 B/cycle DMA, 16 requests in flight, 40-cycle hit
+    soc = load_soc("gemmini-moca")  # 16 B/cycle DMA, 16 requests in flight
+    soc = soc.replace(llc=dataclasses.replace(soc.llc, hit_latency_cycles=30))
     mem = MemoryHierarchy(soc, 1)
     runs = (np.array([0], np.int64), np.array([640], np.int64), np.array([1], np.int64))  # 10 lines
-    assert mem.drain_cycles(1, 40, runs) == 120  # 40 requests: 3 rounds of 16 at 40 cycles
+    assert mem.drain_cycles(1, 40, runs) == 90  # 40 requests: 3 rounds of 16 at 30 cycles
     assert mem.drain_cycles(1, 0, runs) == 40  # at least a request a line: the bandwidth, 640 / 16
-    assert mem.drain_cycles(2, 40, runs) == 80  # two cores: 20 requests each, 2 rounds of 40 cycles
+    assert mem.drain_cycles(2, 40, runs) == 60  # two cores: 20 requests each, 2 rounds of 30 cycles
     assert mem.drain_cycles(1, 5) == 0
 
 
@@ -1180,7 +1191,7 @@ def test_step_timing_by_hand_with_tiles_or_blocks(per_block, reads_at, writes_at
     rs = RoutedStreams(starts=none, lengths=none, readers=none, ptr=np.zeros((steps, N_ROUTES + 1), np.int64),
                        step_cycles=np.array([100, 30, 100, 30]), step_tail_cycles=np.array([10, 30, 10, 30]),
                        step_requests=np.array([50, 80, 50, 80]),
-                       step_write_requests=np.zeros(steps, np.int64))
+                       step_write_requests=np.zeros(steps, np.int64), step_read_requests=np.array([50, 80, 50, 80]))
     sim.env.process(sim._run_layer(0, rs, 1, True, per_block))
     sim.env.run()
     assert (reads, writes, sim.env.now) == (reads_at, writes_at, end)

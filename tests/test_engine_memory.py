@@ -52,9 +52,9 @@ def _lines(lo: int, n_lines: int) -> np.ndarray:
 # -- latencies of reads from DRAM ---------------------------------------------------------
 
 def test_a_dram_read_arrives_at_the_drams_completion_plus_the_miss_latency():
-    # gemmini-moca: a 40-cycle uncore cost on top of the DRAM timing (docs/VALIDATION.md)
+    # gemmini-moca: a 20-cycle uncore cost on top of the DRAM timing (docs/VALIDATION.md)
     soc = load_soc("gemmini-moca")
-    assert soc.llc.miss_latency_cycles == 40
+    assert soc.llc.miss_latency_cycles == 20
     mem = MemoryHierarchy(soc, 1)
     now, n = 5_000, 1024
     done = mem.read(0, now, 8, EMPTY, EMPTY, _runs(0, n))

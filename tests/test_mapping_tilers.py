@@ -9,7 +9,8 @@ import pytest
 from npusim.mapping import Mapper
 from npusim.mapping.nest import loop_nest
 from npusim.mapping.plan import UNMANAGED
-from npusim.mapping.tilers import _Rows, conv_rows, conv_tiles, matmul_tiles, pool_tiles, resadd_tiles
+from npusim.mapping.tilers import (MocaLibraryTiler, SearchTiler, _Rows, conv_rows, conv_tiles, matmul_tiles,
+                                   pool_tiles, resadd_tiles)
 from npusim.soc import load_soc
 from workloads.trace import Layer
 
@@ -22,9 +23,9 @@ def _rows() -> _Rows:
 
 def test_the_library_geometry_is_gemminis():
     """gemmini_params.h of the artifact: DIM 16, 4 x 2048 scratchpad rows, 1024 accumulator rows,
-    MAX_BLOCK_LEN = 64 B / 16."""
+    MAX_BLOCK_LEN = 64 B / 16, MAX_BLOCK_LEN_ACC = 64 B / (16 x 4 B)."""
     g = _rows()
-    assert (g.dim, g.spad_rows, g.acc_rows, g.max_block_len) == (16, 8192, 1024, 4)
+    assert (g.dim, g.spad_rows, g.acc_rows, g.max_block_len, g.max_block_len_acc) == (16, 8192, 1024, 4, 1)
 
 
 def test_matmul_tiles_of_a_fully_connected_layer_by_hand():
@@ -276,6 +277,50 @@ def test_the_mapper_plans_pools_and_residual_adds_with_the_librarys_tiles():
     plan = Mapper(soc, cache_dir=False).plan(add, 1, UNMANAGED)
     # 64 pixels of a 96-wide map: part of one row
     assert (plan.tile_g, plan.tile_p, plan.tile_q, plan.tiled_by) == (45, 1, 64, "moca")
+
+
+def test_a_pool_loads_each_pixel_in_requests_of_one_accumulator_block():
+    """sp_tiled_pool moves a pool's input into the accumulator, MAX_BLOCK_LEN_ACC = 64 B / (16 x 4 B)
+    = 1 block of 16 channels per mvin row: YOLOv2's first pool (224 x 224 pixels of 32 channels,
+    tiles of 14 x 16 pixels with no halo) reads 2 requests of 16 B a pixel, where a row of a
+    transfer (the searched tiling's requests) takes its 32 channels in one; its stores and
+    every other layer's loads keep the DMA's request size."""
+    import numpy as np
+
+    from npusim.mapping.layout import layout_trace
+    from npusim.mapping.streams import layer_streams
+    from workloads.builder import TraceBuilder
+
+    b = TraceBuilder("net")
+    x = b.input(32, 224, 224)
+    b.pool("pool", x, 2, stride=2)
+    net = b.build()
+    layer = net.layers[0]
+    nest = loop_nest(layer, GEMMINI.npu, 1)
+    tiler = MocaLibraryTiler()
+    assert tiler.input_request_bytes(nest, GEMMINI.npu) == 16
+    conv = Layer(name="c", op="conv", in_h=56, in_w=56, in_c=64, out_h=56, out_w=56, out_c=64,
+                 kernel_h=3, kernel_w=3, stride=1, padding=1)
+    assert tiler.input_request_bytes(loop_nest(conv, GEMMINI.npu, 1), GEMMINI.npu) is None
+    assert SearchTiler().input_request_bytes(nest, GEMMINI.npu) is None
+    # 128-byte requests: two blocks of 16 accumulator elements per mvin row
+    wide = dataclasses.replace(GEMMINI.npu, dma_request_bytes=128)
+    assert tiler.input_request_bytes(nest, wide) == 32
+    read = {}
+    for name in ("moca", "search"):
+        soc = GEMMINI.replace(npu=dataclasses.replace(GEMMINI.npu, tiler=name))
+        mapper = Mapper(soc, cache_dir=False)
+        plan = mapper.plan(layer, 1, UNMANAGED)
+        assert plan.tile_g == 32
+        st = layer_streams(layer, net, nest, plan, layout_trace(net), mapper.hw, mapper.stream_vec(nest))
+        read[name] = int(st.step_read_requests.sum())
+        # 112 x 112 outputs of 32 channels, stored in 16-byte requests
+        assert int(st.step_write_requests.sum()) == 112 * 112 * 2
+        # every request is a read or a write (the writes here at the DMA's 64-byte size: one a pixel)
+        assert int((st.step_requests - st.step_read_requests).sum()) == 112 * 112
+    assert read == {"moca": 224 * 224 * 2, "search": 224 * 224}
+    assert np.array_equal(Mapper(GEMMINI, cache_dir=False).stream_vec(loop_nest(conv, GEMMINI.npu, 1)),
+                          Mapper(GEMMINI, cache_dir=False).vec)
 
 
 def test_the_tiler_is_a_soc_override_and_a_sweep_axis(cli, tmp_path):

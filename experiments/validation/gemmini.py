@@ -30,8 +30,8 @@ CALIBRATION = {"resnet50": ("resnet50", {"variant": "moca"}), "alexnet": ("alexn
                "googlenet": ("googlenet", {}), "squeezenet": ("squeezenet", {})}
 HELD_OUT = {"kws": ("kws", {}), "yolov2": ("yolov2", {}), "yololite": ("yolo_lite", {})}
 # the grid `calibrate` searches: L2 round trip, uncore cost of a miss, per-layer host cost
-CALIBRATION_HIT_CYCLES = (20, 30, 40, 50)
-CALIBRATION_MISS_CYCLES = (20, 40, 60, 90, 120)
+CALIBRATION_HIT_CYCLES = (20, 30, 40, 50, 60, 70, 80)
+CALIBRATION_MISS_CYCLES = (0, 10, 20, 40, 60, 90, 120)
 CALIBRATION_SETUP_CYCLES = tuple(range(0, 20001, 500))
 
 

@@ -67,6 +67,7 @@ class RoutedStreams:
     step_tail_cycles: np.ndarray  # a step's compute after its last block of input channels is in
     step_requests: np.ndarray
     step_write_requests: np.ndarray
+    step_read_requests: np.ndarray
 
     @property
     def steps(self) -> int:
@@ -75,7 +76,8 @@ class RoutedStreams:
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.starts, self.lengths, self.readers, self.ptr, self.step_cycles,
-                                      self.step_tail_cycles, self.step_requests, self.step_write_requests))
+                                      self.step_tail_cycles, self.step_requests, self.step_write_requests,
+                                      self.step_read_requests))
 
 
 def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bool = False) -> RoutedStreams:
@@ -92,7 +94,8 @@ def route_streams(streams: LayerStreams, plan: LayerPlan, unplaced_via_cache: bo
     return RoutedStreams(starts=streams.starts[order], lengths=streams.lengths[order],
                          readers=streams.readers[order], ptr=ptr, step_cycles=streams.step_cycles,
                          step_tail_cycles=streams.step_tail_cycles, step_requests=streams.step_requests,
-                         step_write_requests=streams.step_write_requests)
+                         step_write_requests=streams.step_write_requests,
+                         step_read_requests=streams.step_read_requests)
 
 
 STREAM_CACHE_BYTES = 1 << 30  # default: routed streams a simulation keeps for reuse

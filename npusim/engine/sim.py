@@ -105,7 +105,7 @@ class TenantRuntime:
     """A tenant during one simulation: its trace, tensors in memory, cores and plans."""
 
     def __init__(self, index: int, spec: TenantSpec, trace: Trace, layout: TensorLayout, cores: tuple[int, ...],
-                 mapper: Mapper, hw: np.ndarray, vec: np.ndarray, streams: StreamStore, seed_index: int):
+                 mapper: Mapper, streams: StreamStore, seed_index: int):
         self.index = index
         self.seed_index = seed_index  # what seeds its random draws (Simulation's seed_indices)
         self.spec = spec
@@ -114,7 +114,6 @@ class TenantRuntime:
         self.layout = layout
         self.cores = cores
         self.mapper = mapper
-        self._hw, self._vec = hw, vec
         self.streams = streams  # the simulation's, shared with tenants of the same model
         self.stream_family = streams.family(tuple(trace.layers), layout)
         self._nests: dict[int, Any] = {}
@@ -186,8 +185,8 @@ class TenantRuntime:
         if rs is None:  # not kept: no tenant of this model has run this plan yet, or no room was left
             layer = self.trace.layers[layer_index]
             nest = loop_nest(layer, self.mapper.soc.npu, plan.cores, self.mapper.soc.llc.line_bytes)
-            streams = layer_streams(layer, self.trace, nest, plan, self.layout, self._hw, self._vec,
-                                    self.streams.buffers)
+            streams = layer_streams(layer, self.trace, nest, plan, self.layout, self.mapper.hw,
+                                    self.mapper.stream_vec(nest), self.streams.buffers)
             rs = route_streams(streams, plan, self.unplaced_via_cache)
             self.streams.put(key, base, rs)
         return rs
@@ -260,8 +259,7 @@ class Simulation:
             trace = traces[model]
             layout = layout_trace(trace, tenant_base(slot, slot_bytes), acc_bytes)
             slot += slots_needed(layout.size_bytes, slot_bytes)
-            t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, self.mapper.hw, self.mapper.vec,
-                              streams, seed_indices[i])
+            t = TenantRuntime(i, spec, trace, layout, core_sets[i], self.mapper, streams, seed_indices[i])
             if spec.multi_task:
                 t.request_pathways = request_pathways(spec, scenario.seed, t.seed_index)
                 t.use_task(t.request_pathways[0][0])
@@ -550,15 +548,20 @@ class Simulation:
 
         if not overlap:
             # one tile at a time through the same buffer rows: load, compute, store, and wait
-            # for the stores to be acknowledged before the next load (the last one too: a fence)
+            # for the stores to be acknowledged before the next load (the last one too: a fence).
+            # The stores stream out as the compute produces them, and only loads hold the
+            # read DMA's slots
+            rreq = rs.step_read_requests.tolist()
             for s in range(n):
                 ready = mem.read(tenant, int(env.now), cores, runs(s, READ_CACHE), runs(s, READ_REGION),
-                                 runs(s, READ_DRAM), req[s])
-                stored = max(ready, int(env.now)) + cyc[s]
+                                 runs(s, READ_DRAM), rreq[s])
+                start = max(ready, int(env.now))
+                stored = start + cyc[s]
                 yield env.timeout(stored - env.now)
                 writes = runs(s, WRITE_CACHE), runs(s, WRITE_REGION), runs(s, WRITE_DRAM)
                 mem.write(tenant, stored, *writes)
-                drained = stored + mem.drain_cycles(cores, wreq[s], *writes)
+                drain = mem.drain_cycles(cores, wreq[s], *writes)
+                drained = max(stored + (mem.hit_latency if drain else 0), start + drain)
                 if drained > stored:
                     yield env.timeout(drained - stored)
             return

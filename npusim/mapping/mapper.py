@@ -115,9 +115,11 @@ class Mapper:
         npu = soc.npu
         self.hw = hw_vector(rows=npu.array_rows, cols=npu.array_cols, dataflow=npu.dataflow, timing=npu.timing,
                             **self.cost.timing_params(npu.timing))
+        # [6]: the DMA request bytes of input pieces (`stream_vec` sets a layer's own)
         self.vec = np.array([npu.vector_elems_per_cycle, self.cost.vector_overhead_cycles,
                              per_window_code(npu), npu.dma_request_bytes,
-                             int(npu.vector_overlap), npu.write_request_bytes], dtype=np.int64)
+                             int(npu.vector_overlap), npu.write_request_bytes, npu.dma_request_bytes],
+                            dtype=np.int64)
         self.buffers = buffer_array(soc)
         self.memory = memory or memory_system(soc)
         if cache_dir is False:
@@ -181,6 +183,16 @@ class Mapper:
         result = best, self._tiled_by(fixed, best)
         self._memo[key] = result
         return result
+
+    def stream_vec(self, nest: LoopNest) -> np.ndarray:
+        """The NPU numbers `layer_streams` takes for `nest`: `vec`, with the largest
+        request of its input loads as the SoC's tiler's library issues them."""
+        input_request = get_tiler(self.soc.npu.tiler).input_request_bytes(nest, self.soc.npu)
+        if input_request is None or input_request == self.vec[6]:
+            return self.vec
+        vec = self.vec.copy()
+        vec[6] = input_request
+        return vec
 
     def _fixed(self, nest: LoopNest) -> FixedTiling | None:
         """The SoC's tiler's choice for `nest`, or None for the search's."""

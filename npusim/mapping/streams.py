@@ -49,15 +49,20 @@ def _emit(st, starts, lens, kinds, readers, start, length, kind, nread):
     """Append a run, merging it into the previous one when it continues it.
 
     st[6] counts DMA requests: every piece is requested on its own (a pixel's
-    channels, a row of a matrix, a weight tile), in chunks of at most st[7] bytes;
-    st[8] counts the writes among them again in chunks of at most st[9] bytes.
+    channels, a row of a matrix, a weight tile), in chunks of at most st[7] bytes
+    (input pieces: st[10], as the layer's library moves its inputs);
+    st[8] counts the writes among them again in chunks of at most st[9] bytes,
+    st[11] the reads among them.
     Runs past the arrays' end are counted, not written (the caller grows them and reruns).
     """
     if length <= 0:
         return
-    st[6] += -(-length // st[7])
+    pieces = -(-length // (st[10] if kind == KIND_INPUT else st[7]))
+    st[6] += pieces
     if kind == KIND_OUTPUT or kind == KIND_PARTIAL_WRITE:
         st[8] += -(-length // st[9])
+    else:
+        st[11] += pieces
     n = st[0]
     if n > 0 and st[3] == kind and st[4] == nread and st[2] == start and st[5] == 0:
         st[2] = start + length
@@ -189,7 +194,7 @@ def _core_tile(core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq,
 
 @nb.njit(cache=True)
 def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cycles, step_requests,
-              step_write_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
+              step_write_requests, step_read_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
     """One pass over all steps: writes the runs and steps that fit the arrays and
     returns how many there are (step_ptr holds one entry more than step_cycles)."""
     op, G, K, C, P, Q, R, S = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6], geom[7]
@@ -211,9 +216,10 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cyc
     Tq = -(-Qc // tq)
     trips = np.array([Tk, Tc, Tp * Tq], dtype=np.int64)
     n_cores = sk * sg * sp * sq
-    st = np.zeros(10, dtype=np.int64)
+    st = np.zeros(12, dtype=np.int64)
     st[7] = max(1, vec[3])  # DMA request bytes
     st[9] = max(1, vec[5])  # DMA write request bytes
+    st[10] = max(1, vec[6])  # DMA request bytes of input pieces
     step = 0
     prev = np.full(5, -1, dtype=np.int64)  # g, k, c, p, q of the previous step
     idx = np.zeros(3, dtype=np.int64)
@@ -259,6 +265,7 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cyc
                 step_ptr[step] = st[0]
             req0 = st[6]
             wreq0 = st[8]
+            rreq0 = st[11]
             _barrier(st)
             max_cyc = 0
             max_tail = 0
@@ -330,6 +337,7 @@ def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cyc
                 step_tail_cycles[step] = min(max_tail, max_cyc)
                 step_requests[step] = st[6] - req0
                 step_write_requests[step] = st[8] - wreq0
+                step_read_requests[step] = st[11] - rreq0
             prev[0] = ig
             prev[1] = ik
             prev[2] = ic
@@ -356,6 +364,7 @@ class LayerStreams:
     step_tail_cycles: np.ndarray
     step_requests: np.ndarray  # int64 DMA requests per step (reads and writes, all cores)
     step_write_requests: np.ndarray  # int64 write requests per step, at the DMA's write request size
+    step_read_requests: np.ndarray  # int64 read requests per step (those of step_requests)
 
     @property
     def steps(self) -> int:
@@ -424,6 +433,7 @@ class StreamBuffers:
         self.step_tail_cycles = np.empty(steps, dtype=np.int64)
         self.step_requests = np.empty(steps, dtype=np.int64)
         self.step_write_requests = np.empty(steps, dtype=np.int64)
+        self.step_read_requests = np.empty(steps, dtype=np.int64)
 
 
 def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, layout: TensorLayout,
@@ -454,7 +464,8 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     buf = buffers if buffers is not None else StreamBuffers()
     while True:
         n_runs, n_steps = _generate(buf.starts, buf.lens, buf.kinds, buf.readers, buf.step_ptr, buf.step_cycles,
-                                    buf.step_tail_cycles, buf.step_requests, buf.step_write_requests, geom,
+                                    buf.step_tail_cycles, buf.step_requests, buf.step_write_requests,
+                                    buf.step_read_requests, geom,
                                     split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec)
         if n_runs <= len(buf.starts) and n_steps <= len(buf.step_cycles):
             break
@@ -465,5 +476,6 @@ def layer_streams(layer: Layer, trace: Trace, nest: LoopNest, plan: LayerPlan, l
     step_tail_cycles = buf.step_tail_cycles[:n_steps].copy()
     step_requests = buf.step_requests[:n_steps].copy()
     step_write_requests = buf.step_write_requests[:n_steps].copy()
+    step_read_requests = buf.step_read_requests[:n_steps].copy()
     return LayerStreams(layer.name, starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cycles,
-                        step_requests, step_write_requests)
+                        step_requests, step_write_requests, step_read_requests)

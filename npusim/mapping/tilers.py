@@ -59,6 +59,11 @@ class Tiler:
         """Why this tiler cannot tile for such an NPU (None: it can)."""
         return None
 
+    def input_request_bytes(self, nest: LoopNest, npu: NPUSpec) -> int | None:
+        """The largest DMA request of a row of `nest`'s inputs as the library moves
+        them, where it moves less than the DMA could (None: `npu.dma_request_bytes`)."""
+        return None
+
 
 TILERS: dict[str, Tiler] = {}
 
@@ -93,13 +98,15 @@ class _Rows:
     spad_rows: int  # BANK_NUM * BANK_ROWS
     acc_rows: int  # ACC_ROWS
     max_block_len: int  # MAX_BLOCK_LEN: DIM-wide blocks one DMA request moves
+    max_block_len_acc: int  # MAX_BLOCK_LEN_ACC: the same in accumulator elements
 
     @classmethod
     def of(cls, npu: NPUSpec) -> _Rows:
         dim = npu.array_rows
         return cls(dim=dim, spad_rows=(npu.scratchpad_bytes or 0) // (dim * npu.input_elem_bytes),
                    acc_rows=npu.accumulator_bytes // (dim * npu.accumulator_elem_bytes),
-                   max_block_len=max(1, npu.dma_request_bytes // (dim * npu.input_elem_bytes)))
+                   max_block_len=max(1, npu.dma_request_bytes // (dim * npu.input_elem_bytes)),
+                   max_block_len_acc=max(1, npu.dma_request_bytes // (dim * npu.accumulator_elem_bytes)))
 
 
 def conv_runs_as_matmul(kernel_h: int, kernel_w: int, stride: int, groups: int) -> bool:
@@ -336,6 +343,15 @@ class MocaLibraryTiler(Tiler):
         tp, tq = _pixel_tile(ti * g.dim, nest.Pc, nest.Qc)
         return FixedTiling(tg=1, tk=min(nest.Kc, tj * g.dim), tc=min(nest.C, tk * g.dim), tp=tp, tq=tq,
                            order=ORDER_S_K_C)
+
+    def input_request_bytes(self, nest: LoopNest, npu: NPUSpec) -> int | None:
+        """A pool moves its input into the accumulator (`sp_tiled_pool`), MAX_BLOCK_LEN_ACC
+        blocks of DIM channels per mvin (one per row with 32-bit accumulators): a pixel's
+        channels are that many requests of DIM input elements."""
+        if nest.op != "pool" or nest.R != nest.S:
+            return None
+        g = _Rows.of(npu)
+        return g.max_block_len_acc * g.dim * npu.input_elem_bytes
 
 
 def _pixel_tile(pixels: int, rows: int, cols: int) -> tuple[int, int]:
