@@ -583,9 +583,10 @@ def test_tenants_of_one_model_share_streams_shifted_by_their_base(policy, routed
     for (task, li, plan), rs in ran_by_b:
         layer = b.trace.layers[li]
         nest = loop_nest(layer, sc.soc.npu, plan.cores, sc.soc.llc.line_bytes)
-        own = route_streams(layer_streams(layer, b.trace, nest, plan, b.layout, b.mapper.hw, b.mapper.stream_vec(nest)), plan,
+        own = route_streams(layer_streams(layer, b.trace, nest, plan, b.layout, b.mapper.hw,
+                                          b.mapper.stream_vec(nest)), plan,
                             b.unplaced_via_cache)
-        for field in ("starts", "lengths", "readers", "ptr", "step_cycles", "step_requests"):
+        for field in ("starts", "lengths", "readers", "ptr", "step_cycles", "step_requests", "step_read_requests"):
             assert np.array_equal(getattr(rs, field), getattr(own, field)), (layer.name, field)
     assert routed_log["shifted"] > 0  # some plans were generated for one tenant and shifted for the other
 
@@ -842,7 +843,8 @@ def test_each_step_fetches_with_its_own_request_count():
     run_layer, read = sim._run_layer, sim.memory.read
 
     def spy_layer(tenant, rs, cores, overlap=True, per_block=False):
-        expected.extend(int(x) for x in (rs.step_requests if overlap else rs.step_read_requests)[:rs.steps])
+        counts = rs.step_requests if overlap else rs.step_read_requests
+        expected.extend(int(x) for x in counts[:rs.steps])
         return run_layer(tenant, rs, cores, overlap, per_block)
 
     def spy_read(tenant, now, cores, cache_runs, region_runs, dram_runs, requests):

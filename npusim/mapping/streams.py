@@ -194,7 +194,8 @@ def _core_tile(core, sg, sp, sq, Gc, Kc, Pc, Qc, ig, ik, ip, iq, tg, tk, tp, tq,
 
 @nb.njit(cache=True)
 def _generate(starts, lens, kinds, readers, step_ptr, step_cycles, step_tail_cycles, step_requests,
-              step_write_requests, step_read_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc, bases, hw, vec):
+              step_write_requests, step_read_requests, geom, split, tiles, order, eb, seg_base, seg_c0, seg_nc,
+              bases, hw, vec):
     """One pass over all steps: writes the runs and steps that fit the arrays and
     returns how many there are (step_ptr holds one entry more than step_cycles)."""
     op, G, K, C, P, Q, R, S = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5], geom[6], geom[7]
