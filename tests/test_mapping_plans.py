@@ -365,13 +365,20 @@ def test_split_reductions_read_every_weight_once_and_every_spill_back(mapper):
 
 @pytest.mark.parametrize("name", ["c1", "c2", "proj", "add", "gap", "fc"])
 def test_every_run_costs_at_least_one_dma_request(mapper, name):
-    # requests carry at most vec[3] bytes each, and every run needs one at least
+    # requests carry at most vec[3] bytes each, and every run needs one at least; the reads
+    # among them (step_read_requests) and the rest, the writes, each on their own
     net = small_net()
     _, st = _streams(mapper, net, name, 4, 0)
     req_bytes = int(mapper.vec[3])
+    writes = (st.kinds == KIND_OUTPUT) | (st.kinds == KIND_PARTIAL_WRITE)
     for s in range(st.steps):
         lo, hi = st.step_ptr[s], st.step_ptr[s + 1]
         assert st.step_requests[s] >= max(hi - lo, -(-int(st.lengths[lo:hi].sum()) // req_bytes)), s
+        for mine, count in ((~writes[lo:hi], st.step_read_requests[s]),
+                            (writes[lo:hi], st.step_requests[s] - st.step_read_requests[s])):
+            n_bytes = int(st.lengths[lo:hi][mine].sum())
+            assert count >= max(int(mine.sum()), -(-n_bytes // req_bytes)), s
+            assert (count > 0) == (n_bytes > 0), s
 
 
 def test_a_token_chunk_reads_its_rows_of_the_input(mapper):
